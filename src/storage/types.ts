@@ -1,0 +1,111 @@
+/**
+ * Storage contracts. The log engine (src/log) talks to storage only through these three narrow
+ * interfaces; every driver (local files, in-memory with fault injection, later S3 and PostgreSQL)
+ * implements them and runs the shared conformance suite in `conformance.ts`.
+ *
+ * Keys are `/`-separated relative paths made of `[A-Za-z0-9._-]` segments (no empty, `.` or `..`
+ * segment, no leading `/`); a driver MUST reject any other key with StorageError
+ * `storage.invalid_key` before touching anything.
+ */
+
+/** Behaviour of one `put`, as data rather than more methods (Sunlight's UploadOptions). */
+export interface PutOptions {
+  /**
+   * The object is write-once (a full tile, a full entry bundle, a checkpoint kept as history).
+   * If an object already exists under the key: identical bytes MUST be accepted as a no-op (so a
+   * retried upload after a crash is safe); different bytes MUST be refused with
+   * `storage.immutable_conflict` and MUST leave the stored object unchanged.
+   * Drivers SHOULD make immutable objects unwritable at the storage layer (mode 0444, immutable
+   * flag, Object Lock).
+   */
+  immutable?: boolean;
+}
+
+/** Object storage for tiles, entry bundles and other blobs. */
+export interface BlobStore {
+  /**
+   * Stores `data` under `key`. When the promise resolves the object MUST be durable (survive a
+   * crash or power loss) and a later `get` MUST return exactly `data`. A mutable put atomically
+   * replaces any previous object: a reader (or a crash) sees the old or the new bytes, never a mix.
+   * On rejection the object MAY or MAY NOT have been stored (callers retry; see `immutable`).
+   */
+  put(key: string, data: Uint8Array, options?: PutOptions): Promise<void>;
+  /** The stored bytes, or `undefined` when no object exists under `key` (never throws for "not found"). */
+  get(key: string): Promise<Uint8Array | undefined>;
+  /** The keys that start with `prefix`, in ascending byte order. */
+  list(prefix: string): Promise<string[]>;
+  /**
+   * Removes a mutable object; deleting a missing key is a no-op. Deleting an immutable object MUST
+   * fail with `storage.immutable_conflict` unless `{ retention: true }` is passed by the retention
+   * machinery (which alone decides when sealed data may go).
+   */
+  delete(key: string, options?: { retention?: boolean }): Promise<void>;
+}
+
+/** A value with the opaque version token that a compare-and-swap must quote. */
+export interface Versioned {
+  value: Uint8Array;
+  version: string;
+}
+
+/**
+ * Small, strongly consistent state (the last signed checkpoint, integration progress) with
+ * compare-and-swap, so two writers can never both believe they advanced the log.
+ */
+export interface StateStore {
+  /** The current value and version, or `undefined` if never written. */
+  read(key: string): Promise<Versioned | undefined>;
+  /**
+   * Writes `value` only if the current version equals `expected` (`undefined` = must not exist yet)
+   * and resolves with the new version once durable. Otherwise MUST reject with
+   * `storage.cas_conflict` and change nothing.
+   */
+  compareAndSwap(key: string, expected: string | undefined, value: Uint8Array): Promise<string>;
+}
+
+/**
+ * The sequencing journal of one log: an append-only sequence of records, indexed from a base.
+ * Sequencing = `append` resolving; that is the moment a write may be acknowledged. Integration
+ * later copies records into entry bundles, after which the journal prefix may be dropped.
+ */
+export interface Journal {
+  /** Index of the first record still held (records before it were dropped by `truncateBefore`). */
+  readonly start: number;
+  /** Index one past the last durable record. */
+  readonly end: number;
+  /**
+   * Appends `records` at indices `end .. end+records.length-1`. Resolves only when all of them are
+   * durable; MUST NOT be called again before the previous call settled. On rejection the journal is
+   * unusable until reopened (a partial write may or may not survive; `open` keeps only whole records).
+   */
+  append(records: readonly Uint8Array[]): Promise<void>;
+  /** Records `[from, to)`; `start <= from <= to <= end` else `storage.out_of_range`. */
+  read(from: number, to: number): Promise<Uint8Array[]>;
+  /**
+   * Makes `[start, index)` droppable (they are integrated and durable elsewhere). A driver MAY keep
+   * them longer; `start` reports what it actually keeps. Never drops records at or after `index`.
+   */
+  truncateBefore(index: number): Promise<void>;
+  /** Releases handles; further calls fail. */
+  close(): Promise<void>;
+}
+
+/** One log's storage, as handed to the engine by a driver. */
+export interface LogStorage {
+  blobs: BlobStore;
+  state: StateStore;
+  /**
+   * Opens (or creates) the journal. `base` is the index of the first record when the journal is
+   * created; on reopen, a torn tail (a record only partly written before a crash) is discarded.
+   */
+  openJournal(base: number): Promise<Journal>;
+}
+
+/** A storage driver hosts many logs under one root. */
+export interface StorageDriver {
+  /** Storage for one log (created on first use). `name` is a valid log name. */
+  log(name: string): LogStorage;
+  /** Names of logs that have storage. */
+  listLogs(): Promise<string[]>;
+  close(): Promise<void>;
+}
