@@ -19,25 +19,56 @@ export type Action =
   | 'proofs.read' // inclusion/consistency proofs (also public when configured)
   | 'public.read'; // checkpoint, hash tiles, verifier key (also public when configured)
 
-/** A stored key, never including the secret. */
+/** Every action, for tables and tests. */
+export const ACTIONS: readonly Action[] = [
+  'logs.create',
+  'logs.list',
+  'keys.manage',
+  'policy.manage',
+  'events.append',
+  'events.read',
+  'receipts.read',
+  'export',
+  'proofs.read',
+  'public.read',
+];
+
+/** Wall clock in milliseconds since the epoch (or any monotonic ms source); injected so tests control time. */
+export interface Clock {
+  now(): number;
+}
+
+/**
+ * A stored key, never including the secret or its hash. Objects returned by a `KeyStore` are frozen
+ * (they may be shared with its cache); times are RFC 3339 UTC strings with milliseconds.
+ */
 export interface ApiKeyInfo {
   /** Public identifier (e.g. `key_…`), safe to log and show. */
   id: string;
   role: Role;
-  /** Logs this key may touch; `null` = all logs. */
+  /** Logs this key may touch (1..100 distinct log names, system `_` names allowed); `null` = all logs. */
   logs: string[] | null;
   description: string | null;
   createdAt: string;
+  /** Last successful authentication, recorded at most once a minute per key (so it may lag by that). */
   lastUsedAt: string | null;
   revokedAt: string | null;
 }
 
 export interface KeyStore {
-  /** Creates a key; the secret is returned only here. */
-  create(input: { role: Role; logs?: string[] | null; description?: string | null }): { info: ApiKeyInfo; secret: string };
+  /**
+   * Creates a key; the secret is returned only here. Throws `auth.invalid_role`, `auth.invalid_scope`
+   * or `auth.invalid_description` (see errors.ts) before anything is stored.
+   */
+  create(input: { role: Role; logs?: string[] | null; description?: string | null }): {
+    info: ApiKeyInfo;
+    secret: string;
+  };
   /** The active key for a presented secret, or undefined (unknown, malformed or revoked). */
   authenticate(secret: string): ApiKeyInfo | undefined;
+  /** The key with this id, revoked or not; undefined for an unknown or malformed id. */
   get(id: string): ApiKeyInfo | undefined;
+  /** Every key, revoked ones included, oldest first. Never secrets or hashes. */
   list(): ApiKeyInfo[];
   /** Revokes a key; false when no such active key. Takes effect on the next request. */
   revoke(id: string): boolean;

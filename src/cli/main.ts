@@ -1,6 +1,46 @@
 #!/usr/bin/env node
-// Placeholder until the server lands (issue: HTTP service). Says so plainly instead of pretending.
-console.error(
-  'indelible: the server is not built yet; `npm start` will start it once the HTTP service lands.',
-);
-process.exit(1);
+/**
+ * `indelible`: the command line. Exit codes: 0 success; 1 failure (including a verification that
+ * found a problem); 2 usage error (bad flags or arguments).
+ */
+import { Command, CommanderError } from 'commander';
+import { isIndelibleError } from '../core/errors.js';
+import { registerInit } from './init.js';
+import { registerKeys } from './keys.js';
+import { registerReindex } from './reindex.js';
+import { registerServe } from './serve.js';
+import { registerVerify } from './verify.js';
+
+export function buildProgram(): Command {
+  const program = new Command('indelible')
+    .description('Indelible: a self-hosted, tamper-evident audit log')
+    .version('0.1.0')
+    .showHelpAfterError()
+    .exitOverride();
+  registerInit(program);
+  registerServe(program);
+  registerKeys(program);
+  registerReindex(program);
+  registerVerify(program);
+  return program;
+}
+
+async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return process.exitCode === undefined ? 0 : Number(process.exitCode);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    if (isIndelibleError(err)) {
+      process.stderr.write(`indelible: ${err.message} [${err.code}]\n`);
+      return 1;
+    }
+    process.stderr.write(`indelible: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return 1;
+  }
+}
+
+const code = await main(process.argv);
+if (code !== 0) process.exitCode = code;

@@ -4,8 +4,16 @@
  * implements them and runs the shared conformance suite in `conformance.ts`.
  *
  * Keys are `/`-separated relative paths made of `[A-Za-z0-9._-]` segments (no empty, `.` or `..`
- * segment, no leading `/`); a driver MUST reject any other key with StorageError
- * `storage.invalid_key` before touching anything.
+ * segment, no leading `/`), at most 512 characters with segments of at most 200; a driver MUST
+ * reject any other key with StorageError `storage.invalid_key` before touching anything
+ * (`src/storage/keys.ts` implements these rules for every driver). Blob keys additionally MUST NOT
+ * start with the segment `state` or `journal` (the local driver keeps those beside the blobs), and,
+ * as on a file system, one key cannot be both an object and the folder of another (`a` and `a/b`):
+ * the second put fails with `storage.invalid_key`.
+ *
+ * Every method rejects with `storage.closed` once the driver (or, for a journal, the journal) was
+ * closed. Errors are `StorageError`s (`src/storage/errors.ts`); the shared suite in
+ * `src/storage/conformance.ts` checks all of this for each driver.
  */
 
 /** Behaviour of one `put`, as data rather than more methods (Sunlight's UploadOptions). */
@@ -14,7 +22,10 @@ export interface PutOptions {
    * The object is write-once (a full tile, a full entry bundle, a checkpoint kept as history).
    * If an object already exists under the key: identical bytes MUST be accepted as a no-op (so a
    * retried upload after a crash is safe); different bytes MUST be refused with
-   * `storage.immutable_conflict` and MUST leave the stored object unchanged.
+   * `storage.immutable_conflict` and MUST leave the stored object unchanged. This holds whether the
+   * existing object is immutable or not; identical bytes over a mutable object make it immutable.
+   * Conversely a mutable put can never change an immutable object (`storage.immutable_conflict`;
+   * identical bytes are a no-op and it stays immutable).
    * Drivers SHOULD make immutable objects unwritable at the storage layer (mode 0444, immutable
    * flag, Object Lock).
    */
@@ -32,7 +43,11 @@ export interface BlobStore {
   put(key: string, data: Uint8Array, options?: PutOptions): Promise<void>;
   /** The stored bytes, or `undefined` when no object exists under `key` (never throws for "not found"). */
   get(key: string): Promise<Uint8Array | undefined>;
-  /** The keys that start with `prefix`, in ascending byte order. */
+  /**
+   * The keys that start with `prefix` (a plain string prefix: `tile/0/x0` matches `tile/0/x001/234`),
+   * in ascending byte order. A prefix that no valid key could start with (`/x`, `../`, `a//`, a
+   * character outside the key alphabet) is refused with `storage.invalid_key`.
+   */
   list(prefix: string): Promise<string[]>;
   /**
    * Removes a mutable object; deleting a missing key is a no-op. Deleting an immutable object MUST
@@ -58,7 +73,8 @@ export interface StateStore {
   /**
    * Writes `value` only if the current version equals `expected` (`undefined` = must not exist yet)
    * and resolves with the new version once durable. Otherwise MUST reject with
-   * `storage.cas_conflict` and change nothing.
+   * `storage.cas_conflict` and change nothing. Of concurrent swaps quoting the same version exactly
+   * one wins. Versions of a key never repeat, so a stale token can never match again.
    */
   compareAndSwap(key: string, expected: string | undefined, value: Uint8Array): Promise<string>;
 }
@@ -76,14 +92,19 @@ export interface Journal {
   /**
    * Appends `records` at indices `end .. end+records.length-1`. Resolves only when all of them are
    * durable; MUST NOT be called again before the previous call settled. On rejection the journal is
-   * unusable until reopened (a partial write may or may not survive; `open` keeps only whole records).
+   * unusable until reopened (its calls fail with `storage.closed`; a partial write may or may not
+   * survive; `open` keeps only whole records).
    */
   append(records: readonly Uint8Array[]): Promise<void>;
-  /** Records `[from, to)`; `start <= from <= to <= end` else `storage.out_of_range`. */
+  /**
+   * Records `[from, to)`; `start <= from <= to <= end` (safe integers) else `storage.out_of_range`.
+   * A record whose stored bytes fail their checksum is never returned: `storage.corrupt`.
+   */
   read(from: number, to: number): Promise<Uint8Array[]>;
   /**
    * Makes `[start, index)` droppable (they are integrated and durable elsewhere). A driver MAY keep
    * them longer; `start` reports what it actually keeps. Never drops records at or after `index`.
+   * `index` below `start` is a no-op; above `end` (or not a safe integer) is `storage.out_of_range`.
    */
   truncateBefore(index: number): Promise<void>;
   /** Releases handles; further calls fail. */
@@ -96,16 +117,24 @@ export interface LogStorage {
   state: StateStore;
   /**
    * Opens (or creates) the journal. `base` is the index of the first record when the journal is
-   * created; on reopen, a torn tail (a record only partly written before a crash) is discarded.
+   * created; an existing journal opens as stored — `start` and `end` exactly as left, whatever
+   * `base` says (the engine compares them with its tree size). On reopen, a torn tail (a record
+   * only partly written before a crash) is discarded; damage before the tail is `storage.corrupt`.
+   * A log has at most one open journal handle: opening again closes the earlier handle (its calls
+   * then fail with `storage.closed`).
    */
   openJournal(base: number): Promise<Journal>;
 }
 
 /** A storage driver hosts many logs under one root. */
 export interface StorageDriver {
-  /** Storage for one log (created on first use). `name` is a valid log name. */
+  /**
+   * Storage for one log (created on its first write). `name` must be a log name (DESIGN.md §1, or
+   * `_` followed by one for system logs), else this throws `storage.invalid_key`.
+   */
   log(name: string): LogStorage;
-  /** Names of logs that have storage. */
+  /** Names of logs that have stored something (a blob, a state value or a journal), sorted. */
   listLogs(): Promise<string[]>;
+  /** Waits for running calls, closes open journals and releases the storage. Idempotent. */
   close(): Promise<void>;
 }

@@ -1,0 +1,165 @@
+/**
+ * The data directory: the one place that knows its layout, and the composition root that turns it
+ * into a running engine, index and key store.
+ *
+ *   <dir>/indelible.json   identity and format version (origin prefix, server id)
+ *   <dir>/LOCK             held by the process that has the directory open
+ *   <dir>/logs/<name>/     each log's storage (local driver): tiles, bundles, checkpoints, journal, state
+ *   <dir>/index.sqlite     the derived search index (rebuildable with `indelible reindex`)
+ *   <dir>/meta.sqlite      API keys (hashes only) and idempotency records
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { createSqliteKeyStore } from '../auth/key-store.js';
+import type { ApiKeyInfo, KeyStore } from '../auth/types.js';
+import { IndelibleError } from '../core/errors.js';
+import { createSqliteIndex } from '../index/sqlite/sqlite-index.js';
+import { Engine, type EngineOptions } from '../log/engine.js';
+import type { Clock, Logger } from '../log/types.js';
+import { DurableFolders, writeFileDurable } from '../storage/local/durable-write.js';
+import { createLocalDriver } from '../storage/local/local-driver.js';
+
+export const AUDIT_LOG = '_audit';
+const FORMAT = 1;
+
+export type DataDirErrorCode = 'datadir.not_empty' | 'datadir.not_initialized' | 'datadir.bad_format';
+export class DataDirError extends IndelibleError<DataDirErrorCode> {}
+
+interface Identity {
+  format: number;
+  server_id: string;
+  origin_prefix: string;
+  created_at: string;
+}
+
+export function isInitialized(dir: string): boolean {
+  return existsSync(join(dir, 'indelible.json'));
+}
+
+/**
+ * Creates a data directory with its identity, the `_audit` system log and a first admin key (all
+ * logs). Refuses a directory that exists and is not empty. Returns the admin key, shown only here.
+ */
+export async function initDataDir(
+  dir: string,
+  options: { originPrefix?: string; clock?: Clock } = {},
+): Promise<{ adminKey: string; adminKeyId: string; originPrefix: string }> {
+  if (existsSync(dir) && readdirSync(dir).length > 0) {
+    throw new DataDirError('datadir.not_empty', `${dir} exists and is not empty; refusing to initialise it`);
+  }
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const serverId = randomBytes(4).toString('hex');
+  const identity: Identity = {
+    format: FORMAT,
+    server_id: serverId,
+    origin_prefix: options.originPrefix ?? `indelible.local/${serverId}`,
+    created_at: new Date((options.clock ?? Date).now()).toISOString(),
+  };
+  const opened = await openDataDir(dir, { clock: options.clock, identityOverride: identity });
+  try {
+    await opened.engine.createLog(AUDIT_LOG, { system: true });
+    const { info, secret } = opened.keys.create({
+      role: 'admin',
+      logs: null,
+      description: 'created by init',
+    });
+    // The identity file is written last: a directory without it is an unfinished init.
+    await writeFileDurable(
+      new DurableFolders(),
+      join(dir, 'indelible.json'),
+      new TextEncoder().encode(`${JSON.stringify(identity, null, 2)}\n`),
+      0o644,
+    );
+    return { adminKey: secret, adminKeyId: info.id, originPrefix: identity.origin_prefix };
+  } finally {
+    await opened.close();
+  }
+}
+
+export interface OpenedDataDir {
+  dir: string;
+  engine: Engine;
+  keys: KeyStore;
+  meta: Database.Database;
+  identity: Identity;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  clock?: Clock;
+  logger?: Logger;
+  engine?: EngineOptions['config'];
+  eventLimits?: EngineOptions['eventLimits'];
+  /** Also set the filesystem immutable flag on sealed files (needs CAP_LINUX_IMMUTABLE). */
+  immutableFlag?: boolean;
+  /** Used by init only: the identity about to be written. */
+  identityOverride?: Identity;
+}
+
+export async function openDataDir(dir: string, options: OpenOptions = {}): Promise<OpenedDataDir> {
+  const identity = options.identityOverride ?? readIdentity(dir);
+  const driver = await createLocalDriver({
+    root: dir,
+    immutableFlag: options.immutableFlag ?? false,
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
+  let meta: Database.Database | undefined;
+  try {
+    meta = new Database(join(dir, 'meta.sqlite'));
+    meta.pragma('journal_mode = WAL');
+    // Keys and idempotency records must survive a crash like the log itself.
+    meta.pragma('synchronous = FULL');
+    const keys = createSqliteKeyStore(meta, options.clock);
+    const index = createSqliteIndex({ path: join(dir, 'index.sqlite') });
+    const engine = await Engine.open({
+      driver,
+      index,
+      originPrefix: identity.origin_prefix,
+      ...(options.engine ? { config: options.engine } : {}),
+      ...(options.eventLimits ? { eventLimits: options.eventLimits } : {}),
+      ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
+    const m = meta;
+    return {
+      dir,
+      engine,
+      keys,
+      meta: m,
+      identity,
+      async close() {
+        try {
+          await engine.close();
+        } finally {
+          m.close();
+        }
+      },
+    };
+  } catch (err) {
+    meta?.close();
+    await driver.close();
+    throw err;
+  }
+}
+
+function readIdentity(dir: string): Identity {
+  const path = join(dir, 'indelible.json');
+  if (!existsSync(path)) {
+    throw new DataDirError(
+      'datadir.not_initialized',
+      `${dir} is not an Indelible data directory (no indelible.json); run \`indelible init --data ${dir}\``,
+    );
+  }
+  const identity = JSON.parse(readFileSync(path, 'utf8')) as Identity;
+  if (identity.format !== FORMAT || typeof identity.origin_prefix !== 'string') {
+    throw new DataDirError(
+      'datadir.bad_format',
+      `${path} has an unknown format (${String(identity.format)})`,
+    );
+  }
+  return identity;
+}
+
+export type { ApiKeyInfo };

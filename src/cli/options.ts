@@ -1,0 +1,18 @@
+/** Option helpers shared by CLI commands. */
+import { resolve } from 'node:path';
+
+/** The data directory from `--data`, else `INDELIBLE_DATA`, else none. */
+export function dataDirOption(flag: string | undefined): string {
+  const dir = flag ?? process.env.INDELIBLE_DATA;
+  if (!dir) throw new UsageError('--data DIR (or INDELIBLE_DATA) is required');
+  return resolve(dir);
+}
+
+/** A user mistake in arguments: printed without a stack, exit code 2. */
+export class UsageError extends Error {
+  readonly exitCode = 2;
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}

@@ -1,0 +1,81 @@
+import { existsSync, readdirSync } from 'node:fs';
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import { initDataDir, isInitialized, openDataDir } from '../app/data-dir.js';
+import { buildServer } from '../http/server.js';
+import { dataDirOption, UsageError } from './options.js';
+
+/** Parses `HOST:PORT` (IPv6 as `[::1]:7070`). */
+export function parseListen(value: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || port > 65535) throw new UsageError(`--listen expects HOST:PORT, got ${JSON.stringify(value)}`);
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run the HTTP server on a data directory')
+    .option('--data <dir>', 'data directory (env INDELIBLE_DATA)')
+    .option('--listen <host:port>', 'address to listen on (env INDELIBLE_LISTEN)', undefined)
+    .option('--init', 'initialise the data directory first if it is missing or empty, printing the admin key')
+    .option(
+      '--immutable-flag',
+      'also set the filesystem immutable flag on sealed files (needs root / CAP_LINUX_IMMUTABLE)',
+    )
+    .option('--log-level <level>', 'pino log level (env INDELIBLE_LOG_LEVEL)', undefined)
+    .addHelpText('after', '\nExample:\n  $ indelible serve --data ./data --listen 127.0.0.1:7070\n')
+    .action(
+      async (opts: {
+        data?: string;
+        listen?: string;
+        init?: boolean;
+        immutableFlag?: boolean;
+        logLevel?: string;
+      }) => {
+        const dir = dataDirOption(opts.data);
+        const listen = parseListen(opts.listen ?? process.env.INDELIBLE_LISTEN ?? '127.0.0.1:7070');
+        const logger = pino({
+          level: opts.logLevel ?? process.env.INDELIBLE_LOG_LEVEL ?? 'info',
+          redact: ['req.headers.authorization', 'headers.authorization'],
+        });
+        let adminKey: string | undefined;
+        if (!isInitialized(dir)) {
+          const empty = !existsSync(dir) || readdirSync(dir).length === 0;
+          if (!opts.init || !empty) {
+            throw new UsageError(
+              `${dir} is not an Indelible data directory; create it with \`indelible init --data ${dir}\` (or pass --init)`,
+            );
+          }
+          adminKey = (await initDataDir(dir)).adminKey;
+        }
+        const dd = await openDataDir(dir, { logger, immutableFlag: opts.immutableFlag === true });
+        const app = await buildServer({ engine: dd.engine, keys: dd.keys, meta: dd.meta, logger });
+        let stopping: Promise<void> | undefined;
+        const stop = (signal: string) => {
+          stopping ??= (async () => {
+            logger.info({ signal }, 'shutting down: finishing in-flight writes');
+            try {
+              await app.close();
+            } finally {
+              await dd.close();
+            }
+            logger.info({}, 'stopped');
+          })();
+          return stopping;
+        };
+        process.once('SIGINT', () => void stop('SIGINT'));
+        process.once('SIGTERM', () => void stop('SIGTERM'));
+        await app.listen({ host: listen.host, port: listen.port });
+        const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
+        const url = `http://${host}:${listen.port}`;
+        process.stdout.write(`Indelible is serving ${dir} at ${url}\n`);
+        if (adminKey) {
+          process.stdout.write(
+            `\nNew data directory. Admin API key (shown only now; store it safely):\n  ${adminKey}\n\n`,
+          );
+        }
+      },
+    );
+}

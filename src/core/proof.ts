@@ -1,0 +1,317 @@
+/**
+ * RFC 9162 §2.1.3 inclusion and §2.1.4 consistency proofs: planning which tree nodes a proof
+ * needs, assembling proofs from a hash reader, and verifying proofs (pure and synchronous).
+ *
+ * Proof elements are ordered as in the RFC: from the leaf (or the old tree) upward. An element
+ * whose subtree is not perfect (the ragged right edge of the tree) is the hash of several
+ * complete subtrees, folded right to left like a compact-range root.
+ */
+import { bytesEqual } from './crypto.js';
+import { IndelibleError } from './errors.js';
+import {
+  bitLength,
+  EMPTY_ROOT,
+  HASH_SIZE,
+  hashChildren,
+  isPowerOfTwo,
+  isTreeSize,
+  pow2,
+  splitPoint,
+} from './merkle.js';
+
+export type ProofErrorCode =
+  | 'proof.invalid_index'
+  | 'proof.invalid_size'
+  | 'proof.wrong_length'
+  | 'proof.root_mismatch'
+  | 'proof.invalid_hash'
+  | 'proof.reader_mismatch';
+export class ProofError extends IndelibleError<ProofErrorCode> {}
+
+/** The complete subtree over leaves [index·2^level, (index+1)·2^level). */
+export interface NodeId {
+  readonly level: number;
+  readonly index: number;
+}
+
+/** Returns the hashes of `nodes`, in order. Implementations read storage (e.g. tiles). */
+export type HashReader = (nodes: readonly NodeId[]) => Promise<Uint8Array[]>;
+
+function checkSize(size: number, name: string): void {
+  if (!isTreeSize(size)) {
+    throw new ProofError('proof.invalid_size', `${name} must be a safe integer ≥ 0`, {
+      details: { [name]: size },
+    });
+  }
+}
+
+function checkIndex(index: number, treeSize: number): void {
+  if (!Number.isSafeInteger(index) || index < 0 || index >= treeSize) {
+    throw new ProofError('proof.invalid_index', 'leaf index must be in [0, tree size)', {
+      details: { index, treeSize },
+    });
+  }
+}
+
+function checkHash(hash: Uint8Array, what: string): void {
+  if (!(hash instanceof Uint8Array) || hash.length !== HASH_SIZE) {
+    throw new ProofError('proof.invalid_hash', `${what} must be ${HASH_SIZE} bytes`);
+  }
+}
+
+// ---- Planning ----
+
+/** The perfect subtrees that cover [lo, hi), left to right (largest aligned block first). */
+export function planRange(lo: number, hi: number): NodeId[] {
+  const nodes: NodeId[] = [];
+  for (let pos = lo; pos < hi; ) {
+    let size = pow2(bitLength(hi - pos) - 1);
+    while (pos % size !== 0) size /= 2;
+    const level = bitLength(size) - 1;
+    nodes.push({ level, index: pos / size });
+    pos += size;
+  }
+  return nodes;
+}
+
+/** The perfect subtrees whose fold is the root of a tree of `treeSize` (none when empty). */
+export function planRoot(treeSize: number): NodeId[] {
+  checkSize(treeSize, 'treeSize');
+  return planRange(0, treeSize);
+}
+
+/** The nodes of PATH(index, D[treeSize]) (RFC 9162 §2.1.3.1), one group per proof element. */
+export function planInclusion(index: number, treeSize: number): NodeId[][] {
+  checkSize(treeSize, 'treeSize');
+  checkIndex(index, treeSize);
+  const elements: NodeId[][] = [];
+  // Walk down from the root; each split contributes the subtree on the side away from the leaf.
+  let lo = 0;
+  let hi = treeSize;
+  while (hi - lo > 1) {
+    const k = splitPoint(hi - lo);
+    if (index < lo + k) {
+      elements.push(planRange(lo + k, hi));
+      hi = lo + k;
+    } else {
+      elements.push([{ level: bitLength(k) - 1, index: lo / k }]);
+      lo += k;
+    }
+  }
+  return elements.reverse();
+}
+
+/**
+ * The nodes of PROOF(size1, D[size2]) (RFC 9162 §2.1.4.1), one group per proof element.
+ * size1 = 0 is rejected (proof.invalid_size), as verifyConsistency does; size1 = size2 gives [].
+ */
+export function planConsistency(size1: number, size2: number): NodeId[][] {
+  checkSize(size1, 'size1');
+  checkSize(size2, 'size2');
+  if (size1 === 0 || size1 > size2) {
+    throw new ProofError('proof.invalid_size', 'consistency needs 0 < size1 ≤ size2', {
+      details: { size1, size2 },
+    });
+  }
+  const elements: NodeId[][] = [];
+  // SUBPROOF(m, D[lo:hi], b) unrolled; invariant lo < m ≤ hi.
+  let lo = 0;
+  let hi = size2;
+  let whole = true; // b: [lo, hi) is still a prefix of the original tree
+  while (size1 !== hi) {
+    const k = splitPoint(hi - lo);
+    if (size1 <= lo + k) {
+      elements.push(planRange(lo + k, hi));
+      hi = lo + k;
+    } else {
+      elements.push([{ level: bitLength(k) - 1, index: lo / k }]);
+      lo += k;
+      whole = false;
+    }
+  }
+  if (!whole) elements.push(planRange(lo, hi));
+  return elements.reverse();
+}
+
+// ---- Assembly through a HashReader (one read per proof) ----
+
+/** Folds each group of `hashes` (laid out as `plan` flattened) into one proof element. */
+function foldPlan(plan: readonly (readonly NodeId[])[], hashes: readonly Uint8Array[]): Uint8Array[] {
+  let total = 0;
+  for (const group of plan) total += group.length;
+  if (hashes.length !== total) {
+    throw new ProofError(
+      'proof.reader_mismatch',
+      `hash reader returned ${hashes.length} hashes for ${total} nodes`,
+    );
+  }
+  const out: Uint8Array[] = [];
+  let next = 0;
+  for (const group of plan) {
+    const end = next + group.length;
+    let acc = hashes[end - 1]!;
+    checkHash(acc, 'hash from reader');
+    for (let i = end - 2; i >= next; i--) {
+      checkHash(hashes[i]!, 'hash from reader');
+      acc = hashChildren(hashes[i]!, acc);
+    }
+    out.push(acc);
+    next = end;
+  }
+  return out;
+}
+
+async function readPlan(plan: NodeId[][], read: HashReader): Promise<Uint8Array[]> {
+  if (plan.length === 0) return [];
+  const nodes: NodeId[] = [];
+  for (const group of plan) for (const node of group) nodes.push(node);
+  return foldPlan(plan, await read(nodes));
+}
+
+export function proveInclusion(index: number, treeSize: number, read: HashReader): Promise<Uint8Array[]> {
+  return readPlan(planInclusion(index, treeSize), read);
+}
+
+export function proveConsistency(size1: number, size2: number, read: HashReader): Promise<Uint8Array[]> {
+  return readPlan(planConsistency(size1, size2), read);
+}
+
+/** MTH(D[treeSize]) from stored nodes; the empty tree's root without reading anything. */
+export async function computeRoot(treeSize: number, read: HashReader): Promise<Uint8Array> {
+  const nodes = planRoot(treeSize);
+  if (nodes.length === 0) return EMPTY_ROOT.slice();
+  const [root] = await readPlan([nodes], read);
+  return root!;
+}
+
+// ---- Verification, exactly RFC 9162 §2.1.3.2 and §2.1.4.2 ----
+//
+// Hash inputs (the leaf hash, every proof element, and both roots when size1 < size2) must be
+// 32 bytes (proof.invalid_hash). A root is otherwise only compared: an inclusion root of another
+// length is a proof.root_mismatch, and for size1 = size2 any two equal byte strings match, which
+// is what transparency-dev's vector sizes-are-equal-one-and-proof-is-empty expects.
+
+/** The root that `proof` implies for `leafHash` at `index` in a tree of `treeSize` (§2.1.3.2 steps 1–4). */
+export function rootFromInclusionProof(
+  index: number,
+  treeSize: number,
+  leafHash: Uint8Array,
+  proof: readonly Uint8Array[],
+): Uint8Array {
+  checkSize(treeSize, 'treeSize');
+  checkIndex(index, treeSize);
+  checkHash(leafHash, 'leaf hash');
+  for (const p of proof) checkHash(p, 'proof element');
+  let fn = index;
+  let sn = treeSize - 1;
+  let r = leafHash;
+  for (const p of proof) {
+    if (sn === 0) throw new ProofError('proof.wrong_length', 'inclusion proof is too long');
+    if (fn % 2 === 1 || fn === sn) {
+      r = hashChildren(p, r);
+      while (fn % 2 === 0 && fn !== 0) {
+        fn /= 2;
+        sn = Math.floor(sn / 2);
+      }
+    } else {
+      r = hashChildren(r, p);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  if (sn !== 0) throw new ProofError('proof.wrong_length', 'inclusion proof is too short');
+  return r === leafHash ? leafHash.slice() : r;
+}
+
+/** Throws a ProofError unless `proof` shows `leafHash` at `index` in the tree of `treeSize` with `root`. */
+export function verifyInclusion(
+  index: number,
+  treeSize: number,
+  leafHash: Uint8Array,
+  proof: readonly Uint8Array[],
+  root: Uint8Array,
+): void {
+  const computed = rootFromInclusionProof(index, treeSize, leafHash, proof);
+  if (!bytesEqual(computed, root)) {
+    throw new ProofError('proof.root_mismatch', 'inclusion proof does not lead to the root', {
+      details: { index, treeSize },
+    });
+  }
+}
+
+/**
+ * Throws a ProofError unless `proof` shows that the tree of `size2` with `root2` extends the tree
+ * of `size1` with `root1` (§2.1.4.2).
+ *
+ * size1 = 0 is always rejected (proof.invalid_size), even with size2 = 0, like transparency-dev's
+ * verifier and its vectors: every tree extends the empty tree, so a proof from size 0 proves
+ * nothing and callers holding no checkpoint yet skip this check. size1 = size2 needs an empty
+ * proof and root1 = root2; size1 > size2 is proof.invalid_size.
+ */
+export function verifyConsistency(
+  size1: number,
+  size2: number,
+  proof: readonly Uint8Array[],
+  root1: Uint8Array,
+  root2: Uint8Array,
+): void {
+  checkSize(size1, 'size1');
+  checkSize(size2, 'size2');
+  if (size1 === 0 || size1 > size2) {
+    throw new ProofError('proof.invalid_size', 'consistency needs 0 < size1 ≤ size2', {
+      details: { size1, size2 },
+    });
+  }
+  if (size1 === size2) {
+    if (proof.length !== 0)
+      throw new ProofError('proof.wrong_length', 'proof between equal sizes must be empty');
+    if (!bytesEqual(root1, root2)) {
+      throw new ProofError('proof.root_mismatch', 'equal tree sizes with different roots', {
+        details: { size1 },
+      });
+    }
+    return;
+  }
+  // Step 1: an empty path fails.
+  if (proof.length === 0) throw new ProofError('proof.wrong_length', 'consistency proof is empty');
+  checkHash(root1, 'root1');
+  checkHash(root2, 'root2');
+  for (const p of proof) checkHash(p, 'proof element');
+  // Step 2: when size1 is a power of two its root is the first path element, left implicit.
+  const seeded = isPowerOfTwo(size1);
+  const path = (i: number): Uint8Array => (seeded ? (i === 0 ? root1 : proof[i - 1]!) : proof[i]!);
+  const length = seeded ? proof.length + 1 : proof.length;
+  // Steps 3–4.
+  let fn = size1 - 1;
+  let sn = size2 - 1;
+  while (fn % 2 === 1) {
+    fn = (fn - 1) / 2;
+    sn = Math.floor(sn / 2);
+  }
+  // Steps 5–6.
+  let fr = path(0);
+  let sr = fr;
+  for (let i = 1; i < length; i++) {
+    const c = path(i);
+    if (sn === 0) throw new ProofError('proof.wrong_length', 'consistency proof is too long');
+    if (fn % 2 === 1 || fn === sn) {
+      fr = hashChildren(c, fr);
+      sr = hashChildren(c, sr);
+      while (fn % 2 === 0 && fn !== 0) {
+        fn /= 2;
+        sn = Math.floor(sn / 2);
+      }
+    } else {
+      sr = hashChildren(sr, c);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  // Step 7.
+  if (sn !== 0) throw new ProofError('proof.wrong_length', 'consistency proof is too short');
+  if (!bytesEqual(fr, root1) || !bytesEqual(sr, root2)) {
+    throw new ProofError('proof.root_mismatch', 'consistency proof does not lead to both roots', {
+      details: { size1, size2 },
+    });
+  }
+}

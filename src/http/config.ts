@@ -1,0 +1,77 @@
+/**
+ * The HTTP service's configuration: one typed object, every field documented, defaults chosen for
+ * one process serving a company. `resolveHttpConfig` fills defaults and refuses nonsense at start
+ * with a sentence naming the option.
+ */
+import type { EventLimits } from '../core/event.js';
+
+export interface HttpConfig {
+  /** Largest request body in bytes (JSON or NDJSON); larger bodies get 413. Default 10 MiB (DESIGN §3). */
+  bodyLimit: number;
+  /** Most events in one ingest request; more get 413 `request.batch_too_large`. Default 10,000. */
+  maxBatchEvents: number;
+  /**
+   * Whether checkpoints, hash tiles, verifier keys and inclusion/consistency proofs need no key
+   * (`isPublicAction`). Default true: outside verifiers and witnesses must reach them. Entry bundles,
+   * events, entries and receipts always need a key.
+   */
+  publicReads: boolean;
+  /** Whether `/metrics` needs no key. Default false: an admin key for all logs is required. */
+  publicMetrics: boolean;
+  /** Event limits passed to the engine on every append (record size, metadata depth, …); engine defaults when absent. */
+  eventLimits: Partial<EventLimits> | undefined;
+  /** `Retry-After` seconds sent with 503 when the engine pushes back or the server is shutting down. */
+  retryAfterSeconds: number;
+  /** How long an `Idempotency-Key` is remembered, in ms. Default 24 h. */
+  idempotencyTtlMs: number;
+  /** Per-key rate limit in requests per second (0 = unlimited, the default) and its burst. */
+  rateLimit: { ratePerSecond: number; burst: number };
+  /**
+   * How long an export waits for the search index to cover the entries durable when it starts, in ms
+   * (the export then includes whatever the index covers). Default 2,000.
+   */
+  exportIndexWaitMs: number;
+  /** Trust `X-Forwarded-For` for client addresses (set behind a reverse proxy). Default false. */
+  trustProxy: boolean;
+  /** Log one structured line per request at `info`. Default true. */
+  accessLog: boolean;
+}
+
+export const defaultHttpConfig: Readonly<HttpConfig> = Object.freeze({
+  bodyLimit: 10 * 1024 * 1024,
+  maxBatchEvents: 10_000,
+  publicReads: true,
+  publicMetrics: false,
+  eventLimits: undefined,
+  retryAfterSeconds: 1,
+  idempotencyTtlMs: 24 * 60 * 60 * 1000,
+  rateLimit: Object.freeze({ ratePerSecond: 0, burst: 0 }),
+  exportIndexWaitMs: 2000,
+  trustProxy: false,
+  accessLog: true,
+});
+
+/** Completes a partial config; throws RangeError naming the first invalid option. */
+export function resolveHttpConfig(partial: Partial<HttpConfig> = {}): HttpConfig {
+  const cfg: HttpConfig = { ...defaultHttpConfig, ...partial, rateLimit: { ...defaultHttpConfig.rateLimit, ...partial.rateLimit } };
+  const positive: Array<[string, number]> = [
+    ['bodyLimit', cfg.bodyLimit],
+    ['maxBatchEvents', cfg.maxBatchEvents],
+    ['retryAfterSeconds', cfg.retryAfterSeconds],
+    ['idempotencyTtlMs', cfg.idempotencyTtlMs],
+  ];
+  for (const [name, v] of positive) {
+    if (!Number.isSafeInteger(v) || v <= 0) throw new RangeError(`http config ${name} must be a positive integer, got ${v}`);
+  }
+  if (!Number.isSafeInteger(cfg.exportIndexWaitMs) || cfg.exportIndexWaitMs < 0) {
+    throw new RangeError('http config exportIndexWaitMs must be a non-negative integer');
+  }
+  const { ratePerSecond, burst } = cfg.rateLimit;
+  if (!Number.isFinite(ratePerSecond) || ratePerSecond < 0) {
+    throw new RangeError('http config rateLimit.ratePerSecond must be a finite number ≥ 0 (0 = unlimited)');
+  }
+  if (ratePerSecond > 0 && (!Number.isFinite(burst) || burst <= 0)) {
+    throw new RangeError('http config rateLimit.burst must be > 0 when rateLimit.ratePerSecond is set');
+  }
+  return cfg;
+}

@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { isIndelibleError } from '../core/errors.js';
+import { NdjsonBatch, parseJsonBody, parseNdjson } from './ndjson.js';
+
+const buf = (s: string) => Buffer.from(s, 'utf8');
+
+function codeOf(fn: () => unknown): { code: string; details: Record<string, unknown> | undefined } {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(isIndelibleError(err), `expected a coded error, got ${String(err)}`);
+    return { code: err.code, details: err.details as Record<string, unknown> | undefined };
+  }
+  assert.fail('expected an error');
+}
+
+describe('parseJsonBody', () => {
+  it('parses JSON objects, arrays and scalars', () => {
+    assert.deepEqual(parseJsonBody(buf('{"a":[1,2,{"b":null}]}')), { a: [1, 2, { b: null }] });
+    assert.equal(parseJsonBody(buf(' 7 ')), 7);
+  });
+
+  it('keeps non-ASCII text exactly', () => {
+    assert.deepEqual(parseJsonBody(buf('{"name":"Zoë 🦀 日本"}')), { name: 'Zoë 🦀 日本' });
+  });
+
+  const malformed: Array<[string, string]> = [
+    ['truncated', '{"action":'],
+    ['empty', ''],
+    ['trailing garbage', '{"a":1} x'],
+    ['single quotes', "{'a':1}"],
+    ['BOM', '\ufeff{"a":1}'],
+  ];
+  for (const [name, text] of malformed) {
+    it(`rejects ${name} as request.malformed_json`, () => {
+      assert.equal(codeOf(() => parseJsonBody(buf(text))).code, 'request.malformed_json');
+    });
+  }
+
+  it('rejects invalid UTF-8 before decoding (no U+FFFD substitution)', () => {
+    const bytes = Buffer.concat([buf('{"action":"'), Buffer.from([0xc3, 0x28]), buf('"}')]);
+    assert.equal(codeOf(() => parseJsonBody(bytes)).code, 'request.invalid_utf8');
+    // An overlong encoding of "/" and a lone surrogate encoded in UTF-8 (CESU) are invalid too.
+    assert.equal(codeOf(() => parseJsonBody(Buffer.from([0x22, 0xc0, 0xaf, 0x22]))).code, 'request.invalid_utf8');
+    assert.equal(codeOf(() => parseJsonBody(Buffer.from([0x22, 0xed, 0xa0, 0x80, 0x22]))).code, 'request.invalid_utf8');
+  });
+
+  it('refuses own __proto__ keys anywhere, naming where', () => {
+    const e = codeOf(() => parseJsonBody(buf('{"metadata":{"x":[{"__proto__":{"admin":true}}]}}')));
+    assert.equal(e.code, 'request.invalid');
+    assert.equal(e.details?.field, 'metadata.x[0].__proto__');
+  });
+
+  it('accepts "__proto__" as a string value', () => {
+    assert.deepEqual(parseJsonBody(buf('{"a":"__proto__"}')), { a: '__proto__' });
+  });
+
+  it('refuses absurd nesting when it must scan, without overflowing the stack', () => {
+    const deep = `${'['.repeat(5000)}{"__proto__":1}${']'.repeat(5000)}`;
+    assert.equal(codeOf(() => parseJsonBody(buf(deep))).code, 'request.invalid');
+  });
+});
+
+describe('parseNdjson', () => {
+  it('parses one value per line with line numbers, skipping blank lines, accepting CRLF', () => {
+    const b = parseNdjson(buf('{"a":1}\r\n\n  \n{"a":2}\n{"a":3}'));
+    assert.ok(b instanceof NdjsonBatch);
+    assert.deepEqual(b.events, [{ a: 1 }, { a: 2 }, { a: 3 }]);
+    assert.deepEqual(b.lines, [1, 4, 5]);
+  });
+
+  it('treats a final newline as optional', () => {
+    assert.deepEqual(parseNdjson(buf('{"a":1}\n')).events, [{ a: 1 }]);
+    assert.deepEqual(parseNdjson(buf('{"a":1}')).events, [{ a: 1 }]);
+  });
+
+  it('returns no events for an empty body', () => {
+    assert.deepEqual(parseNdjson(buf('')).events, []);
+    assert.deepEqual(parseNdjson(buf('\n\n')).events, []);
+  });
+
+  it('names the 1-based line of a syntax error', () => {
+    const e = codeOf(() => parseNdjson(buf('{"a":1}\n{"a":2}\n{"a":\n{"a":4}\n')));
+    assert.equal(e.code, 'request.malformed_ndjson');
+    assert.equal(e.details?.line, 3);
+  });
+
+  it('rejects a value split over two lines (NDJSON is one value per line)', () => {
+    const e = codeOf(() => parseNdjson(buf('{"a":\n1}\n')));
+    assert.equal(e.code, 'request.malformed_ndjson');
+    assert.equal(e.details?.line, 1);
+  });
+
+  it('rejects invalid UTF-8 and __proto__ keys (with the line)', () => {
+    assert.equal(codeOf(() => parseNdjson(Buffer.from([0x7b, 0xff, 0x7d]))).code, 'request.invalid_utf8');
+    const e = codeOf(() => parseNdjson(buf('{"a":1}\n{"__proto__":{}}\n')));
+    assert.equal(e.code, 'request.invalid');
+    assert.equal(e.details?.line, 2);
+  });
+});

@@ -1,0 +1,94 @@
+/**
+ * Request bodies of the ingest route, parsed from raw bytes exactly once.
+ *
+ * Everything here is attacker-controlled: bodies must be valid UTF-8 (checked natively, before any
+ * decoding could replace bad bytes with U+FFFD and so store something the client never sent), and
+ * JSON syntax errors become coded errors that name the NDJSON line. Own `__proto__` keys are refused
+ * outright: JSON.parse makes them harmless data properties, but any later copy by assignment would
+ * turn one into a prototype change.
+ */
+import { isUtf8 } from 'node:buffer';
+import { HttpError } from './problem.js';
+
+/** The events of an NDJSON body, with the 1-based line number of each (blank lines are skipped). */
+export class NdjsonBatch {
+  constructor(
+    readonly events: unknown[],
+    readonly lines: number[],
+  ) {}
+}
+
+/** Decodes strict UTF-8; throws `request.invalid_utf8`. */
+export function decodeUtf8(buf: Buffer): string {
+  if (!isUtf8(buf)) throw new HttpError('request.invalid_utf8', 'the request body is not valid UTF-8');
+  return buf.toString('utf8');
+}
+
+/** Parses one JSON body; throws `request.invalid_utf8`, `request.malformed_json` or `request.invalid`. */
+export function parseJsonBody(buf: Buffer): unknown {
+  const text = decodeUtf8(buf);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new HttpError('request.malformed_json', `the request body is not JSON: ${(err as Error).message}`);
+  }
+  if (text.includes('"__proto__"')) rejectProtoKeys(value, '');
+  return value;
+}
+
+/**
+ * Parses `application/x-ndjson`: one JSON value per LF-terminated line (CRLF accepted, the final
+ * newline optional, whitespace-only lines skipped). Throws `request.malformed_ndjson` with `line`.
+ */
+export function parseNdjson(buf: Buffer): NdjsonBatch {
+  const text = decodeUtf8(buf);
+  const events: unknown[] = [];
+  const lines: number[] = [];
+  const checkProto = text.includes('"__proto__"');
+  let start = 0;
+  for (let line = 1; start <= text.length; line++) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    const raw = text.slice(start, end);
+    start = end + 1;
+    if (raw.trim() === '') continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch (err) {
+      throw new HttpError('request.malformed_ndjson', `NDJSON line ${line} is not JSON: ${(err as Error).message}`, {
+        details: { line, field: `line ${line}` },
+      });
+    }
+    if (checkProto) rejectProtoKeys(value, '', line);
+    events.push(value);
+    lines.push(line);
+  }
+  return new NdjsonBatch(events, lines);
+}
+
+/** Deeper bodies are refused here rather than risk the stack (events allow far less anyway). */
+const MAX_SCAN_DEPTH = 1000;
+
+function rejectProtoKeys(value: unknown, path: string, line?: number, depth = 0): void {
+  if (value === null || typeof value !== 'object') return;
+  if (depth >= MAX_SCAN_DEPTH) {
+    throw new HttpError('request.invalid', `the body is nested more than ${MAX_SCAN_DEPTH} levels deep`, {
+      details: line === undefined ? { field: path } : { field: path, line },
+    });
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) rejectProtoKeys(value[i], `${path}[${i}]`, line, depth + 1);
+    return;
+  }
+  for (const key of Object.keys(value)) {
+    const at = path === '' ? key : `${path}.${key}`;
+    if (key === '__proto__') {
+      throw new HttpError('request.invalid', `the key __proto__ is not allowed (at ${at})`, {
+        details: line === undefined ? { field: at } : { field: at, line },
+      });
+    }
+    rejectProtoKeys((value as Record<string, unknown>)[key], at, line, depth + 1);
+  }
+}

@@ -1,0 +1,332 @@
+/**
+ * The one table that maps every error code to an HTTP status and title, and the RFC 9457
+ * `application/problem+json` body built from it:
+ *
+ *   {"type":"urn:indelible:problem:<code>","title","status","detail","code","instance","request_id",
+ *    …extras}
+ *
+ * `code` is the stable identifier clients branch on; `type` is derived from it. Extras come only from
+ * a whitelist of error details (`field`, `fields`, `line`, `event`, `log`, …) so nothing secret or
+ * internal ever reaches a client. 5xx problems carry a generic detail (the error itself is logged
+ * with the request id), and no problem ever carries a stack trace.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AuthErrorCode } from '../auth/errors.js';
+import type { EventErrorCode } from '../core/event.js';
+import { IndelibleError } from '../core/errors.js';
+import type { JcsErrorCode } from '../core/jcs.js';
+import type { RecordErrorCode } from '../core/record.js';
+import type { TileErrorCode } from '../core/tile.js';
+import type { IndexErrorCode } from '../index/types.js';
+import type { LogErrorCode } from '../log/errors.js';
+import type { StorageErrorCode } from '../storage/errors.js';
+
+/** Codes raised by the HTTP edge itself. */
+export type HttpErrorCode =
+  /** Request validation failed (a path, query, header or body field; `field` names it). */
+  | 'request.invalid'
+  /** The body is not JSON. */
+  | 'request.malformed_json'
+  /** An NDJSON line is not JSON; `line` is its 1-based number. */
+  | 'request.malformed_ndjson'
+  /** The body is not valid UTF-8. */
+  | 'request.invalid_utf8'
+  /** The body exceeds `bodyLimit`. */
+  | 'request.body_too_large'
+  /** More events than `maxBatchEvents` in one request. */
+  | 'request.batch_too_large'
+  /** A content type other than `application/json` or `application/x-ndjson`. */
+  | 'request.unsupported_media_type'
+  /** No route matches the method and path. */
+  | 'request.not_found'
+  /** Another 4xx from the HTTP framework (bad URL, bad Content-Length, …). */
+  | 'request.rejected'
+  /** The Idempotency-Key was used before with a different request body. */
+  | 'idempotency.mismatch'
+  /** A well-formed tile or bundle path the log does not (yet) have. */
+  | 'tile.not_found'
+  /** The server is shutting down; retry against another instance or later. */
+  | 'server.shutting_down'
+  /** The server has not finished starting. */
+  | 'server.not_ready'
+  /** An unexpected failure (details only in the server log). */
+  | 'server.internal';
+
+export class HttpError extends IndelibleError<HttpErrorCode> {}
+
+interface ProblemKind {
+  status: number;
+  title: string;
+}
+
+type KnownCode =
+  | HttpErrorCode
+  | AuthErrorCode
+  | LogErrorCode
+  | EventErrorCode
+  | JcsErrorCode
+  | IndexErrorCode
+  | TileErrorCode
+  | RecordErrorCode
+  | StorageErrorCode;
+
+const p = (status: number, title: string): ProblemKind => ({ status, title });
+
+/** THE table. Typed over every module's code union, so a new code fails the build until it is mapped. */
+export const PROBLEMS: Readonly<Record<KnownCode, ProblemKind>> = {
+  'request.invalid': p(400, 'Invalid request'),
+  'request.malformed_json': p(400, 'Malformed JSON'),
+  'request.malformed_ndjson': p(400, 'Malformed NDJSON'),
+  'request.invalid_utf8': p(400, 'Body is not valid UTF-8'),
+  'request.body_too_large': p(413, 'Request body too large'),
+  'request.batch_too_large': p(413, 'Too many events in one request'),
+  'request.unsupported_media_type': p(415, 'Unsupported media type'),
+  'request.not_found': p(404, 'Not found'),
+  'request.rejected': p(400, 'Request rejected'),
+  'idempotency.mismatch': p(409, 'Idempotency key reused with a different request'),
+  'tile.not_found': p(404, 'Tile not found'),
+  'server.shutting_down': p(503, 'Shutting down'),
+  'server.not_ready': p(503, 'Not ready'),
+  'server.internal': p(500, 'Internal server error'),
+
+  'auth.invalid_role': p(400, 'Invalid role'),
+  'auth.invalid_scope': p(400, 'Invalid key scope'),
+  'auth.invalid_description': p(400, 'Invalid key description'),
+  'auth.key_not_found': p(404, 'API key not found'),
+  'auth.unauthenticated': p(401, 'Authentication required'),
+  'auth.forbidden': p(403, 'Forbidden'),
+  'auth.rate_limited': p(429, 'Too many requests'),
+  'auth.invalid_rate_limit': p(500, 'Internal server error'),
+  'auth.store_corrupt': p(500, 'Internal server error'),
+
+  'log.not_found': p(404, 'Log not found'),
+  'log.exists': p(409, 'Log already exists'),
+  'log.invalid_name': p(400, 'Invalid log name'),
+  'log.pushback': p(503, 'Log is busy'),
+  'log.closed': p(503, 'Log is closed'),
+  'log.failed': p(503, 'Log unavailable'),
+  'log.storage_behind': p(500, 'Internal server error'),
+  'log.inconsistent': p(500, 'Internal server error'),
+  'log.out_of_range': p(404, 'Not in the log'),
+  'log.id_conflict': p(409, 'Event id already used for a different event'),
+
+  'event.not_object': p(400, 'Invalid event'),
+  'event.unknown_field': p(400, 'Unknown event field'),
+  'event.missing_field': p(400, 'Missing event field'),
+  'event.invalid_type': p(400, 'Invalid event field type'),
+  'event.invalid_value': p(400, 'Invalid event field value'),
+  'event.conflicting_fields': p(400, 'Conflicting event fields'),
+  'event.too_many_targets': p(400, 'Too many targets'),
+  'event.too_deep': p(400, 'Event nested too deeply'),
+  'event.not_canonicalizable': p(400, 'Event cannot be canonicalized'),
+  'event.too_large': p(413, 'Event record too large'),
+
+  'jcs.non_finite_number': p(400, 'Number cannot be encoded'),
+  'jcs.lone_surrogate': p(400, 'String has a lone surrogate'),
+  'jcs.unsupported_type': p(400, 'Value cannot be encoded'),
+  'jcs.cyclic': p(400, 'Value cannot be encoded'),
+  'jcs.too_deep': p(400, 'Value nested too deeply'),
+
+  'index.invalid_log': p(404, 'Log not found'),
+  'index.invalid_entry': p(500, 'Internal server error'),
+  'index.not_contiguous': p(500, 'Internal server error'),
+  'index.conflict': p(500, 'Internal server error'),
+  'index.invalid_query': p(400, 'Invalid query'),
+  'index.invalid_cursor': p(400, 'Invalid cursor'),
+  'index.capacity': p(503, 'Index capacity reached'),
+  'index.schema_too_new': p(500, 'Internal server error'),
+  'index.closed': p(503, 'Index is closed'),
+
+  'tile.invalid_path': p(400, 'Invalid tile path'),
+  'tile.invalid_ref': p(400, 'Invalid tile path'),
+  'tile.invalid_size': p(500, 'Internal server error'),
+  'tile.invalid_tile': p(500, 'Internal server error'),
+  'tile.node_out_of_range': p(500, 'Internal server error'),
+  'tile.invalid_bundle': p(500, 'Internal server error'),
+  'tile.entry_too_large': p(413, 'Event record too large'),
+  'tile.range_mismatch': p(500, 'Internal server error'),
+
+  // Records are built by the server from validated events: only their size can be the client's doing.
+  'record.too_large': p(413, 'Event record too large'),
+  'record.invalid_field': p(500, 'Internal server error'),
+  'record.missing_field': p(500, 'Internal server error'),
+  'record.unknown_field': p(500, 'Internal server error'),
+  'record.unsupported_version': p(500, 'Internal server error'),
+  'record.id_mismatch': p(500, 'Internal server error'),
+  'record.invalid_event': p(500, 'Internal server error'),
+  'record.not_canonicalizable': p(500, 'Internal server error'),
+  'record.invalid_utf8': p(500, 'Internal server error'),
+  'record.invalid_json': p(500, 'Internal server error'),
+  'record.not_canonical': p(500, 'Internal server error'),
+  'record.invalid_timestamp': p(500, 'Internal server error'),
+
+  'storage.invalid_key': p(500, 'Internal server error'),
+  'storage.immutable_conflict': p(500, 'Internal server error'),
+  'storage.cas_conflict': p(503, 'Storage busy'),
+  'storage.out_of_range': p(500, 'Internal server error'),
+  'storage.closed': p(503, 'Storage closed'),
+  'storage.locked': p(503, 'Storage locked'),
+  'storage.io': p(500, 'Internal server error'),
+  'storage.corrupt': p(500, 'Internal server error'),
+};
+
+/** Statuses whose problems tell the client to come back: they carry `Retry-After`. */
+const RETRYABLE = new Set([429, 503]);
+
+/** Error details that may be shown to clients, and their names in the problem body. */
+const SAFE_DETAILS: ReadonlyArray<[string, string]> = [
+  ['field', 'field'],
+  ['fields', 'fields'],
+  ['line', 'line'],
+  ['event', 'event'],
+  ['log', 'log'],
+  ['action', 'action'],
+  ['limit', 'limit'],
+];
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+  instance: string;
+  request_id: string;
+  [extra: string]: unknown;
+}
+
+/** What the edge decided about an error: the body, and a Retry-After value when one applies. */
+export interface ProblemResponse {
+  problem: Problem;
+  retryAfter?: number;
+  /** True when the error is the server's fault and belongs in the error log. */
+  internal: boolean;
+}
+
+/** Fastify's own error codes we map to stable problem codes. */
+const FASTIFY_CODES: Readonly<Record<string, HttpErrorCode>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'request.body_too_large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'request.unsupported_media_type',
+  FST_ERR_CTP_INVALID_TYPE: 'request.unsupported_media_type',
+  FST_ERR_CTP_EMPTY_TYPE: 'request.unsupported_media_type',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'request.malformed_json',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'request.malformed_json',
+  FST_ERR_VALIDATION: 'request.invalid',
+  FST_ERR_NOT_FOUND: 'request.not_found',
+};
+
+/**
+ * Builds the problem for any thrown value. `defaultRetryAfter` (seconds) is used for 503s that
+ * carry none; rate-limit errors carry their own (`details.retryAfterSeconds`).
+ */
+export function toProblem(err: unknown, request: FastifyRequest, defaultRetryAfter: number): ProblemResponse {
+  let code: string;
+  let detail: string;
+  let details: Readonly<Record<string, unknown>> | undefined;
+  let status: number | undefined;
+  if (err instanceof IndelibleError && Object.hasOwn(PROBLEMS, err.code)) {
+    code = err.code;
+    detail = err.message;
+    details = err.details;
+  } else if (isFastifyError(err)) {
+    const mapped = FASTIFY_CODES[err.code];
+    if (mapped === 'request.invalid') {
+      const v = fromValidation(err);
+      code = 'request.invalid';
+      detail = v.detail;
+      details = { field: v.field };
+    } else if (mapped !== undefined) {
+      code = mapped;
+      detail = mapped === 'request.unsupported_media_type' ? unsupportedMediaDetail(request) : err.message;
+    } else if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+      code = 'request.rejected';
+      status = err.statusCode;
+      detail = err.message;
+    } else {
+      code = 'server.internal';
+      detail = '';
+    }
+  } else {
+    code = 'server.internal';
+    detail = '';
+  }
+  const kind = PROBLEMS[code as KnownCode] ?? PROBLEMS['server.internal'];
+  status ??= kind.status;
+  const internal = status >= 500 && status !== 503;
+  if (status >= 500) detail = `${kind.title}; the server log has the details under request id ${request.id}`;
+  const problem: Problem = {
+    type: `urn:indelible:problem:${code}`,
+    title: kind.title,
+    status,
+    detail,
+    code,
+    instance: pathOf(request.url),
+    request_id: String(request.id),
+  };
+  if (details !== undefined && status < 500) {
+    for (const [from, to] of SAFE_DETAILS) {
+      const v = details[from];
+      if (v !== undefined && (typeof v === 'string' || typeof v === 'number' || Array.isArray(v))) problem[to] = v;
+    }
+  }
+  let retryAfter: number | undefined;
+  if (RETRYABLE.has(status)) {
+    const own = details?.retryAfterSeconds;
+    retryAfter = typeof own === 'number' && Number.isFinite(own) && own >= 1 ? Math.ceil(own) : defaultRetryAfter;
+    problem.retry_after = retryAfter;
+  }
+  return retryAfter === undefined ? { problem, internal } : { problem, retryAfter, internal };
+}
+
+/** Sends a problem response (the body is pre-serialized, so response schemas never strip it). */
+export function sendProblem(reply: FastifyReply, res: ProblemResponse): FastifyReply {
+  reply.code(res.problem.status).type('application/problem+json');
+  if (res.retryAfter !== undefined) reply.header('retry-after', String(res.retryAfter));
+  return reply.send(JSON.stringify(res.problem));
+}
+
+interface FastifyLikeError {
+  code: string;
+  message: string;
+  statusCode?: number;
+  validation?: Array<{ instancePath?: string; keyword?: string; params?: Record<string, unknown>; message?: string }>;
+  validationContext?: string;
+}
+
+function isFastifyError(err: unknown): err is FastifyLikeError {
+  return err instanceof Error && typeof (err as { code?: unknown }).code === 'string';
+}
+
+/** Names the offending field of a Fastify/Ajv validation error (`name`, `index`, `events[2]`, …). */
+function fromValidation(err: FastifyLikeError): { field: string; detail: string } {
+  const first = err.validation?.[0];
+  const where = err.validationContext ?? 'request';
+  if (first === undefined) return { field: where, detail: err.message };
+  const segments = (first.instancePath ?? '')
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const params = first.params ?? {};
+  let message = first.message ?? 'is invalid';
+  if (first.keyword === 'additionalProperties' && typeof params.additionalProperty === 'string') {
+    segments.push(params.additionalProperty);
+    message = 'is not a known field';
+  } else if (first.keyword === 'required' && typeof params.missingProperty === 'string') {
+    segments.push(params.missingProperty);
+    message = 'is required';
+  }
+  let field = '';
+  for (const s of segments) field += /^[0-9]+$/.test(s) ? `[${s}]` : field === '' ? s : `.${s}`;
+  if (field === '') field = where;
+  return { field, detail: `${where} field ${field} ${message}` };
+}
+
+function unsupportedMediaDetail(request: FastifyRequest): string {
+  const type = request.headers['content-type'];
+  return `content type ${type === undefined ? '(none)' : JSON.stringify(type.slice(0, 100))} is not supported; send application/json or application/x-ndjson`;
+}
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}

@@ -1,0 +1,174 @@
+/**
+ * `GET /v1/logs/{log}/export` (auditor, or admin): a streamed NDJSON export that verifies offline.
+ *
+ * Format, one JSON object per LF-terminated line:
+ *
+ *   {"index":I,"leaf_hash":"<hex>","record":"<exact record text>","proof":["<hex>",…]}   per entry
+ *   …
+ *   {"checkpoint":"<signed note>","tree_size":N,"count":M}                              last line
+ *
+ * Entries come in index order. Each `proof` is the RFC 6962 inclusion proof of that entry in the
+ * tree of the final checkpoint (tree size N ≥ every exported index + 1). To verify offline (the CLI's
+ * `verify --export`): open the checkpoint with the log's verifier key; for every entry line check
+ * `leaf_hash = SHA-256(0x00 ‖ UTF-8(record))`, that the record's `log` and `index` match, and
+ * `verifyInclusion(index, N, leaf_hash, proof, root)`; check `count`. An export without its final
+ * checkpoint line is incomplete. If the server fails mid-stream (status 200 already sent) the last
+ * line is `{"error":{"code","detail"}}` instead, so a truncated export can never verify.
+ *
+ * Which entries: those durable when the export starts, in `[from, to)` (defaults: everything), and —
+ * when any filter (`actor`, `action`, `target`, `outcome`, `since`, `until`, `q`, as for the search)
+ * is given — matching it, found through the search index. A filtered export waits up to
+ * `exportIndexWaitMs` for the index to cover the durable entries, then exports what it covers. The
+ * checkpoint is fixed (integrating if needed) before the first line, so the export streams without
+ * buffering while appends continue.
+ */
+import { Readable } from 'node:stream';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { toHex } from '../core/encoding.js';
+import { hashLeaf } from '../core/merkle.js';
+import type { EventQuery } from '../index/types.js';
+import type { Log } from '../log/log.js';
+import type { SignedCheckpoint } from '../log/types.js';
+import type { ServerContext } from './context.js';
+import { HttpError, PROBLEMS } from './problem.js';
+import { createProofReader } from './proof-reader.js';
+import { errors, ExportQuery, FilterKeys, LogParams, text, toSafeInteger } from './schemas.js';
+
+/** Entries read and written per step (one entry bundle). */
+const CHUNK = 256;
+const PAGE = 1000;
+
+interface Plan {
+  log: Log;
+  name: string;
+  from: number;
+  end: number;
+  filter: EventQuery | undefined;
+  checkpoint: SignedCheckpoint;
+}
+
+export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
+  const { engine, config } = ctx;
+
+  async function indexCoverage(name: string, want: number): Promise<number> {
+    const deadline = Date.now() + config.exportIndexWaitMs;
+    for (;;) {
+      const covered = await engine.index.coveredSize(name);
+      if (covered >= want || Date.now() >= deadline) return Math.min(covered, want);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  async function* lines(
+    plan: Plan,
+    onError: (err: unknown) => void,
+    onDone: (count: number) => void,
+  ): AsyncGenerator<string> {
+    const { log, from, end, checkpoint } = plan;
+    const proofs = createProofReader(log, checkpoint);
+    let count = 0;
+    const line = async (index: number, bytes: Uint8Array) => {
+      const proof = (await proofs.inclusion(index)).map(toHex);
+      const record = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+      count++;
+      return `${JSON.stringify({ index, leaf_hash: toHex(hashLeaf(bytes)), record, proof })}\n`;
+    };
+    try {
+      if (plan.filter === undefined) {
+        for (let i = from; i < end; ) {
+          const j = Math.min(end, (Math.floor(i / CHUNK) + 1) * CHUNK);
+          const records = await log.readRecords(i, j);
+          let out = '';
+          for (let k = 0; k < records.length; k++) out += await line(i + k, records[k]!);
+          yield out;
+          i = j;
+        }
+      } else {
+        let cursor: string | undefined;
+        for (;;) {
+          const q: EventQuery = { ...plan.filter, limit: PAGE, order: 'asc' };
+          if (cursor !== undefined) q.cursor = cursor;
+          const page = await engine.index.query(plan.name, q);
+          let out = '';
+          let done = false;
+          for (const e of page.events) {
+            if (e.index >= end) {
+              done = true;
+              break;
+            }
+            if (e.index >= from) out += await line(e.index, await log.readRecord(e.index));
+          }
+          if (out !== '') yield out;
+          if (done || page.nextCursor === null) break;
+          cursor = page.nextCursor;
+        }
+      }
+      yield `${JSON.stringify({ checkpoint: checkpoint.note, tree_size: checkpoint.size, count })}\n`;
+    } catch (err) {
+      const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : '';
+      const known = Object.hasOwn(PROBLEMS, code) ? code : 'server.internal';
+      onError(err);
+      yield `${JSON.stringify({ error: { code: known, detail: 'the export failed; it is incomplete and will not verify' } })}\n`;
+    } finally {
+      onDone(count);
+    }
+  }
+
+  return async (app) => {
+    app.get(
+      '/v1/logs/:log/export',
+      {
+        config: { access: 'export' },
+        schema: {
+          tags: ['events'],
+          summary: 'Export entries as NDJSON with inclusion proofs and a final checkpoint (offline-verifiable)',
+          params: LogParams,
+          querystring: ExportQuery,
+          response: { 200: text('NDJSON, see the format in the description', 'application/x-ndjson'), ...errors(400, 401, 403, 404, 429) },
+        },
+      },
+      async (request, reply) => {
+        const name = request.params.log;
+        const log = engine.log(name);
+        const qs = request.query;
+        const from = qs.from === undefined ? 0 : toSafeInteger(qs.from, 'from');
+        const to = qs.to === undefined ? undefined : toSafeInteger(qs.to, 'to');
+        if (to !== undefined && from > to) {
+          throw new HttpError('request.invalid', 'from must not exceed to', { details: { field: 'from' } });
+        }
+        const filterGiven: Record<string, string> = {};
+        let filter: EventQuery | undefined;
+        for (const k of FilterKeys) {
+          const v = qs[k];
+          if (v !== undefined) {
+            filterGiven[k] = v;
+            filter ??= {};
+            filter[k] = v;
+          }
+        }
+        const durable = log.size;
+        const snapshot = filter === undefined ? durable : await indexCoverage(name, durable);
+        const end = Math.min(to ?? snapshot, snapshot);
+        const checkpoint = snapshot > 0 ? await log.checkpointCovering(snapshot) : log.latestCheckpoint();
+        if (filter !== undefined) {
+          // Surface a malformed filter as a 400 now, before the 200 is committed.
+          await engine.index.query(name, { ...filter, limit: 1 });
+        }
+        const plan: Plan = { log, name, from, end, filter, checkpoint };
+        const audit = { ...filterGiven, ...(qs.from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) };
+        const stream = Readable.from(
+          lines(
+            plan,
+            (err) => request.log.error({ err }, 'export failed mid-stream'),
+            (count) => ctx.access(request, { kind: 'export', filter: audit, count, status: 200 }),
+          ),
+          { objectMode: false },
+        );
+        return reply
+          .header('cache-control', 'no-store')
+          .type('application/x-ndjson')
+          .send(stream);
+      },
+    );
+  };
+}

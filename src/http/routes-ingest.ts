@@ -1,0 +1,184 @@
+/**
+ * `POST /v1/logs/{log}/events` — the hot path. The body is one event, `{"events":[…]}`, or NDJSON
+ * (one event per line), parsed once by the content-type parsers (body.ts). Events are validated by
+ * the engine only (no second schema pass here), which names the offending field; nothing is appended
+ * unless every event of the request is valid.
+ *
+ * Answers (documented in the OpenAPI document):
+ * - 201 `{"entries":[{"index","id","leaf_hash","received_at"}]}` once the batch is durable — also for
+ *   retries: a retry gets the same status and body as the first answer, so a client never has to
+ *   tell the two apart. `Idempotent-Replayed: true` marks a response in which nothing new was
+ *   appended (an `Idempotency-Key` replay, or every event `id` already in the log).
+ * - `?wait=checkpoint` additionally waits for a signed checkpoint covering the batch and adds
+ *   `"checkpoint"` (note text) and a per-entry `"receipt"` (C2SP tlog-proof against that checkpoint).
+ * - `Idempotency-Key`: see idempotency.ts (same key + same body → the original entries; a different
+ *   body → 409 `idempotency.mismatch`).
+ * - 503 `log.pushback` + Retry-After when the log's queue is full.
+ */
+import type { SwaggerTransform } from '@fastify/swagger';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { EventError } from '../core/event.js';
+import type { AppendedEntry } from '../log/types.js';
+import type { ServerContext } from './context.js';
+import { isValidIdempotencyKey } from './idempotency.js';
+import { NdjsonBatch } from './ndjson.js';
+import { HttpError } from './problem.js';
+import { createProofReader } from './proof-reader.js';
+import { AuditEvent, errors, IngestBatch, IngestQuery, IngestResponse, LogParams } from './schemas.js';
+
+interface Ack {
+  index: number;
+  id: string;
+  leaf_hash: string;
+  received_at: string;
+  receipt?: string;
+}
+
+const toAck = (e: AppendedEntry): Ack => ({ index: e.index, id: e.id, leaf_hash: e.leafHash, received_at: e.receivedAt });
+
+/** The body is documented here but validated by the engine (see the module comment). */
+const documentIngestBody: SwaggerTransform = ({ schema, url }) => ({
+  url,
+  schema: {
+    ...schema,
+    headers: {
+      type: 'object',
+      properties: {
+        'idempotency-key': {
+          type: 'string',
+          maxLength: 255,
+          description: 'a retry with the same key and body returns the original entries',
+        },
+      },
+    },
+    body: {
+      description: 'one event, a batch, or NDJSON (one event per line)',
+      content: {
+        'application/json': { schema: { anyOf: [AuditEvent, IngestBatch] } },
+        'application/x-ndjson': { schema: { type: 'string', description: 'one AuditEvent JSON per line' } },
+      },
+    },
+  },
+});
+
+export function ingestRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
+  const { engine, config, metrics } = ctx;
+  const limits = config.eventLimits;
+
+  return async (app) => {
+    app.post(
+      '/v1/logs/:log/events',
+      {
+        config: {
+          access: 'events.append',
+          swaggerTransform: documentIngestBody,
+        },
+        schema: {
+          tags: ['events'],
+          summary: 'Append events (201 once durable)',
+          params: LogParams,
+          querystring: IngestQuery,
+          response: { 201: IngestResponse, ...errors(400, 401, 403, 404, 409, 413, 415, 429, 503) },
+        },
+      },
+      async (request, reply) => {
+        const name = request.params.log;
+        const log = engine.log(name); // log.not_found before any body checks
+        const { events, lines, batch } = eventsOf(request.body, config.maxBatchEvents);
+
+        const append = async (): Promise<{ acks: Ack[]; fresh: boolean }> => {
+          try {
+            const r = await engine.append(name, events, limits);
+            return { acks: r.entries.map(toAck), fresh: r.duplicates.some((d) => !d) };
+          } catch (err) {
+            throw err instanceof EventError ? locateEventError(err, lines, batch) : err;
+          }
+        };
+
+        let acks: Ack[];
+        let replayed: boolean;
+        const idemKey = request.headers['idempotency-key'];
+        if (idemKey !== undefined) {
+          if (typeof idemKey !== 'string' || !isValidIdempotencyKey(idemKey)) {
+            throw new HttpError('request.invalid', 'Idempotency-Key must be 1-255 visible ASCII characters', {
+              details: { field: 'Idempotency-Key' },
+            });
+          }
+          const fingerprint = `${name}\n${request.bodyDigest ?? ''}`;
+          const r = await ctx.idempotency.run(request.apiKey!.id, idemKey, fingerprint, append);
+          acks = r.value.acks;
+          replayed = r.replayed || !r.value.fresh;
+        } else {
+          const r = await append();
+          acks = r.acks;
+          replayed = !r.fresh;
+        }
+        metrics.observeIngest(name, acks.length);
+
+        let checkpoint: string | undefined;
+        if (request.query.wait === 'checkpoint') {
+          let end = 0;
+          for (const a of acks) if (a.index + 1 > end) end = a.index + 1;
+          const cp = await log.checkpointCovering(end);
+          const proofs = createProofReader(log, cp);
+          for (const a of acks) a.receipt = await proofs.receipt(a.index);
+          checkpoint = cp.note;
+        }
+        if (replayed) reply.header('idempotent-replayed', 'true');
+        reply.code(201);
+        return checkpoint === undefined ? { entries: acks } : { entries: acks, checkpoint };
+      },
+    );
+  };
+}
+
+/** The events of a parsed body; `batch` is true for the `{"events":[…]}` form. */
+function eventsOf(body: unknown, max: number): { events: unknown[]; lines?: number[]; batch: boolean } {
+  let out: { events: unknown[]; lines?: number[]; batch: boolean };
+  if (body instanceof NdjsonBatch) {
+    out = { events: body.events, lines: body.lines, batch: true };
+  } else if (body !== null && typeof body === 'object' && !Array.isArray(body) && Object.hasOwn(body, 'events')) {
+    const extra = Object.keys(body).find((k) => k !== 'events');
+    if (extra !== undefined) {
+      throw new HttpError('request.invalid', `a batch has only "events"; ${JSON.stringify(extra)} is not a known field`, {
+        details: { field: extra },
+      });
+    }
+    const events = (body as { events: unknown }).events;
+    if (!Array.isArray(events)) {
+      throw new HttpError('request.invalid', 'events must be an array of events', { details: { field: 'events' } });
+    }
+    out = { events, batch: true };
+  } else if (body === undefined) {
+    throw new HttpError('request.invalid', 'a JSON or NDJSON body is required', { details: { field: 'body' } });
+  } else {
+    out = { events: [body], batch: false };
+  }
+  if (out.events.length === 0) {
+    throw new HttpError('request.invalid', 'the request holds no events', { details: { field: 'events' } });
+  }
+  if (out.events.length > max) {
+    throw new HttpError('request.batch_too_large', `at most ${max} events per request, got ${out.events.length}`, {
+      details: { field: 'events', limit: max },
+    });
+  }
+  return out;
+}
+
+/**
+ * Points an event error at the client's input: `events[0].…` for a one-event batch (the engine only
+ * prefixes batches of two or more), and the NDJSON line number when the body was NDJSON.
+ */
+function locateEventError(err: EventError, lines: number[] | undefined, batch: boolean): EventError {
+  const at = typeof err.details?.event === 'number' ? err.details.event : 0;
+  const field = typeof err.details?.field === 'string' ? err.details.field : undefined;
+  const single = typeof err.details?.event !== 'number';
+  if (!batch || (!single && lines === undefined)) return err;
+  const details: Record<string, unknown> = { ...err.details, event: at };
+  if (single) details.field = field === undefined || field === '' ? `events[0]` : `events[0].${field}`;
+  if (lines !== undefined) details.line = lines[at];
+  return new EventError(err.code, lines === undefined ? err.message : `line ${lines[at]}: ${err.message}`, {
+    cause: err.cause,
+    details,
+  });
+}

@@ -1,0 +1,69 @@
+/**
+ * Operations: liveness, readiness, Prometheus metrics and the OpenAPI document.
+ *
+ * - `/healthz` is 200 whenever the process answers (liveness).
+ * - `/readyz` is 200 once the server accepts writes and 503 `server.shutting_down` (+ Retry-After)
+ *   from the moment a graceful shutdown starts, so load balancers drain it first.
+ * - `/metrics` needs an admin key for all logs unless `publicMetrics` is on: metric labels name
+ *   every log, which a tenant-scoped key must not learn.
+ * - `/openapi.json` (generated from the route schemas) and `/docs` are public.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { ServerContext } from './context.js';
+import { HttpError } from './problem.js';
+import { errors, text } from './schemas.js';
+
+const Status = Type.Object({ status: Type.String() });
+
+export function opsRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.get(
+      '/healthz',
+      {
+        config: { access: 'none' },
+        schema: { tags: ['ops'], summary: 'Liveness', response: { 200: Status } },
+      },
+      async (_request, reply) => {
+        reply.header('cache-control', 'no-store');
+        return { status: 'ok' };
+      },
+    );
+
+    app.get(
+      '/readyz',
+      {
+        config: { access: 'none' },
+        schema: { tags: ['ops'], summary: 'Readiness: 200 once accepting writes', response: { 200: Status, ...errors(503) } },
+      },
+      async (_request, reply) => {
+        reply.header('cache-control', 'no-store');
+        if (ctx.state.closing) throw new HttpError('server.shutting_down', 'the server is shutting down');
+        if (!ctx.state.ready) throw new HttpError('server.not_ready', 'the server is starting');
+        return { status: 'ready' };
+      },
+    );
+
+    app.get(
+      '/metrics',
+      {
+        config: { access: 'metrics' },
+        schema: {
+          tags: ['ops'],
+          summary: 'Prometheus metrics (admin for all logs unless configured public)',
+          response: { 200: text('Prometheus text exposition'), ...errors(401, 403, 429) },
+        },
+      },
+      async (_request, reply) => {
+        const body = await ctx.metrics.render();
+        return reply.header('cache-control', 'no-store').type(ctx.metrics.contentType).send(body);
+      },
+    );
+
+    app.get(
+      '/openapi.json',
+      { config: { access: 'none' }, schema: { hide: true } },
+      async () => app.swagger(),
+    );
+  };
+}

@@ -1,0 +1,244 @@
+/**
+ * The HTTP service (DESIGN §4): `buildServer` assembles Fastify with the body parsers, the auth hook,
+ * problem+json errors, metrics, OpenAPI and every route, without listening. The caller owns the
+ * engine, key store and database and closes them after `app.close()` (see `closeGracefully`).
+ *
+ * Lifecycle: `/readyz` turns 200 when Fastify is ready. `app.close()` first marks the server closing
+ * (`/readyz` 503, new requests 503 `server.shutting_down` + Retry-After), then waits for in-flight
+ * requests — so appends already accepted finish and are acknowledged — and only then returns.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Database from 'better-sqlite3';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { createRateLimiter, type RateLimiter } from '../auth/rate-limit.js';
+import type { KeyStore } from '../auth/types.js';
+import type { Engine } from '../log/engine.js';
+import { createAuthHook } from './auth.js';
+import { type HttpConfig, resolveHttpConfig } from './config.js';
+import { type AccessEvent, logParam, type ServerContext, type ServerState } from './context.js';
+import { createSqliteIdempotencyStore, type IdempotencyStore } from './idempotency.js';
+import { createHttpMetrics } from './metrics.js';
+import { parseJsonBody, parseNdjson } from './ndjson.js';
+import { HttpError, sendProblem, toProblem } from './problem.js';
+import { adminRoutes } from './routes-admin.js';
+import { exportRoutes } from './routes-export.js';
+import { ingestRoutes } from './routes-ingest.js';
+import { opsRoutes } from './routes-ops.js';
+import { proofRoutes } from './routes-proofs.js';
+import { readRoutes } from './routes-read.js';
+import { tlogRoutes } from './routes-tlog.js';
+
+export type { AccessEvent } from './context.js';
+export type { HttpConfig } from './config.js';
+
+export interface BuildServerDeps {
+  engine: Engine;
+  keys: KeyStore;
+  config?: Partial<HttpConfig>;
+  /** A pino logger (request logs get `req_id`); silent when absent. */
+  logger?: FastifyBaseLogger;
+  /** The metadata database (better-sqlite3) that keeps idempotency records; in-memory when absent. */
+  meta?: Database.Database;
+  /** Overrides the SQLite idempotency store built on `meta`. */
+  idempotency?: IdempotencyStore;
+  /** Overrides the per-key rate limiter built from `config.rateLimit`. */
+  rateLimiter?: RateLimiter;
+  /** Called for every read of event data, export, admin action and auth failure. Must not throw. */
+  onAccess?: (event: AccessEvent) => void;
+  /** Wall clock in ms (idempotency expiry, access times). */
+  clock?: { now(): number };
+  /** Include Node process metrics in /metrics (default true). */
+  defaultMetrics?: boolean;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstance> {
+  const config = resolveHttpConfig(deps.config);
+  const clock = deps.clock ?? { now: () => Date.now() };
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    bodyLimit: config.bodyLimit,
+    trustProxy: config.trustProxy,
+    return503OnClosing: false,
+    forceCloseConnections: 'idle',
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'req_id' }),
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    // Unknown fields are errors that name the field (never silently stripped); nothing is coerced.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const ownedMeta = deps.meta === undefined && deps.idempotency === undefined ? new Database(':memory:') : undefined;
+  const idempotency =
+    deps.idempotency ??
+    createSqliteIdempotencyStore((deps.meta ?? ownedMeta)!, { ttlMs: config.idempotencyTtlMs, clock });
+  const rateLimiter =
+    deps.rateLimiter ??
+    (config.rateLimit.ratePerSecond > 0
+      ? createRateLimiter({ ratePerSecond: config.rateLimit.ratePerSecond, burst: config.rateLimit.burst })
+      : undefined);
+  const state: ServerState = { ready: false, closing: false };
+  const metrics = createHttpMetrics(deps.engine, { defaultMetrics: deps.defaultMetrics ?? true });
+  const onAccess = deps.onAccess;
+  const ctx: ServerContext = {
+    engine: deps.engine,
+    keys: deps.keys,
+    config,
+    metrics,
+    idempotency,
+    state,
+    access(request, event) {
+      if (onAccess === undefined) return;
+      const key = request.apiKey;
+      try {
+        onAccess({
+          keyId: key?.id ?? null,
+          role: key?.role ?? null,
+          method: request.method,
+          route: request.routeOptions.url ?? request.url.split('?')[0]!,
+          log: logParam(request) ?? null,
+          filter: null,
+          count: null,
+          status: 200,
+          ip: request.ip,
+          requestId: String(request.id),
+          at: new Date(clock.now()).toISOString(),
+          ...event,
+        });
+      } catch (err) {
+        request.log.error({ err }, 'onAccess hook failed');
+      }
+    },
+  };
+
+  app.decorateRequest('apiKey', undefined);
+  app.decorateRequest('bodyDigest', undefined);
+
+  // ---- bodies: JSON and NDJSON only, parsed once from raw bytes
+  app.removeAllContentTypeParsers();
+  const digestIfNeeded = (request: { headers: Record<string, unknown>; bodyDigest: string | undefined }, body: Buffer) => {
+    if (request.headers['idempotency-key'] !== undefined) {
+      request.bodyDigest = createHash('sha256').update(body).digest('hex');
+    }
+  };
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    try {
+      digestIfNeeded(request, body as Buffer);
+      done(null, parseJsonBody(body as Buffer));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+  app.addContentTypeParser('application/x-ndjson', { parseAs: 'buffer' }, (request, body, done) => {
+    try {
+      digestIfNeeded(request, body as Buffer);
+      done(null, parseNdjson(body as Buffer));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+
+  // ---- errors: every one is problem+json with a stable code; 5xx are logged, never detailed
+  app.setErrorHandler((err, request, reply) => {
+    const res = toProblem(err, request, config.retryAfterSeconds);
+    if (res.internal) request.log.error({ err }, 'request failed');
+    else if (res.problem.status >= 500) request.log.warn({ code: res.problem.code }, 'request refused');
+    return sendProblem(reply, res);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const err = new HttpError('request.not_found', `no route for ${request.method} ${request.url.split('?')[0]}`);
+    return sendProblem(reply, toProblem(err, request, config.retryAfterSeconds));
+  });
+
+  // ---- lifecycle and per-request hooks
+  app.addHook('onReady', async () => {
+    state.ready = true;
+  });
+  app.addHook('preClose', async () => {
+    state.closing = true;
+  });
+  app.addHook('onClose', async () => {
+    idempotency.close();
+    ownedMeta?.close();
+  });
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id);
+    const url = request.url;
+    if (state.closing && url !== '/healthz' && url !== '/readyz') {
+      return done(new HttpError('server.shutting_down', 'the server is shutting down; retry shortly'));
+    }
+    done();
+  });
+  app.addHook('onRequest', createAuthHook(ctx, rateLimiter));
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url ?? '(unmatched)';
+    const seconds = reply.elapsedTime / 1000;
+    metrics.observeRequest(request.method, route, reply.statusCode, seconds);
+    if (config.accessLog) {
+      request.log.info(
+        {
+          method: request.method,
+          route,
+          log: logParam(request),
+          status: reply.statusCode,
+          ms: Math.round(reply.elapsedTime * 100) / 100,
+          key_id: request.apiKey?.id,
+          ip: request.ip,
+        },
+        'request',
+      );
+    }
+    done();
+  });
+  // Routes registered by plugins we do not own (the docs UI) are public.
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/docs') && route.config?.access === undefined) {
+      route.config = { ...route.config, access: 'none' };
+    }
+  });
+
+  // ---- OpenAPI (must be registered before the routes it documents)
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Indelible',
+        version: '1',
+        description:
+          'Tamper-evident audit log. Errors are RFC 9457 application/problem+json with a stable `code`. ' +
+          'Authenticate with `Authorization: Bearer <api key>`.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  await app.register(opsRoutes(ctx));
+  await app.register(adminRoutes(ctx));
+  await app.register(ingestRoutes(ctx));
+  await app.register(readRoutes(ctx));
+  await app.register(tlogRoutes(ctx));
+  await app.register(proofRoutes(ctx));
+  await app.register(exportRoutes(ctx));
+  return app;
+}
+
+/**
+ * Graceful shutdown: stop taking requests, let in-flight ones (durable writes included) finish,
+ * then close the engine so queued appends are integrated and signed.
+ */
+export async function closeGracefully(app: FastifyInstance, engine: Engine): Promise<void> {
+  try {
+    await app.close();
+  } finally {
+    await engine.close();
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * What the index derives from one record (DESIGN.md §3): the exact-match keys and the compact
+ * free text it feeds the full-text index, and the columns it keeps beside the record.
+ *
+ * Strict about the wrapper, lenient about the event. The wrapper (`v`, `log`, `index`, `id`,
+ * `received_at`) is written by our own server, so a mismatch means the engine handed us the wrong
+ * entry and must stop. The event was validated at append time, but the log is the source of truth
+ * and an index that refuses an entry the log holds would stall forever; so an odd event field (a
+ * non-string actor id, say) is indexed as absent instead of rejected. Nothing here depends on SQLite.
+ */
+import { sha256 } from '../../core/crypto.js';
+import { toHex, utf8 } from '../../core/encoding.js';
+import { IndexError } from '../types.js';
+import { normalizeTimestamp } from './query-input.js';
+
+export interface RecordFields {
+  id: string;
+  /** `received_at` in the canonical form of `normalizeTimestamp` (string order = time order). */
+  receivedAt: string;
+  /** `action`, or null when the event has no string action. */
+  action: string | null;
+  /** Exact-match tokens (`keyToken`) for actor, action, outcome and every target id, space-separated. */
+  keys: string;
+  /** Words for free-text search, space-separated (see `compactText`). */
+  text: string;
+}
+
+type Obj = Record<string, unknown>;
+
+function isObject(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function str(v: unknown): string | null {
+  return typeof v === 'string' ? v : null;
+}
+
+function invalidEntry(index: number, message: string): IndexError {
+  return new IndexError('index.invalid_entry', message, { details: { index } });
+}
+
+/** Parses a record and checks that it is the record of `log` at `index`. */
+export function parseRecord(log: string, index: number, text: string): { record: Obj; event: Obj } {
+  let record: unknown;
+  try {
+    record = JSON.parse(text);
+  } catch (cause) {
+    throw new IndexError('index.invalid_entry', 'record is not JSON', { cause, details: { index } });
+  }
+  if (!isObject(record)) throw invalidEntry(index, 'record is not a JSON object');
+  if (record.v !== 1) throw invalidEntry(index, 'record version is not 1');
+  if (record.log !== log) throw invalidEntry(index, 'record belongs to another log');
+  if (record.index !== index) throw invalidEntry(index, 'record index differs from the entry index');
+  if (typeof record.id !== 'string') throw invalidEntry(index, 'record id is not a string');
+  if (!isObject(record.event)) throw invalidEntry(index, 'record event is not an object');
+  return { record, event: record.event };
+}
+
+/**
+ * Everything the index stores about one record. Deterministic: deleting a full-text row means
+ * repeating exactly the keys and text it was inserted with, so any change to what this derives
+ * MUST come with a schema migration that rebuilds the full-text table.
+ */
+export function extractRecordFields(log: string, index: number, text: string): RecordFields {
+  const { record, event } = parseRecord(log, index, text);
+  const receivedAt =
+    typeof record.received_at === 'string' ? normalizeTimestamp(record.received_at) : undefined;
+  if (receivedAt === undefined) throw invalidEntry(index, 'record received_at is not an RFC 3339 date-time');
+  const action = str(event.action);
+  const keys: string[] = [];
+  const actor = isObject(event.actor) ? str(event.actor.id) : null;
+  if (actor !== null) keys.push(keyToken('actor', actor));
+  if (action !== null) keys.push(keyToken('action', action));
+  const outcome = str(event.outcome);
+  if (outcome !== null) keys.push(keyToken('outcome', outcome));
+  for (const t of targetIdsOf(event)) keys.push(keyToken('target', t));
+  return { id: record.id as string, receivedAt, action, keys: keys.join(' '), text: compactText(event) };
+}
+
+/** The target ids of an event (`target.id`, then every `targets[].id`), without duplicates. */
+export function targetIdsOf(event: Obj): string[] {
+  const ids: string[] = [];
+  const add = (t: unknown) => {
+    const id = isObject(t) ? str(t.id) : null;
+    if (id !== null && !ids.includes(id)) ids.push(id);
+  };
+  add(event.target);
+  if (Array.isArray(event.targets)) for (const t of event.targets) add(t);
+  return ids;
+}
+
+export type KeyKind = 'actor' | 'action' | 'outcome' | 'target';
+const KIND_LETTER: Record<KeyKind, string> = { actor: 'a', action: 'c', outcome: 'o', target: 't' };
+/** Values longer than this (in UTF-8 bytes) are keyed by a 160-bit prefix of their SHA-256. */
+const MAX_HEX_KEY_BYTES = 48;
+
+/**
+ * The full-text token that stands for "field `kind` equals `value`" exactly: a kind letter, then
+ * the value's UTF-8 in hex, which the unicode61 tokenizer keeps as one token and never folds.
+ * Long values get `z` (not a hex digit, so no clash) and a SHA-256 prefix instead.
+ */
+export function keyToken(kind: KeyKind, value: string): string {
+  const letter = KIND_LETTER[kind];
+  const ascii = asciiHex(value);
+  if (ascii !== undefined) return letter + ascii;
+  const bytes = utf8(value);
+  if (bytes.length <= MAX_HEX_KEY_BYTES) return letter + toHex(bytes);
+  return `${letter}z${toHex(sha256(bytes)).slice(0, 40)}`;
+}
+
+const HEX = '0123456789abcdef';
+
+/** Hex of an ASCII string of at most MAX_HEX_KEY_BYTES characters, without a Buffer; else undefined. */
+function asciiHex(value: string): string | undefined {
+  if (value.length > MAX_HEX_KEY_BYTES) return undefined;
+  let out = '';
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 0x80) return undefined;
+    out += HEX[c >> 4]! + HEX[c & 15]!;
+  }
+  return out;
+}
+
+const ACTOR_FIELDS = ['id', 'type', 'name', 'email', 'ip', 'user_agent'] as const;
+const TARGET_FIELDS = ['id', 'type', 'name'] as const;
+const SOURCE_FIELDS = ['service', 'host', 'request_id'] as const;
+/** DESIGN.md §3 caps metadata depth at 16; deeper values (which validation would have refused) are skipped. */
+const MAX_METADATA_DEPTH = 16;
+
+/**
+ * The free-text document of an event: the values a person searches for, not the raw JSON, so the
+ * full-text index holds no key names, quotes or braces. Covered: action, actor fields, target
+ * fields, outcome, source fields, and every string or number in metadata. Not covered: ids that
+ * have their own look-ups (the record id), timestamps (use since/until).
+ */
+export function compactText(event: Obj): string {
+  let out = typeof event.action === 'string' ? event.action : '';
+  out = appendFields(out, event.actor, ACTOR_FIELDS);
+  out = appendFields(out, event.target, TARGET_FIELDS);
+  if (Array.isArray(event.targets)) for (const t of event.targets) out = appendFields(out, t, TARGET_FIELDS);
+  if (typeof event.outcome === 'string') out += ` ${event.outcome}`;
+  out = appendFields(out, event.source, SOURCE_FIELDS);
+  return appendValues(out, event.metadata, 0);
+}
+
+function appendFields(out: string, o: unknown, fields: readonly string[]): string {
+  if (!isObject(o)) return out;
+  for (const f of fields) {
+    const v = o[f];
+    if (typeof v === 'string') out += ` ${v}`;
+  }
+  return out;
+}
+
+function appendValues(out: string, v: unknown, depth: number): string {
+  if (typeof v === 'string') return `${out} ${v}`;
+  if (typeof v === 'number') return `${out} ${v}`;
+  if (typeof v !== 'object' || v === null || depth >= MAX_METADATA_DEPTH) return out;
+  if (Array.isArray(v)) {
+    for (const x of v) out = appendValues(out, x, depth + 1);
+  } else {
+    for (const k in v) out = appendValues(out, (v as Obj)[k], depth + 1);
+  }
+  return out;
+}

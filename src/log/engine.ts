@@ -1,0 +1,334 @@
+/**
+ * The engine: every log of one data directory, the append entry point (validation, ids,
+ * idempotency), and the feed into the derived search index.
+ */
+
+import { toHex } from '../core/encoding.js';
+import { type AuditEvent, EventError, type EventLimits, validateEvent } from '../core/event.js';
+import { canonicalize } from '../core/jcs.js';
+import { hashLeaf } from '../core/merkle.js';
+import { formatVerifierKey, generateSignerKey, type NoteVerifier, parseSignerKey } from '../core/note.js';
+import { newEventId } from '../core/record.js';
+import type { SearchIndex } from '../index/types.js';
+import type { LogStorage, StorageDriver } from '../storage/types.js';
+import { type EngineConfig, resolveEngineConfig } from './config.js';
+import { LogError } from './errors.js';
+import { Indexer } from './indexer.js';
+import { Log, type PreparedEvent } from './log.js';
+import { type AppendedEntry, type Clock, type Logger, silentLogger, systemClock } from './types.js';
+
+const LOG_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+const SYSTEM_LOG_NAME = /^_[a-z0-9][a-z0-9._-]{0,61}$/;
+const STATE_CONFIG = 'config';
+
+/** Stored in each log's state store; holds the log's signing key, so state must stay private. */
+interface StoredLogConfig {
+  v: 1;
+  name: string;
+  origin: string;
+  signer_key: string;
+  verifier_key: string;
+  created_at: string;
+}
+
+export interface LogInfo {
+  name: string;
+  origin: string;
+  verifierKey: string;
+  createdAt: string;
+  system: boolean;
+}
+
+export interface EngineOptions {
+  driver: StorageDriver;
+  index: SearchIndex;
+  /** Origins are `<originPrefix>/<log name>` (C2SP: a schema-less URL naming the log). */
+  originPrefix: string;
+  config?: Parameters<typeof resolveEngineConfig>[0];
+  eventLimits?: Partial<EventLimits>;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export interface AppendResult {
+  entries: AppendedEntry[];
+  /** True for each entry that was already in the log (idempotent retry), in order. */
+  duplicates: boolean[];
+}
+
+export function isValidLogName(name: string, allowSystem = false): boolean {
+  return LOG_NAME.test(name) || (allowSystem && SYSTEM_LOG_NAME.test(name));
+}
+
+export class Engine {
+  private readonly logs = new Map<string, { log: Log; info: LogInfo }>();
+  private readonly opening = new Map<string, Promise<Log>>();
+  readonly config: EngineConfig;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  private readonly indexer: Indexer;
+  private closed = false;
+
+  private constructor(private readonly opts: EngineOptions) {
+    this.config = resolveEngineConfig(opts.config);
+    this.clock = opts.clock ?? systemClock;
+    this.logger = opts.logger ?? silentLogger;
+    this.indexer = new Indexer(opts.index, this.logger);
+  }
+
+  /** Opens every log found in storage (recovering each) and catches the index up. */
+  static async open(opts: EngineOptions): Promise<Engine> {
+    const engine = new Engine(opts);
+    for (const name of await opts.driver.listLogs()) {
+      const storage = opts.driver.log(name);
+      if ((await storage.state.read(STATE_CONFIG)) === undefined) continue; // creation never finished
+      await engine.openLog(name, storage);
+    }
+    return engine;
+  }
+
+  get index(): SearchIndex {
+    return this.opts.index;
+  }
+
+  listLogs(): LogInfo[] {
+    return [...this.logs.values()].map((l) => l.info).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  info(name: string): LogInfo {
+    return this.entry(name).info;
+  }
+
+  log(name: string): Log {
+    return this.entry(name).log;
+  }
+
+  has(name: string): boolean {
+    return this.logs.has(name);
+  }
+
+  private entry(name: string): { log: Log; info: LogInfo } {
+    const e = this.logs.get(name);
+    if (!e)
+      throw new LogError('log.not_found', `no log named ${JSON.stringify(name)}`, { details: { log: name } });
+    return e;
+  }
+
+  /**
+   * Creates a log with its own Ed25519 key. `system` allows the reserved `_` names (e.g. `_audit`),
+   * which the API never does.
+   */
+  async createLog(name: string, options: { system?: boolean } = {}): Promise<LogInfo> {
+    if (this.closed) throw new LogError('log.closed', 'the engine is closed');
+    if (!isValidLogName(name, options.system === true)) {
+      throw new LogError(
+        'log.invalid_name',
+        `invalid log name ${JSON.stringify(name)}: use 1-63 of a-z 0-9 . _ - starting with a letter or digit`,
+        { details: { name } },
+      );
+    }
+    if (this.logs.has(name) || this.opening.has(name)) {
+      throw new LogError('log.exists', `a log named ${name} already exists`, { details: { log: name } });
+    }
+    const storage = this.opts.driver.log(name);
+    const origin = `${this.opts.originPrefix}/${name}`;
+    const keys = generateSignerKey(origin);
+    const config: StoredLogConfig = {
+      v: 1,
+      name,
+      origin,
+      signer_key: keys.signerKey,
+      verifier_key: keys.verifierKey,
+      created_at: new Date(this.clock.now()).toISOString(),
+    };
+    try {
+      await storage.state.compareAndSwap(
+        STATE_CONFIG,
+        undefined,
+        new TextEncoder().encode(JSON.stringify(config)),
+      );
+    } catch (err) {
+      if ((err as { code?: string }).code === 'storage.cas_conflict') {
+        throw new LogError('log.exists', `a log named ${name} already exists`, { details: { log: name } });
+      }
+      throw err;
+    }
+    await this.openLog(name, storage);
+    this.logger.info({ log: name, origin }, 'log created');
+    return this.info(name);
+  }
+
+  private async openLog(name: string, storage: LogStorage): Promise<Log> {
+    const pending = (async () => {
+      const raw = await storage.state.read(STATE_CONFIG);
+      if (!raw) throw new LogError('log.not_found', `log ${name} has no configuration`);
+      const cfg = JSON.parse(new TextDecoder().decode(raw.value)) as StoredLogConfig;
+      const signer = parseSignerKey(cfg.signer_key);
+      const verifier: NoteVerifier = { name: signer.name, keyId: signer.keyId, publicKey: signer.publicKey };
+      const log = await Log.open({
+        name,
+        origin: cfg.origin,
+        signer,
+        verifier,
+        storage,
+        config: this.config,
+        clock: this.clock,
+        logger: this.logger,
+        onSequenced: (records) => this.indexer.enqueue(name, records),
+      });
+      const info: LogInfo = {
+        name,
+        origin: cfg.origin,
+        verifierKey: formatVerifierKey(signer.name, signer.publicKey),
+        createdAt: cfg.created_at,
+        system: name.startsWith('_'),
+      };
+      await this.indexer.catchUp(name, log);
+      this.logs.set(name, { log, info });
+      return log;
+    })();
+    this.opening.set(name, pending);
+    try {
+      return await pending;
+    } finally {
+      this.opening.delete(name);
+    }
+  }
+
+  /**
+   * Validates, identifies and appends events; resolves once they are durable. Events whose `id` is
+   * already in the log (or earlier in this batch) are not appended again: the original entry is
+   * returned, unless the content differs, which is `log.id_conflict`. Validation errors name the
+   * event (`events[3].actor.id`) and nothing is appended.
+   */
+  async append(
+    name: string,
+    events: readonly unknown[],
+    limits?: Partial<EventLimits>,
+  ): Promise<AppendResult> {
+    const log = this.log(name);
+    const prepared: PreparedEvent[] = [];
+    // For each input event: a new entry (`at` in `prepared`), a repeat of one earlier in this batch,
+    // or an entry already in the log.
+    type Step = { kind: 'new' | 'repeat'; at: number } | { kind: 'existing'; entry: Promise<AppendedEntry> };
+    const steps: Step[] = [];
+    const batchIds = new Map<string, { json: string; at: number }>();
+    for (let i = 0; i < events.length; i++) {
+      let event: AuditEvent;
+      try {
+        event = validateEvent(events[i], { ...this.opts.eventLimits, ...limits });
+      } catch (err) {
+        throw err instanceof EventError && events.length > 1 ? prefixEventError(err, i) : err;
+      }
+      const eventJson = canonicalize(event);
+      const clientId = typeof event.id === 'string' ? event.id : undefined;
+      if (clientId !== undefined) {
+        const inBatch = batchIds.get(clientId);
+        if (inBatch) {
+          if (inBatch.json !== eventJson) throw idConflict(name, clientId);
+          steps.push({ kind: 'repeat', at: inBatch.at });
+          continue;
+        }
+        const existing = this.indexer.findById(name, clientId);
+        if (existing) {
+          steps.push({
+            kind: 'existing',
+            entry: this.checkDuplicate(log, name, clientId, eventJson, existing),
+          });
+          continue;
+        }
+        batchIds.set(clientId, { json: eventJson, at: prepared.length });
+      }
+      steps.push({ kind: 'new', at: prepared.length });
+      prepared.push({ id: clientId ?? newEventId(this.clock.now()), eventJson });
+    }
+    // Ids of this batch are claimed before the first await, so a concurrent retry finds them.
+    const added = log.add(prepared);
+    for (const [id, { at }] of batchIds)
+      this.indexer.claim(
+        name,
+        id,
+        added.then((e) => e[at]!),
+      );
+    const entries = await added;
+    const out: AppendedEntry[] = [];
+    const duplicates: boolean[] = [];
+    for (const step of steps) {
+      out.push(step.kind === 'existing' ? await step.entry : entries[step.at]!);
+      duplicates.push(step.kind !== 'new');
+    }
+    return { entries: out, duplicates };
+  }
+
+  /** The original entry of a retried event id; the content must be the same event. */
+  private async checkDuplicate(
+    log: Log,
+    name: string,
+    id: string,
+    eventJson: string,
+    existing: Promise<number> | number,
+  ): Promise<AppendedEntry> {
+    const index = await existing;
+    const bytes = await log.readRecord(index);
+    const record = JSON.parse(new TextDecoder().decode(bytes)) as { event: unknown; received_at: string };
+    if (canonicalize(record.event) !== eventJson) throw idConflict(name, id);
+    return { index, id, leafHash: toHex(hashLeaf(bytes)), receivedAt: record.received_at };
+  }
+
+  /** Rebuilds the search index of one log from the log itself; returns the entries indexed. */
+  async reindex(name: string, onProgress?: (done: number, total: number) => void): Promise<number> {
+    const log = this.log(name);
+    await this.indexer.drain();
+    await this.opts.index.reset(name);
+    await this.indexer.catchUp(name, log, onProgress);
+    return log.size;
+  }
+
+  /**
+   * Compares every indexed leaf hash with the log's own; resolves with the first index whose row
+   * does not match the log (a tampered or stale index), or undefined when the index is true.
+   */
+  async checkIndex(name: string): Promise<number | undefined> {
+    const log = this.log(name);
+    await this.indexer.drain();
+    return this.opts.index.verifyAgainst(name, async (from, to) =>
+      (await log.readRecords(from, Math.min(to, log.size))).map((r) => hashLeaf(r)),
+    );
+  }
+
+  /** Entries of `log` sequenced but not yet in the search index. */
+  indexLag(name: string): number {
+    return this.indexer.lag(name);
+  }
+
+  /** Waits until queued appends are durable and integrated, the index is fed, then closes every log. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.opening.values()]);
+    const results = await Promise.allSettled([...this.logs.values()].map((l) => l.log.close()));
+    await this.indexer.drain();
+    await this.opts.index.close();
+    await this.opts.driver.close();
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed && failed.status === 'rejected') throw failed.reason;
+  }
+}
+
+function idConflict(log: string, id: string): LogError {
+  return new LogError(
+    'log.id_conflict',
+    `event id ${JSON.stringify(id)} is already in log ${log} with different content`,
+    { details: { log, id } },
+  );
+}
+
+/** Re-scopes an event validation error to its place in the batch (`actor.id` → `events[3].actor.id`). */
+function prefixEventError(err: EventError, i: number): EventError {
+  const field = typeof err.details?.field === 'string' ? err.details.field : '';
+  const scoped = field === '' ? `events[${i}]` : `events[${i}].${field}`;
+  return new EventError(err.code, `events[${i}]: ${err.message}`, {
+    cause: err.cause,
+    details: { ...err.details, field: scoped, event: i },
+  });
+}

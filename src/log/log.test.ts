@@ -1,0 +1,179 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { fromHex } from '../core/encoding.js';
+import { hashLeaf } from '../core/merkle.js';
+import { parseVerifierKey } from '../core/note.js';
+import { verifyConsistency, verifyInclusion } from '../core/proof.js';
+import { verifyReceipt } from '../core/receipt.js';
+import { createMemoryDriver } from '../storage/memory/memory-driver.js';
+import { LogError } from './errors.js';
+import { openTestEngine, sampleEvent } from './test-helpers.js';
+import { verifyStorage } from './verify.js';
+
+test('append, integrate, prove: every entry is included and checkpoints are consistent', async () => {
+  const driver = createMemoryDriver();
+  const engine = await openTestEngine(driver);
+  await engine.createLog('acme');
+  const log = engine.log('acme');
+  const sizes: number[] = [];
+  const roots: Uint8Array[] = [];
+  let n = 0;
+  for (const batch of [1, 2, 253, 1, 300, 700, 5]) {
+    const events = Array.from({ length: batch }, () => sampleEvent(n++));
+    // Concurrent halves exercise group commit.
+    const half = Math.ceil(batch / 2);
+    const [a, b] = await Promise.all([
+      engine.append('acme', events.slice(0, half)),
+      engine.append('acme', events.slice(half)),
+    ]);
+    const entries = [...a.entries, ...b.entries];
+    assert.equal(new Set(entries.map((e) => e.index)).size, batch);
+    const cp = await log.checkpointCovering(log.size);
+    sizes.push(cp.size);
+    roots.push(cp.rootHash);
+  }
+  assert.equal(log.size, n);
+  const cp = log.latestCheckpoint();
+  for (let i = 0; i < n; i += 7) {
+    const leaf = hashLeaf(await log.readRecord(i));
+    verifyInclusion(i, cp.size, leaf, await log.inclusionProof(i, cp.size), cp.rootHash);
+  }
+  for (let k = 0; k < sizes.length; k++) {
+    verifyConsistency(
+      sizes[k]!,
+      cp.size,
+      await log.consistencyProof(sizes[k]!, cp.size),
+      roots[k]!,
+      cp.rootHash,
+    );
+  }
+  const vkey = parseVerifierKey(engine.info('acme').verifierKey);
+  const r = verifyReceipt(await log.receipt(300), vkey, { record: await log.readRecord(300) });
+  assert.equal(r.index, 300);
+  const reports = await verifyStorage(driver);
+  assert.deepEqual(
+    reports.map((x) => [x.log, x.treeSize]),
+    [['acme', n]],
+  );
+  await engine.close();
+});
+
+test('records chain by prev and carry log, index, id and received_at', async () => {
+  const engine = await openTestEngine(createMemoryDriver());
+  await engine.createLog('acme');
+  const { entries } = await engine.append('acme', [sampleEvent(1), { ...sampleEvent(2), id: 'evt-2' }]);
+  const r0 = JSON.parse(new TextDecoder().decode(await engine.log('acme').readRecord(0)));
+  const r1 = JSON.parse(new TextDecoder().decode(await engine.log('acme').readRecord(1)));
+  assert.equal(r0.prev, '0'.repeat(64));
+  assert.equal(r1.prev, entries[0]!.leafHash);
+  assert.equal(r1.id, 'evt-2');
+  assert.equal(r1.event.id, 'evt-2');
+  assert.equal(r0.id, entries[0]!.id);
+  assert.match(r0.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.equal(r0.log, 'acme');
+  assert.equal(r1.index, 1);
+  assert.equal(r0.received_at, entries[0]!.receivedAt);
+  await engine.close();
+});
+
+test('event ids make retries idempotent; a different event under a used id is a conflict', async () => {
+  const engine = await openTestEngine(createMemoryDriver());
+  await engine.createLog('acme');
+  const ev = { ...sampleEvent(1), id: 'order-1' };
+  const first = await engine.append('acme', [ev]);
+  const [again, concurrent] = await Promise.all([engine.append('acme', [ev]), engine.append('acme', [ev])]);
+  assert.deepEqual(again.entries, first.entries);
+  assert.deepEqual(concurrent.entries, first.entries);
+  assert.deepEqual(again.duplicates, [true]);
+  const batch = await engine.append('acme', [
+    { ...sampleEvent(2), id: 'o-2' },
+    { ...sampleEvent(2), id: 'o-2' },
+  ]);
+  assert.equal(batch.entries[0]!.index, batch.entries[1]!.index);
+  assert.deepEqual(batch.duplicates, [false, true]);
+  await assert.rejects(engine.append('acme', [{ ...ev, action: 'other.action' }]), {
+    code: 'log.id_conflict',
+  });
+  assert.equal(engine.log('acme').size, 2);
+  await engine.close();
+});
+
+test('invalid events are refused with the field named and nothing is appended', async () => {
+  const engine = await openTestEngine(createMemoryDriver());
+  await engine.createLog('acme');
+  await assert.rejects(
+    engine.append('acme', [sampleEvent(1), { action: 'x', actor: {} }]),
+    (err: unknown) => {
+      const e = err as { code: string; details: { field: string } };
+      assert.equal(e.code, 'event.missing_field');
+      assert.equal(e.details.field, 'events[1].actor.id');
+      return true;
+    },
+  );
+  assert.equal(engine.log('acme').size, 0);
+  await engine.close();
+});
+
+test('log names are validated; reserved names only for system logs; duplicates refused', async () => {
+  const engine = await openTestEngine(createMemoryDriver());
+  for (const bad of ['', 'Acme', '-x', '_audit', 'a/b', 'x'.repeat(64), '..']) {
+    await assert.rejects(engine.createLog(bad), { code: 'log.invalid_name' }, bad);
+  }
+  await engine.createLog('_audit', { system: true });
+  await engine.createLog('acme');
+  await assert.rejects(engine.createLog('acme'), { code: 'log.exists' });
+  assert.throws(() => engine.log('nope'), { code: 'log.not_found' });
+  await engine.close();
+});
+
+test('back-pressure: over the queue limit, add fails fast with log.pushback', async () => {
+  const engine = await openTestEngine(createMemoryDriver(), {
+    sequencer: { maxQueuedEvents: 10, maxBatchEvents: 10 },
+  });
+  await engine.createLog('acme');
+  const results = await Promise.allSettled(
+    Array.from({ length: 20 }, (_, i) => engine.append('acme', [sampleEvent(i), sampleEvent(i + 100)])),
+  );
+  const rejected = results.filter((r) => r.status === 'rejected');
+  assert.ok(rejected.length > 0, 'some appends were pushed back');
+  for (const r of rejected) assert.equal((r as PromiseRejectedResult).reason.code, 'log.pushback');
+  const ok = results.filter((r) => r.status === 'fulfilled').length;
+  assert.equal(engine.log('acme').size, ok * 2);
+  await engine.close();
+});
+
+test('reads and proofs outside the log are coded errors', async () => {
+  const engine = await openTestEngine(createMemoryDriver());
+  await engine.createLog('acme');
+  const log = engine.log('acme');
+  await engine.append('acme', [sampleEvent(0), sampleEvent(1)]);
+  await log.checkpointCovering(2);
+  await assert.rejects(log.readRecord(2), { code: 'log.out_of_range' });
+  await assert.rejects(log.readRecord(-1), { code: 'log.out_of_range' });
+  await assert.rejects(log.inclusionProof(2, 2), { code: 'log.out_of_range' });
+  await assert.rejects(log.inclusionProof(0, 3), { code: 'log.out_of_range' });
+  await assert.rejects(log.consistencyProof(3, 2), { code: 'log.out_of_range' });
+  await assert.rejects(log.checkpointCovering(5), LogError);
+  await engine.close();
+});
+
+test('reopen after close keeps everything and verifies', async () => {
+  const driver = createMemoryDriver();
+  const engine = await openTestEngine(driver);
+  await engine.createLog('acme');
+  const { entries } = await engine.append(
+    'acme',
+    Array.from({ length: 600 }, (_, i) => sampleEvent(i)),
+  );
+  await engine.close();
+  const again = await openTestEngine(createMemoryDriver({ state: driver.snapshot() }));
+  const log = again.log('acme');
+  assert.equal(log.size, 600);
+  assert.equal(log.treeSize, 600, 'close integrates everything');
+  for (const e of [entries[0]!, entries[599]!]) {
+    assert.deepEqual(hashLeaf(await log.readRecord(e.index)), fromHex(e.leafHash));
+  }
+  const q = await again.index.query('acme', { actor: 'user-3', limit: 1000 });
+  assert.equal(q.events.length, entries.filter((_, i) => i % 17 === 3).length);
+  await again.close();
+});

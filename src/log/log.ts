@@ -1,0 +1,616 @@
+/**
+ * One log: sequencing (the durable ack), integration (tiles, entry bundles, signed checkpoint),
+ * recovery at open, and the reads everything else is built on.
+ *
+ * Where things live (all through the LogStorage interfaces):
+ *   journal                  records sequenced but perhaps not yet integrated (the ack point)
+ *   blobs tile/<L>/…         C2SP hash tiles; full ones immutable, partial ones by width
+ *   blobs tile/entries/…     C2SP entry bundles; same rules
+ *   blobs checkpoints/<size> every signed checkpoint, immutable history (for verify and auditors)
+ *   blobs checkpoint         the latest signed checkpoint (the C2SP read path)
+ *   state checkpoint         the last signed checkpoint: the commit point of integration (CAS)
+ *
+ * Invariants: (1) `add` resolves only after the journal made the records durable; (2) a checkpoint
+ * is signed only for tiles and bundles already durable, and `state checkpoint` never moves to a
+ * tree inconsistent with what it held (its size only grows, over the same records);
+ * (3) full tiles and bundles are written once.
+ */
+import { type Checkpoint, openCheckpoint, signCheckpoint } from '../core/checkpoint.js';
+import { toHex, utf8 } from '../core/encoding.js';
+import { CompactRange, hashLeaf } from '../core/merkle.js';
+import type { NoteSigner, NoteVerifier } from '../core/note.js';
+import { type NodeId, proveConsistency, proveInclusion } from '../core/proof.js';
+import { formatReceipt } from '../core/receipt.js';
+import { buildRecordFromCanonicalEvent, formatTimestamp, ZERO_HASH } from '../core/record.js';
+import {
+  decodeBundle,
+  encodeBundle,
+  entriesPath,
+  type TileRef,
+  tileHashReader,
+  tilePath,
+} from '../core/tile.js';
+import { buildTiles } from '../core/tile-builder.js';
+import type { Journal, LogStorage } from '../storage/types.js';
+import type { EngineConfig } from './config.js';
+import { LogError } from './errors.js';
+import { Sequencer } from './sequencer.js';
+import type { AppendedEntry, Clock, Logger, SignedCheckpoint } from './types.js';
+
+const TILE_WIDTH = 256;
+const STATE_CHECKPOINT = 'checkpoint';
+
+/** An event ready to sequence: validated, canonicalized, with its final id. */
+export interface PreparedEvent {
+  id: string;
+  /** JCS text of the accepted event. */
+  eventJson: string;
+}
+
+/** A sequenced record as handed to observers (indexer, id registry). */
+export interface SequencedRecord {
+  index: number;
+  id: string;
+  leafHash: Uint8Array;
+  text: string;
+}
+
+export interface LogOptions {
+  name: string;
+  origin: string;
+  signer: NoteSigner;
+  verifier: NoteVerifier;
+  storage: LogStorage;
+  config: EngineConfig;
+  clock: Clock;
+  logger: Logger;
+  /** Called synchronously after each durable commit, before the acks resolve. */
+  onSequenced?: (records: readonly SequencedRecord[]) => void;
+}
+
+export function checkpointHistoryKey(size: number): string {
+  return `checkpoints/${String(size).padStart(20, '0')}`;
+}
+
+export class Log {
+  readonly name: string;
+  readonly origin: string;
+  readonly verifier: NoteVerifier;
+  private readonly opts: LogOptions;
+  private readonly sequencer: Sequencer<PreparedEvent, AppendedEntry>;
+  private journal!: Journal;
+
+  // Sequencing state: the next index and the leaf hash it chains to.
+  private sequencedSize = 0;
+  private lastLeafHash: Uint8Array = ZERO_HASH;
+  // Records in [checkpoint.size, sequencedSize), kept in memory until integrated.
+  private pendingRecords: Uint8Array[] = [];
+  private pendingLeafHashes: Uint8Array[] = [];
+
+  // Integration state, all at tree size `checkpoint.size`.
+  private checkpoint!: SignedCheckpoint;
+  private stateVersion: string | undefined;
+  private range = new CompactRange();
+  private edgeTiles = new Map<number, Uint8Array>();
+  private edgeBundle: Uint8Array[] = [];
+
+  private integrating: Promise<SignedCheckpoint> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly bundleCache = new Map<number, Uint8Array[]>();
+
+  private constructor(opts: LogOptions) {
+    this.opts = opts;
+    this.name = opts.name;
+    this.origin = opts.origin;
+    this.verifier = opts.verifier;
+    this.sequencer = new Sequencer(
+      opts.config.sequencer,
+      (items) => this.commit(items),
+      (it) => it.eventJson.length + 200,
+    );
+  }
+
+  /** Opens a log, repairing whatever a crash left behind (see `recover`). */
+  static async open(opts: LogOptions): Promise<Log> {
+    const log = new Log(opts);
+    await log.recover();
+    log.timer = setInterval(() => {
+      if (log.pendingRecords.length > 0) log.integrate().catch((err) => log.reportIntegrationError(err));
+    }, opts.config.integrator.intervalMs);
+    log.timer.unref();
+    return log;
+  }
+
+  /** Tree size of the last signed checkpoint. */
+  get treeSize(): number {
+    return this.checkpoint.size;
+  }
+
+  /** Number of durable (acknowledged) entries, integrated or not. */
+  get size(): number {
+    return this.sequencedSize;
+  }
+
+  get queueDepth(): number {
+    return this.sequencer.depth;
+  }
+
+  latestCheckpoint(): SignedCheckpoint {
+    return this.checkpoint;
+  }
+
+  /** Appends prepared events; resolves once they are durable. */
+  add(events: readonly PreparedEvent[]): Promise<AppendedEntry[]> {
+    if (this.closed) return Promise.reject(new LogError('log.closed', `log ${this.name} is closed`));
+    return this.sequencer.submit(events);
+  }
+
+  /**
+   * The sequencing commit (runs one at a time, from the sequencer):
+   *  1. assign indices and build records chained by `prev` (memory only; a crash loses nothing acked);
+   *  2. journal.append: durable. Crash before it completes: nothing of this batch was acked; `open`
+   *     keeps only whole records of a torn tail, which are then integrated like any others (an
+   *     unacknowledged but durable record is harmless: the client retries with its id and gets it back);
+   *  3. observers (index feed, id registry) learn the records; then the sequencer resolves the acks.
+   */
+  private async commit(items: PreparedEvent[]): Promise<AppendedEntry[]> {
+    const receivedAt = formatTimestamp(this.opts.clock.now());
+    const records: Uint8Array[] = new Array(items.length);
+    const sequenced: SequencedRecord[] = new Array(items.length);
+    const acks: AppendedEntry[] = new Array(items.length);
+    let prev = this.lastLeafHash;
+    let index = this.sequencedSize;
+    for (let i = 0; i < items.length; i++, index++) {
+      const it = items[i]!;
+      const rec = buildRecordFromCanonicalEvent({
+        log: this.name,
+        index,
+        id: it.id,
+        receivedAt,
+        prev,
+        eventJson: it.eventJson,
+      });
+      records[i] = rec.bytes;
+      sequenced[i] = { index, id: it.id, leafHash: rec.leafHash, text: rec.text };
+      acks[i] = { index, id: it.id, leafHash: toHex(rec.leafHash), receivedAt };
+      prev = rec.leafHash;
+    }
+    await this.journal.append(records);
+    // Durable from here on. Update memory only after the write, so a failed append leaves no trace.
+    for (let i = 0; i < items.length; i++) {
+      this.pendingRecords.push(records[i]!);
+      this.pendingLeafHashes.push(sequenced[i]!.leafHash);
+    }
+    this.sequencedSize = index;
+    this.lastLeafHash = prev;
+    this.opts.onSequenced?.(sequenced);
+    return acks;
+  }
+
+  /**
+   * Resolves with a signed checkpoint covering at least `size` entries, integrating now if needed
+   * (used by `wait=checkpoint`).
+   */
+  async checkpointCovering(size: number): Promise<SignedCheckpoint> {
+    while (this.checkpoint.size < size) {
+      if (size > this.sequencedSize) throw new LogError('log.out_of_range', `size ${size} is beyond the log`);
+      await this.integrate();
+    }
+    return this.checkpoint;
+  }
+
+  /** Integrates everything sequenced so far; concurrent calls share the run (and one more after it). */
+  integrate(): Promise<SignedCheckpoint> {
+    if (this.integrating) {
+      return this.integrating.then(() => this.integrate());
+    }
+    this.integrating = this.integrateOnce().finally(() => {
+      this.integrating = undefined;
+    });
+    return this.integrating;
+  }
+
+  /**
+   * The integration commit protocol. Everything before step 4 only adds objects that no signed
+   * checkpoint refers to yet, so a crash anywhere before it leaves the log at its previous checkpoint
+   * and `open` simply integrates the journal again (rewriting identical immutable objects is a no-op).
+   */
+  private async integrateOnce(): Promise<SignedCheckpoint> {
+    const oldSize = this.checkpoint.size;
+    const count = this.pendingRecords.length;
+    if (count === 0) return this.checkpoint;
+    const newSize = oldSize + count;
+    const records = this.pendingRecords.slice(0, count);
+    const leafHashes = this.pendingLeafHashes.slice(0, count);
+
+    // 1. Compute hash tiles and the new root on a copy of the compact range (memory only).
+    const range = CompactRange.fromHashes(this.range.size, this.range.hashes());
+    const { tiles, root } = buildTiles(oldSize, (level) => this.edgeTiles.get(level), leafHashes, range);
+
+    // 2. Entry bundles: the partial bundle at the edge grows, full ones are sealed.
+    const bundles = this.bundlesFor(oldSize, records);
+
+    // 3. Write tiles and bundles, durable on resolve. Full ones are immutable (identical rewrites
+    //    after a crash are accepted); partial ones carry their width in the path, so no write here
+    //    ever changes an object that a signed checkpoint refers to.
+    const blobs = this.opts.storage.blobs;
+    await Promise.all([
+      ...tiles.map((t) => blobs.put(tilePath(t.ref), t.bytes, { immutable: t.ref.width === TILE_WIDTH })),
+      ...bundles.map((b) =>
+        blobs.put(entriesPath(b.index, b.width), b.bytes, { immutable: b.width === TILE_WIDTH }),
+      ),
+    ]);
+
+    // 4. Sign and commit the checkpoint in the state store (compare-and-swap). This is the point of
+    //    no return: once it succeeds, the log has signed tree `newSize`. Crash before: as above.
+    //    Crash after: `open` finds the state ahead of the public checkpoint blobs and rewrites them.
+    const cp: Checkpoint = { origin: this.origin, size: newSize, rootHash: root, extensions: [] };
+    const note = signCheckpoint(cp, this.opts.signer);
+    this.stateVersion = await this.opts.storage.state.compareAndSwap(
+      STATE_CHECKPOINT,
+      this.stateVersion,
+      utf8(note),
+    );
+    const signed: SignedCheckpoint = { size: newSize, rootHash: root, note };
+
+    // 5. Publish: history (immutable) then the latest checkpoint. Crash between: `open` republishes.
+    await this.publish(signed);
+
+    // 6. Move memory to the new tree, then let the journal drop what is now in bundles.
+    //    Crash before truncation: `open` skips journal records below the checkpoint.
+    this.range = range;
+    const built = new Map(tiles.map((t) => [tilePath(t.ref), t.bytes]));
+    const edges = new Map<number, Uint8Array>();
+    for (const ref of edgeTileRefs(newSize)) {
+      edges.set(ref.level, built.get(tilePath(ref)) ?? this.edgeTiles.get(ref.level)!);
+    }
+    this.edgeTiles = edges;
+    const last = bundles[bundles.length - 1];
+    this.edgeBundle = last && last.width < TILE_WIDTH ? last.entries : [];
+    this.pendingRecords.splice(0, count);
+    this.pendingLeafHashes.splice(0, count);
+    this.checkpoint = signed;
+    await this.journal.truncateBefore(newSize);
+    return signed;
+  }
+
+  private bundlesFor(
+    oldSize: number,
+    records: readonly Uint8Array[],
+  ): Array<{ index: number; width: number; entries: Uint8Array[]; bytes: Uint8Array }> {
+    const out: Array<{ index: number; width: number; entries: Uint8Array[]; bytes: Uint8Array }> = [];
+    let index = Math.floor(oldSize / TILE_WIDTH);
+    let current = this.edgeBundle.slice();
+    for (const r of records) {
+      current.push(r);
+      if (current.length === TILE_WIDTH) {
+        out.push({ index, width: TILE_WIDTH, entries: current, bytes: encodeBundle(current) });
+        current = [];
+        index++;
+      }
+    }
+    if (current.length > 0)
+      out.push({ index, width: current.length, entries: current, bytes: encodeBundle(current) });
+    return out;
+  }
+
+  private async publish(cp: SignedCheckpoint): Promise<void> {
+    const bytes = utf8(cp.note);
+    await this.opts.storage.blobs.put(checkpointHistoryKey(cp.size), bytes, { immutable: true });
+    await this.opts.storage.blobs.put('checkpoint', bytes);
+  }
+
+  private reportIntegrationError(err: unknown): void {
+    this.opts.logger.error({ err, log: this.name }, 'integration failed; will retry at the next interval');
+  }
+
+  /**
+   * Recovery at open. Reads the last signed checkpoint from the state store (the truth about what
+   * this log has signed), checks that the tiles reproduce its root, reloads the right edge, replays
+   * journal records past it, and republishes the checkpoint blobs. Refuses to open when storage holds
+   * less than the checkpoint covers (invariant 2: never sign a tree inconsistent with an earlier one).
+   */
+  private async recover(): Promise<void> {
+    const { storage } = this.opts;
+    const state = await storage.state.read(STATE_CHECKPOINT);
+    let size = 0;
+    if (state === undefined) {
+      this.checkpoint = this.signEmpty();
+    } else {
+      const note = new TextDecoder().decode(state.value);
+      const cp = openCheckpoint(note, this.verifier, this.origin);
+      this.checkpoint = { size: cp.size, rootHash: cp.rootHash, note };
+      this.stateVersion = state.version;
+      size = cp.size;
+    }
+
+    if (size > 0) await this.loadEdge(size);
+
+    this.journal = await storage.openJournal(size);
+    if (this.journal.start > size) {
+      throw new LogError(
+        'log.storage_behind',
+        `log ${this.name}: the journal starts at ${this.journal.start} but the last signed checkpoint covers only ${size}; entries ${size}..${this.journal.start - 1} are missing`,
+        { details: { log: this.name, checkpointSize: size, journalStart: this.journal.start } },
+      );
+    }
+    if (this.journal.end < size) {
+      throw new LogError(
+        'log.storage_behind',
+        `log ${this.name}: the journal ends at ${this.journal.end}, before the last signed checkpoint (${size}); storage was rolled back`,
+        { details: { log: this.name, checkpointSize: size, journalEnd: this.journal.end } },
+      );
+    }
+    // Replay records sequenced after the checkpoint, re-checking the chain they carry.
+    this.sequencedSize = size;
+    if (this.journal.end > size) {
+      const records = await this.journal.read(size, this.journal.end);
+      for (const bytes of records) {
+        const leaf = hashLeaf(bytes);
+        this.checkReplayedRecord(bytes, this.sequencedSize);
+        this.pendingRecords.push(bytes);
+        this.pendingLeafHashes.push(leaf);
+        this.lastLeafHash = leaf;
+        this.sequencedSize++;
+      }
+      this.opts.logger.info(
+        { log: this.name, from: size, to: this.sequencedSize },
+        'recovered sequenced entries from the journal',
+      );
+    }
+    if (state !== undefined) await this.publish(this.checkpoint);
+    if (this.pendingRecords.length > 0) await this.integrate();
+  }
+
+  /** A replayed record must be the one this log would have written at `index` after `lastLeafHash`. */
+  private checkReplayedRecord(bytes: Uint8Array, index: number): void {
+    let rec: { log?: unknown; index?: unknown; prev?: unknown };
+    try {
+      rec = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    } catch (cause) {
+      throw new LogError('log.inconsistent', `log ${this.name}: journal record ${index} is not valid JSON`, {
+        cause,
+      });
+    }
+    if (rec.log !== this.name || rec.index !== index || rec.prev !== toHex(this.lastLeafHash)) {
+      throw new LogError(
+        'log.inconsistent',
+        `log ${this.name}: journal record ${index} does not continue the chain (log, index or prev differ)`,
+        { details: { log: this.name, index } },
+      );
+    }
+  }
+
+  /** Loads the compact range, edge tiles, edge bundle and last leaf hash for tree size `size`. */
+  private async loadEdge(size: number): Promise<void> {
+    const missing: string[] = [];
+    const readTile = async (ref: TileRef): Promise<Uint8Array> => {
+      const key = tilePath(ref);
+      const bytes = await this.opts.storage.blobs.get(key);
+      if (bytes === undefined || bytes.length !== ref.width * 32) {
+        missing.push(key);
+        throw new LogError('log.storage_behind', `missing ${key}`);
+      }
+      return bytes;
+    };
+    const reader = tileHashReader(readTile, size);
+    const nodes = perfectSubtrees(size);
+    let hashes: Uint8Array[];
+    let lastLeaf: Uint8Array[];
+    try {
+      hashes = await reader(nodes);
+      lastLeaf = await reader([{ level: 0, index: size - 1 }]);
+    } catch (err) {
+      throw new LogError(
+        'log.storage_behind',
+        `log ${this.name}: the last signed checkpoint covers ${size} entries but storage lacks ${missing.join(', ') || 'tiles'}; refusing to start (restore the data directory from backup)`,
+        { cause: err, details: { log: this.name, checkpointSize: size, missing } },
+      );
+    }
+    const range = CompactRange.fromHashes(size, hashes);
+    if (toHex(range.root()) !== toHex(this.checkpoint.rootHash)) {
+      throw new LogError(
+        'log.inconsistent',
+        `log ${this.name}: stored tiles do not reproduce the root of the last signed checkpoint (size ${size})`,
+        { details: { log: this.name, checkpointSize: size } },
+      );
+    }
+    this.range = range;
+    this.lastLeafHash = lastLeaf[0]!;
+    for (const ref of edgeTileRefs(size)) this.edgeTiles.set(ref.level, await readTile(ref));
+    const edgeWidth = size % TILE_WIDTH;
+    if (edgeWidth > 0) {
+      const key = entriesPath(Math.floor(size / TILE_WIDTH), edgeWidth);
+      const bytes = await this.opts.storage.blobs.get(key);
+      if (bytes === undefined) {
+        throw new LogError(
+          'log.storage_behind',
+          `log ${this.name}: missing entry bundle ${key} of the last checkpoint`,
+          {
+            details: { log: this.name, missing: [key] },
+          },
+        );
+      }
+      this.edgeBundle = decodeBundle(bytes);
+    }
+  }
+
+  private signEmpty(): SignedCheckpoint {
+    const rootHash = new CompactRange().root();
+    const note = signCheckpoint({ origin: this.origin, size: 0, rootHash, extensions: [] }, this.opts.signer);
+    return { size: 0, rootHash, note };
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** The exact record bytes at `index` (any durable entry, integrated or not). */
+  async readRecord(index: number): Promise<Uint8Array> {
+    const [rec] = await this.readRecords(index, index + 1);
+    return rec!;
+  }
+
+  /** Records `[from, to)` of durable entries. */
+  async readRecords(from: number, to: number): Promise<Uint8Array[]> {
+    if (
+      !Number.isSafeInteger(from) ||
+      !Number.isSafeInteger(to) ||
+      from < 0 ||
+      to < from ||
+      to > this.sequencedSize
+    ) {
+      throw new LogError(
+        'log.out_of_range',
+        `entries ${from}..${to} are outside the log (size ${this.sequencedSize})`,
+      );
+    }
+    const out: Uint8Array[] = [];
+    const integrated = this.checkpoint.size;
+    let i = from;
+    while (i < to && i < integrated) {
+      const bundleIndex = Math.floor(i / TILE_WIDTH);
+      const entries = await this.readBundle(bundleIndex, integrated);
+      const end = Math.min(to, integrated, (bundleIndex + 1) * TILE_WIDTH);
+      for (; i < end; i++) out.push(entries[i - bundleIndex * TILE_WIDTH]!);
+    }
+    // Snapshot after the awaits: integration may have moved entries from pending into bundles.
+    for (; i < to; i++) {
+      const at = i - this.checkpoint.size;
+      if (at >= 0) out.push(this.pendingRecords[at]!);
+      else out.push((await this.readRecords(i, i + 1))[0]!);
+    }
+    return out;
+  }
+
+  private async readBundle(bundleIndex: number, treeSize: number): Promise<Uint8Array[]> {
+    const full = (bundleIndex + 1) * TILE_WIDTH <= treeSize;
+    if (full) {
+      const hit = this.bundleCache.get(bundleIndex);
+      if (hit) return hit;
+    }
+    const width = full ? TILE_WIDTH : treeSize - bundleIndex * TILE_WIDTH;
+    if (
+      !full &&
+      width === this.edgeBundle.length &&
+      bundleIndex === Math.floor(this.checkpoint.size / TILE_WIDTH)
+    ) {
+      return this.edgeBundle;
+    }
+    const key = entriesPath(bundleIndex, width);
+    const bytes = await this.opts.storage.blobs.get(key);
+    if (bytes === undefined)
+      throw new LogError('log.inconsistent', `log ${this.name}: entry bundle ${key} is missing`);
+    const entries = decodeBundle(bytes);
+    if (full) {
+      if (this.bundleCache.size >= 64) this.bundleCache.delete(this.bundleCache.keys().next().value!);
+      this.bundleCache.set(bundleIndex, entries);
+    }
+    return entries;
+  }
+
+  /**
+   * Bytes of a tile as served on the C2SP read path. A partial tile of width W is served from the
+   * current edge tile when W is at most its width (tiles only grow, so a narrower one is a prefix).
+   */
+  async readTileBytes(ref: TileRef & { kind: 'hash' | 'entries' }): Promise<Uint8Array | undefined> {
+    const size = this.checkpoint.size;
+    const levelSize = ref.kind === 'entries' ? size : Math.floor(size / TILE_WIDTH ** ref.level);
+    const available = Math.min(TILE_WIDTH, levelSize - ref.index * TILE_WIDTH);
+    if (available <= 0 || ref.width > available) return undefined;
+    if (ref.kind === 'entries') {
+      const entries = await this.readBundle(ref.index, size);
+      return ref.width === entries.length ? encodeBundle(entries) : encodeBundle(entries.slice(0, ref.width));
+    }
+    const key = tilePath({ level: ref.level, index: ref.index, width: available });
+    const bytes = await this.opts.storage.blobs.get(key);
+    if (bytes === undefined) return undefined;
+    return ref.width === available ? bytes : bytes.subarray(0, ref.width * 32);
+  }
+
+  /** A hash reader over the tiles of the current checkpoint, valid for any tree size up to it. */
+  private hashReader(treeSize: number) {
+    return tileHashReader(async (ref) => {
+      const bytes = await this.readTileBytes({ ...ref, kind: 'hash' });
+      if (bytes === undefined)
+        throw new LogError('log.inconsistent', `log ${this.name}: tile ${tilePath(ref)} is missing`);
+      return bytes;
+    }, treeSize);
+  }
+
+  async inclusionProof(index: number, treeSize: number): Promise<Uint8Array[]> {
+    this.checkProofSize(treeSize);
+    if (!Number.isSafeInteger(index) || index < 0 || index >= treeSize) {
+      throw new LogError('log.out_of_range', `index ${index} is not below tree size ${treeSize}`);
+    }
+    return proveInclusion(index, treeSize, this.hashReader(treeSize));
+  }
+
+  async consistencyProof(from: number, to: number): Promise<Uint8Array[]> {
+    this.checkProofSize(to);
+    if (!Number.isSafeInteger(from) || from < 0 || from > to) {
+      throw new LogError(
+        'log.out_of_range',
+        `consistency proof needs 0 <= from <= to, got ${from} and ${to}`,
+      );
+    }
+    return proveConsistency(from, to, this.hashReader(to));
+  }
+
+  /** A C2SP tlog-proof receipt for `index` against the latest checkpoint (which must cover it). */
+  async receipt(index: number): Promise<string> {
+    const cp = this.checkpoint;
+    const proof = await this.inclusionProof(index, cp.size);
+    return formatReceipt({ index, proof, checkpoint: cp.note });
+  }
+
+  private checkProofSize(treeSize: number): void {
+    if (!Number.isSafeInteger(treeSize) || treeSize < 1 || treeSize > this.checkpoint.size) {
+      throw new LogError(
+        'log.out_of_range',
+        `tree size ${treeSize} is not between 1 and the latest checkpoint size ${this.checkpoint.size}`,
+      );
+    }
+  }
+
+  /** Finishes queued appends, integrates them, and releases the journal. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.sequencer.close();
+    try {
+      if (this.integrating) await this.integrating.catch(() => undefined);
+      if (this.pendingRecords.length > 0) await this.integrate();
+    } finally {
+      await this.journal.close();
+    }
+  }
+}
+
+/** The perfect subtrees of a tree of `size` leaves, left to right (the compact range's nodes). */
+export function perfectSubtrees(size: number): NodeId[] {
+  const nodes: NodeId[] = [];
+  let start = 0;
+  for (let level = 52; level >= 0; level--) {
+    const width = 2 ** level;
+    if (size - start >= width) {
+      nodes.push({ level, index: start / width });
+      start += width;
+    }
+  }
+  return nodes;
+}
+
+/** The partial hash tiles at the right edge of a tree of `size` leaves, one per level that has one. */
+export function edgeTileRefs(size: number): TileRef[] {
+  const refs: TileRef[] = [];
+  for (
+    let level = 0, levelSize = size;
+    levelSize > 0;
+    level++, levelSize = Math.floor(levelSize / TILE_WIDTH)
+  ) {
+    const width = levelSize % TILE_WIDTH;
+    if (width > 0) refs.push({ level, index: Math.floor(levelSize / TILE_WIDTH), width });
+  }
+  return refs;
+}

@@ -1,0 +1,35 @@
+/** Shared fixtures for engine tests: an engine over any storage driver with an in-memory index. */
+import { createSqliteIndex } from '../index/sqlite/sqlite-index.js';
+import type { StorageDriver } from '../storage/types.js';
+import type { EngineConfig } from './config.js';
+import { Engine } from './engine.js';
+
+export function openTestEngine(
+  driver: StorageDriver,
+  config?: {
+    sequencer?: Partial<EngineConfig['sequencer']>;
+    integrator?: Partial<EngineConfig['integrator']>;
+  },
+): Promise<Engine> {
+  return Engine.open({
+    driver,
+    index: createSqliteIndex({ path: ':memory:' }),
+    originPrefix: 'test.example',
+    config: { integrator: { intervalMs: 60_000 }, ...config },
+  });
+}
+
+/** A valid event of roughly `bytes` bytes (default ≈ 400, the benchmark size). */
+export function sampleEvent(n: number, bytes = 400): Record<string, unknown> {
+  const base = {
+    action: n % 3 === 0 ? 'document.update' : 'user.login',
+    actor: { id: `user-${n % 17}`, type: 'user', ip: '192.0.2.7' },
+    target: { id: `doc-${n % 101}`, type: 'document' },
+    outcome: n % 5 === 0 ? 'failure' : 'success',
+    source: { service: 'billing', host: 'api-1', request_id: `req-${n}` },
+    metadata: { n, note: '' },
+  };
+  const pad = Math.max(0, bytes - JSON.stringify(base).length);
+  base.metadata.note = 'x'.repeat(pad);
+  return base;
+}

@@ -1,0 +1,109 @@
+/**
+ * The one way the local driver makes a file durable (Sunlight's pattern): write a temporary file in
+ * the target's folder, fsync it, rename it over the target, fsync the folder. A reader or a crash
+ * sees the old file or the new one, never a mix; once the promise resolves, a power loss keeps it.
+ *
+ * Temporary names contain `#`, which no key segment may contain (`keys.ts`), so listings skip any
+ * that a crash leaves behind and no key can ever name one.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+/** Folders known to exist durably, with the in-flight creations, shared by one driver's writers. */
+export class DurableFolders {
+  readonly #ready = new Map<string, Promise<void>>();
+
+  /**
+   * Resolves once `dir` exists and its entry in its parent is durable. Folders that are created are
+   * fsynced along with their parent; a folder found existing gets its parent fsynced once too, since
+   * a previous process may have crashed between its mkdir and that fsync.
+   */
+  ensure(dir: string): Promise<void> {
+    let p = this.#ready.get(dir);
+    if (p === undefined) {
+      p = this.#create(dir);
+      this.#ready.set(dir, p);
+      // A failure must not be cached: the next writer tries again.
+      p.catch(() => this.#ready.delete(dir));
+    }
+    return p;
+  }
+
+  async #create(dir: string): Promise<void> {
+    const parent = dirname(dir);
+    try {
+      await mkdir(dir);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' && parent !== dir) {
+        await this.ensure(parent);
+        await mkdir(dir).catch((e: NodeJS.ErrnoException) => {
+          if (e.code !== 'EEXIST') throw e;
+        });
+      } else if (code === 'EEXIST') {
+        // A file where a folder should be (key `a` exists, `a/b` is being written).
+        if (!(await stat(dir)).isDirectory()) {
+          throw Object.assign(new Error(`not a directory: ${dir}`), { code: 'ENOTDIR' });
+        }
+      } else {
+        throw err;
+      }
+    }
+    await fsyncDir(dir);
+    if (parent !== dir) await fsyncDir(parent);
+  }
+}
+
+/** fsync of a folder, which makes the creation, rename or removal of its entries durable. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+let tempCounter = 0;
+
+/** A temporary name beside `path` that no key can collide with (contains `#`). */
+export function tempPathFor(path: string): string {
+  tempCounter = (tempCounter + 1) % Number.MAX_SAFE_INTEGER;
+  const unique = `${process.pid}.${tempCounter}.${randomBytes(4).toString('hex')}`;
+  return join(dirname(path), `.#${basename(path)}.${unique}`);
+}
+
+/**
+ * Durably writes `data` at `path` with permission bits `mode` (exactly: umask does not apply), via a
+ * temp file, fsync, rename and a fsync of the folder. Creates missing folders durably first.
+ */
+export async function writeFileDurable(
+  folders: DurableFolders,
+  path: string,
+  data: Uint8Array,
+  mode: number,
+): Promise<void> {
+  const dir = dirname(path);
+  await folders.ensure(dir);
+  const tmp = tempPathFor(path);
+  const fh = await open(tmp, 'wx', 0o600);
+  try {
+    try {
+      let off = 0;
+      while (off < data.length) {
+        const { bytesWritten } = await fh.write(data, off, data.length - off);
+        off += bytesWritten;
+      }
+      await fh.chmod(mode);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+  await fsyncDir(dir);
+}

@@ -1,0 +1,318 @@
+/**
+ * The local sequencing journal: append-only segment files `<log>/journal/<base, 20 digits>.seg`,
+ * framed and recovered as described in journal-format.ts.
+ *
+ * `append` is one positioned write of every framed record followed by one fdatasync: that is the
+ * acknowledgement point, as cheap as appending NDJSON and syncing once per batch. An in-memory
+ * offset per held record makes `read` one pread per segment touched. Segments roll when the current
+ * one passes `segmentBytes`, and when `truncateBefore` finds every record already integrated; whole
+ * segments before the truncation index are then deleted, oldest first, each deletion fsynced so the
+ * survivors always form a contiguous range.
+ */
+import { type FileHandle, open, readdir, readFile, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { StorageError, toStorageError } from '../errors.js';
+import type { Journal } from '../types.js';
+import { type DurableFolders, fsyncDir } from './durable-write.js';
+import { encodeFrames, FRAME_HEADER_BYTES, frameEnd, scanSegment } from './journal-format.js';
+import type { StorageLogger } from './logger.js';
+
+export interface LocalJournalOptions {
+  dir: string;
+  base: number;
+  segmentBytes: number;
+  folders: DurableFolders;
+  logger: StorageLogger;
+}
+
+interface Segment {
+  readonly base: number;
+  readonly path: string;
+  readonly fh: FileHandle;
+  /** Byte offset of each record's frame. */
+  readonly offsets: number[];
+  size: number;
+  readers: number;
+  /** Deleted or journal closed: close `fh` once no read uses it. */
+  retired: boolean;
+}
+
+const SEGMENT_NAME = /^(\d{20})\.seg$/;
+
+function segmentName(base: number): string {
+  return `${String(base).padStart(20, '0')}.seg`;
+}
+
+function checkIndex(name: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new StorageError('storage.out_of_range', `journal ${name} must be a non-negative safe integer`, {
+      details: { [name]: value },
+    });
+  }
+}
+
+async function releaseIfIdle(seg: Segment): Promise<void> {
+  if (seg.retired && seg.readers === 0) await seg.fh.close().catch(() => {});
+}
+
+/**
+ * Opens the journal in `dir` as stored (cutting a torn tail), or creates it empty at `base` when no
+ * segment exists; see `LogStorage.openJournal`.
+ */
+export async function openLocalJournal(options: LocalJournalOptions): Promise<LocalJournal> {
+  const { dir, base, folders } = options;
+  checkIndex('base', base);
+  const segments: Segment[] = [];
+  try {
+    await folders.ensure(dir);
+    const names = (await readdir(dir)).filter((n) => SEGMENT_NAME.test(n)).sort();
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]!;
+      const segBase = Number(SEGMENT_NAME.exec(name)![1]);
+      const path = join(dir, name);
+      const bytes = await readFile(path);
+      const isLast = i === names.length - 1;
+      const scan = scanSegment(bytes, isLast, name);
+      const prev = segments[segments.length - 1];
+      if (
+        !Number.isSafeInteger(segBase) ||
+        (prev !== undefined && prev.base + prev.offsets.length !== segBase)
+      ) {
+        throw new StorageError(
+          'storage.corrupt',
+          `journal segment ${name} does not continue its predecessor`,
+          {
+            details: { segment: name },
+          },
+        );
+      }
+      const fh = await open(path, isLast ? 'r+' : 'r');
+      segments.push({
+        base: segBase,
+        path,
+        fh,
+        offsets: scan.offsets,
+        size: scan.validLength,
+        readers: 0,
+        retired: false,
+      });
+      if (scan.validLength < bytes.length) {
+        // A torn final append: never acknowledged, so cutting it loses nothing that was promised.
+        await fh.truncate(scan.validLength);
+        await fh.sync();
+        options.logger.warn(
+          { component: 'storage.local', segment: path, discardedBytes: bytes.length - scan.validLength },
+          'journal: discarded a torn tail left by a crash',
+        );
+      }
+    }
+    if (segments.length === 0) segments.push(await createSegment(dir, base));
+  } catch (err) {
+    await Promise.all(segments.map((s) => s.fh.close().catch(() => {})));
+    throw toStorageError(err, 'opening the journal', { dir });
+  }
+  return new LocalJournal(options, segments);
+}
+
+async function createSegment(dir: string, base: number): Promise<Segment> {
+  const path = join(dir, segmentName(base));
+  const fh = await open(path, 'wx+', 0o644);
+  try {
+    await fh.sync();
+    await fsyncDir(dir);
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
+  return { base, path, fh, offsets: [], size: 0, readers: 0, retired: false };
+}
+
+export class LocalJournal implements Journal {
+  readonly #options: LocalJournalOptions;
+  readonly #segments: Segment[];
+  #end: number;
+  #tail: Promise<unknown> = Promise.resolve();
+  #state: 'open' | 'failed' | 'closed' = 'open';
+
+  constructor(options: LocalJournalOptions, segments: Segment[]) {
+    this.#options = options;
+    this.#segments = segments;
+    const last = segments[segments.length - 1]!;
+    this.#end = last.base + last.offsets.length;
+  }
+
+  get start(): number {
+    return this.#segments[0]!.base;
+  }
+
+  get end(): number {
+    return this.#end;
+  }
+
+  #check(): void {
+    if (this.#state !== 'open') {
+      const why = this.#state === 'failed' ? 'an append failed; reopen it' : 'it is closed';
+      throw new StorageError('storage.closed', `journal unusable: ${why}`, {
+        details: { state: this.#state },
+      });
+    }
+  }
+
+  /** Runs mutations one at a time, in call order. */
+  #serial<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.#tail.then(() => {
+      this.#check();
+      return task();
+    });
+    this.#tail = result.catch(() => {});
+    return result;
+  }
+
+  get #last(): Segment {
+    return this.#segments[this.#segments.length - 1]!;
+  }
+
+  async #roll(): Promise<Segment> {
+    const seg = await createSegment(this.#options.dir, this.#end);
+    this.#segments.push(seg);
+    return seg;
+  }
+
+  append(records: readonly Uint8Array[]): Promise<void> {
+    return this.#serial(async () => {
+      if (records.length === 0) return;
+      try {
+        let seg = this.#last;
+        if (seg.size >= this.#options.segmentBytes && seg.offsets.length > 0) seg = await this.#roll();
+        const { bytes, offsets } = encodeFrames(records, seg.size);
+        let done = 0;
+        while (done < bytes.length) {
+          const { bytesWritten } = await seg.fh.write(bytes, done, bytes.length - done, seg.size + done);
+          done += bytesWritten;
+        }
+        await seg.fh.datasync();
+        for (const o of offsets) seg.offsets.push(o);
+        seg.size += bytes.length;
+        this.#end += records.length;
+      } catch (err) {
+        // A partial write may sit past `size`; only a reopen (which scans and cuts it) is safe.
+        if (!(err instanceof StorageError && err.code === 'storage.out_of_range')) this.#state = 'failed';
+        throw toStorageError(err, 'journal append', { end: this.#end });
+      }
+    });
+  }
+
+  async read(from: number, to: number): Promise<Uint8Array[]> {
+    this.#check();
+    const start = this.start;
+    const end = this.#end;
+    if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < start || from > to || to > end) {
+      throw new StorageError(
+        'storage.out_of_range',
+        `journal read [${from}, ${to}) outside [${start}, ${end})`,
+        {
+          details: { from, to, start, end },
+        },
+      );
+    }
+    const out: Uint8Array[] = [];
+    if (from === to) return out;
+    let i = this.#segmentIndex(from);
+    const used: Segment[] = [];
+    try {
+      for (; i < this.#segments.length && out.length < to - from; i++) {
+        const seg = this.#segments[i]!;
+        seg.readers++;
+        used.push(seg);
+        const a = Math.max(from, seg.base) - seg.base;
+        const b = Math.min(to, seg.base + seg.offsets.length) - seg.base;
+        const byteStart = seg.offsets[a]!;
+        const byteEnd = b < seg.offsets.length ? seg.offsets[b]! : seg.size;
+        const buf = Buffer.allocUnsafeSlow(byteEnd - byteStart);
+        let got = 0;
+        while (got < buf.length) {
+          const { bytesRead } = await seg.fh.read(buf, got, buf.length - got, byteStart + got);
+          if (bytesRead === 0) break;
+          got += bytesRead;
+        }
+        for (let k = a; k < b; k++) {
+          const p = seg.offsets[k]! - byteStart;
+          const next = (k + 1 < b ? seg.offsets[k + 1]! : byteEnd) - byteStart;
+          // Re-verified on every read: bits can rot after open, and a damaged record is never returned.
+          if (next > got || frameEnd(buf, p, next) !== next) {
+            throw new StorageError('storage.corrupt', `journal record ${seg.base + k} is damaged`, {
+              details: { index: seg.base + k, segment: seg.path },
+            });
+          }
+          out.push(
+            new Uint8Array(
+              buf.buffer,
+              buf.byteOffset + p + FRAME_HEADER_BYTES,
+              next - p - FRAME_HEADER_BYTES,
+            ),
+          );
+        }
+      }
+    } catch (err) {
+      if (this.#state === 'closed') this.#check();
+      throw toStorageError(err, 'journal read', { from, to });
+    } finally {
+      for (const seg of used) {
+        seg.readers--;
+        await releaseIfIdle(seg);
+      }
+    }
+    return out;
+  }
+
+  /** Index of the segment holding record `index` (binary search over bases). */
+  #segmentIndex(index: number): number {
+    let lo = 0;
+    let hi = this.#segments.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (this.#segments[mid]!.base <= index) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  truncateBefore(index: number): Promise<void> {
+    return this.#serial(async () => {
+      if (!Number.isSafeInteger(index) || index < 0 || index > this.#end) {
+        throw new StorageError(
+          'storage.out_of_range',
+          `journal truncate at ${index} beyond end ${this.#end}`,
+          {
+            details: { index, start: this.start, end: this.#end },
+          },
+        );
+      }
+      if (index <= this.start) return;
+      try {
+        // Fully integrated: a fresh segment lets the whole current one go.
+        if (index === this.#end && this.#last.offsets.length > 0) await this.#roll();
+        while (this.#segments.length > 1 && this.#segments[1]!.base <= index) {
+          const seg = this.#segments.shift()!;
+          seg.retired = true;
+          await unlink(seg.path);
+          await fsyncDir(this.#options.dir);
+          await releaseIfIdle(seg);
+        }
+      } catch (err) {
+        throw toStorageError(err, 'journal truncate', { index });
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return;
+    // Refuse new calls at once; let the mutation already running finish first.
+    this.#state = 'closed';
+    await this.#tail;
+    for (const seg of this.#segments) {
+      seg.retired = true;
+      await releaseIfIdle(seg);
+    }
+  }
+}

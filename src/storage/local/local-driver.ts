@@ -1,0 +1,170 @@
+/**
+ * The `local` storage driver: every log in plain files under one data directory.
+ *
+ *   <root>/LOCK                      exclusive lock: the pid of the one process using this directory
+ *   <root>/logs/<name>/<key>         blobs (tiles `tile/0/x001/234`, bundles `tile/entries/000.p/5`, …)
+ *   <root>/logs/<name>/state/<key>   StateStore values (state-store.ts)
+ *   <root>/logs/<name>/journal/      sequencing journal segments (journal.ts)
+ *
+ * ONE process per data directory: atomicity of compare-and-swap and immutable puts relies on
+ * in-process serialization, so `createLocalDriver` takes `<root>/LOCK` and fails with
+ * `storage.locked` while another live process (or another driver in this process) holds it.
+ */
+import { readdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { toStorageError } from '../errors.js';
+import { validateLogName } from '../keys.js';
+import type { Journal, LogStorage, StorageDriver } from '../types.js';
+import { LocalBlobStore, type LocalLogContext } from './blob-store.js';
+import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.js';
+import { DurableFolders } from './durable-write.js';
+import { findChattr, ImmutableFlag } from './immutable-flag.js';
+import { type LocalJournal, openLocalJournal } from './journal.js';
+import { type StorageLogger, stderrLogger } from './logger.js';
+import { Gate, KeyedMutex } from './serial.js';
+import { LocalStateStore } from './state-store.js';
+
+export interface LocalDriverOptions {
+  /** The data directory; created if missing. */
+  root: string;
+  /**
+   * Also set the Linux immutable flag on sealed files (needs root or CAP_LINUX_IMMUTABLE and file
+   * system support; without them one warning is logged and files are protected by mode 0444 only).
+   */
+  immutableFlag?: boolean;
+  /** Receives the few warnings this driver emits (default: JSON lines on stderr). */
+  logger?: StorageLogger;
+  /** A journal segment rolls over once it holds this many bytes (default 64 MiB). */
+  journalSegmentBytes?: number;
+  /** The `chattr` program to run (default: found on PATH). */
+  chattr?: string;
+}
+
+export const DEFAULT_JOURNAL_SEGMENT_BYTES = 64 * 1024 * 1024;
+
+/** Opens the data directory `options.root`, taking its lock; `close()` releases it. */
+export async function createLocalDriver(options: LocalDriverOptions): Promise<LocalDriver> {
+  if (typeof options.root !== 'string' || options.root.length === 0) {
+    throw new TypeError('createLocalDriver: `root` must be a non-empty path');
+  }
+  const segmentBytes = options.journalSegmentBytes ?? DEFAULT_JOURNAL_SEGMENT_BYTES;
+  if (!Number.isSafeInteger(segmentBytes) || segmentBytes < 1) {
+    throw new TypeError('createLocalDriver: `journalSegmentBytes` must be a positive integer');
+  }
+  const root = resolve(options.root);
+  const logger = options.logger ?? stderrLogger();
+  const folders = new DurableFolders();
+  try {
+    await folders.ensure(root);
+  } catch (err) {
+    throw toStorageError(err, 'creating the data directory', { root });
+  }
+  const lock = await acquireDataDirLock(root);
+  const chattr = await findChattr(options.chattr);
+  const flag = new ImmutableFlag(options.immutableFlag === true, chattr, logger);
+  return new LocalDriver({ root, lock, folders, flag, logger, segmentBytes });
+}
+
+interface DriverParts {
+  root: string;
+  lock: DataDirLock;
+  folders: DurableFolders;
+  flag: ImmutableFlag;
+  logger: StorageLogger;
+  segmentBytes: number;
+}
+
+export class LocalDriver implements StorageDriver {
+  readonly root: string;
+  readonly #parts: DriverParts;
+  readonly #gate = new Gate('local storage driver');
+  readonly #mutex = new KeyedMutex();
+  readonly #logs = new Map<string, LogStorage>();
+  readonly #journals = new Map<string, LocalJournal>();
+
+  constructor(parts: DriverParts) {
+    this.root = parts.root;
+    this.#parts = parts;
+  }
+
+  /** Whether sealed files get the immutable flag (false after a warning, or when not requested). */
+  get immutableFlagActive(): boolean {
+    return this.#parts.flag.enabled;
+  }
+
+  log(name: string): LogStorage {
+    validateLogName(name);
+    this.#gate.check();
+    let storage = this.#logs.get(name);
+    if (storage === undefined) {
+      const ctx: LocalLogContext = {
+        dir: join(this.root, 'logs', name),
+        folders: this.#parts.folders,
+        flag: this.#parts.flag,
+        gate: this.#gate,
+        mutex: this.#mutex,
+      };
+      storage = {
+        blobs: new LocalBlobStore(ctx),
+        state: new LocalStateStore(ctx),
+        openJournal: (base) => this.#openJournal(name, ctx.dir, base),
+      };
+      this.#logs.set(name, storage);
+    }
+    return storage;
+  }
+
+  /** Opening a journal closes the one this driver opened before for the same log. */
+  async #openJournal(name: string, dir: string, base: number): Promise<Journal> {
+    return this.#gate.run(() =>
+      this.#mutex.run(`\0journal:${name}`, async () => {
+        await this.#journals.get(name)?.close();
+        this.#journals.delete(name);
+        const journal = await openLocalJournal({
+          dir: join(dir, 'journal'),
+          base,
+          segmentBytes: this.#parts.segmentBytes,
+          folders: this.#parts.folders,
+          logger: this.#parts.logger,
+        });
+        if (this.#gate.closed) {
+          await journal.close();
+          this.#gate.check();
+        }
+        this.#journals.set(name, journal);
+        return journal;
+      }),
+    );
+  }
+
+  listLogs(): Promise<string[]> {
+    return this.#gate.run(async () => {
+      let entries: import('node:fs').Dirent[];
+      try {
+        entries = await readdir(join(this.root, 'logs'), { withFileTypes: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+        throw toStorageError(err, 'listing logs');
+      }
+      const names: string[] = [];
+      for (const e of entries) {
+        if (!e.isDirectory()) continue;
+        try {
+          names.push(validateLogName(e.name));
+        } catch {
+          // Not a log folder (a stray or a temp file); ignore it.
+        }
+      }
+      return names.sort();
+    });
+  }
+
+  /** Waits for running operations, closes every journal and releases the LOCK. Idempotent. */
+  async close(): Promise<void> {
+    await this.#gate.close();
+    const journals = [...this.#journals.values()];
+    this.#journals.clear();
+    await Promise.all(journals.map((j) => j.close()));
+    await this.#parts.lock.release();
+  }
+}
