@@ -133,6 +133,10 @@ export const driverCases: CaseDef[] = [
         'a\\b',
         'a'.repeat(64),
         'caf\u00e9',
+        '_',
+        '__a',
+        '_-a',
+        `_${'a'.repeat(63)}`,
       ]) {
         throwsWith(() => s.driver.log(bad), 'storage.invalid_key');
       }
