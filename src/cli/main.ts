@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { isIndelibleError } from '../core/errors.js';
 import { registerInit } from './init.js';
 import { registerKeys } from './keys.js';
+import { UsageError } from './options.js';
 import { registerReindex } from './reindex.js';
 import { registerServe } from './serve.js';
 import { registerVerify } from './verify.js';
@@ -37,7 +38,15 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`indelible: ${err.message} [${err.code}]\n`);
       return 1;
     }
-    process.stderr.write(`indelible: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    // System errors (EADDRINUSE, EACCES, ENOENT…) and usage errors are the user's to fix: no stack.
+    const sys = err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string';
+    if (err instanceof UsageError) {
+      process.stderr.write(`indelible: ${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(
+      `indelible: ${err instanceof Error ? (sys ? err.message : (err.stack ?? err.message)) : String(err)}\n`,
+    );
     return 1;
   }
 }

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import type { Command } from 'commander';
 import { pino } from 'pino';
+import { loadServerConfig, type ServerConfig } from '../app/config.js';
 import { initDataDir, isInitialized, openDataDir } from '../app/data-dir.js';
 import { buildServer } from '../http/server.js';
 import { dataDirOption, UsageError } from './options.js';
@@ -11,6 +12,15 @@ export function parseListen(value: string): { host: string; port: number } {
   const port = m ? Number(m[3]) : Number.NaN;
   if (!m || port > 65535) throw new UsageError(`--listen expects HOST:PORT, got ${JSON.stringify(value)}`);
   return { host: (m[1] ?? m[2])!, port };
+}
+
+interface ServeOptions {
+  data?: string;
+  listen?: string;
+  init?: boolean;
+  immutableFlag?: boolean;
+  logLevel?: string;
+  config?: string;
 }
 
 export function registerServe(program: Command): void {
@@ -25,6 +35,7 @@ export function registerServe(program: Command): void {
       'also set the filesystem immutable flag on sealed files (needs root / CAP_LINUX_IMMUTABLE)',
     )
     .option('--log-level <level>', 'pino log level (env INDELIBLE_LOG_LEVEL)', undefined)
+    .option('--config <file>', 'JSON configuration file (see docs/CONFIGURATION.md)')
     .addHelpText('after', '\nExample:\n  $ indelible serve --data ./data --listen 127.0.0.1:7070\n')
     .action(
       async (opts: {

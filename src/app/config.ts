@@ -1,0 +1,144 @@
+/**
+ * The server's configuration: one typed object, read from an optional JSON file (`--config FILE`)
+ * and completed by flags and environment variables. Unknown keys, wrong types and conflicting options
+ * fail at start with a sentence naming them. Every field is documented in docs/CONFIGURATION.md.
+ */
+import { readFileSync } from 'node:fs';
+import { type Static, Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { IndelibleError } from '../core/errors.js';
+import { DEFAULT_EVENT_LIMITS } from '../core/event.js';
+import { defaultHttpConfig } from '../http/config.js';
+import { defaultEngineConfig } from '../log/config.js';
+
+const Int = (min = 0) => Type.Integer({ minimum: min });
+const closed = { additionalProperties: false } as const;
+
+export const ServerConfigSchema = Type.Object(
+  {
+    /** `HOST:PORT` to listen on. */
+    listen: Type.Optional(Type.String()),
+    logLevel: Type.Optional(
+      Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
+    ),
+    /** Also set the filesystem immutable flag on sealed tiles and bundles. */
+    immutableFlag: Type.Optional(Type.Boolean()),
+    http: Type.Optional(
+      Type.Object(
+        {
+          bodyLimit: Type.Optional(Int(1)),
+          maxBatchEvents: Type.Optional(Int(1)),
+          publicReads: Type.Optional(Type.Boolean()),
+          publicMetrics: Type.Optional(Type.Boolean()),
+          retryAfterSeconds: Type.Optional(Int(1)),
+          idempotencyTtlMs: Type.Optional(Int(1)),
+          rateLimit: Type.Optional(
+            Type.Object(
+              {
+                ratePerSecond: Type.Optional(Type.Number({ minimum: 0 })),
+                burst: Type.Optional(Type.Number({ minimum: 0 })),
+              },
+              closed,
+            ),
+          ),
+          exportIndexWaitMs: Type.Optional(Int(0)),
+          trustProxy: Type.Optional(Type.Boolean()),
+          accessLog: Type.Optional(Type.Boolean()),
+        },
+        closed,
+      ),
+    ),
+    engine: Type.Optional(
+      Type.Object(
+        {
+          sequencer: Type.Optional(
+            Type.Object(
+              {
+                maxBatchEvents: Type.Optional(Int(1)),
+                maxBatchBytes: Type.Optional(Int(1)),
+                maxBatchAgeMs: Type.Optional(Int(0)),
+                maxQueuedEvents: Type.Optional(Int(1)),
+              },
+              closed,
+            ),
+          ),
+          integrator: Type.Optional(Type.Object({ intervalMs: Type.Optional(Int(1)) }, closed)),
+        },
+        closed,
+      ),
+    ),
+    eventLimits: Type.Optional(
+      Type.Object(
+        {
+          maxRecordBytes: Type.Optional(Int(256)),
+          maxMetadataDepth: Type.Optional(Int(1)),
+          maxTargets: Type.Optional(Int(1)),
+          maxActionLength: Type.Optional(Int(1)),
+          maxFieldLength: Type.Optional(Int(1)),
+        },
+        closed,
+      ),
+    ),
+  },
+  closed,
+);
+
+export type ServerConfig = Static<typeof ServerConfigSchema>;
+
+export type ConfigErrorCode = 'config.unreadable' | 'config.invalid' | 'config.conflict';
+export class ConfigError extends IndelibleError<ConfigErrorCode> {}
+
+/** Validates a parsed config object; the error names the first offending option. */
+export function parseServerConfig(value: unknown, source = 'config'): ServerConfig {
+  if (!Value.Check(ServerConfigSchema, value)) {
+    const first = [...Value.Errors(ServerConfigSchema, value)][0];
+    const where = first?.path ? first.path.slice(1).replaceAll('/', '.') : '(root)';
+    const what = first?.message ?? 'is invalid';
+    // additionalProperties errors point at the parent; name the unknown key itself.
+    const unknown =
+      first && typeof first.value === 'object' && first.value !== null && first.message.includes('additional')
+        ? ` (unknown keys: ${Object.keys(first.value as object).join(', ')})`
+        : '';
+    throw new ConfigError('config.invalid', `${source}: option ${where || '(root)'} ${what}${unknown}`, {
+      details: { option: where },
+    });
+  }
+  const http = { ...defaultHttpConfig, ...value.http };
+  const seq = { ...defaultEngineConfig.sequencer, ...value.engine?.sequencer };
+  if (http.maxBatchEvents > seq.maxQueuedEvents) {
+    throw new ConfigError(
+      'config.conflict',
+      `${source}: http.maxBatchEvents (${http.maxBatchEvents}) exceeds engine.sequencer.maxQueuedEvents (${seq.maxQueuedEvents}); a full batch could never be accepted`,
+    );
+  }
+  const limits = { ...DEFAULT_EVENT_LIMITS, ...value.eventLimits };
+  if (limits.maxRecordBytes > 65535) {
+    throw new ConfigError(
+      'config.conflict',
+      `${source}: eventLimits.maxRecordBytes (${limits.maxRecordBytes}) exceeds 65535, the largest entry a tlog-tiles entry bundle can hold`,
+    );
+  }
+  return value;
+}
+
+export function loadServerConfig(path: string): ServerConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new ConfigError(
+      'config.unreadable',
+      `cannot read config file ${path}: ${(cause as Error).message}`,
+      { cause },
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (cause) {
+    throw new ConfigError('config.invalid', `${path} is not valid JSON: ${(cause as Error).message}`, {
+      cause,
+    });
+  }
+  return parseServerConfig(parsed, path);
+}
