@@ -79,8 +79,9 @@ export function registerServe(program: Command): void {
         process.once('SIGINT', () => void stop('SIGINT'));
         process.once('SIGTERM', () => void stop('SIGTERM'));
         await app.listen({ host: listen.host, port: listen.port });
+        const port = app.addresses()[0]?.port ?? listen.port;
         const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
-        const url = `http://${host}:${listen.port}`;
+        const url = `http://${host}:${port}`;
         process.stdout.write(`Indelible is serving ${dir} at ${url}\n`);
         if (adminKey) {
           process.stdout.write(

@@ -1,0 +1,114 @@
+// End-to-end: the real `indelible` binary. init → serve on a real socket → append and read over
+// HTTP → graceful stop (SIGTERM) → verify offline passes → tamper → verify fails naming the object.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parseVerifierKey } from '../core/note.js';
+import { verifyReceipt } from '../core/receipt.js';
+
+const bin = fileURLToPath(new URL('./main.js', import.meta.url));
+const root = mkdtempSync(join(tmpdir(), 'indelible-e2e-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+function cli(...args: string[]) {
+  return spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 60_000 });
+}
+
+function startServer(dir: string): Promise<{ proc: ChildProcess; url: string; stdout: () => string }> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(
+      process.execPath,
+      [bin, 'serve', '--data', dir, '--listen', '127.0.0.1:0', '--log-level', 'warn'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    let err = '';
+    proc.stdout!.on('data', (c) => {
+      out += c;
+      const m = /serving .* at (http:\/\/\S+)\n/.exec(out);
+      if (m) resolve({ proc, url: m[1]!, stdout: () => out });
+    });
+    proc.stderr!.on('data', (c) => {
+      err += c;
+    });
+    proc.on('exit', (code) => reject(new Error(`server exited with ${code}: ${err}`)));
+  });
+}
+
+test('init refuses a non-empty directory and prints the admin key once as JSON', () => {
+  const dir = join(root, 'refuse');
+  cli('init', '--data', dir, '--json');
+  const again = cli('init', '--data', dir, '--json');
+  assert.equal(again.status, 1);
+  assert.match(again.stderr, /not empty/);
+});
+
+test('serve, append over HTTP, stop, verify; a tampered bundle fails verification', async () => {
+  const dir = join(root, 'data');
+  const init = cli('init', '--data', dir, '--json');
+  assert.equal(init.status, 0, init.stderr);
+  const { admin_key: admin } = JSON.parse(init.stdout) as { admin_key: string };
+  assert.match(admin, /^ik_[A-Za-z0-9_-]{43}$/);
+
+  const { proc, url } = await startServer(dir);
+  const exited = new Promise((r) => proc.once('exit', r));
+  try {
+    const h = { authorization: `Bearer ${admin}`, 'content-type': 'application/json' };
+    const created = await fetch(`${url}/v1/logs`, { method: 'POST', headers: h, body: '{"name":"acme"}' });
+    assert.equal(created.status, 201);
+    const { verifier_key: vkey } = (await created.json()) as { verifier_key: string };
+    const events = Array.from({ length: 300 }, (_, i) => ({
+      action: 'doc.read',
+      actor: { id: `u${i % 7}` },
+      metadata: { i },
+    }));
+    const r = await fetch(`${url}/v1/logs/acme/events?wait=checkpoint`, {
+      method: 'POST',
+      headers: h,
+      body: JSON.stringify({ events }),
+    });
+    assert.equal(r.status, 201);
+    const body = (await r.json()) as { entries: Array<{ index: number; receipt: string }> };
+    assert.equal(body.entries.length, 300);
+    const entry = (await (await fetch(`${url}/v1/logs/acme/entries/299`, { headers: h })).json()) as {
+      record: string;
+    };
+    const receipt = verifyReceipt(body.entries[299]!.receipt, parseVerifierKey(vkey), {
+      record: new TextEncoder().encode(entry.record),
+    });
+    assert.equal(receipt.index, 299);
+    const ready = await fetch(`${url}/readyz`);
+    assert.equal(ready.status, 200);
+  } finally {
+    proc.kill('SIGTERM');
+    await exited;
+  }
+
+  const ok = cli('verify', '--data', dir);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /acme: OK, 300 entries/);
+
+  const bundle = join(dir, 'logs', 'acme', 'tile', 'entries', '000');
+  const bytes = readFileSync(bundle);
+  bytes[1000] = bytes[1000]! ^ 0x20;
+  chmodSync(bundle, 0o644);
+  writeFileSync(bundle, bytes);
+  const bad = cli('verify', '--data', dir);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /acme/);
+  assert.match(bad.stderr, /tile\/entries\/000|entry \d+/);
+});
+
+test('usage errors exit 2 with a message', () => {
+  const r = cli('serve', '--data', join(root, 'missing'), '--listen', 'nonsense');
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--listen expects HOST:PORT/);
+  const v = cli('verify');
+  assert.equal(v.status, 2);
+});
