@@ -79,7 +79,8 @@ export function registerServe(program: Command): void {
         process.once('SIGINT', () => void stop('SIGINT'));
         process.once('SIGTERM', () => void stop('SIGTERM'));
         await app.listen({ host: listen.host, port: listen.port });
-        const port = app.addresses()[0]?.port ?? listen.port;
+        const bound = app.addresses()[0];
+        const port = bound && typeof bound === 'object' ? bound.port : listen.port;
         const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
         const url = `http://${host}:${port}`;
         process.stdout.write(`Indelible is serving ${dir} at ${url}\n`);
