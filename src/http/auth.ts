@@ -14,7 +14,7 @@ import { AuthError } from '../auth/errors.js';
 import { authorize } from '../auth/policy.js';
 import type { RateLimiter } from '../auth/rate-limit.js';
 import type { ApiKeyInfo } from '../auth/types.js';
-import { logParam, type ServerContext } from './context.js';
+import { logParam, type RouteAccess, type ServerContext } from './context.js';
 import { HttpError } from './problem.js';
 
 const BEARER = /^Bearer +([^\s]+) *$/i;
@@ -25,63 +25,85 @@ export function parseBearer(header: string): string | undefined {
   return BEARER.exec(header)?.[1];
 }
 
-export function createAuthHook(ctx: ServerContext, rateLimiter: RateLimiter | undefined): onRequestHookHandler {
+/**
+ * The `onRequest` hook of one route, built when the route is registered (so the hot path reads its
+ * access rule from a closure, not from Fastify's per-request route options). It also records the
+ * route template on the request for metrics, logs and access events.
+ */
+export function createAuthHook(
+  ctx: ServerContext,
+  rateLimiter: RateLimiter | undefined,
+  access: RouteAccess | undefined,
+  url: string,
+): onRequestHookHandler {
   const publicReads = ctx.config.publicReads;
   const fail = (request: FastifyRequest, err: AuthError): AuthError => {
     ctx.access(request, { kind: 'auth_failure', status: err.code === 'auth.forbidden' ? 403 : 401 });
     return err;
   };
 
-  return function authenticate(request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void {
-    try {
-      const access = request.routeOptions.config?.access;
-      if (access === undefined) {
-        // Unmatched routes fall through to the 404 handler; a matched route must declare its access.
-        if (request.is404) return done();
-        throw new HttpError('server.internal', `route ${request.routeOptions.url} declares no access rule`);
-      }
-      if (access === 'none') return done();
-
-      let key: ApiKeyInfo | undefined;
-      const header = request.headers.authorization;
-      if (header !== undefined) {
-        const secret = parseBearer(header);
-        key = secret === undefined ? undefined : ctx.keys.authenticate(secret);
-        if (key === undefined) {
-          throw fail(
-            request,
-            new AuthError('auth.unauthenticated', 'the API key is malformed, unknown or revoked (Authorization: Bearer <key>)'),
-          );
-        }
-        request.apiKey = key;
-        if (rateLimiter !== undefined) {
-          const taken = rateLimiter.take(key.id);
-          if (!taken.ok) {
-            throw new AuthError('auth.rate_limited', `rate limit exceeded for key ${key.id}`, {
-              details: { retryAfterSeconds: taken.retryAfterSeconds },
-            });
-          }
-        }
-      }
-
-      if (access === 'metrics') {
-        if (ctx.config.publicMetrics) return done();
-        if (key === undefined) throw fail(request, new AuthError('auth.unauthenticated', 'metrics need an admin API key'));
-        if (key.role !== 'admin' || key.logs !== null) {
-          throw fail(request, new AuthError('auth.forbidden', 'metrics need an admin key for all logs'));
-        }
-        return done();
-      }
-
-      const action = typeof access === 'function' ? access(request) : access;
-      try {
-        authorize(key, action, logParam(request), { publicReads });
-      } catch (err) {
-        throw err instanceof AuthError ? fail(request, err) : err;
-      }
-      done();
-    } catch (err) {
-      done(err as Error);
+  /** Returns when the request may proceed; throws the problem otherwise. */
+  function check(request: FastifyRequest): void {
+    if (access === undefined) {
+      throw new HttpError('server.internal', `route ${url} declares no access rule`);
     }
+    if (access === 'none') return;
+
+    let key: ApiKeyInfo | undefined;
+    const header = request.headers.authorization;
+    if (header !== undefined) {
+      const secret = parseBearer(header);
+      key = secret === undefined ? undefined : ctx.keys.authenticate(secret);
+      if (key === undefined) {
+        throw fail(
+          request,
+          new AuthError(
+            'auth.unauthenticated',
+            'the API key is malformed, unknown or revoked (Authorization: Bearer <key>)',
+          ),
+        );
+      }
+      request.apiKey = key;
+      if (rateLimiter !== undefined) {
+        const taken = rateLimiter.take(key.id);
+        if (!taken.ok) {
+          throw new AuthError('auth.rate_limited', `rate limit exceeded for key ${key.id}`, {
+            details: { retryAfterSeconds: taken.retryAfterSeconds },
+          });
+        }
+      }
+    }
+
+    if (access === 'metrics') {
+      if (ctx.config.publicMetrics) return;
+      if (key === undefined)
+        throw fail(request, new AuthError('auth.unauthenticated', 'metrics need an admin API key'));
+      if (key.role !== 'admin' || key.logs !== null) {
+        throw fail(request, new AuthError('auth.forbidden', 'metrics need an admin key for all logs'));
+      }
+      return;
+    }
+
+    const action = typeof access === 'function' ? access(request) : access;
+    try {
+      authorize(key, action, logParam(request), { publicReads });
+    } catch (err) {
+      throw err instanceof AuthError ? fail(request, err) : err;
+    }
+  }
+
+  return function authenticate(
+    request: FastifyRequest,
+    _reply: FastifyReply,
+    done: (err?: Error) => void,
+  ): void {
+    request.routeUrl = url;
+    let failure: Error | undefined;
+    try {
+      check(request);
+    } catch (err) {
+      failure = err as Error;
+    }
+    done(failure);
   };
 }

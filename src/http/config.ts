@@ -35,6 +35,11 @@ export interface HttpConfig {
   trustProxy: boolean;
   /** Log one structured line per request at `info`. Default true. */
   accessLog: boolean;
+  /**
+   * On shutdown, how long to keep serving with `/readyz` at 503 before closing the listener, in ms,
+   * so load balancers stop routing here first. Default 0.
+   */
+  drainMs: number;
 }
 
 export const defaultHttpConfig: Readonly<HttpConfig> = Object.freeze({
@@ -49,11 +54,16 @@ export const defaultHttpConfig: Readonly<HttpConfig> = Object.freeze({
   exportIndexWaitMs: 2000,
   trustProxy: false,
   accessLog: true,
+  drainMs: 0,
 });
 
 /** Completes a partial config; throws RangeError naming the first invalid option. */
 export function resolveHttpConfig(partial: Partial<HttpConfig> = {}): HttpConfig {
-  const cfg: HttpConfig = { ...defaultHttpConfig, ...partial, rateLimit: { ...defaultHttpConfig.rateLimit, ...partial.rateLimit } };
+  const cfg: HttpConfig = {
+    ...defaultHttpConfig,
+    ...partial,
+    rateLimit: { ...defaultHttpConfig.rateLimit, ...partial.rateLimit },
+  };
   const positive: Array<[string, number]> = [
     ['bodyLimit', cfg.bodyLimit],
     ['maxBatchEvents', cfg.maxBatchEvents],
@@ -61,10 +71,15 @@ export function resolveHttpConfig(partial: Partial<HttpConfig> = {}): HttpConfig
     ['idempotencyTtlMs', cfg.idempotencyTtlMs],
   ];
   for (const [name, v] of positive) {
-    if (!Number.isSafeInteger(v) || v <= 0) throw new RangeError(`http config ${name} must be a positive integer, got ${v}`);
+    if (!Number.isSafeInteger(v) || v <= 0)
+      throw new RangeError(`http config ${name} must be a positive integer, got ${v}`);
   }
-  if (!Number.isSafeInteger(cfg.exportIndexWaitMs) || cfg.exportIndexWaitMs < 0) {
-    throw new RangeError('http config exportIndexWaitMs must be a non-negative integer');
+  for (const [name, v] of [
+    ['exportIndexWaitMs', cfg.exportIndexWaitMs],
+    ['drainMs', cfg.drainMs],
+  ] as const) {
+    if (!Number.isSafeInteger(v) || v < 0)
+      throw new RangeError(`http config ${name} must be a non-negative integer`);
   }
   const { ratePerSecond, burst } = cfg.rateLimit;
   if (!Number.isFinite(ratePerSecond) || ratePerSecond < 0) {

@@ -26,6 +26,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The authenticated key, when the request presented a valid one. */
     apiKey: ApiKeyInfo | undefined;
+    /** The matched route's template (`/v1/logs/:log/events`); undefined for unmatched requests. */
+    routeUrl: string | undefined;
     /** SHA-256 (hex) of the raw body, computed only when an Idempotency-Key header is present. */
     bodyDigest: string | undefined;
   }
@@ -52,9 +54,13 @@ export interface AccessEvent {
   at: string;
 }
 
-/** Mutable lifecycle state: `/readyz` is 200 only while `ready && !closing`. */
+/**
+ * Mutable lifecycle state: `/readyz` is 200 only while `ready && !draining`. Shutdown first drains
+ * (`draining`: still serving, `/readyz` 503), then closes (`closing`: new requests get 503).
+ */
 export interface ServerState {
   ready: boolean;
+  draining: boolean;
   closing: boolean;
 }
 

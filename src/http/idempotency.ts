@@ -20,7 +20,12 @@ export interface IdempotencyStore {
    * (`replayed: true`) when `fingerprint` matches the first request's. Throws `idempotency.mismatch`
    * when it does not. `fn`'s value must survive a JSON round trip.
    */
-  run<T>(scope: string, key: string, fingerprint: string, fn: () => Promise<T>): Promise<{ value: T; replayed: boolean }>;
+  run<T>(
+    scope: string,
+    key: string,
+    fingerprint: string,
+    fn: () => Promise<T>,
+  ): Promise<{ value: T; replayed: boolean }>;
   /** Writes pending records and stops the purge timer (does not close the database). */
   close(): void;
 }
@@ -58,7 +63,10 @@ export function isValidIdempotencyKey(value: string): boolean {
   return KEY_SYNTAX.test(value) && !value.endsWith(' ');
 }
 
-export function createSqliteIdempotencyStore(db: BetterSqlite3.Database, options: IdempotencyOptions): IdempotencyStore {
+export function createSqliteIdempotencyStore(
+  db: BetterSqlite3.Database,
+  options: IdempotencyOptions,
+): IdempotencyStore {
   db.exec(SCHEMA);
   const clock = options.clock ?? { now: () => Date.now() };
   const ttl = options.ttlMs;
@@ -135,7 +143,13 @@ export function createSqliteIdempotencyStore(db: BetterSqlite3.Database, options
         try {
           const value = await p;
           if (!closed) {
-            unwritten.set(id, { scope, key, fingerprint, response: JSON.stringify(value), createdAt: clock.now() });
+            unwritten.set(id, {
+              scope,
+              key,
+              fingerprint,
+              response: JSON.stringify(value),
+              createdAt: clock.now(),
+            });
             if (!flushScheduled) {
               flushScheduled = true;
               setImmediate(flush);

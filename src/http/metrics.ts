@@ -63,15 +63,39 @@ export function createHttpMetrics(engine: Engine, options: { defaultMetrics?: bo
         }
       },
     });
-  perLog('indelible_log_tree_size', 'Tree size of the latest signed checkpoint, per log.', (l) => engine.log(l).treeSize);
-  perLog('indelible_log_durable_entries', 'Durable (acknowledged) entries, per log.', (l) => engine.log(l).size);
-  perLog('indelible_log_queue_depth', 'Events waiting to be sequenced, per log.', (l) => engine.log(l).queueDepth);
+  perLog(
+    'indelible_log_tree_size',
+    'Tree size of the latest signed checkpoint, per log.',
+    (l) => engine.log(l).treeSize,
+  );
+  perLog(
+    'indelible_log_durable_entries',
+    'Durable (acknowledged) entries, per log.',
+    (l) => engine.log(l).size,
+  );
+  perLog(
+    'indelible_log_queue_depth',
+    'Events waiting to be sequenced, per log.',
+    (l) => engine.log(l).queueDepth,
+  );
 
+  // Labelled children cached per (method, route, status): the label hashing is done once, not per request.
+  type Child = { requests: ReturnType<typeof requests.labels>; latency: ReturnType<typeof latency.labels> };
+  const children = new Map<string, Child>();
   return {
     registry,
     observeRequest(method, route, status, seconds) {
-      requests.inc({ method, route, status: String(status) });
-      latency.observe({ method, route }, seconds);
+      const id = `${method} ${status} ${route}`;
+      let child = children.get(id);
+      if (child === undefined) {
+        child = {
+          requests: requests.labels({ method, route, status: String(status) }),
+          latency: latency.labels({ method, route }),
+        };
+        children.set(id, child);
+      }
+      child.requests.inc();
+      child.latency.observe(seconds);
     },
     observeIngest(log, events) {
       ingested.inc({ log }, events);

@@ -42,8 +42,14 @@ describe('parseJsonBody', () => {
     const bytes = Buffer.concat([buf('{"action":"'), Buffer.from([0xc3, 0x28]), buf('"}')]);
     assert.equal(codeOf(() => parseJsonBody(bytes)).code, 'request.invalid_utf8');
     // An overlong encoding of "/" and a lone surrogate encoded in UTF-8 (CESU) are invalid too.
-    assert.equal(codeOf(() => parseJsonBody(Buffer.from([0x22, 0xc0, 0xaf, 0x22]))).code, 'request.invalid_utf8');
-    assert.equal(codeOf(() => parseJsonBody(Buffer.from([0x22, 0xed, 0xa0, 0x80, 0x22]))).code, 'request.invalid_utf8');
+    assert.equal(
+      codeOf(() => parseJsonBody(Buffer.from([0x22, 0xc0, 0xaf, 0x22]))).code,
+      'request.invalid_utf8',
+    );
+    assert.equal(
+      codeOf(() => parseJsonBody(Buffer.from([0x22, 0xed, 0xa0, 0x80, 0x22]))).code,
+      'request.invalid_utf8',
+    );
   });
 
   it('refuses own __proto__ keys anywhere, naming where', () => {

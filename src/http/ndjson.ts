@@ -57,9 +57,13 @@ export function parseNdjson(buf: Buffer): NdjsonBatch {
     try {
       value = JSON.parse(raw);
     } catch (err) {
-      throw new HttpError('request.malformed_ndjson', `NDJSON line ${line} is not JSON: ${(err as Error).message}`, {
-        details: { line, field: `line ${line}` },
-      });
+      throw new HttpError(
+        'request.malformed_ndjson',
+        `NDJSON line ${line} is not JSON: ${(err as Error).message}`,
+        {
+          details: { line, field: `line ${line}` },
+        },
+      );
     }
     if (checkProto) rejectProtoKeys(value, '', line);
     events.push(value);

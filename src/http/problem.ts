@@ -12,8 +12,8 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthErrorCode } from '../auth/errors.js';
-import type { EventErrorCode } from '../core/event.js';
 import { IndelibleError } from '../core/errors.js';
+import type { EventErrorCode } from '../core/event.js';
 import type { JcsErrorCode } from '../core/jcs.js';
 import type { RecordErrorCode } from '../core/record.js';
 import type { TileErrorCode } from '../core/tile.js';
@@ -25,6 +25,8 @@ import type { StorageErrorCode } from '../storage/errors.js';
 export type HttpErrorCode =
   /** Request validation failed (a path, query, header or body field; `field` names it). */
   | 'request.invalid'
+  /** Well-formed values that cannot be answered together (`index ≥ tree_size`, `from > to`); `field` names one. */
+  | 'request.unprocessable'
   /** The body is not JSON. */
   | 'request.malformed_json'
   /** An NDJSON line is not JSON; `line` is its 1-based number. */
@@ -75,6 +77,7 @@ const p = (status: number, title: string): ProblemKind => ({ status, title });
 /** THE table. Typed over every module's code union, so a new code fails the build until it is mapped. */
 export const PROBLEMS: Readonly<Record<KnownCode, ProblemKind>> = {
   'request.invalid': p(400, 'Invalid request'),
+  'request.unprocessable': p(422, 'Values cannot be answered together'),
   'request.malformed_json': p(400, 'Malformed JSON'),
   'request.malformed_ndjson': p(400, 'Malformed NDJSON'),
   'request.invalid_utf8': p(400, 'Body is not valid UTF-8'),
@@ -168,6 +171,8 @@ export const PROBLEMS: Readonly<Record<KnownCode, ProblemKind>> = {
   'storage.locked': p(503, 'Storage locked'),
   'storage.io': p(500, 'Internal server error'),
   'storage.corrupt': p(500, 'Internal server error'),
+  'storage.object_lock_missing': p(500, 'Internal server error'),
+  'storage.retained': p(409, 'Object under retention'),
 };
 
 /** Statuses whose problems tell the client to come back: they carry `Retry-After`. */
@@ -266,13 +271,15 @@ export function toProblem(err: unknown, request: FastifyRequest, defaultRetryAft
   if (details !== undefined && status < 500) {
     for (const [from, to] of SAFE_DETAILS) {
       const v = details[from];
-      if (v !== undefined && (typeof v === 'string' || typeof v === 'number' || Array.isArray(v))) problem[to] = v;
+      if (v !== undefined && (typeof v === 'string' || typeof v === 'number' || Array.isArray(v)))
+        problem[to] = v;
     }
   }
   let retryAfter: number | undefined;
   if (RETRYABLE.has(status)) {
     const own = details?.retryAfterSeconds;
-    retryAfter = typeof own === 'number' && Number.isFinite(own) && own >= 1 ? Math.ceil(own) : defaultRetryAfter;
+    retryAfter =
+      typeof own === 'number' && Number.isFinite(own) && own >= 1 ? Math.ceil(own) : defaultRetryAfter;
     problem.retry_after = retryAfter;
   }
   return retryAfter === undefined ? { problem, internal } : { problem, retryAfter, internal };
@@ -289,7 +296,12 @@ interface FastifyLikeError {
   code: string;
   message: string;
   statusCode?: number;
-  validation?: Array<{ instancePath?: string; keyword?: string; params?: Record<string, unknown>; message?: string }>;
+  validation?: Array<{
+    instancePath?: string;
+    keyword?: string;
+    params?: Record<string, unknown>;
+    message?: string;
+  }>;
   validationContext?: string;
 }
 

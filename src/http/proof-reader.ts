@@ -3,8 +3,9 @@
  * reading each tile once: neighbouring entries share almost every tile, so a small cache turns
  * O(n log n) tile reads into about n/256 + log n.
  */
-import { formatReceipt } from '../core/receipt.js';
+
 import { proveInclusion } from '../core/proof.js';
+import { formatReceipt } from '../core/receipt.js';
 import { TileHashCache, type TileRef, tileHashReader, tilePath } from '../core/tile.js';
 import { LogError } from '../log/errors.js';
 import type { Log } from '../log/log.js';
@@ -29,7 +30,10 @@ export function createProofReader(log: Log, checkpoint: SignedCheckpoint): Proof
     if (hit === undefined) {
       hit = log.readTileBytes({ ...ref, kind: 'hash' }).then((bytes) => {
         if (bytes === undefined) {
-          throw new LogError('log.inconsistent', `log ${log.name}: tile ${key} of a signed checkpoint is missing`);
+          throw new LogError(
+            'log.inconsistent',
+            `log ${log.name}: tile ${key} of a signed checkpoint is missing`,
+          );
         }
         return bytes;
       });

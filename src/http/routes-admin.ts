@@ -84,7 +84,12 @@ export function adminRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
       },
       async (request) => {
         const key = request.apiKey!;
-        return { logs: engine.listLogs().filter((l) => inScope(key, l.name)).map(infoOf) };
+        return {
+          logs: engine
+            .listLogs()
+            .filter((l) => inScope(key, l.name))
+            .map(infoOf),
+        };
       },
     );
 
@@ -121,7 +126,11 @@ export function adminRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
       async (request, reply) => {
         const { role, logs, description } = request.body;
         const { info, secret } = keys.create({ role, logs: logs ?? null, description: description ?? null });
-        ctx.access(request, { kind: 'admin', status: 201, filter: { created_key: info.id, role, logs: info.logs } });
+        ctx.access(request, {
+          kind: 'admin',
+          status: 201,
+          filter: { created_key: info.id, role, logs: info.logs },
+        });
         reply.code(201);
         return { id: info.id, key: secret, role: info.role, logs: info.logs };
       },

@@ -32,7 +32,7 @@ import type { SignedCheckpoint } from '../log/types.js';
 import type { ServerContext } from './context.js';
 import { HttpError, PROBLEMS } from './problem.js';
 import { createProofReader } from './proof-reader.js';
-import { errors, ExportQuery, FilterKeys, LogParams, text, toSafeInteger } from './schemas.js';
+import { ExportQuery, errors, FilterKeys, LogParams, text, toSafeInteger } from './schemas.js';
 
 /** Entries read and written per step (one entry bundle). */
 const CHUNK = 256;
@@ -105,7 +105,8 @@ export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
       }
       yield `${JSON.stringify({ checkpoint: checkpoint.note, tree_size: checkpoint.size, count })}\n`;
     } catch (err) {
-      const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : '';
+      const code =
+        typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : '';
       const known = Object.hasOwn(PROBLEMS, code) ? code : 'server.internal';
       onError(err);
       yield `${JSON.stringify({ error: { code: known, detail: 'the export failed; it is incomplete and will not verify' } })}\n`;
@@ -121,10 +122,14 @@ export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
         config: { access: 'export' },
         schema: {
           tags: ['events'],
-          summary: 'Export entries as NDJSON with inclusion proofs and a final checkpoint (offline-verifiable)',
+          summary:
+            'Export entries as NDJSON with inclusion proofs and a final checkpoint (offline-verifiable)',
           params: LogParams,
           querystring: ExportQuery,
-          response: { 200: text('NDJSON, see the format in the description', 'application/x-ndjson'), ...errors(400, 401, 403, 404, 429) },
+          response: {
+            200: text('NDJSON, see the format in the description', 'application/x-ndjson'),
+            ...errors(400, 401, 403, 404, 422, 429),
+          },
         },
       },
       async (request, reply) => {
@@ -134,7 +139,9 @@ export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
         const from = qs.from === undefined ? 0 : toSafeInteger(qs.from, 'from');
         const to = qs.to === undefined ? undefined : toSafeInteger(qs.to, 'to');
         if (to !== undefined && from > to) {
-          throw new HttpError('request.invalid', 'from must not exceed to', { details: { field: 'from' } });
+          throw new HttpError('request.unprocessable', 'from must not exceed to', {
+            details: { field: 'from' },
+          });
         }
         const filterGiven: Record<string, string> = {};
         let filter: EventQuery | undefined;
@@ -155,7 +162,11 @@ export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
           await engine.index.query(name, { ...filter, limit: 1 });
         }
         const plan: Plan = { log, name, from, end, filter, checkpoint };
-        const audit = { ...filterGiven, ...(qs.from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) };
+        const audit = {
+          ...filterGiven,
+          ...(qs.from === undefined ? {} : { from }),
+          ...(to === undefined ? {} : { to }),
+        };
         const stream = Readable.from(
           lines(
             plan,
@@ -164,10 +175,7 @@ export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
           ),
           { objectMode: false },
         );
-        return reply
-          .header('cache-control', 'no-store')
-          .type('application/x-ndjson')
-          .send(stream);
+        return reply.header('cache-control', 'no-store').type('application/x-ndjson').send(stream);
       },
     );
   };

@@ -14,9 +14,11 @@
  * - `Idempotency-Key`: see idempotency.ts (same key + same body → the original entries; a different
  *   body → 409 `idempotency.mismatch`).
  * - 503 `log.pushback` + Retry-After when the log's queue is full.
+ * - 403 for system logs (names starting with `_`): only the server appends to them.
  */
 import type { SwaggerTransform } from '@fastify/swagger';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { AuthError } from '../auth/errors.js';
 import { EventError } from '../core/event.js';
 import type { AppendedEntry } from '../log/types.js';
 import type { ServerContext } from './context.js';
@@ -34,7 +36,12 @@ interface Ack {
   receipt?: string;
 }
 
-const toAck = (e: AppendedEntry): Ack => ({ index: e.index, id: e.id, leaf_hash: e.leafHash, received_at: e.receivedAt });
+const toAck = (e: AppendedEntry): Ack => ({
+  index: e.index,
+  id: e.id,
+  leaf_hash: e.leafHash,
+  received_at: e.receivedAt,
+});
 
 /** The body is documented here but validated by the engine (see the module comment). */
 const documentIngestBody: SwaggerTransform = ({ schema, url }) => ({
@@ -83,6 +90,12 @@ export function ingestRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
       },
       async (request, reply) => {
         const name = request.params.log;
+        if (name.startsWith('_')) {
+          // System logs (`_audit`) are written by the server alone, whatever a key's scope says.
+          throw new AuthError('auth.forbidden', `the system log ${name} is written by the server only`, {
+            details: { action: 'events.append', log: name },
+          });
+        }
         const log = engine.log(name); // log.not_found before any body checks
         const { events, lines, batch } = eventsOf(request.body, config.maxBatchEvents);
 
@@ -137,20 +150,33 @@ function eventsOf(body: unknown, max: number): { events: unknown[]; lines?: numb
   let out: { events: unknown[]; lines?: number[]; batch: boolean };
   if (body instanceof NdjsonBatch) {
     out = { events: body.events, lines: body.lines, batch: true };
-  } else if (body !== null && typeof body === 'object' && !Array.isArray(body) && Object.hasOwn(body, 'events')) {
+  } else if (
+    body !== null &&
+    typeof body === 'object' &&
+    !Array.isArray(body) &&
+    Object.hasOwn(body, 'events')
+  ) {
     const extra = Object.keys(body).find((k) => k !== 'events');
     if (extra !== undefined) {
-      throw new HttpError('request.invalid', `a batch has only "events"; ${JSON.stringify(extra)} is not a known field`, {
-        details: { field: extra },
-      });
+      throw new HttpError(
+        'request.invalid',
+        `a batch has only "events"; ${JSON.stringify(extra)} is not a known field`,
+        {
+          details: { field: extra },
+        },
+      );
     }
     const events = (body as { events: unknown }).events;
     if (!Array.isArray(events)) {
-      throw new HttpError('request.invalid', 'events must be an array of events', { details: { field: 'events' } });
+      throw new HttpError('request.invalid', 'events must be an array of events', {
+        details: { field: 'events' },
+      });
     }
     out = { events, batch: true };
   } else if (body === undefined) {
-    throw new HttpError('request.invalid', 'a JSON or NDJSON body is required', { details: { field: 'body' } });
+    throw new HttpError('request.invalid', 'a JSON or NDJSON body is required', {
+      details: { field: 'body' },
+    });
   } else {
     out = { events: [body], batch: false };
   }
@@ -158,9 +184,13 @@ function eventsOf(body: unknown, max: number): { events: unknown[]; lines?: numb
     throw new HttpError('request.invalid', 'the request holds no events', { details: { field: 'events' } });
   }
   if (out.events.length > max) {
-    throw new HttpError('request.batch_too_large', `at most ${max} events per request, got ${out.events.length}`, {
-      details: { field: 'events', limit: max },
-    });
+    throw new HttpError(
+      'request.batch_too_large',
+      `at most ${max} events per request, got ${out.events.length}`,
+      {
+        details: { field: 'events', limit: max },
+      },
+    );
   }
   return out;
 }

@@ -34,11 +34,15 @@ export function opsRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
       '/readyz',
       {
         config: { access: 'none' },
-        schema: { tags: ['ops'], summary: 'Readiness: 200 once accepting writes', response: { 200: Status, ...errors(503) } },
+        schema: {
+          tags: ['ops'],
+          summary: 'Readiness: 200 once accepting writes',
+          response: { 200: Status, ...errors(503) },
+        },
       },
       async (_request, reply) => {
         reply.header('cache-control', 'no-store');
-        if (ctx.state.closing) throw new HttpError('server.shutting_down', 'the server is shutting down');
+        if (ctx.state.draining) throw new HttpError('server.shutting_down', 'the server is shutting down');
         if (!ctx.state.ready) throw new HttpError('server.not_ready', 'the server is starting');
         return { status: 'ready' };
       },
@@ -60,10 +64,8 @@ export function opsRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
       },
     );
 
-    app.get(
-      '/openapi.json',
-      { config: { access: 'none' }, schema: { hide: true } },
-      async () => app.swagger(),
+    app.get('/openapi.json', { config: { access: 'none' }, schema: { hide: true } }, async () =>
+      app.swagger(),
     );
   };
 }

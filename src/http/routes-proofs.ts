@@ -3,9 +3,10 @@
  *
  * Inclusion and consistency proofs are `proofs.read` (public while `publicReads` is on: they are
  * hashes only). Numbers are decimal without sign or leading zeros; anything else — negative, float,
- * huge, non-numeric — is 400 `request.invalid` naming the field. A request that can never be right
- * (`index ≥ tree_size`, `tree_size = 0`, `from = 0`, `from > to`) is 400 naming the field; a tree size
- * beyond the latest signed checkpoint is 404 `log.out_of_range` (it may exist later).
+ * huge, non-numeric — is 400 `request.invalid` naming the field. Well-formed numbers that can never
+ * be answered together (`index ≥ tree_size`, `tree_size = 0`, `from = 0`, `from > to`) are 422
+ * `request.unprocessable` naming the field; a tree size beyond the latest signed checkpoint is 404
+ * `log.out_of_range` (it may exist later).
  *
  * Receipts (`receipts.read`, reader role) are against the latest checkpoint; for an entry that is
  * durable but not yet in a checkpoint, the log integrates now rather than answering 404.
@@ -29,7 +30,8 @@ import {
   toSafeInteger,
 } from './schemas.js';
 
-const invalid = (field: string, message: string) => new HttpError('request.invalid', message, { details: { field } });
+const unprocessable = (field: string, message: string) =>
+  new HttpError('request.unprocessable', message, { details: { field } });
 
 function checkSigned(log: Log, size: number, field: string): void {
   if (size > log.treeSize) {
@@ -53,15 +55,15 @@ export function proofRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
           summary: 'Inclusion proof of an entry in a signed tree size',
           params: LogParams,
           querystring: InclusionQuery,
-          response: { 200: InclusionResponse, ...errors(400, 401, 403, 404, 429) },
+          response: { 200: InclusionResponse, ...errors(400, 401, 403, 404, 422, 429) },
         },
       },
       async (request) => {
         const log = engine.log(request.params.log);
         const index = toSafeInteger(request.query.index, 'index');
         const treeSize = toSafeInteger(request.query.tree_size, 'tree_size');
-        if (treeSize === 0) throw invalid('tree_size', 'tree_size must be at least 1');
-        if (index >= treeSize) throw invalid('index', 'index must be below tree_size');
+        if (treeSize === 0) throw unprocessable('tree_size', 'tree_size must be at least 1');
+        if (index >= treeSize) throw unprocessable('index', 'index must be below tree_size');
         checkSigned(log, treeSize, 'tree_size');
         const hashes = await log.inclusionProof(index, treeSize);
         return { index, tree_size: treeSize, hashes: hashes.map(toHex) };
@@ -77,15 +79,16 @@ export function proofRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
           summary: 'Consistency proof between two signed tree sizes',
           params: LogParams,
           querystring: ConsistencyQuery,
-          response: { 200: ConsistencyResponse, ...errors(400, 401, 403, 404, 429) },
+          response: { 200: ConsistencyResponse, ...errors(400, 401, 403, 404, 422, 429) },
         },
       },
       async (request) => {
         const log = engine.log(request.params.log);
         const from = toSafeInteger(request.query.from, 'from');
         const to = toSafeInteger(request.query.to, 'to');
-        if (from === 0) throw invalid('from', 'from must be at least 1 (every tree extends the empty tree)');
-        if (from > to) throw invalid('from', 'from must not exceed to');
+        if (from === 0)
+          throw unprocessable('from', 'from must be at least 1 (every tree extends the empty tree)');
+        if (from > to) throw unprocessable('from', 'from must not exceed to');
         checkSigned(log, to, 'to');
         const hashes = await log.consistencyProof(from, to);
         return { from, to, hashes: hashes.map(toHex) };

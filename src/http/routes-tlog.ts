@@ -3,8 +3,11 @@
  * `tile/entries/<N>[.p/<W>]`, plus the log's verifier key. Bytes are served exactly as stored.
  *
  * Caching (tlog-tiles): full tiles and full entry bundles never change, so they are
- * `Cache-Control: public, max-age=31536000, immutable`; partial ones and the checkpoint change as
- * the log grows and are `max-age=1`. Paths are parsed strictly by `parseTilePath` (`..`, `%2e%2e`,
+ * `max-age=31536000, immutable`; partial ones and the checkpoint change as the log grows and are
+ * `max-age=1`. Objects anyone may read are `public`. Objects that needed a key — entry bundles
+ * always, everything when `publicReads` is off — are `private` instead: `public` would let a shared
+ * cache (CDN, proxy) serve an authorized response to unauthenticated clients (RFC 9111 §3.5),
+ * handing event data to anyone who asks. Paths are parsed strictly by `parseTilePath` (`..`, `%2e%2e`,
  * extra segments, leading zeros, width 0 or 256 → 400 `tile.invalid_path`); a well-formed path
  * beyond the log's latest checkpoint is 404 `tile.not_found`.
  *
@@ -19,8 +22,10 @@ import type { ServerContext } from './context.js';
 import { HttpError } from './problem.js';
 import { errors, KeyResponse, LogParams, text } from './schemas.js';
 
-const IMMUTABLE = 'public, max-age=31536000, immutable';
-const SHORT_LIVED = 'public, max-age=1';
+const IMMUTABLE = 'max-age=31536000, immutable';
+const SHORT_LIVED = 'max-age=1';
+const cacheControl = (visibility: 'public' | 'private', full: boolean) =>
+  `${visibility}, ${full ? IMMUTABLE : SHORT_LIVED}`;
 
 const tileAction = (request: FastifyRequest) => {
   const rest = (request.params as { '*'?: unknown })['*'];
@@ -29,6 +34,7 @@ const tileAction = (request: FastifyRequest) => {
 
 export function tlogRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
   const { engine } = ctx;
+  const publicVisibility = ctx.config.publicReads ? 'public' : 'private';
   return async (app) => {
     app.get(
       '/v1/logs/:log/checkpoint',
@@ -43,7 +49,10 @@ export function tlogRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
       },
       async (request, reply) => {
         const note = engine.log(request.params.log).latestCheckpoint().note;
-        return reply.header('cache-control', SHORT_LIVED).type('text/plain; charset=utf-8').send(note);
+        return reply
+          .header('cache-control', cacheControl(publicVisibility, false))
+          .type('text/plain; charset=utf-8')
+          .send(note);
       },
     );
 
@@ -54,7 +63,10 @@ export function tlogRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
         schema: {
           tags: ['tlog'],
           summary: 'A hash tile or entry bundle (C2SP tlog-tiles); bundles need the reader role',
-          params: Type.Object({ log: Type.String(), '*': Type.String({ description: 'e.g. 0/x001/234.p/7 or entries/000' }) }),
+          params: Type.Object({
+            log: Type.String(),
+            '*': Type.String({ description: 'e.g. 0/x001/234.p/7 or entries/000' }),
+          }),
           response: {
             200: {
               description: 'the tile or bundle bytes',
@@ -69,16 +81,29 @@ export function tlogRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
         const ref = parseTilePath(`tile/${request.params['*']}`);
         const bytes = await log.readTileBytes(ref);
         if (bytes === undefined) {
-          throw new HttpError('tile.not_found', `the log has no ${ref.kind === 'entries' ? 'entry bundle' : 'tile'} at this path yet`);
+          throw new HttpError(
+            'tile.not_found',
+            `the log has no ${ref.kind === 'entries' ? 'entry bundle' : 'tile'} at this path yet`,
+          );
         }
         if (ref.kind === 'entries') {
-          ctx.access(request, { kind: 'read', filter: { bundle: ref.index, width: ref.width }, count: ref.width, status: 200 });
+          ctx.access(request, {
+            kind: 'read',
+            filter: { bundle: ref.index, width: ref.width },
+            count: ref.width,
+            status: 200,
+          });
         }
-        return reply
-          .header('cache-control', ref.width === TILE_WIDTH ? IMMUTABLE : SHORT_LIVED)
-          .type('application/octet-stream')
-          // The schema documents binary content as a string; Fastify sends a Buffer verbatim.
-          .send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) as unknown as string);
+        return (
+          reply
+            .header(
+              'cache-control',
+              cacheControl(ref.kind === 'entries' ? 'private' : publicVisibility, ref.width === TILE_WIDTH),
+            )
+            .type('application/octet-stream')
+            // The schema documents binary content as a string; Fastify sends a Buffer verbatim.
+            .send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) as unknown as string)
+        );
       },
     );
 

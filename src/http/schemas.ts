@@ -15,13 +15,18 @@ const Timestamp = Type.String({ description: 'RFC 3339 UTC time with millisecond
 
 /** A decimal index or size in a path or query: digits, no sign, no leading zeros (checked safe in the handler). */
 export const Decimal = (description: string) =>
-  Type.String({ pattern: '^(0|[1-9][0-9]{0,15})$', description: `${description} (decimal, no leading zeros)` });
+  Type.String({
+    pattern: '^(0|[1-9][0-9]{0,15})$',
+    description: `${description} (decimal, no leading zeros)`,
+  });
 
 /** Turns a validated `Decimal` into a number; beyond 2^53 − 1 is `request.invalid` naming `field`. */
 export function toSafeInteger(text: string, field: string): number {
   const n = Number(text);
   if (!Number.isSafeInteger(n)) {
-    throw new HttpError('request.invalid', `${field} must be at most ${Number.MAX_SAFE_INTEGER}`, { details: { field } });
+    throw new HttpError('request.invalid', `${field} must be at most ${Number.MAX_SAFE_INTEGER}`, {
+      details: { field },
+    });
   }
   return n;
 }
@@ -52,6 +57,7 @@ const ERROR_TEXT: Readonly<Record<number, string>> = {
   409: 'Conflict',
   413: 'Body, batch or record too large',
   415: 'Unsupported content type',
+  422: 'Well-formed values that cannot be answered together (`field` names one)',
   429: 'Rate limited (see Retry-After)',
   500: 'Internal error',
   503: 'Back-pressure or shutting down (see Retry-After)',
@@ -61,7 +67,10 @@ const ERROR_TEXT: Readonly<Record<number, string>> = {
 export function errors(...statuses: number[]): Record<number, unknown> {
   const out: Record<number, unknown> = {};
   for (const s of [...statuses, 500]) {
-    out[s] = { description: ERROR_TEXT[s] ?? 'Error', content: { 'application/problem+json': { schema: Problem } } };
+    out[s] = {
+      description: ERROR_TEXT[s] ?? 'Error',
+      content: { 'application/problem+json': { schema: Problem } },
+    };
   }
   return out;
 }
@@ -77,10 +86,16 @@ export const LogIndexParams = Type.Object({ log: Type.String(), index: Decimal('
 // ---------------------------------------------------------------- admin
 
 export const CreateLogBody = Type.Object(
-  { name: Type.String({ description: '`^[a-z0-9][a-z0-9._-]{0,62}$`; names starting with `_` are reserved' }) },
+  {
+    name: Type.String({ description: '`^[a-z0-9][a-z0-9._-]{0,62}$`; names starting with `_` are reserved' }),
+  },
   { additionalProperties: false },
 );
-export const LogCreated = Type.Object({ name: Type.String(), origin: Type.String(), verifier_key: Type.String() });
+export const LogCreated = Type.Object({
+  name: Type.String(),
+  origin: Type.String(),
+  verifier_key: Type.String(),
+});
 export const LogInfo = Type.Object({
   name: Type.String(),
   origin: Type.String(),
@@ -102,7 +117,9 @@ export const CreateKeyBody = Type.Object(
   {
     role: RoleSchema,
     logs: Type.Optional(
-      Type.Union([Type.Array(Type.String(), { maxItems: 100 }), Type.Null()], { description: 'omit or null for all logs' }),
+      Type.Union([Type.Array(Type.String(), { maxItems: 100 }), Type.Null()], {
+        description: 'omit or null for all logs',
+      }),
     ),
     description: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Null()])),
   },
@@ -129,11 +146,17 @@ export const KeyIdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
 
 // ---------------------------------------------------------------- ingest
 
-const Target = Type.Object({ id: Type.String(), type: Type.Optional(Type.String()), name: Type.Optional(Type.String()) });
+const Target = Type.Object({
+  id: Type.String(),
+  type: Type.Optional(Type.String()),
+  name: Type.Optional(Type.String()),
+});
 /** DESIGN §3, for documentation (the engine's validateEvent is the authority). */
 export const AuditEvent = Type.Object(
   {
-    id: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._:-]{1,128}$', description: 'client id, for idempotency' })),
+    id: Type.Optional(
+      Type.String({ pattern: '^[A-Za-z0-9._:-]{1,128}$', description: 'client id, for idempotency' }),
+    ),
     action: Type.String({ minLength: 1, maxLength: 128, examples: ['document.update'] }),
     actor: Type.Object({
       id: Type.String(),
@@ -156,11 +179,16 @@ export const AuditEvent = Type.Object(
         request_id: Type.Optional(Type.String()),
       }),
     ),
-    metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'free-form, depth ≤ 16' })),
+    metadata: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), { description: 'free-form, depth ≤ 16' }),
+    ),
   },
   { additionalProperties: false },
 );
-export const IngestBatch = Type.Object({ events: Type.Array(AuditEvent, { minItems: 1 }) }, { additionalProperties: false });
+export const IngestBatch = Type.Object(
+  { events: Type.Array(AuditEvent, { minItems: 1 }) },
+  { additionalProperties: false },
+);
 export const IngestQuery = Type.Object(
   {
     wait: Type.Optional(
@@ -183,7 +211,9 @@ export const AckEntry = Type.Object({
 });
 export const IngestResponse = Type.Object({
   entries: Type.Array(AckEntry),
-  checkpoint: Type.Optional(Type.String({ description: 'signed note covering the batch (with wait=checkpoint)' })),
+  checkpoint: Type.Optional(
+    Type.String({ description: 'signed note covering the batch (with wait=checkpoint)' }),
+  ),
 });
 
 // ---------------------------------------------------------------- reads
@@ -201,8 +231,12 @@ export const EventsQuery = Type.Object(
   {
     ...filterFields,
     limit: Type.Optional(Decimal(`page size, 1..${MAX_QUERY_LIMIT}, default ${DEFAULT_QUERY_LIMIT}`)),
-    cursor: Type.Optional(Type.String({ maxLength: 1024, description: '`next_cursor` of the previous page' })),
-    order: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')], { description: 'default asc' })),
+    cursor: Type.Optional(
+      Type.String({ maxLength: 1024, description: '`next_cursor` of the previous page' }),
+    ),
+    order: Type.Optional(
+      Type.Union([Type.Literal('asc'), Type.Literal('desc')], { description: 'default asc' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -217,7 +251,9 @@ export const EventsPage = Type.Object({
       event: Type.Unknown({ description: 'the event as accepted' }),
     }),
   ),
-  next_cursor: Type.Union([Type.String(), Type.Null()], { description: 'null at the end of what the index covers' }),
+  next_cursor: Type.Union([Type.String(), Type.Null()], {
+    description: 'null at the end of what the index covers',
+  }),
   covered_size: Type.Integer({ description: 'entries the search index covered for this answer' }),
 });
 export const EntryResponse = Type.Object({

@@ -139,7 +139,10 @@ describe('ingest and reads', () => {
   });
   after(() => h.close());
 
-  const post = (payload: unknown, opts: { url?: string; type?: string; headers?: Record<string, string> } = {}) =>
+  const post = (
+    payload: unknown,
+    opts: { url?: string; type?: string; headers?: Record<string, string> } = {},
+  ) =>
     h.req({
       method: 'POST',
       url: opts.url ?? '/v1/logs/acme/events',
@@ -195,9 +198,12 @@ describe('ingest and reads', () => {
   });
 
   it('wait=checkpoint returns a covering checkpoint and receipts that verify offline', async () => {
-    const res = await post({ events: [sampleEvent(6), sampleEvent(7), sampleEvent(8)] }, {
-      url: '/v1/logs/acme/events?wait=checkpoint',
-    });
+    const res = await post(
+      { events: [sampleEvent(6), sampleEvent(7), sampleEvent(8)] },
+      {
+        url: '/v1/logs/acme/events?wait=checkpoint',
+      },
+    );
     assert.equal(res.statusCode, 201);
     const { entries, checkpoint } = res.json();
     const info = (await h.req({ method: 'GET', url: '/v1/logs/acme/key' })).json();
@@ -227,10 +233,14 @@ describe('ingest and reads', () => {
       }
       cursor = page.next_cursor;
       // Appends between pages must neither shift nor repeat what the cursor already passed.
-      if (pages++ === 1) for (let i = 0; i < 5; i++) await post(sampleEvent(200 + i, { actor: { id: 'pager' } }));
+      if (pages++ === 1)
+        for (let i = 0; i < 5; i++) await post(sampleEvent(200 + i, { actor: { id: 'pager' } }));
     } while (cursor !== null && pages < 50);
     assert.equal(new Set(seen).size, seen.length, 'no entry twice');
-    assert.deepEqual(seen, [...seen].sort((a, b) => a - b));
+    assert.deepEqual(
+      seen,
+      [...seen].sort((a, b) => a - b),
+    );
     assert.ok(seen.length >= 30, `saw ${seen.length} of at least 30`);
   });
 
@@ -240,10 +250,18 @@ describe('ingest and reads', () => {
       byTarget.json().events.map((e: { index: number }) => e.index),
       [3],
     );
-    const failures = await h.req({ method: 'GET', url: '/v1/logs/acme/events?outcome=failure&limit=1000', key: reader });
+    const failures = await h.req({
+      method: 'GET',
+      url: '/v1/logs/acme/events?outcome=failure&limit=1000',
+      key: reader,
+    });
     assert.ok(failures.json().events.length > 0);
     for (const e of failures.json().events) assert.equal(e.event.outcome, 'failure');
-    const prefix = await h.req({ method: 'GET', url: '/v1/logs/acme/events?action=document.update.1*', key: reader });
+    const prefix = await h.req({
+      method: 'GET',
+      url: '/v1/logs/acme/events?action=document.update.1*',
+      key: reader,
+    });
     for (const e of prefix.json().events) assert.ok(e.event.action.startsWith('document.update.1'));
   });
 
@@ -256,13 +274,49 @@ describe('ingest and reads', () => {
     assert.equal(typeof r?.keyId, 'string');
   });
 
+  it('never lets a key append to a system log, whatever its scope', async () => {
+    await h.engine.createLog('_audit', { system: true });
+    for (const key of [h.admin, h.key('writer')]) {
+      const res = await post(sampleEvent(1), {
+        url: '/v1/logs/_audit/events',
+        headers: { authorization: `Bearer ${key}` },
+      });
+      assert.equal(res.statusCode, 403);
+      assert.equal(res.json().code, 'auth.forbidden');
+    }
+    assert.equal(h.engine.log('_audit').size, 0);
+    // Reading it is an ordinary read for keys whose scope covers it.
+    const read = await h.req({ method: 'GET', url: '/v1/logs/_audit/events', key: h.key('auditor') });
+    assert.equal(read.statusCode, 200);
+  });
+
+  it('accepts JSON and NDJSON content types with parameters, and nothing else', async () => {
+    const table: Array<[string, number]> = [
+      ['application/json; charset=utf-8', 201],
+      ['APPLICATION/JSON', 201],
+      ['application/x-ndjson; charset=utf-8', 201],
+      ['application/jsonx', 415],
+      ['application/json-patch+json', 415],
+      ['text/json', 415],
+    ];
+    for (const [type, status] of table) {
+      const res = await post(sampleEvent(9), { type });
+      assert.equal(res.statusCode, status, type);
+    }
+  });
+
   it('answers 503 log.pushback with Retry-After when the log pushes back', async () => {
     const slow = await startHarness({
       engine: { sequencer: { maxBatchEvents: 10, maxQueuedEvents: 10, maxBatchAgeMs: 200 } },
     });
     try {
       await slow.createLog('acme');
-      const first = slow.req({ method: 'POST', url: '/v1/logs/acme/events', key: slow.admin, payload: sampleEvent(0) });
+      const first = slow.req({
+        method: 'POST',
+        url: '/v1/logs/acme/events',
+        key: slow.admin,
+        payload: sampleEvent(0),
+      });
       await new Promise((r) => setTimeout(r, 20));
       const before = slow.engine.log('acme').size;
       const res = await slow.req({
@@ -299,7 +353,10 @@ describe('operations', () => {
   it('metrics need an admin key for all logs and are Prometheus text', async () => {
     assert.equal((await h.req({ method: 'GET', url: '/metrics' })).statusCode, 401);
     assert.equal((await h.req({ method: 'GET', url: '/metrics', key: h.key('reader') })).statusCode, 403);
-    assert.equal((await h.req({ method: 'GET', url: '/metrics', key: h.key('admin', ['x']) })).statusCode, 403);
+    assert.equal(
+      (await h.req({ method: 'GET', url: '/metrics', key: h.key('admin', ['x']) })).statusCode,
+      403,
+    );
     const res = await h.req({ method: 'GET', url: '/metrics', key: h.admin });
     assert.equal(res.statusCode, 200);
     assert.match(String(res.headers['content-type']), /^text\/plain/);
@@ -311,7 +368,12 @@ describe('operations', () => {
     const pub = await startHarness({ config: { publicMetrics: true } });
     try {
       await pub.createLog('acme');
-      await pub.req({ method: 'POST', url: '/v1/logs/acme/events?wait=checkpoint', key: pub.admin, payload: sampleEvent(1) });
+      await pub.req({
+        method: 'POST',
+        url: '/v1/logs/acme/events?wait=checkpoint',
+        key: pub.admin,
+        payload: sampleEvent(1),
+      });
       const res = await pub.req({ method: 'GET', url: '/metrics' });
       assert.equal(res.statusCode, 200);
       assert.match(res.body, /indelible_ingest_events_total\{log="acme"\} 1/);
@@ -347,14 +409,18 @@ describe('operations', () => {
       ['post', '/v1/keys', ['201', '400', '401', '403']],
       ['get', '/v1/keys', ['200', '401', '403']],
       ['delete', '/v1/keys/{id}', ['204', '401', '403', '404']],
-      ['post', '/v1/logs/{log}/events', ['201', '400', '401', '403', '404', '409', '413', '415', '429', '503']],
+      [
+        'post',
+        '/v1/logs/{log}/events',
+        ['201', '400', '401', '403', '404', '409', '413', '415', '429', '503'],
+      ],
       ['get', '/v1/logs/{log}/events', ['200', '400', '401', '403', '404']],
       ['get', '/v1/logs/{log}/entries/{index}', ['200', '400', '404']],
       ['get', '/v1/logs/{log}/checkpoint', ['200', '404']],
       ['get', '/v1/logs/{log}/tile/{*}', ['200', '400', '404']],
       ['get', '/v1/logs/{log}/key', ['200', '404']],
-      ['get', '/v1/logs/{log}/proofs/inclusion', ['200', '400', '404']],
-      ['get', '/v1/logs/{log}/proofs/consistency', ['200', '400', '404']],
+      ['get', '/v1/logs/{log}/proofs/inclusion', ['200', '400', '404', '422']],
+      ['get', '/v1/logs/{log}/proofs/consistency', ['200', '400', '404', '422']],
       ['get', '/v1/logs/{log}/receipts/{index}', ['200', '400', '404']],
       ['get', '/v1/logs/{log}/export', ['200', '400', '401', '403', '404']],
       ['get', '/healthz', ['200']],
@@ -369,6 +435,13 @@ describe('operations', () => {
         assert.ok(op.responses[s].content['application/problem+json'], `${path} ${s} is problem+json`);
       }
     }
+    assert.deepEqual(doc.paths['/healthz'].get.security, [], 'no key needed');
+    assert.deepEqual(
+      doc.paths['/v1/logs/{log}/checkpoint'].get.security,
+      [{}, { bearer: [] }],
+      'key optional',
+    );
+    assert.equal(doc.paths['/v1/logs/{log}/events'].get.security, undefined, 'the global bearer requirement');
     const ingest = doc.paths['/v1/logs/{log}/events'].post;
     assert.ok(ingest.requestBody.content['application/json']);
     assert.ok(ingest.requestBody.content['application/x-ndjson']);
@@ -382,18 +455,31 @@ describe('operations', () => {
 });
 
 describe('graceful shutdown', () => {
-  it('finishes in-flight appends, refuses new requests with 503, and /readyz turns 503', async () => {
-    const h = await startHarness({ engine: { sequencer: { maxBatchAgeMs: 150 } } });
+  it('drains (readyz 503, still serving), finishes in-flight appends, then stops listening', async () => {
+    const h = await startHarness({ config: { drainMs: 300 }, engine: { sequencer: { maxBatchAgeMs: 100 } } });
     await h.createLog('acme');
-    const inflight = h.req({ method: 'POST', url: '/v1/logs/acme/events', key: h.admin, payload: sampleEvent(1) });
+    const base = await h.app.listen({ host: '127.0.0.1', port: 0 });
+    const post = (n: number) =>
+      fetch(`${base}/v1/logs/acme/events`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${h.admin}`, 'content-type': 'application/json' },
+        body: JSON.stringify(sampleEvent(n)),
+      });
+    assert.equal((await fetch(`${base}/readyz`)).status, 200);
+    const inflight = post(1);
     await new Promise((r) => setTimeout(r, 20));
     const closing = h.app.close();
-    // Requests arriving after the close started are refused (the preClose hook has run).
-    await new Promise((r) => setImmediate(r));
-    const res = await inflight;
-    assert.equal(res.statusCode, 201);
+    await new Promise((r) => setTimeout(r, 50));
+    const ready = await fetch(`${base}/readyz`);
+    assert.equal(ready.status, 503);
+    assert.equal(((await ready.json()) as { code: string }).code, 'server.shutting_down');
+    assert.ok(Number(ready.headers.get('retry-after')) >= 1);
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+    assert.equal((await post(2)).status, 201, 'still serving while draining');
+    assert.equal((await inflight).status, 201);
     await closing;
-    assert.equal(h.engine.log('acme').size, 1);
+    await assert.rejects(fetch(`${base}/healthz`));
+    assert.equal(h.engine.log('acme').size, 2);
     await h.engine.close();
     h.meta.close();
   });

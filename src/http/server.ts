@@ -3,9 +3,11 @@
  * problem+json errors, metrics, OpenAPI and every route, without listening. The caller owns the
  * engine, key store and database and closes them after `app.close()` (see `closeGracefully`).
  *
- * Lifecycle: `/readyz` turns 200 when Fastify is ready. `app.close()` first marks the server closing
- * (`/readyz` 503, new requests 503 `server.shutting_down` + Retry-After), then waits for in-flight
- * requests — so appends already accepted finish and are acknowledged — and only then returns.
+ * Lifecycle: `/readyz` turns 200 when Fastify is ready. `app.close()` first drains for `drainMs`
+ * (still serving, `/readyz` 503 so load balancers move away), then stops listening, answers any
+ * request still arriving on an open connection with 503 `server.shutting_down` + Retry-After, and
+ * waits for in-flight requests — so appends already accepted finish and are acknowledged — before
+ * it returns.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
@@ -13,6 +15,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Database from 'better-sqlite3';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { isPublicAction } from '../auth/policy.js';
 import { createRateLimiter, type RateLimiter } from '../auth/rate-limit.js';
 import type { KeyStore } from '../auth/types.js';
 import type { Engine } from '../log/engine.js';
@@ -31,8 +34,8 @@ import { proofRoutes } from './routes-proofs.js';
 import { readRoutes } from './routes-read.js';
 import { tlogRoutes } from './routes-tlog.js';
 
-export type { AccessEvent } from './context.js';
 export type { HttpConfig } from './config.js';
+export type { AccessEvent } from './context.js';
 
 export interface BuildServerDeps {
   engine: Engine;
@@ -72,10 +75,13 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     // Unknown fields are errors that name the field (never silently stripped); nothing is coerced.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  const ownedMeta = deps.meta === undefined && deps.idempotency === undefined ? new Database(':memory:') : undefined;
+  const ownedMeta =
+    deps.meta === undefined && deps.idempotency === undefined ? new Database(':memory:') : undefined;
   const idempotency =
     deps.idempotency ??
     createSqliteIdempotencyStore((deps.meta ?? ownedMeta)!, { ttlMs: config.idempotencyTtlMs, clock });
@@ -84,7 +90,7 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
     (config.rateLimit.ratePerSecond > 0
       ? createRateLimiter({ ratePerSecond: config.rateLimit.ratePerSecond, burst: config.rateLimit.burst })
       : undefined);
-  const state: ServerState = { ready: false, closing: false };
+  const state: ServerState = { ready: false, draining: false, closing: false };
   const metrics = createHttpMetrics(deps.engine, { defaultMetrics: deps.defaultMetrics ?? true });
   const onAccess = deps.onAccess;
   const ctx: ServerContext = {
@@ -102,7 +108,7 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
           keyId: key?.id ?? null,
           role: key?.role ?? null,
           method: request.method,
-          route: request.routeOptions.url ?? request.url.split('?')[0]!,
+          route: request.routeUrl ?? request.url.split('?')[0]!,
           log: logParam(request) ?? null,
           filter: null,
           count: null,
@@ -119,11 +125,15 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
   };
 
   app.decorateRequest('apiKey', undefined);
+  app.decorateRequest('routeUrl', undefined);
   app.decorateRequest('bodyDigest', undefined);
 
   // ---- bodies: JSON and NDJSON only, parsed once from raw bytes
   app.removeAllContentTypeParsers();
-  const digestIfNeeded = (request: { headers: Record<string, unknown>; bodyDigest: string | undefined }, body: Buffer) => {
+  const digestIfNeeded = (
+    request: { headers: Record<string, unknown>; bodyDigest: string | undefined },
+    body: Buffer,
+  ) => {
     if (request.headers['idempotency-key'] !== undefined) {
       request.bodyDigest = createHash('sha256').update(body).digest('hex');
     }
@@ -153,7 +163,10 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
     return sendProblem(reply, res);
   });
   app.setNotFoundHandler((request, reply) => {
-    const err = new HttpError('request.not_found', `no route for ${request.method} ${request.url.split('?')[0]}`);
+    const err = new HttpError(
+      'request.not_found',
+      `no route for ${request.method} ${request.url.split('?')[0]}`,
+    );
     return sendProblem(reply, toProblem(err, request, config.retryAfterSeconds));
   });
 
@@ -162,6 +175,8 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
     state.ready = true;
   });
   app.addHook('preClose', async () => {
+    state.draining = true;
+    if (config.drainMs > 0) await new Promise((r) => setTimeout(r, config.drainMs));
     state.closing = true;
   });
   app.addHook('onClose', async () => {
@@ -176,9 +191,8 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
     }
     done();
   });
-  app.addHook('onRequest', createAuthHook(ctx, rateLimiter));
   app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? '(unmatched)';
+    const route = request.routeUrl ?? '(unmatched)';
     const seconds = reply.elapsedTime / 1000;
     metrics.observeRequest(request.method, route, reply.statusCode, seconds);
     if (config.accessLog) {
@@ -197,11 +211,30 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
     }
     done();
   });
-  // Routes registered by plugins we do not own (the docs UI) are public.
+  // Every route gets its own auth hook (after the global ones above). Routes registered by plugins we
+  // do not own (the docs UI) are public; any other route without an access rule fails closed.
   app.addHook('onRoute', (route) => {
-    if (route.url.startsWith('/docs') && route.config?.access === undefined) {
-      route.config = { ...route.config, access: 'none' };
+    let access = route.config?.access;
+    if (access === undefined && route.url.startsWith('/docs')) access = 'none';
+    const hook = createAuthHook(ctx, rateLimiter, access, route.url);
+    // OpenAPI: routes needing no key say so; public reads take a key optionally.
+    const open =
+      access === 'none' ||
+      (access === 'metrics' && config.publicMetrics) ||
+      (typeof access === 'string' && access !== 'metrics' && isPublicAction(access, config.publicReads));
+    if (open && route.schema !== undefined) {
+      route.schema = {
+        ...route.schema,
+        security: access === 'none' ? [] : [{}, { bearer: [] }],
+      } as typeof route.schema;
     }
+    const existing =
+      route.onRequest === undefined
+        ? []
+        : Array.isArray(route.onRequest)
+          ? route.onRequest
+          : [route.onRequest];
+    route.onRequest = [...existing, hook];
   });
 
   // ---- OpenAPI (must be registered before the routes it documents)

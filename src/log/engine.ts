@@ -4,7 +4,13 @@
  */
 
 import { toHex } from '../core/encoding.js';
-import { type AuditEvent, EventError, type EventLimits, validateEvent } from '../core/event.js';
+import {
+  type AuditEvent,
+  EventError,
+  type EventLimits,
+  resolveEventLimits,
+  validateEventCanonical,
+} from '../core/event.js';
 import { canonicalize } from '../core/jcs.js';
 import { hashLeaf } from '../core/merkle.js';
 import { formatVerifierKey, generateSignerKey, type NoteVerifier, parseSignerKey } from '../core/note.js';
@@ -213,14 +219,19 @@ export class Engine {
     type Step = { kind: 'new' | 'repeat'; at: number } | { kind: 'existing'; entry: Promise<AppendedEntry> };
     const steps: Step[] = [];
     const batchIds = new Map<string, { json: string; at: number }>();
+    const eventLimits =
+      limits === undefined && this.opts.eventLimits === undefined
+        ? undefined
+        : resolveEventLimits({ ...this.opts.eventLimits, ...limits });
     for (let i = 0; i < events.length; i++) {
       let event: AuditEvent;
+      let eventJson: string;
       try {
-        event = validateEvent(events[i], { ...this.opts.eventLimits, ...limits });
+        // Validation canonicalizes the event anyway (size and depth limits); reuse that text.
+        ({ event, eventJson } = validateEventCanonical(events[i], eventLimits));
       } catch (err) {
         throw err instanceof EventError && events.length > 1 ? prefixEventError(err, i) : err;
       }
-      const eventJson = canonicalize(event);
       const clientId = typeof event.id === 'string' ? event.id : undefined;
       if (clientId !== undefined) {
         const inBatch = batchIds.get(clientId);
@@ -230,7 +241,7 @@ export class Engine {
           continue;
         }
         const existing = this.indexer.findById(name, clientId);
-        if (existing) {
+        if (existing !== undefined) {
           steps.push({
             kind: 'existing',
             entry: this.checkDuplicate(log, name, clientId, eventJson, existing),

@@ -81,6 +81,10 @@ test('event ids make retries idempotent; a different event under a used id is a 
   await engine.createLog('acme');
   const ev = { ...sampleEvent(1), id: 'order-1' };
   const first = await engine.append('acme', [ev]);
+  assert.equal(first.entries[0]!.index, 0);
+  // Once indexed, the id is found through the index (index 0 must count as found).
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual((await engine.append('acme', [ev])).entries, first.entries);
   const [again, concurrent] = await Promise.all([engine.append('acme', [ev]), engine.append('acme', [ev])]);
   assert.deepEqual(again.entries, first.entries);
   assert.deepEqual(concurrent.entries, first.entries);

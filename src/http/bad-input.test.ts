@@ -1,0 +1,547 @@
+/**
+ * Bad input (DESIGN §5 invariant 5): every malformed, oversized or tricky request gets its
+ * documented 4xx problem with a stable code (and the field or line where there is one), the log is
+ * unchanged — same durable size, same signed checkpoint — and the server still answers.
+ */
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { type Harness, sampleEvent, startHarness } from './test-harness.js';
+
+interface Case {
+  name: string;
+  method?: 'GET' | 'POST';
+  url?: string;
+  /** Raw body (string or bytes); objects are sent as JSON. */
+  body?: string | Buffer | object;
+  type?: string | null;
+  headers?: Record<string, string>;
+  status: number;
+  code: string | RegExp;
+  field?: string;
+  line?: number;
+}
+
+const ev = (extra: Record<string, unknown> = {}) => ({ action: 'doc.read', actor: { id: 'u1' }, ...extra });
+const nested = (depth: number): unknown => {
+  let v: unknown = 1;
+  for (let i = 0; i < depth; i++) v = { a: v };
+  return v;
+};
+
+const BODY_LIMIT = 256 * 1024;
+const MAX_BATCH = 50;
+
+const cases: Case[] = [
+  // Syntax and encoding
+  { name: 'truncated JSON', body: '{"action":"x",', status: 400, code: 'request.malformed_json' },
+  { name: 'empty JSON body', body: '', status: 400, code: 'request.malformed_json' },
+  {
+    name: 'malformed NDJSON line 3',
+    body: `${JSON.stringify(ev())}\n${JSON.stringify(ev())}\n{"action":\n`,
+    type: 'application/x-ndjson',
+    status: 400,
+    code: 'request.malformed_ndjson',
+    line: 3,
+  },
+  {
+    name: 'invalid event on NDJSON line 2',
+    body: `${JSON.stringify(ev())}\n\n${JSON.stringify(ev({ action: 5 }))}\n`,
+    type: 'application/x-ndjson',
+    status: 400,
+    code: 'event.invalid_type',
+    field: 'events[1].action',
+    line: 3,
+  },
+  {
+    name: 'empty NDJSON body',
+    body: '\n',
+    type: 'application/x-ndjson',
+    status: 400,
+    code: 'request.invalid',
+    field: 'events',
+  },
+  {
+    name: 'invalid UTF-8',
+    body: Buffer.concat([
+      Buffer.from('{"action":"'),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('","actor":{"id":"u"}}'),
+    ]),
+    status: 400,
+    code: 'request.invalid_utf8',
+  },
+  {
+    name: '__proto__ key',
+    body: '{"action":"x","actor":{"id":"u"},"metadata":{"__proto__":{"polluted":true}}}',
+    status: 400,
+    code: 'request.invalid',
+    field: 'metadata.__proto__',
+  },
+  // Shape of events
+  { name: 'wrong type', body: ev({ action: 5 }), status: 400, code: 'event.invalid_type', field: 'action' },
+  {
+    name: 'missing actor.id',
+    body: { action: 'x', actor: {} },
+    status: 400,
+    code: 'event.missing_field',
+    field: 'actor.id',
+  },
+  {
+    name: 'unknown top-level field',
+    body: ev({ colour: 'red' }),
+    status: 400,
+    code: 'event.unknown_field',
+    field: 'colour',
+  },
+  { name: 'an array instead of an event', body: [ev()], status: 400, code: 'event.not_object' },
+  { name: 'a JSON string', body: '"hello"', status: 400, code: 'event.not_object' },
+  {
+    name: 'batch with an unknown field',
+    body: { events: [ev()], extra: 1 },
+    status: 400,
+    code: 'request.invalid',
+    field: 'extra',
+  },
+  {
+    name: 'events not an array',
+    body: { events: ev() },
+    status: 400,
+    code: 'request.invalid',
+    field: 'events',
+  },
+  { name: 'empty batch', body: { events: [] }, status: 400, code: 'request.invalid', field: 'events' },
+  {
+    name: 'one bad event in a batch (nothing of the batch is appended)',
+    body: { events: [ev(), ev(), ev({ outcome: 'maybe' })] },
+    status: 400,
+    code: 'event.invalid_value',
+    field: 'events[2].outcome',
+  },
+  {
+    name: 'bad event in a one-event batch is named by its place',
+    body: { events: [ev({ actor: { id: 7 } })] },
+    status: 400,
+    code: 'event.invalid_type',
+    field: 'events[0].actor.id',
+  },
+  {
+    name: 'number JCS cannot encode (1e400 parses as Infinity)',
+    body: '{"action":"x","actor":{"id":"u"},"metadata":{"big":1e400}}',
+    status: 400,
+    code: /^(event\.not_canonicalizable|event\.invalid_value|jcs\.non_finite_number)$/,
+    field: 'metadata.big',
+  },
+  {
+    name: 'metadata nested too deeply',
+    body: ev({ metadata: nested(40) as object }),
+    status: 400,
+    code: 'event.too_deep',
+  },
+  {
+    name: 'absurdly deep nesting',
+    body: `{"action":"x","actor":{"id":"u"},"metadata":${'{"a":'.repeat(40_000)}1${'}'.repeat(40_000)}}`,
+    status: 400,
+    code: 'event.too_deep',
+  },
+  // Limits
+  {
+    name: 'oversize body',
+    body: `{"action":"x","actor":{"id":"${'u'.repeat(BODY_LIMIT)}"}}`,
+    status: 413,
+    code: 'request.body_too_large',
+  },
+  {
+    name: 'too many events in one request',
+    body: { events: Array.from({ length: MAX_BATCH + 1 }, () => ev()) },
+    status: 413,
+    code: 'request.batch_too_large',
+    field: 'events',
+  },
+  {
+    name: 'oversize record',
+    body: ev({ metadata: { blob: 'x'.repeat(70_000) } }),
+    status: 413,
+    code: 'event.too_large',
+  },
+  // Content types
+  {
+    name: 'text/plain body',
+    body: JSON.stringify(ev()),
+    type: 'text/plain',
+    status: 415,
+    code: 'request.unsupported_media_type',
+  },
+  {
+    name: 'XML body',
+    body: '<event/>',
+    type: 'application/xml',
+    status: 415,
+    code: 'request.unsupported_media_type',
+  },
+  {
+    name: 'form body',
+    body: 'a=1',
+    type: 'application/x-www-form-urlencoded',
+    status: 415,
+    code: 'request.unsupported_media_type',
+  },
+  {
+    name: 'no body at all',
+    body: undefined,
+    type: null,
+    status: 400,
+    code: 'request.invalid',
+    field: 'body',
+  },
+  // Query and headers of ingest
+  {
+    name: 'unknown wait value',
+    url: '/v1/logs/acme/events?wait=forever',
+    body: ev(),
+    status: 400,
+    code: 'request.invalid',
+    field: 'wait',
+  },
+  {
+    name: 'unknown ingest query parameter',
+    url: '/v1/logs/acme/events?fast=1',
+    body: ev(),
+    status: 400,
+    code: 'request.invalid',
+    field: 'fast',
+  },
+  {
+    name: 'Idempotency-Key too long',
+    body: ev(),
+    headers: { 'idempotency-key': 'k'.repeat(300) },
+    status: 400,
+    code: 'request.invalid',
+    field: 'Idempotency-Key',
+  },
+  { name: 'unknown log', url: '/v1/logs/nope/events', body: ev(), status: 404, code: 'log.not_found' },
+  // Conflicts
+  {
+    name: 'event id reused with other content',
+    body: ev({ id: 'fixed-1', action: 'other' }),
+    status: 409,
+    code: 'log.id_conflict',
+  },
+  // Tile path tricks
+  ...[
+    'tile/0/000/extra',
+    'tile/0/0001',
+    'tile/00/000',
+    'tile/0/01',
+    'tile/0/x000/001',
+    'tile/0/000.p/0',
+    'tile/0/000.p/256',
+    'tile/0/000.p/007',
+    'tile/64/000',
+    'tile/entries/000.p/0',
+    'tile/0/000.p/',
+    'tile/0/-01',
+    'tile/0/000%00',
+  ].map(
+    (p): Case => ({
+      name: `tile path ${p}`,
+      method: 'GET',
+      url: `/v1/logs/acme/${p}`,
+      status: 400,
+      code: 'tile.invalid_path',
+    }),
+  ),
+  {
+    name: 'well-formed tile beyond the tree',
+    method: 'GET',
+    url: '/v1/logs/acme/tile/0/001',
+    status: 404,
+    code: 'tile.not_found',
+  },
+  {
+    name: 'partial tile wider than the tree',
+    method: 'GET',
+    url: '/v1/logs/acme/tile/0/000.p/200',
+    status: 404,
+    code: 'tile.not_found',
+  },
+  // Bad indices
+  ...['-1', '1.5', 'abc', '01', '1e3', '0x10', '99999999999999999999', '9007199254740992', '%20%201'].map(
+    (i): Case => ({
+      name: `entry index ${i}`,
+      method: 'GET',
+      url: `/v1/logs/acme/entries/${i}`,
+      status: 400,
+      code: 'request.invalid',
+      field: 'index',
+    }),
+  ),
+  {
+    name: 'entry index beyond the log',
+    method: 'GET',
+    url: '/v1/logs/acme/entries/5000',
+    status: 404,
+    code: 'log.out_of_range',
+  },
+  {
+    name: 'inclusion: negative index',
+    method: 'GET',
+    url: '/v1/logs/acme/proofs/inclusion?index=-1&tree_size=1',
+    status: 400,
+    code: 'request.invalid',
+    field: 'index',
+  },
+  {
+    name: 'inclusion: float tree size',
+    method: 'GET',
+    url: '/v1/logs/acme/proofs/inclusion?index=0&tree_size=1.0',
+    status: 400,
+    code: 'request.invalid',
+    field: 'tree_size',
+  },
+  {
+    name: 'inclusion: huge tree size',
+    method: 'GET',
+    url: '/v1/logs/acme/proofs/inclusion?index=0&tree_size=9007199254740993',
+    status: 400,
+    code: 'request.invalid',
+    field: 'tree_size',
+  },
+  {
+    name: 'inclusion: missing tree size',
+    method: 'GET',
+    url: '/v1/logs/acme/proofs/inclusion?index=0',
+    status: 400,
+    code: 'request.invalid',
+    field: 'tree_size',
+  },
+  {
+    name: 'inclusion: repeated parameter',
+    method: 'GET',
+    url: '/v1/logs/acme/proofs/inclusion?index=0&index=1&tree_size=2',
+    status: 400,
+    code: 'request.invalid',
+    field: 'index',
+  },
+  {
+    name: 'inclusion: index not below tree size',
+    method: 'GET',
+    url: '/v1/logs/acme/proofs/inclusion?index=2&tree_size=2',
+    status: 422,
+    code: 'request.unprocessable',
+    field: 'index',
+  },
+  {
+    name: 'inclusion: tree size 0',
+    method: 'GET',
+    url: '/v1/logs/acme/proofs/inclusion?index=0&tree_size=0',
+    status: 422,
+    code: 'request.unprocessable',
+    field: 'tree_size',
+  },
+  {
+    name: 'inclusion: tree size beyond the checkpoint',
+    method: 'GET',
+    url: '/v1/logs/acme/proofs/inclusion?index=0&tree_size=5000',
+    status: 404,
+    code: 'log.out_of_range',
+    field: 'tree_size',
+  },
+  {
+    name: 'consistency: from 0',
+    method: 'GET',
+    url: '/v1/logs/acme/proofs/consistency?from=0&to=2',
+    status: 422,
+    code: 'request.unprocessable',
+    field: 'from',
+  },
+  {
+    name: 'consistency: from > to',
+    method: 'GET',
+    url: '/v1/logs/acme/proofs/consistency?from=3&to=2',
+    status: 422,
+    code: 'request.unprocessable',
+    field: 'from',
+  },
+  {
+    name: 'consistency: to beyond the checkpoint',
+    method: 'GET',
+    url: '/v1/logs/acme/proofs/consistency?from=1&to=5000',
+    status: 404,
+    code: 'log.out_of_range',
+    field: 'to',
+  },
+  {
+    name: 'receipt: index beyond the log',
+    method: 'GET',
+    url: '/v1/logs/acme/receipts/5000',
+    status: 404,
+    code: 'log.out_of_range',
+  },
+  {
+    name: 'receipt: bad index',
+    method: 'GET',
+    url: '/v1/logs/acme/receipts/-5',
+    status: 400,
+    code: 'request.invalid',
+    field: 'index',
+  },
+  // Search and export
+  {
+    name: 'search: unknown parameter',
+    method: 'GET',
+    url: '/v1/logs/acme/events?actr=u1',
+    status: 400,
+    code: 'request.invalid',
+    field: 'actr',
+  },
+  {
+    name: 'search: limit 0',
+    method: 'GET',
+    url: '/v1/logs/acme/events?limit=0',
+    status: 400,
+    code: 'index.invalid_query',
+    field: 'limit',
+  },
+  {
+    name: 'search: limit too big',
+    method: 'GET',
+    url: '/v1/logs/acme/events?limit=100000',
+    status: 400,
+    code: 'index.invalid_query',
+    field: 'limit',
+  },
+  {
+    name: 'search: tampered cursor',
+    method: 'GET',
+    url: '/v1/logs/acme/events?cursor=AAAA',
+    status: 400,
+    code: 'index.invalid_cursor',
+  },
+  {
+    name: 'search: bad since',
+    method: 'GET',
+    url: '/v1/logs/acme/events?since=yesterday',
+    status: 400,
+    code: 'index.invalid_query',
+    field: 'since',
+  },
+  {
+    name: 'search: bad order',
+    method: 'GET',
+    url: '/v1/logs/acme/events?order=up',
+    status: 400,
+    code: 'request.invalid',
+    field: 'order',
+  },
+  {
+    name: 'export: from > to',
+    method: 'GET',
+    url: '/v1/logs/acme/export?from=5&to=2',
+    status: 422,
+    code: 'request.unprocessable',
+    field: 'from',
+  },
+  {
+    name: 'export: bad filter',
+    method: 'GET',
+    url: '/v1/logs/acme/export?since=never',
+    status: 400,
+    code: 'index.invalid_query',
+    field: 'since',
+  },
+];
+
+describe('bad input changes nothing', () => {
+  let h: Harness;
+  let state: { size: number; checkpoint: string };
+  before(async () => {
+    h = await startHarness({ config: { bodyLimit: BODY_LIMIT, maxBatchEvents: MAX_BATCH } });
+    await h.createLog('acme');
+    const res = await h.req({
+      method: 'POST',
+      url: '/v1/logs/acme/events?wait=checkpoint',
+      key: h.admin,
+      payload: { events: [sampleEvent(1), sampleEvent(2), ev({ id: 'fixed-1' })] },
+    });
+    assert.equal(res.statusCode, 201);
+    state = await snapshot();
+  });
+  after(() => h.close());
+
+  async function snapshot() {
+    const cp = await h.req({ method: 'GET', url: '/v1/logs/acme/checkpoint' });
+    return { size: h.engine.log('acme').size, checkpoint: cp.body };
+  }
+
+  for (const c of cases) {
+    it(`${c.name} → ${c.status} ${c.code}`, async () => {
+      const method = c.method ?? 'POST';
+      const headers: Record<string, string> = { ...c.headers };
+      let payload: string | Buffer | undefined;
+      if (c.body !== undefined) {
+        payload = typeof c.body === 'string' || Buffer.isBuffer(c.body) ? c.body : JSON.stringify(c.body);
+      }
+      if (c.type !== null && method === 'POST') headers['content-type'] = c.type ?? 'application/json';
+      const res = await h.req({
+        method,
+        url: c.url ?? '/v1/logs/acme/events',
+        key: h.admin,
+        headers,
+        ...(payload === undefined ? {} : { payload }),
+      });
+      assert.equal(res.statusCode, c.status, res.body);
+      assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
+      const p = res.json();
+      if (typeof c.code === 'string') assert.equal(p.code, c.code);
+      else assert.match(p.code, c.code);
+      assert.equal(p.status, c.status);
+      assert.equal(p.type, `urn:indelible:problem:${p.code}`);
+      assert.equal(typeof p.title, 'string');
+      assert.equal(typeof p.detail, 'string');
+      if (c.field !== undefined) assert.equal(p.field, c.field);
+      if (c.line !== undefined) assert.equal(p.line, c.line);
+      assert.doesNotMatch(res.body, /\bat .*\.(ts|js):\d+/, 'no stack traces');
+      assert.deepEqual(await snapshot(), state, 'the log is unchanged');
+    });
+  }
+
+  // HTTP clients (and app.inject) normalize dot segments; a raw request line does not.
+  it('refuses dot segments in a raw request line, encoded or not', async () => {
+    const address = await h.app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = new URL(address);
+    for (const path of [
+      'tile/../checkpoint',
+      'tile/%2e%2e/checkpoint',
+      'tile/0/%2E%2E/%2e%2e/x',
+      'tile/..%2f..%2fkey',
+    ]) {
+      const res = await rawGet(port, `/v1/logs/acme/${path}`);
+      assert.equal(res.status, 400, `${path}: ${res.body}`);
+      assert.equal(JSON.parse(res.body).code, 'tile.invalid_path');
+    }
+    assert.deepEqual(await snapshot(), state);
+  });
+
+  it('still answers and appends after all of that', async () => {
+    assert.equal((await h.req({ method: 'GET', url: '/healthz' })).statusCode, 200);
+    const res = await h.req({ method: 'POST', url: '/v1/logs/acme/events', key: h.admin, payload: ev() });
+    assert.equal(res.statusCode, 201);
+    assert.equal(res.json().entries[0].index, state.size);
+  });
+});
+
+function rawGet(port: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: Number(port), path, method: 'GET' }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        body += c;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
