@@ -15,7 +15,7 @@ import Database from 'better-sqlite3';
 import { createSqliteKeyStore } from '../auth/key-store.js';
 import type { ApiKeyInfo, KeyStore } from '../auth/types.js';
 import { IndelibleError } from '../core/errors.js';
-import { createSqliteIndex } from '../index/sqlite/sqlite-index.js';
+import { createSearchIndex } from '../index/sqlite/threaded-index.js';
 import { Engine, type EngineOptions } from '../log/engine.js';
 import type { Clock, Logger } from '../log/types.js';
 import { DurableFolders, writeFileDurable } from '../storage/local/durable-write.js';
@@ -112,7 +112,7 @@ export async function openDataDir(dir: string, options: OpenOptions = {}): Promi
     // Keys and idempotency records must survive a crash like the log itself.
     meta.pragma('synchronous = FULL');
     const keys = createSqliteKeyStore(meta, options.clock);
-    const index = createSqliteIndex({ path: join(dir, 'index.sqlite') });
+    const index = createSearchIndex({ path: join(dir, 'index.sqlite') });
     const engine = await Engine.open({
       driver,
       index,

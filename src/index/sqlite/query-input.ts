@@ -76,8 +76,9 @@ export function normalizeQuery(input: EventQuery): NormalizedQuery {
 
   const since = optionalTimestamp(q, 'since');
   const until = optionalTimestamp(q, 'until');
-  if (since !== undefined && until !== undefined && since > until)
+  if (since !== undefined && until !== undefined && since > until) {
     throw invalid('until', 'until is before since');
+  }
 
   let limit = DEFAULT_QUERY_LIMIT;
   if (q.limit !== undefined) {
@@ -124,8 +125,9 @@ function optionalTimestamp(q: Record<string, unknown>, field: string): string | 
   const v = q[field];
   if (v === undefined) return undefined;
   const t = typeof v === 'string' ? normalizeTimestamp(v) : undefined;
-  if (t === undefined)
+  if (t === undefined) {
     throw invalid(field, `${field} must be an RFC 3339 date-time, e.g. 2026-11-27T07:00:00Z`);
+  }
   return t;
 }
 
@@ -155,8 +157,9 @@ export function normalizeTimestamp(text: string): string | undefined {
   if (hour > 23 || minute > 59 || second > 60) return undefined;
   const fraction = (m[7] ?? '').padEnd(9, '0');
   // Fast path for UTC without a leap second (every server-made received_at): no date arithmetic.
-  if (m[8] === undefined && second < 60)
+  if (m[8] === undefined && second < 60) {
     return `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${fraction}Z`;
+  }
   let offsetMinutes = 0;
   if (m[8] !== undefined) {
     const oh = Number(m[9]);

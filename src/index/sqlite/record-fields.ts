@@ -8,10 +8,21 @@
  * and an index that refuses an entry the log holds would stall forever; so an odd event field (a
  * non-string actor id, say) is indexed as absent instead of rejected. Nothing here depends on SQLite.
  */
-import { sha256 } from '../../core/crypto.js';
+import { bytesEqual, sha256 } from '../../core/crypto.js';
 import { toHex, utf8 } from '../../core/encoding.js';
-import { IndexError } from '../types.js';
+import { type IndexEntry, IndexError } from '../types.js';
 import { normalizeTimestamp } from './query-input.js';
+
+const LEAF_PREFIX = new Uint8Array([0]);
+
+/** An entry as the index stores it beside the record (what `verifyAgainst` compares). */
+export interface StoredEntry {
+  idx: number;
+  leaf_hash: Uint8Array;
+  id: string;
+  received_at: string;
+  record: string;
+}
 
 export interface RecordFields {
   id: string;
@@ -163,4 +174,42 @@ function appendValues(out: string, v: unknown, depth: number): string {
     for (const k in v) out = appendValues(out, (v as Obj)[k], depth + 1);
   }
   return out;
+}
+
+/** True when a stored row is the log's entry: same leaf hash, a record hashing to it, same id and time columns. */
+export function storedEntryMatches(
+  log: string,
+  index: number,
+  row: StoredEntry | undefined,
+  truth: Uint8Array | undefined,
+): boolean {
+  if (row === undefined || truth === undefined || row.idx !== index || !bytesEqual(row.leaf_hash, truth)) {
+    return false;
+  }
+  if (!bytesEqual(sha256(LEAF_PREFIX, utf8(row.record)), truth)) return false;
+  try {
+    const f = extractRecordFields(log, index, row.record);
+    return f.id === row.id && f.receivedAt === row.received_at;
+  } catch {
+    return false;
+  }
+}
+
+/** `entry` typed, or `index.invalid_entry`: it comes from the engine, but a bad one must not reach SQLite. */
+export function checkEntry(entry: unknown): IndexEntry {
+  const e = entry as Partial<IndexEntry> | null;
+  const index = typeof e === 'object' && e !== null ? e.index : undefined;
+  const fail = (message: string) =>
+    new IndexError('index.invalid_entry', message, {
+      details: { index: Number.isSafeInteger(index) ? index : null },
+    });
+  if (typeof e !== 'object' || e === null) throw fail('entry must be an object');
+  if (!Number.isSafeInteger(index) || (index as number) < 0) {
+    throw fail('entry index must be a safe non-negative integer');
+  }
+  if (!(e.leafHash instanceof Uint8Array) || e.leafHash.length !== 32) {
+    throw fail('leaf hash must be 32 bytes');
+  }
+  if (typeof e.record !== 'string') throw fail('record must be a string');
+  return e as IndexEntry;
 }

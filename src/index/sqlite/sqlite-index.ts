@@ -6,8 +6,8 @@
  * `coveredSize` describe the same snapshot even while another connection writes.
  */
 import Database from 'better-sqlite3';
-import { bytesEqual, sha256 } from '../../core/crypto.js';
-import { toHex, utf8 } from '../../core/encoding.js';
+import { bytesEqual } from '../../core/crypto.js';
+import { toHex } from '../../core/encoding.js';
 import {
   type EntryRef,
   type EventQuery,
@@ -20,8 +20,9 @@ import {
 import { purgeRetiredLogs } from './purge.js';
 import { checkLogName, encodeCursor, type NormalizedQuery, normalizeQuery } from './query-input.js';
 import { matchExpression, windowSql } from './query-plan.js';
-import { extractRecordFields, parseRecord } from './record-fields.js';
-import { INDEX_LIMIT, indexOf, K, MAX_LOG_ID, openSchema } from './schema.js';
+import { checkEntry, extractRecordFields, parseRecord, storedEntryMatches } from './record-fields.js';
+import { INDEX_LIMIT, MAX_LOG_ID, openSchema } from './schema.js';
+import { type LogRow, prepareStatements, type Statements } from './statements.js';
 
 export interface SqliteIndexOptions {
   /** Database file, or `':memory:'`. */
@@ -37,23 +38,6 @@ export interface SqliteIndexOptions {
   now?: () => number;
 }
 
-interface LogRow {
-  log_id: number;
-  covered: number;
-  received_monotonic: number;
-  last_received_at: string | null;
-}
-
-/** An events row as `verifyAgainst` reads it. */
-interface StoredEntry {
-  idx: number;
-  leaf_hash: Buffer;
-  id: string;
-  received_at: string;
-  record: string;
-}
-
-const LEAF_PREFIX = new Uint8Array([0]);
 /** Entries per `leafHashAt` call in verifyAgainst. */
 const VERIFY_CHUNK = 4096;
 const MAX_WINDOW = 2 ** 20;
@@ -73,20 +57,7 @@ export class SqliteIndex implements SearchIndex {
   private purging: Promise<void> | undefined;
   private readonly windows = new Map<string, Database.Statement>();
 
-  private readonly getLog;
-  private readonly insertLog;
-  private readonly takeLogId;
-  private readonly updateLog;
-  private readonly retireLog;
-  private readonly insertEvent;
-  private readonly insertText;
-  private readonly insertAction;
-  private readonly getLeaf;
-  private readonly getEntry;
-  private readonly getReceivedAt;
-  private readonly getById;
-  private readonly getRange;
-  private readonly actionsFrom;
+  private readonly sql: Statements;
   private readonly addTx;
   private readonly queryTx;
 
@@ -106,48 +77,7 @@ export class SqliteIndex implements SearchIndex {
       throw err;
     }
     this.db = db;
-    this.getLog = db.prepare<[string], LogRow>(
-      'SELECT log_id, covered, received_monotonic, last_received_at FROM logs WHERE name = ?',
-    );
-    this.insertLog = db.prepare<[string, number]>(
-      'INSERT INTO logs (name, log_id, covered, received_monotonic) VALUES (?, ?, 0, 1) ' +
-        'ON CONFLICT (name) DO UPDATE SET log_id = excluded.log_id, covered = 0, received_monotonic = 1, ' +
-        'last_received_at = NULL',
-    );
-    this.takeLogId = db
-      .prepare<[], number>("UPDATE meta SET value = value + 1 WHERE key = 'next_log_id' RETURNING value - 1")
-      .pluck();
-    this.updateLog = db.prepare<[number, number, string | null, string]>(
-      'UPDATE logs SET covered = ?, received_monotonic = ?, last_received_at = ? WHERE name = ?',
-    );
-    this.retireLog = db.prepare<[number, string]>('INSERT INTO retired_logs (log_id, name) VALUES (?, ?)');
-    this.insertEvent = db.prepare(
-      `INSERT INTO events (k, leaf_hash, id, received_at, record) VALUES (${K}, ?, ?, ?, ?)`,
-    );
-    this.insertText = db.prepare(`INSERT INTO events_fts (rowid, keys, text) VALUES (${K}, ?, ?)`);
-    this.insertAction = db.prepare('INSERT OR IGNORE INTO actions (log_id, action) VALUES (?, ?)');
-    this.getLeaf = db
-      .prepare<[number, number], Buffer>(`SELECT leaf_hash FROM events WHERE k = ${K}`)
-      .pluck();
-    this.getEntry = db.prepare<[number, number], { leaf_hash: Buffer; record: string }>(
-      `SELECT leaf_hash, record FROM events WHERE k = ${K}`,
-    );
-    this.getReceivedAt = db
-      .prepare<[number, number], string>(`SELECT received_at FROM events WHERE k = ${K}`)
-      .pluck();
-    this.getById = db.prepare<[string, number, number, number, number], { idx: number; leaf_hash: Buffer }>(
-      `SELECT ${indexOf('k')} AS idx, leaf_hash FROM events INDEXED BY events_id ` +
-        `WHERE id = ? AND k BETWEEN ${K} AND ${K} ORDER BY k LIMIT 1`,
-    );
-    this.getRange = db.prepare<[number, number, number, number], StoredEntry>(
-      `SELECT ${indexOf('k')} AS idx, leaf_hash, id, received_at, record FROM events ` +
-        `WHERE k BETWEEN ${K} AND ${K} ORDER BY k`,
-    );
-    this.actionsFrom = db
-      .prepare<[number, string], string>(
-        'SELECT action FROM actions WHERE log_id = ? AND action >= ? ORDER BY action',
-      )
-      .pluck();
+    this.sql = prepareStatements(db);
     this.addTx = db.transaction((log: string, entries: readonly IndexEntry[]) => this.addInTx(log, entries));
     this.queryTx = db.transaction((log: string, q: NormalizedQuery) => this.queryInTx(log, q));
   }
@@ -160,7 +90,7 @@ export class SqliteIndex implements SearchIndex {
   }
 
   private addInTx(log: string, entries: readonly IndexEntry[]): void {
-    const state = this.getLog.get(log) ?? this.createLog(log);
+    const state = this.sql.getLog.get(log) ?? this.createLog(log);
     const logId = state.log_id;
     let covered = state.covered;
     let monotonic = state.received_monotonic === 1;
@@ -177,7 +107,7 @@ export class SqliteIndex implements SearchIndex {
       expected = index + 1;
       if (index < covered) {
         // Already indexed: a retry is fine, a different entry means the index or the log is wrong.
-        const stored = this.getLeaf.get(logId, index);
+        const stored = this.sql.getLeaf.get(logId, index);
         if (stored === undefined || !bytesEqual(stored, leafHash)) {
           throw new IndexError('index.conflict', `entry ${index} is indexed with a different leaf hash`, {
             details: { index, indexed: stored && toHex(stored), given: toHex(leafHash) },
@@ -192,38 +122,38 @@ export class SqliteIndex implements SearchIndex {
       }
       if (index >= INDEX_LIMIT) throw new IndexError('index.capacity', 'entry index past 2^43');
       const f = extractRecordFields(log, index, record);
-      this.insertEvent.run(logId, index, leafHash, f.id, f.receivedAt, record);
-      this.insertText.run(logId, index, f.keys, f.text);
+      this.sql.insertEvent.run(logId, index, leafHash, f.id, f.receivedAt, record);
+      this.sql.insertText.run(logId, index, f.keys, f.text);
       if (f.action !== null) actions.add(f.action);
       if (last !== null && f.receivedAt < last) monotonic = false;
       if (last === null || f.receivedAt > last) last = f.receivedAt;
       covered++;
     }
-    for (const action of actions) this.insertAction.run(logId, action);
-    this.updateLog.run(covered, monotonic ? 1 : 0, last, log);
+    for (const action of actions) this.sql.insertAction.run(logId, action);
+    this.sql.updateLog.run(covered, monotonic ? 1 : 0, last, log);
   }
 
   /** Gives `log` a fresh log id (never used before, so no stale row can belong to it). */
   private createLog(log: string): LogRow {
-    const logId = this.takeLogId.get()!;
+    const logId = this.sql.takeLogId.get()!;
     if (logId > MAX_LOG_ID) throw new IndexError('index.capacity', 'no log id left; rebuild the index file');
-    this.insertLog.run(log, logId);
+    this.sql.insertLog.run(log, logId);
     return { log_id: logId, covered: 0, received_monotonic: 1, last_received_at: null };
   }
 
   coveredSize(log: string): number {
     this.checkOpen();
     checkLogName(log);
-    return this.getLog.get(log)?.covered ?? 0;
+    return this.sql.getLog.get(log)?.covered ?? 0;
   }
 
   findById(log: string, id: string): EntryRef | undefined {
     this.checkOpen();
     checkLogName(log);
     if (typeof id !== 'string') throw new IndexError('index.invalid_query', 'id must be a string');
-    const state = this.getLog.get(log);
+    const state = this.sql.getLog.get(log);
     if (state === undefined || state.covered === 0) return undefined;
-    const row = this.getById.get(id, state.log_id, 0, state.log_id, state.covered - 1);
+    const row = this.sql.getById.get(id, state.log_id, 0, state.log_id, state.covered - 1);
     return row && { index: row.idx, leafHash: toHex(row.leaf_hash) };
   }
 
@@ -234,7 +164,7 @@ export class SqliteIndex implements SearchIndex {
   }
 
   private queryInTx(log: string, q: NormalizedQuery): QueryResult {
-    const state = this.getLog.get(log);
+    const state = this.sql.getLog.get(log);
     const coveredSize = state?.covered ?? 0;
     const empty: QueryResult = { events: [], nextCursor: null, coveredSize };
     if (state === undefined || coveredSize === 0) return empty;
@@ -250,10 +180,12 @@ export class SqliteIndex implements SearchIndex {
       else to = Math.min(to, q.after - 1);
     }
     const monotonic = state.received_monotonic === 1;
-    if (monotonic && q.since !== undefined)
+    if (monotonic && q.since !== undefined) {
       from = Math.max(from, this.firstAtOrAfter(logId, coveredSize, q.since));
-    if (monotonic && q.until !== undefined)
+    }
+    if (monotonic && q.until !== undefined) {
       to = Math.min(to, this.firstAtOrAfter(logId, coveredSize, q.until) - 1);
+    }
     if (from > to) return empty;
 
     let actions: string[] | undefined;
@@ -281,14 +213,8 @@ export class SqliteIndex implements SearchIndex {
     for (let pos = asc ? from : to; ; ) {
       const lo = asc ? pos : Math.max(from, pos - width + 1);
       const hi = asc ? Math.min(to, pos + width - 1) : pos;
-      for (const index of stmt.all({
-        ...params,
-        from: lo,
-        to: hi,
-        need: q.limit + 1 - matched.length,
-      }) as number[]) {
-        matched.push(index);
-      }
+      const need = q.limit + 1 - matched.length;
+      matched.push(...(stmt.all({ ...params, from: lo, to: hi, need }) as number[]));
       if (matched.length > q.limit) {
         matched.length = q.limit;
         nextCursor = encodeCursor(matched[q.limit - 1]!, q.order);
@@ -312,7 +238,7 @@ export class SqliteIndex implements SearchIndex {
     let hi = covered;
     while (lo < hi) {
       const mid = lo + Math.floor((hi - lo) / 2);
-      if (this.getReceivedAt.get(logId, mid)! < ts) lo = mid + 1;
+      if (this.sql.getReceivedAt.get(logId, mid)! < ts) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -321,16 +247,11 @@ export class SqliteIndex implements SearchIndex {
   /** The distinct actions of the log starting with `prefix` (they sort contiguously from it). */
   private actionsWithPrefix(logId: number, prefix: string): string[] {
     const out: string[] = [];
-    for (const action of this.actionsFrom.iterate(logId, prefix)) {
+    for (const action of this.sql.actionsFrom.iterate(logId, prefix)) {
       if (!action.startsWith(prefix)) break;
       if (out.push(action) > MAX_PREFIX_ACTIONS) {
-        throw new IndexError(
-          'index.invalid_query',
-          `action prefix matches more than ${MAX_PREFIX_ACTIONS} actions`,
-          {
-            details: { field: 'action' },
-          },
-        );
+        const message = `action prefix matches more than ${MAX_PREFIX_ACTIONS} actions`;
+        throw new IndexError('index.invalid_query', message, { details: { field: 'action' } });
       }
     }
     return out;
@@ -346,7 +267,7 @@ export class SqliteIndex implements SearchIndex {
   }
 
   private readEvent(log: string, logId: number, index: number): IndexedEvent {
-    const row = this.getEntry.get(logId, index)!;
+    const row = this.sql.getEntry.get(logId, index)!;
     const { record, event } = parseRecord(log, index, row.record);
     return {
       index,
@@ -365,16 +286,18 @@ export class SqliteIndex implements SearchIndex {
     // query can reach (ids are never reused) and the next reset deletes.
     this.db
       .transaction(() => {
-        const state = this.getLog.get(log);
+        const state = this.sql.getLog.get(log);
         if (state === undefined) return;
-        this.retireLog.run(state.log_id, log);
+        this.sql.retireLog.run(state.log_id, log);
         this.createLog(log);
       })
       .immediate();
-    this.purging ??= purgeRetiredLogs(this.db, () => this.closed).finally(() => {
-      this.purging = undefined;
-    });
-    await this.purging;
+    // Purges run one after another; each deletes every id retired by the time it starts.
+    const run = (this.purging ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(() => purgeRetiredLogs(this.db, () => this.closed));
+    this.purging = run;
+    await run;
   }
 
   async verifyAgainst(
@@ -389,12 +312,12 @@ export class SqliteIndex implements SearchIndex {
       const truth = await leafHashAt(from, Math.min(covered, from + VERIFY_CHUNK));
       this.checkOpen();
       // Re-read after the await: a reset may have replaced the log's rows meanwhile.
-      const state = this.getLog.get(log);
+      const state = this.sql.getLog.get(log);
       if (state === undefined || from >= state.covered) return undefined;
       const end = Math.min(from + VERIFY_CHUNK, state.covered);
-      const rows = this.getRange.all(state.log_id, from, state.log_id, end - 1);
+      const rows = this.sql.getRange.all(state.log_id, from, state.log_id, end - 1);
       for (let index = from; index < end; index++) {
-        if (!entryMatches(log, index, rows[index - from], truth[index - from])) return index;
+        if (!storedEntryMatches(log, index, rows[index - from], truth[index - from])) return index;
       }
     }
   }
@@ -412,40 +335,4 @@ export class SqliteIndex implements SearchIndex {
   private checkOpen(): void {
     if (this.closed) throw new IndexError('index.closed', 'the index is closed');
   }
-}
-
-/** True when a stored row is the log's entry: same leaf hash, a record hashing to it, same id and time columns. */
-function entryMatches(
-  log: string,
-  index: number,
-  row: StoredEntry | undefined,
-  truth: Uint8Array | undefined,
-): boolean {
-  if (row === undefined || truth === undefined || row.idx !== index || !bytesEqual(row.leaf_hash, truth)) {
-    return false;
-  }
-  if (!bytesEqual(sha256(LEAF_PREFIX, utf8(row.record)), truth)) return false;
-  try {
-    const f = extractRecordFields(log, index, row.record);
-    return f.id === row.id && f.receivedAt === row.received_at;
-  } catch {
-    return false;
-  }
-}
-
-function checkEntry(entry: unknown): IndexEntry {
-  const e = entry as Partial<IndexEntry> | null;
-  const index = typeof e === 'object' && e !== null ? e.index : undefined;
-  const fail = (message: string) =>
-    new IndexError('index.invalid_entry', message, {
-      details: { index: Number.isSafeInteger(index) ? index : null },
-    });
-  if (typeof e !== 'object' || e === null) throw fail('entry must be an object');
-  if (!Number.isSafeInteger(index) || (index as number) < 0) {
-    throw fail('entry index must be a safe non-negative integer');
-  }
-  if (!(e.leafHash instanceof Uint8Array) || e.leafHash.length !== 32)
-    throw fail('leaf hash must be 32 bytes');
-  if (typeof e.record !== 'string') throw fail('record must be a string');
-  return e as IndexEntry;
 }

@@ -1,0 +1,113 @@
+/**
+ * The SQLite search index with its writes on a worker thread (see index-worker.ts). Reads (`query`,
+ * `findById`, `coveredSize`, `verifyAgainst`) use a connection on the calling thread and see every
+ * `add` that has resolved. Needs a database file (`:memory:` cannot be shared between threads) and
+ * the compiled worker next to this module; `createSearchIndex` falls back to the single-threaded
+ * index where either is missing.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import {
+  type EventQuery,
+  type IndexEntry,
+  IndexError,
+  type QueryResult,
+  type SearchIndex,
+} from '../types.js';
+import type { WorkerReply, WorkerRequest } from './index-worker.js';
+import { createSqliteIndex, type SqliteIndex } from './sqlite-index.js';
+
+type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
+
+const WORKER = new URL('./index-worker.js', import.meta.url);
+
+/** A threaded index when possible, else the plain one (same behaviour, indexing on this thread). */
+export function createSearchIndex(options: { path: string; threaded?: boolean }): SearchIndex {
+  const canThread =
+    options.threaded !== false && options.path !== ':memory:' && existsSync(fileURLToPath(WORKER));
+  return canThread ? new ThreadedSqliteIndex(options.path) : createSqliteIndex({ path: options.path });
+}
+
+export class ThreadedSqliteIndex implements SearchIndex {
+  private readonly reader: SqliteIndex;
+  private readonly worker: Worker;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: () => void; reject: (e: unknown) => void }>();
+  private failed: Error | undefined;
+
+  constructor(path: string) {
+    // The reader is opened first so that it creates or migrates the schema before the worker opens.
+    this.reader = createSqliteIndex({ path });
+    this.worker = new Worker(WORKER, { workerData: { path } });
+    this.worker.on('message', (reply: WorkerReply) => {
+      const p = this.pending.get(reply.id);
+      if (!p) return;
+      this.pending.delete(reply.id);
+      if (reply.ok) p.resolve();
+      else {
+        const { code, message, details } = reply.error;
+        p.reject(
+          code?.startsWith('index.')
+            ? new IndexError(
+                code as IndexError['code'],
+                message,
+                details ? { details: details as Record<string, unknown> } : undefined,
+              )
+            : Object.assign(new Error(message), { code }),
+        );
+      }
+    });
+    const fail = (err: Error) => {
+      this.failed = err;
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    };
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => {
+      if (this.pending.size > 0) fail(new Error(`index worker exited with code ${code}`));
+    });
+  }
+
+  private call(req: WithoutId<WorkerRequest>): Promise<void> {
+    if (this.failed) return Promise.reject(this.failed);
+    const id = this.nextId++;
+    return new Promise<void>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ ...req, id } as WorkerRequest);
+    });
+  }
+
+  add(log: string, entries: readonly IndexEntry[]): Promise<void> {
+    return this.call({ op: 'add', log, entries: entries as IndexEntry[] });
+  }
+
+  query(log: string, q: EventQuery): QueryResult {
+    return this.reader.query(log, q);
+  }
+
+  coveredSize(log: string): number {
+    return this.reader.coveredSize(log);
+  }
+
+  findById(log: string, id: string) {
+    return this.reader.findById(log, id);
+  }
+
+  reset(log: string): Promise<void> {
+    return this.call({ op: 'reset', log });
+  }
+
+  verifyAgainst(log: string, leafHashAt: (from: number, to: number) => Promise<Uint8Array[]>) {
+    return this.reader.verifyAgainst(log, leafHashAt);
+  }
+
+  async close(): Promise<void> {
+    try {
+      if (!this.failed) await this.call({ op: 'close' });
+    } finally {
+      await this.worker.terminate();
+      this.reader.close();
+    }
+  }
+}
