@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { vectorPath } from '../testing/paths.js';
 import {
   type AuditEvent,
@@ -15,7 +16,10 @@ import {
   RECORD_ENVELOPE_MAX_BYTES,
   resolveEventLimits,
   validateEvent,
+  validateEventCanonical,
+  validateEventShape,
 } from './event.js';
+import { canonicalize } from './jcs.js';
 
 const base = { action: 'document.update', actor: { id: 'u1' } };
 const ev = (extra: Record<string, unknown>) => ({ ...base, ...extra });
@@ -89,6 +93,7 @@ const OCCURRED_AT_GOOD = [
   '1990-12-31T23:59:60Z', // RFC 3339 §5.8
   '1990-12-31T15:59:60-08:00', // RFC 3339 §5.8, the same leap second
   '1937-01-01T12:00:27.87+00:20', // RFC 3339 §5.8
+  '1991-01-01T00:59:60+01:00', // 23:59:60 UTC
   '0000-01-01T00:00:00Z',
   '9999-12-31T23:59:59.999Z',
 ];
@@ -118,6 +123,7 @@ const OCCURRED_AT_BAD = [
   '2026-11-27T07:00:61Z',
   '2026-11-27T12:00:60Z',
   '1990-12-31T23:59:60+01:00',
+  '1990-12-31T23:59:60-00:01',
   '2026-11-27T07:00:00Z ',
   '２０２６-11-27T07:00:00Z',
 ];
@@ -299,6 +305,9 @@ test('good events are accepted unchanged (same object, same key order)', (t) => 
     const accepted: AuditEvent = validateEvent(input);
     assert.equal(accepted, input, name);
     assert.equal(JSON.stringify(accepted), keys, name);
+    const both = validateEventCanonical(input);
+    assert.equal(both.event, input, name);
+    assert.equal(both.eventJson, canonicalize(input), name);
   }
   t.diagnostic(`good events: ${goods.length} accepted`);
 });
@@ -321,6 +330,33 @@ test('bad events are rejected with a stable code and the offending field', (t) =
   t.diagnostic(`bad events: ${bads.length} rejected`);
 });
 
+test('validateEventCanonical returns the RFC 8785 text of the event', () => {
+  const input = { metadata: { b: 1e21, a: '\u0007' }, actor: { name: 'é', id: 'u' }, action: 'x' };
+  assert.equal(
+    validateEventCanonical(input).eventJson,
+    '{"action":"x","actor":{"id":"u","name":"é"},"metadata":{"a":"\\u0007","b":1e+21}}',
+  );
+});
+
+test('validateEventShape checks structure only, not depth, JCS values or size', () => {
+  const deep = ev({ metadata: nest(40) });
+  assert.equal(validateEventShape(deep), deep);
+  assert.equal(validateEventShape(ev({ metadata: { x: Number.NaN } })).action, base.action);
+  assertEventError(() => validateEvent(deep), 'event.too_deep', `metadata${'.a'.repeat(16)}`, 'full');
+  assertEventError(
+    () => validateEventShape({ actor: { id: 'u' } }),
+    'event.missing_field',
+    'action',
+    'shape',
+  );
+  assertEventError(
+    () => validateEventShape(ev({ targets: [target(0)] }), { maxTargets: 0 }),
+    'event.too_many_targets',
+    'targets',
+    'shape',
+  );
+});
+
 test('every unknown field is named, at the top level and inside nested objects', () => {
   const err = assertEventError(
     () => validateEvent(ev({ zeta: 1, alpha: 2, 'x.y': 3 })),
@@ -341,6 +377,34 @@ test('every unknown field is named, at the top level and inside nested objects',
 test('isRfc3339DateTime agrees with the tables', () => {
   for (const s of OCCURRED_AT_GOOD) assert.equal(isRfc3339DateTime(s), true, s);
   for (const s of OCCURRED_AT_BAD) assert.equal(isRfc3339DateTime(s), false, s);
+});
+
+test('property: isRfc3339DateTime accepts every real instant, with any offset, and no impossible date', () => {
+  const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+  fc.assert(
+    fc.property(
+      fc.integer({ min: -62167219200000, max: 253402300799999 }),
+      fc.integer({ min: -23 * 60 - 59, max: 23 * 60 + 59 }),
+      (ms, off) => {
+        const iso = new Date(ms).toISOString();
+        assert.equal(isRfc3339DateTime(iso), true, iso);
+        const sign = off < 0 ? '-' : '+';
+        const withOffset = `${iso.slice(0, -1)}${sign}${pad(Math.floor(Math.abs(off) / 60))}:${pad(Math.abs(off) % 60)}`;
+        assert.equal(isRfc3339DateTime(withOffset), true, withOffset);
+      },
+    ),
+  );
+  // Day 29..31 of every month of a leap and a common year, against the calendar of Date.
+  for (const year of [2023, 2024, 1900, 2000]) {
+    for (let month = 1; month <= 12; month++) {
+      for (let day = 28; day <= 31; day++) {
+        const date = new Date(Date.UTC(year, month - 1, day));
+        const real = date.getUTCMonth() === month - 1;
+        const s = `${year}-${pad(month)}-${pad(day)}T00:00:00Z`;
+        assert.equal(isRfc3339DateTime(s), real, s);
+      }
+    }
+  }
 });
 
 test('size limit: the canonical event may use maxRecordBytes minus the record envelope, in UTF-8 bytes', () => {

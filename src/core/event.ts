@@ -151,7 +151,33 @@ const OUTCOMES: ReadonlySet<string> = new Set(EVENT_OUTCOMES);
  * @throws EventError (see EventErrorCode); RangeError only for invalid `limits`.
  */
 export function validateEvent(input: unknown, limits?: Partial<EventLimits>): AuditEvent {
+  return validateEventCanonical(input, limits).event;
+}
+
+/**
+ * validateEvent, also returning the event's RFC 8785 text, which validation computes anyway (for the
+ * depth and size limits): the append path can hand it to buildRecordFromCanonicalEvent and
+ * canonicalize each event once.
+ */
+export function validateEventCanonical(
+  input: unknown,
+  limits?: Partial<EventLimits>,
+): { event: AuditEvent; eventJson: string } {
   const lim = limits === undefined ? DEFAULT_EVENT_LIMITS : resolveEventLimits(limits);
+  checkShape(input, lim);
+  return { event: input as unknown as AuditEvent, eventJson: canonicalizeWithinLimits(input, lim) };
+}
+
+/**
+ * validateEvent without the checks that need the encoding (metadata depth, values JCS cannot encode,
+ * size), for verifiers that have checked those on the whole record already.
+ */
+export function validateEventShape(input: unknown, limits?: Partial<EventLimits>): AuditEvent {
+  checkShape(input, limits === undefined ? DEFAULT_EVENT_LIMITS : resolveEventLimits(limits));
+  return input as unknown as AuditEvent;
+}
+
+function checkShape(input: unknown, lim: Readonly<EventLimits>): asserts input is { [key: string]: unknown } {
   if (!isPlainObject(input)) throw new EventError('event.not_object', 'an event must be a JSON object');
   checkKnownFields(input, TOP_FIELDS, []);
 
@@ -202,9 +228,6 @@ export function validateEvent(input: unknown, limits?: Partial<EventLimits>): Au
   if (Object.hasOwn(input, 'metadata') && !isPlainObject(input.metadata)) {
     throw typeError(['metadata'], 'a JSON object');
   }
-
-  checkCanonicalSize(input, lim);
-  return input as unknown as AuditEvent;
 }
 
 /**
@@ -212,7 +235,7 @@ export function validateEvent(input: unknown, limits?: Partial<EventLimits>): Au
  * (non-finite numbers, lone surrogates, undefined, non-plain objects) and the encoded size. Only
  * `metadata` can nest, and it sits at depth 2 of the event.
  */
-function checkCanonicalSize(input: { [key: string]: unknown }, lim: Readonly<EventLimits>): void {
+function canonicalizeWithinLimits(input: { [key: string]: unknown }, lim: Readonly<EventLimits>): string {
   let text: string;
   try {
     text = canonicalize(input, lim.maxMetadataDepth + 1);
@@ -240,6 +263,7 @@ function checkCanonicalSize(input: { [key: string]: unknown }, lim: Readonly<Eve
       });
     }
   }
+  return text;
 }
 
 function isPlainObject(v: unknown): v is { [key: string]: unknown } {
@@ -340,8 +364,7 @@ export function formatFieldPath(path: readonly JsonPathSegment[]): string {
   return out;
 }
 
-const DATE_TIME =
-  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/;
+const DATE_TIME = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})$/;
 
 /**
  * RFC 3339 §5.6 `date-time` with a real calendar check: days per month incl. leap years, hours
@@ -349,18 +372,33 @@ const DATE_TIME =
  * (§5.6 NOTE); at most 9 fraction digits (nanoseconds); `-00:00` (§4.3) is accepted.
  */
 export function isRfc3339DateTime(s: string): boolean {
-  const m = DATE_TIME.exec(s);
-  if (m === null) return false;
-  const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i]));
-  if (month! < 1 || month! > 12 || day! < 1 || day! > daysInMonth(year!, month!)) return false;
-  if (hour! > 23 || minute! > 59 || second! > 60) return false;
-  const offset = m[7] === undefined ? 0 : Number(m[8]) * 60 + Number(m[9]);
-  if (m[7] !== undefined && (Number(m[8]) > 23 || Number(m[9]) > 59)) return false;
+  // The pattern fixes every position but the fraction: fields are read by offset from either end.
+  if (!DATE_TIME.test(s)) return false;
+  const month = twoDigits(s, 5);
+  const day = twoDigits(s, 8);
+  const hour = twoDigits(s, 11);
+  const minute = twoDigits(s, 14);
+  const second = twoDigits(s, 17);
+  const year = twoDigits(s, 0) * 100 + twoDigits(s, 2);
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return false;
+  if (hour > 23 || minute > 59 || second > 60) return false;
+  let offset = 0;
+  const sign = s.charCodeAt(s.length - 6);
+  if (sign === 0x2b || sign === 0x2d) {
+    const offsetHours = twoDigits(s, s.length - 5);
+    const offsetMinutes = twoDigits(s, s.length - 2);
+    if (offsetHours > 23 || offsetMinutes > 59) return false;
+    offset = (sign === 0x2d ? -1 : 1) * (offsetHours * 60 + offsetMinutes);
+  }
   if (second === 60) {
-    const utcMinutes = (((hour! * 60 + minute! - (m[7] === '-' ? -offset : offset)) % 1440) + 1440) % 1440;
+    const utcMinutes = (((hour * 60 + minute - offset) % 1440) + 1440) % 1440;
     if (utcMinutes !== 23 * 60 + 59) return false;
   }
   return true;
+}
+
+function twoDigits(s: string, at: number): number {
+  return (s.charCodeAt(at) - 48) * 10 + s.charCodeAt(at + 1) - 48;
 }
 
 function daysInMonth(year: number, month: number): number {

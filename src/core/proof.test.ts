@@ -223,6 +223,16 @@ test('verification rejects bad arguments with codes, never TypeErrors', () => {
   for (const [name, fn, code] of table) assert.equal(errorCode(fn), code, name);
 });
 
+test('proof generation rejects (never throws synchronously) on bad sizes', async () => {
+  const read = tableReader(refLevels);
+  await assert.rejects(proveInclusion(8, 8, read), { code: 'proof.invalid_index' });
+  await assert.rejects(proveInclusion(0, -1, read), { code: 'proof.invalid_size' });
+  await assert.rejects(proveConsistency(0, 8, read), { code: 'proof.invalid_size' });
+  await assert.rejects(proveConsistency(5, 4, read), { code: 'proof.invalid_size' });
+  await assert.rejects(computeRoot(2 ** 53, read), { code: 'proof.invalid_size' });
+  assert.equal(read.calls, 0);
+});
+
 test('a reader that returns the wrong count or hash sizes is reported', async () => {
   await assert.rejects(
     proveInclusion(0, 4, async () => []),

@@ -13,6 +13,7 @@ import {
   EMPTY_ROOT,
   HASH_SIZE,
   hashChildren,
+  hashChildrenInto,
   isPowerOfTwo,
   isTreeSize,
   pow2,
@@ -168,11 +169,21 @@ async function readPlan(plan: NodeId[][], read: HashReader): Promise<Uint8Array[
   return foldPlan(plan, await read(nodes));
 }
 
-export function proveInclusion(index: number, treeSize: number, read: HashReader): Promise<Uint8Array[]> {
+/** PATH(index, D[treeSize]) from stored nodes, in one `read`. Every failure is a rejection. */
+export async function proveInclusion(
+  index: number,
+  treeSize: number,
+  read: HashReader,
+): Promise<Uint8Array[]> {
   return readPlan(planInclusion(index, treeSize), read);
 }
 
-export function proveConsistency(size1: number, size2: number, read: HashReader): Promise<Uint8Array[]> {
+/** PROOF(size1, D[size2]) from stored nodes, in one `read` (none when size1 = size2). */
+export async function proveConsistency(
+  size1: number,
+  size2: number,
+  read: HashReader,
+): Promise<Uint8Array[]> {
   return readPlan(planConsistency(size1, size2), read);
 }
 
@@ -204,23 +215,23 @@ export function rootFromInclusionProof(
   for (const p of proof) checkHash(p, 'proof element');
   let fn = index;
   let sn = treeSize - 1;
-  let r = leafHash;
+  const r = leafHash.slice(); // hashed in place
   for (const p of proof) {
     if (sn === 0) throw new ProofError('proof.wrong_length', 'inclusion proof is too long');
     if (fn % 2 === 1 || fn === sn) {
-      r = hashChildren(p, r);
+      hashChildrenInto(p, 0, r, 0, r, 0);
       while (fn % 2 === 0 && fn !== 0) {
         fn /= 2;
         sn = Math.floor(sn / 2);
       }
     } else {
-      r = hashChildren(r, p);
+      hashChildrenInto(r, 0, p, 0, r, 0);
     }
     fn = Math.floor(fn / 2);
     sn = Math.floor(sn / 2);
   }
   if (sn !== 0) throw new ProofError('proof.wrong_length', 'inclusion proof is too short');
-  return r === leafHash ? leafHash.slice() : r;
+  return r;
 }
 
 /** Throws a ProofError unless `proof` shows `leafHash` at `index` in the tree of `treeSize` with `root`. */
@@ -288,21 +299,21 @@ export function verifyConsistency(
     fn = (fn - 1) / 2;
     sn = Math.floor(sn / 2);
   }
-  // Steps 5–6.
-  let fr = path(0);
-  let sr = fr;
+  // Steps 5–6, hashing in place.
+  const fr = path(0).slice();
+  const sr = fr.slice();
   for (let i = 1; i < length; i++) {
     const c = path(i);
     if (sn === 0) throw new ProofError('proof.wrong_length', 'consistency proof is too long');
     if (fn % 2 === 1 || fn === sn) {
-      fr = hashChildren(c, fr);
-      sr = hashChildren(c, sr);
+      hashChildrenInto(c, 0, fr, 0, fr, 0);
+      hashChildrenInto(c, 0, sr, 0, sr, 0);
       while (fn % 2 === 0 && fn !== 0) {
         fn /= 2;
         sn = Math.floor(sn / 2);
       }
     } else {
-      sr = hashChildren(sr, c);
+      hashChildrenInto(sr, 0, c, 0, sr, 0);
     }
     fn = Math.floor(fn / 2);
     sn = Math.floor(sn / 2);

@@ -241,6 +241,13 @@ test('parseRecord rejects anything but a record in its own JCS form', () => {
       'event["b c"]',
     ],
     ['more than 64 KiB', new Uint8Array(65536), 'record.too_large', undefined],
+    ['more than 64 KiB of text', 'x'.repeat(65536), 'record.too_large', undefined],
+    [
+      'more than 64 KiB of UTF-8',
+      sub('"action":"a"', `"action":"${'é'.repeat(33000)}"`),
+      'record.too_large',
+      undefined,
+    ],
   ];
   for (const [name, input, code, field] of cases)
     assertRecordError(() => parseRecord(input), code, field, name);

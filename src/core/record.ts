@@ -8,12 +8,11 @@
  * lowercase hex leaf hash of the previous entry, 64 zeros for index 0, so the records form a plain
  * hash chain next to the Merkle tree. `id` is the event's own `id` when it has one, else a UUIDv7.
  */
-import { randomBytesArray } from './crypto.js';
+import { randomBytesArray, sha256 } from './crypto.js';
 import { toHex, utf8 } from './encoding.js';
 import { IndelibleError } from './errors.js';
-import { type AuditEvent, EventError, formatFieldPath, isEventId, validateEvent } from './event.js';
+import { type AuditEvent, EventError, formatFieldPath, isEventId, validateEventShape } from './event.js';
 import { canonicalize, JcsError } from './jcs.js';
-import { hashLeaf } from './merkle.js';
 
 export type RecordErrorCode =
   | 'record.invalid_field'
@@ -153,7 +152,9 @@ function assembleRecord(
     '","received_at":"' +
     receivedAt +
     '","v":1}';
-  const bytes = utf8(text);
+  // One encoding of 0x00 ‖ record serves both the stored bytes and the RFC 6962 leaf hash.
+  const prefixed = utf8(`\0${text}`);
+  const bytes = prefixed.subarray(1);
   if (bytes.length > MAX_RECORD_BYTES) {
     throw new RecordError(
       'record.too_large',
@@ -163,18 +164,16 @@ function assembleRecord(
       },
     );
   }
-  return { text, bytes, leafHash: hashLeaf(bytes) };
+  return { text, bytes, leafHash: sha256(prefixed) };
 }
 
 const RECORD_FIELDS = ['event', 'id', 'index', 'log', 'prev', 'received_at', 'v'];
 const HEX_HASH = /^[0-9a-f]{64}$/;
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-// The event schema is re-checked for shape only: acceptance limits are server configuration, and any
-// event a conforming server accepted fits these (the record itself is at most 64 KiB).
+// The event is re-checked for shape only: acceptance limits are server configuration, and any event a
+// conforming server accepted fits these (the record itself is at most 64 KiB and canonical).
 const SHAPE_ONLY_LIMITS = {
-  maxRecordBytes: MAX_RECORD_BYTES,
-  maxMetadataDepth: 999,
   maxTargets: MAX_RECORD_BYTES,
   maxActionLength: MAX_RECORD_BYTES,
   maxFieldLength: MAX_RECORD_BYTES,
@@ -190,6 +189,8 @@ const SHAPE_ONLY_LIMITS = {
 export function parseRecord(input: Uint8Array | string): AuditRecord {
   let text: string;
   if (typeof input === 'string') {
+    // UTF-8 never has fewer bytes than UTF-16 code units: a cheap bound before parsing.
+    if (input.length > MAX_RECORD_BYTES) throw tooLarge(utf8(input).length);
     text = input;
   } else {
     if (input.length > MAX_RECORD_BYTES) throw tooLarge(input.length);
@@ -252,7 +253,7 @@ export function parseRecord(input: Uint8Array | string): AuditRecord {
   }
 
   try {
-    validateEvent(rec.event, SHAPE_ONLY_LIMITS);
+    validateEventShape(rec.event, SHAPE_ONLY_LIMITS);
   } catch (err) {
     if (!(err instanceof EventError)) throw err;
     const inner = typeof err.details?.field === 'string' ? err.details.field : '';

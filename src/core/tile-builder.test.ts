@@ -185,7 +185,7 @@ test('buildTiles validates before touching the range', () => {
     [
       'short leaf hash',
       () => buildTiles(size, () => new Uint8Array(32 * 44), [new Uint8Array(31)], range),
-      'tile.invalid_tile',
+      'merkle.invalid_hash',
     ],
   ];
   for (const [name, fn, code] of table) {

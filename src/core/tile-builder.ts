@@ -6,7 +6,7 @@
  * root. Nothing is written here: the caller stores the tiles (full ones immutably), signs the
  * checkpoint, and only then keeps the mutated range.
  */
-import { type CompactRange, HASH_SIZE } from './merkle.js';
+import { type CompactRange, HASH_SIZE, MerkleError, pow2 } from './merkle.js';
 import { TILE_HEIGHT, TILE_WIDTH, TileError, type TileRef, tilePath } from './tile.js';
 
 export interface BuiltTile {
@@ -50,19 +50,20 @@ export function buildTiles(
     });
   }
   const newSize = oldSize + newLeafHashes.length;
-  if (!Number.isSafeInteger(newSize))
+  if (!Number.isSafeInteger(newSize)) {
     throw new TileError('tile.invalid_size', 'tree size would exceed 2^53 − 1');
+  }
   for (const h of newLeafHashes) {
     if (!(h instanceof Uint8Array) || h.length !== HASH_SIZE) {
-      throw new TileError('tile.invalid_tile', `leaf hashes must be ${HASH_SIZE} bytes`);
+      throw new MerkleError('merkle.invalid_hash', `leaf hashes must be ${HASH_SIZE} bytes`);
     }
   }
 
   // Reopen the old partial tile of every level that gains hashes.
   const open: Array<OpenTile | undefined> = [];
   for (let level = 0; ; level++) {
-    const before = Math.floor(oldSize / TILE_WIDTH ** level);
-    const after = Math.floor(newSize / TILE_WIDTH ** level);
+    const before = Math.floor(oldSize / pow2(TILE_HEIGHT * level));
+    const after = Math.floor(newSize / pow2(TILE_HEIGHT * level));
     if (after === 0) break;
     const width = before % TILE_WIDTH;
     if (after === before || width === 0) continue;

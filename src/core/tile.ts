@@ -95,15 +95,9 @@ export function parseTilePath(path: string): ParsedTilePath {
   const prefix = m[2]!;
   const last = m[3]!;
   const widthText = m[4];
-  const groups =
-    prefix === ''
-      ? []
-      : prefix
-          .slice(0, -1)
-          .split('/')
-          .map((g) => g.slice(1));
-  if (groups[0] === '000') throw bad('index has a leading zero group');
-  const index = Number(groups.join('') + last);
+  // x000/… would give an index a second spelling.
+  if (prefix.startsWith('x000/')) throw bad('index has a leading zero group');
+  const index = Number(prefix.replaceAll('x', '').replaceAll('/', '') + last);
   if (!Number.isSafeInteger(index)) throw bad('index is too large');
   const width = widthText === undefined ? TILE_WIDTH : Number(widthText);
   if (widthText !== undefined && width >= TILE_WIDTH) throw bad('partial width must be 1..255');
@@ -117,7 +111,7 @@ export function parseTilePath(path: string): ParsedTilePath {
 
 /** Number of complete nodes at tree level 8·`tileLevel` in a tree of `treeSize` leaves. */
 function levelCount(treeSize: number, tileLevel: number): number {
-  return Math.floor(treeSize / TILE_WIDTH ** tileLevel);
+  return Math.floor(treeSize / pow2(TILE_HEIGHT * tileLevel));
 }
 
 export interface TileLevelCensus {
@@ -228,13 +222,16 @@ export function tilesForNodes(nodes: readonly NodeId[], treeSize: number): TileR
   return [...seen.values()];
 }
 
+// Set by TileHashCache's static block, so this module can reach the cache's private map and
+// callers cannot.
+let memoFor: (cache: TileHashCache, tile: Uint8Array) => TileMemo;
+
 /**
  * Interior hashes computed from tiles, kept per tile *bytes object* (a WeakMap), so they live
  * exactly as long as the caller keeps the bytes (e.g. in its tile cache). Sound because they are
  * a pure function of the bytes: readTile MUST NOT mutate bytes it has returned. Share one cache
  * between readers of successive tree sizes to keep the work done for full tiles.
  */
-let memoFor: (cache: TileHashCache, tile: Uint8Array) => TileMemo;
 export class TileHashCache {
   readonly #memo = new WeakMap<Uint8Array, TileMemo>();
   static {
