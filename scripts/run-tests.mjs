@@ -3,7 +3,7 @@
 // Node 20's `--test` takes no globs, so this script lists the files itself.
 // Usage: node scripts/run-tests.mjs [substring …]   (only files whose path contains one of them)
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 function findTests(dir) {
@@ -17,7 +17,9 @@ function findTests(dir) {
 }
 
 const filters = process.argv.slice(2);
+// Only tests whose source still exists: dist/ may hold stale output of deleted files.
 const files = findTests('dist/src')
+  .filter((f) => existsSync(f.replace(/^dist\//, '').replace(/\.js$/, '.ts')))
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
   .sort();
 if (files.length === 0) {
