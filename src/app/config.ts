@@ -10,6 +10,7 @@ import { IndelibleError } from '../core/errors.js';
 import { DEFAULT_EVENT_LIMITS } from '../core/event.js';
 import { defaultHttpConfig } from '../http/config.js';
 import { defaultEngineConfig } from '../log/config.js';
+import { MonitorConfigSchema } from '../monitor/config-schema.js';
 
 const Int = (min = 0) => Type.Integer({ minimum: min });
 const closed = { additionalProperties: false } as const;
@@ -34,10 +35,7 @@ export const ServerConfigSchema = Type.Object(
           idempotencyTtlMs: Type.Optional(Int(1)),
           rateLimit: Type.Optional(
             Type.Object(
-              {
-                ratePerSecond: Type.Optional(Type.Number({ minimum: 0 })),
-                burst: Type.Optional(Type.Number({ minimum: 0 })),
-              },
+              { ratePerSecond: Type.Number({ minimum: 0 }), burst: Type.Number({ minimum: 0 }) },
               closed,
             ),
           ),
@@ -67,6 +65,8 @@ export const ServerConfigSchema = Type.Object(
         closed,
       ),
     ),
+    /** Self-audit rules, alerts and webhooks (docs/MONITORING.md). */
+    monitor: Type.Optional(MonitorConfigSchema),
     eventLimits: Type.Optional(
       Type.Object(
         {

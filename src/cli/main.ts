@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { isIndelibleError } from '../core/errors.js';
+import { registerAlerts } from './alerts.js';
 import { registerInit } from './init.js';
 import { registerKeys } from './keys.js';
 import { UsageError } from './options.js';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerKeys(program);
   registerReindex(program);
   registerVerify(program);
+  registerAlerts(program);
   return program;
 }
 

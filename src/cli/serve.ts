@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { loadServerConfig, type ServerConfig } from '../app/config.js';
 import { initDataDir, isInitialized, openDataDir } from '../app/data-dir.js';
 import { buildServer } from '../http/server.js';
+import { createMonitor } from '../monitor/monitor.js';
 import { dataDirOption, UsageError } from './options.js';
 
 /** Parses `HOST:PORT` (IPv6 as `[::1]:7070`). */
@@ -37,58 +38,75 @@ export function registerServe(program: Command): void {
     .option('--log-level <level>', 'pino log level (env INDELIBLE_LOG_LEVEL)', undefined)
     .option('--config <file>', 'JSON configuration file (see docs/CONFIGURATION.md)')
     .addHelpText('after', '\nExample:\n  $ indelible serve --data ./data --listen 127.0.0.1:7070\n')
-    .action(
-      async (opts: {
-        data?: string;
-        listen?: string;
-        init?: boolean;
-        immutableFlag?: boolean;
-        logLevel?: string;
-      }) => {
-        const dir = dataDirOption(opts.data);
-        const listen = parseListen(opts.listen ?? process.env.INDELIBLE_LISTEN ?? '127.0.0.1:7070');
-        const logger = pino({
-          level: opts.logLevel ?? process.env.INDELIBLE_LOG_LEVEL ?? 'info',
-          redact: ['req.headers.authorization', 'headers.authorization'],
-        });
-        let adminKey: string | undefined;
-        if (!isInitialized(dir)) {
-          const empty = !existsSync(dir) || readdirSync(dir).length === 0;
-          if (!opts.init || !empty) {
-            throw new UsageError(
-              `${dir} is not an Indelible data directory; create it with \`indelible init --data ${dir}\` (or pass --init)`,
-            );
-          }
-          adminKey = (await initDataDir(dir)).adminKey;
-        }
-        const dd = await openDataDir(dir, { logger, immutableFlag: opts.immutableFlag === true });
-        const app = await buildServer({ engine: dd.engine, keys: dd.keys, meta: dd.meta, logger });
-        let stopping: Promise<void> | undefined;
-        const stop = (signal: string) => {
-          stopping ??= (async () => {
-            logger.info({ signal }, 'shutting down: finishing in-flight writes');
-            try {
-              await app.close();
-            } finally {
-              await dd.close();
-            }
-            logger.info({}, 'stopped');
-          })();
-          return stopping;
-        };
-        process.once('SIGINT', () => void stop('SIGINT'));
-        process.once('SIGTERM', () => void stop('SIGTERM'));
-        await app.listen({ host: listen.host, port: listen.port });
-        const bound = app.addresses()[0];
-        const port = bound && typeof bound === 'object' ? bound.port : listen.port;
-        const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
-        const url = `http://${host}:${port}`;
-        process.stdout.write(`Indelible is serving ${dir} at ${url}\n`);
-        if (adminKey) {
-          process.stdout.write(
-            `\nNew data directory. Admin API key (shown only now; store it safely):\n  ${adminKey}\n\n`,
+    .action(async (opts: ServeOptions) => {
+      const dir = dataDirOption(opts.data);
+      const config: ServerConfig = opts.config ? loadServerConfig(opts.config) : {};
+      const listen = parseListen(
+        opts.listen ?? process.env.INDELIBLE_LISTEN ?? config.listen ?? '127.0.0.1:7070',
+      );
+      const logger = pino({
+        level: opts.logLevel ?? process.env.INDELIBLE_LOG_LEVEL ?? config.logLevel ?? 'info',
+        redact: ['req.headers.authorization', 'headers.authorization'],
+      });
+      let adminKey: string | undefined;
+      if (!isInitialized(dir)) {
+        const empty = !existsSync(dir) || readdirSync(dir).length === 0;
+        if (!opts.init || !empty) {
+          throw new UsageError(
+            `${dir} is not an Indelible data directory; create it with \`indelible init --data ${dir}\` (or pass --init)`,
           );
         }
-      },
-    );
+        adminKey = (await initDataDir(dir)).adminKey;
+      }
+      const dd = await openDataDir(dir, {
+        logger,
+        immutableFlag: opts.immutableFlag === true || config.immutableFlag === true,
+        ...(config.engine ? { engine: config.engine } : {}),
+        ...(config.eventLimits ? { eventLimits: config.eventLimits } : {}),
+      });
+      // The self-audit monitor records every access in `_audit`; there is no switch to turn it off.
+      const monitor = createMonitor({
+        engine: dd.engine,
+        meta: dd.meta,
+        logger,
+        ...(config.monitor ? { config: config.monitor } : {}),
+      });
+      const app = await buildServer({
+        engine: dd.engine,
+        keys: dd.keys,
+        meta: dd.meta,
+        logger,
+        monitor,
+        ...(config.http ? { config: config.http } : {}),
+      });
+      let stopping: Promise<void> | undefined;
+      const stop = (signal: string) => {
+        stopping ??= (async () => {
+          logger.info({ signal }, 'shutting down: finishing in-flight writes');
+          monitor.recordLifecycle('stop', { signal });
+          try {
+            await app.close();
+            await monitor.close();
+          } finally {
+            await dd.close();
+          }
+          logger.info({}, 'stopped');
+        })();
+        return stopping;
+      };
+      process.once('SIGINT', () => void stop('SIGINT'));
+      process.once('SIGTERM', () => void stop('SIGTERM'));
+      await app.listen({ host: listen.host, port: listen.port });
+      const bound = app.addresses()[0];
+      const port = bound && typeof bound === 'object' ? bound.port : listen.port;
+      const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
+      const url = `http://${host}:${port}`;
+      monitor.recordLifecycle('start', { url, logs: dd.engine.listLogs().length });
+      process.stdout.write(`Indelible is serving ${dir} at ${url}\n`);
+      if (adminKey) {
+        process.stdout.write(
+          `\nNew data directory. Admin API key (shown only now; store it safely):\n  ${adminKey}\n\n`,
+        );
+      }
+    });
 }

@@ -17,8 +17,12 @@ export interface HttpMetrics {
   readonly contentType: string;
 }
 
-export function createHttpMetrics(engine: Engine, options: { defaultMetrics?: boolean } = {}): HttpMetrics {
-  const registry = new Registry();
+export function createHttpMetrics(
+  engine: Engine,
+  options: { defaultMetrics?: boolean; registry?: Registry } = {},
+): HttpMetrics {
+  // One registry for the whole server when given (the monitor's metrics live there too).
+  const registry = options.registry ?? new Registry();
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'indelible_' });
   const requests = new Counter({
     name: 'indelible_http_requests_total',

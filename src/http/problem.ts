@@ -19,6 +19,7 @@ import type { RecordErrorCode } from '../core/record.js';
 import type { TileErrorCode } from '../core/tile.js';
 import type { IndexErrorCode } from '../index/types.js';
 import type { LogErrorCode } from '../log/errors.js';
+import type { MonitorErrorCode } from '../monitor/errors.js';
 import type { StorageErrorCode } from '../storage/errors.js';
 
 /** Codes raised by the HTTP edge itself. */
@@ -70,7 +71,8 @@ type KnownCode =
   | IndexErrorCode
   | TileErrorCode
   | RecordErrorCode
-  | StorageErrorCode;
+  | StorageErrorCode
+  | MonitorErrorCode;
 
 const p = (status: number, title: string): ProblemKind => ({ status, title });
 
@@ -101,6 +103,11 @@ export const PROBLEMS: Readonly<Record<KnownCode, ProblemKind>> = {
   'auth.rate_limited': p(429, 'Too many requests'),
   'auth.invalid_rate_limit': p(500, 'Internal server error'),
   'auth.store_corrupt': p(500, 'Internal server error'),
+
+  'monitor.alert_not_found': p(404, 'Alert not found'),
+  'monitor.invalid_query': p(400, 'Invalid alert query'),
+  'monitor.invalid_config': p(500, 'Internal server error'),
+  'monitor.closed': p(503, 'Shutting down'),
 
   'log.not_found': p(404, 'Log not found'),
   'log.exists': p(409, 'Log already exists'),

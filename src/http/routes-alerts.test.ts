@@ -41,10 +41,20 @@ before(async () => {
   secrets.auditor = keys.create({ role: 'auditor', logs: null }).secret;
   secrets.scopedAuditor = keys.create({ role: 'auditor', logs: ['acme'] }).secret;
   secrets.reader = keys.create({ role: 'reader', logs: null }).secret;
-  app = await buildServer({ engine, keys, meta, onAccess: monitor.onAccess, defaultMetrics: false, config: { accessLog: false } });
+  app = await buildServer({
+    engine,
+    keys,
+    meta,
+    onAccess: monitor.onAccess,
+    defaultMetrics: false,
+    config: { accessLog: false },
+  });
   // The same access recording as the server's own context (server.ts), for this plugin.
   const ctx = {
-    access(request: Parameters<typeof logParam>[0], event: Parameters<Monitor['onAccess']>[0] | { kind: 'read' | 'admin' }) {
+    access(
+      request: Parameters<typeof logParam>[0],
+      event: Parameters<Monitor['onAccess']>[0] | { kind: 'read' | 'admin' },
+    ) {
       monitor.onAccess({
         keyId: request.apiKey?.id ?? null,
         role: request.apiKey?.role ?? null,
@@ -65,8 +75,18 @@ before(async () => {
   await app.ready();
   for (const n of [1, 2, 3]) monitor.reportVerificationFailure({ log: `log${n}` });
   monitor.onAccess({
-    kind: 'auth_failure', keyId: null, role: null, method: 'GET', route: '/x', log: null, filter: null,
-    count: null, status: 401, ip: '203.0.113.1', requestId: 'r', at: new Date().toISOString(),
+    kind: 'auth_failure',
+    keyId: null,
+    role: null,
+    method: 'GET',
+    route: '/x',
+    log: null,
+    filter: null,
+    count: null,
+    status: 401,
+    ip: '203.0.113.1',
+    requestId: 'r',
+    at: new Date().toISOString(),
   });
 });
 
@@ -97,7 +117,7 @@ test('admins and auditors for all logs may list; others may not', async () => {
   ] as const) {
     const res = await get('/v1/alerts', key);
     assert.equal(res.statusCode, status, String(key));
-    assert.equal(res.headers['content-type'], 'application/problem+json');
+    assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
   }
 });
 
@@ -114,15 +134,22 @@ test('filters and pagination, newest first', async () => {
   const seen: string[] = [];
   let url = '/v1/alerts?rule=verification_failure&limit=2';
   for (;;) {
-    const page = (await get(url, 'admin')).json() as { alerts: Array<{ subject: string }>; next_cursor: string | null };
+    const page = (await get(url, 'admin')).json() as {
+      alerts: Array<{ subject: string }>;
+      next_cursor: string | null;
+    };
     seen.push(...page.alerts.map((a) => a.subject));
     if (page.next_cursor === null) break;
     url = `/v1/alerts?rule=verification_failure&limit=2&cursor=${page.next_cursor}`;
   }
   assert.deepEqual(seen, ['log:log3', 'log:log2', 'log:log1']);
-  const failures = (await get('/v1/alerts?subject=log:log2&severity=critical', 'admin')).json() as { alerts: unknown[] };
+  const failures = (await get('/v1/alerts?subject=log:log2&severity=critical', 'admin')).json() as {
+    alerts: unknown[];
+  };
   assert.equal(failures.alerts.length, 1);
-  const future = (await get('/v1/alerts?since=2999-01-01T00:00:00Z', 'admin')).json() as { alerts: unknown[] };
+  const future = (await get('/v1/alerts?since=2999-01-01T00:00:00Z', 'admin')).json() as {
+    alerts: unknown[];
+  };
   assert.equal(future.alerts.length, 0);
 });
 
@@ -152,24 +179,40 @@ test('acknowledging records who and why, once; it is audited with before/after',
   const body = res.json() as { acknowledged_by: string; note: string; acknowledged_at: string };
   assert.equal(body.acknowledged_by, adminId);
   assert.equal(body.note, 'known: disk replaced');
-  const again = (await ack(newest!.id, 'auditor')).json() as { acknowledged_by: string; acknowledged_at: string };
+  const againRes = await ack(newest!.id, 'auditor');
+  assert.equal(againRes.statusCode, 200, againRes.body);
+  const again = againRes.json() as { acknowledged_by: string; acknowledged_at: string };
   assert.equal(again.acknowledged_by, adminId, 'the first acknowledgement stands');
   assert.equal(again.acknowledged_at, body.acknowledged_at);
-  const unacked = (await get('/v1/alerts?acknowledged=false&rule=verification_failure', 'admin')).json() as { alerts: unknown[] };
+  const unacked = (await get('/v1/alerts?acknowledged=false&rule=verification_failure', 'admin')).json() as {
+    alerts: unknown[];
+  };
   assert.equal(unacked.alerts.length, 2);
 
   await monitor.flush();
   const log = engine.log('_audit');
   const records = (await log.readRecords(0, log.size)).map(
-    (r) => JSON.parse(Buffer.from(r).toString('utf8')).event as { action: string; actor: { id: string }; metadata: Record<string, unknown> },
+    (r) =>
+      JSON.parse(Buffer.from(r).toString('utf8')).event as {
+        action: string;
+        actor: { id: string };
+        metadata: Record<string, unknown>;
+      },
   );
   const acks = records.filter((e) => e.action === 'audit.admin.alert.ack');
   assert.equal(acks.length, 2);
   assert.equal(acks[0]!.actor.id, adminId);
   assert.deepEqual(acks[0]!.metadata.before, { acknowledged_at: null, acknowledged_by: null, note: null });
-  assert.deepEqual(acks[0]!.metadata.after, { acknowledged_at: body.acknowledged_at, acknowledged_by: adminId, note: 'known: disk replaced' });
+  assert.deepEqual(acks[0]!.metadata.after, {
+    acknowledged_at: body.acknowledged_at,
+    acknowledged_by: adminId,
+    note: 'known: disk replaced',
+  });
   assert.equal((acks[1]!.metadata.filter as { changed: boolean }).changed, false);
-  assert.ok(records.some((e) => e.action === 'audit.read' && e.metadata.route === '/v1/alerts'), 'listing is a recorded read');
+  assert.ok(
+    records.some((e) => e.action === 'audit.read' && e.metadata.route === '/v1/alerts'),
+    'listing is a recorded read',
+  );
 });
 
 test('acknowledging: bad ids and bodies are 4xx', async () => {

@@ -98,7 +98,9 @@ export function alertRoutes(
         const q = request.query;
         const limit = q.limit === undefined ? undefined : toSafeInteger(q.limit, 'limit');
         if (limit !== undefined && (limit < 1 || limit > MAX_ALERT_LIMIT)) {
-          throw new HttpError('request.invalid', `limit must be 1..${MAX_ALERT_LIMIT}`, { details: { field: 'limit' } });
+          throw new HttpError('request.invalid', `limit must be 1..${MAX_ALERT_LIMIT}`, {
+            details: { field: 'limit' },
+          });
         }
         const page = monitor.alerts.list({
           ...(q.rule === undefined ? {} : { rule: q.rule }),
@@ -111,7 +113,13 @@ export function alertRoutes(
           ...(q.cursor === undefined ? {} : { cursor: q.cursor }),
         });
         const { cursor: _cursor, ...filter } = q;
-        ctx.access(request, { kind: 'read', log: null, filter: { alerts: filter }, count: page.alerts.length, status: 200 });
+        ctx.access(request, {
+          kind: 'read',
+          log: null,
+          filter: { alerts: filter },
+          count: page.alerts.length,
+          status: 200,
+        });
         return { alerts: page.alerts.map(alertView), next_cursor: page.nextCursor };
       },
     );
@@ -124,16 +132,24 @@ export function alertRoutes(
           tags: ['alerts'],
           summary: 'Acknowledge an alert (recorded in _audit); acknowledging again changes nothing',
           params: AlertIdParams,
-          body: Type.Optional(AckBody),
+          body: AckBody,
           response: { 200: AlertView, ...errors(400, 401, 403, 404, 415, 429) },
+        },
+        // The body is optional: no body means no note.
+        preValidation: async (request) => {
+          if (request.body === undefined || request.body === null) request.body = {};
         },
       },
       async (request) => {
         const id = toSafeInteger(request.params.id, 'id');
-        const note = (request.body as { note?: string } | undefined)?.note ?? null;
+        const note = request.body.note ?? null;
         // Throws monitor.alert_not_found (404) for an unknown id.
         const { before, after, changed } = monitor.acknowledge(id, request.apiKey!.id, note);
-        const state = (a: Alert) => ({ acknowledged_at: a.acknowledgedAt, acknowledged_by: a.acknowledgedBy, note: a.note });
+        const state = (a: Alert) => ({
+          acknowledged_at: a.acknowledgedAt,
+          acknowledged_by: a.acknowledgedBy,
+          note: a.note,
+        });
         ctx.access(request, {
           kind: 'admin',
           log: null,

@@ -116,6 +116,7 @@ export function proofRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
         }
         const cp = await log.checkpointCovering(index + 1);
         const receipt = await createProofReader(log, cp).receipt(index);
+        ctx.access(request, { kind: 'read', filter: { index }, count: 1, status: 200 });
         return reply.type('text/plain; charset=utf-8').send(receipt);
       },
     );

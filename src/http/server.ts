@@ -19,6 +19,7 @@ import { isPublicAction } from '../auth/policy.js';
 import { createRateLimiter, type RateLimiter } from '../auth/rate-limit.js';
 import type { KeyStore } from '../auth/types.js';
 import type { Engine } from '../log/engine.js';
+import type { Monitor } from '../monitor/monitor.js';
 import { createAuthHook } from './auth.js';
 import { type HttpConfig, resolveHttpConfig } from './config.js';
 import { type AccessEvent, logParam, type ServerContext, type ServerState } from './context.js';
@@ -27,6 +28,7 @@ import { createHttpMetrics } from './metrics.js';
 import { parseJsonBody, parseNdjson } from './ndjson.js';
 import { HttpError, sendProblem, toProblem } from './problem.js';
 import { adminRoutes } from './routes-admin.js';
+import { alertRoutes } from './routes-alerts.js';
 import { exportRoutes } from './routes-export.js';
 import { ingestRoutes } from './routes-ingest.js';
 import { opsRoutes } from './routes-ops.js';
@@ -51,6 +53,11 @@ export interface BuildServerDeps {
   rateLimiter?: RateLimiter;
   /** Called for every read of event data, export, admin action and auth failure. Must not throw. */
   onAccess?: (event: AccessEvent) => void;
+  /**
+   * The self-audit monitor: its `onAccess` is used when `onAccess` is absent, its alert routes
+   * (`/v1/alerts`) are served, and its metrics share the server's registry.
+   */
+  monitor?: Pick<Monitor, 'alerts' | 'acknowledge' | 'onAccess' | 'registry'>;
   /** Wall clock in ms (idempotency expiry, access times). */
   clock?: { now(): number };
   /** Include Node process metrics in /metrics (default true). */
@@ -91,8 +98,12 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
       ? createRateLimiter({ ratePerSecond: config.rateLimit.ratePerSecond, burst: config.rateLimit.burst })
       : undefined);
   const state: ServerState = { ready: false, draining: false, closing: false };
-  const metrics = createHttpMetrics(deps.engine, { defaultMetrics: deps.defaultMetrics ?? true });
-  const onAccess = deps.onAccess;
+  const metrics = createHttpMetrics(deps.engine, {
+    defaultMetrics: deps.defaultMetrics ?? true,
+    ...(deps.monitor ? { registry: deps.monitor.registry } : {}),
+  });
+  const monitor = deps.monitor;
+  const onAccess = deps.onAccess ?? (monitor ? (e: AccessEvent) => monitor.onAccess(e) : undefined);
   const ctx: ServerContext = {
     engine: deps.engine,
     keys: deps.keys,
@@ -261,6 +272,7 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
   await app.register(tlogRoutes(ctx));
   await app.register(proofRoutes(ctx));
   await app.register(exportRoutes(ctx));
+  if (monitor) await app.register(alertRoutes(ctx, monitor));
   return app;
 }
 

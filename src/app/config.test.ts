@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { repoRoot } from '../testing/paths.js';
+import { parseServerConfig } from './config.js';
+
+test('the example in docs/CONFIGURATION.md is a valid configuration', () => {
+  const doc = readFileSync(join(repoRoot, 'docs', 'CONFIGURATION.md'), 'utf8');
+  const block = /```json\n([\s\S]*?)```/.exec(doc);
+  assert.ok(block, 'docs/CONFIGURATION.md has a json example');
+  parseServerConfig(JSON.parse(block[1]!));
+});
+
+test('an empty configuration is valid', () => {
+  assert.deepEqual(parseServerConfig({}), {});
+});
+
+const bad: Array<[string, unknown, string, RegExp]> = [
+  ['unknown top-level key', { lisen: '1:2' }, 'config.invalid', /lisen/],
+  ['unknown nested key', { http: { bodyLimt: 5 } }, 'config.invalid', /bodyLimt/],
+  ['wrong type', { http: { publicReads: 'yes' } }, 'config.invalid', /http\.publicReads/],
+  ['negative interval', { engine: { integrator: { intervalMs: 0 } } }, 'config.invalid', /intervalMs/],
+  ['unknown log level', { logLevel: 'loud' }, 'config.invalid', /logLevel/],
+  [
+    'batch larger than the queue',
+    { http: { maxBatchEvents: 500 }, engine: { sequencer: { maxQueuedEvents: 100, maxBatchEvents: 100 } } },
+    'config.conflict',
+    /http\.maxBatchEvents \(500\) exceeds engine\.sequencer\.maxQueuedEvents \(100\)/,
+  ],
+  ['record limit beyond tlog-tiles', { eventLimits: { maxRecordBytes: 70000 } }, 'config.conflict', /65535/],
+];
+
+for (const [name, value, code, message] of bad) {
+  test(`config: ${name} fails naming the option`, () => {
+    assert.throws(
+      () => parseServerConfig(value, 'test.json'),
+      (err: unknown) => {
+        const e = err as { code: string; message: string };
+        assert.equal(e.code, code);
+        assert.match(e.message, message);
+        return true;
+      },
+    );
+  });
+}

@@ -1,0 +1,302 @@
+/**
+ * The monitor ("who watches the watchers"): the composition of the self-audit recorder, the alert
+ * rules, the alert store, webhook deliverers and operator metrics. `createMonitor` is called once
+ * per process by the composition root, which hands `onAccess` to the HTTP server, calls
+ * `recordLifecycle` at start and stop, and closes the monitor before the engine.
+ *
+ * What an alert is (in this order): a row in `monitor_alerts` (durable, monotonic id), a Prometheus
+ * counter, a log line at `warn`, an `alert.<rule>` entry in `_audit`, and a wake-up for every
+ * webhook deliverer. Repeats of a rule for one subject within its window are folded into the first
+ * alert, also across restarts (the store remembers when each rule last fired for each subject).
+ */
+import type Database from 'better-sqlite3';
+import { Registry } from 'prom-client';
+import type { JsonObject } from '../core/event.js';
+import { type Clock, type Logger, silentLogger, systemClock } from '../log/types.js';
+import { AlertStore } from './alert-store.js';
+import {
+  type AccessInput,
+  type AdminRecord,
+  type Alert,
+  accessToAuditEvent,
+  adminEvent,
+  alertEvent,
+  boundedJson,
+  clip,
+  type LifecycleKind,
+  lifecycleEvent,
+} from './audit-events.js';
+import {
+  type MonitorConfig,
+  type MonitorConfigInput,
+  type RuleName,
+  resolveMonitorConfig,
+} from './config.js';
+import { KeyState } from './key-state.js';
+import { LogWatch } from './log-watch.js';
+import { createMonitorMetrics, type MonitorMetrics } from './metrics.js';
+import { AuditRecorder, realTimers, type Timers } from './recorder.js';
+import { AccessRules } from './rules.js';
+import { WebhookDeliverer } from './webhook.js';
+import { touch } from './windows.js';
+
+export const AUDIT_LOG = '_audit';
+
+/** The subset of the engine the monitor uses (`Engine` satisfies it). */
+export interface MonitoredEngine {
+  append(log: string, events: readonly unknown[]): Promise<unknown>;
+  listLogs(): Array<{ name: string }>;
+  log(name: string): { size: number; treeSize: number; queueDepth: number };
+  indexLag(name: string): number;
+}
+
+export interface MonitorDeps {
+  engine: MonitoredEngine;
+  /** `meta.sqlite` (shared; the monitor's tables are prefixed `monitor_`). */
+  meta: Database.Database;
+  clock?: Clock;
+  logger?: Logger;
+  config?: MonitorConfigInput;
+  /** Where the metrics go (the server's registry); a private one when absent. */
+  registry?: Registry;
+  timers?: Timers;
+  /**
+   * Run the periodic checks and webhook deliverers (default true). The CLI turns this off: it only
+   * records and reads alerts.
+   */
+  background?: boolean;
+}
+
+export interface Monitor {
+  readonly config: MonitorConfig;
+  readonly alerts: AlertStore;
+  readonly metrics: MonitorMetrics;
+  readonly registry: Registry;
+  /** For `buildServer({ onAccess })`: records the access in `_audit` and runs the rules. Never throws. */
+  onAccess(e: AccessInput): void;
+  /** `service.start|stop|recovery` in `_audit`. */
+  recordLifecycle(kind: LifecycleKind, details?: Record<string, unknown>): void;
+  /** An admin action taken outside the HTTP API (CLI), with before/after state. */
+  recordAdmin(record: AdminRecord): void;
+  /** Raises `verification_failure` (from `indelible verify`, a witness, a consistency check). */
+  reportVerificationFailure(details: { log?: string } & Record<string, unknown>): void;
+  /**
+   * Acknowledges an alert. The caller records it: the HTTP route through `onAccess` (an admin
+   * access carrying before/after), the CLI through `recordAdmin`.
+   */
+  acknowledge(
+    id: number,
+    by: string,
+    note?: string | null,
+  ): { before: Alert; after: Alert; changed: boolean };
+  /** The periodic checks (stalled integration, checkpoint age); also persists key sightings. */
+  check(): void;
+  /** Resolves once everything recorded so far is in `_audit`. */
+  flush(): Promise<void>;
+  /** Stops timers and deliverers, persists state and flushes `_audit`. Call before closing the engine. */
+  close(): Promise<void>;
+}
+
+const MAX_DEDUPE_ENTRIES = 50_000;
+
+export function createMonitor(deps: MonitorDeps): Monitor {
+  const config = resolveMonitorConfig(deps.config);
+  const clock = deps.clock ?? systemClock;
+  const logger = deps.logger ?? silentLogger;
+  const timers = deps.timers ?? realTimers;
+  const registry = deps.registry ?? new Registry();
+  const { engine, meta } = deps;
+  const background = deps.background ?? true;
+
+  const store = new AlertStore(meta);
+  const keyState = new KeyState(meta, config.rules.new_address.maxNetworksPerKey);
+  const deliverers: WebhookDeliverer[] = [];
+  const lastRaised = new Map<string, number>();
+  let closed = false;
+
+  function raise(rule: RuleName, subject: string, details: JsonObject, dedupeMs: number | undefined): void {
+    const cfg = config.rules[rule];
+    if (!cfg.enabled || closed) return;
+    try {
+      const now = clock.now();
+      const subj = clip(subject, 256);
+      if (dedupeMs !== undefined) {
+        const key = `${rule}\n${subj}`;
+        const last = lastRaised.get(key) ?? store.lastRaised(rule, subj);
+        if (last !== undefined && now - last < dedupeMs) {
+          touch(lastRaised, key, last, MAX_DEDUPE_ENTRIES);
+          return;
+        }
+        touch(lastRaised, key, now, MAX_DEDUPE_ENTRIES);
+      }
+      const bounded = boundedJson(details);
+      const alert = store.insert({
+        rule,
+        severity: cfg.severity,
+        atMs: now,
+        subject: subj,
+        details: bounded !== null && typeof bounded === 'object' && !Array.isArray(bounded) ? bounded : {},
+      });
+      metrics.alert(rule, cfg.severity);
+      logger.warn(
+        {
+          alert_id: alert.id,
+          rule,
+          severity: alert.severity,
+          subject: alert.subject,
+          details: alert.details,
+        },
+        `alert ${rule}`,
+      );
+      recorder.record(alertEvent(alert));
+      for (const d of deliverers) d.wake();
+    } catch (err) {
+      logger.error({ err, rule, subject }, 'raising an alert failed');
+    }
+  }
+
+  const recorder = new AuditRecorder({
+    engine,
+    log: AUDIT_LOG,
+    ...config.audit,
+    clock,
+    logger,
+    timers,
+    onFailure: (err) =>
+      raise(
+        'audit_write_failure',
+        `log:${AUDIT_LOG}`,
+        { error: clip(String((err as { code?: unknown }).code ?? (err as Error).message ?? err)) },
+        config.rules.audit_write_failure.windowMs,
+      ),
+    onAppended: (n) => metrics.auditAppended(n),
+  });
+  const rules = new AccessRules(config.rules, keyState, raise);
+  const logWatch = new LogWatch(config.rules, raise);
+
+  const metrics = createMonitorMetrics(registry, {
+    logs() {
+      const now = clock.now();
+      const out = [];
+      for (const { name } of engine.listLogs()) {
+        try {
+          const l = engine.log(name);
+          out.push({
+            name,
+            integrationLag: Math.max(0, l.size - l.treeSize),
+            checkpointAgeMs: logWatch.checkpointAgeMs(name, now),
+            indexLag: engine.indexLag(name),
+          });
+        } catch {
+          // A log closing during a scrape is left out of it.
+        }
+      }
+      return out;
+    },
+    auditQueueDepth: () => recorder.depth,
+    auditDropped: () => recorder.dropped,
+    webhookBacklog() {
+      const max = store.maxId();
+      return deliverers.map((d) => ({ id: d.id, pending: Math.max(0, max - d.cursor) }));
+    },
+  });
+
+  function check(): void {
+    if (closed) return;
+    try {
+      const snapshot = [];
+      for (const { name } of engine.listLogs()) {
+        const l = engine.log(name);
+        snapshot.push({ name, size: l.size, treeSize: l.treeSize, queueDepth: l.queueDepth });
+      }
+      logWatch.observe(snapshot, clock.now());
+    } catch (err) {
+      logger.error({ err }, 'monitor check failed');
+    }
+    try {
+      keyState.persist();
+    } catch (err) {
+      logger.error({ err }, 'persisting key sightings failed');
+    }
+  }
+
+  let checkTimer: unknown;
+  const scheduleCheck = () => {
+    checkTimer = timers.setTimeout(() => {
+      check();
+      if (!closed) scheduleCheck();
+    }, config.checkIntervalMs);
+  };
+  check();
+  if (background) {
+    for (const webhook of config.webhooks) {
+      const d = new WebhookDeliverer({
+        store,
+        webhook,
+        delivery: config.delivery,
+        clock,
+        logger,
+        timers,
+        onResult: (r) => metrics.delivery(r),
+      });
+      deliverers.push(d);
+      d.start();
+    }
+    scheduleCheck();
+  }
+
+  return {
+    config,
+    alerts: store,
+    metrics,
+    registry,
+    onAccess(e) {
+      if (closed) return;
+      try {
+        recorder.record(accessToAuditEvent(e));
+        if (e.kind === 'auth_failure') metrics.authFailure(e.status);
+        rules.observe(e, clock.now());
+      } catch (err) {
+        logger.error({ err }, 'monitor failed to observe an access');
+      }
+    },
+    recordLifecycle(kind, details) {
+      recorder.record(lifecycleEvent(kind, clock.now(), details ?? {}));
+    },
+    recordAdmin(record) {
+      recorder.record(adminEvent(record, clock.now()));
+    },
+    reportVerificationFailure(details) {
+      const subject = typeof details.log === 'string' ? `log:${details.log}` : 'service:verify';
+      const bounded = boundedJson(details);
+      raise(
+        'verification_failure',
+        subject,
+        bounded !== null && typeof bounded === 'object' && !Array.isArray(bounded) ? bounded : {},
+        config.rules.verification_failure.windowMs,
+      );
+    },
+    acknowledge(id, by, note) {
+      return store.acknowledge(
+        id,
+        clip(by, 128),
+        note === undefined || note === null ? null : clip(note, 1024),
+        clock.now(),
+      );
+    },
+    check,
+    flush: () => recorder.flush(),
+    async close() {
+      if (closed) return;
+      closed = true;
+      timers.clearTimeout(checkTimer);
+      try {
+        keyState.persist();
+      } catch (err) {
+        logger.error({ err }, 'persisting key sightings failed');
+      }
+      await Promise.all(deliverers.map((d) => d.close()));
+      await recorder.close();
+    },
+  };
+}

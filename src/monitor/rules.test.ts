@@ -1,0 +1,294 @@
+/**
+ * Every alert rule fires at its threshold and not below it (issue 5), with an injected clock; a
+ * burst makes one alert per window, also across a restart. Thresholds are small configured values
+ * so each case shows the boundary exactly: `below` stops one short, `reach` takes the last step.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { MonitorConfigInput, RuleName } from './config.js';
+import type { Monitor } from './monitor.js';
+import { access, type FakeEngine, type ManualClock, testMonitor } from './test-helpers.js';
+
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+const DAY = 24 * HOUR;
+
+interface Case {
+  rule: RuleName;
+  config: MonitorConfigInput;
+  /** Brings the subject to one step short of the threshold. */
+  below(m: Monitor, clock: ManualClock, engine: FakeEngine): void;
+  /** The step that reaches it. */
+  reach(m: Monitor, clock: ManualClock, engine: FakeEngine): void;
+  subject: string;
+}
+
+const KEY = 'key_aaaaaaaaaaaa';
+const cases: Case[] = [
+  {
+    rule: 'bulk_read',
+    config: { rules: { bulk_read: { threshold: 100, windowMs: HOUR } } },
+    below: (m) => {
+      m.onAccess(access({ count: 60 }));
+      m.onAccess(access({ count: 39 }));
+    },
+    reach: (m) => m.onAccess(access({ count: 1 })),
+    subject: `key:${KEY}`,
+  },
+  {
+    rule: 'large_export',
+    config: { rules: { large_export: { threshold: 1000, windowMs: DAY } } },
+    below: (m) => m.onAccess(access({ kind: 'export', route: '/v1/logs/:log/export', count: 999 })),
+    reach: (m) => m.onAccess(access({ kind: 'export', route: '/v1/logs/:log/export', count: 1 })),
+    subject: `key:${KEY}`,
+  },
+  {
+    rule: 'auth_failures',
+    config: { rules: { auth_failures: { threshold: 5, windowMs: 5 * MIN } } },
+    below: (m) => {
+      for (let i = 0; i < 4; i++)
+        m.onAccess(access({ kind: 'auth_failure', keyId: null, role: null, status: 401, ip: '203.0.113.9' }));
+    },
+    reach: (m) =>
+      m.onAccess(access({ kind: 'auth_failure', keyId: null, role: null, status: 401, ip: '203.0.113.9' })),
+    subject: 'ip:203.0.113.9',
+  },
+  {
+    rule: 'auth_failures',
+    config: { rules: { auth_failures: { threshold: 3, windowMs: 5 * MIN } } },
+    // A known key refused (403) from a different address each time: the key is the subject that adds up.
+    below: (m) => {
+      m.onAccess(access({ kind: 'auth_failure', status: 403, ip: '198.51.100.1' }));
+      m.onAccess(access({ kind: 'auth_failure', status: 403, ip: '198.51.100.2' }));
+    },
+    reach: (m) => m.onAccess(access({ kind: 'auth_failure', status: 403, ip: '198.51.100.3' })),
+    subject: `key:${KEY}`,
+  },
+  {
+    rule: 'new_address',
+    config: {},
+    // First sighting is the baseline; another address in the same /24 is the same network.
+    below: (m, clock) => {
+      m.onAccess(access({ ip: '192.0.2.10' }));
+      clock.advance(MIN);
+      m.onAccess(access({ ip: '192.0.2.200' }));
+      m.onAccess(access({ ip: '::ffff:192.0.2.77' }));
+    },
+    reach: (m) => m.onAccess(access({ ip: '198.51.100.7' })),
+    subject: `key:${KEY}`,
+  },
+  {
+    rule: 'new_address',
+    config: {},
+    // IPv6: same /64 is known, another /64 is new.
+    below: (m) => {
+      m.onAccess(access({ ip: '2001:db8:1:2::1' }));
+      m.onAccess(access({ ip: '2001:db8:1:2:ffff::9' }));
+    },
+    reach: (m) => m.onAccess(access({ ip: '2001:db8:1:3::1' })),
+    subject: `key:${KEY}`,
+  },
+  {
+    rule: 'off_hours',
+    config: {
+      rules: {
+        off_hours: {
+          enabled: true,
+          timeZone: 'America/New_York',
+          allowed: [{ days: [1, 2, 3, 4, 5], from: '09:00', to: '17:00' }],
+        },
+      },
+    },
+    // Monday 2026-01-05; New York is on EST (UTC−5) in January: 16:59 local = 21:59 UTC.
+    below: (m, clock) => {
+      clock.t = Date.UTC(2026, 0, 5, 14, 0); // 09:00 local, the first allowed minute
+      m.onAccess(access());
+      clock.t = Date.UTC(2026, 0, 5, 21, 59); // 16:59 local
+      m.onAccess(access());
+    },
+    reach: (m, clock) => {
+      clock.t = Date.UTC(2026, 0, 5, 22, 0); // 17:00 local: the end is exclusive
+      m.onAccess(access());
+    },
+    subject: `key:${KEY}`,
+  },
+  {
+    rule: 'enumeration',
+    config: { rules: { enumeration: { threshold: 5, windowMs: HOUR } } },
+    below: (m) => {
+      for (const a of ['u1', 'u2', 'u3', 'u4', 'u1', 'u2']) m.onAccess(access({ filter: { actor: a } }));
+    },
+    reach: (m) => m.onAccess(access({ filter: { actor: 'u5' } })),
+    subject: `key:${KEY}`,
+  },
+  {
+    rule: 'dormant_key',
+    config: { rules: { dormant_key: { dormantMs: 30 * DAY } } },
+    below: (m, clock) => {
+      m.onAccess(access());
+      clock.advance(30 * DAY - 1);
+      m.onAccess(access());
+    },
+    reach: (m, clock) => {
+      clock.advance(30 * DAY);
+      m.onAccess(access());
+    },
+    subject: `key:${KEY}`,
+  },
+  {
+    rule: 'integration_stalled',
+    config: { rules: { integration_stalled: { stalledMs: MIN } } },
+    // An idle hour first: the stall clock starts when work appears, not at the last progress.
+    below: (m, clock, engine) => {
+      engine.progress.set('acme', { size: 10, treeSize: 10, queueDepth: 0 });
+      m.check();
+      clock.advance(HOUR);
+      engine.progress.set('acme', { size: 11, treeSize: 10, queueDepth: 0 });
+      m.check();
+      clock.advance(MIN - 1);
+      m.check();
+    },
+    reach: (m, clock) => {
+      clock.advance(1);
+      m.check();
+    },
+    subject: 'log:acme',
+  },
+  {
+    rule: 'integration_stalled',
+    config: { rules: { integration_stalled: { stalledMs: MIN } } },
+    // Sequencing: events queued and the size does not move.
+    below: (m, clock, engine) => {
+      engine.progress.set('acme', { size: 5, treeSize: 5, queueDepth: 3 });
+      m.check();
+      clock.advance(MIN - 1);
+      m.check();
+    },
+    reach: (m, clock) => {
+      clock.advance(1);
+      m.check();
+    },
+    subject: 'log:acme',
+  },
+  {
+    rule: 'checkpoint_stale',
+    config: { rules: { checkpoint_stale: { enabled: true, maxAgeMs: DAY } } },
+    below: (m, clock, engine) => {
+      engine.progress.set('acme', { size: 3, treeSize: 3, queueDepth: 0 });
+      m.check();
+      clock.advance(DAY - 1);
+      m.check();
+    },
+    reach: (m, clock) => {
+      clock.advance(1);
+      m.check();
+    },
+    subject: 'log:acme',
+  },
+  {
+    rule: 'verification_failure',
+    config: {},
+    below: () => {},
+    reach: (m) => m.reportVerificationFailure({ log: 'acme', code: 'verify.root_mismatch', index: 7 }),
+    subject: 'log:acme',
+  },
+  {
+    rule: 'audit_write_failure',
+    config: {},
+    below: () => {},
+    reach: (m, _clock, engine) => {
+      engine.failing = Object.assign(new Error('disk full'), { code: 'storage.io' });
+      m.onAccess(access());
+    },
+    subject: 'log:_audit',
+  },
+];
+
+for (const [i, c] of cases.entries()) {
+  test(`${c.rule} (#${i}) fires at its threshold and not below`, async () => {
+    const { monitor, clock, engine } = testMonitor(c.config);
+    c.below(monitor, clock, engine);
+    await monitor.flush();
+    assert.deepEqual(monitor.alerts.list({ rule: c.rule }).alerts, [], 'no alert below the threshold');
+    c.reach(monitor, clock, engine);
+    await monitor.flush().catch(() => {});
+    const alerts = monitor.alerts.list({ rule: c.rule }).alerts;
+    assert.equal(alerts.length, 1, 'one alert at the threshold');
+    assert.equal(alerts[0]!.subject, c.subject);
+    assert.equal(alerts[0]!.severity, monitor.config.rules[c.rule].severity);
+    engine.failing = undefined;
+    await monitor.close();
+  });
+}
+
+test('window rules do not count what left the window', async () => {
+  const { monitor, clock } = testMonitor({ rules: { bulk_read: { threshold: 100, windowMs: HOUR } } });
+  monitor.onAccess(access({ count: 99 }));
+  // 64 buckets: an amount counts for at most one window plus one bucket.
+  clock.advance(HOUR + HOUR / 64);
+  monitor.onAccess(access({ count: 1 }));
+  assert.equal(monitor.alerts.list({ rule: 'bulk_read' }).alerts.length, 0);
+  monitor.onAccess(access({ count: 99 }));
+  assert.equal(monitor.alerts.list({ rule: 'bulk_read' }).alerts.length, 1);
+  await monitor.close();
+});
+
+test('a burst makes one alert per window, also after a restart', async () => {
+  const config = { rules: { auth_failures: { threshold: 3, windowMs: 5 * MIN } } };
+  const first = testMonitor(config);
+  const fail = () =>
+    access({ kind: 'auth_failure', keyId: null, role: null, status: 401, ip: '203.0.113.5' });
+  for (let i = 0; i < 1000; i++) first.monitor.onAccess(fail());
+  assert.equal(first.monitor.alerts.list().alerts.length, 1);
+  await first.monitor.close();
+
+  // Same database, fresh memory: the store remembers the rule fired for this subject.
+  const second = testMonitor(config, { meta: first.meta, clock: first.clock });
+  for (let i = 0; i < 10; i++) second.monitor.onAccess(fail());
+  assert.equal(second.monitor.alerts.list().alerts.length, 1);
+  second.clock.advance(5 * MIN);
+  for (let i = 0; i < 3; i++) second.monitor.onAccess(fail());
+  const alerts = second.monitor.alerts.list().alerts;
+  assert.equal(alerts.length, 2, 'sustained failures: one more alert in the next window');
+  assert.ok(alerts[0]!.id > alerts[1]!.id, 'newest first, monotonic ids');
+  await second.monitor.close();
+});
+
+test('a stall fires once per episode and re-arms after progress', async () => {
+  const { monitor, clock, engine } = testMonitor({ rules: { integration_stalled: { stalledMs: MIN } } });
+  engine.progress.set('acme', { size: 2, treeSize: 1, queueDepth: 0 });
+  monitor.check();
+  for (let i = 0; i < 5; i++) {
+    clock.advance(MIN);
+    monitor.check();
+  }
+  assert.equal(monitor.alerts.list().alerts.length, 1);
+  engine.progress.set('acme', { size: 3, treeSize: 2, queueDepth: 0 });
+  monitor.check();
+  clock.advance(MIN);
+  monitor.check();
+  assert.equal(monitor.alerts.list().alerts.length, 2);
+  await monitor.close();
+});
+
+test('disabled rules never fire; off_hours is disabled by default', async () => {
+  const { monitor, clock } = testMonitor({ rules: { bulk_read: { enabled: false, threshold: 1 } } });
+  monitor.onAccess(access({ count: 1_000_000 }));
+  clock.t = Date.UTC(2026, 0, 4, 3, 0); // a Sunday, 03:00 UTC
+  monitor.onAccess(access());
+  assert.deepEqual(monitor.alerts.list().alerts, []);
+  await monitor.close();
+});
+
+test('a key whose networks exceed the bound forgets the least recently seen', async () => {
+  const { monitor, clock } = testMonitor({ rules: { new_address: { maxNetworksPerKey: 2 } } });
+  for (const ip of ['10.0.1.1', '10.0.2.1', '10.0.3.1']) {
+    monitor.onAccess(access({ ip }));
+    clock.advance(MIN);
+  }
+  assert.equal(monitor.alerts.list({ rule: 'new_address' }).alerts.length, 2);
+  monitor.onAccess(access({ ip: '10.0.3.9' })); // still known
+  monitor.onAccess(access({ ip: '10.0.1.9' })); // forgotten: new again
+  assert.equal(monitor.alerts.list({ rule: 'new_address' }).alerts.length, 3);
+  await monitor.close();
+});

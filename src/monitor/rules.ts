@@ -1,0 +1,156 @@
+/**
+ * The alert rules that watch the access-event stream (docs/MONITORING.md documents each with its
+ * defaults). Time comes from the injected clock, never from the event (whose `at` a slow request
+ * could make old). A window rule fires when its per-subject sum over the window reaches the
+ * threshold; the monitor folds repeats of the same rule and subject within the window into the first
+ * alert, so a burst makes one alert and sustained abuse one per window.
+ *
+ * Subjects: `key:<key id>` for anything an authenticated key did, `ip:<address>` for failures and
+ * reads without a valid key.
+ */
+import type { JsonObject } from '../core/event.js';
+import type { AccessInput } from './audit-events.js';
+import { clip } from './audit-events.js';
+import type { RuleName, RulesConfig } from './config.js';
+import { isWithinHours, type LocalTime, localTimeIn } from './hours.js';
+import type { KeyState } from './key-state.js';
+import { networkOf } from './network.js';
+import { WindowDistinct, WindowSum } from './windows.js';
+
+/**
+ * Raises an alert unless `rule` already fired for `subject` within `dedupeMs` (undefined: always).
+ * Implemented by the monitor (store, audit, metrics, log line, webhooks).
+ */
+export type Raise = (
+  rule: RuleName,
+  subject: string,
+  details: JsonObject,
+  dedupeMs: number | undefined,
+) => void;
+
+export class AccessRules {
+  private readonly reads: WindowSum;
+  private readonly exports: WindowSum;
+  private readonly failures: WindowSum;
+  private readonly actors: WindowDistinct;
+  private readonly localTime: ((ms: number) => LocalTime) | undefined;
+  /** Address → network, since parsing is the costliest step on this (request) path. */
+  private readonly networks = new Map<string, string>();
+
+  constructor(
+    private readonly rules: RulesConfig,
+    private readonly keys: KeyState,
+    private readonly raise: Raise,
+  ) {
+    this.reads = new WindowSum(rules.bulk_read.windowMs);
+    this.exports = new WindowSum(rules.large_export.windowMs);
+    this.failures = new WindowSum(rules.auth_failures.windowMs);
+    // One value past the threshold is all the rule needs to remember per key.
+    this.actors = new WindowDistinct(rules.enumeration.windowMs, rules.enumeration.threshold + 1);
+    this.localTime = rules.off_hours.enabled ? localTimeIn(rules.off_hours.timeZone) : undefined;
+  }
+
+  /** Feeds one access event observed at `now`. */
+  observe(e: AccessInput, now: number): void {
+    const r = this.rules;
+    const ip = typeof e.ip === 'string' ? clip(e.ip, 64) : '';
+    const subject = e.keyId ? `key:${clip(e.keyId, 128)}` : `ip:${ip}`;
+    const count = typeof e.count === 'number' && Number.isSafeInteger(e.count) && e.count > 0 ? e.count : 0;
+    const log: JsonObject = typeof e.log === 'string' ? { log: clip(e.log, 64) } : {};
+
+    if (e.kind === 'auth_failure') {
+      if (!r.auth_failures.enabled) return;
+      this.windowRule('auth_failures', this.failures, `ip:${ip}`, 1, now, { ip, route: clip(e.route, 256) });
+      if (e.keyId)
+        this.windowRule('auth_failures', this.failures, subject, 1, now, { ip, route: clip(e.route, 256) });
+      return;
+    }
+
+    if (e.kind === 'read' && r.bulk_read.enabled && count > 0) {
+      this.windowRule('bulk_read', this.reads, subject, count, now, log);
+    }
+    if (e.kind === 'export' && r.large_export.enabled && count > 0) {
+      this.windowRule('large_export', this.exports, subject, count, now, log);
+    }
+    const actor = e.filter?.actor;
+    if ((e.kind === 'read' || e.kind === 'export') && r.enumeration.enabled && typeof actor === 'string') {
+      const distinct = this.actors.add(subject, clip(actor, 256), now);
+      if (distinct >= r.enumeration.threshold) {
+        this.raise(
+          'enumeration',
+          subject,
+          {
+            distinct_actors: distinct,
+            threshold: r.enumeration.threshold,
+            window_ms: r.enumeration.windowMs,
+            ...log,
+          },
+          r.enumeration.windowMs,
+        );
+      }
+    }
+    if (e.keyId) this.keyRules(e.keyId, subject, ip, now);
+  }
+
+  private windowRule(
+    rule: 'bulk_read' | 'large_export' | 'auth_failures',
+    window: WindowSum,
+    subject: string,
+    amount: number,
+    now: number,
+    extra: JsonObject,
+  ): void {
+    const cfg = this.rules[rule];
+    const total = window.add(subject, amount, now);
+    if (total >= cfg.threshold) {
+      const details: JsonObject = { total, threshold: cfg.threshold, window_ms: cfg.windowMs, ...extra };
+      this.raise(rule, subject, details, cfg.windowMs);
+    }
+  }
+
+  /** Rules about the key itself: where it is used from, after how long, and at what local time. */
+  private keyRules(keyId: string, subject: string, ip: string, now: number): void {
+    const r = this.rules;
+    if (r.new_address.enabled || r.dormant_key.enabled) {
+      let network = this.networks.get(ip);
+      if (network === undefined) {
+        network = networkOf(ip, r.new_address.ipv4PrefixLength, r.new_address.ipv6PrefixLength);
+        if (this.networks.size >= 4096) this.networks.clear();
+        this.networks.set(ip, network);
+      }
+      const seen = this.keys.see(clip(keyId, 128), network, now);
+      if (r.new_address.enabled && seen.newNetwork) {
+        // Each network is new once; no folding needed (and a second new network is news too).
+        this.raise('new_address', subject, { ip, network, known_networks: seen.knownNetworks }, undefined);
+      }
+      if (
+        r.dormant_key.enabled &&
+        seen.previousSeen !== undefined &&
+        now - seen.previousSeen >= r.dormant_key.dormantMs
+      ) {
+        this.raise(
+          'dormant_key',
+          subject,
+          {
+            last_seen: new Date(seen.previousSeen).toISOString(),
+            dormant_ms: now - seen.previousSeen,
+            threshold_ms: r.dormant_key.dormantMs,
+            ip,
+          },
+          undefined,
+        );
+      }
+    }
+    if (this.localTime !== undefined) {
+      const t = this.localTime(now);
+      if (!isWithinHours(t, r.off_hours.allowed)) {
+        this.raise(
+          'off_hours',
+          subject,
+          { local_time: t.time, weekday: t.weekday, time_zone: r.off_hours.timeZone, ip },
+          r.off_hours.windowMs,
+        );
+      }
+    }
+  }
+}
