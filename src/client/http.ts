@@ -1,0 +1,211 @@
+/**
+ * The SDK's HTTP layer: one `fetch` per call with a timeout, `Authorization: Bearer`, and every
+ * failure turned into a coded ClientError — the server's problem+json `code` when it sent one.
+ * Uses only `fetch`, `AbortController` and `TextDecoder`, so it runs in Node ≥ 20 and browsers.
+ */
+import { ClientError, type Problem } from './errors.js';
+
+/** The subset of `fetch` the SDK uses (inject one for tests, proxies or custom agents). */
+export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
+
+export interface TransportOptions {
+  /** Base URL of the server, e.g. `https://audit.example.com` (a path prefix is kept). */
+  url: string;
+  /** API key sent as `Authorization: Bearer <key>`; omit for public reads. */
+  apiKey?: string | undefined;
+  fetch?: FetchLike | undefined;
+  /** Per-request timeout in ms (until the whole body is read, except for streams). Default 30,000. */
+  timeoutMs?: number | undefined;
+}
+
+export interface HttpRequest {
+  method: 'GET' | 'POST' | 'DELETE';
+  /** Path after the base URL, starting with `/`; callers encode path segments. */
+  path: string;
+  query?: Record<string, string | number | undefined>;
+  /** A pre-serialized body (kept byte-identical across retries) and its content type. */
+  body?: string;
+  contentType?: string;
+  headers?: Record<string, string>;
+  signal?: AbortSignal | undefined;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+export class Transport {
+  readonly baseUrl: string;
+  readonly #apiKey: string | undefined;
+  readonly #fetch: FetchLike;
+  readonly #timeoutMs: number;
+
+  constructor(options: TransportOptions) {
+    let base: URL;
+    try {
+      base = new URL(options.url);
+    } catch (cause) {
+      throw new ClientError('client.invalid_argument', `not a URL: ${String(options.url)}`, { cause });
+    }
+    if (base.protocol !== 'http:' && base.protocol !== 'https:') {
+      throw new ClientError('client.invalid_argument', 'the server URL must be http: or https:');
+    }
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) {
+      throw new ClientError('client.invalid_argument', 'timeoutMs must be a positive integer');
+    }
+    this.baseUrl = (base.origin + base.pathname).replace(/\/+$/, '');
+    this.#apiKey = options.apiKey;
+    this.#fetch = options.fetch ?? ((url, init) => fetch(url, init));
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** Sends the request and reads the whole body, both within the timeout. */
+  async request(req: HttpRequest): Promise<{ bytes: Uint8Array; res: Response }> {
+    const sent = await this.#send(req);
+    try {
+      return { bytes: new Uint8Array(await sent.res.arrayBuffer()), res: sent.res };
+    } catch (err) {
+      throw sent.fail(err);
+    } finally {
+      sent.done();
+    }
+  }
+
+  /** Sends the request; the timeout stops once the headers are in (for streamed bodies). */
+  async stream(req: HttpRequest): Promise<Response> {
+    const sent = await this.#send(req);
+    sent.done();
+    return sent.res;
+  }
+
+  async #send(req: HttpRequest) {
+    const ctl = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ctl.abort();
+    }, this.#timeoutMs);
+    const onAbort = () => ctl.abort();
+    req.signal?.addEventListener('abort', onAbort, { once: true });
+    const done = () => {
+      clearTimeout(timer);
+      req.signal?.removeEventListener('abort', onAbort);
+    };
+    // A transport failure (fetch and body reads reject with TypeError), told apart by its cause.
+    const fail = (err: unknown): ClientError => {
+      if (err instanceof ClientError) return err;
+      if (timedOut) {
+        const message = `${req.method} ${req.path}: no answer within ${this.#timeoutMs} ms`;
+        return new ClientError('client.timeout', message, { cause: err });
+      }
+      if (req.signal?.aborted)
+        return new ClientError('client.aborted', 'the request was aborted', { cause: err });
+      return new ClientError('client.network', `${req.method} ${req.path}: ${describe(err)}`, { cause: err });
+    };
+    if (req.signal?.aborted) {
+      done();
+      throw new ClientError('client.aborted', 'the request was aborted');
+    }
+    const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
+    if (this.#apiKey !== undefined) headers.authorization = `Bearer ${this.#apiKey}`;
+    if (req.body !== undefined) headers['content-type'] = req.contentType ?? 'application/json';
+    let res: Response;
+    try {
+      res = await this.#fetch(this.url(req.path, req.query), {
+        method: req.method,
+        headers,
+        ...(req.body === undefined ? {} : { body: req.body }),
+        signal: ctl.signal,
+        redirect: 'error',
+      });
+      if (!res.ok) throw await problemError(res, req);
+    } catch (err) {
+      done();
+      throw fail(err);
+    }
+    return { res, done, fail };
+  }
+
+  url(path: string, query?: HttpRequest['query']): string {
+    let url = this.baseUrl + path;
+    if (query !== undefined) {
+      const params = new URLSearchParams();
+      for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
+      const qs = params.toString();
+      if (qs !== '') url += `?${qs}`;
+    }
+    return url;
+  }
+}
+
+function describe(err: unknown): string {
+  const cause = (err as { cause?: { code?: unknown; message?: unknown } })?.cause;
+  const inner =
+    typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : '';
+  const msg = err instanceof Error ? err.message : String(err);
+  return inner === '' ? msg : `${msg} (${inner})`;
+}
+
+/** The ClientError for a non-2xx answer: the problem's `code` when the body is problem+json. */
+async function problemError(res: Response, req: HttpRequest): Promise<ClientError> {
+  const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
+  const extra = retryAfterMs === undefined ? {} : { retryAfterMs };
+  let problem: Problem | undefined;
+  const text = await res.text();
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    if (parsed !== null && typeof parsed === 'object' && typeof (parsed as Problem).code === 'string') {
+      problem = parsed as Problem;
+    }
+  } catch {
+    // Not JSON: a proxy's HTML error page, say.
+  }
+  if (problem === undefined) {
+    return new ClientError('client.http', `${req.method} ${req.path}: HTTP ${res.status}`, {
+      status: res.status,
+      ...extra,
+    });
+  }
+  const detail = typeof problem.detail === 'string' ? problem.detail : String(problem.title ?? '');
+  return new ClientError(
+    problem.code,
+    `${req.method} ${req.path}: ${res.status} ${problem.code}: ${detail}`,
+    {
+      status: res.status,
+      problem,
+      ...extra,
+    },
+  );
+}
+
+/** Retry-After as delay-seconds or an HTTP-date (RFC 9110 §10.2.3), in ms; undefined when absent or bad. */
+export function parseRetryAfter(value: string | null, now: number = Date.now()): number | undefined {
+  if (value === null) return undefined;
+  const v = value.trim();
+  if (/^[0-9]{1,9}$/.test(v)) return Number(v) * 1000;
+  // An HTTP-date names its day or month (Date.parse alone would take "-1" as a year).
+  if (!/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? /.test(v)) return undefined;
+  const at = Date.parse(v);
+  if (!Number.isFinite(at)) return undefined;
+  return Math.max(0, at - now);
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Decodes a body the API promises is UTF-8 text; invalid UTF-8 is `client.bad_response`. */
+export function decodeText(bytes: Uint8Array, what: string): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch (cause) {
+    throw new ClientError('client.bad_response', `${what} is not valid UTF-8`, { cause });
+  }
+}
+
+/** Parses a JSON body; malformed JSON is `client.bad_response`. */
+export function decodeJson(bytes: Uint8Array, what: string): unknown {
+  const text = decodeText(bytes, what);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (cause) {
+    throw new ClientError('client.bad_response', `${what} is not JSON`, { cause });
+  }
+}

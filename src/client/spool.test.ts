@@ -1,0 +1,149 @@
+// The on-disk spool: events are durable before log() resolves, acknowledged ones are forgotten,
+// a crashed producer's leftovers are resent by the next logger exactly once (SIGKILL test against
+// a real server), torn tails are dropped, and one spool has one live owner.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { IndelibleClient } from './client.js';
+import type { ClientError } from './errors.js';
+import { Spool } from './spool.js';
+import { initDir, loggedIds, scratch, serveDir, startFaultProxy, type TestServer } from './test-support.js';
+
+const { root, cleanup } = scratch('spool');
+let server: TestServer;
+let admin: IndelibleClient;
+
+before(async () => {
+  const dir = join(root, 'data');
+  server = await serveDir(dir, await initDir(dir));
+  admin = new IndelibleClient({ url: server.url, apiKey: server.adminKey });
+});
+after(async () => {
+  await server.stop();
+  cleanup();
+});
+
+const read = (dir: string, file: string) => readFileSync(join(dir, file), 'utf8');
+
+describe('Spool', () => {
+  test('append is durable and ordered; acks truncate once everything is acknowledged', async () => {
+    const dir = join(root, 'unit');
+    const { spool, recovered } = await Spool.open(dir);
+    assert.deepEqual(recovered, []);
+    await Promise.all([
+      spool.append({ id: 'a', json: '{"id":"a"}' }),
+      spool.append({ id: 'b', json: '{"id":"b"}' }),
+    ]);
+    assert.equal(read(dir, 'events.ndjson'), '{"id":"a"}\n{"id":"b"}\n');
+    await spool.ack(['a']);
+    assert.equal(read(dir, 'acked.txt'), 'a\n');
+    await spool.append({ id: 'c', json: '{"id":"c"}' });
+    await spool.close();
+
+    // Reopened (as after a crash): a torn tail is dropped, acknowledged events are not resent.
+    appendFileSync(join(dir, 'events.ndjson'), '{"id":"d","act');
+    const again = await Spool.open(dir);
+    assert.deepEqual(
+      again.recovered.map((e) => e.id),
+      ['b', 'c'],
+    );
+    assert.equal(read(dir, 'events.ndjson'), '{"id":"b"}\n{"id":"c"}\n');
+    await again.spool.ack(['b', 'c']);
+    assert.equal(read(dir, 'events.ndjson'), '');
+    assert.equal(again.spool.size, 0);
+
+    // One live owner at a time.
+    await assert.rejects(Spool.open(dir), (e: ClientError) => e.code === 'client.spool_locked');
+    await again.spool.close();
+  });
+
+  test('a corrupt line in the middle is client.spool_corrupt, not a silent loss', async () => {
+    const dir = join(root, 'corrupt');
+    (await Spool.open(dir)).spool.close();
+    writeFileSync(join(dir, 'events.ndjson'), '{"id":"a"}\nnot json\n{"id":"b"}\n');
+    await assert.rejects(Spool.open(dir), (e: ClientError) => e.code === 'client.spool_corrupt');
+  });
+
+  test('events that ran out of retries are reported and stay spooled for the next logger', async () => {
+    await admin.createLog('later');
+    const spoolDir = join(root, 'later-spool');
+    const down = new IndelibleClient({
+      url: server.url,
+      apiKey: server.adminKey,
+      fetch: async () => {
+        throw new TypeError('fetch failed');
+      },
+    });
+    const failed: string[] = [];
+    const logger = down.logger('later', {
+      spoolDir,
+      retry: { maxAttempts: 3, initialDelayMs: 1 },
+      onError: (err, events) => failed.push(...events.map((e) => `${err.code} ${e.id}`)),
+    });
+    const id = await logger.log({ action: 'job.run', actor: { id: 'w' } });
+    await assert.rejects(logger.close(), (e: ClientError) => e.code === 'client.delivery_failed');
+    assert.deepEqual(failed, [`client.network ${id}`]);
+
+    const next = admin.logger('later', { spoolDir });
+    await next.close();
+    assert.deepEqual(await loggedIds(admin, 'later'), [id]);
+  });
+
+  test('a SIGKILLed producer: the next logger resends its spool, and the log holds each event once', async () => {
+    await admin.createLog('crash');
+    const spoolDir = join(root, 'crash-spool');
+    // The producer's first batch reaches the server, which appends it, but the answer is held
+    // back: so its spool still holds events the server already has.
+    const proxy = await startFaultProxy(server.url);
+    proxy.fault('hold-response', Number.MAX_SAFE_INTEGER, /^POST \/v1\/logs\/crash\/events/);
+    const self = fileURLToPath(import.meta.url);
+    const child = self.replace(/spool\.test\.(ts|js)$/, 'spool-child.$1');
+    const proc = spawn(
+      process.execPath,
+      [...process.execArgv, child, proxy.url, server.adminKey, 'crash', spoolDir, '200'],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    const exited = new Promise((r) => proc.once('exit', r));
+    try {
+      const ids = await new Promise<string[]>((resolve, reject) => {
+        let out = '';
+        proc.stdout!.on('data', (c) => {
+          out += c;
+          const m = /^spooled (.*)\n/m.exec(out);
+          if (m) resolve(JSON.parse(m[1]!) as string[]);
+        });
+        proc.once('exit', (code) => reject(new Error(`producer exited early (${code})`)));
+      });
+      assert.equal(ids.length, 200);
+      for (let i = 0; ; i++) {
+        if ((await admin.getLog('crash')).size >= 50) break;
+        assert.ok(i < 250, 'the first batch never reached the server');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      proc.kill('SIGKILL');
+      await exited;
+      assert.equal((await admin.getLog('crash')).size, 50, 'only the first batch was delivered');
+      assert.match(
+        read(spoolDir, 'LOCK'),
+        new RegExp(`^${proc.pid} `),
+        'the dead producer’s lock is left behind',
+      );
+
+      const logger = admin.logger('crash', { spoolDir, maxBatch: 64 });
+      await logger.ready;
+      assert.equal(logger.pending, 200);
+      await logger.close();
+      assert.deepEqual(await loggedIds(admin, 'crash'), ids);
+      assert.equal((await admin.getLog('crash')).size, 200);
+      assert.equal(read(spoolDir, 'events.ndjson'), '');
+    } finally {
+      proc.kill('SIGKILL');
+      await proxy.close();
+    }
+  });
+});
