@@ -13,6 +13,10 @@ import { IndelibleError } from '../core/errors.js';
  * - `storage.locked`: another live process (or driver) holds the data directory.
  * - `storage.io`: the operating system or backend failed; the original error is the `cause`.
  * - `storage.corrupt`: stored bytes fail their checksum or framing (never silently skipped).
+ * - `storage.object_lock_missing`: an S3 bucket without Object Lock was offered as a WORM archive
+ *   (refused at start: without the lock, "immutable" would be a promise the bucket cannot keep).
+ * - `storage.retained`: a delete of a sealed object whose Object Lock retain-until (or legal hold)
+ *   has not expired; refused before any request that would try it.
  */
 export type StorageErrorCode =
   | 'storage.invalid_key'
@@ -22,7 +26,9 @@ export type StorageErrorCode =
   | 'storage.closed'
   | 'storage.locked'
   | 'storage.io'
-  | 'storage.corrupt';
+  | 'storage.corrupt'
+  | 'storage.object_lock_missing'
+  | 'storage.retained';
 
 export class StorageError extends IndelibleError<StorageErrorCode> {}
 

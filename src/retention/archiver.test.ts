@@ -1,0 +1,234 @@
+// The archiver end to end against a real S3 server with Object Lock (Ceph RGW in CI): a log written
+// by the engine through the archived driver is copied to the bucket under COMPLIANCE locks, local
+// copies are evicted only after archive.after and a verified upload, the engine keeps reading
+// everything (entries, proofs, receipts, a restart's recovery) through the tiered store, the
+// archive verifies from the bucket alone, and no delete of a sealed object is ever attempted.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { verifyS3Archive } from '../cli/verify-s3.js';
+import { hashLeaf } from '../core/merkle.js';
+import { verifyReceipt } from '../core/receipt.js';
+import { entriesPath, TILE_WIDTH } from '../core/tile.js';
+import type { Engine } from '../log/engine.js';
+import { checkpointHistoryKey } from '../log/log.js';
+import { openTestEngine, sampleEvent } from '../log/test-helpers.js';
+import { verifyStorage } from '../log/verify.js';
+import { rejectsWith } from '../storage/conformance-helpers.js';
+import { createLocalDriver } from '../storage/local/local-driver.js';
+import { S3BlobStore } from '../storage/s3/s3-blob-store.js';
+import { openTestS3, s3SkipReason, s3TestOptions, type TestS3 } from '../storage/s3/test-env.js';
+import { openArchivedDriver } from './archived-driver.js';
+import { type ArchiveEvent, Archiver, edgeKeys } from './archiver.js';
+import { RetentionError } from './errors.js';
+import { sealedCoverage } from './sealed-objects.js';
+
+const RETENTION_MS = 2000;
+const AFTER_MS = 60_000;
+
+let s3: TestS3 | undefined;
+before(async () => {
+  if (s3SkipReason() === undefined) s3 = await openTestS3({ hint: 'archiver' });
+});
+after(() => s3?.client.destroy());
+
+/** Real time plus an offset the test moves forward (S3 needs retain-until dates in its future). */
+const clock = { offset: 0, now: () => Date.now() + clock.offset };
+
+async function openAll(dir: string, prefix: string, events: ArchiveEvent[] = []) {
+  const local = await createLocalDriver({ root: dir });
+  const driver = await openArchivedDriver({
+    local,
+    s3: { ...s3!.connection, bucket: s3!.bucket, prefix },
+    client: s3!.client,
+    policy: { minMs: RETENTION_MS, afterMs: AFTER_MS },
+    clock,
+    concurrency: 4,
+    onEvent: (_log, e) => events.push(e),
+  });
+  const engine = await openTestEngine(driver);
+  return { driver, engine, local };
+}
+
+async function appendBatches(engine: Engine, batches: number[]): Promise<void> {
+  let n = 0;
+  for (const size of batches) {
+    await engine.append(
+      'acme',
+      Array.from({ length: size }, () => sampleEvent(n++, 300)),
+    );
+    await engine.log('acme').integrate();
+  }
+}
+
+describe('archiver', s3TestOptions(), () => {
+  test('archives under COMPLIANCE, evicts after archive.after, reads transparently, verifies from S3', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'indelible-archive-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const prefix = s3!.newPrefix('archiver');
+    clock.offset = 0;
+    const events: ArchiveEvent[] = [];
+    let { driver, engine, local } = await openAll(dir, prefix, events);
+    await engine.createLog('acme');
+    // 5 full bundles and a partial one, over 14 checkpoints of uneven sizes.
+    await appendBatches(engine, [1, 100, 155, 256, 300, 7, 200, 193, 1, 1, 20, 37, 2, 14]);
+    const log = engine.log('acme');
+    const size = log.treeSize;
+    assert.equal(size, 1287);
+    const records = await log.readRecords(0, size);
+    const { verifierKey, origin } = engine.info('acme');
+
+    // Archive run: nothing is old enough to evict yet.
+    const [first] = await driver.runOnce();
+    assert.equal(first?.error, undefined);
+    assert.equal(first?.archive?.archivedSize, size);
+    assert.equal(first?.evict?.evictedSize, 0);
+    const archive = new S3BlobStore({
+      client: s3!.client,
+      bucket: s3!.bucket,
+      prefix,
+      log: 'acme',
+      retainUntil: () => new Date(),
+    });
+    const sealed = await archive.listSealed('');
+    for (const b of [0, 1, 2, 3, 4]) {
+      assert.ok(
+        sealed.includes(entriesPath(b)) && sealed.includes(`tile/0/00${b}`),
+        `bundle ${b} and its tile`,
+      );
+    }
+    assert.ok(sealed.includes(checkpointHistoryKey(size)) && sealed.includes(checkpointHistoryKey(1)));
+    assert.equal(sealed.filter((k) => k.startsWith('checkpoints/')).length, 14);
+    assert.deepEqual(await archive.listMutable(''), ['checkpoint', ...edgeKeys(size)].sort());
+
+    // Every sealed object: one version, COMPLIANCE until at least its newest entry + retention.min.
+    const versions = await archive.objects.listVersions(archive.layout.sealed);
+    assert.equal(versions.length, sealed.length, 'no sealed object has a second version');
+    for (const key of sealed) {
+      const head = await archive.objects.head(archive.layout.sealed + key);
+      const coverage = sealedCoverage(key)!;
+      const newest = Date.parse(JSON.parse(new TextDecoder().decode(records[coverage - 1]!)).received_at);
+      assert.equal(head?.lockMode, 'COMPLIANCE', key);
+      assert.ok((head?.retainUntil ?? 0) >= newest + RETENTION_MS, `${key} is locked long enough`);
+    }
+
+    // archive.after passes: full bundles, their tiles and the history up to 1280 are evicted locally.
+    clock.offset = AFTER_MS + 1000;
+    const [second] = await driver.runOnce();
+    assert.equal(second?.evict?.evictedSize, 1280);
+    const localBlobs = local.log('acme').blobs;
+    assert.equal(await localBlobs.get(entriesPath(0)), undefined, 'bundle 0 left the local disk');
+    assert.equal(await localBlobs.get(checkpointHistoryKey(1)), undefined);
+    assert.notEqual(await localBlobs.get(entriesPath(5, size - 5 * TILE_WIDTH)), undefined, 'partials stay');
+    assert.ok(events.some((e) => e.kind === 'evicted' && e.key === 'tile/0/003'));
+
+    // Transparent reads: records, proofs and receipts from evicted bundles and tiles.
+    assert.deepEqual(await log.readRecords(0, size), records);
+    const receipt = await log.receipt(3);
+    verifyReceipt(receipt, log.verifier, hashLeaf(records[3]!), origin);
+    await log.inclusionProof(700, size);
+    assert.equal((await verifyStorage(driver))[0]?.treeSize, size, 'local + archive verify together');
+
+    // A restart recovers from evicted tiles and republishes an evicted checkpoint without conflict.
+    await engine.close();
+    ({ driver, engine, local } = await openAll(dir, prefix, events));
+    assert.equal(engine.log('acme').treeSize, size);
+    assert.deepEqual(await engine.log('acme').readRecords(0, size), records);
+    await appendBatches(engine, [300]);
+    const [third] = await driver.runOnce();
+    assert.equal(third?.archive?.archivedSize, size + 300);
+    await appendBatches(engine, [50]);
+    const [fourth] = await driver.runOnce();
+    assert.equal(fourth?.archive?.archivedSize, size + 350);
+    const partials = (sizes: number[]) =>
+      [...new Set(sizes.flatMap(edgeKeys))].filter((k) => k.startsWith('tile/')).sort();
+    assert.deepEqual(
+      (await archive.listMutable('tile/')).filter((k) => k.includes('.p/')),
+      partials([size + 300, size + 350]),
+      'partials of older sizes are deleted, those of the previous size kept one more round',
+    );
+
+    // From the bucket alone, with the verifier key.
+    const report = await verifyS3Archive({
+      url: `s3://${s3!.bucket}/${prefix}`,
+      log: 'acme',
+      verifierKey,
+      connection: s3!.connection,
+      client: s3!.client,
+    });
+    assert.equal(report.treeSize, size + 350);
+    assert.equal(report.checkpoints, 16);
+    assert.ok(report.lockedObjects > 20);
+
+    // The service never attempted to delete a sealed object or any object version.
+    const deletes = s3!.sent.filter((r) => r.command === 'DeleteObjectCommand');
+    assert.ok(deletes.length > 0, 'superseded partials were deleted');
+    for (const d of deletes) {
+      assert.equal(d.input.VersionId, undefined);
+      assert.ok(String(d.input.Key).startsWith(`${prefix}/mutable/`), `${String(d.input.Key)} is mutable`);
+    }
+    await engine.close();
+  });
+
+  test('a bucket without Object Lock is refused at start', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'indelible-archive-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const plain = await openTestS3({ lock: false, hint: 'nolock' });
+    t.after(() => plain.client.destroy());
+    const local = await createLocalDriver({ root: dir });
+    t.after(() => local.close());
+    await rejectsWith(
+      () =>
+        openArchivedDriver({
+          local,
+          s3: { ...plain.connection, bucket: plain.bucket },
+          client: plain.client,
+          policy: { minMs: RETENTION_MS, afterMs: AFTER_MS },
+        }),
+      'storage.object_lock_missing',
+    );
+    await rejectsWith(
+      () =>
+        openArchivedDriver({
+          local,
+          s3: { ...plain.connection, bucket: `${plain.bucket}-missing` },
+          client: plain.client,
+          policy: { minMs: RETENTION_MS, afterMs: AFTER_MS },
+        }),
+      'storage.io',
+    );
+  });
+
+  test('after eviction, archiving to another bucket or prefix is refused', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'indelible-archive-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const prefix = s3!.newPrefix('moved');
+    clock.offset = 0;
+    const { driver, engine, local } = await openAll(dir, prefix);
+    await engine.createLog('acme');
+    await appendBatches(engine, [600]);
+    clock.offset = AFTER_MS + 1000;
+    const [run] = await driver.runOnce();
+    assert.equal(run?.evict?.evictedSize, 512);
+    const moved = new S3BlobStore({
+      client: s3!.client,
+      bucket: s3!.bucket,
+      prefix: `${prefix}-elsewhere`,
+      log: 'acme',
+      retainUntil: () => new Date(),
+    });
+    await assert.rejects(
+      Archiver.open({
+        log: 'acme',
+        local: local.log('acme').blobs,
+        state: local.log('acme').state,
+        archive: moved,
+        policy: { minMs: RETENTION_MS, afterMs: 0 },
+      }),
+      (err) => err instanceof RetentionError && err.code === 'retention.archive_moved',
+    );
+    await engine.close();
+  });
+});

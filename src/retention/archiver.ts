@@ -1,0 +1,302 @@
+/**
+ * The archiver of one log: copies its sealed objects from local storage to an S3 Object Lock archive
+ * and, once they are old enough and their archived copies check out, evicts the local copies.
+ *
+ * Archive run (each step saved in the cursor only after it is done; archive-cursor.ts):
+ *  1. target T = the size of the local latest checkpoint;
+ *  2. full bundles and hash tiles with coverage ≤ ⌊T/256⌋·256, in chunks: each uploaded under
+ *     COMPLIANCE until max(now, its newest entry) + retention.min and read back before it counts;
+ *     after each chunk `sealed` is saved. Crash: the chunk is redone; an object already there with
+ *     the same bytes is kept (HEAD before PUT, so never a second version);
+ *  3. T's partial tiles and bundle to the mutable prefix (what verifying at size T needs beyond 2);
+ *  4. checkpoint history in (archived, T], T FIRST: so the newest archived checkpoint always has its
+ *     edge objects (step 3) and the archive verifies at every moment, crashes included;
+ *  5. the latest checkpoint to the mutable prefix, then `archived = T` is saved;
+ *  6. partial objects superseded twice over are deleted from the mutable prefix (never locked).
+ *
+ * Eviction run: the watermark `evicted` advances by whole bundles whose newest entry is older than
+ * archive.after (never past `sealed` or `archived`); it is saved and published to readers
+ * (TieredBlobStore) BEFORE any local copy goes; then every sealed object up to it is re-checked in
+ * the archive (length, MD5 ETag, COMPLIANCE lock lasting ≥ newest entry + retention.min) and only
+ * then deleted locally with `{ retention: true }`; finally `clean` is saved. Nothing in S3 is ever
+ * deleted here: sealed objects leave the archive only by expiry, through a purge that checks it.
+ */
+import { entriesPath, TILE_WIDTH, tilePath } from '../core/tile.js';
+import { checkpointHistoryKey, edgeTileRefs } from '../log/log.js';
+import { type Clock, type Logger, silentLogger, systemClock } from '../log/types.js';
+import type { S3BlobStore, SealedPutResult } from '../storage/s3/s3-blob-store.js';
+import type { BlobStore, StateStore } from '../storage/types.js';
+import { type ArchiveCursor, CursorStore } from './archive-cursor.js';
+import { EntryDater } from './entry-dater.js';
+import { RetentionError } from './errors.js';
+import { type ArchiverPolicy, retainUntilFor } from './policy.js';
+import { historySize, noteSize, sealedTileKeys } from './sealed-objects.js';
+
+export interface ArchiveEvent {
+  kind: SealedPutResult | 'mutable' | 'evicted' | 'saved';
+  key: string;
+}
+
+export interface ArchiverOptions {
+  log: string;
+  /** The log's LOCAL blob store (not the tiered one): the source of every upload. */
+  local: BlobStore;
+  /** The log's state store; holds the cursor. */
+  state: StateStore;
+  archive: S3BlobStore;
+  policy: ArchiverPolicy;
+  clock?: Clock;
+  logger?: Logger;
+  /** Uploads in flight at once (default 8). */
+  concurrency?: number;
+  /** Full bundles per step-2 chunk, i.e. between cursor saves (default 64). */
+  chunkBundles?: number;
+  /** Progress hook (tests, metrics); called after each object and each cursor save. */
+  onEvent?: (event: ArchiveEvent) => void;
+}
+
+export interface ArchiveReport {
+  log: string;
+  /** The archive alone verifies up to this tree size. */
+  archivedSize: number;
+  uploaded: number;
+  existed: number;
+  extended: number;
+}
+
+export interface EvictReport {
+  log: string;
+  evictedSize: number;
+  evicted: number;
+}
+
+export class Archiver {
+  readonly log: string;
+  readonly #o: ArchiverOptions;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #store: CursorStore;
+  #cursor: ArchiveCursor;
+  #running: Promise<unknown> = Promise.resolve();
+
+  private constructor(o: ArchiverOptions, store: CursorStore, cursor: ArchiveCursor) {
+    this.log = o.log;
+    this.#o = o;
+    this.#clock = o.clock ?? systemClock;
+    this.#logger = o.logger ?? silentLogger;
+    this.#store = store;
+    this.#cursor = cursor;
+  }
+
+  /**
+   * Loads the cursor. A cursor for another bucket or prefix starts over at 0 for the new target,
+   * unless local copies were already evicted: those exist only in the old archive, so that is
+   * refused with `retention.archive_moved`.
+   */
+  static async open(o: ArchiverOptions): Promise<Archiver> {
+    const store = new CursorStore(o.state);
+    const target = { bucket: o.archive.objects.bucket, prefix: o.archive.prefix };
+    const fresh: ArchiveCursor = { v: 1, ...target, sealed: 0, archived: 0, evicted: 0, clean: 0 };
+    let cursor = (await store.load()) ?? fresh;
+    if (cursor.bucket !== target.bucket || cursor.prefix !== target.prefix) {
+      if (cursor.evicted > 0) {
+        throw new RetentionError(
+          'retention.archive_moved',
+          `log ${o.log}: local copies were evicted to s3://${cursor.bucket}/${cursor.prefix}; ` +
+            `refusing to archive to s3://${target.bucket}/${target.prefix} instead`,
+          { details: { log: o.log, from: cursor, to: target } },
+        );
+      }
+      cursor = fresh;
+    }
+    return new Archiver(o, store, cursor);
+  }
+
+  /** The eviction watermark: sealed objects with coverage ≤ this may exist only in the archive. */
+  get evictedSize(): number {
+    return this.#cursor.evicted;
+  }
+
+  get cursor(): Readonly<ArchiveCursor> {
+    return this.#cursor;
+  }
+
+  /** Archives, then evicts; runs never overlap. */
+  run(): Promise<{ archive: ArchiveReport; evict: EvictReport }> {
+    const next = this.#running.then(async () => ({
+      archive: await this.#archive(),
+      evict: await this.#evict(),
+    }));
+    this.#running = next.catch(() => undefined);
+    return next;
+  }
+
+  archive(): Promise<ArchiveReport> {
+    const next = this.#running.then(() => this.#archive());
+    this.#running = next.catch(() => undefined);
+    return next;
+  }
+
+  evict(): Promise<EvictReport> {
+    const next = this.#running.then(() => this.#evict());
+    this.#running = next.catch(() => undefined);
+    return next;
+  }
+
+  async #save(change: Partial<ArchiveCursor>): Promise<void> {
+    const next = { ...this.#cursor, ...change };
+    await this.#store.save(next);
+    this.#cursor = next;
+    this.#o.onEvent?.({ kind: 'saved', key: JSON.stringify(change) });
+  }
+
+  async #localBytes(key: string): Promise<Uint8Array> {
+    const bytes = await this.#o.local.get(key);
+    if (bytes === undefined) {
+      throw new RetentionError('retention.bad_local_object', `log ${this.log}: ${key} is missing locally`, {
+        details: { log: this.log, object: key },
+      });
+    }
+    return bytes;
+  }
+
+  async #archive(): Promise<ArchiveReport> {
+    const { local, archive, policy } = this.#o;
+    const report: ArchiveReport = {
+      log: this.log,
+      archivedSize: this.#cursor.archived,
+      uploaded: 0,
+      existed: 0,
+      extended: 0,
+    };
+    const latest = await local.get('checkpoint');
+    if (latest === undefined) return report; // nothing signed yet
+    const target = noteSize(latest, `log ${this.log}: checkpoint`);
+    if (target < this.#cursor.archived) {
+      // Local storage is behind its own archive (restored from an old backup?): archive nothing
+      // rather than anything inconsistent; the engine refuses to sign a diverging tree anyway.
+      this.#logger.warn(
+        { log: this.log, local: target, archived: this.#cursor.archived },
+        'local log is behind its archive',
+      );
+    }
+    if (target <= this.#cursor.archived) return report;
+    const dater = new EntryDater(local, archive, target);
+    const seal = async (key: string, coverage: number): Promise<void> => {
+      const bytes = await this.#localBytes(key);
+      const newest = coverage === 0 ? 0 : await dater.time(coverage - 1);
+      const result = await archive.putSealed(key, bytes, retainUntilFor(policy, this.#clock.now(), newest));
+      report[result]++;
+      this.#o.onEvent?.({ kind: result, key });
+    };
+    const limit = this.#o.concurrency ?? 8;
+
+    // Step 2: full bundles and tiles, chunk by chunk.
+    const sealedTarget = Math.floor(target / TILE_WIDTH) * TILE_WIDTH;
+    const chunk = (this.#o.chunkBundles ?? 64) * TILE_WIDTH;
+    for (let from = this.#cursor.sealed; from < sealedTarget; ) {
+      const to = Math.min(sealedTarget, from + chunk);
+      await forEachLimit(sealedTileKeys(from, to), limit, (o) => seal(o.key, o.coverage));
+      await this.#save({ sealed: to });
+      from = to;
+    }
+    // Step 3: the partial objects verifying at size `target` needs.
+    for (const key of edgeKeys(target)) {
+      await archive.put(key, await this.#localBytes(key));
+      this.#o.onEvent?.({ kind: 'mutable', key });
+    }
+    // Step 4: checkpoint history, the target first.
+    const sizes = (await local.list('checkpoints/'))
+      .map(historySize)
+      .filter((s): s is number => s !== undefined && s > this.#cursor.archived && s < target);
+    sizes.unshift(target);
+    await forEachLimit(sizes, limit, (s) => seal(checkpointHistoryKey(s), s));
+    // Step 5: the latest checkpoint, then the cursor.
+    await archive.put('checkpoint', latest);
+    this.#o.onEvent?.({ kind: 'mutable', key: 'checkpoint' });
+    const previous = this.#cursor.archived;
+    await this.#save({ archived: target });
+    report.archivedSize = target;
+    // Step 6: partials of older sizes. Those of the previous size stay one more round, so an
+    // auditor who listed the archive just before step 5 still finds what it needs.
+    const keep = new Set([...edgeKeys(target), ...edgeKeys(previous)]);
+    for (const key of await archive.listMutable('tile/')) {
+      if (key.includes('.p/') && !keep.has(key)) await archive.delete(key);
+    }
+    this.#logger.info({ ...report }, 'archive run finished');
+    return report;
+  }
+
+  async #evict(): Promise<EvictReport> {
+    const { local, archive, policy } = this.#o;
+    const report: EvictReport = { log: this.log, evictedSize: this.#cursor.evicted, evicted: 0 };
+    const limitSize = Math.min(
+      this.#cursor.sealed,
+      Math.floor(this.#cursor.archived / TILE_WIDTH) * TILE_WIDTH,
+    );
+    const dater = new EntryDater(local, archive, limitSize);
+    if (Number.isFinite(policy.afterMs)) {
+      const now = this.#clock.now();
+      let end = this.#cursor.evicted;
+      while (
+        end + TILE_WIDTH <= limitSize &&
+        (await dater.time(end + TILE_WIDTH - 1)) + policy.afterMs <= now
+      ) {
+        end += TILE_WIDTH;
+      }
+      // Published before any deletion: from here on, readers look in the archive on a local miss.
+      if (end > this.#cursor.evicted) await this.#save({ evicted: end });
+    }
+    const { clean, evicted } = this.#cursor;
+    report.evictedSize = evicted;
+    if (clean >= evicted) return report;
+    const evictOne = async (key: string, coverage: number): Promise<void> => {
+      const bytes = await local.get(key);
+      if (bytes === undefined) return; // evicted before a crash
+      const newest = coverage === 0 ? 0 : await dater.time(coverage - 1);
+      await archive.verifySealed(key, bytes, newest + policy.minMs, 'head');
+      await local.delete(key, { retention: true });
+      report.evicted++;
+      this.#o.onEvent?.({ kind: 'evicted', key });
+    };
+    const limit = this.#o.concurrency ?? 8;
+    await forEachLimit(sealedTileKeys(clean, evicted), limit, (o) => evictOne(o.key, o.coverage));
+    const history = (await local.list('checkpoints/'))
+      .map(historySize)
+      .filter((s): s is number => s !== undefined && s <= evicted);
+    await forEachLimit(history, limit, (s) => evictOne(checkpointHistoryKey(s), s));
+    await this.#save({ clean: evicted });
+    this.#logger.info({ ...report }, 'eviction run finished');
+    return report;
+  }
+}
+
+/** Keys of the partial tiles and partial bundle at the right edge of a tree of `size`. */
+export function edgeKeys(size: number): string[] {
+  const keys = edgeTileRefs(size).map((ref) => tilePath(ref));
+  if (size % TILE_WIDTH !== 0) keys.push(entriesPath(Math.floor(size / TILE_WIDTH), size % TILE_WIDTH));
+  return keys;
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; stops at the first failure and rethrows it. */
+export async function forEachLimit<T>(
+  items: Iterable<T>,
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  const it = items[Symbol.iterator]();
+  let failure: { err: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (failure === undefined) {
+      const next = it.next();
+      if (next.done) return;
+      try {
+        await fn(next.value);
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, limit) }, worker));
+  if (failure !== undefined) throw failure.err;
+}

@@ -1,0 +1,57 @@
+/**
+ * Entry times for retention: the `received_at` of entry `i`, read from the entry bundle holding it
+ * (the full bundle, or the partial bundle at the edge of the tree size being archived), locally or,
+ * for an evicted bundle, from the archive. Decoded bundles are cached, since consecutive objects
+ * (a bundle, its tile, the checkpoints inside it) ask about the same few bundles.
+ */
+import { entriesPath, TILE_WIDTH } from '../core/tile.js';
+import type { S3BlobStore } from '../storage/s3/s3-blob-store.js';
+import type { BlobStore } from '../storage/types.js';
+import { RetentionError } from './errors.js';
+import { bundleEntryTimes } from './sealed-objects.js';
+
+const CACHED_BUNDLES = 64;
+
+export class EntryDater {
+  readonly #cache = new Map<number, number[]>();
+
+  /** Dates entries below `treeSize` (a tree size whose edge bundle exists locally). */
+  constructor(
+    private readonly local: BlobStore,
+    private readonly archive: Pick<S3BlobStore, 'getSealed'>,
+    private readonly treeSize: number,
+  ) {}
+
+  /** `received_at` of entry `index` in ms since the epoch. */
+  async time(index: number): Promise<number> {
+    if (!Number.isSafeInteger(index) || index < 0 || index >= this.treeSize) {
+      throw new RangeError(`entry ${index} is not below tree size ${this.treeSize}`);
+    }
+    const b = Math.floor(index / TILE_WIDTH);
+    let times = this.#cache.get(b);
+    if (times === undefined) {
+      times = await this.#load(b);
+      if (this.#cache.size >= CACHED_BUNDLES) this.#cache.delete(this.#cache.keys().next().value!);
+      this.#cache.set(b, times);
+    }
+    const t = times[index - b * TILE_WIDTH];
+    if (t === undefined) {
+      throw new RetentionError('retention.bad_local_object', `entry ${index} is not in its bundle`, {
+        details: { index },
+      });
+    }
+    return t;
+  }
+
+  async #load(b: number): Promise<number[]> {
+    const full = (b + 1) * TILE_WIDTH <= this.treeSize;
+    const key = full ? entriesPath(b) : entriesPath(b, this.treeSize - b * TILE_WIDTH);
+    const bytes = (await this.local.get(key)) ?? (full ? await this.archive.getSealed(key) : undefined);
+    if (bytes === undefined) {
+      throw new RetentionError('retention.bad_local_object', `entry bundle ${key} is missing`, {
+        details: { object: key },
+      });
+    }
+    return bundleEntryTimes(bytes, key);
+  }
+}

@@ -1,0 +1,17 @@
+import { IndelibleError } from '../core/errors.js';
+
+/**
+ * Codes of the retention module (policy, archiver, tiered reads). Tests assert these, never messages.
+ *
+ * - `retention.invalid_policy`: a policy value out of range or unparsable (fails at start).
+ * - `retention.archive_moved`: the archive target (bucket or prefix) changed after local copies were
+ *   evicted; they exist only in the old archive, so switching is refused.
+ * - `retention.bad_local_object`: a local object the archiver must copy or date is missing or does
+ *   not parse (a bundle, a record's `received_at`, a checkpoint note).
+ */
+export type RetentionErrorCode =
+  | 'retention.invalid_policy'
+  | 'retention.archive_moved'
+  | 'retention.bad_local_object';
+
+export class RetentionError extends IndelibleError<RetentionErrorCode> {}
