@@ -65,6 +65,32 @@ export const ServerConfigSchema = Type.Object(
         closed,
       ),
     ),
+    /**
+     * Write-once archive to S3 Object Lock (docs/ARCHIVE.md). Credentials come from the AWS SDK's
+     * default chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile or an instance role), never
+     * from this file.
+     */
+    archive: Type.Optional(
+      Type.Object(
+        {
+          bucket: Type.String({ minLength: 3 }),
+          prefix: Type.Optional(Type.String()),
+          region: Type.Optional(Type.String()),
+          endpoint: Type.Optional(Type.String()),
+          forcePathStyle: Type.Optional(Type.Boolean()),
+          checksums: Type.Optional(
+            Type.Union([Type.Literal('when_required'), Type.Literal('when_supported')]),
+          ),
+          /** How long archived objects are locked (COMPLIANCE), e.g. `7y`; default 365 days. */
+          retentionMin: Type.Optional(Type.Union([Type.String(), Int(1000)])),
+          /** How long sealed data stays on local disk after it is archived, e.g. `30d` or `never`. */
+          archiveAfter: Type.Optional(Type.Union([Type.String(), Int(0)])),
+          /** How often to archive and evict, in ms (default 10 minutes). */
+          intervalMs: Type.Optional(Int(1000)),
+        },
+        closed,
+      ),
+    ),
     /** Self-audit rules, alerts and webhooks (docs/MONITORING.md). */
     monitor: Type.Optional(MonitorConfigSchema),
     eventLimits: Type.Optional(

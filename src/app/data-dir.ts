@@ -18,8 +18,12 @@ import { IndelibleError } from '../core/errors.js';
 import { createSearchIndex } from '../index/sqlite/threaded-index.js';
 import { Engine, type EngineOptions } from '../log/engine.js';
 import type { Clock, Logger } from '../log/types.js';
+import { type ArchivedDriver, openArchivedDriver } from '../retention/archived-driver.js';
+import { resolveArchiverPolicy } from '../retention/policy.js';
 import { DurableFolders, writeFileDurable } from '../storage/local/durable-write.js';
 import { createLocalDriver } from '../storage/local/local-driver.js';
+import type { StorageDriver } from '../storage/types.js';
+import type { ServerConfig } from './config.js';
 
 export const AUDIT_LOG = '_audit';
 const FORMAT = 1;
@@ -84,6 +88,8 @@ export interface OpenedDataDir {
   keys: KeyStore;
   meta: Database.Database;
   identity: Identity;
+  /** The S3 archive, when configured (`runOnce()` archives and evicts now). */
+  archive: ArchivedDriver | undefined;
   close(): Promise<void>;
 }
 
@@ -94,17 +100,39 @@ export interface OpenOptions {
   eventLimits?: EngineOptions['eventLimits'];
   /** Also set the filesystem immutable flag on sealed files (needs CAP_LINUX_IMMUTABLE). */
   immutableFlag?: boolean;
+  /** Archive sealed data to S3 Object Lock (config `archive`); reads fall back to S3 after eviction. */
+  archive?: NonNullable<ServerConfig['archive']>;
   /** Used by init only: the identity about to be written. */
   identityOverride?: Identity;
 }
 
 export async function openDataDir(dir: string, options: OpenOptions = {}): Promise<OpenedDataDir> {
   const identity = options.identityOverride ?? readIdentity(dir);
-  const driver = await createLocalDriver({
+  const local = await createLocalDriver({
     root: dir,
     immutableFlag: options.immutableFlag ?? false,
     ...(options.logger ? { logger: options.logger } : {}),
   });
+  let archived: ArchivedDriver | undefined;
+  if (options.archive) {
+    const { retentionMin, archiveAfter, intervalMs: _interval, ...s3 } = options.archive;
+    try {
+      archived = await openArchivedDriver({
+        local,
+        s3,
+        policy: resolveArchiverPolicy({
+          ...(retentionMin !== undefined ? { retentionMin } : {}),
+          ...(archiveAfter !== undefined ? { archiveAfter } : {}),
+        }),
+        ...(options.clock ? { clock: options.clock } : {}),
+        ...(options.logger ? { logger: options.logger } : {}),
+      });
+    } catch (err) {
+      await local.close();
+      throw err;
+    }
+  }
+  const driver: StorageDriver = archived ?? local;
   let meta: Database.Database | undefined;
   try {
     meta = new Database(join(dir, 'meta.sqlite'));
@@ -123,7 +151,9 @@ export async function openDataDir(dir: string, options: OpenOptions = {}): Promi
       ...(options.logger ? { logger: options.logger } : {}),
     });
     const m = meta;
+    archived?.start(options.archive?.intervalMs ?? 10 * 60_000);
     return {
+      archive: archived,
       dir,
       engine,
       keys,

@@ -63,6 +63,7 @@ export function registerServe(program: Command): void {
         immutableFlag: opts.immutableFlag === true || config.immutableFlag === true,
         ...(config.engine ? { engine: config.engine } : {}),
         ...(config.eventLimits ? { eventLimits: config.eventLimits } : {}),
+        ...(config.archive ? { archive: config.archive } : {}),
       });
       // The self-audit monitor records every access in `_audit`; there is no switch to turn it off.
       const monitor = createMonitor({
