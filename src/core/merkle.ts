@@ -180,8 +180,9 @@ export function hashChildrenInto(
   out: Uint8Array,
   oo: number,
 ): Uint8Array {
-  nodeMessage.set(left.subarray(lo, lo + HASH_SIZE), 1);
-  nodeMessage.set(right.subarray(ro, ro + HASH_SIZE), 1 + HASH_SIZE);
+  // Byte loops, not subarray views: this runs once per tree node and views cost an allocation each.
+  for (let i = 0; i < HASH_SIZE; i++) nodeMessage[1 + i] = left[lo + i]!;
+  for (let i = 0; i < HASH_SIZE; i++) nodeMessage[1 + HASH_SIZE + i] = right[ro + i]!;
   sha256Into(nodeMessage, out, oo);
   return out;
 }
