@@ -1,69 +1,316 @@
+/**
+ * `indelible verify`, in five forms — exactly one per call:
+ *
+ *   --data DIR                                  a data directory, offline, every byte (the default)
+ *   --url URL --log NAME --key VKEY [--state F] a remote log through its read path (verify-url.ts)
+ *   --export FILE --key VKEY                    an export file, offline (verify-export.ts)
+ *   --receipt FILE --key VKEY [--record FILE]   one entry's receipt, offline
+ *   --s3 s3://BUCKET/PREFIX --key VKEY          an S3 archive under Object Lock (verify-s3.ts)
+ *
+ * Exit 0 only when everything checked holds; 1 when something does not, with the first failure on
+ * stderr (and, with --json, a report on stdout); 2 for a usage error, such as two forms at once.
+ */
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { isIndelibleError } from '../core/errors.js';
+import { type Checkpoint, CheckpointError, openCheckpoint } from '../core/checkpoint.js';
+import { fromHex, toHex } from '../core/encoding.js';
+import { type IndelibleError, isIndelibleError } from '../core/errors.js';
+import { hashLeaf, MerkleError } from '../core/merkle.js';
+import type { NoteVerifier } from '../core/note.js';
+import { ProofError, rootFromInclusionProof } from '../core/proof.js';
+import { parseReceipt, ReceiptError, type ReceiptErrorCode, verifyReceipt } from '../core/receipt.js';
 import { verifyStorage } from '../log/verify.js';
 import { createLocalDriver } from '../storage/local/local-driver.js';
 import { dataDirOption, printJson, UsageError } from './options.js';
+import { Progress, plural, verifierKeyOption } from './remote.js';
+import { verifyExportFile } from './verify-export.js';
+import { addVerifyS3Options, runVerifyS3 } from './verify-s3.js';
+import { runVerifyUrl } from './verify-url.js';
 
-/**
- * `indelible verify --data DIR`: offline check of every log in a data directory. Exit 0 only if
- * everything holds; otherwise 1 with the first bad log/index/object on stderr.
- */
+interface VerifyOptions {
+  data?: string;
+  url?: string;
+  export?: string;
+  receipt?: string;
+  s3?: string;
+  key?: string[];
+  log?: string;
+  state?: string;
+  apiKey?: string;
+  checkpointOnly?: boolean;
+  record?: string;
+  leafHash?: string;
+  endpoint?: string;
+  region?: string;
+  pathStyle?: boolean;
+  json?: boolean;
+}
+
+type Form = 'data' | 'url' | 'export' | 'receipt' | 's3';
+const FORMS: readonly Form[] = ['data', 'url', 'export', 'receipt', 's3'];
+
+/** Options that only make sense with some forms (the flag as typed, and where it belongs). */
+const BELONGS: ReadonlyArray<[keyof VerifyOptions, string, readonly Form[]]> = [
+  ['state', '--state', ['url']],
+  ['apiKey', '--api-key', ['url']],
+  ['checkpointOnly', '--checkpoint-only', ['url']],
+  ['record', '--record', ['receipt']],
+  ['leafHash', '--leaf-hash', ['receipt']],
+  ['log', '--log', ['url', 'export', 's3']],
+  ['endpoint', '--endpoint', ['s3']],
+  ['region', '--region', ['s3']],
+  ['pathStyle', '--path-style', ['s3']],
+];
+
+/** The form asked for; two forms, or an option of another form, is a usage error naming it. */
+function formOf(opts: VerifyOptions): Form {
+  const given = FORMS.filter((f) => opts[f] !== undefined);
+  if (given.length > 1)
+    throw new UsageError(`verify takes one form at a time: --${given[0]} and --${given[1]} conflict`);
+  const form = given[0] ?? 'data';
+  for (const [key, flag, forms] of BELONGS) {
+    if (opts[key] !== undefined && !forms.includes(form))
+      throw new UsageError(`${flag} goes with ${forms.map((f) => `--${f}`).join(' or ')}, not --${form}`);
+  }
+  if (form === 'url' || form === 'export' || form === 'receipt') {
+    if (opts.key === undefined || opts.key.length !== 1)
+      throw new UsageError(`--${form} needs exactly one --key VKEY (the log's verifier key)`);
+  }
+  return form;
+}
+
+function failed(err: IndelibleError, json: boolean | undefined): void {
+  process.stderr.write(`verification FAILED: ${err.message} [${err.code}]\n`);
+  if (json) printJson({ ok: false, code: err.code, message: err.message, details: err.details });
+  process.exitCode = 1;
+}
+
 export function registerVerify(program: Command): void {
-  program
+  const command = program
     .command('verify')
-    .description('verify a data directory offline: every record, chain, tile, bundle and checkpoint')
-    .option('--data <dir>', 'data directory (env INDELIBLE_DATA); the server must be stopped')
+    .description('verify a data directory, a remote log, an export, a receipt or an S3 archive')
+    .option('--data <dir>', 'a data directory, offline (env INDELIBLE_DATA); the server must be stopped')
+    .option('--url <url>', 'a remote log through its public read path (with --log, --key, --state)')
+    .option('--export <file>', 'an export file from `indelible export`, offline (with --key)')
+    .option('--receipt <file>', 'a receipt (C2SP tlog-proof), offline (with --key, --record)');
+  addVerifyS3Options(command);
+  const logOption = command.options.find((o) => o.long === '--log');
+  if (logOption !== undefined)
+    logOption.description =
+      'with --url: the log (required); with --export: the log every record must name; with --s3: ' +
+      'the log to verify (default: all)';
+  command
     .option(
-      '--key <log=vkey...>',
-      'pin a log verifier key instead of trusting the one stored in the directory',
+      '--key <vkey...>',
+      "the log's verifier key, pinned out of band; with --data/--s3 also LOG=VKEY, repeatable",
     )
+    .option(
+      '--state <file>',
+      'with --url: the last verified checkpoint, read and updated (trust on first use)',
+    )
+    .option('--api-key <key>', 'with --url: a reader key to read entry bundles (env INDELIBLE_API_KEY)')
+    .option('--checkpoint-only', 'with --url: check the checkpoint and its consistency, not the entries')
+    .option('--record <file>', 'with --receipt: the exact record text (`indelible get`) the receipt proves')
+    .option('--leaf-hash <hex>', 'with --receipt: the leaf hash the receipt proves (from the append answer)')
     .option('--json', 'print a JSON report')
     .addHelpText(
       'after',
-      '\nExit codes: 0 verified; 1 a check failed (the first failure is named on stderr); 2 usage error.\n' +
-        'Example:\n  $ indelible verify --data ./data\n',
+      `
+Exit codes: 0 verified; 1 a check failed (the first failure is named on stderr); 2 usage error.
+Examples:
+  $ indelible verify --data ./data
+  $ indelible verify --url https://audit.example.com --log acme --key "$VKEY" --state acme.state
+  $ indelible verify --export acme.ndjson --key "$VKEY"
+  $ indelible verify --receipt entry-41.receipt --key "$VKEY" --record entry-41.json
+  $ indelible verify --s3 s3://audit-archive/prod --log acme --key "$VKEY"
+See docs/VERIFY.md for what each form proves.
+`,
     )
-    .action(async (opts: { data?: string; key?: string[]; json?: boolean }) => {
-      const dir = dataDirOption(opts.data);
-      if (!existsSync(join(dir, 'indelible.json')))
-        throw new UsageError(`${dir} is not an Indelible data directory`);
-      const verifierKeys: Record<string, string> = {};
-      for (const kv of opts.key ?? []) {
-        const eq = kv.indexOf('=');
-        if (eq <= 0) throw new UsageError(`--key expects LOG=VKEY, got ${kv}`);
-        verifierKeys[kv.slice(0, eq)] = kv.slice(eq + 1);
-      }
-      const driver = await createLocalDriver({ root: dir });
-      const tty = process.stderr.isTTY;
-      try {
-        const reports = await verifyStorage(driver, {
-          verifierKeys,
-          onProgress: tty
-            ? (p) => process.stderr.write(`\r${p.log}: ${p.done}/${p.total} entries verified`)
-            : undefined,
+    .action(async (opts: VerifyOptions) => {
+      const form = formOf(opts);
+      if (form === 'data') return verifyData(opts);
+      if (form === 'url')
+        return runVerifyUrl({
+          url: opts.url!,
+          key: opts.key![0]!,
+          ...pick(opts, 'log', 'state', 'apiKey', 'checkpointOnly', 'json'),
         });
-        if (tty) process.stderr.write('\n');
-        if (opts.json) printJson({ ok: true, logs: reports });
-        else {
-          for (const r of reports) {
-            process.stdout.write(
-              `${r.log}: OK, ${r.treeSize} entries, ${r.checkpoints} checkpoints, root ${r.rootHash}\n`,
-            );
-          }
-        }
-      } catch (err) {
-        if (tty) process.stderr.write('\n');
-        if (isIndelibleError(err)) {
-          process.stderr.write(`verification FAILED: ${err.message} [${err.code}]\n`);
-          if (opts.json) printJson({ ok: false, code: err.code, message: err.message, details: err.details });
-          process.exitCode = 1;
-          return;
-        }
-        throw err;
-      } finally {
-        await driver.close();
-      }
+      if (form === 'export') return verifyExport(opts);
+      if (form === 'receipt') return verifyReceiptFile(opts);
+      return runVerifyS3({
+        s3: opts.s3!,
+        ...pick(opts, 'log', 'key', 'endpoint', 'region', 'pathStyle', 'json'),
+      });
     });
+}
+
+function pick<K extends keyof VerifyOptions>(o: VerifyOptions, ...keys: K[]): Pick<VerifyOptions, K> {
+  const out: Partial<VerifyOptions> = {};
+  for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
+  return out as Pick<VerifyOptions, K>;
+}
+
+/** `--data DIR`: every log in the directory (src/log/verify.ts). */
+async function verifyData(opts: VerifyOptions): Promise<void> {
+  const dir = dataDirOption(opts.data);
+  if (!existsSync(join(dir, 'indelible.json')))
+    throw new UsageError(`${dir} is not an Indelible data directory`);
+  const verifierKeys: Record<string, string> = {};
+  for (const kv of opts.key ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--key expects LOG=VKEY, got ${kv}`);
+    verifierKeys[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  const driver = await createLocalDriver({ root: dir });
+  const tty = process.stderr.isTTY;
+  try {
+    const reports = await verifyStorage(driver, {
+      verifierKeys,
+      onProgress: tty
+        ? (p) => process.stderr.write(`\r${p.log}: ${p.done}/${p.total} entries verified`)
+        : undefined,
+    });
+    if (tty) process.stderr.write('\n');
+    if (opts.json) printJson({ ok: true, logs: reports });
+    else {
+      for (const r of reports) {
+        process.stdout.write(
+          `${r.log}: OK, ${r.treeSize} entries, ${r.checkpoints} checkpoints, root ${r.rootHash}\n`,
+        );
+      }
+    }
+  } catch (err) {
+    if (tty) process.stderr.write('\n');
+    if (!isIndelibleError(err)) throw err;
+    failed(err, opts.json);
+  } finally {
+    await driver.close();
+  }
+}
+
+/** `--export FILE --key VKEY`: every line bound to the final checkpoint (verify-export.ts). */
+async function verifyExport(opts: VerifyOptions): Promise<void> {
+  const verifier = verifierKeyOption(opts.key![0]);
+  const bar = new Progress('export: ');
+  try {
+    const r = await verifyExportFile(opts.export!, verifier, {
+      ...(opts.log === undefined ? {} : { log: opts.log }),
+      onProgress: (done, bytes) => bar.update(done, 'entries verified', bytes.read / bytes.total),
+    });
+    bar.done();
+    if (opts.json) {
+      printJson({
+        ok: true,
+        log: r.log,
+        origin: r.origin,
+        tree_size: r.treeSize,
+        root_hash: r.rootHash,
+        count: r.count,
+        first: r.first,
+        last: r.last,
+      });
+      return;
+    }
+    const range = r.first === undefined ? '' : ` (indices ${r.first}..${r.last})`;
+    process.stdout.write(
+      `export OK: ${plural(r.count, 'entry', 'entries')} of ${r.log ?? 'the log'}${range}, each proven in the checkpoint of ` +
+        `${r.origin} at tree size ${r.treeSize}, root ${r.rootHash}\n`,
+    );
+  } catch (err) {
+    bar.done();
+    if (!isIndelibleError(err)) throw err;
+    failed(err, opts.json);
+  }
+}
+
+/**
+ * `--receipt FILE --key VKEY [--record FILE | --leaf-hash HEX]`. A tlog-proof does not contain the
+ * leaf: without the record (or its leaf hash) only the checkpoint's signature and the proof's shape
+ * can be checked, and the report says the entry itself was not.
+ */
+async function verifyReceiptFile(opts: VerifyOptions): Promise<void> {
+  const verifier = verifierKeyOption(opts.key![0]);
+  if (opts.record !== undefined && opts.leafHash !== undefined)
+    throw new UsageError('give --record or --leaf-hash, not both');
+  let leaf: Uint8Array | undefined;
+  if (opts.leafHash !== undefined) {
+    leaf = /^[0-9a-f]{64}$/.test(opts.leafHash) ? fromHex(opts.leafHash) : undefined;
+    if (leaf === undefined) throw new UsageError('--leaf-hash must be 64 lowercase hex digits');
+  }
+  if (opts.record !== undefined) {
+    let bytes = new Uint8Array(await readFile(opts.record));
+    // `indelible get` ends the record with a newline; an RFC 8785 record itself never ends in one.
+    if (bytes[bytes.length - 1] === 0x0a)
+      bytes = bytes.subarray(0, bytes[bytes.length - 2] === 0x0d ? -2 : -1);
+    leaf = hashLeaf(bytes);
+  }
+  const text = await readFile(opts.receipt!, 'utf8');
+  try {
+    let index: number;
+    let cp: Checkpoint;
+    if (leaf !== undefined) {
+      const r = verifyReceipt(text, verifier, leaf);
+      index = r.index;
+      cp = r.checkpoint;
+    } else {
+      ({ index, cp } = checkReceiptWithoutLeaf(text, verifier));
+    }
+    const leafHex = leaf === undefined ? undefined : toHex(leaf);
+    if (opts.json) {
+      printJson({
+        ok: true,
+        index,
+        origin: cp.origin,
+        tree_size: cp.size,
+        root_hash: toHex(cp.rootHash),
+        inclusion: leafHex === undefined ? 'not_checked' : 'verified',
+        ...(leafHex === undefined ? {} : { leaf_hash: leafHex }),
+      });
+    } else if (leafHex !== undefined) {
+      process.stdout.write(
+        `receipt OK: leaf ${leafHex} is entry ${index} of ${cp.origin}, in the signed tree of size ${cp.size}, root ${toHex(cp.rootHash)}\n`,
+      );
+    } else {
+      process.stdout.write(
+        `receipt checkpoint OK: ${cp.origin}, tree size ${cp.size}, root ${toHex(cp.rootHash)}; proof for entry ${index} is well-formed\n`,
+      );
+      process.stderr.write(
+        'the entry itself was NOT checked: a receipt does not contain it; pass --record FILE or --leaf-hash HEX\n',
+      );
+    }
+  } catch (err) {
+    if (!isIndelibleError(err)) throw err;
+    failed(err, opts.json);
+  }
+}
+
+/** What a receipt proves without its leaf: a signed checkpoint and a proof of the right shape. */
+function checkReceiptWithoutLeaf(text: string, verifier: NoteVerifier): { index: number; cp: Checkpoint } {
+  const r = parseReceipt(text);
+  let cp: Checkpoint;
+  try {
+    cp = openCheckpoint(r.checkpoint, verifier);
+  } catch (cause) {
+    if (!(cause instanceof CheckpointError)) throw cause;
+    // Codes as verifyReceipt reports them (receipt.bad_signature, receipt.unverified, …).
+    const code = cause.code.replace('checkpoint.', 'receipt.') as ReceiptErrorCode;
+    throw new ReceiptError(code, `receipt checkpoint rejected: ${cause.message}`, { cause });
+  }
+  if (r.index >= cp.size)
+    throw new ReceiptError('receipt.index_out_of_range', 'index is not below the checkpoint tree size');
+  try {
+    rootFromInclusionProof(r.index, cp.size, new Uint8Array(32), r.proof);
+  } catch (cause) {
+    if (!(cause instanceof ProofError || cause instanceof MerkleError)) throw cause;
+    throw new ReceiptError(
+      'receipt.inclusion_failed',
+      `the proof cannot be one for entry ${r.index}: ${cause.message}`,
+      {
+        cause,
+      },
+    );
+  }
+  return { index: r.index, cp };
 }

@@ -1,0 +1,155 @@
+/**
+ * Where `indelible append` reads events from: `--event` arguments, a file (NDJSON, one event per
+ * line, or one JSON array of events), or NDJSON on stdin. Each source yields every event as JSON
+ * text — checked locally to be one JSON object, so a typo is reported with its line number before
+ * anything is sent — and the server does the real validation.
+ *
+ * The texts are deterministic functions of the input (an NDJSON line trimmed of surrounding
+ * whitespace, sent as written; an array element re-serialized with JSON.stringify), because a
+ * resumed append must rebuild an in-flight batch byte for byte: the server fingerprints the body of
+ * an idempotent request and only replays it for the very same bytes.
+ */
+import { createReadStream } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { UsageError } from './options.js';
+
+export interface SourceEvent {
+  /** The event as JSON text (one object, no surrounding whitespace). */
+  text: string;
+  /** 1-based line (NDJSON) or element (array) number, for messages. */
+  line: number;
+}
+
+export interface EventSource {
+  /** For messages: the file name, `stdin` or `--event`. */
+  name: string;
+  events: AsyncIterable<SourceEvent>;
+  /** Bytes read so far and the total, when known (for the progress bar). */
+  position(): { read: number; total?: number };
+}
+
+const fail = (where: string, why: string) => new UsageError(`${where}: ${why}`);
+
+function checkObject(text: string, where: string): void {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    throw fail(where, `not JSON (${(err as Error).message})`);
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v))
+    throw fail(where, 'an event must be a JSON object');
+}
+
+/** Events from `--event` arguments. */
+export function argumentSource(values: readonly string[]): EventSource {
+  const events = values.map((v, i) => {
+    const text = v.trim();
+    checkObject(text, `--event #${i + 1}`);
+    return { text, line: i + 1 };
+  });
+  return {
+    name: '--event',
+    events: (async function* () {
+      yield* events;
+    })(),
+    position: () => ({ read: 0 }),
+  };
+}
+
+/** NDJSON from a byte stream: blank lines are skipped; invalid UTF-8 is an error, not a U+FFFD. */
+function ndjsonSource(name: string, input: Readable, total?: number): EventSource {
+  let read = 0;
+  async function* events(): AsyncGenerator<SourceEvent> {
+    const decoder = new TextDecoder('utf-8', { fatal: true });
+    let pending = '';
+    let line = 0;
+    const emit = function* (raw: string): Generator<SourceEvent> {
+      line++;
+      const text = (line === 1 && raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw).trim();
+      if (text === '') return;
+      checkObject(text, `${name} line ${line}`);
+      yield { text, line };
+    };
+    try {
+      for await (const chunk of input) {
+        const bytes = chunk as Uint8Array;
+        read += bytes.length;
+        let text: string;
+        try {
+          text = decoder.decode(bytes, { stream: true });
+        } catch {
+          throw fail(`${name} line ${line + 1}`, 'not valid UTF-8');
+        }
+        let start = 0;
+        for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+          yield* emit(pending + text.slice(start, nl));
+          pending = '';
+          start = nl + 1;
+        }
+        pending += text.slice(start);
+      }
+      try {
+        pending += decoder.decode();
+      } catch {
+        throw fail(`${name} line ${line + 1}`, 'not valid UTF-8');
+      }
+      if (pending !== '') yield* emit(pending);
+    } finally {
+      input.destroy();
+    }
+  }
+  return { name, events: events(), position: () => (total === undefined ? { read } : { read, total }) };
+}
+
+/** NDJSON on stdin (`--file -`). */
+export function stdinSource(): EventSource {
+  return ndjsonSource('stdin', process.stdin);
+}
+
+/** A file of NDJSON, or one JSON array of event objects (told apart by its first character). */
+export async function fileSource(path: string): Promise<EventSource> {
+  const fh = await open(path, 'r');
+  let head: Uint8Array;
+  let size: number;
+  try {
+    size = (await fh.stat()).size;
+    const buf = new Uint8Array(Math.min(size, 4096));
+    await fh.read(buf, 0, buf.length, 0);
+    head = buf;
+  } finally {
+    await fh.close();
+  }
+  const first = new TextDecoder()
+    .decode(head)
+    .replace(/^\uFEFF/, '')
+    .trimStart()[0];
+  if (first !== '[') {
+    return ndjsonSource(path, createReadStream(path, { highWaterMark: 1 << 20 }), size);
+  }
+  // A JSON array is parsed whole: it has no lines to stream by. Large inputs should be NDJSON.
+  let array: unknown;
+  try {
+    array = JSON.parse(
+      new TextDecoder('utf-8', { fatal: true }).decode(await readFile(path)).replace(/^\uFEFF/, ''),
+    );
+  } catch (err) {
+    throw fail(path, `not a JSON array of events (${(err as Error).message})`);
+  }
+  if (!Array.isArray(array)) throw fail(path, 'not a JSON array of events');
+  let read = 0;
+  return {
+    name: path,
+    events: (async function* () {
+      for (let i = 0; i < array.length; i++) {
+        const v: unknown = array[i];
+        if (v === null || typeof v !== 'object' || Array.isArray(v))
+          throw fail(`${path} element ${i + 1}`, 'an event must be a JSON object');
+        read = Math.round((size * (i + 1)) / array.length);
+        yield { text: JSON.stringify(v), line: i + 1 };
+      }
+    })(),
+    position: () => ({ read, total: size }),
+  };
+}

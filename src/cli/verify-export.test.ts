@@ -1,0 +1,164 @@
+// verifyExportFile against a real export (the NDJSON of GET /v1/logs/{log}/export from an
+// in-process server, format in src/http/routes-export.ts) and the ways someone handing it over could
+// change it: each must fail with its own code. 300 entries span two entry bundles.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { IndelibleClient } from '../client/client.js';
+import { initDir, scratch, serveDir, type TestServer } from '../client/test-support.js';
+import { isIndelibleError } from '../core/errors.js';
+import { generateSignerKey, parseVerifierKey } from '../core/note.js';
+import { verifyExportFile } from './verify-export.js';
+
+const { root, cleanup } = scratch('verify-export');
+let server: TestServer;
+let vkey = '';
+let lines: string[] = [];
+
+before(async () => {
+  const dir = join(root, 'data');
+  server = await serveDir(dir, await initDir(dir));
+  const client = new IndelibleClient({ url: server.url, apiKey: server.adminKey });
+  vkey = (await client.createLog('acme')).verifierKey;
+  const events = Array.from({ length: 300 }, (_, i) => ({
+    action: 'doc.read',
+    actor: { id: `u${i % 5}` },
+    metadata: { i },
+  }));
+  await client.append('acme', events, { waitCheckpoint: true });
+  const res = await fetch(`${server.url}/v1/logs/acme/export`, {
+    headers: { authorization: `Bearer ${server.adminKey}` },
+  });
+  assert.equal(res.status, 200);
+  lines = (await res.text()).split('\n');
+  assert.equal(lines.pop(), ''); // every line ends in LF
+});
+after(async () => {
+  await server?.stop();
+  cleanup();
+});
+
+let n = 0;
+function file(content: string): string {
+  const path = join(root, `export-${n++}.ndjson`);
+  writeFileSync(path, content);
+  return path;
+}
+const joined = (ls: readonly string[]) => `${ls.map((l) => `${l}\n`).join('')}`;
+const verify = (content: string, key = vkey, log?: string) =>
+  verifyExportFile(file(content), parseVerifierKey(key), log === undefined ? {} : { log });
+
+/** Entry line `i` with its object changed by `edit`. */
+function editLine(i: number, edit: (o: Record<string, unknown>) => void): string[] {
+  const copy = [...lines];
+  const o = JSON.parse(copy[i]!) as Record<string, unknown>;
+  edit(o);
+  copy[i] = JSON.stringify(o);
+  return copy;
+}
+
+test('a complete export verifies and reports what it covers', async () => {
+  const r = await verify(joined(lines));
+  assert.deepEqual(
+    { log: r.log, count: r.count, first: r.first, last: r.last, treeSize: r.treeSize },
+    { log: 'acme', count: 300, first: 0, last: 299, treeSize: 300 },
+  );
+  const subset = [lines[3]!, lines[200]!, lines[299]!];
+  const last = JSON.parse(lines.at(-1)!) as Record<string, unknown>;
+  const partial = await verify(joined([...subset, JSON.stringify({ ...last, count: 3 })]));
+  assert.equal(partial.count, 3);
+});
+
+/** SHA-256(0x00 ‖ record) (RFC 6962 §2.1), computed with Node directly, not with the code under test. */
+const leafHash = (record: string) =>
+  createHash('sha256')
+    .update(Buffer.concat([Buffer.from([0]), Buffer.from(record)]))
+    .digest('hex');
+
+const wrongKey = generateSignerKey('indelible.local/someone/acme').verifierKey;
+const cases: Array<[string, () => string, string, string?]> = [
+  [
+    'a record changed, leaf_hash kept',
+    () =>
+      joined(
+        editLine(5, (o) => {
+          o.record = String(o.record).replace('"u0"', '"u9"');
+        }),
+      ),
+    'export.leaf_mismatch',
+  ],
+  [
+    'a record and its leaf_hash changed together',
+    () => {
+      const changed = editLine(5, (o) => {
+        o.record = String(o.record).replace('"u0"', '"u9"');
+      });
+      const o = JSON.parse(changed[5]!) as Record<string, unknown>;
+      o.leaf_hash = leafHash(String(o.record));
+      changed[5] = JSON.stringify(o);
+      return joined(changed);
+    },
+    'export.inclusion_failed',
+  ],
+  [
+    'an entry removed (count says otherwise)',
+    () => joined(lines.filter((_, i) => i !== 7)),
+    'export.count_mismatch',
+  ],
+  ['two entries swapped', () => joined([lines[1]!, lines[0]!, ...lines.slice(2)]), 'export.out_of_order'],
+  ['the final checkpoint line missing', () => joined(lines.slice(0, -1)), 'export.incomplete'],
+  [
+    "the server's error line at the end",
+    () => joined([...lines.slice(0, 10), '{"error":{"code":"server.internal","detail":"x"}}']),
+    'export.incomplete',
+  ],
+  ['cut off mid-line', () => joined(lines).slice(0, -5), 'export.incomplete'],
+  ['empty', () => '', 'export.incomplete'],
+  ['signed by another key', () => joined(lines), 'export.bad_checkpoint', wrongKey],
+  [
+    "tree_size not the checkpoint's",
+    () =>
+      joined(
+        editLine(lines.length - 1, (o) => {
+          o.tree_size = 301;
+        }),
+      ),
+    'export.bad_checkpoint',
+  ],
+  ['a checkpoint line in the middle', () => joined([lines.at(-1)!, ...lines]), 'export.malformed'],
+  ['a line that is not JSON', () => joined(['{"index":0,', ...lines.slice(1)]), 'export.malformed'],
+  [
+    'a proof hash that is not hex',
+    () =>
+      joined(
+        editLine(2, (o) => {
+          o.proof = ['zz'];
+        }),
+      ),
+    'export.malformed',
+  ],
+  [
+    'an index beyond the tree',
+    () =>
+      joined(
+        editLine(299, (o) => {
+          o.index = 300;
+        }),
+      ),
+    'export.out_of_order',
+  ],
+];
+
+for (const [name, content, code, key] of cases) {
+  test(`fails: ${name} → ${code}`, async () => {
+    await assert.rejects(verify(content(), key), (err: unknown) => isIndelibleError(err, code));
+  });
+}
+
+test('records of another log than the one pinned with --log fail', async () => {
+  await assert.rejects(verify(joined(lines), vkey, 'other'), (err: unknown) =>
+    isIndelibleError(err, 'export.bad_record'),
+  );
+});
