@@ -1,10 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import type { Command } from 'commander';
-import { pino } from 'pino';
 import { loadServerConfig, type ServerConfig } from '../app/config.js';
 import { initDataDir, isInitialized, openDataDir } from '../app/data-dir.js';
-import { buildServer } from '../http/server.js';
-import { createMonitor } from '../monitor/monitor.js';
 import { dataDirOption, UsageError } from './options.js';
 
 /** Parses `HOST:PORT` (IPv6 as `[::1]:7070`). */
@@ -40,6 +37,12 @@ export function registerServe(program: Command): void {
     .addHelpText('after', '\nExample:\n  $ indelible serve --data ./data --listen 127.0.0.1:7070\n')
     .action(async (opts: ServeOptions) => {
       const dir = dataDirOption(opts.data);
+      // Loaded here, not at the top: every other command starts faster without the HTTP stack.
+      const [{ pino }, { buildServer }, { createMonitor }] = await Promise.all([
+        import('pino'),
+        import('../http/server.js'),
+        import('../monitor/monitor.js'),
+      ]);
       const config: ServerConfig = opts.config ? loadServerConfig(opts.config) : {};
       const listen = parseListen(
         opts.listen ?? process.env.INDELIBLE_LISTEN ?? config.listen ?? '127.0.0.1:7070',
