@@ -75,6 +75,11 @@ export function registerServe(program: Command): void {
         logger,
         ...(config.monitor ? { config: config.monitor } : {}),
       });
+      dd.engine.observeCommits((_log, events, seconds) => {
+        monitor.metrics.observeFsync(seconds);
+        monitor.metrics.observeCommitBatch(events);
+      });
+      for (const r of dd.engine.recoveries()) monitor.recordLifecycle('recovery', r);
       const app = await buildServer({
         engine: dd.engine,
         keys: dd.keys,

@@ -74,6 +74,7 @@ export class Engine {
   readonly logger: Logger;
   private readonly indexer: Indexer;
   private closed = false;
+  private commitObserver: ((log: string, events: number, seconds: number) => void) | undefined;
 
   private constructor(private readonly opts: EngineOptions) {
     this.config = resolveEngineConfig(opts.config);
@@ -91,6 +92,18 @@ export class Engine {
       await engine.openLog(name, storage);
     }
     return engine;
+  }
+
+  /** Observes every durable commit (metrics: batch sizes, fsync latency). */
+  observeCommits(observer: (log: string, events: number, seconds: number) => void): void {
+    this.commitObserver = observer;
+  }
+
+  /** Logs that replayed acknowledged entries from their journal when they were opened. */
+  recoveries(): Array<{ log: string; from: number; to: number }> {
+    return [...this.logs.entries()].flatMap(([log, e]) =>
+      e.log.recovered ? [{ log, ...e.log.recovered }] : [],
+    );
   }
 
   get index(): SearchIndex {
@@ -181,6 +194,7 @@ export class Engine {
         clock: this.clock,
         logger: this.logger,
         onSequenced: (records) => this.indexer.enqueue(name, records),
+        onCommit: (events, seconds) => this.commitObserver?.(name, events, seconds),
       });
       const info: LogInfo = {
         name,

@@ -66,6 +66,8 @@ export interface LogOptions {
   logger: Logger;
   /** Called synchronously after each durable commit, before the acks resolve. */
   onSequenced?: (records: readonly SequencedRecord[]) => void;
+  /** Observes each sequencer commit: events made durable and the journal write + fsync time. */
+  onCommit?: (events: number, seconds: number) => void;
 }
 
 export function checkpointHistoryKey(size: number): string {
@@ -98,6 +100,8 @@ export class Log {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly bundleCache = new Map<number, Uint8Array[]>();
+  /** Entries replayed from the journal at open (acknowledged but not yet integrated before a stop). */
+  recovered: { from: number; to: number } | undefined;
 
   private constructor(opts: LogOptions) {
     this.opts = opts;
@@ -176,7 +180,9 @@ export class Log {
       acks[i] = { index, id: it.id, leafHash: toHex(rec.leafHash), receivedAt };
       prev = rec.leafHash;
     }
+    const started = performance.now();
     await this.journal.append(records);
+    this.opts.onCommit?.(items.length, (performance.now() - started) / 1000);
     // Durable from here on. Update memory only after the write, so a failed append leaves no trace.
     for (let i = 0; i < items.length; i++) {
       this.pendingRecords.push(records[i]!);
@@ -354,6 +360,7 @@ export class Log {
         this.lastLeafHash = leaf;
         this.sequencedSize++;
       }
+      this.recovered = { from: size, to: this.sequencedSize };
       this.opts.logger.info(
         { log: this.name, from: size, to: this.sequencedSize },
         'recovered sequenced entries from the journal',
