@@ -253,11 +253,7 @@ export class Log {
     //    Crash after: `open` finds the state ahead of the public checkpoint blobs and rewrites them.
     const cp: Checkpoint = { origin: this.origin, size: newSize, rootHash: root, extensions: [] };
     const note = signCheckpoint(cp, this.opts.signer);
-    this.stateVersion = await this.opts.storage.state.compareAndSwap(
-      STATE_CHECKPOINT,
-      this.stateVersion,
-      utf8(note),
-    );
+    this.stateVersion = await this.commitCheckpointState(note);
     const signed: SignedCheckpoint = { size: newSize, rootHash: root, note };
 
     // 5. Publish: history (immutable) then the latest checkpoint. Crash between: `open` republishes.
@@ -279,6 +275,23 @@ export class Log {
     this.checkpoint = signed;
     await this.journal.truncateBefore(newSize);
     return signed;
+  }
+
+  /**
+   * Compare-and-swap of the signed checkpoint into the state store. A write that failed after it
+   * took effect (a lost reply) leaves our version stale: if the store already holds exactly this
+   * note, that earlier attempt succeeded and we adopt its version; anything else is a real conflict.
+   */
+  private async commitCheckpointState(note: string): Promise<string> {
+    const state = this.opts.storage.state;
+    try {
+      return await state.compareAndSwap(STATE_CHECKPOINT, this.stateVersion, utf8(note));
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'storage.cas_conflict') throw err;
+      const current = await state.read(STATE_CHECKPOINT);
+      if (current && new TextDecoder().decode(current.value) === note) return current.version;
+      throw err;
+    }
   }
 
   private bundlesFor(

@@ -103,3 +103,31 @@ test('failure-point table: every storage call × fail-before/fail-after recovers
   }
   t.diagnostic(`${cases} failure points recovered`);
 });
+
+test('a checkpoint write whose reply was lost (fail-after) heals on the next integration, without a restart', async () => {
+  const calls: FaultCall[] = [];
+  let failNext = false;
+  const driver = createMemoryDriver({
+    faults: (call) => {
+      calls.push({ ...call });
+      if (failNext && call.op === 'compareAndSwap' && call.key === 'checkpoint') {
+        failNext = false;
+        return 'fail-after';
+      }
+      return 'proceed';
+    },
+  });
+  const engine = await openTestEngine(driver);
+  await engine.createLog('acme');
+  const log = engine.log('acme');
+  await engine.append('acme', [sampleEvent(1), sampleEvent(2)]);
+  failNext = true;
+  await assert.rejects(log.integrate(), (err: unknown) => isInjectedCause(err));
+  const cp = await log.integrate();
+  assert.equal(cp.size, 2);
+  await engine.append('acme', [sampleEvent(3)]);
+  assert.equal((await log.integrate()).size, 3);
+  await engine.close();
+  const reports = await verifyStorage(driver.crash());
+  assert.equal(reports.find((r) => r.log === 'acme')?.treeSize, 3);
+});
