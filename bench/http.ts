@@ -1,0 +1,295 @@
+/**
+ * Issue "HTTP service": ingest and proofs over real HTTP on loopback, driven by wrk, against the
+ * floor server (bench/floor-server.mjs: parse JSON, append NDJSON, fsync with group commit, nothing
+ * else) started in the same run.
+ *
+ * The server is the real CLI (`node dist/src/cli/main.js serve --data DIR --init --listen …`) with
+ * its defaults (access log included, written to a file); the admin key is parsed from its stdout and
+ * a log plus a writer key are created through the API. Shapes: batches of 100 × 400-byte events on 16
+ * connections, single events on 64, inclusion proofs of random entries on 32, and `/healthz` on 32
+ * as the route-free ceiling of the same server. Targets: batches and single events ≥ 0.5× the floor,
+ * single events ≥ 10,000/s, proofs ≥ 10,000/s. Only 127.0.0.1; every wrk run is bounded (-d).
+ */
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sampleEvent } from '../src/log/test-helpers.js';
+import {
+  findWrk,
+  freePort,
+  HOST,
+  runWrk,
+  sleep,
+  startChild,
+  stopChild,
+  type WrkFigures,
+  type WrkRun,
+  wrkVersion,
+} from './http-tools.js';
+import {
+  atLeast,
+  type BenchOptions,
+  type BenchResult,
+  benchAsset,
+  fmt,
+  fmtRatio,
+  progress,
+  repoRoot,
+  type TargetCheck,
+} from './report.js';
+
+const LOG = 'bench';
+const BATCH = 100;
+const EVENT_BYTES = 400;
+
+async function api(
+  base: string,
+  token: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? null : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`bench: ${method} ${path} → ${res.status}: ${text}`);
+  return res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text;
+}
+
+/** Tree size of the log's latest checkpoint (line 2 of the signed note). */
+async function checkpointSize(base: string): Promise<number> {
+  const res = await fetch(`${base}/v1/logs/${LOG}/checkpoint`);
+  return Number((await res.text()).split('\n')[1]);
+}
+
+/** Waits until the checkpoint stops growing (integration and indexing of the last run are done). */
+async function settle(base: string): Promise<number> {
+  let last = -1;
+  for (let i = 0; i < 60; i++) {
+    const size = await checkpointSize(base);
+    if (size === last) return size;
+    last = size;
+    await sleep(1500);
+  }
+  return last;
+}
+
+function rssMiB(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+export async function run(opts: BenchOptions): Promise<BenchResult> {
+  const wrk = findWrk();
+  if (!wrk) {
+    throw new Error(
+      'bench http: wrk is not installed, so the HTTP benchmark cannot run. Install it (Debian/Ubuntu: ' +
+        '`apt-get update && apt-get install -y wrk`) and run `npm run bench -- http` again.',
+    );
+  }
+  const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
+  if (!existsSync(main)) throw new Error(`bench http: ${main} is missing; run \`npm run build\` first`);
+  const floorScript = benchAsset('floor-server.mjs');
+  // BENCH_SECONDS shortens or lengthens every measured wrk run (default 10 s, 30 s with --full).
+  const seconds = Number(process.env.BENCH_SECONDS) || (opts.full ? 30 : 10);
+  const warmup = Math.min(3, seconds);
+
+  const base = process.env.BENCH_DIR ?? tmpdir();
+  mkdirSync(base, { recursive: true });
+  const dir = mkdtempSync(join(base, 'indelible-perf-http-'));
+  const children: ChildProcess[] = [];
+  try {
+    const batchBody = join(dir, 'batch.json');
+    const singleBody = join(dir, 'single.json');
+    writeFileSync(
+      batchBody,
+      JSON.stringify({ events: Array.from({ length: BATCH }, (_, n) => sampleEvent(n, EVENT_BYTES)) }),
+    );
+    writeFileSync(singleBody, JSON.stringify(sampleEvent(0, EVENT_BYTES)));
+
+    const floorPort = await freePort();
+    progress(`http: floor server on ${HOST}:${floorPort}`);
+    const floor = await startChild(
+      process.execPath,
+      [floorScript, String(floorPort), join(dir, 'floor.ndjson'), 'group'],
+      join(dir, 'floor.log'),
+      (out) => out.includes('ready'),
+      'the floor server',
+    );
+    children.push(floor);
+
+    const port = await freePort();
+    const serverBase = `http://${HOST}:${port}`;
+    progress(`http: indelible serve on ${serverBase}`);
+    const serverLog = join(dir, 'server.log');
+    const logLevel = process.env.BENCH_LOG_LEVEL;
+    // Under `run.js http --cpu-prof` the server is profiled too (its profile lands beside this one's).
+    const prof = process.execArgv.filter((a) => a.startsWith('--cpu-prof'));
+    const server = await startChild(
+      process.execPath,
+      [
+        ...prof,
+        main,
+        'serve',
+        '--data',
+        join(dir, 'data'),
+        '--init',
+        '--listen',
+        `${HOST}:${port}`,
+        ...(logLevel ? ['--log-level', logLevel] : []),
+      ],
+      serverLog,
+      (out) => /Admin API key[^\n]*\n\s*(\S+)/.test(out),
+      'indelible serve',
+    );
+    children.push(server);
+    const adminKey = /Admin API key[^\n]*\n\s*(\S+)/.exec(readFileSync(serverLog, 'utf8'))![1]!;
+    for (let i = 0; ; i++) {
+      const res = await fetch(`${serverBase}/readyz`).catch(() => undefined);
+      if (res?.status === 200) break;
+      if (i > 600) throw new Error('bench http: /readyz never answered 200');
+      await sleep(100);
+    }
+    await api(serverBase, adminKey, 'POST', '/v1/logs', { name: LOG });
+    const { key: writerKey } = (await api(serverBase, adminKey, 'POST', '/v1/keys', {
+      role: 'writer',
+      logs: [LOG],
+    })) as { key: string };
+
+    const floorUrl = `http://${HOST}:${floorPort}/`;
+    const ingestUrl = `${serverBase}/v1/logs/${LOG}/events`;
+    const shape = (
+      label: string,
+      url: string,
+      connections: number,
+      body: string,
+      token: string | undefined,
+      events: number,
+    ) => ({
+      label,
+      url,
+      connections,
+      seconds,
+      script: 'post.lua',
+      env: { BENCH_BODY: body, BENCH_TOKEN: token ?? '' },
+      eventsPerRequest: events,
+    });
+    const measure = (r: WrkRun): WrkFigures => {
+      progress(`http: ${r.label} (${warmup} s warm-up, ${r.seconds} s measured)`);
+      runWrk(wrk, { ...r, seconds: warmup });
+      const f = runWrk(wrk, r);
+      progress(`http:   ${fmt(f.reqPerSec)} req/s, p99 ${fmt(f.p99Ms, 2)} ms, non-2xx ${f.non2xx}`);
+      return f;
+    };
+
+    // Floor shapes first: a server run leaves integration and indexing work behind that would slow
+    // a floor run after it; `settle` waits that out between the server's own runs.
+    const floorBatch = measure(
+      shape('floor: batches of 100, 16 connections', floorUrl, 16, batchBody, undefined, BATCH),
+    );
+    const floorSingle = measure(
+      shape('floor: single events, 64 connections', floorUrl, 64, singleBody, undefined, 1),
+    );
+    const serverBatch = measure(
+      shape('indelible: batches of 100, 16 connections', ingestUrl, 16, batchBody, writerKey, BATCH),
+    );
+    await settle(serverBase);
+    const serverSingle = measure(
+      shape('indelible: single events, 64 connections', ingestUrl, 64, singleBody, writerKey, 1),
+    );
+    const treeSize = await settle(serverBase);
+    const serverRss = rssMiB(server.pid);
+    const healthz = measure({
+      label: 'indelible: GET /healthz, 32 connections',
+      url: `${serverBase}/healthz`,
+      connections: 32,
+      seconds,
+      eventsPerRequest: 0,
+    });
+    const proofs = measure({
+      label: `indelible: GET inclusion proof, random index, tree size ${fmt(treeSize)}, 32 connections`,
+      url: serverBase,
+      connections: 32,
+      seconds,
+      script: 'inclusion.lua',
+      env: { BENCH_LOG: LOG, BENCH_TREE_SIZE: String(treeSize), BENCH_TOKEN: '' },
+      eventsPerRequest: 0,
+    });
+
+    const batchRatio = serverBatch.eventsPerSec / floorBatch.eventsPerSec;
+    const singleRatio = serverSingle.eventsPerSec / floorSingle.eventsPerSec;
+    const okReqs = (f: WrkFigures) => (f.requests - f.non2xx) / f.seconds;
+    const targets: TargetCheck[] = [
+      atLeast('batches of 100: indelible ÷ floor (events/s)', batchRatio, 0.5, '×'),
+      atLeast('single events: indelible ÷ floor (events/s)', singleRatio, 0.5, '×'),
+      atLeast('single events/s', serverSingle.eventsPerSec, 10_000, '/s'),
+      atLeast('inclusion proofs/s over HTTP', okReqs(proofs), 10_000, '/s'),
+    ];
+    const all = [floorBatch, serverBatch, floorSingle, serverSingle, healthz, proofs];
+    return {
+      name: 'http',
+      title: 'HTTP service (wrk over loopback)',
+      method: [
+        `${wrkVersion(wrk)} with one thread (\`-t1\`), ${seconds} s per run after a ${warmup} s warm-up, \`--latency\`; Lua scripts in bench/wrk/.`,
+        `Bodies: \`{"events":[…${BATCH}…]}\` of \`sampleEvent(n, ${EVENT_BYTES})\` (src/log/test-helpers.ts), or one such event; the same bytes go to both servers.`,
+        'Floor: bench/floor-server.mjs (copy of ../shared/bench/floor-server.mjs) in `group` mode: parses the JSON, appends NDJSON, answers 201 after fsync, group commit; no validation, hashing, signing, index or logging.',
+        `Indelible: \`node dist/src/cli/main.js serve --data DIR --init --listen ${HOST}:PORT\` with default settings${logLevel ? ` and --log-level ${logLevel}` : ' (access log on, written to a file)'}; a writer key for ingest, no key for proofs (public reads).`,
+        "Events/s counts only 2xx responses. Order: floor shapes, then the server's; between server runs the bench waits until the checkpoint stops growing.",
+        `Files under ${base} (set BENCH_DIR to measure another disk).`,
+      ],
+      targets,
+      tables: [
+        {
+          title: 'Runs',
+          columns: ['run', 'req/s', 'events/s', 'p50', 'p99', 'non-2xx', 'socket errors'],
+          rows: all.map((f) => [
+            f.label,
+            Math.round(f.reqPerSec),
+            f.eventsPerRequest === 0 ? '' : Math.round(f.eventsPerSec),
+            `${fmt(f.p50Ms, 2)} ms`,
+            `${fmt(f.p99Ms, 2)} ms`,
+            f.non2xx,
+            f.socketErrors,
+          ]),
+        },
+        {
+          title: 'Ratios',
+          columns: ['comparison', 'ratio'],
+          rows: [
+            ['batches: indelible ÷ floor (events/s)', fmtRatio(batchRatio)],
+            ['single events: indelible ÷ floor (events/s)', fmtRatio(singleRatio)],
+            [
+              'inclusion proofs ÷ /healthz on the same server (req/s)',
+              fmtRatio(okReqs(proofs) / okReqs(healthz)),
+            ],
+          ],
+        },
+      ],
+      notes: [
+        `Server RSS after ingesting ${fmt(treeSize)} entries: ${fmt(serverRss)} MiB.`,
+        'wrk, the server and the floor share the same CPUs; the floor ran in the same session just before, so the ratios compare like with like.',
+      ],
+      data: {
+        floorBatch,
+        floorSingle,
+        serverBatch,
+        serverSingle,
+        healthz,
+        proofs,
+        treeSize,
+        serverRssMiB: serverRss,
+      },
+    };
+  } finally {
+    for (const c of children.reverse()) await stopChild(c);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
