@@ -3,7 +3,7 @@
  * floor server (bench/floor-server.mjs: parse JSON, append NDJSON, fsync with group commit, nothing
  * else) started in the same run.
  *
- * The server is the real CLI (`node dist/src/cli/main.js serve --data DIR --init --listen …`) with
+ * The server is the real CLI (`node dist/src/cli/bin.js serve --data DIR --init --listen …`) with
  * its defaults (access log included, written to a file); the admin key is parsed from its stdout and
  * a log plus a writer key are created through the API. Shapes: batches of 100 × 400-byte events on 16
  * connections, single events on 64, inclusion proofs of random entries on 32, and `/healthz` on 32
@@ -95,7 +95,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
         '`apt-get update && apt-get install -y wrk`) and run `npm run bench -- http` again.',
     );
   }
-  const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
+  const main = join(repoRoot(), 'dist', 'src', 'cli', 'bin.js');
   if (!existsSync(main)) throw new Error(`bench http: ${main} is missing; run \`npm run build\` first`);
   const floorScript = benchAsset('floor-server.mjs');
   // BENCH_SECONDS shortens or lengthens every measured wrk run (default 10 s, 30 s with --full).
@@ -241,7 +241,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
         `${wrkVersion(wrk)} with one thread (\`-t1\`), ${seconds} s per run after a ${warmup} s warm-up, \`--latency\`; Lua scripts in bench/wrk/.`,
         `Bodies: \`{"events":[…${BATCH}…]}\` of \`sampleEvent(n, ${EVENT_BYTES})\` (src/log/test-helpers.ts), or one such event; the same bytes go to both servers.`,
         'Floor: bench/floor-server.mjs (copy of ../shared/bench/floor-server.mjs) in `group` mode: parses the JSON, appends NDJSON, answers 201 after fsync, group commit; no validation, hashing, signing, index or logging.',
-        `Indelible: \`node dist/src/cli/main.js serve --data DIR --init --listen ${HOST}:PORT\` with default settings${logLevel ? ` and --log-level ${logLevel}` : ' (access log on, written to a file)'}; a writer key for ingest, no key for proofs (public reads).`,
+        `Indelible: \`node dist/src/cli/bin.js serve --data DIR --init --listen ${HOST}:PORT\` with default settings${logLevel ? ` and --log-level ${logLevel}` : ' (access log on, written to a file)'}; a writer key for ingest, no key for proofs (public reads).`,
         "Events/s counts only 2xx responses. Order: floor shapes, then the server's; between server runs the bench waits until the checkpoint stops growing.",
         `Files under ${base} (set BENCH_DIR to measure another disk).`,
       ],

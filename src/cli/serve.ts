@@ -47,10 +47,14 @@ export function registerServe(program: Command): void {
       const listen = parseListen(
         opts.listen ?? process.env.INDELIBLE_LISTEN ?? config.listen ?? '127.0.0.1:7070',
       );
-      const logger = pino({
-        level: opts.logLevel ?? process.env.INDELIBLE_LOG_LEVEL ?? config.logLevel ?? 'info',
-        redact: ['req.headers.authorization', 'headers.authorization'],
-      });
+      // Asynchronous log writes keep the request path off the terminal or pipe; flushed at stop.
+      const logger = pino(
+        {
+          level: opts.logLevel ?? process.env.INDELIBLE_LOG_LEVEL ?? config.logLevel ?? 'info',
+          redact: ['req.headers.authorization', 'headers.authorization'],
+        },
+        pino.destination({ dest: 1, sync: false }),
+      );
       let adminKey: string | undefined;
       if (!isInitialized(dir)) {
         const empty = !existsSync(dir) || readdirSync(dir).length === 0;
@@ -100,6 +104,7 @@ export function registerServe(program: Command): void {
             await dd.close();
           }
           logger.info({}, 'stopped');
+          logger.flush();
         })();
         return stopping;
       };

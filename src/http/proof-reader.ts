@@ -6,7 +6,7 @@
 
 import { proveInclusion } from '../core/proof.js';
 import { formatReceipt } from '../core/receipt.js';
-import { TileHashCache, type TileRef, tileHashReader, tilePath } from '../core/tile.js';
+import { type TileRef, tileHashReader, tilePath } from '../core/tile.js';
 import { LogError } from '../log/errors.js';
 import type { Log } from '../log/log.js';
 import type { SignedCheckpoint } from '../log/types.js';
@@ -43,7 +43,7 @@ export function createProofReader(log: Log, checkpoint: SignedCheckpoint): Proof
     }
     return hit;
   };
-  const reader = tileHashReader(readTile, checkpoint.size, new TileHashCache());
+  const reader = tileHashReader(readTile, checkpoint.size, log.tileHashCache);
   const inclusion = (index: number) => proveInclusion(index, checkpoint.size, reader);
   return {
     inclusion,

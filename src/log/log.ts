@@ -26,6 +26,7 @@ import {
   decodeBundle,
   encodeBundle,
   entriesPath,
+  TileHashCache,
   type TileRef,
   tileHashReader,
   tilePath,
@@ -39,6 +40,8 @@ import type { AppendedEntry, Clock, Logger, SignedCheckpoint } from './types.js'
 
 const TILE_WIDTH = 256;
 const STATE_CHECKPOINT = 'checkpoint';
+/** Hash tiles kept in memory for proofs (8 KiB each at most). */
+const TILE_CACHE_SIZE = 4096;
 
 /** An event ready to sequence: validated, canonicalized, with its final id. */
 export interface PreparedEvent {
@@ -100,6 +103,10 @@ export class Log {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly bundleCache = new Map<number, Uint8Array[]>();
+  // Hash tiles by path, and the interior node hashes computed from them (keyed by the same bytes),
+  // shared by every proof: neighbouring proofs touch the same few tiles.
+  private readonly tileCache = new Map<string, Uint8Array>();
+  readonly tileHashCache = new TileHashCache();
   /** Entries replayed from the journal at open (acknowledged but not yet integrated before a stop). */
   recovered: { from: number; to: number } | undefined;
 
@@ -542,19 +549,29 @@ export class Log {
       return ref.width === entries.length ? encodeBundle(entries) : encodeBundle(entries.slice(0, ref.width));
     }
     const key = tilePath({ level: ref.level, index: ref.index, width: available });
-    const bytes = await this.opts.storage.blobs.get(key);
-    if (bytes === undefined) return undefined;
+    let bytes = this.tileCache.get(key);
+    if (bytes === undefined) {
+      bytes = await this.opts.storage.blobs.get(key);
+      if (bytes === undefined) return undefined;
+      // Tiles at a path never change (the width is in the path), so caching them is always safe.
+      if (this.tileCache.size >= TILE_CACHE_SIZE) this.tileCache.delete(this.tileCache.keys().next().value!);
+      this.tileCache.set(key, bytes);
+    }
     return ref.width === available ? bytes : bytes.subarray(0, ref.width * 32);
   }
 
   /** A hash reader over the tiles of the current checkpoint, valid for any tree size up to it. */
   private hashReader(treeSize: number) {
-    return tileHashReader(async (ref) => {
-      const bytes = await this.readTileBytes({ ...ref, kind: 'hash' });
-      if (bytes === undefined)
-        throw new LogError('log.inconsistent', `log ${this.name}: tile ${tilePath(ref)} is missing`);
-      return bytes;
-    }, treeSize);
+    return tileHashReader(
+      async (ref) => {
+        const bytes = await this.readTileBytes({ ...ref, kind: 'hash' });
+        if (bytes === undefined)
+          throw new LogError('log.inconsistent', `log ${this.name}: tile ${tilePath(ref)} is missing`);
+        return bytes;
+      },
+      treeSize,
+      this.tileHashCache,
+    );
   }
 
   async inclusionProof(index: number, treeSize: number): Promise<Uint8Array[]> {
