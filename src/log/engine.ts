@@ -26,6 +26,8 @@ import { type AppendedEntry, type Clock, type Logger, silentLogger, systemClock 
 const LOG_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 const SYSTEM_LOG_NAME = /^_[a-z0-9][a-z0-9._-]{0,61}$/;
 const STATE_CONFIG = 'config';
+/** Entries waiting for the search index beyond which appends are pushed back (bounds memory). */
+const MAX_INDEX_LAG = 200_000;
 
 /** Stored in each log's state store; holds the log's signing key, so state must stay private. */
 interface StoredLogConfig {
@@ -54,6 +56,8 @@ export interface EngineOptions {
   eventLimits?: Partial<EventLimits>;
   clock?: Clock;
   logger?: Logger;
+  /** Entries waiting for the search index beyond which appends get `log.pushback` (default 200,000). */
+  maxIndexLag?: number;
 }
 
 export interface AppendResult {
@@ -227,6 +231,13 @@ export class Engine {
     limits?: Partial<EventLimits>,
   ): Promise<AppendResult> {
     const log = this.log(name);
+    // The index is fed from memory; if it falls far behind, push back rather than grow without bound.
+    const maxLag = this.opts.maxIndexLag ?? MAX_INDEX_LAG;
+    if (this.indexer.lag(name) > maxLag) {
+      throw new LogError('log.pushback', `the search index of ${name} is behind; retry shortly`, {
+        details: { log: name, indexLag: this.indexer.lag(name), limit: maxLag },
+      });
+    }
     const prepared: PreparedEvent[] = [];
     // For each input event: a new entry (`at` in `prepared`), a repeat of one earlier in this batch,
     // or an entry already in the log.

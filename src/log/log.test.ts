@@ -5,7 +5,9 @@ import { hashLeaf } from '../core/merkle.js';
 import { parseVerifierKey } from '../core/note.js';
 import { verifyConsistency, verifyInclusion } from '../core/proof.js';
 import { verifyReceipt } from '../core/receipt.js';
+import { createSqliteIndex } from '../index/sqlite/sqlite-index.js';
 import { createMemoryDriver } from '../storage/memory/memory-driver.js';
+import { Engine } from './engine.js';
 import { LogError } from './errors.js';
 import { openTestEngine, sampleEvent } from './test-helpers.js';
 import { verifyStorage } from './verify.js';
@@ -201,4 +203,36 @@ test('entries acknowledged but not integrated before a crash are replayed and re
   assert.deepEqual(after.recoveries(), [{ log: 'acme', from: 0, to: 40 }]);
   assert.equal(after.log('acme').treeSize, 40);
   await after.close();
+});
+
+test('a search index that falls behind pushes appends back instead of growing memory', async () => {
+  const stalled = createSqliteIndex({ path: ':memory:' });
+  let release: () => void = () => {};
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  const index = Object.assign(Object.create(stalled) as typeof stalled, {
+    add: async (log: string, entries: Parameters<typeof stalled.add>[1]) => {
+      await gate;
+      return stalled.add(log, entries);
+    },
+  });
+  const engine = await Engine.open({
+    driver: createMemoryDriver(),
+    index,
+    originPrefix: 'x',
+    maxIndexLag: 100,
+  });
+  await engine.createLog('acme');
+  await engine.append(
+    'acme',
+    Array.from({ length: 150 }, (_, i) => sampleEvent(i)),
+  );
+  await new Promise((r) => setTimeout(r, 10));
+  await assert.rejects(engine.append('acme', [sampleEvent(1)]), { code: 'log.pushback' });
+  release();
+  await new Promise((r) => setTimeout(r, 50));
+  await engine.append('acme', [sampleEvent(2)]);
+  assert.equal(engine.log('acme').size, 151);
+  await engine.close();
 });
