@@ -240,9 +240,9 @@ export class Engine {
     }
     const prepared: PreparedEvent[] = [];
     // For each input event: a new entry (`at` in `prepared`), a repeat of one earlier in this batch,
-    // or an entry already in the log.
-    type Step = { kind: 'new' | 'repeat'; at: number } | { kind: 'existing'; entry: Promise<AppendedEntry> };
-    const steps: Step[] = [];
+    // or an entry already in the log (`at` in `checks`).
+    const steps: Array<{ kind: 'new' | 'repeat' | 'existing'; at: number }> = [];
+    const checks: Array<Promise<AppendedEntry>> = [];
     const batchIds = new Map<string, { json: string; at: number }>();
     const eventLimits =
       limits === undefined && this.opts.eventLimits === undefined
@@ -267,10 +267,11 @@ export class Engine {
         }
         const existing = this.indexer.findById(name, clientId);
         if (existing !== undefined) {
-          steps.push({
-            kind: 'existing',
-            entry: this.checkDuplicate(log, name, clientId, eventJson, existing),
-          });
+          const check = this.checkDuplicate(log, name, event, eventJson, existing);
+          // Handled below with the rest; this keeps an early throw from leaving it unhandled.
+          check.catch(() => undefined);
+          steps.push({ kind: 'existing', at: checks.length });
+          checks.push(check);
           continue;
         }
         batchIds.set(clientId, { json: eventJson, at: prepared.length });
@@ -278,36 +279,60 @@ export class Engine {
       steps.push({ kind: 'new', at: prepared.length });
       prepared.push({ id: clientId ?? newEventId(this.clock.now()), eventJson });
     }
-    // Ids of this batch are claimed before the first await, so a concurrent retry finds them.
-    const added = log.add(prepared);
-    for (const [id, { at }] of batchIds)
-      this.indexer.claim(
-        name,
-        id,
-        added.then((e) => e[at]!),
-      );
-    const entries = await added;
+    // Every id of this batch is claimed before the first await, so a concurrent request carrying one
+    // of them finds it; the claims resolve with the entries, or vanish if the batch is refused.
+    let settle!: { resolve: (e: AppendedEntry[]) => void; reject: (err: unknown) => void };
+    const claimed = new Promise<AppendedEntry[]>((resolve, reject) => {
+      settle = { resolve, reject };
+    });
+    claimed.catch(() => undefined);
+    this.indexer.claimBatch(
+      name,
+      prepared.map((p) => p.id),
+      claimed,
+    );
+    let entries: AppendedEntry[];
+    let existing: AppendedEntry[];
+    try {
+      // All or nothing: a conflicting retried id refuses the whole batch before anything is added.
+      existing = await Promise.all(checks);
+      entries = await log.add(prepared);
+      settle.resolve(entries);
+    } catch (err) {
+      settle.reject(err);
+      throw err;
+    }
     const out: AppendedEntry[] = [];
     const duplicates: boolean[] = [];
     for (const step of steps) {
-      out.push(step.kind === 'existing' ? await step.entry : entries[step.at]!);
+      out.push(step.kind === 'existing' ? existing[step.at]! : entries[step.at]!);
       duplicates.push(step.kind !== 'new');
     }
     return { entries: out, duplicates };
   }
 
-  /** The original entry of a retried event id; the content must be the same event. */
+  /**
+   * The original entry of a retried event id; the content must be the same event. An event stored
+   * without an id (the server assigned it) matches a retry that carries that id and nothing else new.
+   */
   private async checkDuplicate(
     log: Log,
     name: string,
-    id: string,
+    event: AuditEvent,
     eventJson: string,
     existing: Promise<number> | number,
   ): Promise<AppendedEntry> {
+    const id = event.id as string;
     const index = await existing;
     const bytes = await log.readRecord(index);
-    const record = JSON.parse(new TextDecoder().decode(bytes)) as { event: unknown; received_at: string };
-    if (canonicalize(record.event) !== eventJson) throw idConflict(name, id);
+    const record = JSON.parse(new TextDecoder().decode(bytes)) as {
+      event: Record<string, unknown>;
+      received_at: string;
+    };
+    const stored = canonicalize(record.event);
+    const same =
+      stored === eventJson || (record.event.id === undefined && stored === canonicalize(withoutId(event)));
+    if (!same) throw idConflict(name, id);
     return { index, id, leafHash: toHex(hashLeaf(bytes)), receivedAt: record.received_at };
   }
 
@@ -367,4 +392,9 @@ function prefixEventError(err: EventError, i: number): EventError {
     cause: err.cause,
     details: { ...err.details, field: scoped, event: i },
   });
+}
+
+function withoutId(event: AuditEvent): Record<string, unknown> {
+  const { id: _id, ...rest } = event as unknown as Record<string, unknown>;
+  return rest;
 }

@@ -10,9 +10,14 @@ import type { Logger } from './types.js';
 
 const CHUNK = 4096;
 
+interface Claim {
+  entries: Promise<ReadonlyArray<{ index: number }>>;
+  at: number;
+}
+
 export class Indexer {
   private readonly queues = new Map<string, SequencedRecord[]>();
-  private readonly claims = new Map<string, Map<string, Promise<number>>>();
+  private readonly claims = new Map<string, Map<string, Claim>>();
   private scheduled: Promise<void> | undefined;
   private failures = 0;
 
@@ -29,7 +34,7 @@ export class Indexer {
   /** The index of the entry holding event id `id`, if the log has it (or an in-flight append claims it). */
   findById(log: string, id: string): Promise<number> | number | undefined {
     const claimed = this.claims.get(log)?.get(id);
-    if (claimed) return claimed;
+    if (claimed) return claimed.entries.then((e) => e[claimed.at]!.index);
     // Checked and claimed in one synchronous step so two concurrent appends of one id cannot both
     // miss it; the embedded SQLite index answers synchronously. An asynchronous index (PostgreSQL,
     // multi-node) needs the claim to move into the database instead.
@@ -39,14 +44,16 @@ export class Indexer {
     return found?.index;
   }
 
-  /** Records that an append in flight will hold `id` at the index `entry` resolves to. */
-  claim(log: string, id: string, entry: Promise<{ index: number }>): void {
-    const m = this.claims.get(log) ?? new Map<string, Promise<number>>();
+  /**
+   * Records that an append in flight will hold `ids[i]` at `entries[i]` (one shared promise per
+   * batch, no per-event allocation). If the append fails, the claims go away with it.
+   */
+  claimBatch(log: string, ids: readonly string[], entries: Promise<ReadonlyArray<{ index: number }>>): void {
+    const m = this.claims.get(log) ?? new Map<string, Claim>();
     this.claims.set(log, m);
-    const p = entry.then((e) => e.index);
-    m.set(id, p);
-    p.catch(() => {
-      if (m.get(id) === p) m.delete(id);
+    for (let at = 0; at < ids.length; at++) m.set(ids[at]!, { entries, at });
+    entries.catch(() => {
+      for (const id of ids) if (m.get(id)?.entries === entries) m.delete(id);
     });
   }
 

@@ -236,3 +236,39 @@ test('a search index that falls behind pushes appends back instead of growing me
   assert.equal(engine.log('acme').size, 151);
   await engine.close();
 });
+
+test('a batch with a conflicting retried id is refused whole, and nothing is left unhandled', async () => {
+  const engine = await openTestEngine(createMemoryDriver());
+  await engine.createLog('acme');
+  const ev = { ...sampleEvent(1), id: 'x-1' };
+  await engine.append('acme', [ev]);
+  await new Promise((r) => setTimeout(r, 20)); // indexed: the check now reads the record back
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown) => unhandled.push(e);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    await assert.rejects(engine.append('acme', [{ ...ev, action: 'changed' }, sampleEvent(2)]), {
+      code: 'log.id_conflict',
+    });
+    await assert.rejects(engine.append('acme', [{ ...ev, action: 'changed' }, { action: 'no.actor' }]), {
+      code: 'event.missing_field',
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(unhandled, []);
+    assert.equal(engine.log('acme').size, 1, 'nothing of a refused batch was appended');
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+    await engine.close();
+  }
+});
+
+test('a server-assigned id sent back by a client is recognised, indexed or not', async () => {
+  const engine = await openTestEngine(createMemoryDriver());
+  await engine.createLog('acme');
+  const ev = sampleEvent(1);
+  const [first] = (await engine.append('acme', [ev])).entries;
+  const again = await engine.append('acme', [{ ...ev, id: first!.id }]);
+  assert.deepEqual(again.entries, [first]);
+  assert.equal(engine.log('acme').size, 1);
+  await engine.close();
+});
