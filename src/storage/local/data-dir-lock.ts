@@ -1,15 +1,17 @@
 /**
- * The exclusive lock on a local data directory: `<root>/LOCK` holding the owner's pid.
+ * The exclusive lock on a local data directory.
  *
  * The local driver serializes writers inside one process only, so two processes on one directory
- * could both win a compare-and-swap and sign diverging checkpoints. The lock file is created
- * atomically (written to a temp name, then hard-linked into place, so it is never seen half-written).
- * A lock whose pid is not alive is stale (a crashed server) and is taken over. A lock naming our own
- * pid that this process does not hold is stale too: a container restart often reuses the same pid.
- * Limits: pids are per host, so this does not protect a directory shared over a network file system.
+ * could both win a compare-and-swap and sign diverging checkpoints. Mutual exclusion is a kernel
+ * lock: an exclusive SQLite transaction held open on `<root>/LOCK.db` (a POSIX record lock through
+ * SQLite's VFS), which the kernel drops when the process dies, so there is no stale lock to take
+ * over and no race between processes taking one over. `<root>/LOCK` then records the owner's pid for
+ * people and error messages; it is rewritten by whoever holds the kernel lock.
+ * Limits: POSIX locks are unreliable on some network file systems; keep data directories local.
  */
 import { link, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
 import { StorageError, toStorageError } from '../errors.js';
 import { tempPathFor } from './durable-write.js';
 
@@ -20,16 +22,6 @@ export interface DataDirLock {
   readonly path: string;
   /** Removes the lock file if it is still ours. Idempotent. */
   release(): Promise<void>;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function readOwner(path: string): Promise<number | undefined> {
@@ -52,7 +44,21 @@ async function tryCreate(path: string): Promise<boolean> {
   }
 }
 
-/** Takes `<root>/LOCK` or throws `storage.locked` (with the owner's pid) when a live owner holds it. */
+/** Holds the kernel lock on `<root>/LOCK.db`, or returns undefined when another process holds it. */
+function takeKernelLock(root: string): Database.Database | undefined {
+  const db = new Database(join(root, 'LOCK.db'), { timeout: 0 });
+  try {
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.exec('BEGIN EXCLUSIVE');
+    return db;
+  } catch (err) {
+    db.close();
+    if ((err as { code?: string }).code === 'SQLITE_BUSY') return undefined;
+    throw err;
+  }
+}
+
+/** Takes the data directory's lock or throws `storage.locked` (with the owner's pid) when a live process holds it. */
 export async function acquireDataDirLock(root: string): Promise<DataDirLock> {
   const path = resolve(join(root, 'LOCK'));
   const locked = (pid: number | undefined) =>
@@ -62,16 +68,17 @@ export async function acquireDataDirLock(root: string): Promise<DataDirLock> {
   if (held.has(path)) throw locked(process.pid);
   // Marked before the first await, so a second driver in this process fails instead of racing.
   held.add(path);
+  let kernel: Database.Database | undefined;
   try {
-    for (let attempt = 0; ; attempt++) {
-      if (await tryCreate(path)) break;
-      const owner = await readOwner(path);
-      // Our own pid here is a previous incarnation: this process holds no lock on this path.
-      const stale = owner === undefined || owner === process.pid || !isAlive(owner);
-      if (!stale || attempt > 0) throw locked(owner);
+    kernel = takeKernelLock(root);
+    if (kernel === undefined) throw locked(await readOwner(path));
+    // We hold the kernel lock, so any pid file left here is stale: replace it.
+    if (!(await tryCreate(path))) {
       await unlink(path).catch(() => {});
+      if (!(await tryCreate(path))) throw locked(await readOwner(path));
     }
   } catch (err) {
+    kernel?.close();
     held.delete(path);
     throw toStorageError(err, 'locking the data directory', { lock: path });
   }
@@ -81,8 +88,9 @@ export async function acquireDataDirLock(root: string): Promise<DataDirLock> {
     async release() {
       if (released) return;
       released = true;
-      held.delete(path);
       if ((await readOwner(path)) === process.pid) await unlink(path).catch(() => {});
+      kernel.close();
+      held.delete(path);
     },
   };
 }

@@ -133,14 +133,56 @@ describe('data directory lock', () => {
     await second.close();
   });
 
-  test('a lock held by another live process is respected', async () => {
-    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
+  // A child process that opens a driver on `root`, prints "locked" once it holds the lock, and waits.
+  const holdLock = (dir: string) => {
+    const driverUrl = new URL('./local-driver.js', import.meta.url).href;
+    const code = `const { createLocalDriver } = await import(${JSON.stringify(driverUrl)});
+      await createLocalDriver({ root: ${JSON.stringify(dir)}, logger: { warn() {} } });
+      console.log('locked'); setTimeout(() => {}, 60000);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const ready = new Promise<void>((resolve, reject) => {
+      child.stdout!.on('data', (d) => String(d).includes('locked') && resolve());
+      child.on('exit', (c) => reject(new Error(`lock holder exited with ${c}`)));
+    });
+    return { child, ready };
+  };
+
+  test('a lock held by another live process is respected, and released when that process dies', async () => {
+    const { child, ready } = holdLock(root);
     try {
-      await writeFile(lockPath(), `${child.pid}\n`);
-      await assert.rejects(createLocalDriver({ root, logger: quiet }), expectCode('storage.locked'));
+      await ready;
+      await assert.rejects(createLocalDriver({ root, logger: quiet }), (err: unknown) => {
+        return err instanceof StorageError && err.code === 'storage.locked' && err.details?.pid === child.pid;
+      });
     } finally {
-      child.kill();
-      await rm(lockPath(), { force: true });
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    }
+    // The kernel dropped the dead holder's lock: no stale-lock takeover logic is needed.
+    const d = await createLocalDriver({ root, logger: quiet });
+    await d.close();
+  });
+
+  test('processes racing for the lock: exactly one wins', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'indelible-lock-race-'));
+    try {
+      await writeFile(join(dir, 'LOCK'), '999999\n'); // a stale pid file, as after a crash
+      const racers = Array.from({ length: 4 }, () => holdLock(dir));
+      const results = await Promise.allSettled(
+        racers.map((r) =>
+          Promise.race([
+            r.ready.then(() => 'won'),
+            new Promise((res) => setTimeout(() => res('lost'), 3000)),
+          ]),
+        ),
+      );
+      const won = results.filter((r) => r.status === 'fulfilled' && r.value === 'won').length;
+      for (const r of racers) r.child.kill('SIGKILL');
+      assert.equal(won, 1);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
