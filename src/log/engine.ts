@@ -92,7 +92,14 @@ export class Engine {
     const engine = new Engine(opts);
     for (const name of await opts.driver.listLogs()) {
       const storage = opts.driver.log(name);
-      if ((await storage.state.read(STATE_CONFIG)) === undefined) continue; // creation never finished
+      if ((await storage.state.read(STATE_CONFIG)) === undefined) {
+        if ((await storage.blobs.get('checkpoint')) === undefined) continue; // creation never finished
+        throw new LogError(
+          'log.inconsistent',
+          `log ${name} has signed checkpoints but no configuration (state/config is missing); refusing to start`,
+          { details: { log: name, missing: ['state/config'] } },
+        );
+      }
       await engine.openLog(name, storage);
     }
     return engine;

@@ -7,6 +7,7 @@ import { verifyConsistency, verifyInclusion } from '../core/proof.js';
 import { verifyReceipt } from '../core/receipt.js';
 import { createSqliteIndex } from '../index/sqlite/sqlite-index.js';
 import { createMemoryDriver } from '../storage/memory/memory-driver.js';
+import { cloneState } from '../storage/memory/memory-state.js';
 import { Engine } from './engine.js';
 import { LogError } from './errors.js';
 import { openTestEngine, sampleEvent } from './test-helpers.js';
@@ -271,4 +272,24 @@ test('a server-assigned id sent back by a client is recognised, indexed or not',
   assert.deepEqual(again.entries, [first]);
   assert.equal(engine.log('acme').size, 1);
   await engine.close();
+});
+
+test('a state store rolled back behind the published checkpoint refuses to open', async () => {
+  const driver = createMemoryDriver();
+  const engine = await openTestEngine(driver);
+  await engine.createLog('acme');
+  await engine.append('acme', [sampleEvent(1)]);
+  await engine.log('acme').integrate();
+  const before = driver.snapshot();
+  await engine.append('acme', [sampleEvent(2)]);
+  await engine.log('acme').integrate();
+  await engine.close();
+  // Restore the state store and journal from the earlier snapshot (a partial restore from backup):
+  // opening at the older size would sign a different entry 1 over the published one, a fork.
+  const after = driver.snapshot();
+  const mixed = cloneState(after);
+  const old = cloneState(before).logs.get('acme')!;
+  mixed.logs.get('acme')!.state = old.state;
+  mixed.logs.get('acme')!.journal = old.journal; // state and journal agree; only the blobs are newer
+  await assert.rejects(openTestEngine(createMemoryDriver({ state: mixed })), { code: 'log.storage_behind' });
 });

@@ -351,6 +351,19 @@ export class Log {
       size = cp.size;
     }
 
+    // The published checkpoint can never be ahead of the state store (it is written after the CAS):
+    // if it is, the state was rolled back or lost, and signing from it could fork the log.
+    const published = await storage.blobs.get('checkpoint');
+    if (published !== undefined) {
+      const pub = openCheckpoint(new TextDecoder().decode(published), this.verifier, this.origin);
+      if (pub.size > size) {
+        throw new LogError(
+          'log.storage_behind',
+          `log ${this.name}: the published checkpoint covers ${pub.size} entries but the state store only ${size}; the state was rolled back or lost, refusing to start`,
+          { details: { log: this.name, checkpointSize: size, publishedSize: pub.size } },
+        );
+      }
+    }
     if (size > 0) await this.loadEdge(size);
 
     this.journal = await storage.openJournal(size);

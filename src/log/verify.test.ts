@@ -146,6 +146,12 @@ const cases: Array<{
     index: 6,
   },
   {
+    name: 'a deleted log configuration',
+    tamper: (d) => unlinkSync(acme(d, 'state/config')),
+    code: 'verify.missing_object',
+    object: 'state/config',
+  },
+  {
     name: 'a flipped byte in a hash tile',
     tamper: (d) =>
       rewrite(acme(d, 'tile/0/000'), (b) => {

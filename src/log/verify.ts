@@ -59,7 +59,15 @@ export async function verifyStorage(
   for (const name of names) {
     const storage = driver.log(name);
     const config = await storage.state.read('config');
-    if (!config) continue; // a log whose creation never finished holds nothing
+    if (!config) {
+      // A log whose creation never finished holds nothing; one with a checkpoint but no
+      // configuration lost its key and origin (deleted or tampered with).
+      if ((await storage.blobs.get('checkpoint')) === undefined) continue;
+      fail('verify.missing_object', `log ${name}: its configuration (state/config) is missing`, {
+        log: name,
+        object: 'state/config',
+      });
+    }
     const stored = JSON.parse(new TextDecoder().decode(config.value)) as {
       origin: string;
       verifier_key: string;
