@@ -44,6 +44,13 @@ export function opsRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
         reply.header('cache-control', 'no-store');
         if (ctx.state.draining) throw new HttpError('server.shutting_down', 'the server is shutting down');
         if (!ctx.state.ready) throw new HttpError('server.not_ready', 'the server is starting');
+        const failed = ctx.engine.failedLogs();
+        if (failed.length > 0) {
+          throw new HttpError(
+            'server.not_ready',
+            `appends to ${failed.join(', ')} failed in storage; restart the server`,
+          );
+        }
         return { status: 'ready' };
       },
     );

@@ -110,6 +110,11 @@ export class Engine {
     this.commitObserver = observer;
   }
 
+  /** Logs whose append path failed in storage (they refuse appends until the server restarts). */
+  failedLogs(): string[] {
+    return [...this.logs.entries()].filter(([, e]) => e.log.failed).map(([name]) => name);
+  }
+
   /** Logs that replayed acknowledged entries from their journal when they were opened. */
   recoveries(): Array<{ log: string; from: number; to: number }> {
     return [...this.logs.entries()].flatMap(([log, e]) =>

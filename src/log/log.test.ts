@@ -5,6 +5,7 @@ import { hashLeaf } from '../core/merkle.js';
 import { parseVerifierKey } from '../core/note.js';
 import { verifyConsistency, verifyInclusion } from '../core/proof.js';
 import { verifyReceipt } from '../core/receipt.js';
+import { decodeBundle, encodeBundle } from '../core/tile.js';
 import { createSqliteIndex } from '../index/sqlite/sqlite-index.js';
 import { createMemoryDriver } from '../storage/memory/memory-driver.js';
 import { cloneState } from '../storage/memory/memory-state.js';
@@ -292,4 +293,43 @@ test('a state store rolled back behind the published checkpoint refuses to open'
   mixed.logs.get('acme')!.state = old.state;
   mixed.logs.get('acme')!.journal = old.journal; // state and journal agree; only the blobs are newer
   await assert.rejects(openTestEngine(createMemoryDriver({ state: mixed })), { code: 'log.storage_behind' });
+});
+
+test('a failed journal write marks the log failed (readiness reports it) instead of hiding it', async () => {
+  let fail = false;
+  const driver = createMemoryDriver({
+    faults: (c) => (fail && c.op === 'append' ? 'fail-before' : 'proceed'),
+  });
+  const engine = await openTestEngine(driver);
+  await engine.createLog('acme');
+  await engine.append('acme', [sampleEvent(1)]);
+  assert.deepEqual(engine.failedLogs(), []);
+  fail = true;
+  await assert.rejects(engine.append('acme', [sampleEvent(2)]), { code: 'storage.io' });
+  assert.deepEqual(engine.failedLogs(), ['acme']);
+  await assert.rejects(engine.append('acme', [sampleEvent(3)]), { code: 'log.failed' });
+});
+
+test('a damaged partial entry bundle is refused at open, never sealed into a full one', async () => {
+  const driver = createMemoryDriver();
+  const engine = await openTestEngine(driver);
+  await engine.createLog('acme');
+  await engine.append('acme', [sampleEvent(1), sampleEvent(2), sampleEvent(3)]);
+  await engine.close();
+  const state = driver.snapshot();
+  const key = 'tile/entries/000.p/3';
+  const good = await createMemoryDriver({ state }).log('acme').blobs.get(key);
+  const entries = decodeBundle(good!);
+  entries[1] = new TextEncoder().encode(
+    new TextDecoder().decode(entries[1]).replace('user.login', 'user.logim'),
+  );
+  const tampered = createMemoryDriver({ state });
+  await tampered
+    .log('acme')
+    .blobs.delete(key, { retention: true })
+    .catch(() => undefined);
+  await tampered.log('acme').blobs.put(key, encodeBundle(entries));
+  await assert.rejects(openTestEngine(createMemoryDriver({ state: tampered.snapshot() })), {
+    code: 'log.inconsistent',
+  });
 });

@@ -16,6 +16,7 @@
  * (3) full tiles and bundles are written once.
  */
 import { type Checkpoint, openCheckpoint, signCheckpoint } from '../core/checkpoint.js';
+import { bytesEqual } from '../core/crypto.js';
 import { toHex, utf8 } from '../core/encoding.js';
 import { CompactRange, hashLeaf } from '../core/merkle.js';
 import type { NoteSigner, NoteVerifier } from '../core/note.js';
@@ -141,6 +142,11 @@ export class Log {
   /** Number of durable (acknowledged) entries, integrated or not. */
   get size(): number {
     return this.sequencedSize;
+  }
+
+  /** True once an append failed in storage: the log takes no more appends until reopened. */
+  get failed(): boolean {
+    return this.sequencer.failed;
   }
 
   get queueDepth(): number {
@@ -472,7 +478,29 @@ export class Log {
           },
         );
       }
-      this.edgeBundle = decodeBundle(bytes);
+      const edge = decodeBundle(bytes);
+      // The edge bundle is sealed into a full, immutable one later: check it against the signed tree
+      // (the level-0 tile) now, so a damaged partial bundle is never carried forward.
+      const row = this.edgeTiles.get(0);
+      const ok =
+        edge.length === edgeWidth &&
+        row !== undefined &&
+        edge.every((rec, i) =>
+          bytesEqual(
+            hashLeaf(rec),
+            row.subarray((row.length / 32 - edgeWidth + i) * 32, (row.length / 32 - edgeWidth + i + 1) * 32),
+          ),
+        );
+      if (!ok) {
+        throw new LogError(
+          'log.inconsistent',
+          `log ${this.name}: entry bundle ${key} does not match the signed tree`,
+          {
+            details: { log: this.name, object: key },
+          },
+        );
+      }
+      this.edgeBundle = edge;
     }
   }
 

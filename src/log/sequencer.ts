@@ -31,6 +31,11 @@ export class Sequencer<T, R> {
     private readonly sizeOf: (item: T) => number,
   ) {}
 
+  /** True once a commit failed: the sequencer accepts nothing more until the log is reopened. */
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
   /** Items queued or being committed (for metrics and back-pressure). */
   get depth(): number {
     return this.queuedItems;
