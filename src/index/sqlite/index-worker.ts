@@ -8,7 +8,11 @@ import type { IndexEntry } from '../types.js';
 import { createSqliteIndex } from './sqlite-index.js';
 
 export type WorkerRequest =
-  | { id: number; op: 'add'; log: string; entries: IndexEntry[] }
+  /**
+   * Entries packed for a cheap transfer: record texts joined by '\n' (a JCS record never contains a
+   * raw newline), their leaf hashes concatenated in one transferred buffer, consecutive indices.
+   */
+  | { id: number; op: 'add'; log: string; first: number; records: string; leafHashes: Uint8Array }
   | { id: number; op: 'reset'; log: string }
   | { id: number; op: 'close' };
 
@@ -16,12 +20,21 @@ export type WorkerReply =
   | { id: number; ok: true }
   | { id: number; ok: false; error: { name: string; code?: string; message: string; details?: unknown } };
 
+function unpack(first: number, records: string, leafHashes: Uint8Array): IndexEntry[] {
+  const texts = records.split('\n');
+  return texts.map((record, i) => ({
+    index: first + i,
+    leafHash: leafHashes.subarray(i * 32, i * 32 + 32),
+    record,
+  }));
+}
+
 const port = parentPort;
 if (port) {
   const index = createSqliteIndex({ path: (workerData as { path: string }).path });
   port.on('message', async (req: WorkerRequest) => {
     try {
-      if (req.op === 'add') index.add(req.log, req.entries);
+      if (req.op === 'add') index.add(req.log, unpack(req.first, req.records, req.leafHashes));
       else if (req.op === 'reset') await index.reset(req.log);
       else index.close();
       port.postMessage({ id: req.id, ok: true } satisfies WorkerReply);
