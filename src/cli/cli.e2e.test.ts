@@ -85,6 +85,39 @@ test('serve, append over HTTP, stop, verify; a tampered bundle fails verificatio
     assert.equal(receipt.index, 299);
     const ready = await fetch(`${url}/readyz`);
     assert.equal(ready.status, 200);
+
+    // Keys against the running server (the data directory itself is locked while it runs).
+    const made = cli(
+      'keys',
+      'create',
+      '--role',
+      'reader',
+      '--log',
+      'acme',
+      '--url',
+      url,
+      '--api-key',
+      admin,
+      '--json',
+    );
+    assert.equal(made.status, 0, made.stderr);
+    const reader = JSON.parse(made.stdout) as { id: string; key: string };
+    const read = await fetch(`${url}/v1/logs/acme/entries/0`, {
+      headers: { authorization: `Bearer ${reader.key}` },
+    });
+    assert.equal(read.status, 200);
+    const listed = cli('keys', 'list', '--url', url, '--api-key', admin, '--json');
+    assert.ok(
+      (JSON.parse(listed.stdout) as { keys: Array<{ id: string }> }).keys.some((k) => k.id === reader.id),
+    );
+    assert.equal(cli('keys', 'revoke', reader.id, '--url', url, '--api-key', admin).status, 0);
+    const denied = await fetch(`${url}/v1/logs/acme/entries/0`, {
+      headers: { authorization: `Bearer ${reader.key}` },
+    });
+    assert.equal(denied.status, 401);
+    const locked = cli('keys', 'list', '--data', dir);
+    assert.equal(locked.status, 1);
+    assert.match(locked.stderr, /in use by process/);
   } finally {
     proc.kill('SIGTERM');
     await exited;

@@ -2,75 +2,112 @@ import type { Command } from 'commander';
 import { openDataDir } from '../app/data-dir.js';
 import { ROLES, type Role } from '../auth/types.js';
 import { dataDirOption, printJson, UsageError } from './options.js';
+import { addRemoteOptions, remoteClient } from './remote.js';
+
+interface Target {
+  data?: string;
+  url?: string;
+  apiKey?: string;
+}
+
+/** A running server (`--url` or INDELIBLE_URL, through the API) or a stopped data directory (`--data`). */
+function isRemote(opts: Target): boolean {
+  if (opts.url !== undefined && opts.data !== undefined) {
+    throw new UsageError('give --url (a running server) or --data (a stopped data directory), not both');
+  }
+  return opts.url !== undefined || (opts.data === undefined && process.env.INDELIBLE_URL !== undefined);
+}
+
+interface KeyView {
+  id: string;
+  role: string;
+  logs: string[] | null;
+  revokedAt: string | null;
+}
+
+function printKeys(list: KeyView[], json: boolean | undefined): void {
+  if (json) return printJson({ keys: list });
+  for (const k of list) {
+    process.stdout.write(
+      `${k.id}\t${k.role}\t${k.logs?.join(',') ?? '*'}\t${k.revokedAt ? `revoked ${k.revokedAt}` : 'active'}\n`,
+    );
+  }
+}
 
 /**
- * Key management straight on a data directory (the server must be stopped, since the directory is
- * locked while it runs; against a running server use the HTTP API `POST /v1/keys`).
+ * API keys, against a running server (`--url`, with an admin key in `--api-key` or
+ * INDELIBLE_API_KEY) or straight on a stopped data directory (`--data`; the directory is locked
+ * while a server runs).
  */
 export function registerKeys(program: Command): void {
   const keys = program.command('keys').description('create, list and revoke API keys');
-  keys
+  const create = keys
     .command('create')
     .description('create an API key; the secret is printed once')
     .requiredOption('--role <role>', `one of ${ROLES.join(', ')}`)
     .option('--log <name...>', 'restrict the key to these logs (repeatable; default: all logs)')
     .option('--description <text>', 'a note to tell keys apart')
-    .option('--data <dir>', 'data directory (env INDELIBLE_DATA)')
+    .option('--data <dir>', 'a stopped data directory (env INDELIBLE_DATA)')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  $ indelible keys create --role writer --log acme --data ./data\n')
-    .action(
-      async (opts: { role: string; log?: string[]; description?: string; data?: string; json?: boolean }) => {
-        if (!ROLES.includes(opts.role as Role))
-          throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ indelible keys create --role writer --log acme --url http://127.0.0.1:7070   # running server\n' +
+        '  $ indelible keys create --role writer --log acme --data ./data                # stopped server\n',
+    );
+  addRemoteOptions(create, false).action(
+    async (opts: Target & { role: string; log?: string[]; description?: string; json?: boolean }) => {
+      if (!ROLES.includes(opts.role as Role))
+        throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
+      const input = {
+        role: opts.role as Role,
+        logs: opts.log ?? null,
+        ...(opts.description !== undefined ? { description: opts.description } : {}),
+      };
+      let out: { id: string; key: string; role: string; logs: string[] | null };
+      if (isRemote(opts)) {
+        const k = await remoteClient({ url: opts.url, apiKey: opts.apiKey }).createKey(input);
+        out = { id: k.id, key: k.key, role: k.role, logs: k.logs };
+      } else {
         const dd = await openDataDir(dataDirOption(opts.data));
         try {
-          const { info, secret } = dd.keys.create({
-            role: opts.role as Role,
-            logs: opts.log ?? null,
-            description: opts.description ?? null,
-          });
-          if (opts.json) printJson({ id: info.id, key: secret, role: info.role, logs: info.logs });
-          else
-            process.stdout.write(
-              `${info.id} ${info.role} ${info.logs?.join(',') ?? '(all logs)'}\n${secret}\n`,
-            );
+          const { info, secret } = dd.keys.create({ ...input, description: opts.description ?? null });
+          out = { id: info.id, key: secret, role: info.role, logs: info.logs };
         } finally {
           await dd.close();
         }
-      },
-    );
-  keys
+      }
+      if (opts.json) printJson(out);
+      else process.stdout.write(`${out.id} ${out.role} ${out.logs?.join(',') ?? '(all logs)'}\n${out.key}\n`);
+    },
+  );
+  const list = keys
     .command('list')
     .description('list API keys (never their secrets)')
-    .option('--data <dir>', 'data directory (env INDELIBLE_DATA)')
-    .option('--json', 'print JSON')
-    .action(async (opts: { data?: string; json?: boolean }) => {
-      const dd = await openDataDir(dataDirOption(opts.data));
-      try {
-        const list = dd.keys.list();
-        if (opts.json) printJson({ keys: list });
-        else {
-          for (const k of list) {
-            process.stdout.write(
-              `${k.id}\t${k.role}\t${k.logs?.join(',') ?? '*'}\t${k.revokedAt ? `revoked ${k.revokedAt}` : 'active'}\n`,
-            );
-          }
-        }
-      } finally {
-        await dd.close();
-      }
-    });
-  keys
+    .option('--data <dir>', 'a stopped data directory (env INDELIBLE_DATA)')
+    .option('--json', 'print JSON');
+  addRemoteOptions(list, false).action(async (opts: Target & { json?: boolean }) => {
+    if (isRemote(opts)) return printKeys(await remoteClient(opts).listKeys(), opts.json);
+    const dd = await openDataDir(dataDirOption(opts.data));
+    try {
+      printKeys(dd.keys.list(), opts.json);
+    } finally {
+      await dd.close();
+    }
+  });
+  const revoke = keys
     .command('revoke <id>')
     .description('revoke an API key (effective on the next request)')
-    .option('--data <dir>', 'data directory (env INDELIBLE_DATA)')
-    .action(async (id: string, opts: { data?: string }) => {
+    .option('--data <dir>', 'a stopped data directory (env INDELIBLE_DATA)');
+  addRemoteOptions(revoke, false).action(async (id: string, opts: Target) => {
+    if (isRemote(opts)) await remoteClient(opts).revokeKey(id);
+    else {
       const dd = await openDataDir(dataDirOption(opts.data));
       try {
         if (!dd.keys.revoke(id)) throw new UsageError(`no active key with id ${id}`);
-        process.stdout.write(`revoked ${id}\n`);
       } finally {
         await dd.close();
       }
-    });
+    }
+    process.stdout.write(`revoked ${id}\n`);
+  });
 }
