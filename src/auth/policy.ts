@@ -20,7 +20,7 @@
  * - Out-of-scope logs get the same answer as missing rights (403 at the edge, per DESIGN §4).
  */
 import { AuthError } from './errors.js';
-import type { Action, ApiKeyInfo, Role } from './types.js';
+import { ACTIONS, type Action, type ApiKeyInfo, type Role } from './types.js';
 
 /** Actions that act on one log and so are limited by the key's scope. */
 const PER_LOG_ACTIONS: ReadonlySet<Action> = new Set<Action>([
@@ -37,18 +37,8 @@ const READER_ACTIONS: readonly Action[] = ['events.read', 'receipts.read', 'proo
 
 /** Actions each role holds, before scope is considered. */
 const ROLE_ACTIONS: Readonly<Record<Role, ReadonlySet<Action>>> = {
-  admin: new Set<Action>([
-    'logs.create',
-    'logs.list',
-    'keys.manage',
-    'policy.manage',
-    'events.append',
-    'events.read',
-    'receipts.read',
-    'export',
-    'proofs.read',
-    'public.read',
-  ]),
+  // An admin holds every action (scope still applies: see `can`).
+  admin: new Set<Action>(ACTIONS),
   writer: new Set<Action>(['logs.list', 'events.append', 'public.read']),
   reader: new Set<Action>(['logs.list', ...READER_ACTIONS]),
   auditor: new Set<Action>(['logs.list', ...READER_ACTIONS, 'export']),
