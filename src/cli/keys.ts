@@ -26,7 +26,10 @@ interface KeyView {
 }
 
 function printKeys(list: KeyView[], json: boolean | undefined): void {
-  if (json) return printJson({ keys: list });
+  if (json) {
+    printJson({ keys: list });
+    return;
+  }
   for (const k of list) {
     process.stdout.write(
       `${k.id}\t${k.role}\t${k.logs?.join(',') ?? '*'}\t${k.revokedAt ? `revoked ${k.revokedAt}` : 'active'}\n`,
@@ -86,7 +89,10 @@ export function registerKeys(program: Command): void {
     .option('--data <dir>', 'a stopped data directory (env INDELIBLE_DATA)')
     .option('--json', 'print JSON');
   addRemoteOptions(list, false).action(async (opts: Target & { json?: boolean }) => {
-    if (isRemote(opts)) return printKeys(await remoteClient(opts).listKeys(), opts.json);
+    if (isRemote(opts)) {
+      printKeys(await remoteClient(opts).listKeys(), opts.json);
+      return;
+    }
     const dd = await openDataDir(dataDirOption(opts.data));
     try {
       printKeys(dd.keys.list(), opts.json);
