@@ -74,11 +74,7 @@ export class Indexer {
       for (const [log, q] of this.queues) {
         while (q.length > 0) {
           const chunk = q.slice(0, CHUNK);
-          const entries: IndexEntry[] = chunk.map((r) => ({
-            index: r.index,
-            leafHash: r.leafHash,
-            record: r.text,
-          }));
+          const entries: readonly IndexEntry[] = chunk;
           try {
             await this.index.add(log, entries);
           } catch (err) {

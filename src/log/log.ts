@@ -51,12 +51,13 @@ export interface PreparedEvent {
   eventJson: string;
 }
 
-/** A sequenced record as handed to observers (indexer, id registry). */
+/** A sequenced record as handed to observers; it is also an IndexEntry, so it feeds the index as is. */
 export interface SequencedRecord {
   index: number;
   id: string;
   leafHash: Uint8Array;
-  text: string;
+  /** The exact record text. */
+  record: string;
 }
 
 export interface LogOptions {
@@ -189,7 +190,7 @@ export class Log {
         eventJson: it.eventJson,
       });
       records[i] = rec.bytes;
-      sequenced[i] = { index, id: it.id, leafHash: rec.leafHash, text: rec.text };
+      sequenced[i] = { index, id: it.id, leafHash: rec.leafHash, record: rec.text };
       acks[i] = { index, id: it.id, leafHash: toHex(rec.leafHash), receivedAt };
       prev = rec.leafHash;
     }
