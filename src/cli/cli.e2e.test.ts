@@ -115,6 +115,16 @@ test('serve, append over HTTP, stop, verify; a tampered bundle fails verificatio
       headers: { authorization: `Bearer ${reader.key}` },
     });
     assert.equal(denied.status, 401);
+    // Per-log policy and legal hold through the running server.
+    const remote = ['--log', 'acme', '--url', url, '--api-key', admin];
+    assert.equal(cli('policy', 'set', '--retention-min', '7y', ...remote).status, 0);
+    const held = cli('policy', 'hold', '--reason', 'litigation 42', ...remote, '--json');
+    assert.equal(held.status, 0, held.stderr);
+    const shown = JSON.parse(cli('policy', 'show', ...remote, '--json').stdout) as Record<string, unknown>;
+    assert.match(JSON.stringify(shown), /litigation 42/);
+    assert.equal(cli('policy', 'hold', '--reason', 'again', ...remote).status, 1, 'a second hold is refused');
+    assert.equal(cli('policy', 'release', ...remote).status, 0);
+    assert.doesNotMatch(cli('policy', 'show', ...remote, '--json').stdout, /litigation 42"/);
     const locked = cli('keys', 'list', '--data', dir);
     assert.equal(locked.status, 1);
     assert.match(locked.stderr, /in use by process/);

@@ -13,6 +13,7 @@ import { registerInit } from './init.js';
 import { registerKeys } from './keys.js';
 import { registerLogs } from './logs.js';
 import { UsageError } from './options.js';
+import { registerPolicy } from './policy.js';
 import { registerQuery } from './query.js';
 import { registerReindex } from './reindex.js';
 import { registerServe } from './serve.js';
@@ -37,6 +38,7 @@ Run \`indelible help COMMAND\` for a command's flags and examples; docs/CLI.md i
   registerServe(program);
   registerLogs(program);
   registerKeys(program);
+  registerPolicy(program);
   registerAppend(program);
   registerQuery(program);
   registerGet(program);

@@ -134,6 +134,30 @@ export class IndelibleClient {
     await this.#http.request({ method: 'DELETE', path: `/v1/keys/${seg(id)}` });
   }
 
+  // ---------------------------------------------------------------- retention policy (docs/RETENTION.md)
+
+  /** The log's retention policy and legal hold, as the server sends it (admin or auditor). */
+  async policy(log: string): Promise<Record<string, unknown>> {
+    return asObject(await this.#get(`${logPath(log)}/policy`));
+  }
+
+  /** Changes settings (`{ retention: { min, max }, archive: { after } }`; absent ones are kept). */
+  async setPolicy(log: string, update: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const path = `${logPath(log)}/policy`;
+    return asObject((await this.#json({ method: 'PUT', path, body: JSON.stringify(update) })).value);
+  }
+
+  /** Sets a legal hold with its reason (admin; refused while one is set). */
+  async setLegalHold(log: string, reason: string): Promise<Record<string, unknown>> {
+    const path = `${logPath(log)}/legal-hold`;
+    return asObject((await this.#json({ method: 'POST', path, body: JSON.stringify({ reason }) })).value);
+  }
+
+  /** Releases the legal hold (admin; audited). */
+  async releaseLegalHold(log: string): Promise<Record<string, unknown>> {
+    return asObject((await this.#json({ method: 'DELETE', path: `${logPath(log)}/legal-hold` })).value);
+  }
+
   // ---------------------------------------------------------------- ingest
 
   /**
@@ -308,4 +332,11 @@ async function* ndjsonLines(body: ReadableStream<Uint8Array>): AsyncGenerator<Ui
     // An early `break` by the consumer: stop the download rather than leave the socket open.
     await reader.cancel().catch(() => {});
   }
+}
+
+function asObject(value: unknown): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ClientError('client.bad_response', 'expected a JSON object from the server');
+  }
+  return value as Record<string, unknown>;
 }

@@ -19,7 +19,7 @@ export interface TransportOptions {
 }
 
 export interface HttpRequest {
-  method: 'GET' | 'POST' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** Path after the base URL, starting with `/`; callers encode path segments. */
   path: string;
   query?: Record<string, string | number | undefined>;

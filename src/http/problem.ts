@@ -20,6 +20,7 @@ import type { TileErrorCode } from '../core/tile.js';
 import type { IndexErrorCode } from '../index/types.js';
 import type { LogErrorCode } from '../log/errors.js';
 import type { MonitorErrorCode } from '../monitor/errors.js';
+import type { RetentionErrorCode } from '../retention/errors.js';
 import type { StorageErrorCode } from '../storage/errors.js';
 
 /** Codes raised by the HTTP edge itself. */
@@ -72,7 +73,8 @@ type KnownCode =
   | TileErrorCode
   | RecordErrorCode
   | StorageErrorCode
-  | MonitorErrorCode;
+  | MonitorErrorCode
+  | RetentionErrorCode;
 
 const p = (status: number, title: string): ProblemKind => ({ status, title });
 
@@ -180,6 +182,13 @@ export const PROBLEMS: Readonly<Record<KnownCode, ProblemKind>> = {
   'storage.corrupt': p(500, 'Internal server error'),
   'storage.object_lock_missing': p(500, 'Internal server error'),
   'storage.retained': p(409, 'Object under retention'),
+
+  // Only the per-log policy routes raise these from a request; the rest come from the archiver.
+  'retention.invalid_policy': p(400, 'Invalid retention policy'),
+  'retention.legal_hold_active': p(409, 'Legal hold is set'),
+  'retention.no_legal_hold': p(409, 'No legal hold is set'),
+  'retention.archive_moved': p(500, 'Internal server error'),
+  'retention.bad_local_object': p(500, 'Internal server error'),
 };
 
 /** Statuses whose problems tell the client to come back: they carry `Retry-After`. */

@@ -32,6 +32,7 @@ import { alertRoutes } from './routes-alerts.js';
 import { exportRoutes } from './routes-export.js';
 import { ingestRoutes } from './routes-ingest.js';
 import { opsRoutes } from './routes-ops.js';
+import { policyRoutes } from './routes-policy.js';
 import { proofRoutes } from './routes-proofs.js';
 import { readRoutes } from './routes-read.js';
 import { tlogRoutes } from './routes-tlog.js';
@@ -267,6 +268,7 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
 
   await app.register(opsRoutes(ctx));
   await app.register(adminRoutes(ctx));
+  await app.register(policyRoutes(ctx));
   await app.register(ingestRoutes(ctx));
   await app.register(readRoutes(ctx));
   await app.register(tlogRoutes(ctx));

@@ -16,7 +16,7 @@ import { hashLeaf } from '../core/merkle.js';
 import { formatVerifierKey, generateSignerKey, type NoteVerifier, parseSignerKey } from '../core/note.js';
 import { newEventId } from '../core/record.js';
 import type { SearchIndex } from '../index/types.js';
-import type { LogStorage, StorageDriver } from '../storage/types.js';
+import type { LogStorage, StateStore, StorageDriver } from '../storage/types.js';
 import { type EngineConfig, resolveEngineConfig } from './config.js';
 import { LogError } from './errors.js';
 import { Indexer } from './indexer.js';
@@ -136,6 +136,16 @@ export class Engine {
 
   log(name: string): Log {
     return this.entry(name).log;
+  }
+
+  /**
+   * The state store of an open log, for per-log settings kept beside `config` (the retention
+   * policy under `policy`: src/retention/log-policy.ts). `config` holds the signing key: callers
+   * read and write only their own keys.
+   */
+  stateOf(name: string): StateStore {
+    this.entry(name);
+    return this.opts.driver.log(name).state;
   }
 
   has(name: string): boolean {

@@ -33,6 +33,9 @@ const ADMIN_WHAT: Readonly<Record<string, string>> = {
   'GET /v1/keys': 'key.list',
   'DELETE /v1/keys/:id': 'key.revoke',
   'POST /v1/alerts/:id/ack': 'alert.ack',
+  'PUT /v1/logs/:log/policy': 'policy.update',
+  'POST /v1/logs/:log/legal-hold': 'legal_hold.set',
+  'DELETE /v1/logs/:log/legal-hold': 'legal_hold.release',
 };
 
 const MAX_STRING = 256;

@@ -147,7 +147,9 @@ test('outcomes, admin words and lifecycle events', () => {
   ]);
   assert.equal(adminWhat('POST', '/v1/logs'), 'log.create');
   assert.equal(adminWhat('DELETE', '/v1/keys/:id'), 'key.revoke');
-  assert.equal(adminWhat('PUT', '/v1/logs/:log/policy'), 'put.v1.logs.log.policy');
+  assert.equal(adminWhat('PUT', '/v1/logs/:log/policy'), 'policy.update');
+  assert.equal(adminWhat('POST', '/v1/logs/:log/legal-hold'), 'legal_hold.set');
+  assert.equal(adminWhat('PATCH', '/v1/logs/:log/other'), 'patch.v1.logs.log.other');
   const start = lifecycleEvent('start', Date.UTC(2026, 0, 5), { version: '0.1.0' });
   validateEvent(start);
   assert.equal(start.action, 'service.start');

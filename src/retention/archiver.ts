@@ -18,7 +18,8 @@
  * archive.after (never past `sealed` or `archived`); it is saved and published to readers
  * (TieredBlobStore) BEFORE any local copy goes; then every sealed object up to it is re-checked in
  * the archive (length, MD5 ETag, COMPLIANCE lock lasting ≥ newest entry + retention.min) and only
- * then deleted locally with `{ retention: true }`; finally `clean` is saved. Nothing in S3 is ever
+ * then deleted locally with `{ retention: true }`; finally `clean` is saved. A legal hold in the
+ * log's policy (log-policy.ts) skips the whole eviction run. Nothing in S3 is ever
  * deleted here: sealed objects leave the archive only by expiry, through a purge that checks it.
  */
 import { entriesPath, TILE_WIDTH, tilePath } from '../core/tile.js';
@@ -29,6 +30,7 @@ import type { BlobStore, StateStore } from '../storage/types.js';
 import { type ArchiveCursor, CursorStore } from './archive-cursor.js';
 import { EntryDater } from './entry-dater.js';
 import { RetentionError } from './errors.js';
+import { readLogPolicy } from './log-policy.js';
 import { type ArchiverPolicy, retainUntilFor } from './policy.js';
 import { historySize, noteSize, sealedTileKeys } from './sealed-objects.js';
 
@@ -230,6 +232,14 @@ export class Archiver {
   async #evict(): Promise<EvictReport> {
     const { local, archive, policy } = this.#o;
     const report: EvictReport = { log: this.log, evictedSize: this.#cursor.evicted, evicted: 0 };
+    // A legal hold blocks every deletion, local copies included (docs/RETENTION.md): neither the
+    // watermark moves nor a pending eviction (clean < evicted after a crash) resumes while it is set.
+    // Read on every run, so a hold set through the API takes effect on the next run.
+    const { policy: logPolicy } = await readLogPolicy(this.#o.state);
+    if (logPolicy.legalHold !== null) {
+      this.#logger.info({ log: this.log }, 'eviction skipped: legal hold');
+      return report;
+    }
     const limitSize = Math.min(
       this.#cursor.sealed,
       Math.floor(this.#cursor.archived / TILE_WIDTH) * TILE_WIDTH,

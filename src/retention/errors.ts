@@ -8,10 +8,14 @@ import { IndelibleError } from '../core/errors.js';
  *   evicted; they exist only in the old archive, so switching is refused.
  * - `retention.bad_local_object`: a local object the archiver must copy or date is missing or does
  *   not parse (a bundle, a record's `received_at`, a checkpoint note).
+ * - `retention.legal_hold_active`: a legal hold blocks the deletion, or a second hold was asked.
+ * - `retention.no_legal_hold`: a release was asked while no legal hold is set.
  */
 export type RetentionErrorCode =
   | 'retention.invalid_policy'
   | 'retention.archive_moved'
-  | 'retention.bad_local_object';
+  | 'retention.bad_local_object'
+  | 'retention.legal_hold_active'
+  | 'retention.no_legal_hold';
 
 export class RetentionError extends IndelibleError<RetentionErrorCode> {}

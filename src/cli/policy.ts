@@ -1,0 +1,115 @@
+/**
+ * `indelible policy show|set|hold|release`: a log's retention policy and legal hold, against a
+ * running server (`--url`, with an admin key — or an auditor's for `show` — in `--api-key` or
+ * INDELIBLE_API_KEY). Every change goes through the API so the server records it in `_audit`;
+ * there is deliberately no `--data` mode that would change a policy without that record.
+ */
+import type { Command } from 'commander';
+import { printJson, UsageError } from './options.js';
+import { addRemoteOptions, logName, type RemoteOptions, remoteClient } from './remote.js';
+
+type PolicyOptions = RemoteOptions & { json?: boolean };
+
+const DAY_MS = 86_400_000;
+
+/** `7y`, `30d`, `12h` … when the value is a whole number of that unit, else milliseconds. */
+export function formatDuration(ms: unknown): string {
+  if (ms === null) return 'none';
+  if (ms === 'never') return 'never';
+  if (typeof ms !== 'number' || !Number.isSafeInteger(ms)) return String(ms);
+  const units: Array<[string, number]> = [
+    ['y', 366 * DAY_MS],
+    ['w', 7 * DAY_MS],
+    ['d', DAY_MS],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ];
+  for (const [u, size] of units) if (ms > 0 && ms % size === 0) return `${ms / size}${u}`;
+  return `${ms}ms`;
+}
+
+function printPolicy(p: Record<string, unknown>, json: boolean | undefined): void {
+  if (json) {
+    printJson(p);
+    return;
+  }
+  const retention = (p.retention ?? {}) as { min?: unknown; max?: unknown };
+  const archive = (p.archive ?? {}) as { after?: unknown };
+  const hold = p.legal_hold as { reason: string; set_at: string; set_by: string } | null;
+  const lines = [
+    `log            ${String(p.log)}`,
+    `retention.min  ${formatDuration(retention.min)}`,
+    `retention.max  ${formatDuration(retention.max)}  (stored; pruning is not implemented yet)`,
+    `archive.after  ${formatDuration(archive.after)}`,
+    `legal_hold     ${hold ? `SET by ${hold.set_by} at ${hold.set_at}: ${hold.reason}` : 'none'}`,
+    `updated        ${p.updated_at === null ? '(defaults)' : `${String(p.updated_at)} by ${String(p.updated_by)}`}`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** A duration flag as the API takes it: `<n><unit>` or `never` as text, plain digits as ms. */
+function durationFlag(value: string, flag: string): string | number {
+  if (/^[0-9]{1,15}$/.test(value)) return Number(value);
+  if (value === 'never' || /^[0-9]{1,12}(ms|s|m|h|d|w|y)$/.test(value)) return value;
+  throw new UsageError(`${flag} expects a duration like 30d or 7y (or never), got ${value}`);
+}
+
+export function registerPolicy(program: Command): void {
+  const policy = program
+    .command('policy')
+    .description("a log's retention policy and legal hold (docs/RETENTION.md); every change is audited");
+
+  const show = policy.command('show').description('print the policy').option('--json', 'print JSON');
+  addRemoteOptions(show).action(async (opts: PolicyOptions) => {
+    printPolicy(await remoteClient(opts).policy(logName(opts)), opts.json);
+  });
+
+  const set = policy
+    .command('set')
+    .description('change settings; those not given keep their value')
+    .option('--retention-min <duration>', 'no entry may be deleted before it is this old (e.g. 7y)')
+    .option('--retention-max <duration>', 'entries are to be removed after this age; "none" clears it')
+    .option('--archive-after <duration>', 'how long sealed data stays on local disk ("never" keeps it)')
+    .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ indelible policy set --log acme --retention-min 7y --archive-after 30d\n',
+    );
+  addRemoteOptions(set).action(
+    async (opts: PolicyOptions & { retentionMin?: string; retentionMax?: string; archiveAfter?: string }) => {
+      const retention: Record<string, unknown> = {};
+      if (opts.retentionMin !== undefined) retention.min = durationFlag(opts.retentionMin, '--retention-min');
+      if (opts.retentionMax !== undefined) {
+        retention.max =
+          opts.retentionMax === 'none' ? null : durationFlag(opts.retentionMax, '--retention-max');
+      }
+      const update: Record<string, unknown> = {};
+      if (Object.keys(retention).length > 0) update.retention = retention;
+      if (opts.archiveAfter !== undefined)
+        update.archive = { after: durationFlag(opts.archiveAfter, '--archive-after') };
+      if (Object.keys(update).length === 0) {
+        throw new UsageError('give at least one of --retention-min, --retention-max, --archive-after');
+      }
+      printPolicy(await remoteClient(opts).setPolicy(logName(opts), update), opts.json);
+    },
+  );
+
+  const hold = policy
+    .command('hold')
+    .description('set a legal hold: every deletion of the log is blocked until it is released')
+    .requiredOption('--reason <text>', 'why (recorded in the policy and in _audit)')
+    .option('--json', 'print JSON');
+  addRemoteOptions(hold).action(async (opts: PolicyOptions & { reason: string }) => {
+    if (opts.reason.trim() === '') throw new UsageError('--reason must not be empty');
+    printPolicy(await remoteClient(opts).setLegalHold(logName(opts), opts.reason), opts.json);
+  });
+
+  const release = policy
+    .command('release')
+    .description('release the legal hold (an audited admin action)')
+    .option('--json', 'print JSON');
+  addRemoteOptions(release).action(async (opts: PolicyOptions) => {
+    printPolicy(await remoteClient(opts).releaseLegalHold(logName(opts)), opts.json);
+  });
+}

@@ -1,0 +1,147 @@
+/**
+ * Per-log policy and legal hold over HTTP, in process (issue 7): who may read and change them,
+ * body validation, and that every change is an admin access carrying before/after.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { type Harness, startHarness } from './test-harness.js';
+
+const DAY = 86_400_000;
+
+describe('policy routes', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness();
+    await h.createLog('acme');
+    await h.createLog('other');
+  });
+  after(() => h.close());
+
+  const url = (log = 'acme') => `/v1/logs/${log}/policy`;
+  const hold = (log = 'acme') => `/v1/logs/${log}/legal-hold`;
+
+  it('GET returns defaults (365d min, no max, 30d archive, no hold)', async () => {
+    const res = await h.req({ method: 'GET', url: url('other'), key: h.admin });
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(res.json(), {
+      log: 'other',
+      retention: { min: 365 * DAY, max: null },
+      archive: { after: 30 * DAY },
+      legal_hold: null,
+      updated_at: null,
+      updated_by: null,
+    });
+  });
+
+  it('PUT changes the policy, audits before/after, and GET shows it', async () => {
+    h.accesses.length = 0;
+    const res = await h.req({
+      method: 'PUT',
+      url: url(),
+      key: h.admin,
+      payload: { retention: { min: '7y', max: '10y' }, archive: { after: 'never' } },
+    });
+    assert.equal(res.statusCode, 200, res.body);
+    const body = res.json();
+    assert.deepEqual(body.retention, { min: 7 * 366 * DAY, max: 10 * 366 * DAY });
+    assert.equal(body.archive.after, 'never');
+    const audit = h.accesses.filter((a) => a.kind === 'admin');
+    assert.equal(audit.length, 1);
+    assert.equal(audit[0]!.method, 'PUT');
+    assert.equal(audit[0]!.log, 'acme');
+    const f = audit[0]!.filter as {
+      before: { retention: { min: number } };
+      after: { retention: { min: number } };
+    };
+    assert.equal(f.before.retention.min, 365 * DAY);
+    assert.equal(f.after.retention.min, 7 * 366 * DAY);
+    const got = await h.req({ method: 'GET', url: url(), key: h.admin });
+    assert.deepEqual(got.json().retention, body.retention);
+  });
+
+  const badBodies: Array<[string, unknown, string]> = [
+    ['max below min', { retention: { min: '2y', max: '1y' } }, 'retention.invalid_policy'],
+    ['bad duration', { retention: { min: 'seven years' } }, 'retention.invalid_policy'],
+    ['unknown field', { retention: { min: '1y' }, prune: true }, 'request.invalid'],
+    ['wrong type', { archive: { after: true } }, 'request.invalid'],
+  ];
+  for (const [name, payload, code] of badBodies) {
+    it(`PUT refuses ${name} with ${code}`, async () => {
+      const res = await h.req({ method: 'PUT', url: url('other'), key: h.admin, payload: payload as object });
+      assert.equal(res.statusCode, 400, res.body);
+      assert.equal(res.json().code, code);
+    });
+  }
+
+  it('legal hold: set (audited), second set 409, release (audited), second release 409', async () => {
+    h.accesses.length = 0;
+    const set = await h.req({
+      method: 'POST',
+      url: hold(),
+      key: h.admin,
+      payload: { reason: 'litigation 42' },
+    });
+    assert.equal(set.statusCode, 200, set.body);
+    const held = set.json().legal_hold;
+    assert.equal(held.reason, 'litigation 42');
+    assert.match(held.set_by, /./);
+    assert.ok(!Number.isNaN(Date.parse(held.set_at)));
+    // The other settings survive a hold.
+    assert.equal(set.json().archive.after, 'never');
+
+    const again = await h.req({ method: 'POST', url: hold(), key: h.admin, payload: { reason: 'x' } });
+    assert.equal(again.statusCode, 409);
+    assert.equal(again.json().code, 'retention.legal_hold_active');
+
+    const rel = await h.req({ method: 'DELETE', url: hold(), key: h.admin });
+    assert.equal(rel.statusCode, 200, rel.body);
+    assert.equal(rel.json().legal_hold, null);
+    const relAgain = await h.req({ method: 'DELETE', url: hold(), key: h.admin });
+    assert.equal(relAgain.statusCode, 409);
+    assert.equal(relAgain.json().code, 'retention.no_legal_hold');
+
+    const audit = h.accesses.filter((a) => a.kind === 'admin');
+    assert.deepEqual(
+      audit.map((a) => a.method),
+      ['POST', 'DELETE'],
+    );
+    const released = audit[1]!.filter as {
+      before: { legal_hold: { reason: string } };
+      after: { legal_hold: null };
+    };
+    assert.equal(released.before.legal_hold.reason, 'litigation 42');
+    assert.equal(released.after.legal_hold, null);
+  });
+
+  it('refuses an empty reason', async () => {
+    const res = await h.req({ method: 'POST', url: hold('other'), key: h.admin, payload: { reason: '' } });
+    assert.equal(res.statusCode, 400);
+  });
+
+  it('auditors read but may not change; writers and readers may not read; scope applies', async () => {
+    const auditor = h.key('auditor', ['acme']);
+    assert.equal((await h.req({ method: 'GET', url: url(), key: auditor })).statusCode, 200);
+    assert.equal((await h.req({ method: 'GET', url: url('other'), key: auditor })).statusCode, 403);
+    for (const [method, u, payload] of [
+      ['PUT', url(), { retention: { min: '1d' } }],
+      ['POST', hold(), { reason: 'r' }],
+      ['DELETE', hold(), undefined],
+    ] as const) {
+      const res = await h.req({ method, url: u, key: auditor, ...(payload ? { payload } : {}) });
+      assert.equal(res.statusCode, 403, `${method} ${u}`);
+    }
+    for (const role of ['writer', 'reader'] as const) {
+      assert.equal((await h.req({ method: 'GET', url: url(), key: h.key(role) })).statusCode, 403, role);
+    }
+    assert.equal((await h.req({ method: 'GET', url: url() })).statusCode, 401);
+    const scopedAdmin = h.key('admin', ['other']);
+    const res = await h.req({ method: 'POST', url: hold(), key: scopedAdmin, payload: { reason: 'r' } });
+    assert.equal(res.statusCode, 403);
+  });
+
+  it('404 for a log that does not exist', async () => {
+    const res = await h.req({ method: 'GET', url: url('nope'), key: h.admin });
+    assert.equal(res.statusCode, 404);
+    assert.equal(res.json().code, 'log.not_found');
+  });
+});

@@ -1,0 +1,178 @@
+/**
+ * The per-log retention policy and legal hold (issue 7, docs/RETENTION.md). Changing either needs
+ * `policy.manage` (an admin of the log); reading it needs `export`, held by auditors and admins,
+ * since the policy is compliance information those roles answer for. Every change is recorded in
+ * `_audit` as an admin action with the policy before and after (`filter.before/after`, lifted into
+ * the record's metadata by the self-audit), so a hold can never be lifted without a trace.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import {
+  applyPolicyUpdate,
+  type LogPolicy,
+  MAX_REASON_LENGTH,
+  policyToWire,
+  readLogPolicy,
+  updateLogPolicy,
+  withLegalHold,
+  withoutLegalHold,
+} from '../retention/log-policy.js';
+import type { ServerContext } from './context.js';
+import { errors, LogParams } from './schemas.js';
+
+const Duration = Type.Union([Type.String({ maxLength: 32 }), Type.Integer({ minimum: 0 })], {
+  description: 'integer milliseconds, or `<n><unit>` with unit ms, s, m, h, d, w, y (a year is 366 days)',
+});
+
+export const PolicyUpdateBody = Type.Object(
+  {
+    retention: Type.Optional(
+      Type.Object(
+        {
+          min: Type.Optional(Duration),
+          max: Type.Optional(Type.Union([Duration, Type.Null()], { description: 'null: keep forever' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    archive: Type.Optional(
+      Type.Object(
+        { after: Type.Optional(Type.Union([Duration, Type.Literal('never')])) },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const LegalHoldBody = Type.Object(
+  { reason: Type.String({ minLength: 1, maxLength: MAX_REASON_LENGTH }) },
+  { additionalProperties: false },
+);
+
+export const PolicyView = Type.Object({
+  log: Type.String(),
+  retention: Type.Object({
+    min: Type.Integer({ description: 'ms; no entry may be deleted before it is this old' }),
+    max: Type.Union([Type.Integer(), Type.Null()], {
+      description: 'ms; entries are to be removed after it (stored, not yet enforced)',
+    }),
+  }),
+  archive: Type.Object({
+    after: Type.Union([Type.Integer(), Type.Literal('never')], {
+      description: 'ms a sealed object stays on local disk once archived',
+    }),
+  }),
+  legal_hold: Type.Union([
+    Type.Object({ reason: Type.String(), set_at: Type.String(), set_by: Type.String() }),
+    Type.Null(),
+  ]),
+  updated_at: Type.Union([Type.String(), Type.Null()]),
+  updated_by: Type.Union([Type.String(), Type.Null()]),
+});
+
+export function policyRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
+  const { engine } = ctx;
+  const view = (log: string, p: LogPolicy) => ({ log, ...policyToWire(p) });
+  const now = () => new Date(engine.clock.now()).toISOString();
+
+  return async (app) => {
+    app.get(
+      '/v1/logs/:log/policy',
+      {
+        config: { access: 'export' },
+        schema: {
+          tags: ['admin'],
+          summary: "A log's retention policy and legal hold (admin or auditor)",
+          params: LogParams,
+          response: { 200: PolicyView, ...errors(401, 403, 404, 429) },
+        },
+      },
+      async (request) => {
+        const { log } = request.params;
+        const { policy } = await readLogPolicy(engine.stateOf(log));
+        return view(log, policy);
+      },
+    );
+
+    app.put(
+      '/v1/logs/:log/policy',
+      {
+        config: { access: 'policy.manage' },
+        schema: {
+          tags: ['admin'],
+          summary: "Change a log's retention policy (absent fields keep their value; audited)",
+          params: LogParams,
+          body: PolicyUpdateBody,
+          response: { 200: PolicyView, ...errors(400, 401, 403, 404, 415, 429) },
+        },
+      },
+      async (request) => {
+        const { log } = request.params;
+        const by = request.apiKey!.id;
+        const { before, after } = await updateLogPolicy(engine.stateOf(log), (current) =>
+          applyPolicyUpdate(current, request.body, by, now()),
+        );
+        ctx.access(request, {
+          kind: 'admin',
+          status: 200,
+          filter: { before: policyToWire(before), after: policyToWire(after) },
+        });
+        return view(log, after);
+      },
+    );
+
+    app.post(
+      '/v1/logs/:log/legal-hold',
+      {
+        config: { access: 'policy.manage' },
+        schema: {
+          tags: ['admin'],
+          summary: 'Set a legal hold: every deletion of the log is blocked until it is released (audited)',
+          params: LogParams,
+          body: LegalHoldBody,
+          response: { 200: PolicyView, ...errors(400, 401, 403, 404, 409, 415, 429) },
+        },
+      },
+      async (request) => {
+        const { log } = request.params;
+        const by = request.apiKey!.id;
+        const { before, after } = await updateLogPolicy(engine.stateOf(log), (current) =>
+          withLegalHold(current, request.body.reason, by, now()),
+        );
+        ctx.access(request, {
+          kind: 'admin',
+          status: 200,
+          filter: { before: policyToWire(before), after: policyToWire(after) },
+        });
+        return view(log, after);
+      },
+    );
+
+    app.delete(
+      '/v1/logs/:log/legal-hold',
+      {
+        config: { access: 'policy.manage' },
+        schema: {
+          tags: ['admin'],
+          summary: 'Release the legal hold (audited, with the hold and its reason as the before state)',
+          params: LogParams,
+          response: { 200: PolicyView, ...errors(401, 403, 404, 409, 429) },
+        },
+      },
+      async (request) => {
+        const { log } = request.params;
+        const by = request.apiKey!.id;
+        const { before, after } = await updateLogPolicy(engine.stateOf(log), (current) =>
+          withoutLegalHold(current, by, now()),
+        );
+        ctx.access(request, {
+          kind: 'admin',
+          status: 200,
+          filter: { before: policyToWire(before), after: policyToWire(after) },
+        });
+        return view(log, after);
+      },
+    );
+  };
+}

@@ -1,0 +1,263 @@
+/**
+ * The retention policy of one log (issue 7): `retention.min`, optional `retention.max`,
+ * `archive.after` and the legal hold. It is kept as JSON under the key `policy` of the log's own
+ * state store (beside `config`) and every change is a compare-and-swap, so two admins editing at
+ * once can never silently undo each other: the loser re-reads and re-applies its change.
+ *
+ * Wire form (API body, GET answer, stored JSON): durations are integer milliseconds; on input a
+ * duration may also be `90s`/`30d`/`7y` (see `parseDuration`). `archive.after` may be `"never"`;
+ * `retention.max` may be `null` (keep forever).
+ *
+ * What is enforced is listed in docs/RETENTION.md: this module stores and validates; pruning
+ * after `retention.max` is not implemented.
+ */
+import type { StateStore } from '../storage/types.js';
+import { RetentionError } from './errors.js';
+import { DEFAULT_ARCHIVE_AFTER_MS, DEFAULT_RETENTION_MIN_MS, parseDuration } from './policy.js';
+
+export const POLICY_STATE_KEY = 'policy';
+/** Longest duration accepted for retention (a COMPLIANCE date must stay representable). */
+export const MAX_RETENTION_MS = 100 * 366 * 86_400_000;
+/** Longest legal-hold reason in UTF-16 units (it is copied into `_audit` records). */
+export const MAX_REASON_LENGTH = 1000;
+/** Compare-and-swap attempts before a busy state store is reported (`storage.cas_conflict`). */
+const CAS_ATTEMPTS = 8;
+
+export interface LegalHold {
+  reason: string;
+  /** RFC 3339 time the hold was set. */
+  setAt: string;
+  /** Id of the API key (or `cli:<user>`) that set it. */
+  setBy: string;
+}
+
+export interface LogPolicy {
+  /** No entry may be deleted before it is this old (ms, finite, 1 s .. 100 y). */
+  retentionMinMs: number;
+  /** Entries are to be removed after this age (ms); `null` keeps them forever. ≥ `retentionMinMs`. */
+  retentionMaxMs: number | null;
+  /** How long sealed data stays on local disk after archiving (ms; `Infinity` = never evict). */
+  archiveAfterMs: number;
+  /** While set, nothing of the log may be deleted or evicted. */
+  legalHold: LegalHold | null;
+  /** Last change, or null while the log runs on defaults. */
+  updatedAt: string | null;
+  updatedBy: string | null;
+}
+
+/** A partial change to the settings (the legal hold has its own functions). */
+export interface LogPolicyUpdate {
+  retention?: { min?: unknown; max?: unknown };
+  archive?: { after?: unknown };
+}
+
+export function defaultLogPolicy(): LogPolicy {
+  return {
+    retentionMinMs: DEFAULT_RETENTION_MIN_MS,
+    retentionMaxMs: null,
+    archiveAfterMs: DEFAULT_ARCHIVE_AFTER_MS,
+    legalHold: null,
+    updatedAt: null,
+    updatedBy: null,
+  };
+}
+
+function invalid(field: string, message: string): RetentionError {
+  return new RetentionError('retention.invalid_policy', `${field} ${message}`, { details: { field } });
+}
+
+/** A duration from the wire: `<n><unit>`, `never` (only where `allowNever`) or integer ms. */
+function durationOf(value: unknown, field: string, allowNever: boolean): number {
+  let ms: number;
+  if (typeof value === 'string') ms = parseDuration(value, field);
+  else if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) ms = value;
+  else throw invalid(field, 'must be a duration like 30d or 7y, or an integer of milliseconds');
+  if (ms === Number.POSITIVE_INFINITY && !allowNever) throw invalid(field, 'may not be never');
+  return ms;
+}
+
+/** Checks the cross-field rules; returns the policy unchanged. */
+export function validateLogPolicy(p: LogPolicy): LogPolicy {
+  if (
+    !Number.isSafeInteger(p.retentionMinMs) ||
+    p.retentionMinMs < 1000 ||
+    p.retentionMinMs > MAX_RETENTION_MS
+  ) {
+    throw invalid('retention.min', 'must be between 1s and 100y');
+  }
+  if (p.retentionMaxMs !== null) {
+    if (!Number.isSafeInteger(p.retentionMaxMs) || p.retentionMaxMs > MAX_RETENTION_MS) {
+      throw invalid('retention.max', 'must be at most 100y, or null');
+    }
+    if (p.retentionMaxMs < p.retentionMinMs) throw invalid('retention.max', 'must be at least retention.min');
+  }
+  const after = p.archiveAfterMs;
+  if (after !== Number.POSITIVE_INFINITY && !(Number.isSafeInteger(after) && after >= 0)) {
+    throw invalid('archive.after', 'must be a non-negative duration or never');
+  }
+  return p;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function onlyKeys(obj: Record<string, unknown>, allowed: readonly string[], where: string): void {
+  for (const k of Object.keys(obj)) {
+    if (!allowed.includes(k)) throw invalid(where === '' ? k : `${where}.${k}`, 'is not a policy setting');
+  }
+}
+
+/**
+ * Applies an untrusted update (the PUT body) to `current`: absent fields keep their value. Throws
+ * `retention.invalid_policy` naming the field for anything malformed or out of range.
+ */
+export function applyPolicyUpdate(current: LogPolicy, update: unknown, by: string, at: string): LogPolicy {
+  if (!isObject(update)) throw invalid('policy', 'must be an object');
+  onlyKeys(update, ['retention', 'archive'], '');
+  const next: LogPolicy = { ...current, updatedAt: at, updatedBy: by };
+  const { retention, archive } = update;
+  if (retention !== undefined) {
+    if (!isObject(retention)) throw invalid('retention', 'must be an object');
+    onlyKeys(retention, ['min', 'max'], 'retention');
+    if (retention.min !== undefined) next.retentionMinMs = durationOf(retention.min, 'retention.min', false);
+    if (retention.max === null) next.retentionMaxMs = null;
+    else if (retention.max !== undefined)
+      next.retentionMaxMs = durationOf(retention.max, 'retention.max', false);
+  }
+  if (archive !== undefined) {
+    if (!isObject(archive)) throw invalid('archive', 'must be an object');
+    onlyKeys(archive, ['after'], 'archive');
+    if (archive.after !== undefined) next.archiveAfterMs = durationOf(archive.after, 'archive.after', true);
+  }
+  return validateLogPolicy(next);
+}
+
+/** Sets the hold; a second hold over a live one is refused so its reason is never silently lost. */
+export function withLegalHold(current: LogPolicy, reason: unknown, by: string, at: string): LogPolicy {
+  if (typeof reason !== 'string' || reason.trim() === '' || reason.length > MAX_REASON_LENGTH) {
+    throw invalid('reason', `must be a non-empty string of at most ${MAX_REASON_LENGTH} characters`);
+  }
+  if (current.legalHold !== null) {
+    throw new RetentionError('retention.legal_hold_active', 'a legal hold is already set; release it first', {
+      details: { field: 'legal_hold' },
+    });
+  }
+  return { ...current, legalHold: { reason, setAt: at, setBy: by }, updatedAt: at, updatedBy: by };
+}
+
+export function withoutLegalHold(current: LogPolicy, by: string, at: string): LogPolicy {
+  if (current.legalHold === null) {
+    throw new RetentionError('retention.no_legal_hold', 'no legal hold is set', {
+      details: { field: 'legal_hold' },
+    });
+  }
+  return { ...current, legalHold: null, updatedAt: at, updatedBy: by };
+}
+
+/** Throws `retention.legal_hold_active` when a deletion must not happen (`what` names it). */
+export function assertDeletable(policy: LogPolicy, what: string): void {
+  if (policy.legalHold !== null) {
+    throw new RetentionError('retention.legal_hold_active', `${what} is blocked by a legal hold`, {
+      details: { field: 'legal_hold' },
+    });
+  }
+}
+
+// ---------------------------------------------------------------- wire form and storage
+
+export interface LogPolicyWire {
+  retention: { min: number; max: number | null };
+  archive: { after: number | 'never' };
+  legal_hold: { reason: string; set_at: string; set_by: string } | null;
+  updated_at: string | null;
+  updated_by: string | null;
+}
+
+export function policyToWire(p: LogPolicy): LogPolicyWire {
+  const h = p.legalHold;
+  return {
+    retention: { min: p.retentionMinMs, max: p.retentionMaxMs },
+    archive: { after: Number.isFinite(p.archiveAfterMs) ? p.archiveAfterMs : 'never' },
+    legal_hold: h === null ? null : { reason: h.reason, set_at: h.setAt, set_by: h.setBy },
+    updated_at: p.updatedAt,
+    updated_by: p.updatedBy,
+  };
+}
+
+/**
+ * Parses stored bytes. The state store is the server's own, but a hand-edited or damaged value must
+ * fail loudly (`retention.invalid_policy`, field `state/policy`): silently falling back to defaults
+ * would drop a legal hold.
+ */
+export function parseStoredPolicy(bytes: Uint8Array): LogPolicy {
+  const bad = () => invalid('state/policy', 'is not a valid stored policy');
+  let w: unknown;
+  try {
+    w = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    throw bad();
+  }
+  if (!isObject(w) || w.v !== 1 || !isObject(w.retention) || !isObject(w.archive)) throw bad();
+  const hold = w.legal_hold;
+  if (
+    hold !== null &&
+    !(
+      isObject(hold) &&
+      typeof hold.reason === 'string' &&
+      typeof hold.set_at === 'string' &&
+      typeof hold.set_by === 'string'
+    )
+  ) {
+    throw bad();
+  }
+  const strOrNull = (v: unknown) => (typeof v === 'string' ? v : v === null ? null : bad());
+  try {
+    return validateLogPolicy({
+      retentionMinMs: w.retention.min as number,
+      retentionMaxMs: w.retention.max as number | null,
+      archiveAfterMs: w.archive.after === 'never' ? Number.POSITIVE_INFINITY : (w.archive.after as number),
+      legalHold:
+        hold === null
+          ? null
+          : { reason: hold.reason as string, setAt: hold.set_at as string, setBy: hold.set_by as string },
+      updatedAt: strOrNull(w.updated_at) as string | null,
+      updatedBy: strOrNull(w.updated_by) as string | null,
+    });
+  } catch (err) {
+    throw err instanceof RetentionError ? bad() : err;
+  }
+}
+
+function encodePolicy(p: LogPolicy): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify({ v: 1, ...policyToWire(p) }));
+}
+
+/** The log's policy (defaults when none was ever stored) and the state version to quote. */
+export async function readLogPolicy(
+  state: StateStore,
+): Promise<{ policy: LogPolicy; version: string | undefined }> {
+  const stored = await state.read(POLICY_STATE_KEY);
+  if (stored === undefined) return { policy: defaultLogPolicy(), version: undefined };
+  return { policy: parseStoredPolicy(stored.value), version: stored.version };
+}
+
+/**
+ * Read-modify-write under compare-and-swap. `change` must be pure (it may run more than once when
+ * another writer got in between); its errors propagate untouched. Returns both sides for the audit.
+ */
+export async function updateLogPolicy(
+  state: StateStore,
+  change: (current: LogPolicy) => LogPolicy,
+): Promise<{ before: LogPolicy; after: LogPolicy }> {
+  for (let attempt = 1; ; attempt++) {
+    const { policy: before, version } = await readLogPolicy(state);
+    const after = validateLogPolicy(change(before));
+    try {
+      await state.compareAndSwap(POLICY_STATE_KEY, version, encodePolicy(after));
+      return { before, after };
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'storage.cas_conflict' || attempt >= CAS_ATTEMPTS) throw err;
+    }
+  }
+}
