@@ -62,7 +62,7 @@ describe('Spool', () => {
 
   test('a corrupt line in the middle is client.spool_corrupt, not a silent loss', async () => {
     const dir = join(root, 'corrupt');
-    (await Spool.open(dir)).spool.close();
+    await (await Spool.open(dir)).spool.close();
     writeFileSync(join(dir, 'events.ndjson'), '{"id":"a"}\nnot json\n{"id":"b"}\n');
     await assert.rejects(Spool.open(dir), (e: ClientError) => e.code === 'client.spool_corrupt');
   });
