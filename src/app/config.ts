@@ -60,7 +60,9 @@ export const ServerConfigSchema = Type.Object(
               closed,
             ),
           ),
-          integrator: Type.Optional(Type.Object({ intervalMs: Type.Optional(Int(1)) }, closed)),
+          integrator: Type.Optional(
+            Type.Object({ intervalMs: Type.Optional(Int(1)), maxPending: Type.Optional(Int(1)) }, closed),
+          ),
         },
         closed,
       ),

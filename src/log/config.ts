@@ -17,6 +17,12 @@ export interface SequencerConfig {
 export interface IntegratorConfig {
   /** Interval between integrations (tiles, bundles, signed checkpoint), in ms. */
   intervalMs: number;
+  /**
+   * Entries waiting for integration that start one at once, without waiting for the interval: under
+   * heavy load integrations stay small and checkpoints keep up (ack → checkpoint latency stays
+   * below the interval plus one small integration).
+   */
+  maxPending: number;
 }
 
 export interface EngineConfig {
@@ -31,7 +37,7 @@ export const defaultEngineConfig: EngineConfig = {
     maxBatchAgeMs: 0,
     maxQueuedEvents: 200_000,
   },
-  integrator: { intervalMs: 1000 },
+  integrator: { intervalMs: 1000, maxPending: 16_384 },
 };
 
 export function resolveEngineConfig(partial?: {
@@ -47,6 +53,7 @@ export function resolveEngineConfig(partial?: {
     ['sequencer.maxBatchBytes', cfg.sequencer.maxBatchBytes],
     ['sequencer.maxQueuedEvents', cfg.sequencer.maxQueuedEvents],
     ['integrator.intervalMs', cfg.integrator.intervalMs],
+    ['integrator.maxPending', cfg.integrator.maxPending],
   ];
   for (const [name, v] of positive) {
     if (!Number.isSafeInteger(v) || v <= 0)

@@ -333,3 +333,22 @@ test('a damaged partial entry bundle is refused at open, never sealed into a ful
     code: 'log.inconsistent',
   });
 });
+
+test('enough pending entries start an integration before the interval is up', async () => {
+  const engine = await openTestEngine(createMemoryDriver(), { integrator: { maxPending: 100 } });
+  await engine.createLog('acme');
+  await engine.append(
+    'acme',
+    Array.from({ length: 50 }, (_, i) => sampleEvent(i)),
+  );
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(engine.log('acme').treeSize, 0, 'below the threshold, the interval (60 s in tests) decides');
+  await engine.append(
+    'acme',
+    Array.from({ length: 60 }, (_, i) => sampleEvent(i)),
+  );
+  for (let i = 0; i < 100 && engine.log('acme').treeSize < 110; i++)
+    await new Promise((r) => setTimeout(r, 10));
+  assert.equal(engine.log('acme').treeSize, 110);
+  await engine.close();
+});

@@ -205,6 +205,12 @@ export class Log {
     this.sequencedSize = index;
     this.lastLeafHash = prev;
     this.opts.onSequenced?.(sequenced);
+    if (
+      this.pendingRecords.length >= this.opts.config.integrator.maxPending &&
+      this.integrating === undefined
+    ) {
+      this.integrate().catch((err) => this.reportIntegrationError(err));
+    }
     return acks;
   }
 

@@ -15,7 +15,7 @@ export function openTestEngine(
     driver,
     index: createSqliteIndex({ path: ':memory:' }),
     originPrefix: 'test.example',
-    config: { integrator: { intervalMs: 60_000 }, ...config },
+    config: { ...config, integrator: { intervalMs: 60_000, ...config?.integrator } },
   });
 }
 
