@@ -20,13 +20,14 @@ import { bytesEqual } from '../core/crypto.js';
 import { toHex, utf8 } from '../core/encoding.js';
 import { CompactRange, hashLeaf } from '../core/merkle.js';
 import type { NoteSigner, NoteVerifier } from '../core/note.js';
-import { type NodeId, proveConsistency, proveInclusion } from '../core/proof.js';
+import { planRoot, proveConsistency, proveInclusion } from '../core/proof.js';
 import { formatReceipt } from '../core/receipt.js';
 import { buildRecordFromCanonicalEvent, formatTimestamp, ZERO_HASH } from '../core/record.js';
 import {
   decodeBundle,
   encodeBundle,
   entriesPath,
+  partialTiles,
   TileHashCache,
   type TileRef,
   tileHashReader,
@@ -284,7 +285,7 @@ export class Log {
     this.range = range;
     const built = new Map(tiles.map((t) => [tilePath(t.ref), t.bytes]));
     const edges = new Map<number, Uint8Array>();
-    for (const ref of edgeTileRefs(newSize)) {
+    for (const ref of partialTiles(newSize)) {
       edges.set(ref.level, built.get(tilePath(ref)) ?? this.edgeTiles.get(ref.level)!);
     }
     this.edgeTiles = edges;
@@ -448,7 +449,7 @@ export class Log {
       return bytes;
     };
     const reader = tileHashReader(readTile, size);
-    const nodes = perfectSubtrees(size);
+    const nodes = planRoot(size);
     let hashes: Uint8Array[];
     let lastLeaf: Uint8Array[];
     try {
@@ -471,7 +472,7 @@ export class Log {
     }
     this.range = range;
     this.lastLeafHash = lastLeaf[0]!;
-    for (const ref of edgeTileRefs(size)) this.edgeTiles.set(ref.level, await readTile(ref));
+    for (const ref of partialTiles(size)) this.edgeTiles.set(ref.level, await readTile(ref));
     const edgeWidth = size % TILE_WIDTH;
     if (edgeWidth > 0) {
       const key = entriesPath(Math.floor(size / TILE_WIDTH), edgeWidth);
@@ -670,32 +671,4 @@ export class Log {
       await this.journal.close();
     }
   }
-}
-
-/** The perfect subtrees of a tree of `size` leaves, left to right (the compact range's nodes). */
-export function perfectSubtrees(size: number): NodeId[] {
-  const nodes: NodeId[] = [];
-  let start = 0;
-  for (let level = 52; level >= 0; level--) {
-    const width = 2 ** level;
-    if (size - start >= width) {
-      nodes.push({ level, index: start / width });
-      start += width;
-    }
-  }
-  return nodes;
-}
-
-/** The partial hash tiles at the right edge of a tree of `size` leaves, one per level that has one. */
-export function edgeTileRefs(size: number): TileRef[] {
-  const refs: TileRef[] = [];
-  for (
-    let level = 0, levelSize = size;
-    levelSize > 0;
-    level++, levelSize = Math.floor(levelSize / TILE_WIDTH)
-  ) {
-    const width = levelSize % TILE_WIDTH;
-    if (width > 0) refs.push({ level, index: Math.floor(levelSize / TILE_WIDTH), width });
-  }
-  return refs;
 }

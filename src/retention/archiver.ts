@@ -22,8 +22,8 @@
  * log's policy (log-policy.ts) skips the whole eviction run. Nothing in S3 is ever
  * deleted here: sealed objects leave the archive only by expiry, through a purge that checks it.
  */
-import { entriesPath, TILE_WIDTH, tilePath } from '../core/tile.js';
-import { checkpointHistoryKey, edgeTileRefs } from '../log/log.js';
+import { entriesPath, partialTiles, TILE_WIDTH, tilePath } from '../core/tile.js';
+import { checkpointHistoryKey } from '../log/log.js';
 import { type Clock, type Logger, silentLogger, systemClock } from '../log/types.js';
 import type { S3BlobStore, SealedPutResult } from '../storage/s3/s3-blob-store.js';
 import type { BlobStore, StateStore } from '../storage/types.js';
@@ -283,7 +283,7 @@ export class Archiver {
 
 /** Keys of the partial tiles and partial bundle at the right edge of a tree of `size`. */
 export function edgeKeys(size: number): string[] {
-  const keys = edgeTileRefs(size).map((ref) => tilePath(ref));
+  const keys = partialTiles(size).map((ref) => tilePath(ref));
   if (size % TILE_WIDTH !== 0) keys.push(entriesPath(Math.floor(size / TILE_WIDTH), size % TILE_WIDTH));
   return keys;
 }
