@@ -1,9 +1,10 @@
 /**
  * Issue "core": the pure hot paths, with no I/O.
  *
- * 1. Records/s for 400-byte events: canonicalize(event) → newEventId → buildRecordFromCanonicalEvent
- *    (record text, UTF-8 bytes, leaf hash) → CompactRange.append, in batches of 100 sharing one
- *    received_at (what Log.commit does per event, minus validation and the journal write). Baseline:
+ * 1. Records/s for 400-byte events: canonicalize(event) → newEventId → buildRecordRun over the batch
+ *    (record texts, UTF-8 bytes in one buffer, leaf hashes) → CompactRange.append, in batches of 100
+ *    sharing one received_at (what Engine.append + Log.commit do per event, minus validation and the
+ *    journal write). Baseline:
  *    Node's bare createHash('sha256') over the same 400-byte events, in alternating rounds.
  *    Target ≥ 200,000 records/s.
  * 2. Inclusion and consistency proofs generated from in-memory tiles (buildTiles output read through
@@ -14,7 +15,14 @@
 import { createHash } from 'node:crypto';
 import { canonicalize } from '../src/core/jcs.js';
 import { CompactRange, hashLeaf } from '../src/core/merkle.js';
-import { buildRecordFromCanonicalEvent, formatTimestamp, newEventId, ZERO_HASH } from '../src/core/record.js';
+import {
+  buildRecordFromCanonicalEvent,
+  buildRecordRun,
+  formatTimestamp,
+  newEventId,
+  type RunEvent,
+  ZERO_HASH,
+} from '../src/core/record.js';
 import { sampleEvent } from '../src/log/test-helpers.js';
 import { benchProofs, MemoryTree, type ProofFigures } from './core-proofs.js';
 import { bestRate, compareRates, rate } from './measure.js';
@@ -44,19 +52,21 @@ class RecordPipeline {
     const now = Date.now();
     const receivedAt = formatTimestamp(now);
     const events = this.events;
+    const items = new Array<RunEvent>(BATCH);
     for (let i = 0; i < BATCH; i++) {
-      const index = this.range.size;
       const eventJson = canonicalize(events[(this.#next++ % events.length) | 0]);
-      const rec = buildRecordFromCanonicalEvent({
-        log: 'bench',
-        index,
-        id: newEventId(now),
-        receivedAt,
-        prev: this.#prev,
-        eventJson,
-      });
-      this.range.append(rec.leafHash);
-      this.#prev = rec.leafHash;
+      items[i] = { id: newEventId(now), eventJson };
+    }
+    const run = buildRecordRun({
+      log: 'bench',
+      firstIndex: this.range.size,
+      receivedAt,
+      prev: this.#prev,
+      events: items,
+    });
+    for (let i = 0; i < BATCH; i++) {
+      this.#prev = run.leafHashes.subarray(i * 32, i * 32 + 32);
+      this.range.append(this.#prev);
     }
   }
 }
@@ -118,6 +128,20 @@ async function benchRecords(): Promise<RecordFigures> {
     ],
     ['CompactRange.append', () => range.append(leafHashes[j++ % POOL]!)],
   ];
+  // buildRecordRun per record, in runs of BATCH (how Log.commit builds records).
+  const runEvents = jsons.map((eventJson, i) => ({ id: ids[i]!, eventJson }));
+  let r0 = 0;
+  const runStep = () => {
+    r0 = (r0 + BATCH) % POOL;
+    const from = r0;
+    buildRecordRun({
+      log: 'bench',
+      firstIndex: 1 + from,
+      receivedAt,
+      prev: leafHashes[from]!,
+      events: runEvents.slice(from, from + BATCH),
+    });
+  };
   const stages: RecordFigures['stages'] = [];
   for (const [stage, step] of steps) {
     const r = await bestRate(3, 300, BATCH, () => {
@@ -125,6 +149,12 @@ async function benchRecords(): Promise<RecordFigures> {
     });
     stages.push({ stage, perSec: r.cpu, wallPerSec: r.wall });
   }
+  const runRate = await bestRate(3, 300, BATCH, runStep);
+  stages.splice(3, 0, {
+    stage: `buildRecordRun, per record of a run of ${BATCH} (what Log.commit calls)`,
+    perSec: runRate.cpu,
+    wallPerSec: runRate.wall,
+  });
   stages.push({ stage: 'whole pipeline', perSec: cmp.subject.cpu, wallPerSec: cmp.subject.wall });
   stages.push({
     stage: `baseline: createHash('sha256') over one ${EVENT_BYTES}-byte event`,
@@ -169,7 +199,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
     title: 'core (records, Merkle tree, proofs)',
     method: [
       `Events: \`sampleEvent(n, ${EVENT_BYTES})\` from src/log/test-helpers.ts, ${fmt(POOL)} distinct ones cycled; JSON is exactly ${EVENT_BYTES} bytes.`,
-      `Records: per event \`canonicalize\` → \`newEventId\` → \`buildRecordFromCanonicalEvent\` (includes UTF-8 encoding and the leaf hash) → \`CompactRange.append\`, batches of ${BATCH} sharing one \`received_at\`; no validation, no I/O.`,
+      `Records: per event \`canonicalize\` → \`newEventId\`, then \`buildRecordRun\` over the batch (record texts, UTF-8 bytes in one buffer, leaf hashes), then \`CompactRange.append\` per leaf hash; batches of ${BATCH} sharing one \`received_at\`, as Log.commit builds them; no validation, no I/O.`,
       `Baseline: \`createHash('sha256').update(event).digest()\` over the same ${EVENT_BYTES}-byte events, measured in alternating rounds with the pipeline (best of 5 rounds of 400 ms each).`,
       "Rates are per second of the main thread's on-CPU time (Linux schedstat; process CPU time elsewhere), the best of 3 rounds of 300 ms unless said: on a shared machine other processes take the cores away, which wall-clock rates would count against the code. On an idle machine the two agree; wall-clock figures are in the records table and bench/results/core.json.",
       'Proofs: tiles built by `buildTiles` in chunks of 65,536 leaves into a Map, read through `tileHashReader`; indices and old sizes from a seeded PRNG. "Warm" shares one `TileHashCache` across proofs; "cold" makes a new cache per proof (every interior node of each touched tile is recomputed).',

@@ -155,6 +155,7 @@ export function nullIndex(): SearchIndex {
     },
     coveredSize: (log) => covered.get(log) ?? 0,
     findById: () => undefined,
+    pruneBefore() {},
     reset(log) {
       covered.delete(log);
     },

@@ -8,7 +8,8 @@
  * a log plus a writer key are created through the API. Shapes: batches of 100 × 400-byte events on 16
  * connections, single events on 64, inclusion proofs of random entries on 32, and `/healthz` on 32
  * as the route-free ceiling of the same server. Targets: batches and single events ≥ 0.5× the floor,
- * single events ≥ 10,000/s, proofs ≥ 10,000/s. Only 127.0.0.1; every wrk run is bounded (-d).
+ * single events ≥ 10,000/s, proofs ≥ 10,000/s. Each server ingest run also reports its commits (events
+ * per commit, mean fsync) from the server's /metrics. Only 127.0.0.1; every wrk run is bounded (-d).
  */
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -79,6 +80,46 @@ async function settle(base: string): Promise<number> {
     await sleep(1500);
   }
   return last;
+}
+
+/** Cumulative commit figures of the server, from its Prometheus metrics (admin key). */
+interface CommitTotals {
+  commits: number;
+  events: number;
+  fsyncs: number;
+  fsyncSeconds: number;
+}
+
+async function commitTotals(base: string, adminKey: string): Promise<CommitTotals> {
+  const res = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${adminKey}` } });
+  const text = await res.text();
+  const metric = (name: string) =>
+    Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  return {
+    commits: metric('indelible_sequencer_batch_events_count'),
+    events: metric('indelible_sequencer_batch_events_sum'),
+    fsyncs: metric('indelible_fsync_duration_seconds_count'),
+    fsyncSeconds: metric('indelible_fsync_duration_seconds_sum'),
+  };
+}
+
+/** Commits during one run: how many, events per commit, mean journal fsync. */
+interface CommitFigures {
+  label: string;
+  commits: number;
+  eventsPerCommit: number;
+  meanFsyncMs: number;
+}
+
+function commitFigures(label: string, before: CommitTotals, after: CommitTotals): CommitFigures {
+  const commits = after.commits - before.commits;
+  const fsyncs = after.fsyncs - before.fsyncs;
+  return {
+    label,
+    commits,
+    eventsPerCommit: (after.events - before.events) / commits,
+    meanFsyncMs: (1000 * (after.fsyncSeconds - before.fsyncSeconds)) / fsyncs,
+  };
 }
 
 function rssMiB(pid: number | undefined): number {
@@ -182,39 +223,48 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
       env: { BENCH_BODY: body, BENCH_TOKEN: token ?? '' },
       eventsPerRequest: events,
     });
-    const measure = (r: WrkRun): WrkFigures => {
+    const commits: CommitFigures[] = [];
+    const measure = async (r: WrkRun, server = false): Promise<WrkFigures> => {
       progress(`http: ${r.label} (${warmup} s warm-up, ${r.seconds} s measured)`);
       runWrk(wrk, { ...r, seconds: warmup });
+      const before = server ? await commitTotals(serverBase, adminKey) : undefined;
       const f = runWrk(wrk, r);
       progress(`http:   ${fmt(f.reqPerSec)} req/s, p99 ${fmt(f.p99Ms, 2)} ms, non-2xx ${f.non2xx}`);
+      if (before !== undefined) {
+        const c = commitFigures(r.label, before, await commitTotals(serverBase, adminKey));
+        progress(`http:   ${fmt(c.eventsPerCommit, 1)} events per commit, fsync ${fmt(c.meanFsyncMs, 2)} ms`);
+        commits.push(c);
+      }
       return f;
     };
 
     // Floor shapes first: a server run leaves integration and indexing work behind that would slow
     // a floor run after it; `settle` waits that out between the server's own runs.
-    const floorBatch = measure(
+    const floorBatch = await measure(
       shape('floor: batches of 100, 16 connections', floorUrl, 16, batchBody, undefined, BATCH),
     );
-    const floorSingle = measure(
+    const floorSingle = await measure(
       shape('floor: single events, 64 connections', floorUrl, 64, singleBody, undefined, 1),
     );
-    const serverBatch = measure(
+    const serverBatch = await measure(
       shape('indelible: batches of 100, 16 connections', ingestUrl, 16, batchBody, writerKey, BATCH),
+      true,
     );
     await settle(serverBase);
-    const serverSingle = measure(
+    const serverSingle = await measure(
       shape('indelible: single events, 64 connections', ingestUrl, 64, singleBody, writerKey, 1),
+      true,
     );
     const treeSize = await settle(serverBase);
     const serverRss = rssMiB(server.pid);
-    const healthz = measure({
+    const healthz = await measure({
       label: 'indelible: GET /healthz, 32 connections',
       url: `${serverBase}/healthz`,
       connections: 32,
       seconds,
       eventsPerRequest: 0,
     });
-    const proofs = measure({
+    const proofs = await measure({
       label: `indelible: GET inclusion proof, random index, tree size ${fmt(treeSize)}, 32 connections`,
       url: serverBase,
       connections: 32,
@@ -270,7 +320,21 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
               'inclusion proofs ÷ /healthz on the same server (req/s)',
               fmtRatio(okReqs(proofs) / okReqs(healthz)),
             ],
+            [
+              'single events: p99 latency, indelible ÷ floor',
+              fmtRatio(serverSingle.p99Ms / floorSingle.p99Ms),
+            ],
           ],
+        },
+        {
+          title: 'Commits during the server runs (from its /metrics)',
+          columns: ['run', 'commits', 'events per commit', 'mean journal fsync'],
+          rows: commits.map((c) => [
+            c.label,
+            c.commits,
+            fmt(c.eventsPerCommit, 1),
+            `${fmt(c.meanFsyncMs, 2)} ms`,
+          ]),
         },
       ],
       notes: [
@@ -286,6 +350,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
         proofs,
         treeSize,
         serverRssMiB: serverRss,
+        commits,
       },
     };
   } finally {

@@ -83,9 +83,16 @@ export const ServerConfigSchema = Type.Object(
           checksums: Type.Optional(
             Type.Union([Type.Literal('when_required'), Type.Literal('when_supported')]),
           ),
-          /** How long archived objects are locked (COMPLIANCE), e.g. `7y`; default 365 days. */
+          /**
+           * Default `retention.min` (how long archived objects are locked in COMPLIANCE mode), e.g.
+           * `7y`, for every log without a stored policy; default 365 days. A log's own policy
+           * (`PUT /v1/logs/{log}/policy`) replaces it for that log.
+           */
           retentionMin: Type.Optional(Type.Union([Type.String(), Int(1000)])),
-          /** How long sealed data stays on local disk after it is archived, e.g. `30d` or `never`. */
+          /**
+           * Default `archive.after` (how long sealed data stays on local disk once archived), e.g.
+           * `30d` or `never`, for every log without a stored policy; default 30 days.
+           */
           archiveAfter: Type.Optional(Type.Union([Type.String(), Int(0)])),
           /** How often to archive and evict, in ms (default 10 minutes). */
           intervalMs: Type.Optional(Int(1000)),
@@ -93,6 +100,11 @@ export const ServerConfigSchema = Type.Object(
         closed,
       ),
     ),
+    /**
+     * Retention pruning (docs/RETENTION.md): how often, in ms, every log is checked against its
+     * `retention.max` (default 60,000). Policies themselves are per log (`PUT /v1/logs/{log}/policy`).
+     */
+    retention: Type.Optional(Type.Object({ intervalMs: Type.Optional(Int(1000)) }, closed)),
     /** Self-audit rules, alerts and webhooks (docs/MONITORING.md). */
     monitor: Type.Optional(MonitorConfigSchema),
     eventLimits: Type.Optional(

@@ -116,6 +116,7 @@ export async function openDataDir(dir: string, options: OpenOptions = {}): Promi
   let archived: ArchivedDriver | undefined;
   if (options.archive) {
     const { retentionMin, archiveAfter, intervalMs: _interval, ...s3 } = options.archive;
+    // The config's retentionMin/archiveAfter are the defaults of logs without a stored policy.
     try {
       archived = await openArchivedDriver({
         local,

@@ -301,11 +301,29 @@ describe('cache, revocation and last use', () => {
     assert.equal(store.authenticate(b.secret)?.id, b.info.id, 'other keys unaffected');
   });
 
-  test('a revocation through another connection is seen on the next call', () => {
+  test('a revocation through another connection is seen within syncIntervalMs', () => {
     const path = join(tempDir(), 'meta.sqlite');
     const server = new Database(path);
     server.pragma('journal_mode = WAL');
-    const serverStore = createSqliteKeyStore(server);
+    let ms = 1_000;
+    const serverStore = createSqliteKeyStore(server, undefined, { syncIntervalMs: 100, monotonic: () => ms });
+    const { secret, info } = serverStore.create({ role: 'admin' });
+    assert.ok(serverStore.authenticate(secret)); // now cached
+    const cli = new Database(path);
+    assert.equal(createSqliteKeyStore(cli).revoke(info.id), true);
+    ms += 99;
+    assert.ok(serverStore.authenticate(secret), 'other connections are looked at only every 100 ms');
+    ms += 1;
+    assert.equal(serverStore.authenticate(secret), undefined);
+    cli.close();
+    server.close();
+  });
+
+  test('with syncIntervalMs 0 a revocation through another connection is seen on the next call', () => {
+    const path = join(tempDir(), 'meta.sqlite');
+    const server = new Database(path);
+    server.pragma('journal_mode = WAL');
+    const serverStore = createSqliteKeyStore(server, undefined, { syncIntervalMs: 0, monotonic: () => 0 });
     const { secret, info } = serverStore.create({ role: 'admin' });
     assert.ok(serverStore.authenticate(secret)); // now cached
     const cli = new Database(path);
@@ -313,6 +331,17 @@ describe('cache, revocation and last use', () => {
     assert.equal(serverStore.authenticate(secret), undefined);
     cli.close();
     server.close();
+  });
+
+  test('a revocation through the store itself is seen on the next call, whatever syncIntervalMs', () => {
+    const path = join(tempDir(), 'meta.sqlite');
+    const db = new Database(path);
+    const store = createSqliteKeyStore(db, undefined, { syncIntervalMs: 60_000, monotonic: () => 0 });
+    const { secret, info } = store.create({ role: 'writer' });
+    assert.ok(store.authenticate(secret)); // now cached
+    assert.equal(store.revoke(info.id), true);
+    assert.equal(store.authenticate(secret), undefined);
+    db.close();
   });
 
   test('last_used_at is written at most once a minute per key', () => {

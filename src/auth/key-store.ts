@@ -9,12 +9,14 @@
  * Authentication runs on every request (target: 20k requests/s), so active keys are cached in memory
  * keyed by the hash. The cache is exact, not time-based:
  * - `revoke` through this store evicts the key at once;
- * - a change committed by any other connection (e.g. `indelible keys revoke` run against the file while
- *   the server runs) bumps SQLite's `PRAGMA data_version`, which is read on every call (~1 µs) and
- *   clears the whole cache. So a revocation takes effect on the very next request either way.
+ * - a change committed by any other connection (another process writing the file, e.g. the `sqlite3`
+ *   shell: `indelible keys revoke --data` refuses a directory a server holds) bumps SQLite's
+ *   `PRAGMA data_version`, which is read at most once per `syncIntervalMs` (default 100 ms; 0 = on
+ *   every call) and clears the whole cache. So a revocation through this store takes effect on the
+ *   very next request, and one committed by another connection within `syncIntervalMs`.
  * `last_used_at` is written at most once a minute per key, never once per request.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash as oneShotHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type BetterSqlite3 from 'better-sqlite3';
 import { AuthError } from './errors.js';
 import { type ApiKeyInfo, type Clock, type KeyStore, ROLES, type Role } from './types.js';
@@ -138,8 +140,13 @@ function newKeyId(): string {
   return id;
 }
 
+/** Hex SHA-256 of the secret's UTF-8 text (one-shot: no Hash object per request). */
+function hashSecretHex(secret: string): string {
+  return oneShotHash('sha256', secret, 'hex');
+}
+
 function hashSecret(secret: string): Buffer {
-  return createHash('sha256').update(secret, 'utf8').digest();
+  return Buffer.from(hashSecretHex(secret), 'hex');
 }
 
 function toIso(ms: number): string {
@@ -192,11 +199,30 @@ function setBounded<K, V>(map: Map<K, V>, key: K, value: V): void {
   map.set(key, value);
 }
 
+export interface KeyStoreOptions {
+  /**
+   * How often, at most, authentication looks for changes committed by other connections (and so
+   * how stale a revocation made outside this store may be), in ms. Default 100; 0 = every call.
+   */
+  syncIntervalMs?: number;
+  /** Monotonic milliseconds for `syncIntervalMs` (default `performance.now`); tests pass a manual one. */
+  monotonic?: () => number;
+}
+
+/** Default of `KeyStoreOptions.syncIntervalMs`. */
+export const DEFAULT_SYNC_INTERVAL_MS = 100;
+
 /**
  * A KeyStore over `db`, creating its table if missing. `clock` (default `Date.now`) stamps
  * created/last-used/revoked times. The store keeps prepared statements: close it by closing `db`.
  */
-export function createSqliteKeyStore(db: Database, clock: Clock = { now: () => Date.now() }): KeyStore {
+export function createSqliteKeyStore(
+  db: Database,
+  clock: Clock = { now: () => Date.now() },
+  options: KeyStoreOptions = {},
+): KeyStore {
+  const syncIntervalMs = options.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS;
+  const monotonic = options.monotonic ?? (() => performance.now());
   db.exec(SCHEMA);
   const insert = db.prepare<[string, Buffer, string, string | null, string | null, string]>(
     'INSERT INTO api_keys (id, secret_sha256, role, logs, description, created_at) VALUES (?, ?, ?, ?, ?, ?)',
@@ -219,9 +245,16 @@ export function createSqliteKeyStore(db: Database, clock: Clock = { now: () => D
   /** When this process last wrote `last_used_at` per key id; survives cache clears to keep writes rare. */
   const lastUsedWritten = new Map<string, number>();
   let seenVersion = dataVersion.get();
+  let syncedAt = monotonic();
 
-  // Another connection committed (possibly a revocation): forget everything cached.
+  // Another connection committed (possibly a revocation): forget everything cached. The query costs
+  // about as much as the rest of a cached authentication, so it runs at most every syncIntervalMs.
   function syncWithOtherConnections(): void {
+    if (syncIntervalMs > 0) {
+      const now = monotonic();
+      if (now - syncedAt < syncIntervalMs && now >= syncedAt) return;
+      syncedAt = now;
+    }
     const version = dataVersion.get();
     if (version !== seenVersion) {
       seenVersion = version;
@@ -282,11 +315,11 @@ export function createSqliteKeyStore(db: Database, clock: Clock = { now: () => D
       // Attacker-controlled: anything that cannot be a secret is refused before any hashing or I/O.
       if (!isWellFormedSecret(secret)) return undefined;
       syncWithOtherConnections();
-      const hash = hashSecret(secret);
       // Keyed by the hash, never the secret: lookup timing can reveal at most bits of a SHA-256 output.
-      const cacheKey = hash.toString('hex');
+      const cacheKey = hashSecretHex(secret);
       const cached = cache.get(cacheKey);
       if (cached !== undefined) return recordUse(cacheKey, cached);
+      const hash = Buffer.from(cacheKey, 'hex');
       const row = selectByHash.get(hash);
       if (row === undefined || row.revoked_at !== null) return undefined;
       // The index lookup already matched; compare again in constant time so correctness never rests

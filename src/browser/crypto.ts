@@ -25,6 +25,13 @@ export function sha256Into(data: Uint8Array, out: Uint8Array, offset = 0): void 
   out.set(nobleSha256(data), offset);
 }
 
+/** SHA-256(`data`) as 64 lowercase hex digits. */
+export function sha256Hex(data: Uint8Array): string {
+  let out = '';
+  for (const b of nobleSha256(data)) out += b.toString(16).padStart(2, '0');
+  return out;
+}
+
 /** `n` cryptographically random bytes (crypto.getRandomValues underneath). */
 export function randomBytesArray(n: number): Uint8Array {
   return randomBytes(n);

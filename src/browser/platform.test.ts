@@ -43,6 +43,7 @@ test('SHA-256 and Ed25519 agree with node:crypto on random inputs', () => {
         const out = new Uint8Array(40);
         browserCrypto.sha256Into(msg, out, 8);
         assert.deepEqual(out.subarray(8), nodeCrypto.sha256(msg));
+        assert.equal(browserCrypto.sha256Hex(msg), nodeCrypto.sha256Hex(msg));
         const pub = browserCrypto.ed25519PublicKey(seed);
         assert.deepEqual(pub, nodeCrypto.ed25519PublicKey(seed));
         const sig = browserCrypto.ed25519Sign(seed, msg);

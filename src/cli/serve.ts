@@ -2,6 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadServerConfig, type ServerConfig } from '../app/config.js';
 import { initDataDir, isInitialized, openDataDir } from '../app/data-dir.js';
+import { RetentionService } from '../retention/retention-service.js';
 import { dataDirOption, UsageError } from './options.js';
 
 /** Parses `HOST:PORT` (IPv6 as `[::1]:7070`). */
@@ -84,6 +85,14 @@ export function registerServe(program: Command): void {
         monitor.metrics.observeCommitBatch(events);
       });
       for (const r of dd.engine.recoveries()) monitor.recordLifecycle('recovery', r);
+      // Retention pruning after each log's retention.max (never under legal hold), recorded in _audit.
+      const retention = new RetentionService({
+        engine: dd.engine,
+        logger,
+        audit: (log, d) => monitor.recordPrune({ log, ...d }),
+        ...(dd.archive ? { archiveOf: (log: string) => dd.archive?.archiveOf(log) } : {}),
+      });
+      retention.start(config.retention?.intervalMs ?? 60_000);
       const app = await buildServer({
         engine: dd.engine,
         keys: dd.keys,
@@ -99,6 +108,7 @@ export function registerServe(program: Command): void {
           monitor.recordLifecycle('stop', { signal });
           try {
             await app.close();
+            await retention.close();
             await monitor.close();
           } finally {
             await dd.close();

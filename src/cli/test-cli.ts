@@ -65,15 +65,19 @@ export interface ServedDir {
 
 /**
  * `indelible serve --data DIR --listen 127.0.0.1:0` with checkpoints every 100 ms (so reads see
- * new entries signed quickly); resolves with the URL it prints once listening.
+ * new entries signed quickly), plus `config` (top-level keys of the configuration file); resolves
+ * with the URL it prints once listening.
  */
-export function serve(dir: string): Promise<ServedDir> {
-  const config = join(dir, '..', `${dir.split(/[\\/]/).pop()}.config.json`);
-  writeFileSync(config, JSON.stringify({ logLevel: 'warn', engine: { integrator: { intervalMs: 100 } } }));
+export function serve(dir: string, config: Record<string, unknown> = {}): Promise<ServedDir> {
+  const file = join(dir, '..', `${dir.split(/[\\/]/).pop()}.config.json`);
+  writeFileSync(
+    file,
+    JSON.stringify({ logLevel: 'warn', engine: { integrator: { intervalMs: 100 } }, ...config }),
+  );
   return new Promise((resolvePromise, reject) => {
     const proc = spawn(
       process.execPath,
-      [bin, 'serve', '--data', dir, '--listen', '127.0.0.1:0', '--config', config],
+      [bin, 'serve', '--data', dir, '--listen', '127.0.0.1:0', '--config', file],
       {
         env: cliEnv(),
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -16,6 +16,7 @@ import type { Command } from 'commander';
 import { isIndelibleError } from '../core/errors.js';
 import { parseVerifierKey } from '../core/note.js';
 import { type LogReport, type VerifyProgress, verifyLog } from '../log/verify.js';
+import { PRUNE_STATE_KEY } from '../retention/prune-state.js';
 import { sealedCoverage } from '../retention/sealed-objects.js';
 import { StorageError } from '../storage/errors.js';
 import { validateBlobKey } from '../storage/keys.js';
@@ -130,7 +131,13 @@ export async function verifyS3Archive(o: VerifyS3ArchiveOptions): Promise<S3Arch
   const storage: LogStorage = {
     blobs: reader,
     state: {
-      read: async () => undefined,
+      // Only the prune state, which the server publishes to the archive before deleting a pruned
+      // bundle there: verifyLog trusts it only under the signed statement it names (archived, locked).
+      read: async (key) => {
+        if (key !== PRUNE_STATE_KEY) return undefined;
+        const value = await store.get(PRUNE_STATE_KEY);
+        return value === undefined ? undefined : { value, version: 'archive' };
+      },
       compareAndSwap: async () => {
         throw new Error(READ_ONLY);
       },

@@ -177,7 +177,8 @@ async function verifyData(opts: VerifyOptions): Promise<void> {
     else {
       for (const r of reports) {
         process.stdout.write(
-          `${r.log}: OK, ${r.treeSize} entries, ${r.checkpoints} checkpoints, root ${r.rootHash}\n`,
+          `${r.log}: OK, ${r.treeSize} entries, ${r.checkpoints} checkpoints, root ${r.rootHash}` +
+            (r.minimumIndex > 0 ? ` (pruned below ${r.minimumIndex} under a valid prune statement)\n` : '\n'),
         );
       }
     }

@@ -24,6 +24,7 @@ import type {
   LogCreated,
   LogInfo,
   LogKey,
+  Pruning,
   QueryOptions,
   Role,
 } from './types.js';
@@ -40,6 +41,7 @@ import {
   toLogInfo,
   toLogKey,
   toLogList,
+  toPruning,
 } from './wire.js';
 
 export interface ClientOptions {
@@ -252,6 +254,11 @@ export class IndelibleClient {
   /** The log's verifier key and origin, as the server claims them (pin the key out of band). */
   async key(log: string): Promise<LogKey> {
     return toLogKey(await this.#get(`${logPath(log)}/key`));
+  }
+
+  /** The log's minimum index and prune statement (public, like the checkpoint). */
+  async pruning(log: string): Promise<Pruning> {
+    return toPruning(await this.#get(`${logPath(log)}/pruning`));
   }
 
   async inclusionProof(log: string, index: number, treeSize: number): Promise<InclusionProof> {

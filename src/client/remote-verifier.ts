@@ -11,6 +11,12 @@
  *    completes with the server's, and finally the root with the signed one;
  * 4. return the new trusted state (the caller stores it; state-file.ts writes files atomically).
  *
+ * A pruned log (retention; C2SP tlog-tiles minimum index M) no longer serves the bundles below M.
+ * The walk then asks for the log's prune statement, accepts it only if signed by the pinned key for
+ * this origin and M, and walks the pruned prefix through its level-0 hash tiles: their leaves rebuild
+ * every higher tile and the root, entry M must chain to the last of them, the statement's own root
+ * must match at its tree size, and the record holding the statement must hold exactly it.
+ *
  * Any disagreement between served data and a verified checkpoint is `client.inconsistent`,
  * naming the index or object. Entry bundles need a reader key; `entries: false` checks only the
  * checkpoint and its consistency (public). No Node built-ins: runs wherever `fetch` does.
@@ -19,7 +25,8 @@ import { bytesEqual } from '../core/crypto.js';
 import { fromHex, toHex } from '../core/encoding.js';
 import { IndelibleError } from '../core/errors.js';
 import { CompactRange, hashLeaf } from '../core/merkle.js';
-import { parseVerifierKey } from '../core/note.js';
+import { type NoteVerifier, parseVerifierKey } from '../core/note.js';
+import { openPruneStatement, PRUNE_ACTION, type PruneStatement } from '../core/prune-statement.js';
 import { parseRecord, ZERO_HASH } from '../core/record.js';
 import { decodeBundle, entriesPath, TILE_WIDTH, tilePath } from '../core/tile.js';
 import { IndelibleClient } from './client.js';
@@ -94,7 +101,7 @@ export async function verifyRemoteLog(options: VerifyRemoteOptions): Promise<Rem
   if (walked !== undefined && walked.size > trusted!.size) {
     throw new ClientError('client.bad_state', 'the saved walk goes beyond the trusted checkpoint');
   }
-  const result = await walk(client, log, latest, trusted, walked, options);
+  const result = await walk(client, log, latest, trusted, walked, options, verifier);
   return {
     checkpoint: latest,
     verifiedEntries: result.size - (walked?.size ?? 0),
@@ -142,9 +149,13 @@ async function walk(
   trusted: VerifiedCheckpoint | undefined,
   walked: WalkedTree | undefined,
   options: VerifyRemoteOptions,
+  verifier: NoteVerifier,
 ): Promise<WalkedTree> {
   const size = latest.size;
   let { range, prev, start } = resume(walked, trusted);
+  const pruned = start < size ? await prunedPrefix(client, log, latest, verifier) : undefined;
+  const minimumIndex = pruned?.statement.minimumIndex ?? 0;
+  const isPruned = (b: number) => (b + 1) * TILE_WIDTH <= minimumIndex;
   const checkTiles = options.tiles !== false;
   const where = { checkpoint: latest.note };
   // Nodes of levels 0, 8, 16… as the range completes them: the contents of hash tiles 0, 1, 2….
@@ -178,10 +189,12 @@ async function walk(
   const bundles = Math.ceil(size / TILE_WIDTH);
   const widthOf = (b: number) => Math.min(TILE_WIDTH, size - b * TILE_WIDTH);
   const fetchBundle = (b: number) => {
-    const bundle = client.tile(log, entriesPath(b, widthOf(b)));
-    const tile = checkTiles
-      ? client.tile(log, tilePath({ level: 0, index: b, width: widthOf(b) }))
-      : undefined;
+    // A pruned bundle is not served (410): its level-0 tile gives the leaves instead.
+    const bundle = isPruned(b) ? Promise.resolve(undefined) : client.tile(log, entriesPath(b, widthOf(b)));
+    const tile =
+      checkTiles || isPruned(b)
+        ? client.tile(log, tilePath({ level: 0, index: b, width: widthOf(b) }))
+        : undefined;
     bundle.catch(() => {});
     tile?.catch(() => {});
     return { bundle, tile };
@@ -193,9 +206,10 @@ async function walk(
     while (next < bundles && next < b + depth) ahead.push(fetchBundle(next++));
     const { bundle, tile } = ahead.shift()!;
     const path = entriesPath(b, widthOf(b));
-    let entries: Uint8Array[];
+    let entries: Uint8Array[] | undefined;
     try {
-      entries = decodeBundle(await bundle, widthOf(b));
+      const bytes = await bundle;
+      entries = bytes === undefined ? undefined : decodeBundle(bytes, widthOf(b));
     } catch (cause) {
       if (cause instanceof ClientError) throw cause;
       throw inconsistent(`entry bundle ${path} is malformed`, { ...where, bundle: path }, cause);
@@ -203,7 +217,23 @@ async function walk(
     // The level-0 tile first, so a changed record is named at its own index, not at its successor's
     // `prev`; the whole row is compared again below (its width included).
     const tile0 = tile === undefined ? undefined : await tile;
-    for (let i = Math.max(start, b * TILE_WIDTH); i < b * TILE_WIDTH + entries.length; i++) {
+    if (entries === undefined) {
+      // Pruned: walk the leaves of the level-0 tile (checked by the tiles above it and the roots).
+      if (tile0 === undefined || tile0.length !== TILE_WIDTH * 32) {
+        throw inconsistent(`hash tile 0/${b} of the pruned prefix is not a full tile`, { ...where, tile: b });
+      }
+      for (let i = Math.max(start, b * TILE_WIDTH); i < (b + 1) * TILE_WIDTH; i++) {
+        const at = (i - b * TILE_WIDTH) * 32;
+        prev = tile0.slice(at, at + 32);
+        range.append(prev, visit);
+        checkStatementRoot(range, pruned, where);
+      }
+    }
+    for (
+      let i = Math.max(start, b * TILE_WIDTH);
+      entries !== undefined && i < b * TILE_WIDTH + entries.length;
+      i++
+    ) {
       const bytes = entries[i - b * TILE_WIDTH]!;
       const leaf = hashLeaf(bytes);
       const at = (i - b * TILE_WIDTH) * 32;
@@ -216,8 +246,10 @@ async function walk(
         });
       }
       checkRecord(bytes, log, i, prev, where);
+      if (pruned !== undefined && i === pruned.statementIndex) checkStatementRecord(bytes, pruned, where);
       range.append(leaf, visit);
       prev = leaf;
+      checkStatementRoot(range, pruned, where);
     }
     await compareRow(0, tile);
     for (const [tileLevel, row] of rows) {
@@ -233,6 +265,65 @@ async function walk(
     });
   }
   return { size, lastLeafHash: toHex(prev), range: range.hashes().map(toHex) };
+}
+
+interface PrunedPrefix {
+  statement: PruneStatement;
+  statementIndex: number;
+  note: string;
+}
+
+/** The log's prune statement when it was pruned (and it verifies), else undefined. */
+async function prunedPrefix(
+  client: IndelibleClient,
+  log: string,
+  latest: VerifiedCheckpoint,
+  verifier: NoteVerifier,
+): Promise<PrunedPrefix | undefined> {
+  const p = await client.pruning(log);
+  if (p.minimumIndex === 0) return undefined;
+  const where = { checkpoint: latest.note, pruning: p };
+  let statement: PruneStatement;
+  try {
+    statement = openPruneStatement(p.statement ?? '', verifier, latest.origin);
+  } catch (cause) {
+    throw inconsistent('the prune statement of the log does not verify', where, cause);
+  }
+  const at = p.statementIndex ?? -1;
+  if (
+    statement.minimumIndex !== p.minimumIndex ||
+    statement.treeSize > latest.size ||
+    at < p.minimumIndex ||
+    at >= latest.size
+  ) {
+    throw inconsistent('the prune statement does not match the served minimum index and tree', where);
+  }
+  return { statement, statementIndex: at, note: p.statement! };
+}
+
+/** The statement's root must be the tree's at its size. */
+function checkStatementRoot(range: CompactRange, pruned: PrunedPrefix | undefined, where: object): void {
+  if (
+    pruned !== undefined &&
+    range.size === pruned.statement.treeSize &&
+    !bytesEqual(range.root(), pruned.statement.rootHash)
+  ) {
+    throw inconsistent('the prune statement signs a root the tree does not have', {
+      ...where,
+      statement: pruned.note,
+    });
+  }
+}
+
+/** The record the server names must hold exactly the statement it served. */
+function checkStatementRecord(bytes: Uint8Array, pruned: PrunedPrefix, where: object): void {
+  const event = parseRecord(bytes).event as { action?: unknown; metadata?: { statement?: unknown } };
+  if (event.action !== PRUNE_ACTION || event.metadata?.statement !== pruned.note) {
+    throw inconsistent(`entry ${pruned.statementIndex} does not hold the served prune statement`, {
+      ...where,
+      index: pruned.statementIndex,
+    });
+  }
 }
 
 /** One record at `index`: strict form, its own position, and the chain to its predecessor. */

@@ -108,6 +108,16 @@ export interface LogKey {
   origin: string;
 }
 
+/** `GET /v1/logs/{log}/pruning`: the C2SP minimum index and the prune statement that set it. */
+export interface Pruning {
+  /** Entries below it were pruned by the log's retention policy (0: never pruned). */
+  minimumIndex: number;
+  /** The record holding the statement; null when never pruned. */
+  statementIndex: number | null;
+  /** The signed prune statement (core/prune-statement.ts); null when never pruned. */
+  statement: string | null;
+}
+
 export interface InclusionProof {
   index: number;
   treeSize: number;

@@ -20,6 +20,7 @@ import type {
   LogCreated,
   LogInfo,
   LogKey,
+  Pruning,
   Role,
 } from './types.js';
 
@@ -183,6 +184,17 @@ export function toEntry(v: unknown): Entry {
 export function toLogKey(v: unknown): LogKey {
   const o = obj(v, 'key');
   return { verifierKey: str(o, 'verifier_key', 'key'), origin: str(o, 'origin', 'key') };
+}
+
+export function toPruning(v: unknown): Pruning {
+  const o = obj(v, 'pruning');
+  const minimumIndex = int(o, 'minimum_index', 'pruning');
+  if (minimumIndex === 0) return { minimumIndex, statementIndex: null, statement: null };
+  return {
+    minimumIndex,
+    statementIndex: int(o, 'statement_index', 'pruning'),
+    statement: str(o, 'statement', 'pruning'),
+  };
 }
 
 export function toInclusionProof(v: unknown): InclusionProof {

@@ -30,6 +30,11 @@ export function sha256Into(data: Uint8Array, out: Uint8Array, offset = 0): void 
   for (let i = 0; i < 32; i++) out[offset + i] = d.charCodeAt(i);
 }
 
+/** SHA-256(`data`) as 64 lowercase hex digits (Node encodes it natively: cheaper than toHex). */
+export function sha256Hex(data: Uint8Array): string {
+  return hash('sha256', data, 'hex');
+}
+
 /** SHA-256 over the concatenation of `parts`. */
 export function sha256(...parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(32);

@@ -8,6 +8,7 @@ export * from './jcs.js';
 export * from './merkle.js';
 export * from './note.js';
 export * from './proof.js';
+export * from './prune-statement.js';
 export * from './receipt.js';
 export * from './record.js';
 export * from './tile.js';

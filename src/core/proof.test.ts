@@ -12,6 +12,7 @@ import { fromBase64, fromHex, toHex, utf8 } from './encoding.js';
 import { CompactRange, hashLeaf, rootOf } from './merkle.js';
 import {
   computeRoot,
+  EdgeFoldCache,
   type HashReader,
   type NodeId,
   ProofError,
@@ -438,3 +439,60 @@ test('property: rootFromInclusionProof equals the tree root and plans have one g
 function hashChildrenRef(l: Uint8Array, r: Uint8Array): Uint8Array {
   return sha256(new Uint8Array([1]), l, r);
 }
+
+// ---- the right-edge fold cache ----
+
+/** A table reader that also counts the nodes it was asked for. */
+function countingReader(levels: readonly (readonly Uint8Array[])[]) {
+  const inner = tableReader(levels);
+  const read = async (nodes: readonly NodeId[]) => {
+    read.nodes += nodes.length;
+    return inner(nodes);
+  };
+  read.nodes = 0;
+  return read;
+}
+
+test('property: proofs through a shared EdgeFoldCache equal proofs without one', async () => {
+  const edges = new EdgeFoldCache(2);
+  await fc.assert(
+    fc.asyncProperty(sizeArb, fc.array(fc.nat(), { minLength: 1, maxLength: 6 }), async (size, picks) => {
+      for (const p of picks) {
+        const index = p % size;
+        const plain = await proveInclusion(index, size, tableReader(big.levels));
+        const cached = await proveInclusion(index, size, tableReader(big.levels), edges);
+        assert.deepEqual(cached.map(toHex), plain.map(toHex), `inclusion ${index}@${size}`);
+        verifyInclusion(index, size, big.leaves[index]!, cached, big.roots[size]!);
+        const from = 1 + (p % size);
+        const consistency = await proveConsistency(from, size, tableReader(big.levels), edges);
+        assert.deepEqual(
+          consistency.map(toHex),
+          (await proveConsistency(from, size, tableReader(big.levels))).map(toHex),
+          `consistency ${from}→${size}`,
+        );
+      }
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('EdgeFoldCache: a repeated proof reads only its perfect subtrees; elements are copies', async () => {
+  // 1000 = 512 + 256 + 128 + 64 + 32 + 8: the proof of leaf 0 has one right-edge element folded
+  // from the five subtrees covering [512, 1000), plus the nine perfect siblings below 512.
+  const size = 1000;
+  const edges = new EdgeFoldCache();
+  const first = countingReader(big.levels);
+  const proof = await proveInclusion(0, size, first, edges);
+  assert.equal(first.nodes, 9 + 5);
+  const again = countingReader(big.levels);
+  const proof2 = await proveInclusion(0, size, again, edges);
+  assert.equal(again.nodes, 9, 'the fold over [512, 1000) comes from the cache');
+  assert.deepEqual(proof2.map(toHex), proof.map(toHex));
+  proof2[9]!.fill(0); // a caller scribbling on its proof must not reach the cache
+  const proof3 = await proveInclusion(0, size, countingReader(big.levels), edges);
+  verifyInclusion(0, size, big.leaves[0]!, proof3, big.roots[size]!);
+  // Another tree size does not see the first size's folds.
+  const other = countingReader(big.levels);
+  await proveInclusion(0, size - 1, other, edges);
+  assert.ok(other.nodes > 9);
+});

@@ -136,10 +136,50 @@ export function planConsistency(size1: number, size2: number): NodeId[][] {
 
 // ---- Assembly through a HashReader (one read per proof) ----
 
-/** Folds each group of `hashes` (laid out as `plan` flattened) into one proof element. */
-function foldPlan(plan: readonly (readonly NodeId[])[], hashes: readonly Uint8Array[]): Uint8Array[] {
+/** Sizes whose folds an EdgeFoldCache keeps by default (the latest ones proven against). */
+const EDGE_FOLD_SIZES = 4;
+
+/**
+ * Memoised proof elements over the ragged right edge of a tree: an element covering [start, size)
+ * that is not one perfect subtree is a fold of several stored nodes, and it is the same for every
+ * proof against `size` whose path passes there. Keeps the folds of the last `sizes` tree sizes asked
+ * for (at most one per level each). A cache belongs to ONE tree (one log): a fold is a function of
+ * that tree's leaves, so sharing a cache between trees returns wrong proofs.
+ */
+export class EdgeFoldCache {
+  readonly #bySize = new Map<number, Map<number, Uint8Array>>();
+  constructor(private readonly sizes = EDGE_FOLD_SIZES) {}
+
+  /** The fold of [start, treeSize), if known; a copy, so callers may keep or modify it. */
+  get(treeSize: number, start: number): Uint8Array | undefined {
+    return this.#bySize.get(treeSize)?.get(start)?.slice();
+  }
+
+  set(treeSize: number, start: number, fold: Uint8Array): void {
+    let folds = this.#bySize.get(treeSize);
+    if (folds === undefined) {
+      if (this.#bySize.size >= this.sizes) this.#bySize.delete(this.#bySize.keys().next().value!);
+      folds = new Map();
+      this.#bySize.set(treeSize, folds);
+    }
+    folds.set(start, fold.slice());
+  }
+}
+
+/** First leaf under `node`. */
+const startOf = (node: NodeId): number => node.index * pow2(node.level);
+
+/**
+ * Folds each group of `hashes` (laid out as the groups of `plan` without a `known` element,
+ * flattened) into one proof element; a group with a `known` element takes it as is.
+ */
+function foldPlan(
+  plan: readonly (readonly NodeId[])[],
+  hashes: readonly Uint8Array[],
+  known: readonly (Uint8Array | undefined)[],
+): Uint8Array[] {
   let total = 0;
-  for (const group of plan) total += group.length;
+  for (let g = 0; g < plan.length; g++) if (known[g] === undefined) total += plan[g]!.length;
   if (hashes.length !== total) {
     throw new ProofError(
       'proof.reader_mismatch',
@@ -148,8 +188,13 @@ function foldPlan(plan: readonly (readonly NodeId[])[], hashes: readonly Uint8Ar
   }
   const out: Uint8Array[] = [];
   let next = 0;
-  for (const group of plan) {
-    const end = next + group.length;
+  for (let g = 0; g < plan.length; g++) {
+    const given = known[g];
+    if (given !== undefined) {
+      out.push(given);
+      continue;
+    }
+    const end = next + plan[g]!.length;
     let acc = hashes[end - 1]!;
     checkHash(acc, 'hash from reader');
     for (let i = end - 2; i >= next; i--) {
@@ -162,36 +207,68 @@ function foldPlan(plan: readonly (readonly NodeId[])[], hashes: readonly Uint8Ar
   return out;
 }
 
-async function readPlan(plan: NodeId[][], read: HashReader): Promise<Uint8Array[]> {
+/**
+ * Reads the nodes of `plan` in one `read` and folds them. With `edges`, a group of several nodes
+ * ending at `treeSize` (a right-edge fold) is taken from the cache when there, and stored after.
+ */
+async function readPlan(
+  plan: NodeId[][],
+  read: HashReader,
+  treeSize: number,
+  edges: EdgeFoldCache | undefined,
+): Promise<Uint8Array[]> {
   if (plan.length === 0) return [];
   const nodes: NodeId[] = [];
-  for (const group of plan) for (const node of group) nodes.push(node);
-  return foldPlan(plan, await read(nodes));
+  const known = new Array<Uint8Array | undefined>(plan.length);
+  // Groups of several nodes are right-edge folds; cache only those ending at the tree's edge.
+  const edgeStart = (group: readonly NodeId[]): number | undefined => {
+    if (edges === undefined || group.length < 2) return undefined;
+    const last = group[group.length - 1]!;
+    return startOf(last) + pow2(last.level) === treeSize ? startOf(group[0]!) : undefined;
+  };
+  for (let g = 0; g < plan.length; g++) {
+    const group = plan[g]!;
+    const start = edgeStart(group);
+    if (start !== undefined) known[g] = edges!.get(treeSize, start);
+    if (known[g] === undefined) for (const node of group) nodes.push(node);
+  }
+  const hashes = nodes.length === 0 ? [] : await read(nodes);
+  const out = foldPlan(plan, hashes, known);
+  for (let g = 0; g < plan.length; g++) {
+    const start = known[g] === undefined ? edgeStart(plan[g]!) : undefined;
+    if (start !== undefined) edges!.set(treeSize, start, out[g]!);
+  }
+  return out;
 }
 
-/** PATH(index, D[treeSize]) from stored nodes, in one `read`. Every failure is a rejection. */
+/**
+ * PATH(index, D[treeSize]) from stored nodes, in at most one `read`. Every failure is a rejection.
+ * `edges` (one per tree) memoises the right-edge folds, which every proof against a size shares.
+ */
 export async function proveInclusion(
   index: number,
   treeSize: number,
   read: HashReader,
+  edges?: EdgeFoldCache,
 ): Promise<Uint8Array[]> {
-  return readPlan(planInclusion(index, treeSize), read);
+  return readPlan(planInclusion(index, treeSize), read, treeSize, edges);
 }
 
-/** PROOF(size1, D[size2]) from stored nodes, in one `read` (none when size1 = size2). */
+/** PROOF(size1, D[size2]) from stored nodes, in at most one `read` (none when size1 = size2). */
 export async function proveConsistency(
   size1: number,
   size2: number,
   read: HashReader,
+  edges?: EdgeFoldCache,
 ): Promise<Uint8Array[]> {
-  return readPlan(planConsistency(size1, size2), read);
+  return readPlan(planConsistency(size1, size2), read, size2, edges);
 }
 
 /** MTH(D[treeSize]) from stored nodes; the empty tree's root without reading anything. */
 export async function computeRoot(treeSize: number, read: HashReader): Promise<Uint8Array> {
   const nodes = planRoot(treeSize);
   if (nodes.length === 0) return EMPTY_ROOT.slice();
-  const [root] = await readPlan([nodes], read);
+  const [root] = await readPlan([nodes], read, treeSize, undefined);
   return root!;
 }
 

@@ -8,6 +8,7 @@ import { type AuditEvent, RECORD_ENVELOPE_MAX_BYTES, validateEvent } from './eve
 import { canonicalize } from './jcs.js';
 import {
   buildRecord,
+  buildRecordRun,
   formatTimestamp,
   isRecordTimestamp,
   newEventId,
@@ -325,6 +326,128 @@ test('property: the fast record assembly equals canonicalize of the whole record
     }),
     { numRuns: 1000 },
   );
+});
+
+/** The records of a run as DESIGN §3 defines them, one by one: canonicalize + node:crypto. */
+function expectedRun(
+  log: string,
+  first: number,
+  receivedAt: string,
+  prev: Uint8Array,
+  events: AuditEvent[],
+  ids: string[],
+) {
+  let prevHex = Buffer.from(prev).toString('hex');
+  return events.map((event, i) => {
+    const text = canonicalize({
+      v: 1,
+      log,
+      index: first + i,
+      id: ids[i],
+      received_at: receivedAt,
+      prev: prevHex,
+      event,
+    });
+    const bytes = Buffer.from(text, 'utf8');
+    prevHex = leafHashHex(bytes);
+    return { bytes, leafHex: prevHex };
+  });
+}
+
+function checkRun(run: ReturnType<typeof buildRecordRun>, expected: ReturnType<typeof expectedRun>): void {
+  assert.equal(run.records.length, expected.length);
+  assert.equal(run.leafHashes.length, expected.length * 32);
+  expected.forEach((e, i) => {
+    assert.deepEqual(Buffer.from(run.records[i]!), e.bytes, `record ${i}`);
+    assert.equal(run.leafHashHex[i], e.leafHex, `leaf hash hex ${i}`);
+    assert.equal(Buffer.from(run.leafHashes.subarray(i * 32, i * 32 + 32)).toString('hex'), e.leafHex);
+  });
+}
+
+test('property: buildRecordRun builds the same chained records as DESIGN §3, one by one', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.record({ event: eventArb, uuid: fc.uuid({ version: 7 }) }), { minLength: 1, maxLength: 8 }),
+      fc.stringMatching(/^[a-z0-9_][a-z0-9._-]{0,62}$/),
+      fc.oneof(fc.constant(0), fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER - 8 })),
+      fc.integer({ min: 0, max: 253402300799999 }).map((ms) => new Date(ms).toISOString()),
+      fc.uint8Array({ minLength: 32, maxLength: 32 }),
+      fc.boolean(),
+      (items, log, first, receivedAt, randomPrev, giveHex) => {
+        const prev = first === 0 ? new Uint8Array(32) : randomPrev;
+        const events = items.map((it) => it.event);
+        const ids = items.map((it) => it.event.id ?? it.uuid);
+        const run = buildRecordRun({
+          log,
+          firstIndex: first,
+          receivedAt,
+          prev,
+          prevHex: giveHex ? Buffer.from(prev).toString('hex') : undefined,
+          events: events.map((e, i) => ({ id: ids[i]!, eventJson: canonicalize(e) })),
+        });
+        checkRun(run, expectedRun(log, first, receivedAt, prev, events, ids));
+        for (const r of run.records) parseRecord(r);
+      },
+    ),
+    // No shrinking: these events are large, and shrinking one takes minutes; the seed reproduces it.
+    { numRuns: 300, endOnFailure: true },
+  );
+});
+
+test('buildRecordRun grows its buffer for text that is not ASCII', () => {
+  // 3-byte characters make each record about three times longer in bytes than in UTF-16 units.
+  const events: AuditEvent[] = Array.from({ length: 5 }, (_, i) => ({
+    action: 'a',
+    actor: { id: `u${i}` },
+    metadata: { note: '€'.repeat(3000 + i), emoji: '😀' },
+  }));
+  const ids = events.map((_, i) => `e${i}`);
+  const prev = hexBytes(PREV1);
+  const run = buildRecordRun({
+    log: 'acme',
+    firstIndex: 7,
+    receivedAt: '2026-11-27T07:00:00.123Z',
+    prev,
+    events: events.map((e, i) => ({ id: ids[i]!, eventJson: canonicalize(e) })),
+  });
+  checkRun(run, expectedRun('acme', 7, '2026-11-27T07:00:00.123Z', prev, events, ids));
+});
+
+test('buildRecordRun rejects what buildRecord rejects', () => {
+  const ok = {
+    log: 'acme',
+    firstIndex: 1,
+    receivedAt: '2026-11-27T07:00:00.123Z',
+    prev: hexBytes(PREV1),
+    events: [
+      { id: 'e1', eventJson: '{"action":"a","actor":{"id":"u"}}' },
+      { id: 'e2', eventJson: '{"action":"a","actor":{"id":"u"}}' },
+    ],
+  };
+  const huge = canonicalize({ action: 'a', actor: { id: 'u' }, metadata: { p: 'é'.repeat(33000) } });
+  const cases: [string, Partial<typeof ok>, RecordErrorCode, string | undefined][] = [
+    ['bad log', { log: 'Acme' }, 'record.invalid_field', 'log'],
+    ['negative index', { firstIndex: -1 }, 'record.invalid_field', 'index'],
+    ['index past 2^53', { firstIndex: Number.MAX_SAFE_INTEGER }, 'record.invalid_field', 'index'],
+    ['bad timestamp', { receivedAt: '2026-11-27T07:00:00Z' }, 'record.invalid_field', 'received_at'],
+    ['short prev', { prev: new Uint8Array(31) }, 'record.invalid_field', 'prev'],
+    ['non-zero prev at index 0', { firstIndex: 0 }, 'record.invalid_field', 'prev'],
+    [
+      'bad second id',
+      { events: [ok.events[0]!, { id: 'a"b', eventJson: '{}' }] },
+      'record.invalid_field',
+      'id',
+    ],
+    [
+      'record over 64 KiB',
+      { events: [ok.events[0]!, { id: 'e2', eventJson: huge }] },
+      'record.too_large',
+      undefined,
+    ],
+  ];
+  for (const [name, patch, code, field] of cases) {
+    assertRecordError(() => buildRecordRun({ ...ok, ...patch }), code, field, name);
+  }
 });
 
 test('formatTimestamp writes RFC 3339 UTC with milliseconds', () => {

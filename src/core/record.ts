@@ -8,7 +8,7 @@
  * lowercase hex leaf hash of the previous entry, 64 zeros for index 0, so the records form a plain
  * hash chain next to the Merkle tree. `id` is the event's own `id` when it has one, else a UUIDv7.
  */
-import { randomBytesArray, sha256 } from './crypto.js';
+import { randomBytesArray, sha256, sha256Hex } from './crypto.js';
 import { toHex, utf8 } from './encoding.js';
 import { IndelibleError } from './errors.js';
 import { type AuditEvent, EventError, formatFieldPath, isEventId, validateEventShape } from './event.js';
@@ -167,6 +167,131 @@ function assembleRecord(
   return { text, bytes, leafHash: sha256(prefixed) };
 }
 
+/** One event of a RecordRun: its final id and its canonical text (as for buildRecordFromCanonicalEvent). */
+export interface RunEvent {
+  id: string;
+  eventJson: string;
+}
+
+/**
+ * The records of consecutive entries of one log that share `received_at` (one sequencer commit),
+ * built in one buffer: no per-record allocation beyond the views handed out.
+ */
+export interface RecordRun {
+  /** The records' UTF-8 bytes, in order: views into one buffer shared by the run. */
+  records: Uint8Array[];
+  /** The leaf hashes, 32 bytes per record, record i at `i * 32`. */
+  leafHashes: Uint8Array;
+  /** The leaf hashes as lowercase hex (record i + 1's `prev`; what acks carry). */
+  leafHashHex: string[];
+}
+
+// The record text's bytes besides the event, id, index digits and log name (all ASCII): the keys
+// and punctuation (69, as in RECORD_ENVELOPE_MAX_BYTES), the prev hex (64) and received_at (24).
+const RECORD_FIXED_CHARS = 69 + 64 + 24;
+
+/**
+ * buildRecordFromCanonicalEvent for `events.length` consecutive entries of `log` from `firstIndex`,
+ * chained by `prev` (the run's first record chains to `prev`, each next one to the record before).
+ * Same contract and checks as building them one by one; the output is identical, in one buffer.
+ * `prevHex`, when given, MUST be `toHex(prev)` (it saves encoding it again).
+ * @throws RecordError as buildRecordFromCanonicalEvent, for the first record that fails.
+ */
+export function buildRecordRun(input: {
+  log: string;
+  firstIndex: number;
+  receivedAt: string;
+  prev: Uint8Array;
+  prevHex?: string;
+  events: readonly RunEvent[];
+}): RecordRun {
+  const { log, firstIndex, receivedAt, prev, events } = input;
+  const n = events.length;
+  if (typeof log !== 'string' || !LOG_NAME.test(log))
+    throw fieldError('record.invalid_field', 'log', 'is not a log name');
+  if (!Number.isSafeInteger(firstIndex) || firstIndex < 0 || !Number.isSafeInteger(firstIndex + n))
+    throw fieldError('record.invalid_field', 'index', 'is not an index');
+  if (!isRecordTimestamp(receivedAt)) throw fieldError('record.invalid_field', 'received_at', 'is malformed');
+  if (!(prev instanceof Uint8Array) || prev.length !== 32) {
+    throw fieldError('record.invalid_field', 'prev', 'must be 32 bytes');
+  }
+  if (firstIndex === 0 && !isZero(prev))
+    throw fieldError('record.invalid_field', 'prev', 'must be zero at index 0');
+  // Room for every record if all of it is ASCII (the usual case); grown when it is not.
+  let estimate = 0;
+  for (let i = 0; i < n; i++) estimate += events[i]!.eventJson.length + events[i]!.id.length;
+  const perRecord = 1 + RECORD_FIXED_CHARS + log.length + String(firstIndex + n).length;
+  let buf: Uint8Array = new Uint8Array(estimate + n * perRecord);
+  const ends = new Array<number>(n);
+  const leafHashes = new Uint8Array(n * 32);
+  const leafHashHex = new Array<string>(n);
+  let prevHex = firstIndex === 0 ? ZERO_HASH_HEX : (input.prevHex ?? toHex(prev));
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    const { id, eventJson } = events[i]!;
+    if (!isEventId(id)) throw fieldError('record.invalid_field', 'id', 'is not an event id');
+    const text =
+      '{"event":' +
+      eventJson +
+      ',"id":"' +
+      id +
+      '","index":' +
+      (firstIndex + i) +
+      ',"log":"' +
+      log +
+      '","prev":"' +
+      prevHex +
+      '","received_at":"' +
+      receivedAt +
+      '","v":1}';
+    // Each record is written after a 0x00 byte, the RFC 6962 leaf prefix, so that its leaf hash is
+    // one SHA-256 over a view of the buffer.
+    // Earlier records that were not all ASCII may have used up the room this one needs at least.
+    if (at + 1 + text.length > buf.length)
+      buf = grow(buf, at, Math.max(buf.length * 2, at + 1 + text.length));
+    let { read, written } = utf8Encoder.encodeInto(text, new Uint8Array(buf.buffer, at + 1));
+    if (read < text.length) {
+      // Not ASCII: UTF-8 takes at most 3 bytes per UTF-16 code unit.
+      buf = grow(buf, at, Math.max(buf.length * 2, at + 1 + text.length * 3));
+      ({ read, written } = utf8Encoder.encodeInto(text, new Uint8Array(buf.buffer, at + 1)));
+    }
+    if (written > MAX_RECORD_BYTES) throw tooLarge(written);
+    buf[at] = 0;
+    prevHex = sha256Hex(new Uint8Array(buf.buffer, at, 1 + written));
+    hexInto(prevHex, leafHashes, i * 32);
+    leafHashHex[i] = prevHex;
+    at += 1 + written;
+    ends[i] = at;
+  }
+  const records = new Array<Uint8Array>(n);
+  let start = 0;
+  for (let i = 0; i < n; i++) {
+    records[i] = new Uint8Array(buf.buffer, start + 1, ends[i]! - start - 1);
+    start = ends[i]!;
+  }
+  return { records, leafHashes, leafHashHex };
+}
+
+const utf8Encoder = new TextEncoder();
+
+function grow(buf: Uint8Array, used: number, size: number): Uint8Array {
+  const next = new Uint8Array(size);
+  next.set(buf.subarray(0, used));
+  return next;
+}
+
+// Lowercase hex digit → value (the hex comes from sha256Hex, so no other characters occur).
+const HEX_VALUE = new Uint8Array(128);
+for (let i = 0; i < 10; i++) HEX_VALUE[48 + i] = i;
+for (let i = 0; i < 6; i++) HEX_VALUE[97 + i] = 10 + i;
+
+/** Writes the bytes of 64 lowercase hex digits to `out[offset .. offset+32)`. */
+function hexInto(hex: string, out: Uint8Array, offset: number): void {
+  for (let i = 0; i < 32; i++) {
+    out[offset + i] = (HEX_VALUE[hex.charCodeAt(2 * i)]! << 4) | HEX_VALUE[hex.charCodeAt(2 * i + 1)]!;
+  }
+}
+
 const RECORD_FIELDS = ['event', 'id', 'index', 'log', 'prev', 'received_at', 'v'];
 const HEX_HASH = /^[0-9a-f]{64}$/;
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -312,22 +437,39 @@ export function newEventId(nowMs: number): string {
     randomPool = randomBytesArray(RANDOM_BLOCK);
     randomOffset = 0;
   }
-  const b = new Uint8Array(16);
+  const p = randomPool;
+  const o = randomOffset;
+  randomOffset += 10;
   const high = Math.floor(nowMs / 2 ** 32);
   const low = nowMs >>> 0;
-  b[0] = high >>> 8;
-  b[1] = high & 0xff;
-  b[2] = low >>> 24;
-  b[3] = (low >>> 16) & 0xff;
-  b[4] = (low >>> 8) & 0xff;
-  b[5] = low & 0xff;
-  b.set(randomPool.subarray(randomOffset, randomOffset + 10), 6);
-  randomOffset += 10;
-  b[6] = 0x70 | (b[6]! & 0x0f);
-  b[8] = 0x80 | (b[8]! & 0x3f);
-  const h = toHex(b);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  const h = HEX_PAIRS;
+  // Bytes 0-5: the time; 6: version 7 and 4 random bits; 8: variant 0b10 and 6 random bits.
+  return (
+    h[high >>> 8]! +
+    h[high & 0xff]! +
+    h[low >>> 24]! +
+    h[(low >>> 16) & 0xff]! +
+    '-' +
+    h[(low >>> 8) & 0xff]! +
+    h[low & 0xff]! +
+    '-' +
+    h[0x70 | (p[o]! & 0x0f)]! +
+    h[p[o + 1]!]! +
+    '-' +
+    h[0x80 | (p[o + 2]! & 0x3f)]! +
+    h[p[o + 3]!]! +
+    '-' +
+    h[p[o + 4]!]! +
+    h[p[o + 5]!]! +
+    h[p[o + 6]!]! +
+    h[p[o + 7]!]! +
+    h[p[o + 8]!]! +
+    h[p[o + 9]!]!
+  );
 }
+
+/** Two lowercase hex digits per byte value. */
+const HEX_PAIRS: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 function isZero(bytes: Uint8Array): boolean {
   let acc = 0;

@@ -6,8 +6,10 @@
  * `auth.unauthenticated`; a known key over its rate → 429 `auth.rate_limited` + Retry-After; a known
  * key without the role, or a log outside its scope → 403 `auth.forbidden`. Scope is checked before
  * the log's existence, so a scoped key learns nothing about other tenants' logs. A key presented on a
- * public route must still be valid (a misconfigured client hears about it). Revocation takes effect on
- * the next request: the key store is asked every time (it caches exactly, see key-store.ts).
+ * public route must still be valid (a misconfigured client hears about it). Revocation through this
+ * server takes effect on the next request: the key store is asked every time and evicts a key it
+ * revokes; a change another process commits to the key table is seen within the store's
+ * `syncIntervalMs` (100 ms, see key-store.ts).
  */
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { AuthError } from '../auth/errors.js';

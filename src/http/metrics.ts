@@ -86,6 +86,8 @@ export function createHttpMetrics(
   // Labelled children cached per (method, route, status): the label hashing is done once, not per request.
   type Child = { requests: ReturnType<typeof requests.labels>; latency: ReturnType<typeof latency.labels> };
   const children = new Map<string, Child>();
+  // Per-log ingest counters, cached the same way (one entry per log that received events).
+  const ingestedByLog = new Map<string, ReturnType<typeof ingested.labels>>();
   return {
     registry,
     observeRequest(method, route, status, seconds) {
@@ -102,7 +104,12 @@ export function createHttpMetrics(
       child.latency.observe(seconds);
     },
     observeIngest(log, events) {
-      ingested.inc({ log }, events);
+      let counter = ingestedByLog.get(log);
+      if (counter === undefined) {
+        counter = ingested.labels({ log });
+        ingestedByLog.set(log, counter);
+      }
+      counter.inc(events);
       batchSize.observe(events);
     },
     render: () => registry.metrics(),

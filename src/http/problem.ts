@@ -121,6 +121,7 @@ export const PROBLEMS: Readonly<Record<KnownCode, ProblemKind>> = {
   'log.inconsistent': p(500, 'Internal server error'),
   'log.out_of_range': p(404, 'Not in the log'),
   'log.id_conflict': p(409, 'Event id already used for a different event'),
+  'log.pruned': p(410, 'Pruned by the retention policy'),
 
   'event.not_object': p(400, 'Invalid event'),
   'event.unknown_field': p(400, 'Unknown event field'),
@@ -189,6 +190,8 @@ export const PROBLEMS: Readonly<Record<KnownCode, ProblemKind>> = {
   'retention.no_legal_hold': p(409, 'No legal hold is set'),
   'retention.archive_moved': p(500, 'Internal server error'),
   'retention.bad_local_object': p(500, 'Internal server error'),
+  'retention.invalid_prune_state': p(500, 'Internal server error'),
+  'retention.bad_prune_statement': p(500, 'Internal server error'),
 };
 
 /** Statuses whose problems tell the client to come back: they carry `Retry-After`. */

@@ -1,18 +1,12 @@
 /**
- * Many inclusion proofs against one tree size (receipts of a `wait=checkpoint` batch, an export),
- * reading each tile once: neighbouring entries share almost every tile, so a small cache turns
- * O(n log n) tile reads into about n/256 + log n.
+ * Inclusion proofs and C2SP tlog-proof receipts against one signed checkpoint (receipts of a
+ * `wait=checkpoint` batch, the receipt route). Proofs come from the log's own proof path, which
+ * keeps hash tiles, their interior hashes and the right-edge folds in memory across requests.
  */
 
-import { proveInclusion } from '../core/proof.js';
 import { formatReceipt } from '../core/receipt.js';
-import { type TileRef, tileHashReader, tilePath } from '../core/tile.js';
-import { LogError } from '../log/errors.js';
 import type { Log } from '../log/log.js';
 import type { SignedCheckpoint } from '../log/types.js';
-
-/** Tiles kept per reader: enough for a level-0 row plus every level above it, many times over. */
-const CACHE_TILES = 64;
 
 export interface ProofReader {
   /** The inclusion proof of `index` in the tree of the reader's checkpoint. */
@@ -21,30 +15,9 @@ export interface ProofReader {
   receipt(index: number): Promise<string>;
 }
 
-/** A proof reader over `log`'s tiles for the tree of `checkpoint` (which the log has signed). */
+/** A proof reader over `log` for the tree of `checkpoint` (which the log has signed). */
 export function createProofReader(log: Log, checkpoint: SignedCheckpoint): ProofReader {
-  const tiles = new Map<string, Promise<Uint8Array>>();
-  const readTile = (ref: TileRef): Promise<Uint8Array> => {
-    const key = tilePath(ref);
-    let hit = tiles.get(key);
-    if (hit === undefined) {
-      hit = log.readTileBytes({ ...ref, kind: 'hash' }).then((bytes) => {
-        if (bytes === undefined) {
-          throw new LogError(
-            'log.inconsistent',
-            `log ${log.name}: tile ${key} of a signed checkpoint is missing`,
-          );
-        }
-        return bytes;
-      });
-      hit.catch(() => tiles.delete(key));
-      if (tiles.size >= CACHE_TILES) tiles.delete(tiles.keys().next().value!);
-      tiles.set(key, hit);
-    }
-    return hit;
-  };
-  const reader = tileHashReader(readTile, checkpoint.size, log.tileHashCache);
-  const inclusion = (index: number) => proveInclusion(index, checkpoint.size, reader);
+  const inclusion = (index: number) => log.inclusionProof(index, checkpoint.size);
   return {
     inclusion,
     async receipt(index) {

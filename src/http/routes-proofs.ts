@@ -12,10 +12,10 @@
  * durable but not yet in a checkpoint, the log integrates now rather than answering 404.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { toHex } from '../core/encoding.js';
 import { LogError } from '../log/errors.js';
 import type { Log } from '../log/log.js';
 import type { ServerContext } from './context.js';
+import { hashesToHex } from './hex.js';
 import { HttpError } from './problem.js';
 import { createProofReader } from './proof-reader.js';
 import {
@@ -66,7 +66,7 @@ export function proofRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
         if (index >= treeSize) throw unprocessable('index', 'index must be below tree_size');
         checkSigned(log, treeSize, 'tree_size');
         const hashes = await log.inclusionProof(index, treeSize);
-        return { index, tree_size: treeSize, hashes: hashes.map(toHex) };
+        return { index, tree_size: treeSize, hashes: hashesToHex(hashes) };
       },
     );
 
@@ -91,7 +91,7 @@ export function proofRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
         if (from > to) throw unprocessable('from', 'from must not exceed to');
         checkSigned(log, to, 'to');
         const hashes = await log.consistencyProof(from, to);
-        return { from, to, hashes: hashes.map(toHex) };
+        return { from, to, hashes: hashesToHex(hashes) };
       },
     );
 

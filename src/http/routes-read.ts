@@ -78,7 +78,7 @@ export function readRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
           tags: ['events'],
           summary: 'One entry: its exact record text and leaf hash',
           params: LogIndexParams,
-          response: { 200: EntryResponse, ...errors(400, 401, 403, 404, 429) },
+          response: { 200: EntryResponse, ...errors(400, 401, 403, 404, 410, 429) },
         },
       },
       async (request) => {

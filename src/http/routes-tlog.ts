@@ -72,7 +72,7 @@ export function tlogRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
               description: 'the tile or bundle bytes',
               content: { 'application/octet-stream': { schema: Type.String({ format: 'binary' }) } },
             },
-            ...errors(400, 401, 403, 404, 429),
+            ...errors(400, 401, 403, 404, 410, 429),
           },
         },
       },

@@ -55,6 +55,7 @@ const ERROR_TEXT: Readonly<Record<number, string>> = {
   403: 'The key lacks the role or the log is outside its scope',
   404: 'No such log, entry, tile or route',
   409: 'Conflict',
+  410: "Pruned by the log's retention policy (below its minimum index; see GET …/pruning)",
   413: 'Body, batch or record too large',
   415: 'Unsupported content type',
   422: 'Well-formed values that cannot be answered together (`field` names one)',

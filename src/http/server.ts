@@ -34,6 +34,7 @@ import { ingestRoutes } from './routes-ingest.js';
 import { opsRoutes } from './routes-ops.js';
 import { policyRoutes } from './routes-policy.js';
 import { proofRoutes } from './routes-proofs.js';
+import { pruningRoutes } from './routes-pruning.js';
 import { readRoutes } from './routes-read.js';
 import { tlogRoutes } from './routes-tlog.js';
 
@@ -273,6 +274,7 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
   await app.register(readRoutes(ctx));
   await app.register(tlogRoutes(ctx));
   await app.register(proofRoutes(ctx));
+  await app.register(pruningRoutes(ctx));
   await app.register(exportRoutes(ctx));
   if (monitor) await app.register(alertRoutes(ctx, monitor));
   return app;

@@ -267,3 +267,63 @@ describe('tlog read path', () => {
     assert.equal(last.count, 0);
   });
 });
+
+describe('inclusion proofs against older tree sizes', () => {
+  let h: Harness;
+  // Plain Uint8Arrays, not Buffers: Buffer#slice makes a view, not the copy verifyInclusion expects.
+  let leaves: Uint8Array[];
+
+  /** RFC 6962 MTH of `leaves[lo, hi)` with node:crypto, independent of the server's tree code. */
+  const mth = (lo: number, hi: number): Uint8Array => {
+    if (hi - lo === 1) return leaves[lo]!.slice();
+    let k = 1;
+    while (k * 2 < hi - lo) k *= 2;
+    const digest = createHash('sha256')
+      .update(Buffer.from([1]))
+      .update(mth(lo, lo + k))
+      .update(mth(lo + k, hi))
+      .digest();
+    return new Uint8Array(digest);
+  };
+  const append = async (from: number, count: number) => {
+    const res = await h.req({
+      method: 'POST',
+      url: '/v1/logs/acme/events?wait=checkpoint',
+      key: h.admin,
+      payload: { events: Array.from({ length: count }, (_, j) => sampleEvent(from + j)) },
+    });
+    assert.equal(res.statusCode, 201);
+    for (const e of res.json().entries) leaves.push(fromHex(e.leaf_hash)!);
+  };
+  const checkSizes = async (sizes: number[]) => {
+    for (const size of sizes) {
+      const root = mth(0, size);
+      for (const index of new Set([0, 1, 254, 255, 256, size - 2, size - 1])) {
+        if (index < 0 || index >= size) continue;
+        const res = await h.req({
+          method: 'GET',
+          url: `/v1/logs/acme/proofs/inclusion?index=${index}&tree_size=${size}`,
+        });
+        assert.equal(res.statusCode, 200, `${index}@${size}`);
+        verifyInclusion(index, size, leaves[index]!, res.json().hashes.map(fromHex), root);
+      }
+    }
+  };
+
+  before(async () => {
+    h = await startHarness();
+    await h.createLog('acme');
+    leaves = [];
+  });
+  after(() => h.close());
+
+  it('verify before and after the log grows past them (edge tiles widen, folds change)', async () => {
+    await append(0, 300);
+    const sizes = [1, 2, 3, 255, 256, 257, 299, 300];
+    await checkSizes(sizes);
+    await append(300, 250); // the level-0 edge tile fills up and a new one starts
+    await checkSizes([...sizes, 511, 512, 513, 550]);
+    await append(550, 3);
+    await checkSizes([257, 300, 550, 553]);
+  });
+});

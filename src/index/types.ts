@@ -130,6 +130,13 @@ export interface SearchIndex {
    * entries are seen: the engine remembers ids of appends the index has not caught up with.
    */
   findById(log: string, id: string): EntryRef | undefined | Promise<EntryRef | undefined>;
+  /**
+   * Retention pruning: deletes every entry of `log` below `minimumIndex` (whole rows, full text
+   * included), so no query, id look-up or check sees them again. If the index covered less, it now
+   * covers `minimumIndex` (the entries below can no longer be read from the log to index them), so
+   * `add` continues at `max(coveredSize, minimumIndex)`. A lower `minimumIndex` than before is a no-op.
+   */
+  pruneBefore(log: string, minimumIndex: number): void | Promise<void>;
   /** Forgets everything about `log`; afterwards `coveredSize(log)` is 0 and indexing restarts at 0. */
   reset(log: string): void | Promise<void>;
   /**

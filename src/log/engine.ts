@@ -16,7 +16,7 @@ import { hashLeaf } from '../core/merkle.js';
 import { formatVerifierKey, generateSignerKey, type NoteVerifier, parseSignerKey } from '../core/note.js';
 import { newEventId } from '../core/record.js';
 import type { SearchIndex } from '../index/types.js';
-import type { LogStorage, StateStore, StorageDriver } from '../storage/types.js';
+import type { BlobStore, LogStorage, StateStore, StorageDriver } from '../storage/types.js';
 import { type EngineConfig, resolveEngineConfig } from './config.js';
 import { LogError } from './errors.js';
 import { Indexer } from './indexer.js';
@@ -26,6 +26,10 @@ import { type AppendedEntry, type Clock, type Logger, silentLogger, systemClock 
 const LOG_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 const SYSTEM_LOG_NAME = /^_[a-z0-9][a-z0-9._-]{0,61}$/;
 const STATE_CONFIG = 'config';
+/** What `append` does with each input event (see there). */
+const STEP_NEW = 0;
+const STEP_REPEAT = 1;
+const STEP_EXISTING = 2;
 /** Entries waiting for the search index beyond which appends are pushed back (bounds memory). */
 const MAX_INDEX_LAG = 200_000;
 
@@ -148,6 +152,15 @@ export class Engine {
     return this.opts.driver.log(name).state;
   }
 
+  /**
+   * The log's blob store (with an archive: the tiered store, whose retention deletes remove the
+   * local copy only). For retention; everything else reads through `log(name)`.
+   */
+  blobsOf(name: string): BlobStore {
+    this.entry(name);
+    return this.opts.driver.log(name).blobs;
+  }
+
   has(name: string): boolean {
     return this.logs.has(name);
   }
@@ -260,31 +273,39 @@ export class Engine {
         details: { log: name, indexLag: this.indexer.lag(name), limit: maxLag },
       });
     }
+    const n = events.length;
     const prepared: PreparedEvent[] = [];
-    // For each input event: a new entry (`at` in `prepared`), a repeat of one earlier in this batch,
-    // or an entry already in the log (`at` in `checks`).
-    const steps: Array<{ kind: 'new' | 'repeat' | 'existing'; at: number }> = [];
+    const ids: string[] = [];
+    // For each input event, in typed arrays (no object per event): a new entry (`at` in
+    // `prepared`), a repeat of one earlier in this batch (`at` in `prepared`), or an entry already
+    // in the log (`at` in `checks`).
+    const kinds = new Uint8Array(n);
+    const ats = new Uint32Array(n);
+    let allNew = true;
     const checks: Array<Promise<AppendedEntry>> = [];
-    const batchIds = new Map<string, { json: string; at: number }>();
+    let batchIds: Map<string, { json: string; at: number }> | undefined;
     const eventLimits =
       limits === undefined && this.opts.eventLimits === undefined
         ? undefined
         : resolveEventLimits({ ...this.opts.eventLimits, ...limits });
-    for (let i = 0; i < events.length; i++) {
+    for (let i = 0; i < n; i++) {
       let event: AuditEvent;
       let eventJson: string;
       try {
         // Validation canonicalizes the event anyway (size and depth limits); reuse that text.
         ({ event, eventJson } = validateEventCanonical(events[i], eventLimits));
       } catch (err) {
-        throw err instanceof EventError && events.length > 1 ? prefixEventError(err, i) : err;
+        throw err instanceof EventError && n > 1 ? prefixEventError(err, i) : err;
       }
       const clientId = typeof event.id === 'string' ? event.id : undefined;
       if (clientId !== undefined) {
+        batchIds ??= new Map();
         const inBatch = batchIds.get(clientId);
         if (inBatch) {
           if (inBatch.json !== eventJson) throw idConflict(name, clientId);
-          steps.push({ kind: 'repeat', at: inBatch.at });
+          kinds[i] = STEP_REPEAT;
+          ats[i] = inBatch.at;
+          allNew = false;
           continue;
         }
         const existing = this.indexer.findById(name, clientId);
@@ -292,14 +313,19 @@ export class Engine {
           const check = this.checkDuplicate(log, name, event, eventJson, existing);
           // Handled below with the rest; this keeps an early throw from leaving it unhandled.
           check.catch(() => undefined);
-          steps.push({ kind: 'existing', at: checks.length });
+          kinds[i] = STEP_EXISTING;
+          ats[i] = checks.length;
+          allNew = false;
           checks.push(check);
           continue;
         }
         batchIds.set(clientId, { json: eventJson, at: prepared.length });
       }
-      steps.push({ kind: 'new', at: prepared.length });
-      prepared.push({ id: clientId ?? newEventId(this.clock.now()), eventJson });
+      kinds[i] = STEP_NEW;
+      ats[i] = prepared.length;
+      const id = clientId ?? newEventId(this.clock.now());
+      ids.push(id);
+      prepared.push({ id, eventJson });
     }
     // Every id of this batch is claimed before the first await, so a concurrent request carrying one
     // of them finds it; the claims resolve with the entries, or vanish if the batch is refused.
@@ -308,27 +334,24 @@ export class Engine {
       settle = { resolve, reject };
     });
     claimed.catch(() => undefined);
-    this.indexer.claimBatch(
-      name,
-      prepared.map((p) => p.id),
-      claimed,
-    );
+    this.indexer.claimBatch(name, ids, claimed);
     let entries: AppendedEntry[];
     let existing: AppendedEntry[];
     try {
       // All or nothing: a conflicting retried id refuses the whole batch before anything is added.
-      existing = await Promise.all(checks);
+      existing = checks.length === 0 ? [] : await Promise.all(checks);
       entries = await log.add(prepared);
       settle.resolve(entries);
     } catch (err) {
       settle.reject(err);
       throw err;
     }
-    const out: AppendedEntry[] = [];
-    const duplicates: boolean[] = [];
-    for (const step of steps) {
-      out.push(step.kind === 'existing' ? existing[step.at]! : entries[step.at]!);
-      duplicates.push(step.kind !== 'new');
+    const duplicates = new Array<boolean>(n);
+    if (allNew) return { entries, duplicates: duplicates.fill(false) };
+    const out = new Array<AppendedEntry>(n);
+    for (let i = 0; i < n; i++) {
+      out[i] = kinds[i] === STEP_EXISTING ? existing[ats[i]!]! : entries[ats[i]!]!;
+      duplicates[i] = kinds[i] !== STEP_NEW;
     }
     return { entries: out, duplicates };
   }
@@ -374,9 +397,21 @@ export class Engine {
   async checkIndex(name: string): Promise<number | undefined> {
     const log = this.log(name);
     await this.indexer.drain();
+    await this.opts.index.pruneBefore(name, log.minimumIndex);
     return this.opts.index.verifyAgainst(name, async (from, to) =>
       (await log.readRecords(from, Math.min(to, log.size))).map((r) => hashLeaf(r)),
     );
+  }
+
+  /**
+   * Retention pruning, after the minimum index was persisted (retention/pruner.ts): raises the log's
+   * minimum index, so its entries below are refused from now on, and deletes them from the index.
+   */
+  async pruneBefore(name: string, minimumIndex: number): Promise<void> {
+    const log = this.log(name);
+    log.advanceMinimumIndex(minimumIndex);
+    await this.indexer.drain();
+    await this.opts.index.pruneBefore(name, minimumIndex);
   }
 
   /** Entries of `log` sequenced but not yet in the search index. */

@@ -20,6 +20,8 @@ export type LogErrorCode =
   /** An index or tree size outside what the log holds. */
   | 'log.out_of_range'
   /** An event id that was already appended with different content. */
-  | 'log.id_conflict';
+  | 'log.id_conflict'
+  /** Entries below the log's minimum index were pruned by its retention policy (HTTP 410). */
+  | 'log.pruned';
 
 export class LogError extends IndelibleError<LogErrorCode> {}

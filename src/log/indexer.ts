@@ -113,6 +113,11 @@ export class Indexer {
       await this.index.reset(name);
       covered = 0;
     }
+    // Entries below the minimum index were pruned: they can no longer be read, nor be indexed.
+    if (log.minimumIndex > 0) {
+      await this.index.pruneBefore(name, log.minimumIndex);
+      covered = Math.max(covered, log.minimumIndex);
+    }
     for (let from = covered; from < log.size; from += CHUNK) {
       const to = Math.min(log.size, from + CHUNK);
       const records = await log.readRecords(from, to);

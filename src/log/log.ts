@@ -9,6 +9,8 @@
  *   blobs checkpoints/<size> every signed checkpoint, immutable history (for verify and auditors)
  *   blobs checkpoint         the latest signed checkpoint (the C2SP read path)
  *   state checkpoint         the last signed checkpoint: the commit point of integration (CAS)
+ *   state prune              the minimum index after retention pruning (retention/prune-state.ts):
+ *                            bundles below it may be gone, their entries are not served
  *
  * Invariants: (1) `add` resolves only after the journal made the records durable; (2) a checkpoint
  * is signed only for tiles and bundles already durable, and `state checkpoint` never moves to a
@@ -20,9 +22,10 @@ import { bytesEqual } from '../core/crypto.js';
 import { toHex, utf8 } from '../core/encoding.js';
 import { CompactRange, hashLeaf } from '../core/merkle.js';
 import type { NoteSigner, NoteVerifier } from '../core/note.js';
-import { planRoot, proveConsistency, proveInclusion } from '../core/proof.js';
+import { EdgeFoldCache, type HashReader, planRoot, proveConsistency, proveInclusion } from '../core/proof.js';
+import { PRUNE_GRANULE, signPruneStatement } from '../core/prune-statement.js';
 import { formatReceipt } from '../core/receipt.js';
-import { buildRecordFromCanonicalEvent, formatTimestamp, ZERO_HASH } from '../core/record.js';
+import { buildRecordRun, formatTimestamp, ZERO_HASH } from '../core/record.js';
 import {
   decodeBundle,
   encodeBundle,
@@ -34,6 +37,7 @@ import {
   tilePath,
 } from '../core/tile.js';
 import { buildTiles } from '../core/tile-builder.js';
+import { readMinimumIndex } from '../retention/prune-state.js';
 import type { Journal, LogStorage } from '../storage/types.js';
 import type { EngineConfig } from './config.js';
 import { LogError } from './errors.js';
@@ -52,13 +56,26 @@ export interface PreparedEvent {
   eventJson: string;
 }
 
-/** A sequenced record as handed to observers; it is also an IndexEntry, so it feeds the index as is. */
-export interface SequencedRecord {
-  index: number;
-  id: string;
-  leafHash: Uint8Array;
+const recordDecoder = new TextDecoder();
+
+/**
+ * A sequenced record as handed to observers; it is also an IndexEntry, so it feeds the index as is.
+ * It holds the record's bytes (a view into its commit's buffer); the text is decoded only if asked
+ * for, so an index that takes bytes (the threaded SQLite index) never makes a string of it here.
+ */
+export class SequencedRecord {
+  constructor(
+    readonly index: number,
+    readonly id: string,
+    readonly leafHash: Uint8Array,
+    /** The exact record bytes (UTF-8). */
+    readonly bytes: Uint8Array,
+  ) {}
+
   /** The exact record text. */
-  record: string;
+  get record(): string {
+    return recordDecoder.decode(this.bytes);
+  }
 }
 
 export interface LogOptions {
@@ -91,6 +108,8 @@ export class Log {
   // Sequencing state: the next index and the leaf hash it chains to.
   private sequencedSize = 0;
   private lastLeafHash: Uint8Array = ZERO_HASH;
+  // Its hex, when known (the next record's `prev`); undefined means "encode lastLeafHash".
+  private lastLeafHex: string | undefined;
   // Records in [checkpoint.size, sequencedSize), kept in memory until integrated.
   private pendingRecords: Uint8Array[] = [];
   private pendingLeafHashes: Uint8Array[] = [];
@@ -106,10 +125,21 @@ export class Log {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly bundleCache = new Map<number, Uint8Array[]>();
+  // Entries below this were pruned by retention (C2SP tlog-tiles minimum index); never served.
+  private minIndex = 0;
   // Hash tiles by path, and the interior node hashes computed from them (keyed by the same bytes),
   // shared by every proof: neighbouring proofs touch the same few tiles.
   private readonly tileCache = new Map<string, Uint8Array>();
   readonly tileHashCache = new TileHashCache();
+  // Proofs read hash tiles by (level, index) from `proofTiles`: the widest version of each tile seen
+  // (full, or the latest edge tile), which serves every narrower ref too (tiles only grow at the
+  // right). So a proof for an older tree size reuses the interior hashes memoised for that tile
+  // object instead of recomputing them for a fresh narrower view, and a hit costs no tile path
+  // string and no promise chain. `proofReader` is the reader of the last tree size proven.
+  private readonly proofTiles = new Map<number, Uint8Array>();
+  private proofReader: { size: number; read: HashReader } | undefined;
+  // Right-edge proof elements of the latest tree sizes, shared by every proof against them.
+  private readonly edgeFolds = new EdgeFoldCache();
   /** Entries replayed from the journal at open (acknowledged but not yet integrated before a stop). */
   recovered: { from: number; to: number } | undefined;
 
@@ -134,6 +164,44 @@ export class Log {
     }, opts.config.integrator.intervalMs);
     log.timer.unref();
     return log;
+  }
+
+  /** The C2SP minimum index: entries below it were pruned and are not served (0 = never pruned). */
+  get minimumIndex(): number {
+    return this.minIndex;
+  }
+
+  /**
+   * Raises the minimum index once the pruner has persisted it (retention/pruner.ts): from now on
+   * entries below it are refused with `log.pruned`, so their bundles may then be deleted.
+   */
+  advanceMinimumIndex(minimumIndex: number): void {
+    if (
+      !Number.isSafeInteger(minimumIndex) ||
+      minimumIndex % PRUNE_GRANULE !== 0 ||
+      minimumIndex > this.checkpoint.size
+    ) {
+      throw new LogError(
+        'log.out_of_range',
+        `minimum index ${minimumIndex} must be a multiple of ${PRUNE_GRANULE} within the signed tree (size ${this.checkpoint.size})`,
+      );
+    }
+    if (minimumIndex > this.minIndex) {
+      this.minIndex = minimumIndex;
+      for (const b of this.bundleCache.keys()) if (b < minimumIndex / TILE_WIDTH) this.bundleCache.delete(b);
+    }
+  }
+
+  /**
+   * A prune statement (core/prune-statement.ts) signed with this log's key, at the latest signed
+   * checkpoint: entries below `minimumIndex` were all received before `receivedBefore`.
+   */
+  signPruneStatement(minimumIndex: number, receivedBefore: string): string {
+    const cp = this.checkpoint;
+    return signPruneStatement(
+      { origin: this.origin, minimumIndex, treeSize: cp.size, rootHash: cp.rootHash, receivedBefore },
+      this.opts.signer,
+    );
   }
 
   /** Tree size of the last signed checkpoint. */
@@ -175,36 +243,34 @@ export class Log {
    */
   private async commit(items: PreparedEvent[]): Promise<AppendedEntry[]> {
     const receivedAt = formatTimestamp(this.opts.clock.now());
-    const records: Uint8Array[] = new Array(items.length);
-    const sequenced: SequencedRecord[] = new Array(items.length);
-    const acks: AppendedEntry[] = new Array(items.length);
-    let prev = this.lastLeafHash;
-    let index = this.sequencedSize;
-    for (let i = 0; i < items.length; i++, index++) {
-      const it = items[i]!;
-      const rec = buildRecordFromCanonicalEvent({
-        log: this.name,
-        index,
-        id: it.id,
-        receivedAt,
-        prev,
-        eventJson: it.eventJson,
-      });
-      records[i] = rec.bytes;
-      sequenced[i] = { index, id: it.id, leafHash: rec.leafHash, record: rec.text };
-      acks[i] = { index, id: it.id, leafHash: toHex(rec.leafHash), receivedAt };
-      prev = rec.leafHash;
-    }
+    const first = this.sequencedSize;
+    const run = buildRecordRun({
+      log: this.name,
+      firstIndex: first,
+      receivedAt,
+      prev: this.lastLeafHash,
+      prevHex: this.lastLeafHex,
+      events: items,
+    });
     const started = performance.now();
-    await this.journal.append(records);
+    await this.journal.append(run.records);
     this.opts.onCommit?.(items.length, (performance.now() - started) / 1000);
     // Durable from here on. Update memory only after the write, so a failed append leaves no trace.
-    for (let i = 0; i < items.length; i++) {
-      this.pendingRecords.push(records[i]!);
-      this.pendingLeafHashes.push(sequenced[i]!.leafHash);
+    const n = items.length;
+    const sequenced = new Array<SequencedRecord>(n);
+    const acks = new Array<AppendedEntry>(n);
+    const { leafHashes } = run;
+    for (let i = 0; i < n; i++) {
+      const id = items[i]!.id;
+      const leafHash = new Uint8Array(leafHashes.buffer, leafHashes.byteOffset + i * 32, 32);
+      this.pendingRecords.push(run.records[i]!);
+      this.pendingLeafHashes.push(leafHash);
+      sequenced[i] = new SequencedRecord(first + i, id, leafHash, run.records[i]!);
+      acks[i] = { index: first + i, id, leafHash: run.leafHashHex[i]!, receivedAt };
     }
-    this.sequencedSize = index;
-    this.lastLeafHash = prev;
+    this.sequencedSize = first + n;
+    this.lastLeafHash = this.pendingLeafHashes[this.pendingLeafHashes.length - 1]!;
+    this.lastLeafHex = run.leafHashHex[n - 1];
     this.opts.onSequenced?.(sequenced);
     if (
       this.pendingRecords.length >= this.opts.config.integrator.maxPending &&
@@ -353,6 +419,7 @@ export class Log {
    */
   private async recover(): Promise<void> {
     const { storage } = this.opts;
+    this.minIndex = await readMinimumIndex(storage.state);
     const state = await storage.state.read(STATE_CHECKPOINT);
     let size = 0;
     if (state === undefined) {
@@ -540,6 +607,7 @@ export class Log {
         `entries ${from}..${to} are outside the log (size ${this.sequencedSize})`,
       );
     }
+    if (from < this.minIndex && to > from) throw this.pruned(from);
     const out: Uint8Array[] = [];
     const integrated = this.checkpoint.size;
     let i = from;
@@ -594,6 +662,8 @@ export class Log {
     const available = Math.min(TILE_WIDTH, levelSize - ref.index * TILE_WIDTH);
     if (available <= 0 || ref.width > available) return undefined;
     if (ref.kind === 'entries') {
+      // C2SP tlog-tiles pruning: a bundle whose end index is at or below the minimum index is denied.
+      if ((ref.index + 1) * TILE_WIDTH <= this.minIndex) throw this.pruned(ref.index * TILE_WIDTH);
       const entries = await this.readBundle(ref.index, size);
       return ref.width === entries.length ? encodeBundle(entries) : encodeBundle(entries.slice(0, ref.width));
     }
@@ -610,17 +680,38 @@ export class Log {
   }
 
   /** A hash reader over the tiles of the current checkpoint, valid for any tree size up to it. */
-  private hashReader(treeSize: number) {
-    return tileHashReader(
-      async (ref) => {
-        const bytes = await this.readTileBytes({ ...ref, kind: 'hash' });
-        if (bytes === undefined)
-          throw new LogError('log.inconsistent', `log ${this.name}: tile ${tilePath(ref)} is missing`);
-        return bytes;
-      },
-      treeSize,
-      this.tileHashCache,
-    );
+  private hashReader(treeSize: number): HashReader {
+    const last = this.proofReader;
+    if (last !== undefined && last.size === treeSize) return last.read;
+    const read = tileHashReader((ref) => this.proofTile(ref), treeSize, this.tileHashCache);
+    this.proofReader = { size: treeSize, read };
+    return read;
+  }
+
+  /** A hash tile at least `ref.width` wide (possibly wider), already resolved when in memory. */
+  private proofTile(ref: TileRef): Promise<Uint8Array> {
+    // Tile levels are below 8 for any safe tree size (53 levels / 8 per tile), as in tileHashReader.
+    const key = ref.index * 8 + ref.level;
+    const known = this.proofTiles.get(key);
+    if (known !== undefined && known.length >= ref.width * 32) return Promise.resolve(known);
+    return this.loadProofTile(ref, key);
+  }
+
+  /** Reads the widest version of `ref`'s tile in the current checkpoint and keeps it for proofs. */
+  private async loadProofTile(ref: TileRef, key: number): Promise<Uint8Array> {
+    const levelSize = Math.floor(this.checkpoint.size / TILE_WIDTH ** ref.level);
+    const width = Math.min(TILE_WIDTH, levelSize - ref.index * TILE_WIDTH);
+    const bytes = width >= ref.width ? await this.readTileBytes({ ...ref, width, kind: 'hash' }) : undefined;
+    if (bytes === undefined)
+      throw new LogError('log.inconsistent', `log ${this.name}: tile ${tilePath(ref)} is missing`);
+    const known = this.proofTiles.get(key);
+    if (known === undefined || known.length < bytes.length) {
+      if (known === undefined && this.proofTiles.size >= TILE_CACHE_SIZE) {
+        this.proofTiles.delete(this.proofTiles.keys().next().value!);
+      }
+      this.proofTiles.set(key, bytes);
+    }
+    return bytes;
   }
 
   async inclusionProof(index: number, treeSize: number): Promise<Uint8Array[]> {
@@ -628,7 +719,7 @@ export class Log {
     if (!Number.isSafeInteger(index) || index < 0 || index >= treeSize) {
       throw new LogError('log.out_of_range', `index ${index} is not below tree size ${treeSize}`);
     }
-    return proveInclusion(index, treeSize, this.hashReader(treeSize));
+    return proveInclusion(index, treeSize, this.hashReader(treeSize), this.edgeFolds);
   }
 
   async consistencyProof(from: number, to: number): Promise<Uint8Array[]> {
@@ -639,7 +730,7 @@ export class Log {
         `consistency proof needs 0 <= from <= to, got ${from} and ${to}`,
       );
     }
-    return proveConsistency(from, to, this.hashReader(to));
+    return proveConsistency(from, to, this.hashReader(to), this.edgeFolds);
   }
 
   /** A C2SP tlog-proof receipt for `index` against the latest checkpoint (which must cover it). */
@@ -647,6 +738,14 @@ export class Log {
     const cp = this.checkpoint;
     const proof = await this.inclusionProof(index, cp.size);
     return formatReceipt({ index, proof, checkpoint: cp.note });
+  }
+
+  private pruned(index: number): LogError {
+    return new LogError(
+      'log.pruned',
+      `log ${this.name}: entry ${index} was pruned by the retention policy; entries start at ${this.minIndex}`,
+      { details: { log: this.name, index, minimum_index: this.minIndex } },
+    );
   }
 
   private checkProofSize(treeSize: number): void {

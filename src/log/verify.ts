@@ -3,6 +3,13 @@
  * every entry bundle and hash tile (recomputed independently of the writer's tile builder, byte for
  * byte), and every stored checkpoint (signature, origin, and its root equal to the recomputed tree at
  * its size — which proves all of them mutually consistent). Stops at the first failure and names it.
+ *
+ * A pruned log (retention; C2SP tlog-tiles minimum index) may lack the entry bundles below its
+ * minimum index M. That is accepted only when the prune state names a record of the log (at or past
+ * M, so still present and checked like every record) carrying a prune statement signed by the log key
+ * for exactly M, whose root at its tree size is the recomputed one. The missing prefix is then checked
+ * through its level-0 hash tiles (kept forever): its leaves rebuild every higher tile and every
+ * checkpoint root, and entry M must chain to the last pruned leaf.
  */
 import { openCheckpoint } from '../core/checkpoint.js';
 import { bytesEqual } from '../core/crypto.js';
@@ -10,8 +17,10 @@ import { toHex } from '../core/encoding.js';
 import { IndelibleError } from '../core/errors.js';
 import { CompactRange, hashLeaf } from '../core/merkle.js';
 import { type NoteVerifier, parseVerifierKey } from '../core/note.js';
+import { openPruneStatement, type PruneStatement } from '../core/prune-statement.js';
 import { parseRecord, ZERO_HASH } from '../core/record.js';
 import { decodeBundle, entriesPath, tilePath } from '../core/tile.js';
+import { PRUNE_ACTION, readPruneState } from '../retention/prune-state.js';
 import type { LogStorage, StorageDriver } from '../storage/types.js';
 import { checkpointHistoryKey } from './log.js';
 
@@ -25,6 +34,7 @@ export type VerifyErrorCode =
   | 'verify.bad_bundle'
   | 'verify.bad_tile'
   | 'verify.root_mismatch'
+  | 'verify.bad_prune_statement'
   | 'verify.no_logs';
 
 /** A verification failure; `details` names the log and the index or object at fault. */
@@ -41,6 +51,8 @@ export interface LogReport {
   treeSize: number;
   checkpoints: number;
   rootHash: string;
+  /** Entries below it were pruned, under the prune statement checked (0: never pruned). */
+  minimumIndex: number;
 }
 
 export interface VerifyOptions {
@@ -164,6 +176,9 @@ export async function verifyLog(
     }
   };
 
+  const pruned = await prunedPrefix(log, storage, verifier, origin, treeSize);
+  const minimumIndex = pruned?.statement.minimumIndex ?? 0;
+
   let prev = ZERO_HASH;
   const root0 = bySize.get(0);
   if (root0 && !bytesEqual(root0.root, range.root())) {
@@ -175,9 +190,52 @@ export async function verifyLog(
   for (let b = 0; b * WIDTH < treeSize; b++) {
     const width = Math.min(WIDTH, treeSize - b * WIDTH);
     const key = entriesPath(b, width);
+    const checkRoots = () => {
+      const cp = bySize.get(range.size);
+      if (cp && !bytesEqual(cp.root, range.root())) {
+        fail('verify.root_mismatch', `log ${log}: ${cp.key} signs a root the entries do not produce`, {
+          log,
+          object: cp.key,
+          size: range.size,
+        });
+      }
+      if (
+        pruned &&
+        range.size === pruned.statement.treeSize &&
+        !bytesEqual(pruned.statement.rootHash, range.root())
+      ) {
+        fail(
+          'verify.bad_prune_statement',
+          `log ${log}: the prune statement signs a root the tree does not have`,
+          {
+            log,
+            index: pruned.statementIndex,
+          },
+        );
+      }
+    };
+    const stored = await storage.blobs.get(key);
+    if (stored === undefined && (b + 1) * WIDTH <= minimumIndex) {
+      // Pruned: the leaves come from the level-0 tile, which the higher tiles and the roots check.
+      const tile = await must(storage, log, tilePath({ level: 0, index: b, width: WIDTH }));
+      if (tile.length !== WIDTH * 32) {
+        fail('verify.bad_tile', `log ${log}: tile 0/${b} has the wrong length`, {
+          log,
+          object: `tile/0/${b}`,
+        });
+      }
+      for (let i = 0; i < WIDTH; i++) {
+        prev = tile.slice(i * 32, i * 32 + 32);
+        range.append(prev, visit);
+        checkRoots();
+      }
+      await Promise.all(pendingTiles.splice(0));
+      onProgress?.({ log, done: b * WIDTH + width, total: treeSize });
+      continue;
+    }
     let records: Uint8Array[];
     try {
-      records = decodeBundle(await must(storage, log, key));
+      records = decodeBundle(stored ?? (await must(storage, log, key)));
     } catch (err) {
       if (err instanceof VerifyError) throw err;
       fail('verify.bad_bundle', `log ${log}: entry bundle ${key} is malformed: ${(err as Error).message}`, {
@@ -228,14 +286,7 @@ export async function verifyLog(
       }
       prev = hashLeaf(bytes);
       range.append(prev, visit);
-      const cp = bySize.get(range.size);
-      if (cp && !bytesEqual(cp.root, range.root())) {
-        fail('verify.root_mismatch', `log ${log}: ${cp.key} signs a root the entries do not produce`, {
-          log,
-          object: cp.key,
-          size: range.size,
-        });
-      }
+      checkRoots();
     }
     await Promise.all(pendingTiles.splice(0));
     onProgress?.({ log, done: b * WIDTH + width, total: treeSize });
@@ -245,7 +296,53 @@ export async function verifyLog(
     const row = rows[tl]!;
     if (row.length > 0) await checkTile(tl, Math.floor(treeSize / WIDTH ** (tl + 1)), row);
   }
-  return { log, treeSize, checkpoints: bySize.size, rootHash: toHex(range.root()) };
+  return { log, treeSize, checkpoints: bySize.size, rootHash: toHex(range.root()), minimumIndex };
+}
+
+/**
+ * The prune statement that allows a missing prefix, or undefined for a log never pruned. Checks
+ * everything but the statement's root (checked as the walk reaches its tree size): the prune state,
+ * the record it names (present, of this log at that index, with the prune action), and the
+ * statement in it (signed by the log key, for this origin, for exactly the stored minimum index).
+ */
+async function prunedPrefix(
+  log: string,
+  storage: LogStorage,
+  verifier: NoteVerifier,
+  origin: string,
+  treeSize: number,
+): Promise<{ statement: PruneStatement; statementIndex: number } | undefined> {
+  const bad = (why: string, details: Record<string, unknown> = {}): never =>
+    fail('verify.bad_prune_statement', `log ${log}: ${why}`, { log, object: 'state/prune', ...details });
+  let prune: Awaited<ReturnType<typeof readPruneState>>['prune'];
+  try {
+    ({ prune } = await readPruneState(storage.state));
+  } catch (err) {
+    return bad(`its prune state is damaged: ${(err as Error).message}`);
+  }
+  if (prune === null) return undefined;
+  const at = prune.statementIndex;
+  if (at >= treeSize || prune.minimumIndex > treeSize) {
+    return bad(`the prune state names entry ${at}, beyond the signed tree (${treeSize})`);
+  }
+  const b = Math.floor(at / WIDTH);
+  const key = entriesPath(b, Math.min(WIDTH, treeSize - b * WIDTH));
+  let statement: PruneStatement;
+  try {
+    const rec = parseRecord(decodeBundle(await must(storage, log, key))[at - b * WIDTH] ?? new Uint8Array());
+    const event = rec.event as { action?: unknown; metadata?: { statement?: unknown } };
+    if (rec.log !== log || rec.index !== at || event.action !== PRUNE_ACTION)
+      throw new Error('not a prune record');
+    if (typeof event.metadata?.statement !== 'string') throw new Error('no statement in the record');
+    statement = openPruneStatement(event.metadata.statement, verifier, origin);
+  } catch (err) {
+    if (err instanceof VerifyError) throw err;
+    return bad(`entry ${at} does not hold a valid prune statement: ${(err as Error).message}`, { index: at });
+  }
+  if (statement.minimumIndex !== prune.minimumIndex || statement.treeSize > treeSize) {
+    return bad(`the prune statement in entry ${at} does not match the prune state`, { index: at });
+  }
+  return { statement, statementIndex: at };
 }
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {

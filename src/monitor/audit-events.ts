@@ -158,6 +158,36 @@ function sourceOf(requestId: JsonValue | undefined): NonNullable<AuditEvent['sou
 
 export type LifecycleKind = 'start' | 'stop' | 'recovery';
 
+/** What a retention prune decided (retention/pruner.ts), for `retention.prune`. */
+export interface PruneRecord {
+  log: string;
+  minimumIndex: number;
+  statementIndex: number;
+  treeSize: number;
+  receivedBefore: string;
+  /** The signed prune statement (server-made, a few hundred bytes: kept whole, never clipped). */
+  statement: string;
+}
+
+/** `retention.prune`: entries of a log below a new minimum index were pruned under its policy. */
+export function pruneEvent(p: PruneRecord, atMs: number): AuditEvent {
+  return {
+    action: 'retention.prune',
+    actor: { ...SYSTEM_ACTOR },
+    target: { id: clip(p.log, 128), type: 'log' },
+    outcome: 'success',
+    occurred_at: new Date(atMs).toISOString(),
+    source: { service: AUDIT_SERVICE },
+    metadata: {
+      minimum_index: p.minimumIndex,
+      statement_index: p.statementIndex,
+      tree_size: p.treeSize,
+      received_before: p.receivedBefore,
+      statement: p.statement,
+    },
+  };
+}
+
 /** `service.start|stop|recovery`. */
 export function lifecycleEvent(kind: LifecycleKind, atMs: number, details: unknown): AuditEvent {
   return {

@@ -25,6 +25,8 @@ import {
   clip,
   type LifecycleKind,
   lifecycleEvent,
+  type PruneRecord,
+  pruneEvent,
 } from './audit-events.js';
 import {
   type MonitorConfig,
@@ -78,6 +80,8 @@ export interface Monitor {
   recordLifecycle(kind: LifecycleKind, details?: Record<string, unknown>): void;
   /** An admin action taken outside the HTTP API (CLI), with before/after state. */
   recordAdmin(record: AdminRecord): void;
+  /** `retention.prune` in `_audit`: a log was pruned under its retention policy. */
+  recordPrune(record: PruneRecord): void;
   /** Raises `verification_failure` (from `indelible verify`, a witness, a consistency check). */
   reportVerificationFailure(details: { log?: string } & Record<string, unknown>): void;
   /**
@@ -265,6 +269,9 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     },
     recordAdmin(record) {
       recorder.record(adminEvent(record, clock.now()));
+    },
+    recordPrune(record) {
+      recorder.record(pruneEvent(record, clock.now()));
     },
     reportVerificationFailure(details) {
       const subject = typeof details.log === 'string' ? `log:${details.log}` : 'service:verify';

@@ -10,6 +10,14 @@
  * At open the bucket's Object Lock configuration is checked (a bucket without it is refused with
  * `storage.object_lock_missing`) and every log's cursor is loaded, so reads of evicted data work
  * from the engine's first read on (its recovery reads old tiles).
+ *
+ * `policy` holds the server's defaults (config `archive.retentionMin/archiveAfter`) for logs
+ * without a stored policy. Each log's state store, as the engine and the API see it, shows such a
+ * log's policy with these defaults (PolicyStateStore), so `GET …/policy` tells what the archiver
+ * applies and a first change (a legal hold, say) starts from them instead of the built-in ones.
+ * A successful write of a log's policy also starts that log's legal-hold sync at once (in the
+ * background, serialized with its archive runs), so a hold reaches S3 without waiting for the
+ * next scheduled run.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { type Clock, type Logger, silentLogger, systemClock } from '../log/types.js';
@@ -21,8 +29,10 @@ import {
   resolveS3Config,
   type S3Config,
 } from '../storage/s3/s3-client.js';
-import type { LogStorage, StorageDriver } from '../storage/types.js';
+import type { LogStorage, StateStore, StorageDriver, Versioned } from '../storage/types.js';
 import { type ArchiveEvent, type ArchiveReport, Archiver, type EvictReport } from './archiver.js';
+import type { LegalHoldReport } from './legal-hold-sync.js';
+import { defaultLogPolicy, POLICY_STATE_KEY, policyToWire } from './log-policy.js';
 import type { ArchiverPolicy } from './policy.js';
 import { TieredBlobStore } from './tiered-blob-store.js';
 
@@ -32,6 +42,7 @@ export interface ArchivedDriverOptions {
   s3: S3Config;
   /** An existing client for `s3` (tests); otherwise one is created and destroyed on close. */
   client?: S3Client;
+  /** Defaults for logs without a stored policy (see above). */
   policy: ArchiverPolicy;
   clock?: Clock;
   logger?: Logger;
@@ -42,6 +53,7 @@ export interface ArchivedDriverOptions {
 
 export interface LogRunResult {
   log: string;
+  legalHold?: LegalHoldReport;
   archive?: ArchiveReport;
   evict?: EvictReport;
   error?: unknown;
@@ -78,6 +90,7 @@ export class ArchivedDriver implements StorageDriver {
   readonly #opened = new Map<string, Archiver>();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<LogRunResult[]> | undefined;
+  readonly #syncs = new Set<Promise<unknown>>();
   #closed = false;
 
   constructor(o: ArchivedDriverOptions, config: ResolvedS3Config, client: S3Client, ownsClient: boolean) {
@@ -105,7 +118,8 @@ export class ArchivedDriver implements StorageDriver {
         archive,
         evictedSize: () => this.#opened.get(name)?.evictedSize ?? 0,
       });
-      entry = { storage: { blobs, state: local.state, openJournal: (b) => local.openJournal(b) }, archive };
+      const state = new PolicyStateStore(local.state, this.#o.policy, () => this.#syncSoon(name));
+      entry = { storage: { blobs, state, openJournal: (b) => local.openJournal(b) }, archive };
       this.#logs.set(name, entry);
     }
     return entry;
@@ -113,6 +127,11 @@ export class ArchivedDriver implements StorageDriver {
 
   log(name: string): LogStorage {
     return this.#entry(name).storage;
+  }
+
+  /** The archive of one log (retention pruning deletes expired sealed objects through it). */
+  archiveOf(name: string): S3BlobStore {
+    return this.#entry(name).archive;
   }
 
   listLogs(): Promise<string[]> {
@@ -143,6 +162,19 @@ export class ArchivedDriver implements StorageDriver {
       this.#archivers.set(name, pending);
     }
     return pending;
+  }
+
+  /** Starts the legal-hold sync of a log in the background (after its policy changed). */
+  #syncSoon(name: string): void {
+    if (this.#closed) return;
+    const logger = this.#o.logger ?? silentLogger;
+    const sync = this.archiver(name)
+      .then((a) => a.syncLegalHold())
+      .catch((err: unknown) =>
+        logger.error({ err, log: name }, 'S3 legal hold sync failed; the next run retries'),
+      )
+      .finally(() => this.#syncs.delete(sync));
+    this.#syncs.add(sync);
   }
 
   /** Archives and evicts every log once; a failing log is reported and does not stop the others. */
@@ -184,8 +216,49 @@ export class ArchivedDriver implements StorageDriver {
     this.#closed = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     await this.#running?.catch(() => undefined);
+    await Promise.all([...this.#syncs]);
     await Promise.all([...this.#logs.values()].map((e) => e.archive.close()));
     if (this.#ownsClient) this.#client.destroy();
     await this.#o.local.close();
+  }
+}
+
+/** The state version shown for a policy that is not stored (server defaults); never a real one. */
+const DEFAULTS_VERSION = 'archive-config-defaults';
+
+/**
+ * A log's state store that shows the server's defaults as the policy of a log without a stored
+ * one, with a version of its own that a compare-and-swap turns back into "must not exist yet";
+ * and that calls `changed` after every successful write of the policy. Every other key and call
+ * passes through unchanged.
+ */
+export class PolicyStateStore implements StateStore {
+  constructor(
+    private readonly inner: StateStore,
+    private readonly defaults: ArchiverPolicy,
+    private readonly changed: () => void,
+  ) {}
+
+  async read(key: string): Promise<Versioned | undefined> {
+    const stored = await this.inner.read(key);
+    if (stored !== undefined || key !== POLICY_STATE_KEY) return stored;
+    const policy = {
+      ...defaultLogPolicy(),
+      retentionMinMs: this.defaults.minMs,
+      archiveAfterMs: this.defaults.afterMs,
+    };
+    const value = new TextEncoder().encode(JSON.stringify({ v: 1, ...policyToWire(policy) }));
+    return { value, version: DEFAULTS_VERSION };
+  }
+
+  async compareAndSwap(key: string, expected: string | undefined, value: Uint8Array): Promise<string> {
+    if (key !== POLICY_STATE_KEY) return this.inner.compareAndSwap(key, expected, value);
+    const version = await this.inner.compareAndSwap(
+      key,
+      expected === DEFAULTS_VERSION ? undefined : expected,
+      value,
+    );
+    this.changed();
+    return version;
   }
 }

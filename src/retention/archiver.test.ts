@@ -23,6 +23,8 @@ import { openTestS3, s3SkipReason, s3TestOptions, type TestS3 } from '../storage
 import { openArchivedDriver } from './archived-driver.js';
 import { type ArchiveEvent, Archiver, edgeKeys } from './archiver.js';
 import { RetentionError } from './errors.js';
+import { applyPolicyUpdate, readLogPolicy, updateLogPolicy } from './log-policy.js';
+import { encodePruneState, PRUNE_STATE_KEY } from './prune-state.js';
 import { sealedCoverage } from './sealed-objects.js';
 
 const RETENTION_MS = 2000;
@@ -52,15 +54,21 @@ async function openAll(dir: string, prefix: string, events: ArchiveEvent[] = [])
   return { driver, engine, local };
 }
 
-async function appendBatches(engine: Engine, batches: number[]): Promise<void> {
+async function appendBatches(engine: Engine, batches: number[], log = 'acme'): Promise<void> {
   let n = 0;
   for (const size of batches) {
     await engine.append(
-      'acme',
+      log,
       Array.from({ length: size }, () => sampleEvent(n++, 300)),
     );
-    await engine.log('acme').integrate();
+    await engine.log(log).integrate();
   }
+}
+
+/** `received_at` (ms) of entry `index` of a log. */
+async function receivedAt(engine: Engine, log: string, index: number): Promise<number> {
+  const [record] = await engine.log(log).readRecords(index, index + 1);
+  return Date.parse(JSON.parse(new TextDecoder().decode(record)).received_at);
 }
 
 describe('archiver', s3TestOptions(), () => {
@@ -230,5 +238,138 @@ describe('archiver', s3TestOptions(), () => {
       (err) => err instanceof RetentionError && err.code === 'retention.archive_moved',
     );
     await engine.close();
+  });
+
+  test('each log archives and evicts with its own policy; logs without one use the server defaults', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'indelible-archive-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const prefix = s3!.newPrefix('per-log');
+    clock.offset = 0;
+    const { driver, engine, local } = await openAll(dir, prefix);
+    t.after(() => engine.close());
+    const policies: Record<string, object | undefined> = {
+      long: { retention: { min: '40s' }, archive: { after: 'never' } },
+      short: { retention: { min: '5s' }, archive: { after: 0 } },
+      plain: undefined, // server defaults: RETENTION_MS, AFTER_MS
+    };
+    for (const [log, update] of Object.entries(policies)) {
+      await engine.createLog(log);
+      if (update) {
+        await updateLogPolicy(engine.stateOf(log), (p) => applyPolicyUpdate(p, update, 'test', 'now'));
+      }
+      await appendBatches(engine, [300], log);
+    }
+    // The API's view of a log without a stored policy is the server defaults.
+    const { policy: plain } = await readLogPolicy(engine.stateOf('plain'));
+    assert.deepEqual(
+      [plain.retentionMinMs, plain.archiveAfterMs, plain.updatedAt],
+      [RETENTION_MS, AFTER_MS, null],
+    );
+
+    const started = clock.now();
+    const runs = await driver.runOnce();
+    const finished = clock.now();
+    assert.deepEqual(
+      runs.map((r) => [r.log, r.error, r.archive?.archivedSize, r.evict?.evictedSize]),
+      [
+        ['long', undefined, 300, 0],
+        ['plain', undefined, 300, 0],
+        ['short', undefined, 300, 256],
+      ],
+      'only the log with archive.after 0 evicted at once',
+    );
+    const minMs = { long: 40_000, short: 5000, plain: RETENTION_MS };
+    for (const [log, min] of Object.entries(minMs)) {
+      const archive = new S3BlobStore({
+        client: s3!.client,
+        bucket: s3!.bucket,
+        prefix,
+        log,
+        retainUntil: () => new Date(),
+      });
+      const newest = await receivedAt(engine, log, 255);
+      const head = await archive.objects.head(`${archive.layout.sealed}${entriesPath(0)}`);
+      const until = head?.retainUntil ?? 0;
+      // max(upload time, newest entry) + the log's retention.min (RGW may keep whole seconds).
+      assert.ok(until >= Math.max(started, newest) + min - 1000, `${log}: locked for its retention.min`);
+      assert.ok(until <= finished + min, `${log}: not longer than its retention.min`);
+    }
+    assert.equal(await local.log('short').blobs.get(entriesPath(0)), undefined, 'short: evicted');
+    assert.notEqual(await local.log('plain').blobs.get(entriesPath(0)), undefined, 'plain: kept');
+
+    // Past the default archive.after: the log on defaults evicts too, the one with `never` does not.
+    // Its retention.min was raised meanwhile: the lock is extended before the local copy goes.
+    await updateLogPolicy(engine.stateOf('plain'), (p) =>
+      applyPolicyUpdate(p, { retention: { min: '20s' } }, 'test', 'now'),
+    );
+    clock.offset = AFTER_MS + 1000;
+    const later = await driver.runOnce();
+    assert.deepEqual(
+      later.map((r) => [r.log, r.evict?.evictedSize]),
+      [
+        ['long', 0],
+        ['plain', 256],
+        ['short', 256],
+      ],
+    );
+    assert.notEqual(await local.log('long').blobs.get(entriesPath(0)), undefined, 'long: never evicted');
+    const plainArchive = new S3BlobStore({
+      client: s3!.client,
+      bucket: s3!.bucket,
+      prefix,
+      log: 'plain',
+      retainUntil: () => new Date(),
+    });
+    const extended = await plainArchive.objects.head(`${plainArchive.layout.sealed}${entriesPath(0)}`);
+    assert.ok(
+      (extended?.retainUntil ?? 0) >= (await receivedAt(engine, 'plain', 255)) + 20_000 - 1000,
+      'plain: lock extended to the raised retention.min before eviction',
+    );
+  });
+
+  test('entry bundles below the minimum index are neither uploaded nor needed; hash tiles still are', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'indelible-archive-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const prefix = s3!.newPrefix('pruned');
+    clock.offset = 0;
+    const { driver, engine, local } = await openAll(dir, prefix);
+    t.after(() => engine.close());
+    await engine.createLog('acme');
+    await appendBatches(engine, [100, 500, 300]);
+    // As pruning leaves it: minimum index 512, bundles 0 and 1 gone locally (never archived).
+    const state = local.log('acme').state;
+    const prune = { minimumIndex: 512, statementIndex: 899, prunedAt: new Date().toISOString() };
+    await state.compareAndSwap(PRUNE_STATE_KEY, undefined, encodePruneState(prune));
+    const blobs = local.log('acme').blobs;
+    await blobs.delete(entriesPath(0), { retention: true });
+    await blobs.delete(entriesPath(1), { retention: true });
+
+    const [run] = await driver.runOnce();
+    assert.equal(run?.error, undefined);
+    assert.equal(run?.archive?.archivedSize, 900);
+    const archive = new S3BlobStore({
+      client: s3!.client,
+      bucket: s3!.bucket,
+      prefix,
+      log: 'acme',
+      retainUntil: () => new Date(),
+    });
+    const sealed = await archive.listSealed('');
+    assert.deepEqual(
+      sealed.filter((k) => k.startsWith('tile/entries/')),
+      [entriesPath(2)],
+      'pruned bundles 0 and 1 are not uploaded',
+    );
+    for (const k of ['tile/0/000', 'tile/0/001', 'tile/0/002'])
+      assert.ok(sealed.includes(k), `${k} archived`);
+    assert.ok(sealed.includes(checkpointHistoryKey(100)), 'a checkpoint inside the pruned range is archived');
+
+    // Eviction passes over the pruned range too.
+    clock.offset = AFTER_MS + 1000;
+    const [evict] = await driver.runOnce();
+    assert.equal(evict?.error, undefined);
+    assert.equal(evict?.evict?.evictedSize, 768);
+    assert.equal(await blobs.get('tile/0/000'), undefined, 'the hash tile of a pruned bundle is evicted');
+    assert.equal(await blobs.get(entriesPath(2)), undefined);
   });
 });

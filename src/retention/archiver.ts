@@ -2,12 +2,20 @@
  * The archiver of one log: copies its sealed objects from local storage to an S3 Object Lock archive
  * and, once they are old enough and their archived copies check out, evicts the local copies.
  *
+ * Each run first reads the log's policy (log-policy.ts): its `retention.min`, `archive.after` and
+ * legal hold, or, for a log without a stored policy, the server's defaults (`policy` option, from
+ * the config's `archive` section), and its minimum index (prune-state.ts). A run is: the S3 legal
+ * hold sweep when the hold changed (legal-hold-sync.ts), then the archive run, then the eviction
+ * run, all with that one reading.
+ *
  * Archive run (each step saved in the cursor only after it is done; archive-cursor.ts):
  *  1. target T = the size of the local latest checkpoint;
  *  2. full bundles and hash tiles with coverage ≤ ⌊T/256⌋·256, in chunks: each uploaded under
  *     COMPLIANCE until max(now, its newest entry) + retention.min and read back before it counts;
  *     after each chunk `sealed` is saved. Crash: the chunk is redone; an object already there with
- *     the same bytes is kept (HEAD before PUT, so never a second version);
+ *     the same bytes is kept (HEAD before PUT, so never a second version). While the log is on
+ *     legal hold, uploads carry an S3 legal hold. Entry bundles ending at or below the minimum
+ *     index are pruned: never uploaded, and never needed locally;
  *  3. T's partial tiles and bundle to the mutable prefix (what verifying at size T needs beyond 2);
  *  4. checkpoint history in (archived, T], T FIRST: so the newest archived checkpoint always has its
  *     edge objects (step 3) and the archive verifies at every moment, crashes included;
@@ -17,10 +25,15 @@
  * Eviction run: the watermark `evicted` advances by whole bundles whose newest entry is older than
  * archive.after (never past `sealed` or `archived`); it is saved and published to readers
  * (TieredBlobStore) BEFORE any local copy goes; then every sealed object up to it is re-checked in
- * the archive (length, MD5 ETag, COMPLIANCE lock lasting ≥ newest entry + retention.min) and only
- * then deleted locally with `{ retention: true }`; finally `clean` is saved. A legal hold in the
- * log's policy (log-policy.ts) skips the whole eviction run. Nothing in S3 is ever
- * deleted here: sealed objects leave the archive only by expiry, through a purge that checks it.
+ * the archive (length, MD5 ETag, COMPLIANCE lock lasting ≥ newest entry + retention.min; a shorter
+ * lock, from before retention.min was raised, is extended first) and only then deleted locally with
+ * `{ retention: true }`; finally `clean` is saved. Pruned entry bundles are skipped. A legal hold
+ * skips the whole eviction run. Nothing in S3 is ever deleted here: sealed objects leave the
+ * archive only by expiry, through `S3BlobStore.deleteSealed`, which checks it.
+ *
+ * Entries below the minimum index whose bundle is gone everywhere cannot be dated; they count as
+ * received at the epoch (EntryDater), which is safe: they were pruned after `retention.max`, so
+ * locks derived from them run from now and their hash tiles are due for eviction.
  */
 import { entriesPath, partialTiles, TILE_WIDTH, tilePath } from '../core/tile.js';
 import { checkpointHistoryKey } from '../log/log.js';
@@ -30,12 +43,14 @@ import type { BlobStore, StateStore } from '../storage/types.js';
 import { type ArchiveCursor, CursorStore } from './archive-cursor.js';
 import { EntryDater } from './entry-dater.js';
 import { RetentionError } from './errors.js';
+import { type LegalHoldReport, syncLegalHold } from './legal-hold-sync.js';
 import { readLogPolicy } from './log-policy.js';
 import { type ArchiverPolicy, retainUntilFor } from './policy.js';
+import { readMinimumIndex } from './prune-state.js';
 import { historySize, noteSize, sealedTileKeys } from './sealed-objects.js';
 
 export interface ArchiveEvent {
-  kind: SealedPutResult | 'mutable' | 'evicted' | 'saved';
+  kind: SealedPutResult | 'mutable' | 'evicted' | 'saved' | 'legal-hold';
   key: string;
 }
 
@@ -46,6 +61,10 @@ export interface ArchiverOptions {
   /** The log's state store; holds the cursor. */
   state: StateStore;
   archive: S3BlobStore;
+  /**
+   * The server's defaults (config `archive.retentionMin/archiveAfter`): used, both of them, while the
+   * log has no stored policy; a stored policy (any change through the API) replaces them.
+   */
   policy: ArchiverPolicy;
   clock?: Clock;
   logger?: Logger;
@@ -70,6 +89,30 @@ export interface EvictReport {
   log: string;
   evictedSize: number;
   evicted: number;
+}
+
+/** What one run reads before it starts: the log's effective policy and its minimum index. */
+export interface RunPolicy extends ArchiverPolicy {
+  legalHold: boolean;
+  /** Entry bundles ending at or below it are pruned (prune-state.ts). */
+  minimumIndex: number;
+}
+
+/**
+ * The policy a run of this log applies: the stored per-log `retention.min` / `archive.after` and
+ * legal hold, or the server's `defaults` when the log has no stored policy. A damaged stored
+ * policy fails (`retention.invalid_policy`) rather than dropping a hold.
+ */
+export async function readRunPolicy(state: StateStore, defaults: ArchiverPolicy): Promise<RunPolicy> {
+  const { policy, version } = await readLogPolicy(state);
+  const minimumIndex = await readMinimumIndex(state);
+  if (version === undefined) return { ...defaults, legalHold: false, minimumIndex };
+  return {
+    minMs: policy.retentionMinMs,
+    afterMs: policy.archiveAfterMs,
+    legalHold: policy.legalHold !== null,
+    minimumIndex,
+  };
 }
 
 export class Archiver {
@@ -123,26 +166,54 @@ export class Archiver {
     return this.#cursor;
   }
 
-  /** Archives, then evicts; runs never overlap. */
-  run(): Promise<{ archive: ArchiveReport; evict: EvictReport }> {
-    const next = this.#running.then(async () => ({
-      archive: await this.#archive(),
-      evict: await this.#evict(),
-    }));
-    this.#running = next.catch(() => undefined);
-    return next;
+  /**
+   * Reads the log's policy, converges the S3 legal holds to it, archives, then evicts; runs (and
+   * the calls below) never overlap.
+   */
+  run(): Promise<{ legalHold: LegalHoldReport; archive: ArchiveReport; evict: EvictReport }> {
+    return this.#queue(async () => {
+      const p = await this.#runPolicy();
+      return {
+        legalHold: await this.#syncLegalHold(p),
+        archive: await this.#archive(p),
+        evict: await this.#evict(p),
+      };
+    });
   }
 
   archive(): Promise<ArchiveReport> {
-    const next = this.#running.then(() => this.#archive());
+    return this.#queue(async () => this.#archive(await this.#runPolicy()));
+  }
+
+  evict(): Promise<EvictReport> {
+    return this.#queue(async () => this.#evict(await this.#runPolicy()));
+  }
+
+  /** Only the legal-hold step of a run (after a hold was set or released: see ArchivedDriver). */
+  syncLegalHold(): Promise<LegalHoldReport> {
+    return this.#queue(async () => this.#syncLegalHold(await this.#runPolicy()));
+  }
+
+  #queue<T>(task: () => Promise<T>): Promise<T> {
+    const next = this.#running.then(task);
     this.#running = next.catch(() => undefined);
     return next;
   }
 
-  evict(): Promise<EvictReport> {
-    const next = this.#running.then(() => this.#evict());
-    this.#running = next.catch(() => undefined);
-    return next;
+  #runPolicy(): Promise<RunPolicy> {
+    return readRunPolicy(this.#o.state, this.#o.policy);
+  }
+
+  #syncLegalHold(p: RunPolicy): Promise<LegalHoldReport> {
+    return syncLegalHold({
+      log: this.log,
+      state: this.#o.state,
+      archive: this.#o.archive,
+      hold: p.legalHold,
+      logger: this.#logger,
+      concurrency: this.#o.concurrency ?? 8,
+      onObject: (key) => this.#o.onEvent?.({ kind: 'legal-hold', key }),
+    });
   }
 
   async #save(change: Partial<ArchiveCursor>): Promise<void> {
@@ -162,8 +233,8 @@ export class Archiver {
     return bytes;
   }
 
-  async #archive(): Promise<ArchiveReport> {
-    const { local, archive, policy } = this.#o;
+  async #archive(policy: RunPolicy): Promise<ArchiveReport> {
+    const { local, archive } = this.#o;
     const report: ArchiveReport = {
       log: this.log,
       archivedSize: this.#cursor.archived,
@@ -183,11 +254,15 @@ export class Archiver {
       );
     }
     if (target <= this.#cursor.archived) return report;
-    const dater = new EntryDater(local, archive, target);
+    const dater = new EntryDater(local, archive, target, policy.minimumIndex);
+    // Only ever set at upload: holds are removed by the release sweep alone (legal-hold-sync.ts).
+    const hold = policy.legalHold ? { legalHold: true } : {};
     const seal = async (key: string, coverage: number): Promise<void> => {
+      if (isPrunedBundle(key, coverage, policy.minimumIndex)) return;
       const bytes = await this.#localBytes(key);
       const newest = coverage === 0 ? 0 : await dater.time(coverage - 1);
-      const result = await archive.putSealed(key, bytes, retainUntilFor(policy, this.#clock.now(), newest));
+      const until = retainUntilFor(policy, this.#clock.now(), newest);
+      const result = await archive.putSealed(key, bytes, until, hold);
       report[result]++;
       this.#o.onEvent?.({ kind: result, key });
     };
@@ -229,14 +304,13 @@ export class Archiver {
     return report;
   }
 
-  async #evict(): Promise<EvictReport> {
-    const { local, archive, policy } = this.#o;
+  async #evict(policy: RunPolicy): Promise<EvictReport> {
+    const { local, archive } = this.#o;
     const report: EvictReport = { log: this.log, evictedSize: this.#cursor.evicted, evicted: 0 };
     // A legal hold blocks every deletion, local copies included (docs/RETENTION.md): neither the
     // watermark moves nor a pending eviction (clean < evicted after a crash) resumes while it is set.
     // Read on every run, so a hold set through the API takes effect on the next run.
-    const { policy: logPolicy } = await readLogPolicy(this.#o.state);
-    if (logPolicy.legalHold !== null) {
+    if (policy.legalHold) {
       this.#logger.info({ log: this.log }, 'eviction skipped: legal hold');
       return report;
     }
@@ -244,7 +318,7 @@ export class Archiver {
       this.#cursor.sealed,
       Math.floor(this.#cursor.archived / TILE_WIDTH) * TILE_WIDTH,
     );
-    const dater = new EntryDater(local, archive, limitSize);
+    const dater = new EntryDater(local, archive, limitSize, policy.minimumIndex);
     if (Number.isFinite(policy.afterMs)) {
       const now = this.#clock.now();
       let end = this.#cursor.evicted;
@@ -261,10 +335,18 @@ export class Archiver {
     report.evictedSize = evicted;
     if (clean >= evicted) return report;
     const evictOne = async (key: string, coverage: number): Promise<void> => {
+      if (isPrunedBundle(key, coverage, policy.minimumIndex)) return; // pruning deletes it
       const bytes = await local.get(key);
       if (bytes === undefined) return; // evicted before a crash
       const newest = coverage === 0 ? 0 : await dater.time(coverage - 1);
-      await archive.verifySealed(key, bytes, newest + policy.minMs, 'head');
+      try {
+        await archive.verifySealed(key, bytes, newest + policy.minMs, 'head');
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'storage.object_lock_missing') throw err;
+        // Locked for less than the current retention.min (raised since the upload): extend the
+        // lock; putSealed reads the object back and checks the new lock before it resolves.
+        await archive.putSealed(key, bytes, retainUntilFor(policy, this.#clock.now(), newest));
+      }
       await local.delete(key, { retention: true });
       report.evicted++;
       this.#o.onEvent?.({ kind: 'evicted', key });
@@ -279,6 +361,11 @@ export class Archiver {
     this.#logger.info({ ...report }, 'eviction run finished');
     return report;
   }
+}
+
+/** True for a full entry bundle ending at or below the minimum index (pruned; hash tiles never are). */
+export function isPrunedBundle(key: string, coverage: number, minimumIndex: number): boolean {
+  return coverage <= minimumIndex && key.startsWith('tile/entries/');
 }
 
 /** Keys of the partial tiles and partial bundle at the right edge of a tree of `size`. */

@@ -3,6 +3,11 @@
  * (the full bundle, or the partial bundle at the edge of the tree size being archived), locally or,
  * for an evicted bundle, from the archive. Decoded bundles are cached, since consecutive objects
  * (a bundle, its tile, the checkpoints inside it) ask about the same few bundles.
+ *
+ * An entry below the log's minimum index (prune-state.ts) whose bundle is gone both locally and in
+ * the archive was pruned after `retention.max`; it is dated 0 (the epoch), the one date that is
+ * certainly not later than its true one: a retain-until computed from it is `now + retention.min`,
+ * and its age is past every `archive.after`.
  */
 import { entriesPath, TILE_WIDTH } from '../core/tile.js';
 import type { S3BlobStore } from '../storage/s3/s3-blob-store.js';
@@ -15,11 +20,15 @@ const CACHED_BUNDLES = 64;
 export class EntryDater {
   readonly #cache = new Map<number, number[]>();
 
-  /** Dates entries below `treeSize` (a tree size whose edge bundle exists locally). */
+  /**
+   * Dates entries below `treeSize` (a tree size whose edge bundle exists locally); entries below
+   * `minimumIndex` may be pruned.
+   */
   constructor(
     private readonly local: BlobStore,
     private readonly archive: Pick<S3BlobStore, 'getSealed'>,
     private readonly treeSize: number,
+    private readonly minimumIndex = 0,
   ) {}
 
   /** `received_at` of entry `index` in ms since the epoch. */
@@ -47,6 +56,9 @@ export class EntryDater {
     const full = (b + 1) * TILE_WIDTH <= this.treeSize;
     const key = full ? entriesPath(b) : entriesPath(b, this.treeSize - b * TILE_WIDTH);
     const bytes = (await this.local.get(key)) ?? (full ? await this.archive.getSealed(key) : undefined);
+    if (bytes === undefined && (b + 1) * TILE_WIDTH <= this.minimumIndex) {
+      return new Array<number>(TILE_WIDTH).fill(0); // pruned
+    }
     if (bytes === undefined) {
       throw new RetentionError('retention.bad_local_object', `entry bundle ${key} is missing`, {
         details: { object: key },

@@ -10,12 +10,17 @@ import { IndelibleError } from '../core/errors.js';
  *   not parse (a bundle, a record's `received_at`, a checkpoint note).
  * - `retention.legal_hold_active`: a legal hold blocks the deletion, or a second hold was asked.
  * - `retention.no_legal_hold`: a release was asked while no legal hold is set.
+ * - `retention.invalid_prune_state`: the stored prune state (prune-state.ts) is damaged.
+ * - `retention.bad_prune_statement`: a prune statement does not parse or its signature or claims
+ *   do not hold (verification of a pruned log).
  */
 export type RetentionErrorCode =
   | 'retention.invalid_policy'
   | 'retention.archive_moved'
   | 'retention.bad_local_object'
   | 'retention.legal_hold_active'
-  | 'retention.no_legal_hold';
+  | 'retention.no_legal_hold'
+  | 'retention.invalid_prune_state'
+  | 'retention.bad_prune_statement';
 
 export class RetentionError extends IndelibleError<RetentionErrorCode> {}

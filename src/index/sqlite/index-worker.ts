@@ -9,24 +9,39 @@ import { createSqliteIndex } from './sqlite-index.js';
 
 export type WorkerRequest =
   /**
-   * Entries packed for a cheap transfer: record texts joined by '\n' (a JCS record never contains a
-   * raw newline), their leaf hashes concatenated in one transferred buffer, consecutive indices.
+   * Entries packed for a cheap transfer (three moved buffers, consecutive indices from `first`): the
+   * records' UTF-8 bytes back to back, the end offset of each, and the leaf hashes, 32 bytes each.
    */
-  | { id: number; op: 'add'; log: string; first: number; records: string; leafHashes: Uint8Array }
+  | {
+      id: number;
+      op: 'add';
+      log: string;
+      first: number;
+      records: Uint8Array;
+      ends: Uint32Array;
+      leafHashes: Uint8Array;
+    }
   | { id: number; op: 'reset'; log: string }
+  | { id: number; op: 'pruneBefore'; log: string; minimumIndex: number }
   | { id: number; op: 'close' };
 
 export type WorkerReply =
   | { id: number; ok: true }
   | { id: number; ok: false; error: { name: string; code?: string; message: string; details?: unknown } };
 
-function unpack(first: number, records: string, leafHashes: Uint8Array): IndexEntry[] {
-  const texts = records.split('\n');
-  return texts.map((record, i) => ({
-    index: first + i,
-    leafHash: leafHashes.subarray(i * 32, i * 32 + 32),
-    record,
-  }));
+function unpack(first: number, records: Uint8Array, ends: Uint32Array, leafHashes: Uint8Array): IndexEntry[] {
+  const text = Buffer.from(records.buffer, records.byteOffset, records.length);
+  const out = new Array<IndexEntry>(ends.length);
+  let start = 0;
+  for (let i = 0; i < ends.length; i++) {
+    out[i] = {
+      index: first + i,
+      leafHash: leafHashes.subarray(i * 32, i * 32 + 32),
+      record: text.toString('utf8', start, ends[i]!),
+    };
+    start = ends[i]!;
+  }
+  return out;
 }
 
 const port = parentPort;
@@ -34,8 +49,9 @@ if (port) {
   const index = createSqliteIndex({ path: (workerData as { path: string }).path });
   port.on('message', async (req: WorkerRequest) => {
     try {
-      if (req.op === 'add') index.add(req.log, unpack(req.first, req.records, req.leafHashes));
+      if (req.op === 'add') index.add(req.log, unpack(req.first, req.records, req.ends, req.leafHashes));
       else if (req.op === 'reset') await index.reset(req.log);
+      else if (req.op === 'pruneBefore') await index.pruneBefore(req.log, req.minimumIndex);
       else index.close();
       port.postMessage({ id: req.id, ok: true } satisfies WorkerReply);
     } catch (err) {

@@ -73,6 +73,9 @@ const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
       -- few more segments for a query to visit.
       INSERT INTO events_fts (events_fts, rank) VALUES ('automerge', 8);
     `),
+  // Retention pruning (index types: pruneBefore): entries below `first` were deleted; entries
+  // first..covered-1 are present.
+  (db) => db.exec('ALTER TABLE logs ADD COLUMN first INTEGER NOT NULL DEFAULT 0'),
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -17,7 +17,7 @@ import {
   type QueryResult,
   type SearchIndex,
 } from '../types.js';
-import { purgeRetiredLogs } from './purge.js';
+import { purgeRange, purgeRetiredLogs } from './purge.js';
 import { checkLogName, encodeCursor, type NormalizedQuery, normalizeQuery } from './query-input.js';
 import { matchExpression, windowSql } from './query-plan.js';
 import { checkEntry, extractRecordFields, parseRecord, storedEntryMatches } from './record-fields.js';
@@ -138,7 +138,7 @@ export class SqliteIndex implements SearchIndex {
     const logId = this.sql.takeLogId.get()!;
     if (logId > MAX_LOG_ID) throw new IndexError('index.capacity', 'no log id left; rebuild the index file');
     this.sql.insertLog.run(log, logId);
-    return { log_id: logId, covered: 0, received_monotonic: 1, last_received_at: null };
+    return { log_id: logId, covered: 0, first: 0, received_monotonic: 1, last_received_at: null };
   }
 
   coveredSize(log: string): number {
@@ -153,7 +153,8 @@ export class SqliteIndex implements SearchIndex {
     if (typeof id !== 'string') throw new IndexError('index.invalid_query', 'id must be a string');
     const state = this.sql.getLog.get(log);
     if (state === undefined || state.covered === 0) return undefined;
-    const row = this.sql.getById.get(id, state.log_id, 0, state.log_id, state.covered - 1);
+    if (state.covered <= state.first) return undefined;
+    const row = this.sql.getById.get(id, state.log_id, state.first, state.log_id, state.covered - 1);
     return row && { index: row.idx, leafHash: toHex(row.leaf_hash) };
   }
 
@@ -173,7 +174,7 @@ export class SqliteIndex implements SearchIndex {
 
     // Inclusive index bounds: the covered prefix, narrowed by the cursor and, when received_at
     // follows index order, by the time bounds (binary search); else time is checked per row.
-    let from = 0;
+    let from = state.first;
     let to = coveredSize - 1;
     if (q.after !== undefined) {
       if (asc) from = Math.max(from, q.after + 1);
@@ -181,10 +182,10 @@ export class SqliteIndex implements SearchIndex {
     }
     const monotonic = state.received_monotonic === 1;
     if (monotonic && q.since !== undefined) {
-      from = Math.max(from, this.firstAtOrAfter(logId, coveredSize, q.since));
+      from = Math.max(from, this.firstAtOrAfter(logId, state.first, coveredSize, q.since));
     }
     if (monotonic && q.until !== undefined) {
-      to = Math.min(to, this.firstAtOrAfter(logId, coveredSize, q.until) - 1);
+      to = Math.min(to, this.firstAtOrAfter(logId, state.first, coveredSize, q.until) - 1);
     }
     if (from > to) return empty;
 
@@ -232,9 +233,9 @@ export class SqliteIndex implements SearchIndex {
     return { events, nextCursor, coveredSize };
   }
 
-  /** The least index in [0, covered] whose received_at is >= `ts`, for a log where received_at never decreases. */
-  private firstAtOrAfter(logId: number, covered: number, ts: string): number {
-    let lo = 0;
+  /** The least index in [first, covered] whose received_at is >= `ts`, for a log where received_at never decreases. */
+  private firstAtOrAfter(logId: number, first: number, covered: number, ts: string): number {
+    let lo = first;
     let hi = covered;
     while (lo < hi) {
       const mid = lo + Math.floor((hi - lo) / 2);
@@ -300,13 +301,31 @@ export class SqliteIndex implements SearchIndex {
     await run;
   }
 
+  async pruneBefore(log: string, minimumIndex: number): Promise<void> {
+    this.checkOpen();
+    checkLogName(log);
+    if (!Number.isSafeInteger(minimumIndex) || minimumIndex < 0 || minimumIndex >= INDEX_LIMIT) {
+      throw new IndexError('index.invalid_query', 'minimumIndex must be an entry index', {
+        details: { field: 'minimumIndex' },
+      });
+    }
+    const state = this.sql.getLog.get(log) ?? this.db.transaction(() => this.createLog(log)).immediate();
+    if (minimumIndex <= state.first) return;
+    // `first` moves before any row goes, so no query sees a half-deleted prefix; the rows are then
+    // deleted in chunks (purge.ts) like a reset's.
+    this.db
+      .prepare('UPDATE logs SET first = ?, covered = max(covered, ?) WHERE name = ?')
+      .run(minimumIndex, minimumIndex, log);
+    await purgeRange(this.db, state.log_id, log, state.first, minimumIndex, () => this.closed);
+  }
+
   async verifyAgainst(
     log: string,
     leafHashAt: (from: number, to: number) => Promise<Uint8Array[]>,
   ): Promise<number | undefined> {
     this.checkOpen();
     checkLogName(log);
-    for (let from = 0; ; from += VERIFY_CHUNK) {
+    for (let from = this.sql.getLog.get(log)?.first ?? 0; ; from += VERIFY_CHUNK) {
       const covered = this.coveredSize(log);
       if (from >= covered) return undefined;
       const truth = await leafHashAt(from, Math.min(covered, from + VERIFY_CHUNK));

@@ -9,6 +9,8 @@ import { indexOf, K } from './schema.js';
 export interface LogRow {
   log_id: number;
   covered: number;
+  /** Entries below this were pruned (deleted); 0 for a log never pruned. */
+  first: number;
   received_monotonic: number;
   last_received_at: string | null;
 }
@@ -35,11 +37,11 @@ export interface Statements {
 export function prepareStatements(db: Database.Database): Statements {
   return {
     getLog: db.prepare<[string], LogRow>(
-      'SELECT log_id, covered, received_monotonic, last_received_at FROM logs WHERE name = ?',
+      'SELECT log_id, covered, first, received_monotonic, last_received_at FROM logs WHERE name = ?',
     ),
     insertLog: db.prepare<[string, number]>(
       'INSERT INTO logs (name, log_id, covered, received_monotonic) VALUES (?, ?, 0, 1) ' +
-        'ON CONFLICT (name) DO UPDATE SET log_id = excluded.log_id, covered = 0, received_monotonic = 1, ' +
+        'ON CONFLICT (name) DO UPDATE SET log_id = excluded.log_id, covered = 0, first = 0, received_monotonic = 1, ' +
         'last_received_at = NULL',
     ),
     takeLogId: db

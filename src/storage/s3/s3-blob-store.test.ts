@@ -3,7 +3,11 @@
 // enforces, idempotent sealed uploads, and deletes refused before any request while retained.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { DeleteObjectCommand, PutObjectRetentionCommand } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectLegalHoldCommand,
+  PutObjectRetentionCommand,
+} from '@aws-sdk/client-s3';
 import { CONFORMANCE_CASE_IDS, defineStorageConformance } from '../conformance.js';
 import { rejectsWith } from '../conformance-helpers.js';
 import { validateLogName } from '../keys.js';
@@ -17,6 +21,7 @@ const enc = new TextEncoder();
 const A = enc.encode('alpha');
 const B = enc.encode('bravo');
 const RETAIN_MS = 3000;
+const DELETE_SLACK_MS = 1000;
 
 let s3: TestS3 | undefined;
 before(async () => {
@@ -31,6 +36,7 @@ function store(prefix: string, log = 'acme', gate?: Gate): S3BlobStore {
     prefix,
     log,
     retainUntil: () => new Date(Date.now() + RETAIN_MS),
+    deleteSlackMs: DELETE_SLACK_MS,
     ...(gate ? { gate } : {}),
   });
 }
@@ -237,5 +243,60 @@ describe('S3 blob store: Object Lock', s3TestOptions(), () => {
     const before = s3!.sent.length;
     await blobs.delete('never/written');
     assert.equal(s3!.sent.slice(before).filter((r) => r.command === 'DeleteObjectCommand').length, 0);
+  });
+
+  test('deleteSealed: locked, then deleted after expiry with every version gone; never a refused delete', async () => {
+    const blobs = store(s3!.newPrefix('purge'));
+    const key = 'tile/entries/000';
+    const until = new Date(Date.now() + RETAIN_MS);
+    await blobs.putSealed(key, A, until);
+    const before = s3!.sent.length;
+    const locked = await blobs.deleteSealed(key);
+    assert.equal(locked.status, 'locked');
+    const at = locked.status === 'locked' ? locked.until.getTime() : 0;
+    // RGW may store the date to the second; `until` is that date plus the slack.
+    assert.ok(
+      at >= until.getTime() - 1000 + DELETE_SLACK_MS && at <= until.getTime() + DELETE_SLACK_MS,
+      `${at}`,
+    );
+    assert.deepEqual(
+      s3!.sent.slice(before).filter((r) => r.command === 'DeleteObjectCommand'),
+      [],
+      'no delete is sent while locked',
+    );
+    assert.deepEqual(await blobs.getSealed(key), A);
+
+    await sleep(at - Date.now() + 100);
+    assert.deepEqual(await blobs.deleteSealed(key), { status: 'deleted' });
+    assert.deepEqual(await blobs.objects.listVersions(blobs.layout.sealed + key), [], 'no version is left');
+    assert.equal(await blobs.get(key), undefined);
+    assert.deepEqual(await blobs.deleteSealed(key), { status: 'absent' });
+    assert.deepEqual(await blobs.deleteSealed('tile/entries/001'), { status: 'absent' });
+  });
+
+  test('deleteSealed: a legal hold keeps an expired object (held), once released it is deleted', async () => {
+    const blobs = store(s3!.newPrefix('purge-held'));
+    const key = 'tile/entries/000';
+    const full = blobs.layout.sealed + key;
+    await blobs.putSealed(key, A, new Date(Date.now() + 1500), { legalHold: true });
+    const legalHold = async () =>
+      (await s3!.client.send(new GetObjectLegalHoldCommand({ Bucket: s3!.bucket, Key: full }))).LegalHold
+        ?.Status;
+    assert.equal(await legalHold(), 'ON', 'uploaded under a legal hold');
+    await sleep(1500 + DELETE_SLACK_MS + 500);
+    const before = s3!.sent.length;
+    assert.deepEqual(await blobs.deleteSealed(key), { status: 'held' });
+    assert.equal(s3!.sent.slice(before).filter((r) => r.command === 'DeleteObjectCommand').length, 0);
+    await rejectsWith(() => blobs.delete(key, { retention: true }), 'storage.retained');
+    assert.deepEqual(await blobs.getSealed(key), A);
+
+    // putSealed with legalHold: false removes the hold of the existing object.
+    assert.equal(
+      await blobs.putSealed(key, A, new Date(Date.now() - 10_000), { legalHold: false }),
+      'existed',
+    );
+    assert.equal(await legalHold(), 'OFF');
+    assert.deepEqual(await blobs.deleteSealed(key), { status: 'deleted' });
+    assert.deepEqual(await blobs.objects.listVersions(full), []);
   });
 });

@@ -31,12 +31,29 @@ export interface S3BlobStoreOptions {
   retainUntil: (key: string, data: Uint8Array) => Date;
   /** Wall clock (ms) for retention checks; default Date.now. */
   now?: () => number;
+  /**
+   * How long after a version's retain-until `deleteSealed` still treats it as locked, to cover clock
+   * skew between this host and the S3 server (default 5 s), so a delete is never sent early.
+   */
+  deleteSlackMs?: number;
   /** Shared by the stores of one driver so that closing it closes them all. */
   gate?: Gate;
 }
 
 /** Outcome of `putSealed`. */
 export type SealedPutResult = 'uploaded' | 'existed' | 'extended';
+
+/**
+ * Outcome of `deleteSealed`: `deleted` (no version of the key is left), `locked` (a version's
+ * COMPLIANCE retention has not passed; nothing was deleted; `until` is when it may be tried
+ * again), `held` (a version is under an Object Lock legal hold; nothing was deleted) or `absent`
+ * (the key has no version).
+ */
+export type SealedDeleteResult =
+  | { status: 'deleted' }
+  | { status: 'locked'; until: Date }
+  | { status: 'held' }
+  | { status: 'absent' };
 
 // COMPLIANCE dates may be stored with second precision by some servers.
 const RETAIN_SLACK_MS = 1000;
@@ -57,6 +74,7 @@ export class S3BlobStore implements BlobStore {
   readonly objects: S3Objects;
   readonly #retainUntil: S3BlobStoreOptions['retainUntil'];
   readonly #now: () => number;
+  readonly #deleteSlackMs: number;
   readonly #gate: Gate;
   readonly #mutex = new KeyedMutex();
 
@@ -67,6 +85,7 @@ export class S3BlobStore implements BlobStore {
     this.objects = new S3Objects(options.client, options.bucket);
     this.#retainUntil = options.retainUntil;
     this.#now = options.now ?? Date.now;
+    this.#deleteSlackMs = options.deleteSlackMs ?? 5000;
     this.#gate = options.gate ?? new Gate(`S3 blob store of log ${options.log}`);
   }
 
@@ -101,20 +120,34 @@ export class S3BlobStore implements BlobStore {
    * with the same bytes is kept (its retention extended when shorter), other bytes are
    * `storage.immutable_conflict`. Resolves only after the stored object was read back and compared
    * and its lock checked, so "resolved" means "verified in the archive".
+   *
+   * With `legalHold` set, the stored object's Object Lock legal hold is made to match it: a new
+   * object is uploaded with the hold header, an existing one gets the hold set (`true`) or removed
+   * (`false`) when it differs. Without it, the hold is left as it is.
    */
-  putSealed(key: string, data: Uint8Array, retainUntil: Date): Promise<SealedPutResult> {
+  putSealed(
+    key: string,
+    data: Uint8Array,
+    retainUntil: Date,
+    options: { legalHold?: boolean } = {},
+  ): Promise<SealedPutResult> {
     validateBlobKey(key);
-    return this.#serial(key, () => this.#putSealed(key, data, retainUntil));
+    return this.#serial(key, () => this.#putSealed(key, data, retainUntil, options.legalHold));
   }
 
-  async #putSealed(key: string, data: Uint8Array, retainUntil: Date): Promise<SealedPutResult> {
+  async #putSealed(
+    key: string,
+    data: Uint8Array,
+    retainUntil: Date,
+    legalHold?: boolean,
+  ): Promise<SealedPutResult> {
     const full = this.layout.sealed + key;
     let preexisting = (await this.objects.head(full)) !== undefined;
     if (!preexisting) {
       const mutableKey = this.layout.mutable + key;
       const mutable = (await this.objects.head(mutableKey)) && (await this.objects.get(mutableKey));
       if (mutable && !equalBytes(mutable, data)) throw conflict(key, 'exists with other bytes');
-      preexisting = !(await this.objects.put(full, data, retainUntil));
+      preexisting = !(await this.objects.put(full, data, retainUntil, legalHold === true));
       // A mutable copy is superseded once the sealed one exists (a crash before this delete leaves
       // both with the same bytes, which reads and lists tolerate).
       if (mutable) await this.objects.delete(mutableKey);
@@ -129,6 +162,18 @@ export class S3BlobStore implements BlobStore {
       if (preexisting) result = 'extended';
     }
     checkLock(key, head, retainUntil.getTime());
+    if (legalHold !== undefined && head.legalHold !== legalHold) {
+      // An object from before the hold changed, or a server that dropped the header.
+      await this.objects.setLegalHold(full, head.versionId, legalHold);
+      head = (await this.objects.head(full, head.versionId)) ?? head;
+      if (head.legalHold !== legalHold) {
+        throw new StorageError(
+          'storage.object_lock_missing',
+          `archived object ${key}: the S3 server did not ${legalHold ? 'set' : 'remove'} its legal hold`,
+          { details: { key, legalHold } },
+        );
+      }
+    }
     return result;
   }
 
@@ -224,7 +269,8 @@ export class S3BlobStore implements BlobStore {
       const head = await this.objects.head(full);
       if (head !== undefined) {
         if (options?.retention !== true) throw conflict(key, 'is immutable');
-        await this.#deleteExpired(key, full);
+        const result = await this.#deleteVersions(full);
+        if (result.status === 'locked' || result.status === 'held') throw retained(key, result);
         return;
       }
       const mutable = this.layout.mutable + key;
@@ -233,29 +279,54 @@ export class S3BlobStore implements BlobStore {
   }
 
   /**
-   * Removes every version of a sealed object, only when none is still retained. Each version has
-   * its own retention, so each is checked first; a retained one makes the whole delete fail with
-   * `storage.retained` without a single DELETE request (the server would refuse it anyway, but we
-   * never ask: a refused delete is still an attempt).
+   * Deletes a sealed object for good once Object Lock allows it (pruning after `retention.max`).
+   * Every version of `key` under the locked prefix is inspected first (HEAD per version: its
+   * retention and legal hold); only when none is under a legal hold and every retain-until lies
+   * more than `deleteSlackMs` in the past are all versions and delete markers deleted. Otherwise
+   * nothing is deleted and no DELETE request is sent at all, so the server never has a locked
+   * version to refuse: all or nothing, so the key never falls back to an older version.
+   *
+   * Resolves `{ status: 'held' }` when a version has a legal hold (whatever its retention),
+   * `{ status: 'locked', until }` when a retention has not passed (`until`: the latest
+   * retain-until plus the slack, when a new call can succeed), `{ status: 'absent' }` when the key
+   * has no version (delete markers alone are removed), `{ status: 'deleted' }` otherwise.
+   * Idempotent: a call interrupted between deletes is finished by the next call. The mutable copy
+   * of a key, if any, is not touched. Needs s3:ListBucketVersions, s3:GetObjectVersion,
+   * s3:GetObjectRetention, s3:GetObjectLegalHold and s3:DeleteObjectVersion.
    */
-  async #deleteExpired(key: string, full: string): Promise<void> {
+  deleteSealed(key: string): Promise<SealedDeleteResult> {
+    validateBlobKey(key);
+    return this.#serial(key, () => this.#deleteVersions(this.layout.sealed + key));
+  }
+
+  async #deleteVersions(full: string): Promise<SealedDeleteResult> {
     const versions = (await this.objects.listVersions(full)).filter((v) => v.key === full);
-    const now = this.#now();
+    let latest = Number.NEGATIVE_INFINITY;
+    let objects = 0;
     for (const v of versions) {
       if (v.deleteMarker) continue;
       const h = await this.objects.head(full, v.versionId);
-      if (h !== undefined && (h.legalHold || (h.retainUntil ?? 0) > now)) {
-        throw new StorageError(
-          'storage.retained',
-          `object ${key} is under Object Lock until ${new Date(h.retainUntil ?? now).toISOString()}${
-            h.legalHold ? ' (legal hold)' : ''
-          }`,
-          { details: { key, retainUntil: h.retainUntil, legalHold: h.legalHold } },
-        );
-      }
+      if (h === undefined) continue; // deleted since the listing
+      objects++;
+      if (h.legalHold) return { status: 'held' };
+      if (h.retainUntil !== undefined) latest = Math.max(latest, h.retainUntil);
+    }
+    if (latest + this.#deleteSlackMs > this.#now()) {
+      return { status: 'locked', until: new Date(latest + this.#deleteSlackMs) };
     }
     for (const v of versions) await this.objects.delete(full, v.versionId);
+    return objects === 0 ? { status: 'absent' } : { status: 'deleted' };
   }
+}
+
+function retained(key: string, result: SealedDeleteResult): StorageError {
+  const held = result.status === 'held';
+  const until = result.status === 'locked' ? result.until : undefined;
+  return new StorageError(
+    'storage.retained',
+    `object ${key} is under Object Lock ${held ? '(legal hold)' : `until ${until?.toISOString()}`}`,
+    { details: { key, ...(until ? { retainUntil: until.getTime() } : {}), legalHold: held } },
+  );
 }
 
 function missing(key: string): StorageError {

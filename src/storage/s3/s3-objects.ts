@@ -15,6 +15,7 @@ import {
   ListObjectsV2Command,
   ListObjectVersionsCommand,
   PutObjectCommand,
+  PutObjectLegalHoldCommand,
   PutObjectRetentionCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
@@ -37,6 +38,18 @@ export interface ObjectVersion {
   key: string;
   versionId: string;
   deleteMarker: boolean;
+}
+
+/** Where a paged version listing continues (S3's own markers); both undefined = from the start. */
+export interface VersionMarker {
+  keyMarker: string | undefined;
+  versionIdMarker: string | undefined;
+}
+
+/** One page of `listVersionsPage`; `next` is undefined after the last page. */
+export interface VersionPage {
+  versions: ObjectVersion[];
+  next: VersionMarker | undefined;
 }
 
 interface HeadFields {
@@ -107,12 +120,12 @@ export class S3Objects {
   }
 
   /**
-   * One PutObject with Content-MD5; with `retainUntil`, under Object Lock COMPLIANCE until then.
-   * `If-None-Match: *` makes servers that support conditional writes (AWS, MinIO) refuse to add a
+   * One PutObject with Content-MD5; with `retainUntil`, under Object Lock COMPLIANCE until then,
+   * and with `legalHold`, also under an Object Lock legal hold. `If-None-Match: *` makes servers that support conditional writes (AWS, MinIO) refuse to add a
    * second version; a refusal resolves `false` (the caller compares bytes). Servers that ignore it
    * (Ceph RGW 16) rely on the caller's HEAD before the PUT.
    */
-  async put(key: string, data: Uint8Array, retainUntil?: Date): Promise<boolean> {
+  async put(key: string, data: Uint8Array, retainUntil?: Date, legalHold = false): Promise<boolean> {
     try {
       await this.client.send(
         new PutObjectCommand({
@@ -125,6 +138,7 @@ export class S3Objects {
           ...(retainUntil === undefined
             ? {}
             : { IfNoneMatch: '*', ObjectLockMode: 'COMPLIANCE', ObjectLockRetainUntilDate: retainUntil }),
+          ...(legalHold ? { ObjectLockLegalHoldStatus: 'ON' as const } : {}),
         }),
       );
       return true;
@@ -148,6 +162,25 @@ export class S3Objects {
       );
     } catch (err) {
       throw toStorageError(err, 'S3 PutObjectRetention', { key });
+    }
+  }
+
+  /**
+   * Sets (`on`) or removes the Object Lock legal hold of one version (the current one when
+   * `versionId` is undefined). Idempotent: removing an absent hold succeeds.
+   */
+  async setLegalHold(key: string, versionId: string | undefined, on: boolean): Promise<void> {
+    try {
+      await this.client.send(
+        new PutObjectLegalHoldCommand({
+          Bucket: this.bucket,
+          Key: key,
+          VersionId: versionId,
+          LegalHold: { Status: on ? 'ON' : 'OFF' },
+        }),
+      );
+    } catch (err) {
+      throw toStorageError(err, 'S3 PutObjectLegalHold', { key, versionId });
     }
   }
 
@@ -211,28 +244,41 @@ export class S3Objects {
   /** Every version and delete marker of keys starting with `prefix`. */
   async listVersions(prefix: string): Promise<ObjectVersion[]> {
     const out: ObjectVersion[] = [];
-    let keyMarker: string | undefined;
-    let versionMarker: string | undefined;
+    let marker: VersionMarker | undefined = { keyMarker: undefined, versionIdMarker: undefined };
+    while (marker !== undefined) {
+      const page = await this.listVersionsPage(prefix, marker);
+      out.push(...page.versions);
+      marker = page.next;
+    }
+    return out;
+  }
+
+  /**
+   * One page (at most `maxKeys`, S3 caps it at 1000) of the versions and delete markers of keys
+   * starting with `prefix`, from `marker` on; resumable from the returned `next`.
+   */
+  async listVersionsPage(prefix: string, marker: VersionMarker, maxKeys?: number): Promise<VersionPage> {
     try {
-      for (;;) {
-        const r = await this.client.send(
-          new ListObjectVersionsCommand({
-            Bucket: this.bucket,
-            Prefix: prefix,
-            KeyMarker: keyMarker,
-            VersionIdMarker: versionMarker,
-          }),
-        );
-        for (const v of r.Versions ?? []) {
-          if (v.Key && v.VersionId) out.push({ key: v.Key, versionId: v.VersionId, deleteMarker: false });
-        }
-        for (const m of r.DeleteMarkers ?? []) {
-          if (m.Key && m.VersionId) out.push({ key: m.Key, versionId: m.VersionId, deleteMarker: true });
-        }
-        if (!r.IsTruncated) return out;
-        keyMarker = r.NextKeyMarker;
-        versionMarker = r.NextVersionIdMarker;
+      const r = await this.client.send(
+        new ListObjectVersionsCommand({
+          Bucket: this.bucket,
+          Prefix: prefix,
+          KeyMarker: marker.keyMarker,
+          VersionIdMarker: marker.versionIdMarker,
+          MaxKeys: maxKeys,
+        }),
+      );
+      const versions: ObjectVersion[] = [];
+      for (const v of r.Versions ?? []) {
+        if (v.Key && v.VersionId) versions.push({ key: v.Key, versionId: v.VersionId, deleteMarker: false });
       }
+      for (const m of r.DeleteMarkers ?? []) {
+        if (m.Key && m.VersionId) versions.push({ key: m.Key, versionId: m.VersionId, deleteMarker: true });
+      }
+      const next = r.IsTruncated
+        ? { keyMarker: r.NextKeyMarker, versionIdMarker: r.NextVersionIdMarker }
+        : undefined;
+      return { versions, next };
     } catch (err) {
       throw toStorageError(err, 'S3 ListObjectVersions', { prefix });
     }

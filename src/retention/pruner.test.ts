@@ -1,0 +1,244 @@
+// Retention pruning (issue 7): with durations of seconds on an injected clock, pruning happens when
+// retention.max allows, never under legal hold or before it; proofs and `verify` keep passing after,
+// and verify accepts the missing prefix only under the log's own valid prune statement.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { initDataDir, type OpenedDataDir, openDataDir } from '../app/data-dir.js';
+import { openCheckpoint } from '../core/checkpoint.js';
+import { hashLeaf } from '../core/merkle.js';
+import { parseVerifierKey } from '../core/note.js';
+import { verifyConsistency, verifyInclusion } from '../core/proof.js';
+import { openPruneStatement } from '../core/prune-statement.js';
+import { sampleEvent } from '../log/test-helpers.js';
+import { verifyStorage } from '../log/verify.js';
+import { findChattr } from '../storage/local/immutable-flag.js';
+import { createLocalDriver } from '../storage/local/local-driver.js';
+import { applyPolicyUpdate, updateLogPolicy, withLegalHold, withoutLegalHold } from './log-policy.js';
+import { PRUNE_STATE_KEY, readPruneState } from './prune-state.js';
+import { type PruneDecision, pruneLog } from './pruner.js';
+
+const T0 = Date.parse('2026-06-01T00:00:00.000Z');
+const dirs: string[] = [];
+after(() => {
+  const chattr = spawnSync('which', ['chattr']).stdout?.toString().trim();
+  for (const d of dirs) {
+    if (chattr) spawnSync(chattr, ['-R', '-i', d]);
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+const code = (c: string) => (err: unknown) => (err as { code?: string }).code === c;
+
+/** A data dir with log `acme`: entries 0..599 received at T0, 600..899 at T0 + 10 s, all integrated. */
+async function setup(options: { immutableFlag?: boolean } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'indelible-prune-'));
+  dirs.push(dir);
+  const clock = {
+    t: T0,
+    now() {
+      return this.t;
+    },
+  };
+  await initDataDir(dir, { clock });
+  const dd = await openDataDir(dir, { clock, ...options });
+  await dd.engine.createLog('acme');
+  await dd.engine.append(
+    'acme',
+    Array.from({ length: 600 }, (_, i) => sampleEvent(i, 200)),
+  );
+  const early = await dd.engine.log('acme').integrate();
+  clock.t = T0 + 10_000;
+  await dd.engine.append(
+    'acme',
+    Array.from({ length: 300 }, (_, i) => sampleEvent(600 + i, 200)),
+  );
+  await dd.engine.log('acme').integrate();
+  return { dir, dd, clock, early };
+}
+
+async function setPolicy(dd: OpenedDataDir, update: unknown) {
+  await updateLogPolicy(dd.engine.stateOf('acme'), (p) =>
+    applyPolicyUpdate(p, update, 'test', new Date(T0).toISOString()),
+  );
+}
+
+test('prunes whole expired bundles, keeps proofs and verify passing, and survives a restart', async () => {
+  const { dir, dd, clock, early } = await setup();
+  const audited: PruneDecision[] = [];
+  const run = () => pruneLog({ engine: dd.engine, log: 'acme', clock, audit: (_l, d) => audited.push(d) });
+  const blobs = dd.engine.blobsOf('acme');
+  try {
+    // No retention.max: nothing is ever due.
+    assert.equal((await run()).status, 'no_max');
+    await setPolicy(dd, { retention: { min: '1s', max: '5s' } });
+    // T0 + 10 s: entries of T0 are 10 s old, but a bundle also holding T0 + 10 s entries is not.
+    clock.t = T0 + 4_000;
+    assert.equal((await run()).status, 'nothing_due', 'nothing is older than retention.max yet');
+
+    clock.t = T0 + 12_000;
+    const sizeBefore = dd.engine.log('acme').treeSize;
+    const report = await run();
+    assert.equal(report.status, 'pruned');
+    // Entries 0..599 are due; bundle 2 (512..767) holds entries of T0 + 10 s: M stops at 512.
+    assert.equal(report.minimumIndex, 512);
+    assert.equal(report.deletedLocal, 2);
+    assert.equal(audited.length, 1);
+    const d = report.decision!;
+    assert.equal(d.statementIndex, 900, 'the statement is the next record of the log itself');
+    assert.equal(d.treeSize, sizeBefore);
+
+    // The statement verifies with the log's public key alone and names the decision.
+    const info = dd.engine.info('acme');
+    const vkey = parseVerifierKey(info.verifierKey);
+    const st = openPruneStatement(d.statement, vkey, info.origin);
+    assert.equal(st.minimumIndex, 512);
+    assert.equal(st.receivedBefore, new Date(T0 + 12_000 - 5_000).toISOString());
+    const stmtRecord = JSON.parse(Buffer.from(await dd.engine.log('acme').readRecord(900)).toString());
+    assert.equal(stmtRecord.event.action, 'indelible.retention.prune');
+    assert.equal(stmtRecord.event.metadata.statement, d.statement);
+
+    // Bundles below M are gone, hash tiles stay; reads below M are refused, at or above M work.
+    assert.equal(await blobs.get('tile/entries/000'), undefined);
+    assert.equal(await blobs.get('tile/entries/001'), undefined);
+    assert.notEqual(await blobs.get('tile/entries/002'), undefined);
+    assert.notEqual(await blobs.get('tile/0/000'), undefined);
+    const log = dd.engine.log('acme');
+    await assert.rejects(log.readRecord(511), code('log.pruned'));
+    await assert.rejects(
+      log.readTileBytes({ kind: 'entries', level: 0, index: 1, width: 256 }),
+      code('log.pruned'),
+    );
+    assert.equal(JSON.parse(Buffer.from(await log.readRecord(512)).toString()).index, 512);
+
+    // Proofs: inclusion of a remaining entry, and consistency from a tree older than the prune.
+    const cp = openCheckpoint(log.latestCheckpoint().note, vkey, info.origin);
+    const leaf = hashLeaf(await log.readRecord(700));
+    verifyInclusion(700, cp.size, leaf, await log.inclusionProof(700, cp.size), cp.rootHash);
+    const old = openCheckpoint(early.note, vkey, info.origin);
+    verifyConsistency(
+      old.size,
+      cp.size,
+      await log.consistencyProof(old.size, cp.size),
+      old.rootHash,
+      cp.rootHash,
+    );
+
+    // The search index forgot the pruned entries.
+    const q = await dd.engine.index.query('acme', { limit: 1000 });
+    assert.equal(q.events[0]?.index, 512);
+
+    // A legal hold blocks everything: neither a new decision nor deletion.
+    clock.t = T0 + 60_000;
+    await updateLogPolicy(dd.engine.stateOf('acme'), (p) =>
+      withLegalHold(p, 'inquiry', 'test', new Date(clock.t).toISOString()),
+    );
+    const held = await run();
+    assert.equal(held.status, 'held');
+    assert.equal(held.minimumIndex, 512);
+    assert.notEqual(await blobs.get('tile/entries/002'), undefined);
+    await updateLogPolicy(dd.engine.stateOf('acme'), (p) =>
+      withoutLegalHold(p, 'test', new Date(clock.t).toISOString()),
+    );
+  } finally {
+    await dd.close();
+  }
+
+  // Offline verification accepts the pruned prefix (statement valid), and the restart keeps M.
+  const driver = await createLocalDriver({ root: dir });
+  try {
+    const reports = await verifyStorage(driver);
+    assert.equal(reports.find((r) => r.log === 'acme')?.treeSize, 901);
+  } finally {
+    await driver.close();
+  }
+  const again = await openDataDir(dir, { clock });
+  try {
+    assert.equal(again.engine.log('acme').minimumIndex, 512);
+    await assert.rejects(again.engine.log('acme').readRecord(0), code('log.pruned'));
+    assert.equal(await again.engine.reindex('acme'), 901);
+    assert.equal(await again.engine.checkIndex('acme'), undefined);
+    // After the hold is released, the rest becomes due: everything before the statement's bundle.
+    const later = await pruneLog({ engine: again.engine, log: 'acme', clock });
+    assert.equal(later.status, 'pruned');
+    assert.equal(later.minimumIndex, 768);
+  } finally {
+    await again.close();
+  }
+});
+
+test('verify refuses a pruned prefix without a valid statement, and missing bundles above it', async () => {
+  const { dir, dd, clock } = await setup();
+  try {
+    await setPolicy(dd, { retention: { min: '1s', max: '5s' } });
+    clock.t = T0 + 12_000;
+    assert.equal((await pruneLog({ engine: dd.engine, log: 'acme', clock })).minimumIndex, 512);
+  } finally {
+    await dd.close();
+  }
+  const verifyDir = async () => {
+    const driver = await createLocalDriver({ root: dir });
+    try {
+      return await verifyStorage(driver);
+    } finally {
+      await driver.close();
+    }
+  };
+  const driver = await createLocalDriver({ root: dir });
+  const { prune } = await readPruneState(driver.log('acme').state);
+  await driver.close();
+  assert.equal(prune?.minimumIndex, 512);
+
+  // A prune state that claims more than the statement says.
+  const stateStore = async (value: object | undefined) => {
+    const dd2 = await createLocalDriver({ root: dir });
+    try {
+      const state = dd2.log('acme').state;
+      const cur = await state.read(PRUNE_STATE_KEY);
+      if (value)
+        await state.compareAndSwap(PRUNE_STATE_KEY, cur?.version, Buffer.from(JSON.stringify(value)));
+    } finally {
+      await dd2.close();
+    }
+  };
+  await stateStore({ ...prune, minimumIndex: 768 });
+  await assert.rejects(verifyDir(), code('verify.bad_prune_statement'));
+  // Naming a record that is not a prune statement.
+  await stateStore({ ...prune, statementIndex: 899 });
+  await assert.rejects(verifyDir(), code('verify.bad_prune_statement'));
+  await stateStore(prune!);
+  await verifyDir();
+  // A bundle at or above the minimum index is still required.
+  rmSync(join(dir, 'logs', 'acme', 'tile', 'entries', '002'), { force: true });
+  await assert.rejects(verifyDir(), code('verify.missing_object'));
+});
+
+const chattr = await findChattr();
+const flagSkip =
+  process.getuid?.() !== 0
+    ? 'needs root (CAP_LINUX_IMMUTABLE) to set the immutable flag'
+    : chattr === undefined
+      ? 'chattr is not installed'
+      : false;
+
+test('pruning removes the immutable flag of the bundles it deletes', { skip: flagSkip }, async () => {
+  const { dir, dd, clock } = await setup({ immutableFlag: true });
+  try {
+    const path = join(dir, 'logs', 'acme', 'tile', 'entries', '000');
+    assert.match(spawnSync('lsattr', ['-d', path]).stdout.toString(), /^\S*i/);
+    await setPolicy(dd, { retention: { min: '1s', max: '5s' } });
+    clock.t = T0 + 12_000;
+    const report = await pruneLog({ engine: dd.engine, log: 'acme', clock });
+    assert.equal(report.deletedLocal, 2);
+    assert.equal(existsSync(path), false);
+    assert.match(
+      spawnSync('lsattr', ['-d', join(dir, 'logs', 'acme', 'tile', '0', '000')]).stdout.toString(),
+      /^\S*i/,
+    );
+  } finally {
+    await dd.close();
+  }
+});

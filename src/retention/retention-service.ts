@@ -1,0 +1,79 @@
+/**
+ * Runs retention pruning (pruner.ts) for every log of the engine, once (`runOnce`) or on a timer
+ * (`start`). Runs never overlap; one failing log is logged and does not stop the others; `close`
+ * waits for a run in progress.
+ */
+import type { Engine } from '../log/engine.js';
+import { type Clock, type Logger, silentLogger } from '../log/types.js';
+import { type ArchiveDeleter, type PruneDecision, type PruneReport, pruneLog } from './pruner.js';
+
+export interface RetentionServiceOptions {
+  engine: Engine;
+  clock?: Clock;
+  logger?: Logger;
+  /** The archive of a log, when it has one: pruned bundles are deleted there too once unlocked. */
+  archiveOf?: (log: string) => ArchiveDeleter | undefined;
+  /** Records each decision in `_audit`. */
+  audit?: (log: string, decision: PruneDecision) => void;
+}
+
+export type RetentionRunResult = PruneReport | { log: string; error: unknown };
+
+export class RetentionService {
+  #running: Promise<RetentionRunResult[]> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(private readonly o: RetentionServiceOptions) {}
+
+  /** One pruning run over every log. */
+  runOnce(): Promise<RetentionRunResult[]> {
+    this.#running ??= (async () => {
+      const results: RetentionRunResult[] = [];
+      const logger = this.o.logger ?? silentLogger;
+      try {
+        for (const { name } of this.o.engine.listLogs()) {
+          if (this.#closed) break;
+          try {
+            const archive = this.o.archiveOf?.(name);
+            results.push(
+              await pruneLog({
+                engine: this.o.engine,
+                log: name,
+                ...(archive ? { archive } : {}),
+                ...(this.o.clock ? { clock: this.o.clock } : {}),
+                ...(this.o.logger ? { logger: this.o.logger } : {}),
+                ...(this.o.audit ? { audit: this.o.audit } : {}),
+              }),
+            );
+          } catch (error) {
+            logger.error({ err: error, log: name }, 'retention run failed; will retry');
+            results.push({ log: name, error });
+          }
+        }
+      } finally {
+        this.#running = undefined;
+      }
+      return results;
+    })();
+    return this.#running;
+  }
+
+  /** Runs `runOnce` every `intervalMs` (a tick is skipped while a run is in progress). */
+  start(intervalMs: number): void {
+    if (!Number.isSafeInteger(intervalMs) || intervalMs < 1000) {
+      throw new RangeError('retention interval must be an integer of at least 1000 ms');
+    }
+    this.#timer = setInterval(() => {
+      if (this.#running === undefined) void this.runOnce();
+    }, intervalMs);
+    this.#timer.unref();
+  }
+
+  /** Stops the timer and waits for a run in progress. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer) clearInterval(this.#timer);
+    await this.#running;
+  }
+}
