@@ -30,14 +30,15 @@ test('serve prunes after retention.max, audits it, and the directory still verif
       verifier_key: string;
       origin: string;
     };
-    const events = Array.from({ length: 300 }, (_, i) => ({ action: 'file.read', actor: { id: `u${i}` } }));
-    const appended = await api('/v1/logs/acme/events', { method: 'POST', body: JSON.stringify({ events }) });
-    assert.equal(appended.status, 201);
     const policy = await api('/v1/logs/acme/policy', {
       method: 'PUT',
       body: JSON.stringify({ retention: { min: '1s', max: '1s' } }),
     });
     assert.equal(policy.status, 200, await policy.text());
+    // After the policy: a lowered retention.min binds only entries received after the change.
+    const events = Array.from({ length: 300 }, (_, i) => ({ action: 'file.read', actor: { id: `u${i}` } }));
+    const appended = await api('/v1/logs/acme/events', { method: 'POST', body: JSON.stringify({ events }) });
+    assert.equal(appended.status, 201);
 
     // Within a few runs the first full bundle (entries 0..255) is pruned; 256..299 stay.
     const pruning = await until(async () => {

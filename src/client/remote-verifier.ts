@@ -280,7 +280,14 @@ async function prunedPrefix(
   latest: VerifiedCheckpoint,
   verifier: NoteVerifier,
 ): Promise<PrunedPrefix | undefined> {
-  const p = await client.pruning(log);
+  let p: Awaited<ReturnType<IndelibleClient['pruning']>>;
+  try {
+    p = await client.pruning(log);
+  } catch (err) {
+    // A server from before pruning existed has no such route: nothing of its logs was pruned.
+    if (err instanceof ClientError && err.status === 404 && err.code !== 'log.not_found') return undefined;
+    throw err;
+  }
   if (p.minimumIndex === 0) return undefined;
   const where = { checkpoint: latest.note, pruning: p };
   let statement: PruneStatement;
@@ -290,12 +297,10 @@ async function prunedPrefix(
     throw inconsistent('the prune statement of the log does not verify', where, cause);
   }
   const at = p.statementIndex ?? -1;
-  if (
-    statement.minimumIndex !== p.minimumIndex ||
-    statement.treeSize > latest.size ||
-    at < p.minimumIndex ||
-    at >= latest.size
-  ) {
+  // Pruned after the checkpoint was fetched: that tree does not hold the statement yet, and its
+  // walk fails on the first pruned bundle (410) — run again.
+  if (at >= latest.size) return undefined;
+  if (statement.minimumIndex !== p.minimumIndex || statement.treeSize > latest.size || at < p.minimumIndex) {
     throw inconsistent('the prune statement does not match the served minimum index and tree', where);
   }
   return { statement, statementIndex: at, note: p.statement! };

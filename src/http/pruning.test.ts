@@ -23,11 +23,7 @@ let reader: string;
 before(async () => {
   h = await startHarness();
   await h.createLog('acme');
-  await h.engine.append(
-    'acme',
-    Array.from({ length: 600 }, (_, i) => sampleEvent(i, 200)),
-  );
-  await h.engine.log('acme').integrate();
+  // Set before the entries arrive: a lowered retention.min binds only entries received after it.
   const put = await h.req({
     method: 'PUT',
     url: '/v1/logs/acme/policy',
@@ -35,6 +31,11 @@ before(async () => {
     payload: { retention: { min: '1s', max: '2s' } },
   });
   assert.equal(put.statusCode, 200, put.body);
+  await h.engine.append(
+    'acme',
+    Array.from({ length: 600 }, (_, i) => sampleEvent(i, 200)),
+  );
+  await h.engine.log('acme').integrate();
   // The pruner's clock is a minute ahead: every entry is past retention.max.
   const report = await pruneLog({ engine: h.engine, log: 'acme', clock: { now: () => Date.now() + 60_000 } });
   assert.equal(report.minimumIndex, 512);
@@ -77,6 +78,21 @@ test('pruned entries and bundles are gone (410), hash tiles and proofs stay', as
 
   const page = await h.req({ method: 'GET', url: '/v1/logs/acme/events?limit=5', key: reader });
   assert.equal(page.json().events[0].index, 512);
+});
+
+test('an export of a pruned log starts at the minimum index and ends with its checkpoint', async () => {
+  const auditor = h.key('auditor', ['acme']);
+  const res = await h.req({ method: 'GET', url: '/v1/logs/acme/export', key: auditor });
+  assert.equal(res.statusCode, 200);
+  const lines = res.body
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l));
+  assert.equal(lines[0].index, 512);
+  const last = lines[lines.length - 1];
+  assert.equal(typeof last.checkpoint, 'string', JSON.stringify(last));
+  assert.equal(last.count, lines.length - 1);
+  assert.equal(lines[lines.length - 2].index, last.tree_size - 1);
 });
 
 test('GET /pruning serves the statement, public, signed by the log key', async () => {

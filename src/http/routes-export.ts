@@ -15,7 +15,8 @@
  * checkpoint line is incomplete. If the server fails mid-stream (status 200 already sent) the last
  * line is `{"error":{"code","detail"}}` instead, so a truncated export can never verify.
  *
- * Which entries: those durable when the export starts, in `[from, to)` (defaults: everything), and —
+ * Which entries: those durable when the export starts, in `[from, to)` (defaults: everything; a
+ * pruned log's export starts at its minimum index at the earliest), and —
  * when any filter (`actor`, `action`, `target`, `outcome`, `since`, `until`, `q`, as for the search)
  * is given — matching it, found through the search index. A filtered export waits up to
  * `exportIndexWaitMs` for the index to cover the durable entries, then exports what it covers. The
@@ -136,13 +137,15 @@ export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
         const name = request.params.log;
         const log = engine.log(name);
         const qs = request.query;
-        const from = qs.from === undefined ? 0 : toSafeInteger(qs.from, 'from');
+        const asked = qs.from === undefined ? 0 : toSafeInteger(qs.from, 'from');
         const to = qs.to === undefined ? undefined : toSafeInteger(qs.to, 'to');
-        if (to !== undefined && from > to) {
+        if (to !== undefined && asked > to) {
           throw new HttpError('request.unprocessable', 'from must not exceed to', {
             details: { field: 'from' },
           });
         }
+        // A pruned log's export starts at its minimum index: the entries below are gone (410).
+        const from = Math.max(asked, log.minimumIndex);
         const filterGiven: Record<string, string> = {};
         let filter: EventQuery | undefined;
         for (const k of FilterKeys) {

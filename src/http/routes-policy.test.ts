@@ -25,7 +25,7 @@ describe('policy routes', () => {
     assert.equal(res.statusCode, 200);
     assert.deepEqual(res.json(), {
       log: 'other',
-      retention: { min: 365 * DAY, max: null },
+      retention: { min: 365 * DAY, max: null, min_floors: [] },
       archive: { after: 30 * DAY },
       legal_hold: null,
       updated_at: null,
@@ -43,7 +43,7 @@ describe('policy routes', () => {
     });
     assert.equal(res.statusCode, 200, res.body);
     const body = res.json();
-    assert.deepEqual(body.retention, { min: 7 * 366 * DAY, max: 10 * 366 * DAY });
+    assert.deepEqual(body.retention, { min: 7 * 366 * DAY, max: 10 * 366 * DAY, min_floors: [] });
     assert.equal(body.archive.after, 'never');
     const audit = h.accesses.filter((a) => a.kind === 'admin');
     assert.equal(audit.length, 1);
@@ -57,6 +57,29 @@ describe('policy routes', () => {
     assert.equal(f.after.retention.min, 7 * 366 * DAY);
     const got = await h.req({ method: 'GET', url: url(), key: h.admin });
     assert.deepEqual(got.json().retention, body.retention);
+  });
+
+  it('lowering retention.min keeps the old value as a floor for the entries already stored', async () => {
+    const before = Date.now();
+    const res = await h.req({
+      method: 'PUT',
+      url: url(),
+      key: h.admin,
+      payload: { retention: { min: '1y' } },
+    });
+    assert.equal(res.statusCode, 200, res.body);
+    const floors = res.json().retention.min_floors as Array<{ min: number; before: string }>;
+    assert.equal(floors.length, 1);
+    assert.equal(floors[0]!.min, 7 * 366 * DAY, 'the 7y in force until now');
+    assert.ok(Date.parse(floors[0]!.before) >= before - 1000 && Date.parse(floors[0]!.before) <= Date.now());
+    // Raising it again adds no floor (raising never shortens anything).
+    const up = await h.req({
+      method: 'PUT',
+      url: url(),
+      key: h.admin,
+      payload: { retention: { min: '2y' } },
+    });
+    assert.equal(up.json().retention.min_floors.length, 1);
   });
 
   const badBodies: Array<[string, unknown, string]> = [

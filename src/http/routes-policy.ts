@@ -55,8 +55,18 @@ export const PolicyView = Type.Object({
   retention: Type.Object({
     min: Type.Integer({ description: 'ms; no entry may be deleted before it is this old' }),
     max: Type.Union([Type.Integer(), Type.Null()], {
-      description: 'ms; entries are to be removed after it (stored, not yet enforced)',
+      description: 'ms; entries are pruned once older than it (null: kept forever)',
     }),
+    min_floors: Type.Array(
+      Type.Object({
+        min: Type.Integer({ description: 'ms' }),
+        before: Type.String({ description: 'RFC 3339' }),
+      }),
+      {
+        description:
+          'earlier, longer retention.min values that still bind the entries received before `before` (lowering retention.min never shortens what is stored)',
+      },
+    ),
   }),
   archive: Type.Object({
     after: Type.Union([Type.Integer(), Type.Literal('never')], {

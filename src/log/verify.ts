@@ -322,9 +322,9 @@ async function prunedPrefix(
   }
   if (prune === null) return undefined;
   const at = prune.statementIndex;
-  if (at >= treeSize || prune.minimumIndex > treeSize) {
-    return bad(`the prune state names entry ${at}, beyond the signed tree (${treeSize})`);
-  }
+  // A prune state ahead of the signed tree (an archive caught between publishing it and archiving
+  // the statement) allows nothing yet: verified as unpruned, every bundle must be there.
+  if (at >= treeSize) return undefined;
   const b = Math.floor(at / WIDTH);
   const key = entriesPath(b, Math.min(WIDTH, treeSize - b * WIDTH));
   let statement: PruneStatement;

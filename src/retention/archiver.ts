@@ -46,7 +46,7 @@ import { RetentionError } from './errors.js';
 import { type LegalHoldReport, syncLegalHold } from './legal-hold-sync.js';
 import { readLogPolicy } from './log-policy.js';
 import { type ArchiverPolicy, retainUntilFor } from './policy.js';
-import { readMinimumIndex } from './prune-state.js';
+import { PRUNE_STATE_KEY, readMinimumIndex } from './prune-state.js';
 import { historySize, noteSize, sealedTileKeys } from './sealed-objects.js';
 
 export interface ArchiveEvent {
@@ -281,6 +281,13 @@ export class Archiver {
     for (const key of edgeKeys(target)) {
       await archive.put(key, await this.#localBytes(key));
       this.#o.onEvent?.({ kind: 'mutable', key });
+    }
+    // Step 3b: a pruned log's prune state (mutable), before the history that makes the archive reach
+    // past its statement: `verify --s3` accepts the bundles step 2 skipped only under it, and ignores
+    // it while the archived tree does not reach the statement yet.
+    if (policy.minimumIndex > 0) {
+      const prune = await this.#o.state.read(PRUNE_STATE_KEY);
+      if (prune !== undefined) await archive.put(PRUNE_STATE_KEY, prune.value);
     }
     // Step 4: checkpoint history, the target first.
     const sizes = (await local.list('checkpoints/'))

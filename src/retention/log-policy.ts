@@ -23,6 +23,13 @@ export const MAX_REASON_LENGTH = 1000;
 /** Compare-and-swap attempts before a busy state store is reported (`storage.cas_conflict`). */
 const CAS_ATTEMPTS = 8;
 
+export interface RetentionFloor {
+  /** The retention.min (ms) that was in force… */
+  minMs: number;
+  /** …for every entry received before this RFC 3339 time (when it was lowered). */
+  before: string;
+}
+
 export interface LegalHold {
   reason: string;
   /** RFC 3339 time the hold was set. */
@@ -34,6 +41,13 @@ export interface LegalHold {
 export interface LogPolicy {
   /** No entry may be deleted before it is this old (ms, finite, 1 s .. 100 y). */
   retentionMinMs: number;
+  /**
+   * Earlier, longer `retention.min` values that still bind the entries received while they were in
+   * force: lowering `retention.min` applies only to entries received after the change, so an admin
+   * can never shorten the retention of what is already stored. A floor is dropped once every entry
+   * it covers is older than its `minMs` (see `minRetentionFor`).
+   */
+  retentionMinFloors: RetentionFloor[];
   /** Entries are to be removed after this age (ms); `null` keeps them forever. ≥ `retentionMinMs`. */
   retentionMaxMs: number | null;
   /** How long sealed data stays on local disk after archiving (ms; `Infinity` = never evict). */
@@ -54,6 +68,7 @@ export interface LogPolicyUpdate {
 export function defaultLogPolicy(): LogPolicy {
   return {
     retentionMinMs: DEFAULT_RETENTION_MIN_MS,
+    retentionMinFloors: [],
     retentionMaxMs: null,
     archiveAfterMs: DEFAULT_ARCHIVE_AFTER_MS,
     legalHold: null,
@@ -120,7 +135,10 @@ export function applyPolicyUpdate(current: LogPolicy, update: unknown, by: strin
   if (retention !== undefined) {
     if (!isObject(retention)) throw invalid('retention', 'must be an object');
     onlyKeys(retention, ['min', 'max'], 'retention');
-    if (retention.min !== undefined) next.retentionMinMs = durationOf(retention.min, 'retention.min', false);
+    if (retention.min !== undefined) {
+      next.retentionMinMs = durationOf(retention.min, 'retention.min', false);
+      next.retentionMinFloors = lowerMinFloors(current, next.retentionMinMs, at);
+    }
     if (retention.max === null) next.retentionMaxMs = null;
     else if (retention.max !== undefined)
       next.retentionMaxMs = durationOf(retention.max, 'retention.max', false);
@@ -131,6 +149,29 @@ export function applyPolicyUpdate(current: LogPolicy, update: unknown, by: strin
     if (archive.after !== undefined) next.archiveAfterMs = durationOf(archive.after, 'archive.after', true);
   }
   return validateLogPolicy(next);
+}
+
+/**
+ * The floors after `retention.min` changes from `current` to `minMs` at `at`: lowering it keeps the
+ * old value as a floor for the entries received until now; floors that no longer bind anything (every
+ * entry before them is already older than their value) are dropped.
+ */
+function lowerMinFloors(current: LogPolicy, minMs: number, at: string): RetentionFloor[] {
+  const atMs = Date.parse(at);
+  const floors = current.retentionMinFloors.filter((f) => Date.parse(f.before) + f.minMs > atMs);
+  if (minMs < current.retentionMinMs) floors.push({ minMs: current.retentionMinMs, before: at });
+  return floors;
+}
+
+/**
+ * The retention.min that binds an entry received at `receivedMs`: the current value, or a longer one
+ * that was in force when (or after) the entry was received.
+ */
+export function minRetentionFor(policy: LogPolicy, receivedMs: number): number {
+  let ms = policy.retentionMinMs;
+  for (const f of policy.retentionMinFloors)
+    if (receivedMs < Date.parse(f.before)) ms = Math.max(ms, f.minMs);
+  return ms;
 }
 
 /** Sets the hold; a second hold over a live one is refused so its reason is never silently lost. */
@@ -167,7 +208,7 @@ export function assertDeletable(policy: LogPolicy, what: string): void {
 // ---------------------------------------------------------------- wire form and storage
 
 export interface LogPolicyWire {
-  retention: { min: number; max: number | null };
+  retention: { min: number; max: number | null; min_floors: Array<{ min: number; before: string }> };
   archive: { after: number | 'never' };
   legal_hold: { reason: string; set_at: string; set_by: string } | null;
   updated_at: string | null;
@@ -177,7 +218,11 @@ export interface LogPolicyWire {
 export function policyToWire(p: LogPolicy): LogPolicyWire {
   const h = p.legalHold;
   return {
-    retention: { min: p.retentionMinMs, max: p.retentionMaxMs },
+    retention: {
+      min: p.retentionMinMs,
+      max: p.retentionMaxMs,
+      min_floors: p.retentionMinFloors.map((f) => ({ min: f.minMs, before: f.before })),
+    },
     archive: { after: Number.isFinite(p.archiveAfterMs) ? p.archiveAfterMs : 'never' },
     legal_hold: h === null ? null : { reason: h.reason, set_at: h.setAt, set_by: h.setBy },
     updated_at: p.updatedAt,
@@ -212,9 +257,24 @@ export function parseStoredPolicy(bytes: Uint8Array): LogPolicy {
     throw bad();
   }
   const strOrNull = (v: unknown) => (typeof v === 'string' ? v : v === null ? null : bad());
+  // Absent in policies stored before floors existed.
+  const floors = w.retention.min_floors ?? [];
+  if (
+    !Array.isArray(floors) ||
+    !floors.every(
+      (f) =>
+        isObject(f) &&
+        Number.isSafeInteger(f.min) &&
+        typeof f.before === 'string' &&
+        Number.isFinite(Date.parse(f.before)),
+    )
+  ) {
+    throw bad();
+  }
   try {
     return validateLogPolicy({
       retentionMinMs: w.retention.min as number,
+      retentionMinFloors: floors.map((f) => ({ minMs: f.min as number, before: f.before as string })),
       retentionMaxMs: w.retention.max as number | null,
       archiveAfterMs: w.archive.after === 'never' ? Number.POSITIVE_INFINITY : (w.archive.after as number),
       legalHold:

@@ -242,3 +242,81 @@ test('pruning removes the immutable flag of the bundles it deletes', { skip: fla
     await dd.close();
   }
 });
+
+test('a lowered retention.min binds only entries received after the change', async () => {
+  const { dd, clock } = await setup();
+  try {
+    // The log ran on the default 365 days until now (T0 + 20 s): its entries keep them.
+    clock.t = T0 + 20_000;
+    await updateLogPolicy(dd.engine.stateOf('acme'), (p) =>
+      applyPolicyUpdate(p, { retention: { min: '1s', max: '5s' } }, 'test', new Date(clock.t).toISOString()),
+    );
+    clock.t = T0 + 60_000;
+    assert.equal((await pruneLog({ engine: dd.engine, log: 'acme', clock })).status, 'nothing_due');
+    // Once the old retention.min has passed for them, they go.
+    clock.t = T0 + 366 * 86_400_000;
+    assert.equal((await pruneLog({ engine: dd.engine, log: 'acme', clock })).minimumIndex, 768);
+  } finally {
+    await dd.close();
+  }
+});
+
+test('a legal hold set while a run is in progress stops it before anything is deleted', async () => {
+  const { dd, clock } = await setup();
+  try {
+    await setPolicy(dd, { retention: { min: '1s', max: '5s' } });
+    clock.t = T0 + 12_000;
+    // The hold arrives while the run waits for the checkpoint covering its statement.
+    const log = dd.engine.log('acme');
+    const covering = log.checkpointCovering.bind(log);
+    log.checkpointCovering = async (size: number) => {
+      await updateLogPolicy(dd.engine.stateOf('acme'), (p) =>
+        withLegalHold(p, 'inquiry', 'test', new Date(clock.t).toISOString()),
+      );
+      return covering(size);
+    };
+    const report = await pruneLog({ engine: dd.engine, log: 'acme', clock });
+    assert.equal(report.status, 'held');
+    assert.equal(report.minimumIndex, 0);
+    assert.notEqual(await dd.engine.blobsOf('acme').get('tile/entries/000'), undefined);
+    assert.equal((await readPruneState(dd.engine.stateOf('acme'))).prune, null);
+  } finally {
+    await dd.close();
+  }
+});
+
+test('partial bundles an integration left below the minimum index are deleted too', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'indelible-prune-'));
+  dirs.push(dir);
+  const clock = {
+    t: T0,
+    now() {
+      return this.t;
+    },
+  };
+  await initDataDir(dir, { clock });
+  const dd = await openDataDir(dir, { clock });
+  try {
+    await dd.engine.createLog('acme');
+    await setPolicy(dd, { retention: { min: '1s', max: '5s' } });
+    // Integrations at 100, 300 and 600 leave tile/entries/000.p/100, 001.p/44 behind.
+    for (const n of [100, 200, 300]) {
+      await dd.engine.append(
+        'acme',
+        Array.from({ length: n }, (_, i) => sampleEvent(i, 100)),
+      );
+      await dd.engine.log('acme').integrate();
+    }
+    const blobs = dd.engine.blobsOf('acme');
+    assert.ok((await blobs.list('tile/entries/000.p/')).length > 0, 'the test needs a partial bundle');
+    clock.t = T0 + 12_000;
+    assert.equal((await pruneLog({ engine: dd.engine, log: 'acme', clock })).minimumIndex, 512);
+    const left = await blobs.list('tile/entries/');
+    assert.deepEqual(
+      left.filter((k) => k.startsWith('tile/entries/000') || k.startsWith('tile/entries/001')),
+      [],
+    );
+  } finally {
+    await dd.close();
+  }
+});

@@ -6,19 +6,22 @@
  * verifying, and `indelible verify` accepts the missing prefix only under a valid prune statement.
  *
  * One run (`pruneLog`), each step durable before the next:
- *  1. read the policy; a legal hold stops the run here (no decision, no deletion);
- *  2. cutoff = now − max(retention.max, retention.min); the new minimum index M is the end of the
- *     longest run of full, integrated bundles from the current minimum whose entries were all
- *     received before the cutoff (at most `maxBundlesPerRun` bundles per run);
+ *  1. read the policy; a legal hold stops the run here (no decision, no deletion) — and it is read
+ *     again before the commit and before every deletion, so a hold set during a run stops it there;
+ *  2. an entry is due once older than max(retention.max, the retention.min binding it — the current
+ *     one, or a longer one in force when it was received: log-policy.ts `minRetentionFor`); the new
+ *     minimum index M is the end of the longest run of full, integrated bundles from the current
+ *     minimum whose entries are all due (at most `maxBundlesPerRun` bundles per run);
  *  3. if M grew: sign a prune statement (core/prune-statement.ts) at the latest checkpoint, append it
  *     to the log itself as a record (action `indelible.retention.prune`) and wait for a checkpoint
  *     covering it, so the statement is committed to by the tree before anything is removed;
  *  4. save the prune state {M, statement index} (compare-and-swap) — the commit point — then raise the
  *     log's minimum index (reads below M now answer `log.pruned`) and delete the index rows below M;
  *     record the decision in `_audit` (the `audit` hook);
- *  5. delete the local entry bundles below M (clearing the immutable flag where set) and, with an
- *     archive, their S3 objects whose COMPLIANCE lock has expired; progress is saved, so a crash or
- *     a still-locked object only defers the rest to the next run.
+ *  5. delete the local entry bundles below M — full ones and any partial ones an integration left
+ *     (clearing the immutable flag where set) — and, with an archive, their S3 objects whose
+ *     COMPLIANCE lock has expired; progress is saved, so a crash or a still-locked object only defers
+ *     the rest to the next run.
  *
  * A crash between 3 and 4 leaves a statement in the log that was never applied: harmless (the next
  * run appends a new one), and verify only trusts the statement the prune state names.
@@ -31,7 +34,7 @@ import type { Engine } from '../log/engine.js';
 import { type Clock, type Logger, silentLogger, systemClock } from '../log/types.js';
 import type { StateStore } from '../storage/types.js';
 import { RetentionError } from './errors.js';
-import { readLogPolicy } from './log-policy.js';
+import { minRetentionFor, readLogPolicy } from './log-policy.js';
 import {
   encodePruneState,
   PRUNE_ACTION,
@@ -109,7 +112,7 @@ export async function pruneLog(o: PruneOptions): Promise<PruneReport> {
   const logger = o.logger ?? silentLogger;
   const state = o.engine.stateOf(o.log);
   const { policy } = await readLogPolicy(state);
-  let { prune } = await readPruneState(state);
+  let { prune, version } = await readPruneState(state);
   const report: PruneReport = {
     log: o.log,
     status: 'nothing_due',
@@ -120,11 +123,17 @@ export async function pruneLog(o: PruneOptions): Promise<PruneReport> {
   if (policy.legalHold !== null) return { ...report, status: 'held' };
   if (policy.retentionMaxMs === null) report.status = 'no_max';
   else {
-    const cutoffMs = clock.now() - Math.max(policy.retentionMaxMs, policy.retentionMinMs);
-    const target = await dueMinimumIndex(o, report.minimumIndex, cutoffMs);
+    const now = clock.now();
+    const maxMs = policy.retentionMaxMs;
+    const due = (receivedMs: number) =>
+      receivedMs < now - Math.max(maxMs, minRetentionFor(policy, receivedMs));
+    const target = await dueMinimumIndex(o, report.minimumIndex, due);
     if (target > report.minimumIndex) {
-      const decision = await decide(o, target, new Date(cutoffMs).toISOString());
-      prune = await commit(state, decision, new Date(clock.now()).toISOString());
+      // Every pruned entry is older than the current max(retention.max, retention.min) at least.
+      const receivedBefore = new Date(now - Math.max(maxMs, policy.retentionMinMs)).toISOString();
+      const decision = await decide(o, target, receivedBefore);
+      if (await heldNow(state)) return { ...report, status: 'held' };
+      prune = await commit(state, version, decision, new Date(clock.now()).toISOString());
       report.status = 'pruned';
       report.decision = decision;
       report.minimumIndex = target;
@@ -138,8 +147,17 @@ export async function pruneLog(o: PruneOptions): Promise<PruneReport> {
   return report;
 }
 
-/** The end of the run of expired full bundles starting at `from` (a multiple of 256). */
-async function dueMinimumIndex(o: PruneOptions, from: number, cutoffMs: number): Promise<number> {
+/** True when a legal hold is set now (re-read: a hold may be set while a run is in progress). */
+async function heldNow(state: StateStore): Promise<boolean> {
+  return (await readLogPolicy(state)).policy.legalHold !== null;
+}
+
+/** The end of the run of due full bundles starting at `from` (a multiple of 256). */
+async function dueMinimumIndex(
+  o: PruneOptions,
+  from: number,
+  due: (receivedMs: number) => boolean,
+): Promise<number> {
   const log = o.engine.log(o.log);
   const integrated = log.treeSize;
   const limit = o.maxBundlesPerRun ?? 4096;
@@ -147,7 +165,7 @@ async function dueMinimumIndex(o: PruneOptions, from: number, cutoffMs: number):
   for (let n = 0; n < limit && m + PRUNE_GRANULE <= integrated; n++) {
     const records = await log.readRecords(m, m + PRUNE_GRANULE);
     // Every entry of the bundle must be past the cutoff: received_at need not be monotonic.
-    const expired = records.every((bytes) => Date.parse(receivedAt(bytes, o.log)) < cutoffMs);
+    const expired = records.every((bytes) => due(Date.parse(receivedAt(bytes, o.log))));
     if (!expired) break;
     m += PRUNE_GRANULE;
   }
@@ -187,9 +205,16 @@ async function decide(o: PruneOptions, minimumIndex: number, receivedBefore: str
   return { minimumIndex, statementIndex, treeSize, receivedBefore, statement };
 }
 
-/** The commit point: the prune state names the new minimum index and its statement. */
-async function commit(state: StateStore, d: PruneDecision, prunedAt: string): Promise<PruneState> {
-  const { version } = await readPruneState(state);
+/**
+ * The commit point: the prune state names the new minimum index and its statement. The swap quotes
+ * the version read at the start of the run, so a concurrent run can never move it back.
+ */
+async function commit(
+  state: StateStore,
+  version: string | undefined,
+  d: PruneDecision,
+  prunedAt: string,
+): Promise<PruneState> {
   const next: PruneState = { minimumIndex: d.minimumIndex, statementIndex: d.statementIndex, prunedAt };
   await state.compareAndSwap(PRUNE_STATE_KEY, version, encodePruneState(next));
   return next;
@@ -199,16 +224,19 @@ async function commit(state: StateStore, d: PruneDecision, prunedAt: string): Pr
 async function deleteBundles(o: PruneOptions, state: StateStore, report: PruneReport): Promise<void> {
   const end = report.minimumIndex / PRUNE_GRANULE;
   const stored = await state.read(PRUNE_PROGRESS_KEY);
-  const progress: Progress = stored
-    ? (JSON.parse(Buffer.from(stored.value).toString('utf8')) as Progress)
-    : { localBelow: 0, archiveBelow: 0 };
+  const progress = stored ? parseProgress(stored.value) : { localBelow: 0, archiveBelow: 0 };
   const before = { ...progress };
   const blobs = o.engine.blobsOf(o.log);
   for (; progress.localBelow < end; progress.localBelow++) {
-    await blobs.delete(entriesPath(progress.localBelow), { retention: true });
+    if (await heldNow(state)) break;
+    const full = entriesPath(progress.localBelow);
+    // Partial bundles an integration wrote while this one filled up hold the same entries.
+    for (const key of [full, ...(await blobs.list(`${full}.p/`))]) {
+      await blobs.delete(key, { retention: true });
+    }
     report.deletedLocal++;
   }
-  if (o.archive && progress.archiveBelow < end) {
+  if (o.archive && progress.archiveBelow < end && !(await heldNow(state))) {
     // The archive gets the prune state (a mutable object) before it loses a bundle: `verify --s3`
     // accepts the missing prefix from it, under the statement it names — which must be archived
     // (locked) first, so the deletions wait until the archiver has passed the statement.
@@ -227,12 +255,13 @@ async function deleteBundles(o: PruneOptions, state: StateStore, report: PruneRe
       }
     }
     for (; !report.archiveBehind && progress.archiveBelow < end; progress.archiveBelow++) {
+      if (await heldNow(state)) break;
       const r = await o.archive.deleteSealed(entriesPath(progress.archiveBelow));
       if (r.status === 'locked') {
         report.archiveLockedUntil = r.until;
         break;
       }
-      // A hold set on the objects (the log's policy was checked at the start of the run).
+      // An S3 legal hold on the object (the sweep of a hold set since the run started).
       if (r.status === 'held') break;
       if (r.status === 'deleted') report.deletedArchived++;
     }
@@ -248,4 +277,17 @@ async function deleteBundles(o: PruneOptions, state: StateStore, report: PruneRe
       Buffer.from(JSON.stringify(progress), 'utf8'),
     );
   }
+}
+
+function parseProgress(bytes: Uint8Array): Progress {
+  const p = JSON.parse(Buffer.from(bytes).toString('utf8')) as Partial<Progress>;
+  const ok = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+  if (
+    !ok(p.localBelow) ||
+    !ok(p.archiveBelow) ||
+    (p.archivePublished !== undefined && !ok(p.archivePublished))
+  ) {
+    throw new RetentionError('retention.invalid_prune_state', 'the stored pruning progress is damaged');
+  }
+  return p as Progress;
 }

@@ -78,7 +78,15 @@ export async function purgeRange(
   stop: () => boolean,
 ): Promise<void> {
   const deleteChunk = chunkDeleter(db);
-  while (!stop() && !deleteChunk(logId, log, from, to)) await yieldEventLoop();
+  // Pruned data must not linger in the file: deleted cells are overwritten, and the WAL (which holds
+  // copies of the old pages) is truncated once the range is gone.
+  db.pragma('secure_delete = ON');
+  try {
+    while (!stop() && !deleteChunk(logId, log, from, to)) await yieldEventLoop();
+  } finally {
+    db.pragma('secure_delete = OFF');
+  }
+  if (!stop()) db.pragma('wal_checkpoint(TRUNCATE)');
 }
 
 function yieldEventLoop(): Promise<void> {

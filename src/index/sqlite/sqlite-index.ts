@@ -21,7 +21,7 @@ import { purgeRange, purgeRetiredLogs } from './purge.js';
 import { checkLogName, encodeCursor, type NormalizedQuery, normalizeQuery } from './query-input.js';
 import { matchExpression, windowSql } from './query-plan.js';
 import { checkEntry, extractRecordFields, parseRecord, storedEntryMatches } from './record-fields.js';
-import { INDEX_LIMIT, MAX_LOG_ID, openSchema } from './schema.js';
+import { INDEX_LIMIT, K, MAX_LOG_ID, openSchema } from './schema.js';
 import { type LogRow, prepareStatements, type Statements } from './statements.js';
 
 export interface SqliteIndexOptions {
@@ -310,13 +310,19 @@ export class SqliteIndex implements SearchIndex {
       });
     }
     const state = this.sql.getLog.get(log) ?? this.db.transaction(() => this.createLog(log)).immediate();
-    if (minimumIndex <= state.first) return;
     // `first` moves before any row goes, so no query sees a half-deleted prefix; the rows are then
-    // deleted in chunks (purge.ts) like a reset's.
-    this.db
-      .prepare('UPDATE logs SET first = ?, covered = max(covered, ?) WHERE name = ?')
-      .run(minimumIndex, minimumIndex, log);
-    await purgeRange(this.db, state.log_id, log, state.first, minimumIndex, () => this.closed);
+    // deleted in chunks (purge.ts) like a reset's. A purge cut short (a crash, a close) left rows
+    // below `first`, which the next call (at every open, see Indexer.catchUp) finds and deletes.
+    const first = Math.max(minimumIndex, state.first);
+    if (minimumIndex > state.first) {
+      this.db
+        .prepare('UPDATE logs SET first = ?, covered = max(covered, ?) WHERE name = ?')
+        .run(minimumIndex, minimumIndex, log);
+    }
+    const anyBelow = this.db.prepare(`SELECT 1 FROM events WHERE k BETWEEN ${K} AND ${K} LIMIT 1`);
+    if (anyBelow.get(state.log_id, 0, state.log_id, first - 1) !== undefined) {
+      await purgeRange(this.db, state.log_id, log, 0, first, () => this.closed);
+    }
   }
 
   async verifyAgainst(
