@@ -77,10 +77,10 @@ function checkHash(hash: Uint8Array, what: string): void {
  * O(n) hashes and O(log n) stack: the reference that CompactRange and tiles are tested against.
  */
 export function rootOf(leafHashes: readonly Uint8Array[]): Uint8Array {
-  if (leafHashes.length === 0) return EMPTY_ROOT.slice();
+  if (leafHashes.length === 0) return new Uint8Array(EMPTY_ROOT);
   for (const h of leafHashes) checkHash(h, 'leaf hash');
   const mth = (lo: number, hi: number): Uint8Array => {
-    if (hi - lo === 1) return leafHashes[lo]!.slice();
+    if (hi - lo === 1) return new Uint8Array(leafHashes[lo]!);
     const k = splitPoint(hi - lo);
     return hashChildren(mth(lo, lo + k), mth(lo + k, hi));
   };
@@ -110,7 +110,7 @@ export class CompactRange {
     checkHash(leafHash, 'leaf hash');
     if (this.#size >= Number.MAX_SAFE_INTEGER) throw new MerkleError('merkle.invalid_size', 'tree is full');
     let index = this.#size;
-    let hash: Uint8Array = leafHash.slice();
+    let hash: Uint8Array = new Uint8Array(leafHash); // a copy even of a Buffer (whose slice() is a view)
     let level = 0;
     visit?.(0, index, hash);
     // Each trailing 1 bit of the old size is a perfect subtree that the new leaf completes.
@@ -127,15 +127,15 @@ export class CompactRange {
   /** MTH over [0, size): the perfect-subtree roots folded right to left (RFC 9162 §2.1.1). */
   root(): Uint8Array {
     const stack = this.#stack;
-    if (stack.length === 0) return EMPTY_ROOT.slice();
+    if (stack.length === 0) return new Uint8Array(EMPTY_ROOT);
     let root = stack[stack.length - 1]!;
     for (let i = stack.length - 2; i >= 0; i--) root = hashChildren(stack[i]!, root);
-    return root === stack[stack.length - 1] ? root.slice() : root;
+    return root === stack[stack.length - 1] ? new Uint8Array(root) : root;
   }
 
   /** Copies of the perfect-subtree roots, left to right (what `fromHashes` needs to restore). */
   hashes(): Uint8Array[] {
-    return this.#stack.map((h) => h.slice());
+    return this.#stack.map((h) => new Uint8Array(h));
   }
 
   clone(): CompactRange {
@@ -153,7 +153,7 @@ export class CompactRange {
     const range = new CompactRange();
     for (const h of hashes) {
       checkHash(h, 'range hash');
-      range.#stack.push(h.slice());
+      range.#stack.push(new Uint8Array(h));
     }
     range.#size = size;
     return range;

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { readVectorJson, vectorPath } from '../testing/paths.js';
 import { sha256 } from './crypto.js';
 import { fromBase64, fromHex, toHex, utf8 } from './encoding.js';
-import { CompactRange, hashLeaf, rootOf } from './merkle.js';
+import { CompactRange, hashChildren, hashLeaf, rootOf } from './merkle.js';
 import {
   computeRoot,
   EdgeFoldCache,
@@ -495,4 +495,30 @@ test('EdgeFoldCache: a repeated proof reads only its perfect subtrees; elements 
   const other = countingReader(big.levels);
   await proveInclusion(0, size - 1, other, edges);
   assert.ok(other.nodes > 9);
+});
+
+test("verification and CompactRange never modify the caller's hashes, Buffers included", () => {
+  // Buffer#slice is a view, not a copy: hashing "a copy" in place would overwrite these.
+  const leaves = Array.from({ length: 5 }, (_, i) => Buffer.from(hashLeaf(new Uint8Array([i]))));
+  const range = new CompactRange();
+  for (const leaf of leaves) range.append(leaf);
+  assert.deepEqual(
+    leaves.map((l) => l.toString('hex')),
+    leaves.map((_, i) => toHex(hashLeaf(new Uint8Array([i])))),
+  );
+  const root = Buffer.from(range.root());
+  const proof = [hashChildren(leaves[0]!, leaves[1]!), hashChildren(leaves[2]!, leaves[3]!)].map((h) =>
+    Buffer.from(h),
+  );
+  const leaf4 = Buffer.from(leaves[4]!);
+  const before = [leaf4, root, ...proof].map((b) => b.toString('hex'));
+  verifyInclusion(4, 5, leaf4, [hashChildren(proof[0]!, proof[1]!)], root);
+  const old = Buffer.from(rootOf(leaves.slice(0, 4)));
+  const oldCopy = old.toString('hex');
+  verifyConsistency(4, 5, [leaves[4]!], old, root);
+  assert.equal(old.toString('hex'), oldCopy);
+  assert.deepEqual(
+    [leaf4, root, ...proof].map((b) => b.toString('hex')),
+    before,
+  );
 });

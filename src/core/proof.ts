@@ -152,7 +152,8 @@ export class EdgeFoldCache {
 
   /** The fold of [start, treeSize), if known; a copy, so callers may keep or modify it. */
   get(treeSize: number, start: number): Uint8Array | undefined {
-    return this.#bySize.get(treeSize)?.get(start)?.slice();
+    const fold = this.#bySize.get(treeSize)?.get(start);
+    return fold === undefined ? undefined : new Uint8Array(fold);
   }
 
   set(treeSize: number, start: number, fold: Uint8Array): void {
@@ -162,7 +163,7 @@ export class EdgeFoldCache {
       folds = new Map();
       this.#bySize.set(treeSize, folds);
     }
-    folds.set(start, fold.slice());
+    folds.set(start, new Uint8Array(fold));
   }
 }
 
@@ -267,7 +268,7 @@ export async function proveConsistency(
 /** MTH(D[treeSize]) from stored nodes; the empty tree's root without reading anything. */
 export async function computeRoot(treeSize: number, read: HashReader): Promise<Uint8Array> {
   const nodes = planRoot(treeSize);
-  if (nodes.length === 0) return EMPTY_ROOT.slice();
+  if (nodes.length === 0) return new Uint8Array(EMPTY_ROOT);
   const [root] = await readPlan([nodes], read, treeSize, undefined);
   return root!;
 }
@@ -292,7 +293,8 @@ export function rootFromInclusionProof(
   for (const p of proof) checkHash(p, 'proof element');
   let fn = index;
   let sn = treeSize - 1;
-  const r = leafHash.slice(); // hashed in place
+  // A copy, hashed in place (`new Uint8Array`: a Buffer's slice() would be a view of the caller's bytes).
+  const r = new Uint8Array(leafHash);
   for (const p of proof) {
     if (sn === 0) throw new ProofError('proof.wrong_length', 'inclusion proof is too long');
     if (fn % 2 === 1 || fn === sn) {
@@ -377,8 +379,9 @@ export function verifyConsistency(
     sn = Math.floor(sn / 2);
   }
   // Steps 5–6, hashing in place.
-  const fr = path(0).slice();
-  const sr = fr.slice();
+  // Copies (never `slice()`, which is a view for a Buffer): both are hashed in place.
+  const fr = new Uint8Array(path(0));
+  const sr = new Uint8Array(fr);
   for (let i = 1; i < length; i++) {
     const c = path(i);
     if (sn === 0) throw new ProofError('proof.wrong_length', 'consistency proof is too long');
