@@ -35,13 +35,18 @@ function printPolicy(p: Record<string, unknown>, json: boolean | undefined): voi
     return;
   }
   const retention = (p.retention ?? {}) as { min?: unknown; max?: unknown };
-  const archive = (p.archive ?? {}) as { after?: unknown };
+  const archive = (p.archive ?? {}) as {
+    after?: unknown;
+    target?: { bucket: string; prefix: string } | null;
+  };
+  const target = archive.target;
   const hold = p.legal_hold as { reason: string; set_at: string; set_by: string } | null;
   const lines = [
     `log            ${String(p.log)}`,
     `retention.min  ${formatDuration(retention.min)}`,
     `retention.max  ${formatDuration(retention.max)}  (stored; pruning is not implemented yet)`,
     `archive.after  ${formatDuration(archive.after)}`,
+    `archive.target ${target ? `s3://${target.bucket}${target.prefix === '' ? '' : `/${target.prefix}`}` : "(the server's)"}`,
     `legal_hold     ${hold ? `SET by ${hold.set_by} at ${hold.set_at}: ${hold.reason}` : 'none'}`,
     `updated        ${p.updated_at === null ? '(defaults)' : `${String(p.updated_at)} by ${String(p.updated_by)}`}`,
   ];
@@ -53,6 +58,54 @@ function durationFlag(value: string, flag: string): string | number {
   if (/^[0-9]{1,15}$/.test(value)) return Number(value);
   if (value === 'never' || /^[0-9]{1,12}(ms|s|m|h|d|w|y)$/.test(value)) return value;
   throw new UsageError(`${flag} expects a duration like 30d or 7y (or never), got ${value}`);
+}
+
+export interface PolicySetFlags {
+  retentionMin?: string;
+  retentionMax?: string;
+  archiveAfter?: string;
+  archiveBucket?: string;
+  archivePrefix?: string;
+  archiveTarget?: string;
+}
+
+/**
+ * The PUT body for `policy set`'s flags. `--archive-bucket B [--archive-prefix P]` sets the log's
+ * own archive target; `--archive-target default` returns it to the server's. The server validates
+ * names; here only the combinations are checked.
+ */
+export function policyUpdateFromFlags(opts: PolicySetFlags): Record<string, unknown> {
+  const retention: Record<string, unknown> = {};
+  if (opts.retentionMin !== undefined) retention.min = durationFlag(opts.retentionMin, '--retention-min');
+  if (opts.retentionMax !== undefined) {
+    retention.max = opts.retentionMax === 'none' ? null : durationFlag(opts.retentionMax, '--retention-max');
+  }
+  const archive: Record<string, unknown> = {};
+  if (opts.archiveAfter !== undefined) archive.after = durationFlag(opts.archiveAfter, '--archive-after');
+  if (opts.archiveTarget !== undefined) {
+    if (opts.archiveTarget !== 'default') {
+      throw new UsageError('--archive-target takes only "default" (use --archive-bucket to set one)');
+    }
+    if (opts.archiveBucket !== undefined || opts.archivePrefix !== undefined) {
+      throw new UsageError(
+        '--archive-target default cannot be combined with --archive-bucket/--archive-prefix',
+      );
+    }
+    archive.target = null;
+  } else if (opts.archiveBucket !== undefined) {
+    archive.target = { bucket: opts.archiveBucket, prefix: opts.archivePrefix ?? '' };
+  } else if (opts.archivePrefix !== undefined) {
+    throw new UsageError('--archive-prefix needs --archive-bucket');
+  }
+  const update: Record<string, unknown> = {};
+  if (Object.keys(retention).length > 0) update.retention = retention;
+  if (Object.keys(archive).length > 0) update.archive = archive;
+  if (Object.keys(update).length === 0) {
+    throw new UsageError(
+      'give at least one of --retention-min, --retention-max, --archive-after, --archive-bucket, --archive-target',
+    );
+  }
+  return update;
 }
 
 export function registerPolicy(program: Command): void {
@@ -71,29 +124,22 @@ export function registerPolicy(program: Command): void {
     .option('--retention-min <duration>', 'no entry may be deleted before it is this old (e.g. 7y)')
     .option('--retention-max <duration>', 'entries are to be removed after this age; "none" clears it')
     .option('--archive-after <duration>', 'how long sealed data stays on local disk ("never" keeps it)')
+    .option(
+      '--archive-bucket <bucket>',
+      "archive this log to its own S3 bucket (Object Lock enabled; server's S3 connection); only before anything was archived",
+    )
+    .option('--archive-prefix <prefix>', "key prefix inside --archive-bucket (default: the bucket's root)")
+    .option('--archive-target <default>', "'default': archive to the server's configured bucket again")
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
-      '\nExample:\n  $ indelible policy set --log acme --retention-min 7y --archive-after 30d\n',
+      '\nExamples:\n  $ indelible policy set --log acme --retention-min 7y --archive-after 30d\n' +
+        '  $ indelible policy set --log acme --archive-bucket acme-archive --archive-prefix eu\n',
     );
-  addRemoteOptions(set).action(
-    async (opts: PolicyOptions & { retentionMin?: string; retentionMax?: string; archiveAfter?: string }) => {
-      const retention: Record<string, unknown> = {};
-      if (opts.retentionMin !== undefined) retention.min = durationFlag(opts.retentionMin, '--retention-min');
-      if (opts.retentionMax !== undefined) {
-        retention.max =
-          opts.retentionMax === 'none' ? null : durationFlag(opts.retentionMax, '--retention-max');
-      }
-      const update: Record<string, unknown> = {};
-      if (Object.keys(retention).length > 0) update.retention = retention;
-      if (opts.archiveAfter !== undefined)
-        update.archive = { after: durationFlag(opts.archiveAfter, '--archive-after') };
-      if (Object.keys(update).length === 0) {
-        throw new UsageError('give at least one of --retention-min, --retention-max, --archive-after');
-      }
-      printPolicy(await remoteClient(opts).setPolicy(logName(opts), update), opts.json);
-    },
-  );
+  addRemoteOptions(set).action(async (opts: PolicyOptions & PolicySetFlags) => {
+    const update = policyUpdateFromFlags(opts);
+    printPolicy(await remoteClient(opts).setPolicy(logName(opts), update), opts.json);
+  });
 
   const hold = policy
     .command('hold')

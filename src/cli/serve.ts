@@ -99,7 +99,8 @@ export function registerServe(program: Command): void {
         engine: dd.engine,
         logger,
         audit: (log, d) => monitor.recordPrune({ log, ...d }),
-        ...(dd.archive ? { archiveOf: (log: string) => dd.archive?.archiveOf(log) } : {}),
+        // The store of the log's opened archiver: its own target (policy archive.target) or the server's.
+        ...(dd.archive ? { archiveOf: async (log: string) => (await dd.archive!.archiver(log)).store } : {}),
       });
       retention.start(config.retention?.intervalMs ?? 60_000);
       const app = await buildServer({

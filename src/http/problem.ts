@@ -188,7 +188,7 @@ export const PROBLEMS: Readonly<Record<KnownCode, ProblemKind>> = {
   'retention.invalid_policy': p(400, 'Invalid retention policy'),
   'retention.legal_hold_active': p(409, 'Legal hold is set'),
   'retention.no_legal_hold': p(409, 'No legal hold is set'),
-  'retention.archive_moved': p(500, 'Internal server error'),
+  'retention.archive_moved': p(409, 'Archive target cannot change'),
   'retention.bad_local_object': p(500, 'Internal server error'),
   'retention.invalid_prune_state': p(500, 'Internal server error'),
   'retention.bad_prune_statement': p(500, 'Internal server error'),

@@ -26,7 +26,7 @@ describe('policy routes', () => {
     assert.deepEqual(res.json(), {
       log: 'other',
       retention: { min: 365 * DAY, max: null, min_floors: [] },
-      archive: { after: 30 * DAY },
+      archive: { after: 30 * DAY, target: null },
       legal_hold: null,
       updated_at: null,
       updated_by: null,
@@ -87,6 +87,13 @@ describe('policy routes', () => {
     ['bad duration', { retention: { min: 'seven years' } }, 'retention.invalid_policy'],
     ['unknown field', { retention: { min: '1y' }, prune: true }, 'request.invalid'],
     ['wrong type', { archive: { after: true } }, 'request.invalid'],
+    // This server has no S3 archive, so a log cannot name its own target.
+    [
+      'archive.target without an archive',
+      { archive: { target: { bucket: 'acme' } } },
+      'retention.invalid_policy',
+    ],
+    ['archive.target without a bucket', { archive: { target: { prefix: 'x' } } }, 'request.invalid'],
   ];
   for (const [name, payload, code] of badBodies) {
     it(`PUT refuses ${name} with ${code}`, async () => {

@@ -4,9 +4,14 @@
  * since the policy is compliance information those roles answer for. Every change is recorded in
  * `_audit` as an admin action with the policy before and after (`filter.before/after`, lifted into
  * the record's metadata by the self-audit), so a hold can never be lifted without a trace.
+ *
+ * `archive.target` (a log's own S3 bucket and prefix) is accepted only when the server archives:
+ * the archived driver's state store checks the change (Object Lock of the new bucket; refused
+ * with 409 `retention.archive_moved` once the log has archived data).
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { PolicyStateStore } from '../retention/archived-driver.js';
 import {
   applyPolicyUpdate,
   type LogPolicy,
@@ -19,6 +24,17 @@ import {
 } from '../retention/log-policy.js';
 import type { ServerContext } from './context.js';
 import { errors, LogParams } from './schemas.js';
+
+const ArchiveTargetSchema = () =>
+  Type.Object(
+    {
+      bucket: Type.String({ minLength: 3, maxLength: 63, description: 'S3 bucket with Object Lock enabled' }),
+      prefix: Type.Optional(
+        Type.String({ maxLength: 512, description: "key prefix, `a/b` form ('' or absent: bucket root)" }),
+      ),
+    },
+    { additionalProperties: false },
+  );
 
 const Duration = Type.Union([Type.String({ maxLength: 32 }), Type.Integer({ minimum: 0 })], {
   description: 'integer milliseconds, or `<n><unit>` with unit ms, s, m, h, d, w, y (a year is 366 days)',
@@ -37,7 +53,15 @@ export const PolicyUpdateBody = Type.Object(
     ),
     archive: Type.Optional(
       Type.Object(
-        { after: Type.Optional(Type.Union([Duration, Type.Literal('never')])) },
+        {
+          after: Type.Optional(Type.Union([Duration, Type.Literal('never')])),
+          target: Type.Optional(
+            Type.Union([ArchiveTargetSchema(), Type.Null()], {
+              description:
+                "the log's own S3 bucket and prefix (null: the server's configured target); only with an archive configured, and only before anything of the log was archived",
+            }),
+          ),
+        },
         { additionalProperties: false },
       ),
     ),
@@ -71,6 +95,9 @@ export const PolicyView = Type.Object({
   archive: Type.Object({
     after: Type.Union([Type.Integer(), Type.Literal('never')], {
       description: 'ms a sealed object stays on local disk once archived',
+    }),
+    target: Type.Union([Type.Object({ bucket: Type.String(), prefix: Type.String() }), Type.Null()], {
+      description: "the log's own S3 archive target; null: the server's configured one",
     }),
   }),
   legal_hold: Type.Union([
@@ -114,14 +141,16 @@ export function policyRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
           summary: "Change a log's retention policy (absent fields keep their value; audited)",
           params: LogParams,
           body: PolicyUpdateBody,
-          response: { 200: PolicyView, ...errors(400, 401, 403, 404, 415, 429) },
+          response: { 200: PolicyView, ...errors(400, 401, 403, 404, 409, 415, 429) },
         },
       },
       async (request) => {
         const { log } = request.params;
         const by = request.apiKey!.id;
-        const { before, after } = await updateLogPolicy(engine.stateOf(log), (current) =>
-          applyPolicyUpdate(current, request.body, by, now()),
+        const state = engine.stateOf(log);
+        const context = { archive: state instanceof PolicyStateStore };
+        const { before, after } = await updateLogPolicy(state, (current) =>
+          applyPolicyUpdate(current, request.body, by, now(), context),
         );
         ctx.access(request, {
           kind: 'admin',

@@ -166,6 +166,16 @@ export class Archiver {
     return this.#cursor;
   }
 
+  /** The S3 store (bucket and prefix) this archiver uploads to. */
+  get store(): S3BlobStore {
+    return this.#o.archive;
+  }
+
+  /** Resolves once every run or step queued so far has finished (successfully or not). */
+  idle(): Promise<void> {
+    return this.#queue(async () => undefined);
+  }
+
   /**
    * Reads the log's policy, converges the S3 legal holds to it, archives, then evicts; runs (and
    * the calls below) never overlap.

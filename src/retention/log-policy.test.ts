@@ -87,6 +87,87 @@ describe('applyPolicyUpdate', () => {
   }
 });
 
+describe('archive.target', () => {
+  const withArchive = { archive: true };
+  const set = (target: unknown) =>
+    applyPolicyUpdate(defaultLogPolicy(), { archive: { target } }, 'k', AT, withArchive);
+
+  it('accepts a bucket and prefix, a bucket alone (prefix = root), and null (server target)', () => {
+    assert.deepEqual(set({ bucket: 'acme-archive', prefix: 'logs/eu.1' }).archiveTarget, {
+      bucket: 'acme-archive',
+      prefix: 'logs/eu.1',
+    });
+    assert.deepEqual(set({ bucket: 'a.b-c' }).archiveTarget, { bucket: 'a.b-c', prefix: '' });
+    assert.equal(set(null).archiveTarget, null);
+    const current = set({ bucket: 'acme-archive' });
+    const reset = applyPolicyUpdate(current, { archive: { target: null } }, 'k', AT, withArchive);
+    assert.equal(reset.archiveTarget, null);
+    const kept = applyPolicyUpdate(current, { archive: { after: '1d' } }, 'k', AT, withArchive);
+    assert.deepEqual(kept.archiveTarget, { bucket: 'acme-archive', prefix: '' }, 'absent keeps it');
+  });
+
+  const bad: Array<[string, unknown, string]> = [
+    ['a 2-character bucket', { bucket: 'ab' }, 'archive.target'],
+    ['a 64-character bucket', { bucket: 'a'.repeat(64) }, 'archive.target'],
+    ['uppercase', { bucket: 'Acme' }, 'archive.target'],
+    ['an underscore', { bucket: 'acme_logs' }, 'archive.target'],
+    ['a leading hyphen', { bucket: '-acme' }, 'archive.target'],
+    ['a trailing dot', { bucket: 'acme.' }, 'archive.target'],
+    ['a prefix with a leading slash', { bucket: 'acme', prefix: '/logs' }, 'archive.target'],
+    ['a prefix with a trailing slash', { bucket: 'acme', prefix: 'logs/' }, 'archive.target'],
+    ['a prefix with a space', { bucket: 'acme', prefix: 'my logs' }, 'archive.target'],
+    ['a prefix with ..', { bucket: 'acme', prefix: 'a/../b' }, 'archive.target'],
+    ['no bucket', { prefix: 'logs' }, 'archive.target.bucket'],
+    ['a numeric prefix', { bucket: 'acme', prefix: 7 }, 'archive.target.prefix'],
+    ['an unknown key', { bucket: 'acme', region: 'eu' }, 'archive.target.region'],
+    ['a string', 's3://acme/logs', 'archive.target'],
+  ];
+  for (const [name, target, field] of bad) {
+    it(`refuses ${name} naming ${field}`, () => {
+      assert.throws(
+        () => set(target),
+        (err: { code?: string; details?: { field?: string } }) =>
+          err.code === 'retention.invalid_policy' && err.details?.field === field,
+      );
+    });
+  }
+
+  it('is refused on a server without an archive', () => {
+    assert.throws(
+      () => applyPolicyUpdate(defaultLogPolicy(), { archive: { target: { bucket: 'acme' } } }, 'k', AT),
+      (err: { code?: string; details?: { field?: string } }) =>
+        err.code === 'retention.invalid_policy' && err.details?.field === 'archive.target',
+    );
+    // null (the server's target) is what such a server has anyway.
+    assert.equal(
+      applyPolicyUpdate(defaultLogPolicy(), { archive: { target: null } }, 'k', AT).archiveTarget,
+      null,
+    );
+  });
+
+  it('round-trips through the stored form; a policy stored without it reads as null', async () => {
+    const state = await freshState();
+    const { after } = await updateLogPolicy(state, (p) =>
+      applyPolicyUpdate(p, { archive: { target: { bucket: 'acme-2', prefix: 'x' } } }, 'k', AT, withArchive),
+    );
+    assert.deepEqual((await readLogPolicy(state)).policy, after);
+    const old = JSON.stringify({
+      v: 1,
+      retention: { min: 1000, max: null },
+      archive: { after: 0 },
+      legal_hold: null,
+      updated_at: null,
+      updated_by: null,
+    });
+    assert.equal(parseStoredPolicy(new TextEncoder().encode(old)).archiveTarget, null);
+    const damaged = old.replace('"after":0', '"after":0,"target":{"bucket":"NO"}');
+    assert.throws(
+      () => parseStoredPolicy(new TextEncoder().encode(damaged)),
+      code('retention.invalid_policy'),
+    );
+  });
+});
+
 describe('legal hold', () => {
   it('sets, blocks deletion, refuses a second hold, releases', () => {
     const held = withLegalHold(defaultLogPolicy(), 'SEC inquiry 2026-17', 'key_admin', AT);

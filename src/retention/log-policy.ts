@@ -6,11 +6,13 @@
  *
  * Wire form (API body, GET answer, stored JSON): durations are integer milliseconds; on input a
  * duration may also be `90s`/`30d`/`7y` (see `parseDuration`). `archive.after` may be `"never"`;
- * `retention.max` may be `null` (keep forever).
+ * `retention.max` may be `null` (keep forever). `archive.target` is `{ bucket, prefix }` or `null`
+ * (the server's configured archive target).
  *
  * What is enforced is listed in docs/RETENTION.md: this module stores and validates; pruning
  * after `retention.max` is not implemented.
  */
+import { resolveS3Config } from '../storage/s3/s3-client.js';
 import type { StateStore } from '../storage/types.js';
 import { RetentionError } from './errors.js';
 import { DEFAULT_ARCHIVE_AFTER_MS, DEFAULT_RETENTION_MIN_MS, parseDuration } from './policy.js';
@@ -38,6 +40,13 @@ export interface LegalHold {
   setBy: string;
 }
 
+/** Where a log's archived objects live: a bucket and key prefix on the server's S3 connection. */
+export interface ArchiveTarget {
+  bucket: string;
+  /** `a/b` form (segments of [A-Za-z0-9._-]), or '' for the bucket root. */
+  prefix: string;
+}
+
 export interface LogPolicy {
   /** No entry may be deleted before it is this old (ms, finite, 1 s .. 100 y). */
   retentionMinMs: number;
@@ -52,6 +61,11 @@ export interface LogPolicy {
   retentionMaxMs: number | null;
   /** How long sealed data stays on local disk after archiving (ms; `Infinity` = never evict). */
   archiveAfterMs: number;
+  /**
+   * The log's own archive target, or null for the server's configured one. It can change only while
+   * nothing of the log was archived (enforced by the archived driver, `retention.archive_moved`).
+   */
+  archiveTarget: ArchiveTarget | null;
   /** While set, nothing of the log may be deleted or evicted. */
   legalHold: LegalHold | null;
   /** Last change, or null while the log runs on defaults. */
@@ -62,7 +76,13 @@ export interface LogPolicy {
 /** A partial change to the settings (the legal hold has its own functions). */
 export interface LogPolicyUpdate {
   retention?: { min?: unknown; max?: unknown };
-  archive?: { after?: unknown };
+  archive?: { after?: unknown; target?: unknown };
+}
+
+/** What the server offers that a policy may refer to. */
+export interface PolicyContext {
+  /** An S3 archive is configured (`archive.target` is refused otherwise). */
+  archive: boolean;
 }
 
 export function defaultLogPolicy(): LogPolicy {
@@ -71,6 +91,7 @@ export function defaultLogPolicy(): LogPolicy {
     retentionMinFloors: [],
     retentionMaxMs: null,
     archiveAfterMs: DEFAULT_ARCHIVE_AFTER_MS,
+    archiveTarget: null,
     legalHold: null,
     updatedAt: null,
     updatedBy: null,
@@ -89,6 +110,32 @@ function durationOf(value: unknown, field: string, allowNever: boolean): number 
   else throw invalid(field, 'must be a duration like 30d or 7y, or an integer of milliseconds');
   if (ms === Number.POSITIVE_INFINITY && !allowNever) throw invalid(field, 'may not be never');
   return ms;
+}
+
+/**
+ * An archive target from the wire: `{ bucket, prefix? }` with an S3 bucket name (3–63 lowercase
+ * letters, digits, dots and hyphens) and a prefix in the form the server config accepts.
+ */
+export function archiveTargetOf(value: unknown): ArchiveTarget {
+  const field = 'archive.target';
+  if (!isObject(value)) throw invalid(field, 'must be an object { bucket, prefix } or null');
+  onlyKeys(value, ['bucket', 'prefix'], field);
+  const { bucket, prefix = '' } = value;
+  if (typeof bucket !== 'string') throw invalid(`${field}.bucket`, 'must be a string');
+  if (typeof prefix !== 'string') throw invalid(`${field}.prefix`, 'must be a string');
+  try {
+    const resolved = resolveS3Config({ bucket, prefix });
+    return { bucket: resolved.bucket, prefix: resolved.prefix };
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    // resolveS3Config's sentence names the bucket or prefix it refused.
+    throw invalid(field, `is not valid: ${err.message}`);
+  }
+}
+
+/** Two targets (null = the server's) are the same place. */
+export function sameArchiveTarget(a: ArchiveTarget | null, b: ArchiveTarget | null): boolean {
+  return a === b || (a !== null && b !== null && a.bucket === b.bucket && a.prefix === b.prefix);
 }
 
 /** Checks the cross-field rules; returns the policy unchanged. */
@@ -125,9 +172,16 @@ function onlyKeys(obj: Record<string, unknown>, allowed: readonly string[], wher
 
 /**
  * Applies an untrusted update (the PUT body) to `current`: absent fields keep their value. Throws
- * `retention.invalid_policy` naming the field for anything malformed or out of range.
+ * `retention.invalid_policy` naming the field for anything malformed or out of range, and for an
+ * `archive.target` on a server without an archive (`context.archive`).
  */
-export function applyPolicyUpdate(current: LogPolicy, update: unknown, by: string, at: string): LogPolicy {
+export function applyPolicyUpdate(
+  current: LogPolicy,
+  update: unknown,
+  by: string,
+  at: string,
+  context: PolicyContext = { archive: false },
+): LogPolicy {
   if (!isObject(update)) throw invalid('policy', 'must be an object');
   onlyKeys(update, ['retention', 'archive'], '');
   const next: LogPolicy = { ...current, updatedAt: at, updatedBy: by };
@@ -145,8 +199,13 @@ export function applyPolicyUpdate(current: LogPolicy, update: unknown, by: strin
   }
   if (archive !== undefined) {
     if (!isObject(archive)) throw invalid('archive', 'must be an object');
-    onlyKeys(archive, ['after'], 'archive');
+    onlyKeys(archive, ['after', 'target'], 'archive');
     if (archive.after !== undefined) next.archiveAfterMs = durationOf(archive.after, 'archive.after', true);
+    if (archive.target === null) next.archiveTarget = null;
+    else if (archive.target !== undefined) {
+      if (!context.archive) throw invalid('archive.target', 'needs an S3 archive configured on the server');
+      next.archiveTarget = archiveTargetOf(archive.target);
+    }
   }
   return validateLogPolicy(next);
 }
@@ -209,7 +268,7 @@ export function assertDeletable(policy: LogPolicy, what: string): void {
 
 export interface LogPolicyWire {
   retention: { min: number; max: number | null; min_floors: Array<{ min: number; before: string }> };
-  archive: { after: number | 'never' };
+  archive: { after: number | 'never'; target: ArchiveTarget | null };
   legal_hold: { reason: string; set_at: string; set_by: string } | null;
   updated_at: string | null;
   updated_by: string | null;
@@ -223,7 +282,11 @@ export function policyToWire(p: LogPolicy): LogPolicyWire {
       max: p.retentionMaxMs,
       min_floors: p.retentionMinFloors.map((f) => ({ min: f.minMs, before: f.before })),
     },
-    archive: { after: Number.isFinite(p.archiveAfterMs) ? p.archiveAfterMs : 'never' },
+    archive: {
+      after: Number.isFinite(p.archiveAfterMs) ? p.archiveAfterMs : 'never',
+      target:
+        p.archiveTarget === null ? null : { bucket: p.archiveTarget.bucket, prefix: p.archiveTarget.prefix },
+    },
     legal_hold: h === null ? null : { reason: h.reason, set_at: h.setAt, set_by: h.setBy },
     updated_at: p.updatedAt,
     updated_by: p.updatedBy,
@@ -272,11 +335,14 @@ export function parseStoredPolicy(bytes: Uint8Array): LogPolicy {
     throw bad();
   }
   try {
+    // Absent in policies stored before per-log targets existed.
+    const target = w.archive.target ?? null;
     return validateLogPolicy({
       retentionMinMs: w.retention.min as number,
       retentionMinFloors: floors.map((f) => ({ minMs: f.min as number, before: f.before as string })),
       retentionMaxMs: w.retention.max as number | null,
       archiveAfterMs: w.archive.after === 'never' ? Number.POSITIVE_INFINITY : (w.archive.after as number),
+      archiveTarget: target === null ? null : archiveTargetOf(target),
       legalHold:
         hold === null
           ? null

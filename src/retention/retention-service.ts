@@ -11,8 +11,11 @@ export interface RetentionServiceOptions {
   engine: Engine;
   clock?: Clock;
   logger?: Logger;
-  /** The archive of a log, when it has one: pruned bundles are deleted there too once unlocked. */
-  archiveOf?: (log: string) => ArchiveDeleter | undefined;
+  /**
+   * The archive of a log, when it has one: pruned bundles are deleted there too once unlocked. It
+   * must be the log's own target (ArchivedDriver: the store of the log's opened archiver).
+   */
+  archiveOf?: (log: string) => Promise<ArchiveDeleter | undefined> | ArchiveDeleter | undefined;
   /** Records each decision in `_audit`. */
   audit?: (log: string, decision: PruneDecision) => void;
 }
@@ -35,7 +38,7 @@ export class RetentionService {
         for (const { name } of this.o.engine.listLogs()) {
           if (this.#closed) break;
           try {
-            const archive = this.o.archiveOf?.(name);
+            const archive = await this.o.archiveOf?.(name);
             results.push(
               await pruneLog({
                 engine: this.o.engine,
