@@ -107,6 +107,36 @@ export function buildRecord(input: RecordInput): BuiltRecord {
 }
 
 /**
+ * The record text (DESIGN §3) of already-checked fields. The key order is fixed and every field but
+ * the event is from a quote-free charset, so the record is assembled around the event text;
+ * record.test.ts proves this equals canonicalize(record).
+ */
+function recordText(
+  eventJson: string,
+  id: string,
+  index: number,
+  log: string,
+  prevHex: string,
+  receivedAt: string,
+): string {
+  return (
+    '{"event":' +
+    eventJson +
+    ',"id":"' +
+    id +
+    '","index":' +
+    index +
+    ',"log":"' +
+    log +
+    '","prev":"' +
+    prevHex +
+    '","received_at":"' +
+    receivedAt +
+    '","v":1}'
+  );
+}
+
+/**
  * buildRecord for a caller that already holds the event's canonical text (validation computes it).
  * `eventJson` MUST be `canonicalize(event)` of a validated event: it is spliced in unchecked, and a
  * wrong one yields a record that parseRecord rejects. The other fields are checked as in buildRecord.
@@ -136,22 +166,7 @@ function assembleRecord(
   }
   if (index === 0 && !isZero(prev))
     throw fieldError('record.invalid_field', 'prev', 'must be zero at index 0');
-  // The key order is fixed and every field but the event is from a quote-free charset, so the record
-  // is assembled around the event text; record.test.ts proves this equals canonicalize(record).
-  const text =
-    '{"event":' +
-    eventJson +
-    ',"id":"' +
-    id +
-    '","index":' +
-    index +
-    ',"log":"' +
-    log +
-    '","prev":"' +
-    (index === 0 ? ZERO_HASH_HEX : toHex(prev)) +
-    '","received_at":"' +
-    receivedAt +
-    '","v":1}';
+  const text = recordText(eventJson, id, index, log, index === 0 ? ZERO_HASH_HEX : toHex(prev), receivedAt);
   // One encoding of 0x00 ‖ record serves both the stored bytes and the RFC 6962 leaf hash.
   const prefixed = utf8(`\0${text}`);
   const bytes = prefixed.subarray(1);
@@ -230,20 +245,7 @@ export function buildRecordRun(input: {
   for (let i = 0; i < n; i++) {
     const { id, eventJson } = events[i]!;
     if (!isEventId(id)) throw fieldError('record.invalid_field', 'id', 'is not an event id');
-    const text =
-      '{"event":' +
-      eventJson +
-      ',"id":"' +
-      id +
-      '","index":' +
-      (firstIndex + i) +
-      ',"log":"' +
-      log +
-      '","prev":"' +
-      prevHex +
-      '","received_at":"' +
-      receivedAt +
-      '","v":1}';
+    const text = recordText(eventJson, id, firstIndex + i, log, prevHex, receivedAt);
     // Each record is written after a 0x00 byte, the RFC 6962 leaf prefix, so that its leaf hash is
     // one SHA-256 over a view of the buffer.
     // Earlier records that were not all ASCII may have used up the room this one needs at least.

@@ -17,10 +17,10 @@ import { toHex } from '../core/encoding.js';
 import { IndelibleError } from '../core/errors.js';
 import { CompactRange, hashLeaf } from '../core/merkle.js';
 import { type NoteVerifier, parseVerifierKey } from '../core/note.js';
-import { openPruneStatement, type PruneStatement } from '../core/prune-statement.js';
+import { openPruneStatement, PRUNE_ACTION, type PruneStatement } from '../core/prune-statement.js';
 import { parseRecord, ZERO_HASH } from '../core/record.js';
 import { decodeBundle, entriesPath, tilePath } from '../core/tile.js';
-import { PRUNE_ACTION, readPruneState } from '../retention/prune-state.js';
+import { readPruneState } from '../retention/prune-state.js';
 import type { LogStorage, StorageDriver } from '../storage/types.js';
 import { checkpointHistoryKey } from './log.js';
 

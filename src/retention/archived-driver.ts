@@ -54,6 +54,7 @@ import {
   sameArchiveTarget,
 } from './log-policy.js';
 import type { ArchiverPolicy } from './policy.js';
+import { Schedule } from './schedule.js';
 import { TieredBlobStore } from './tiered-blob-store.js';
 
 export interface ArchivedDriverOptions {
@@ -112,8 +113,7 @@ export class ArchivedDriver implements StorageDriver {
   readonly #locked = new Map<string, Promise<unknown>>();
   readonly #archivers = new Map<string, Promise<Archiver>>();
   readonly #opened = new Map<string, Archiver>();
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<LogRunResult[]> | undefined;
+  readonly #schedule = new Schedule(() => this.#runAll(), 'archive');
   readonly #syncs = new Set<Promise<unknown>>();
   #closed = false;
 
@@ -288,43 +288,32 @@ export class ArchivedDriver implements StorageDriver {
 
   /** Archives and evicts every log once; a failing log is reported and does not stop the others. */
   runOnce(): Promise<LogRunResult[]> {
-    this.#running ??= (async () => {
-      const results: LogRunResult[] = [];
+    return this.#schedule.run();
+  }
+
+  async #runAll(): Promise<LogRunResult[]> {
+    const results: LogRunResult[] = [];
+    for (const log of await this.listLogs()) {
       try {
-        for (const log of await this.listLogs()) {
-          try {
-            results.push({ log, ...(await (await this.archiver(log)).run()) });
-          } catch (error) {
-            (this.#o.logger ?? silentLogger).error({ err: error, log }, 'archive run failed; will retry');
-            results.push({ log, error });
-          }
-        }
-      } finally {
-        this.#running = undefined;
+        results.push({ log, ...(await (await this.archiver(log)).run()) });
+      } catch (error) {
+        (this.#o.logger ?? silentLogger).error({ err: error, log }, 'archive run failed; will retry');
+        results.push({ log, error });
       }
-      return results;
-    })();
-    return this.#running;
+    }
+    return results;
   }
 
   /** Runs `runOnce` every `intervalMs` (skipping a tick while one is still running). */
   start(intervalMs: number): void {
-    if (!Number.isSafeInteger(intervalMs) || intervalMs < 1000) {
-      throw new RangeError('archive interval must be an integer of at least 1000 ms');
-    }
-    if (this.#closed || this.#timer !== undefined) return;
-    this.#timer = setInterval(() => {
-      if (this.#running === undefined) void this.runOnce();
-    }, intervalMs);
-    this.#timer.unref();
+    if (!this.#closed) this.#schedule.start(intervalMs);
   }
 
   /** Stops the schedule, waits for a running archive pass, and closes the local driver. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#timer !== undefined) clearInterval(this.#timer);
-    await this.#running?.catch(() => undefined);
+    await this.#schedule.stop();
     await Promise.all([...this.#syncs]);
     await Promise.all([...this.#stores.values()].map((s) => s.close()));
     if (this.#ownsClient) this.#client.destroy();

@@ -12,7 +12,6 @@ import type { StateStore } from '../storage/types.js';
 import { RetentionError } from './errors.js';
 
 export const PRUNE_STATE_KEY = 'prune';
-export { PRUNE_ACTION } from '../core/prune-statement.js';
 
 export interface PruneState {
   /** Entries below this index are pruned (their bundles may be gone). Multiple of 256. */

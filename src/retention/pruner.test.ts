@@ -33,8 +33,8 @@ after(() => {
 
 const code = (c: string) => (err: unknown) => (err as { code?: string }).code === c;
 
-/** A data dir with log `acme`: entries 0..599 received at T0, 600..899 at T0 + 10 s, all integrated. */
-async function setup(options: { immutableFlag?: boolean } = {}) {
+/** A new initialised data directory (removed after the tests) and a clock the test moves. */
+async function freshDataDir() {
   const dir = mkdtempSync(join(tmpdir(), 'indelible-prune-'));
   dirs.push(dir);
   const clock = {
@@ -44,6 +44,12 @@ async function setup(options: { immutableFlag?: boolean } = {}) {
     },
   };
   await initDataDir(dir, { clock });
+  return { dir, clock };
+}
+
+/** A data dir with log `acme`: entries 0..599 received at T0, 600..899 at T0 + 10 s, all integrated. */
+async function setup(options: { immutableFlag?: boolean } = {}) {
+  const { dir, clock } = await freshDataDir();
   const dd = await openDataDir(dir, { clock, ...options });
   await dd.engine.createLog('acme');
   await dd.engine.append(
@@ -286,15 +292,7 @@ test('a legal hold set while a run is in progress stops it before anything is de
 });
 
 test('partial bundles an integration left below the minimum index are deleted too', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'indelible-prune-'));
-  dirs.push(dir);
-  const clock = {
-    t: T0,
-    now() {
-      return this.t;
-    },
-  };
-  await initDataDir(dir, { clock });
+  const { dir, clock } = await freshDataDir();
   const dd = await openDataDir(dir, { clock });
   try {
     await dd.engine.createLog('acme');

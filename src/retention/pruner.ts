@@ -27,7 +27,7 @@
  * run appends a new one), and verify only trusts the statement the prune state names.
  */
 import { isRfc3339DateTime } from '../core/event.js';
-import { PRUNE_GRANULE } from '../core/prune-statement.js';
+import { PRUNE_ACTION, PRUNE_GRANULE } from '../core/prune-statement.js';
 import { parseRecord } from '../core/record.js';
 import { entriesPath } from '../core/tile.js';
 import type { Engine } from '../log/engine.js';
@@ -35,16 +35,9 @@ import { type Clock, type Logger, silentLogger, systemClock } from '../log/types
 import type { StateStore } from '../storage/types.js';
 import { RetentionError } from './errors.js';
 import { minRetentionFor, readLogPolicy } from './log-policy.js';
-import {
-  encodePruneState,
-  PRUNE_ACTION,
-  PRUNE_STATE_KEY,
-  type PruneState,
-  readPruneState,
-} from './prune-state.js';
+import { encodePruneState, PRUNE_STATE_KEY, type PruneState, readPruneState } from './prune-state.js';
 import { noteSize } from './sealed-objects.js';
 
-export { PRUNE_ACTION };
 /** Progress of step 5, beside `prune` in the log's state store. */
 export const PRUNE_PROGRESS_KEY = 'prune-progress';
 

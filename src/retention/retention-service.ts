@@ -6,6 +6,7 @@
 import type { Engine } from '../log/engine.js';
 import { type Clock, type Logger, silentLogger } from '../log/types.js';
 import { type ArchiveDeleter, type PruneDecision, type PruneReport, pruneLog } from './pruner.js';
+import { Schedule } from './schedule.js';
 
 export interface RetentionServiceOptions {
   engine: Engine;
@@ -23,60 +24,49 @@ export interface RetentionServiceOptions {
 export type RetentionRunResult = PruneReport | { log: string; error: unknown };
 
 export class RetentionService {
-  #running: Promise<RetentionRunResult[]> | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #schedule = new Schedule(() => this.#runAll(), 'retention');
   #closed = false;
 
   constructor(private readonly o: RetentionServiceOptions) {}
 
-  /** One pruning run over every log. */
+  /** One pruning run over every log (or the run in progress). */
   runOnce(): Promise<RetentionRunResult[]> {
-    this.#running ??= (async () => {
-      const results: RetentionRunResult[] = [];
-      const logger = this.o.logger ?? silentLogger;
+    return this.#schedule.run();
+  }
+
+  async #runAll(): Promise<RetentionRunResult[]> {
+    const results: RetentionRunResult[] = [];
+    const logger = this.o.logger ?? silentLogger;
+    for (const { name } of this.o.engine.listLogs()) {
+      if (this.#closed) break;
       try {
-        for (const { name } of this.o.engine.listLogs()) {
-          if (this.#closed) break;
-          try {
-            const archive = await this.o.archiveOf?.(name);
-            results.push(
-              await pruneLog({
-                engine: this.o.engine,
-                log: name,
-                ...(archive ? { archive } : {}),
-                ...(this.o.clock ? { clock: this.o.clock } : {}),
-                ...(this.o.logger ? { logger: this.o.logger } : {}),
-                ...(this.o.audit ? { audit: this.o.audit } : {}),
-              }),
-            );
-          } catch (error) {
-            logger.error({ err: error, log: name }, 'retention run failed; will retry');
-            results.push({ log: name, error });
-          }
-        }
-      } finally {
-        this.#running = undefined;
+        const archive = await this.o.archiveOf?.(name);
+        results.push(
+          await pruneLog({
+            engine: this.o.engine,
+            log: name,
+            ...(archive ? { archive } : {}),
+            ...(this.o.clock ? { clock: this.o.clock } : {}),
+            ...(this.o.logger ? { logger: this.o.logger } : {}),
+            ...(this.o.audit ? { audit: this.o.audit } : {}),
+          }),
+        );
+      } catch (error) {
+        logger.error({ err: error, log: name }, 'retention run failed; will retry');
+        results.push({ log: name, error });
       }
-      return results;
-    })();
-    return this.#running;
+    }
+    return results;
   }
 
   /** Runs `runOnce` every `intervalMs` (a tick is skipped while a run is in progress). */
   start(intervalMs: number): void {
-    if (!Number.isSafeInteger(intervalMs) || intervalMs < 1000) {
-      throw new RangeError('retention interval must be an integer of at least 1000 ms');
-    }
-    this.#timer = setInterval(() => {
-      if (this.#running === undefined) void this.runOnce();
-    }, intervalMs);
-    this.#timer.unref();
+    this.#schedule.start(intervalMs);
   }
 
   /** Stops the timer and waits for a run in progress. */
   async close(): Promise<void> {
     this.#closed = true;
-    if (this.#timer) clearInterval(this.#timer);
-    await this.#running;
+    await this.#schedule.stop();
   }
 }
