@@ -242,6 +242,7 @@ export class Engine {
         createdAt: cfg.created_at,
         system: name.startsWith('_'),
       };
+      this.indexer.attach(name, log);
       await this.indexer.catchUp(name, log);
       this.logs.set(name, { log, info });
       return log;

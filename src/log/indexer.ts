@@ -4,36 +4,81 @@
  * memory until the index has them, and `catchUp` closes any gap a crash left before a log serves.
  */
 import { hashLeaf } from '../core/merkle.js';
-import type { IndexEntry, SearchIndex } from '../index/types.js';
-import type { Log, SequencedRecord } from './log.js';
+import type { SearchIndex } from '../index/types.js';
+import { type Log, SequencedRecord } from './log.js';
 import type { Logger } from './types.js';
 
-const CHUNK = 4096;
+/** Entries per index transaction, at most. */
+const CHUNK = 8192;
+/**
+ * Records held in memory for the index, per log. When the index falls further behind (sustained
+ * ingest faster than full-text indexing), later entries keep only their id here and their records
+ * are read back from the log when the index reaches them: memory stays flat however far it lags.
+ */
+export const DEFAULT_INDEX_MEMORY_ENTRIES = 4 * CHUNK;
+/**
+ * How long a small queue waits for company before it is indexed. Each index transaction has a fixed
+ * cost (a commit, and a new full-text segment to merge later): feeding it the 30 entries of one
+ * commit at a time under single-event load costs about twice the CPU per entry of feeding it
+ * hundreds. A full chunk goes at once; queries see new entries at most this much later.
+ */
+export const DEFAULT_INDEX_DELAY_MS = 50;
 
 interface Claim {
   entries: Promise<ReadonlyArray<{ index: number }>>;
   at: number;
 }
 
+/** Reads records `[from, to)` of a log (Log.readRecords), and its minimum index. */
+export interface RecordSource {
+  readRecords(from: number, to: number): Promise<Uint8Array[]>;
+  readonly minimumIndex: number;
+}
+
+/**
+ * What a log still has to index, in index order: `held` (records in memory), then `spilled` (ids
+ * only, of entries `spillFrom …`; their records are read back from the log).
+ */
+interface Queue {
+  held: SequencedRecord[];
+  spilled: string[];
+  spillFrom: number;
+}
+
 export class Indexer {
-  private readonly queues = new Map<string, SequencedRecord[]>();
-  private readonly claims = new Map<string, Map<string, Claim>>();
+  private readonly queues = new Map<string, Queue>();
+  private readonly sources = new Map<string, RecordSource>();
+  // Event id → its entry, for ids not yet in the index: a Claim while the append is in flight, the
+  // entry index once it is durable (so a long index lag holds a number per id, not the batch's acks).
+  private readonly claims = new Map<string, Map<string, Claim | number>>();
   private scheduled: Promise<void> | undefined;
+  // A timer that starts the next flush after `delayMs`, with the function that starts it at once.
+  private delayed: { timer: NodeJS.Timeout; start: () => void } | undefined;
+  private queued = 0;
   private failures = 0;
 
   constructor(
     private readonly index: SearchIndex,
     private readonly logger: Logger,
+    private readonly delayMs = DEFAULT_INDEX_DELAY_MS,
+    private readonly memoryEntries = DEFAULT_INDEX_MEMORY_ENTRIES,
   ) {}
 
   /** Entries of `log` waiting to be indexed. */
   lag(log: string): number {
-    return this.queues.get(log)?.length ?? 0;
+    const q = this.queues.get(log);
+    return q === undefined ? 0 : q.held.length + q.spilled.length;
+  }
+
+  /** Where records of `log` that were not kept in memory are read back from. */
+  attach(log: string, source: RecordSource): void {
+    this.sources.set(log, source);
   }
 
   /** The index of the entry holding event id `id`, if the log has it (or an in-flight append claims it). */
   findById(log: string, id: string): Promise<number> | number | undefined {
     const claimed = this.claims.get(log)?.get(id);
+    if (typeof claimed === 'number') return claimed;
     if (claimed) return claimed.entries.then((e) => e[claimed.at]!.index);
     // Checked and claimed in one synchronous step so two concurrent appends of one id cannot both
     // miss it; the embedded SQLite index answers synchronously. An asynchronous index (PostgreSQL,
@@ -49,57 +94,124 @@ export class Indexer {
    * batch, no per-event allocation). If the append fails, the claims go away with it.
    */
   claimBatch(log: string, ids: readonly string[], entries: Promise<ReadonlyArray<{ index: number }>>): void {
-    const m = this.claims.get(log) ?? new Map<string, Claim>();
+    const m = this.claims.get(log) ?? new Map<string, Claim | number>();
     this.claims.set(log, m);
     for (let at = 0; at < ids.length; at++) m.set(ids[at]!, { entries, at });
     entries.catch(() => {
-      for (const id of ids) if (m.get(id)?.entries === entries) m.delete(id);
+      for (const id of ids) {
+        const c = m.get(id);
+        if (typeof c === 'object' && c.entries === entries) m.delete(id);
+      }
     });
   }
 
   enqueue(log: string, records: readonly SequencedRecord[]): void {
-    const q = this.queues.get(log) ?? [];
-    this.queues.set(log, q);
-    for (const r of records) q.push(r);
+    if (records.length === 0) return;
+    const m = this.claims.get(log);
+    if (m) for (const r of records) if (m.has(r.id)) m.set(r.id, r.index);
+    let q = this.queues.get(log);
+    if (q === undefined) {
+      q = { held: [], spilled: [], spillFrom: 0 };
+      this.queues.set(log, q);
+    }
+    // Once anything is spilled, later entries are too (index order); else hold while there is room.
+    const spill =
+      q.spilled.length > 0 || (q.held.length + records.length > this.memoryEntries && this.sources.has(log));
+    if (spill) {
+      if (q.spilled.length === 0) q.spillFrom = records[0]!.index;
+      for (const r of records) q.spilled.push(r.id);
+    } else {
+      for (const r of records) q.held.push(r);
+    }
+    this.queued += records.length;
     this.schedule();
   }
 
-  private schedule(): void {
+  /** Starts a flush: at once when a chunk is ready (or `now`), else after `delayMs`. */
+  private schedule(now = false): void {
+    if (this.delayed && (now || this.queued >= CHUNK)) {
+      const { timer, start } = this.delayed;
+      clearTimeout(timer);
+      start();
+      return;
+    }
     if (this.scheduled) return;
-    this.scheduled = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flush());
+    const wait = now || this.queued >= CHUNK || this.delayMs <= 0 ? 0 : this.delayMs;
+    this.scheduled = new Promise<void>((resolve) => {
+      const start = () => {
+        this.delayed = undefined;
+        setImmediate(resolve);
+      };
+      if (wait === 0) start();
+      else this.delayed = { timer: setTimeout(start, wait), start };
+    }).then(() => this.flush());
   }
 
   private async flush(): Promise<void> {
     try {
       for (const [log, q] of this.queues) {
-        while (q.length > 0) {
-          const chunk = q.slice(0, CHUNK);
-          const entries: readonly IndexEntry[] = chunk;
+        while (q.held.length > 0 || q.spilled.length > 0) {
+          let chunk: SequencedRecord[];
+          let ids: string[];
           try {
-            await this.index.add(log, entries);
+            ({ chunk, ids } = q.held.length > 0 ? this.heldChunk(q) : await this.spilledChunk(log, q));
+            if (chunk.length > 0) await this.index.add(log, chunk);
           } catch (err) {
             this.failures++;
-            this.logger.error({ err, log, from: chunk[0]!.index }, 'indexing failed; will retry');
+            const from = q.held.length > 0 ? q.held[0]!.index : q.spillFrom;
+            this.logger.error({ err, log, from }, 'indexing failed; will retry');
             await new Promise((r) => setTimeout(r, Math.min(5000, 100 * this.failures)));
             continue;
           }
           this.failures = 0;
-          q.splice(0, chunk.length);
+          if (q.held.length > 0) {
+            q.held.splice(0, ids.length);
+          } else {
+            q.spilled.splice(0, ids.length);
+            q.spillFrom += ids.length;
+          }
+          this.queued -= ids.length;
           const m = this.claims.get(log);
-          if (m) for (const r of chunk) m.delete(r.id);
+          if (m) for (const id of ids) m.delete(id);
           // Yield between chunks so indexing never monopolises the event loop.
           await new Promise((r) => setImmediate(r));
         }
       }
     } finally {
       this.scheduled = undefined;
-      if ([...this.queues.values()].some((q) => q.length > 0)) this.schedule();
+      if (this.queued > 0) this.schedule();
     }
   }
 
-  /** Resolves when everything enqueued so far is indexed. */
+  private heldChunk(q: Queue): { chunk: SequencedRecord[]; ids: string[] } {
+    const chunk = q.held.slice(0, CHUNK);
+    return { chunk, ids: chunk.map((r) => r.id) };
+  }
+
+  /** The next spilled entries, read back from the log (none for entries pruned meanwhile). */
+  private async spilledChunk(log: string, q: Queue): Promise<{ chunk: SequencedRecord[]; ids: string[] }> {
+    const source = this.sources.get(log);
+    if (source === undefined) throw new Error(`no record source attached for log ${log}`);
+    const ids = q.spilled.slice(0, CHUNK);
+    const from = Math.max(q.spillFrom, source.minimumIndex);
+    const to = q.spillFrom + ids.length;
+    // Entries pruned meanwhile are gone from the log; the index must learn the new start first.
+    if (from > q.spillFrom) await this.index.pruneBefore(log, from);
+    if (from >= to) return { chunk: [], ids };
+    const records = await source.readRecords(from, to);
+    const skip = from - q.spillFrom;
+    const chunk = records.map(
+      (bytes, i) => new SequencedRecord(from + i, ids[skip + i]!, hashLeaf(bytes), bytes),
+    );
+    return { chunk, ids };
+  }
+
+  /** Resolves when everything enqueued so far is indexed (without waiting out the delay). */
   async drain(): Promise<void> {
-    while (this.scheduled) await this.scheduled;
+    while (this.scheduled) {
+      this.schedule(true);
+      await this.scheduled;
+    }
   }
 
   /**

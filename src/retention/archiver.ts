@@ -40,6 +40,7 @@ import { checkpointHistoryKey } from '../log/log.js';
 import { type Clock, type Logger, silentLogger, systemClock } from '../log/types.js';
 import type { S3BlobStore, SealedPutResult } from '../storage/s3/s3-blob-store.js';
 import type { BlobStore, StateStore } from '../storage/types.js';
+import { forEachLimit } from '../util/for-each-limit.js';
 import { type ArchiveCursor, CursorStore } from './archive-cursor.js';
 import { EntryDater } from './entry-dater.js';
 import { RetentionError } from './errors.js';
@@ -390,27 +391,4 @@ export function edgeKeys(size: number): string[] {
   const keys = partialTiles(size).map((ref) => tilePath(ref));
   if (size % TILE_WIDTH !== 0) keys.push(entriesPath(Math.floor(size / TILE_WIDTH), size % TILE_WIDTH));
   return keys;
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight; stops at the first failure and rethrows it. */
-export async function forEachLimit<T>(
-  items: Iterable<T>,
-  limit: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  const it = items[Symbol.iterator]();
-  let failure: { err: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    while (failure === undefined) {
-      const next = it.next();
-      if (next.done) return;
-      try {
-        await fn(next.value);
-      } catch (err) {
-        failure ??= { err };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, limit) }, worker));
-  if (failure !== undefined) throw failure.err;
 }

@@ -20,7 +20,7 @@ import type { Logger } from '../log/types.js';
 import type { S3BlobStore } from '../storage/s3/s3-blob-store.js';
 import type { VersionMarker } from '../storage/s3/s3-objects.js';
 import type { StateStore } from '../storage/types.js';
-import { forEachLimit } from './archiver.js';
+import { forEachLimit } from '../util/for-each-limit.js';
 import { RetentionError } from './errors.js';
 
 export const LEGAL_HOLD_CURSOR_KEY = 'archive/legal-hold';

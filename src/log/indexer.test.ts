@@ -1,0 +1,157 @@
+/**
+ * The index feed (indexer.ts): small queues wait for company, `drain` does not wait out the delay,
+ * and a log whose index falls behind keeps only ids in memory and reads its records back from the
+ * log — including when some of them were pruned meanwhile. Runs against the real SQLite index.
+ */
+import assert from 'node:assert/strict';
+import test from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { canonicalize } from '../core/jcs.js';
+import { hashLeaf } from '../core/merkle.js';
+import { buildRecordRun, formatTimestamp, newEventId, ZERO_HASH } from '../core/record.js';
+import { createSqliteIndex } from '../index/sqlite/sqlite-index.js';
+import { DEFAULT_INDEX_DELAY_MS, Indexer, type RecordSource } from './indexer.js';
+import { SequencedRecord } from './log.js';
+import { sampleEvent } from './test-helpers.js';
+import { silentLogger } from './types.js';
+
+const LOG = 'acme';
+
+/** `n` valid chained records of LOG, as the log would hold them. */
+function makeRecords(n: number): SequencedRecord[] {
+  const now = Date.UTC(2026, 10, 27, 12);
+  const events = Array.from({ length: n }, (_, i) => ({
+    id: newEventId(now + i),
+    eventJson: canonicalize(sampleEvent(i, 200)),
+  }));
+  const run = buildRecordRun({
+    log: LOG,
+    firstIndex: 0,
+    receivedAt: formatTimestamp(now),
+    prev: ZERO_HASH,
+    events,
+  });
+  return run.records.map((bytes, i) => new SequencedRecord(i, events[i]!.id, hashLeaf(bytes), bytes));
+}
+
+/** The log as a record source, counting which entries were read back. */
+function source(
+  records: readonly SequencedRecord[],
+): RecordSource & { read: number[]; minimumIndex: number } {
+  const read: number[] = [];
+  return {
+    read,
+    minimumIndex: 0,
+    async readRecords(from, to) {
+      for (let i = from; i < to; i++) read.push(i);
+      return records.slice(from, to).map((r) => r.bytes);
+    },
+  };
+}
+
+async function indexedEvents(index: ReturnType<typeof createSqliteIndex>) {
+  const res = await index.query(LOG, { limit: 1000 });
+  return res.events.map((e) => ({ index: e.index, id: e.id, leafHash: e.leafHash }));
+}
+
+const expected = (records: readonly SequencedRecord[]) =>
+  records.map((r) => ({ index: r.index, id: r.id, leafHash: Buffer.from(r.leafHash).toString('hex') }));
+
+test('a small queue waits for the delay; drain() indexes it at once', async () => {
+  const index = createSqliteIndex({ path: ':memory:' });
+  const records = makeRecords(5);
+  const slow = new Indexer(index, silentLogger, 60_000);
+  slow.attach(LOG, source(records));
+  slow.enqueue(LOG, records.slice(0, 3));
+  await sleep(30);
+  assert.equal(index.coveredSize(LOG), 0, 'nothing indexed before the delay');
+  assert.equal(slow.lag(LOG), 3);
+  await slow.drain();
+  assert.equal(index.coveredSize(LOG), 3);
+  assert.equal(slow.lag(LOG), 0);
+
+  const quick = new Indexer(index, silentLogger, 20);
+  quick.attach(LOG, source(records));
+  quick.enqueue(LOG, records.slice(3));
+  await sleep(20 + 200);
+  assert.equal(index.coveredSize(LOG), 5, 'indexed once the delay passed, without drain()');
+  assert.deepEqual(await indexedEvents(index), expected(records));
+  assert.ok(
+    DEFAULT_INDEX_DELAY_MS > 0 && DEFAULT_INDEX_DELAY_MS <= 250,
+    'queries lag by a fraction of a second',
+  );
+});
+
+test('beyond its memory budget a log keeps ids only and reads the records back from the log', async () => {
+  const index = createSqliteIndex({ path: ':memory:' });
+  const records = makeRecords(12);
+  const src = source(records);
+  const indexer = new Indexer(index, silentLogger, 60_000, 4);
+  indexer.attach(LOG, src);
+  const ids = records.map((r) => r.id);
+  indexer.claimBatch(LOG, ids, Promise.resolve(records));
+  // While the append is in flight, an id is answered from its claim (a promise of its entry)…
+  const claimed = indexer.findById(LOG, ids[10]!);
+  assert.ok(claimed instanceof Promise);
+  assert.equal(await claimed, 10);
+  for (let i = 0; i < 12; i += 3) indexer.enqueue(LOG, records.slice(i, i + 3));
+  assert.equal(indexer.lag(LOG), 12);
+  // …and once durable but not yet indexed, from the entry index it was given.
+  assert.equal(indexer.findById(LOG, ids[10]!), 10);
+  assert.equal(index.coveredSize(LOG), 0);
+
+  await indexer.drain();
+  assert.equal(indexer.lag(LOG), 0);
+  // The first batch fit in memory; everything after it was read back, each entry once.
+  assert.deepEqual(src.read, [3, 4, 5, 6, 7, 8, 9, 10, 11]);
+  assert.deepEqual(await indexedEvents(index), expected(records));
+  // Claims are released once indexed: the index itself answers now.
+  assert.equal(indexer.findById(LOG, ids[10]!), 10);
+  assert.equal(indexer.findById(LOG, ids[0]!), 0);
+
+  // Once the spill is worked off, new entries are held in memory again.
+  const more = makeRecords(14).slice(12);
+  indexer.enqueue(LOG, more);
+  await indexer.drain();
+  assert.deepEqual(src.read, [3, 4, 5, 6, 7, 8, 9, 10, 11]);
+  assert.equal(index.coveredSize(LOG), 14);
+});
+
+test('spilled entries pruned before the index reached them are skipped, the rest indexed', async () => {
+  const index = createSqliteIndex({ path: ':memory:' });
+  const records = makeRecords(10);
+  const src = source(records);
+  const indexer = new Indexer(index, silentLogger, 60_000, 0);
+  indexer.attach(LOG, src);
+  indexer.enqueue(LOG, records);
+  src.minimumIndex = 6;
+  await indexer.drain();
+  assert.deepEqual(src.read, [6, 7, 8, 9], 'pruned entries are never read');
+  assert.equal(index.coveredSize(LOG), 10);
+  assert.deepEqual(await indexedEvents(index), expected(records.slice(6)));
+});
+
+test('a failing index is retried with the same entries, in order', async () => {
+  const inner = createSqliteIndex({ path: ':memory:' });
+  let failuresLeft = 2;
+  const flaky = new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'add') {
+        return (log: string, entries: Parameters<typeof inner.add>[1]) => {
+          if (failuresLeft-- > 0) throw new Error('disk full');
+          return target.add(log, entries);
+        };
+      }
+      return Reflect.get(target, prop, receiver);
+    },
+  });
+  const records = makeRecords(6);
+  const indexer = new Indexer(flaky, silentLogger, 60_000, 2);
+  indexer.attach(LOG, source(records));
+  indexer.enqueue(LOG, records.slice(0, 2));
+  indexer.enqueue(LOG, records.slice(2));
+  await indexer.drain();
+  // Two refused calls, then one per chunk: the held pair and the four read back.
+  assert.equal(failuresLeft, 2 - 4);
+  assert.deepEqual(await indexedEvents(inner), expected(records));
+});
