@@ -2,21 +2,31 @@
  * The byte format of local journal segments and the scan that recovers them at open.
  *
  * A segment is a sequence of frames, one per record:
- *   [u32 LE payload length][u32 LE CRC-32C(length field ‖ payload)][payload]
- * The checksum covers the length field too, so a zero-filled tail (a file extended but never
- * written) is never a valid empty record.
+ *   [u32 LE length word][u32 LE CRC-32C(length word ‖ payload)][payload]
+ * The length word is the payload length (at most MAX_RECORD_BYTES, 26 bits) with two flags:
+ * FRAME_V2 (bit 30) on every frame written since appends were delimited, and APPEND_END (bit 31)
+ * on the last frame of each append. Frames without FRAME_V2 (older journals) are read as before.
+ * The checksum covers the length word too, so a zero-filled tail (a file extended but never
+ * written) is never a valid empty record, and a flag cannot flip unnoticed.
  *
  * Recovery rule. Only the final append of the last segment can be torn: every earlier append was
  * fdatasync'ed before it was acknowledged, and a new segment starts only after the previous one is
  * durable. So at the first invalid frame of the last segment:
  * - if no valid frame starts anywhere after it, the rest is a torn tail: it is cut off (those
  *   records were never acknowledged);
- * - otherwise acknowledged records follow a damaged one: that is corruption, reported as
- *   `storage.corrupt`, never skipped. This also catches a damaged length field, which would
- *   otherwise make the rest of the file look like one long torn record.
+ * - if valid frames follow, it is still a torn tail when the damage looks like a power loss inside
+ *   the final append — the invalid bytes hold a whole 512-byte sector of zeros (a sector that was
+ *   never written), and every valid frame after them is a delimited frame of that same append (no
+ *   APPEND_END before the last of them, so no later append exists, which could only have been
+ *   written after this one was durable). A disk may persist the pages of an unfinished write in any
+ *   order, so later records of an unacknowledged append can survive an earlier one;
+ * - anything else is corruption, reported as `storage.corrupt`, never skipped: a flipped bit (no
+ *   zero sector), damage followed by a later append, or damage among undelimited (older) frames.
+ *   This also catches a damaged length field, which would otherwise make the rest of the file look
+ *   like one long torn record.
  * Any invalid frame in an earlier segment is corruption. Record payloads are JCS text in practice,
  * whose bytes are never below 0x20, so a payload cannot embed a plausible frame header (its length
- * would exceed MAX_RECORD_BYTES).
+ * word would exceed the format's limits).
  */
 import { StorageError } from '../errors.js';
 import { crc32c } from './crc32c.js';
@@ -24,6 +34,14 @@ import { crc32c } from './crc32c.js';
 export const FRAME_HEADER_BYTES = 8;
 /** Largest record the local journal accepts (far above the 64 KiB record limit of DESIGN.md §3). */
 export const MAX_RECORD_BYTES = 64 * 1024 * 1024;
+/** Length-word flag: the frame belongs to a delimited append (see the file comment). */
+export const FRAME_V2 = 0x4000_0000;
+/** Length-word flag: the last frame of an append. */
+export const APPEND_END = 0x8000_0000;
+const LENGTH_MASK = 0x03ff_ffff;
+const RESERVED_BITS = 0x3c00_0000;
+/** The sector size whose all-zero occurrence marks never-written bytes (a power loss). */
+const SECTOR_BYTES = 512;
 
 /** Frames `records` into one buffer; `offsets[i]` is where frame i starts, relative to `position`. */
 export function encodeFrames(
@@ -45,7 +63,8 @@ export function encodeFrames(
   for (let i = 0; i < records.length; i++) {
     const r = records[i]!;
     offsets[i] = position + p;
-    bytes.writeUInt32LE(r.length, p);
+    const flags = i === records.length - 1 ? FRAME_V2 | APPEND_END : FRAME_V2;
+    bytes.writeUInt32LE((r.length | flags) >>> 0, p);
     bytes.writeUInt32LE(crc32c(r, 0, r.length, crc32c(bytes, p, p + 4)), p + 4);
     bytes.set(r, p + FRAME_HEADER_BYTES);
     p += FRAME_HEADER_BYTES + r.length;
@@ -53,10 +72,19 @@ export function encodeFrames(
   return { bytes, offsets };
 }
 
+/** The length word of the frame at `p` (payload length and flags). */
+function lengthWord(buf: Uint8Array, p: number): number {
+  return (buf[p]! | (buf[p + 1]! << 8) | (buf[p + 2]! << 16) | (buf[p + 3]! << 24)) >>> 0;
+}
+
 /** The end of the valid frame starting at `p` in `buf[0, n)`, or -1 when there is none. */
 export function frameEnd(buf: Uint8Array, p: number, n: number): number {
   if (p + FRAME_HEADER_BYTES > n) return -1;
-  const len = (buf[p]! | (buf[p + 1]! << 8) | (buf[p + 2]! << 16) | (buf[p + 3]! << 24)) >>> 0;
+  const word = lengthWord(buf, p);
+  const len = word & LENGTH_MASK;
+  // Reserved bits set, or APPEND_END without FRAME_V2: not a frame this format writes.
+  if ((word & RESERVED_BITS) !== 0) return -1;
+  if ((word & APPEND_END) !== 0 && (word & FRAME_V2) === 0) return -1;
   if (len > MAX_RECORD_BYTES || len > n - p - FRAME_HEADER_BYTES) return -1;
   const sum = (buf[p + 4]! | (buf[p + 5]! << 8) | (buf[p + 6]! << 16) | (buf[p + 7]! << 24)) >>> 0;
   const start = p + FRAME_HEADER_BYTES;
@@ -82,7 +110,8 @@ export function scanSegment(buf: Uint8Array, isLast: boolean, segment: string): 
       p = end;
       continue;
     }
-    if (!isLast || validFrameAfter(buf, p, n)) {
+    const next = isLast ? validFrameAfter(buf, p, n) : p;
+    if (next >= 0 && !(isLast && tornInsideFinalAppend(buf, p, next, n))) {
       throw new StorageError('storage.corrupt', `journal segment ${segment}: invalid record at byte ${p}`, {
         details: { segment, offset: p, record: offsets.length },
       });
@@ -92,8 +121,43 @@ export function scanSegment(buf: Uint8Array, isLast: boolean, segment: string): 
   return { offsets, validLength: p };
 }
 
-/** Whether a valid frame starts anywhere in `buf(p, n)`; cheap on garbage (implausible lengths stop early). */
-function validFrameAfter(buf: Uint8Array, p: number, n: number): boolean {
-  for (let q = p + 1; q + FRAME_HEADER_BYTES <= n; q++) if (frameEnd(buf, q, n) >= 0) return true;
+/** Where the first valid frame in `buf(p, n)` starts, or -1; cheap on garbage (implausible lengths stop early). */
+function validFrameAfter(buf: Uint8Array, p: number, n: number): number {
+  for (let q = p + 1; q + FRAME_HEADER_BYTES <= n; q++) if (frameEnd(buf, q, n) >= 0) return q;
+  return -1;
+}
+
+/**
+ * The second torn-tail case of the recovery rule: invalid bytes `[p, q)` holding a whole zero
+ * sector, then only delimited frames of one append up to the end (valid frames found by scanning
+ * past any further damage, which must be torn sectors too).
+ */
+function tornInsideFinalAppend(buf: Uint8Array, p: number, q: number, n: number): boolean {
+  if (!holdsZeroSector(buf, p, q)) return false;
+  let at = q;
+  for (;;) {
+    const end = frameEnd(buf, at, n);
+    const word = lengthWord(buf, at);
+    if ((word & FRAME_V2) === 0) return false;
+    const next = validFrameAfter(buf, end - 1, n);
+    if ((word & APPEND_END) !== 0) return next < 0; // the append's last frame: nothing may follow
+    if (next < 0) return true;
+    if (next > end && !holdsZeroSector(buf, end, next)) return false;
+    at = next;
+  }
+}
+
+/** Whether `buf[from, to)` contains a 512-byte-aligned sector of zeros. */
+function holdsZeroSector(buf: Uint8Array, from: number, to: number): boolean {
+  for (let s = Math.ceil(from / SECTOR_BYTES) * SECTOR_BYTES; s + SECTOR_BYTES <= to; s += SECTOR_BYTES) {
+    let zero = true;
+    for (let i = s; i < s + SECTOR_BYTES; i++) {
+      if (buf[i] !== 0) {
+        zero = false;
+        break;
+      }
+    }
+    if (zero) return true;
+  }
   return false;
 }

@@ -35,13 +35,23 @@ test('crc32c matches RFC 3720 B.4 and the catalogue check value', () => {
   assert.equal(crc32c(enc.encode('56789'), 0, 5, crc32c(enc.encode('1234'))), 0xe3069283);
 });
 
-/** A frame as the format in journal-format.ts defines it, built independently of the encoder. */
-function frame(payload: Uint8Array, badChecksum = false): Buffer {
+/**
+ * A frame as the format in journal-format.ts defines it, built independently of the encoder:
+ * 'mid' and 'end' are frames of a delimited append (bit 30; bit 31 on an append's last frame),
+ * 'legacy' a frame of the older undelimited format.
+ */
+function frame(payload: Uint8Array, badChecksum = false, kind: 'mid' | 'end' | 'legacy' = 'end'): Buffer {
   const b = Buffer.alloc(8 + payload.length);
-  b.writeUInt32LE(payload.length, 0);
+  const flags = kind === 'legacy' ? 0 : kind === 'mid' ? 2 ** 30 : 2 ** 31 + 2 ** 30;
+  b.writeUInt32LE(payload.length + flags, 0);
   b.set(payload, 8);
   b.writeUInt32LE((crc32c(payload, 0, payload.length, crc32c(b, 0, 4)) ^ (badChecksum ? 1 : 0)) >>> 0, 4);
   return b;
+}
+
+/** The frames of one append of `records`, as the journal writes them. */
+function appendFrames(records: Uint8Array[]): Buffer {
+  return Buffer.concat(records.map((r, i) => frame(r, false, i === records.length - 1 ? 'end' : 'mid')));
 }
 
 function expectCode(code: string) {
@@ -76,7 +86,7 @@ describe('local journal on disk', () => {
 
   test('the segment file is exactly the framed records', async () => {
     const { seg } = await threeRecords();
-    assert.deepEqual(await readFile(seg), Buffer.concat([frame(rec(0)), frame(rec(1)), frame(rec(2))]));
+    assert.deepEqual(await readFile(seg), appendFrames([rec(0), rec(1), rec(2)]));
   });
 
   // [what, the bytes a crash left after records 0..2, the whole records among them]
@@ -90,11 +100,7 @@ describe('local journal on disk', () => {
     ['a whole frame with a bad checksum', () => frame(rec(3), true), []],
     ['a zero-filled extension', () => Buffer.alloc(4096), []],
     ['a lone zero header', () => Buffer.alloc(8), []],
-    [
-      'a batch cut inside its second record',
-      () => Buffer.concat([frame(rec(3)), frame(rec(4))]).subarray(0, 25),
-      [rec(3)],
-    ],
+    ['a batch cut inside its second record', () => appendFrames([rec(3), rec(4)]).subarray(0, 25), [rec(3)]],
   ];
   for (const [what, tail, whole] of tornTails) {
     test(`a torn tail (${what}) is cut at open, whole records kept, appends continue`, async () => {
@@ -132,6 +138,92 @@ describe('local journal on disk', () => {
     bytes.writeUInt32LE(0x00ffffff, frame(rec(0)).length);
     await writeFile(seg, bytes);
     await assert.rejects(driver.log(name).openJournal(0), expectCode('storage.corrupt'));
+  });
+
+  // A power loss during the final (unacknowledged) append: the disk persisted some of its pages but
+  // not others, so a sector of zeros sits between whole records of that append.
+  const big = (i: number) => enc.encode(`{"index":${i},"pad":"${'p'.repeat(300)}"}`);
+  async function threeAppends(): Promise<{ name: string; seg: string; starts: number[] }> {
+    const name = `log${n++}`;
+    const j = await driver.log(name).openJournal(0);
+    const appends = [
+      [0, 1, 2, 3, 4, 5],
+      [6, 7, 8, 9, 10, 11],
+      [12, 13, 14, 15, 16, 17, 18, 19],
+    ];
+    for (const a of appends) await j.append(a.map(big));
+    await j.close();
+    const starts: number[] = [];
+    let at = 0;
+    for (let i = 0; i < 20; i++) {
+      starts.push(at);
+      at += frame(big(i)).length;
+    }
+    return { name, seg: join(root, 'logs', name, 'journal', SEG0), starts };
+  }
+  /** Zeroes the 512-byte sector that starts at or after `offset`. */
+  async function zeroSectorFrom(seg: string, offset: number): Promise<number> {
+    const bytes = await readFile(seg);
+    const sector = Math.ceil(offset / 512) * 512;
+    bytes.fill(0, sector, sector + 512);
+    await writeFile(seg, bytes);
+    return sector;
+  }
+
+  test('a lost sector inside the final append is a torn tail: cut at the first damaged record', async () => {
+    const { name, seg, starts } = await threeAppends();
+    const sector = await zeroSectorFrom(seg, starts[14]!);
+    assert.ok(sector + 512 < starts[19]!, 'whole records of the final append survive after the hole');
+    const firstBad = starts.findIndex((s, i) => s + frame(big(i)).length > sector);
+    assert.ok(firstBad >= 12, 'the hole is inside the final append');
+    const before = warnings.length;
+    const j = await driver.log(name).openJournal(0);
+    assert.equal(j.end, firstBad);
+    assert.deepEqual(
+      await j.read(0, firstBad),
+      Array.from({ length: firstBad }, (_, i) => big(i)),
+    );
+    assert.equal((await stat(seg)).size, starts[firstBad]);
+    assert.equal(warnings.length, before + 1);
+    await j.append([big(99)]);
+    await j.close();
+    const again = await driver.log(name).openJournal(0);
+    assert.equal(again.end, firstBad + 1);
+    await again.close();
+  });
+
+  test('a lost sector inside an earlier (acknowledged) append is corruption', async () => {
+    const { name, seg, starts } = await threeAppends();
+    const sector = await zeroSectorFrom(seg, starts[7]!);
+    assert.ok(sector + 512 < starts[12]!, 'the hole is inside the second append');
+    await assert.rejects(driver.log(name).openJournal(0), expectCode('storage.corrupt'));
+  });
+
+  test('a flipped bit inside the final append, with records after it, is corruption', async () => {
+    const { name, seg, starts } = await threeAppends();
+    const bytes = await readFile(seg);
+    bytes[starts[14]! + 20]! ^= 0x08;
+    await writeFile(seg, bytes);
+    await assert.rejects(driver.log(name).openJournal(0), expectCode('storage.corrupt'));
+  });
+
+  test('undelimited (older) frames: a lost sector followed by records stays corruption', async () => {
+    const name = `log${n++}`;
+    const dir = join(root, 'logs', name, 'journal');
+    const j = await driver.log(name).openJournal(0);
+    await j.close();
+    const legacy = Buffer.concat(Array.from({ length: 8 }, (_, i) => frame(big(i), false, 'legacy')));
+    legacy.fill(0, 1024, 1536);
+    await writeFile(join(dir, SEG0), legacy);
+    await assert.rejects(driver.log(name).openJournal(0), expectCode('storage.corrupt'));
+    // Whole older frames still open as before, and new appends after them are delimited.
+    const whole = Buffer.concat(Array.from({ length: 3 }, (_, i) => frame(big(i), false, 'legacy')));
+    await writeFile(join(dir, SEG0), whole);
+    const k = await driver.log(name).openJournal(0);
+    assert.equal(k.end, 3);
+    await k.append([big(3), big(4)]);
+    await k.close();
+    assert.deepEqual(await readFile(join(dir, SEG0)), Buffer.concat([whole, appendFrames([big(3), big(4)])]));
   });
 
   test('damage after open is reported by read, never returned', async () => {
