@@ -3,11 +3,13 @@
  *
  * A segment is a sequence of frames, one per record:
  *   [u32 LE length word][u32 LE CRC-32C(length word ‖ payload)][payload]
- * The length word is the payload length (at most MAX_RECORD_BYTES, 26 bits) with two flags:
- * FRAME_V2 (bit 30) on every frame written since appends were delimited, and APPEND_END (bit 31)
- * on the last frame of each append. Frames without FRAME_V2 (older journals) are read as before.
- * The checksum covers the length word too, so a zero-filled tail (a file extended but never
- * written) is never a valid empty record, and a flag cannot flip unnoticed.
+ * The length word is the payload length (21 bits, at most MAX_RECORD_BYTES) with flags: FRAME_V2
+ * (bit 30) on every frame written since appends were delimited, APPEND_END (bit 31) on the last
+ * frame of each append, and a 4-bit append tag (bits 26-29: the append's sequence number mod 16,
+ * the same on all its frames). Bits 21-25 are zero. Frames without FRAME_V2 (older journals) have
+ * all of bits 21-31 zero and are read as before. The checksum covers the length word too, so a
+ * zero-filled tail (a file extended but never written) is never a valid empty record, and a flag
+ * cannot flip unnoticed.
  *
  * Recovery rule. Only the final append of the last segment can be torn: every earlier append was
  * fdatasync'ed before it was acknowledged, and a new segment starts only after the previous one is
@@ -15,31 +17,39 @@
  * - if no valid frame starts anywhere after it, the rest is a torn tail: it is cut off (those
  *   records were never acknowledged);
  * - if valid frames follow, it is still a torn tail when the damage looks like a power loss inside
- *   the final append — the invalid bytes hold a whole 512-byte sector of zeros (a sector that was
- *   never written), and every valid frame after them is a delimited frame of that same append (no
- *   APPEND_END before the last of them, so no later append exists, which could only have been
- *   written after this one was durable). A disk may persist the pages of an unfinished write in any
- *   order, so later records of an unacknowledged append can survive an earlier one;
+ *   the final append: each stretch of invalid bytes holds a lost sector (a 512-byte-aligned sector
+ *   whose part after the damage point is all zeros: never written), and every valid frame after
+ *   the damage is a delimited frame of one append — the append the damage is in, by its tag —
+ *   with APPEND_END on none but the last (no later append exists: one could only have been written
+ *   after this one was durable). A disk may persist the pages of an unfinished write in any order,
+ *   so later records of an unacknowledged append can survive an earlier one;
  * - anything else is corruption, reported as `storage.corrupt`, never skipped: a flipped bit (no
- *   zero sector), damage followed by a later append, or damage among undelimited (older) frames.
- *   This also catches a damaged length field, which would otherwise make the rest of the file look
- *   like one long torn record.
+ *   zeroed sector), damage followed by frames of another append, or damage after undelimited
+ *   (older) frames. This also catches a damaged length field, which would otherwise make the rest
+ *   of the file look like one long torn record.
+ * What is kept always ends with a whole append: delimited frames of an append whose APPEND_END was
+ * lost are cut too (never acknowledged), so every kept append is complete and the next append's tag
+ * follows the last one's.
  * Any invalid frame in an earlier segment is corruption. Record payloads are JCS text in practice,
- * whose bytes are never below 0x20, so a payload cannot embed a plausible frame header (its length
- * word would exceed the format's limits).
+ * whose bytes are never below 0x20, so a payload cannot embed a plausible frame header: the third
+ * byte of its length word would be 0x20 or more, which sets a bit that is always zero.
  */
 import { StorageError } from '../errors.js';
 import { crc32c } from './crc32c.js';
 
 export const FRAME_HEADER_BYTES = 8;
 /** Largest record the local journal accepts (far above the 64 KiB record limit of DESIGN.md §3). */
-export const MAX_RECORD_BYTES = 64 * 1024 * 1024;
+export const MAX_RECORD_BYTES = 1024 * 1024;
 /** Length-word flag: the frame belongs to a delimited append (see the file comment). */
 export const FRAME_V2 = 0x4000_0000;
 /** Length-word flag: the last frame of an append. */
 export const APPEND_END = 0x8000_0000;
-const LENGTH_MASK = 0x03ff_ffff;
-const RESERVED_BITS = 0x3c00_0000;
+const LENGTH_MASK = 0x001f_ffff;
+const TAG_SHIFT = 26;
+/** Append tags run 0..15 and wrap. */
+export const TAG_MODULUS = 16;
+const RESERVED_V2 = 0x03e0_0000;
+const RESERVED_LEGACY = 0xffe0_0000;
 /** The sector size whose all-zero occurrence marks never-written bytes (a power loss). */
 const SECTOR_BYTES = 512;
 
@@ -47,7 +57,9 @@ const SECTOR_BYTES = 512;
 export function encodeFrames(
   records: readonly Uint8Array[],
   position: number,
+  tag: number,
 ): { bytes: Buffer; offsets: number[] } {
+  const tagBits = ((tag % TAG_MODULUS) << TAG_SHIFT) >>> 0;
   let total = 0;
   for (const r of records) {
     if (!(r instanceof Uint8Array) || r.length > MAX_RECORD_BYTES) {
@@ -64,7 +76,7 @@ export function encodeFrames(
     const r = records[i]!;
     offsets[i] = position + p;
     const flags = i === records.length - 1 ? FRAME_V2 | APPEND_END : FRAME_V2;
-    bytes.writeUInt32LE((r.length | flags) >>> 0, p);
+    bytes.writeUInt32LE((r.length | flags | tagBits) >>> 0, p);
     bytes.writeUInt32LE(crc32c(r, 0, r.length, crc32c(bytes, p, p + 4)), p + 4);
     bytes.set(r, p + FRAME_HEADER_BYTES);
     p += FRAME_HEADER_BYTES + r.length;
@@ -82,13 +94,22 @@ export function frameEnd(buf: Uint8Array, p: number, n: number): number {
   if (p + FRAME_HEADER_BYTES > n) return -1;
   const word = lengthWord(buf, p);
   const len = word & LENGTH_MASK;
-  // Reserved bits set, or APPEND_END without FRAME_V2: not a frame this format writes.
-  if ((word & RESERVED_BITS) !== 0) return -1;
-  if ((word & APPEND_END) !== 0 && (word & FRAME_V2) === 0) return -1;
+  // Bits that are always zero (which ones depends on the frame's format): not a frame.
+  if ((word & ((word & FRAME_V2) !== 0 ? RESERVED_V2 : RESERVED_LEGACY)) !== 0) return -1;
   if (len > MAX_RECORD_BYTES || len > n - p - FRAME_HEADER_BYTES) return -1;
   const sum = (buf[p + 4]! | (buf[p + 5]! << 8) | (buf[p + 6]! << 16) | (buf[p + 7]! << 24)) >>> 0;
   const start = p + FRAME_HEADER_BYTES;
   return crc32c(buf, start, start + len, crc32c(buf, p, p + 4)) === sum ? start + len : -1;
+}
+
+/** The append tag of the frame at `p`, or undefined for an undelimited (older) frame. */
+export function frameTag(buf: Uint8Array, p: number): number | undefined {
+  const word = lengthWord(buf, p);
+  return (word & FRAME_V2) === 0 ? undefined : (word >>> TAG_SHIFT) % TAG_MODULUS;
+}
+
+function isAppendEnd(buf: Uint8Array, p: number): boolean {
+  return (lengthWord(buf, p) & APPEND_END) !== 0;
 }
 
 export interface ScanResult {
@@ -96,6 +117,8 @@ export interface ScanResult {
   offsets: number[];
   /** Bytes of whole valid frames; anything after is a torn tail to cut off. */
   validLength: number;
+  /** The tag for the next append into this segment. */
+  nextTag: number;
 }
 
 /** Scans one segment per the recovery rule above; throws `storage.corrupt` with the segment and offset. */
@@ -111,14 +134,25 @@ export function scanSegment(buf: Uint8Array, isLast: boolean, segment: string): 
       continue;
     }
     const next = isLast ? validFrameAfter(buf, p, n) : p;
-    if (next >= 0 && !(isLast && tornInsideFinalAppend(buf, p, next, n))) {
+    if (next >= 0 && !(isLast && tornInsideFinalAppend(buf, offsets, p, next, n))) {
       throw new StorageError('storage.corrupt', `journal segment ${segment}: invalid record at byte ${p}`, {
         details: { segment, offset: p, record: offsets.length },
       });
     }
     break;
   }
-  return { offsets, validLength: p };
+  // Keep whole appends only: delimited frames after the last APPEND_END were never acknowledged.
+  if (isLast) {
+    while (offsets.length > 0) {
+      const last = offsets[offsets.length - 1]!;
+      if (frameTag(buf, last) === undefined || isAppendEnd(buf, last)) break;
+      p = last;
+      offsets.pop();
+    }
+  }
+  const last = offsets[offsets.length - 1];
+  const tag = last === undefined ? undefined : frameTag(buf, last);
+  return { offsets, validLength: p, nextTag: tag === undefined ? 0 : (tag + 1) % TAG_MODULUS };
 }
 
 /** Where the first valid frame in `buf(p, n)` starts, or -1; cheap on garbage (implausible lengths stop early). */
@@ -128,30 +162,53 @@ function validFrameAfter(buf: Uint8Array, p: number, n: number): number {
 }
 
 /**
- * The second torn-tail case of the recovery rule: invalid bytes `[p, q)` holding a whole zero
- * sector, then only delimited frames of one append up to the end (valid frames found by scanning
- * past any further damage, which must be torn sectors too).
+ * The second torn-tail case of the recovery rule: the invalid bytes `[p, q)` hold a lost sector,
+ * and from `q` on there are only frames of the append the damage is in (found by scanning past any
+ * further damage, which must hold lost sectors too), with APPEND_END on the last at most.
+ * `kept` are the offsets of the valid frames before `p`.
  */
-function tornInsideFinalAppend(buf: Uint8Array, p: number, q: number, n: number): boolean {
-  if (!holdsZeroSector(buf, p, q)) return false;
+function tornInsideFinalAppend(
+  buf: Uint8Array,
+  kept: readonly number[],
+  p: number,
+  q: number,
+  n: number,
+): boolean {
+  // Which append the damage is in: the one the last good frame before it belongs to, or the one
+  // after it if that frame ended its append. After undelimited frames there is no telling.
+  const before = kept[kept.length - 1];
+  let tag: number | undefined;
+  if (before !== undefined) {
+    const t = frameTag(buf, before);
+    if (t === undefined) return false;
+    tag = isAppendEnd(buf, before) ? (t + 1) % TAG_MODULUS : t;
+  }
+  if (!holdsLostSector(buf, p, q)) return false;
   let at = q;
   for (;;) {
     const end = frameEnd(buf, at, n);
-    const word = lengthWord(buf, at);
-    if ((word & FRAME_V2) === 0) return false;
+    const t = frameTag(buf, at);
+    if (t === undefined || (tag !== undefined && t !== tag)) return false;
+    tag = t;
     const next = validFrameAfter(buf, end - 1, n);
-    if ((word & APPEND_END) !== 0) return next < 0; // the append's last frame: nothing may follow
+    if (isAppendEnd(buf, at)) return next < 0; // the append's last frame: nothing may follow
     if (next < 0) return true;
-    if (next > end && !holdsZeroSector(buf, end, next)) return false;
+    if (next > end && !holdsLostSector(buf, end, next)) return false;
     at = next;
   }
 }
 
-/** Whether `buf[from, to)` contains a 512-byte-aligned sector of zeros. */
-function holdsZeroSector(buf: Uint8Array, from: number, to: number): boolean {
-  for (let s = Math.ceil(from / SECTOR_BYTES) * SECTOR_BYTES; s + SECTOR_BYTES <= to; s += SECTOR_BYTES) {
+/**
+ * Whether the damaged bytes `[from, to)` hold a lost sector: an aligned 512-byte sector ending at
+ * or before `to` whose bytes from `from` on (at least a frame header's worth) are all zero. Its
+ * bytes before `from` may belong to the previous append (an append can start mid-sector).
+ */
+function holdsLostSector(buf: Uint8Array, from: number, to: number): boolean {
+  for (let s = Math.floor(from / SECTOR_BYTES) * SECTOR_BYTES; s + SECTOR_BYTES <= to; s += SECTOR_BYTES) {
+    const lo = Math.max(s, from);
+    if (s + SECTOR_BYTES - lo < FRAME_HEADER_BYTES) continue;
     let zero = true;
-    for (let i = s; i < s + SECTOR_BYTES; i++) {
+    for (let i = lo; i < s + SECTOR_BYTES; i++) {
       if (buf[i] !== 0) {
         zero = false;
         break;

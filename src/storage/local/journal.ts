@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { StorageError, toStorageError } from '../errors.js';
 import type { Journal } from '../types.js';
 import { type DurableFolders, fsyncDir } from './durable-write.js';
-import { encodeFrames, FRAME_HEADER_BYTES, frameEnd, scanSegment } from './journal-format.js';
+import { encodeFrames, FRAME_HEADER_BYTES, frameEnd, scanSegment, TAG_MODULUS } from './journal-format.js';
 import type { StorageLogger } from './logger.js';
 
 export interface LocalJournalOptions {
@@ -63,6 +63,7 @@ export async function openLocalJournal(options: LocalJournalOptions): Promise<Lo
   const { dir, base, folders } = options;
   checkIndex('base', base);
   const segments: Segment[] = [];
+  let nextTag = 0;
   try {
     await folders.ensure(dir);
     const names = (await readdir(dir)).filter((n) => SEGMENT_NAME.test(n)).sort();
@@ -73,6 +74,7 @@ export async function openLocalJournal(options: LocalJournalOptions): Promise<Lo
       const bytes = await readFile(path);
       const isLast = i === names.length - 1;
       const scan = scanSegment(bytes, isLast, name);
+      nextTag = scan.nextTag;
       const prev = segments[segments.length - 1];
       if (
         !Number.isSafeInteger(segBase) ||
@@ -111,7 +113,7 @@ export async function openLocalJournal(options: LocalJournalOptions): Promise<Lo
     await Promise.all(segments.map((s) => s.fh.close().catch(() => {})));
     throw toStorageError(err, 'opening the journal', { dir });
   }
-  return new LocalJournal(options, segments);
+  return new LocalJournal(options, segments, nextTag);
 }
 
 async function createSegment(dir: string, base: number): Promise<Segment> {
@@ -133,10 +135,13 @@ export class LocalJournal implements Journal {
   #end: number;
   #tail: Promise<unknown> = Promise.resolve();
   #state: 'open' | 'failed' | 'closed' = 'open';
+  // The next append's tag (journal-format.ts): one more than the last append's, mod 16.
+  #tag: number;
 
-  constructor(options: LocalJournalOptions, segments: Segment[]) {
+  constructor(options: LocalJournalOptions, segments: Segment[], nextTag = 0) {
     this.#options = options;
     this.#segments = segments;
+    this.#tag = nextTag;
     const last = segments[segments.length - 1]!;
     this.#end = last.base + last.offsets.length;
   }
@@ -184,7 +189,7 @@ export class LocalJournal implements Journal {
       try {
         let seg = this.#last;
         if (seg.size >= this.#options.segmentBytes && seg.offsets.length > 0) seg = await this.#roll();
-        const { bytes, offsets } = encodeFrames(records, seg.size);
+        const { bytes, offsets } = encodeFrames(records, seg.size, this.#tag);
         let done = 0;
         while (done < bytes.length) {
           const { bytesWritten } = await seg.fh.write(bytes, done, bytes.length - done, seg.size + done);
@@ -194,6 +199,7 @@ export class LocalJournal implements Journal {
         for (const o of offsets) seg.offsets.push(o);
         seg.size += bytes.length;
         this.#end += records.length;
+        this.#tag = (this.#tag + 1) % TAG_MODULUS;
       } catch (err) {
         // A partial write may sit past `size`; only a reopen (which scans and cuts it) is safe.
         if (!(err instanceof StorageError && err.code === 'storage.out_of_range')) this.#state = 'failed';

@@ -40,18 +40,23 @@ test('crc32c matches RFC 3720 B.4 and the catalogue check value', () => {
  * 'mid' and 'end' are frames of a delimited append (bit 30; bit 31 on an append's last frame),
  * 'legacy' a frame of the older undelimited format.
  */
-function frame(payload: Uint8Array, badChecksum = false, kind: 'mid' | 'end' | 'legacy' = 'end'): Buffer {
+function frame(
+  payload: Uint8Array,
+  badChecksum = false,
+  kind: 'mid' | 'end' | 'legacy' = 'end',
+  tag = 0,
+): Buffer {
   const b = Buffer.alloc(8 + payload.length);
-  const flags = kind === 'legacy' ? 0 : kind === 'mid' ? 2 ** 30 : 2 ** 31 + 2 ** 30;
+  const flags = kind === 'legacy' ? 0 : (kind === 'mid' ? 2 ** 30 : 2 ** 31 + 2 ** 30) + tag * 2 ** 26;
   b.writeUInt32LE(payload.length + flags, 0);
   b.set(payload, 8);
   b.writeUInt32LE((crc32c(payload, 0, payload.length, crc32c(b, 0, 4)) ^ (badChecksum ? 1 : 0)) >>> 0, 4);
   return b;
 }
 
-/** The frames of one append of `records`, as the journal writes them. */
-function appendFrames(records: Uint8Array[]): Buffer {
-  return Buffer.concat(records.map((r, i) => frame(r, false, i === records.length - 1 ? 'end' : 'mid')));
+/** The frames of one append of `records` with tag `tag` (the append's number mod 16), as the journal writes them. */
+function appendFrames(records: Uint8Array[], tag: number): Buffer {
+  return Buffer.concat(records.map((r, i) => frame(r, false, i === records.length - 1 ? 'end' : 'mid', tag)));
 }
 
 function expectCode(code: string) {
@@ -86,7 +91,7 @@ describe('local journal on disk', () => {
 
   test('the segment file is exactly the framed records', async () => {
     const { seg } = await threeRecords();
-    assert.deepEqual(await readFile(seg), appendFrames([rec(0), rec(1), rec(2)]));
+    assert.deepEqual(await readFile(seg), appendFrames([rec(0), rec(1), rec(2)], 0));
   });
 
   // [what, the bytes a crash left after records 0..2, the whole records among them]
@@ -100,7 +105,9 @@ describe('local journal on disk', () => {
     ['a whole frame with a bad checksum', () => frame(rec(3), true), []],
     ['a zero-filled extension', () => Buffer.alloc(4096), []],
     ['a lone zero header', () => Buffer.alloc(8), []],
-    ['a batch cut inside its second record', () => appendFrames([rec(3), rec(4)]).subarray(0, 25), [rec(3)]],
+    // The whole first record of a cut append goes too: only whole appends are kept.
+    ['a batch cut inside its second record', () => appendFrames([rec(3), rec(4)], 1).subarray(0, 25), []],
+    ['a batch whose last frame is missing', () => appendFrames([rec(3), rec(4)], 1).subarray(0, 20), []],
   ];
   for (const [what, tail, whole] of tornTails) {
     test(`a torn tail (${what}) is cut at open, whole records kept, appends continue`, async () => {
@@ -170,26 +177,75 @@ describe('local journal on disk', () => {
     return sector;
   }
 
-  test('a lost sector inside the final append is a torn tail: cut at the first damaged record', async () => {
+  test('a lost sector inside the final append is a torn tail: that whole append is cut', async () => {
     const { name, seg, starts } = await threeAppends();
     const sector = await zeroSectorFrom(seg, starts[14]!);
     assert.ok(sector + 512 < starts[19]!, 'whole records of the final append survive after the hole');
-    const firstBad = starts.findIndex((s, i) => s + frame(big(i)).length > sector);
-    assert.ok(firstBad >= 12, 'the hole is inside the final append');
     const before = warnings.length;
     const j = await driver.log(name).openJournal(0);
-    assert.equal(j.end, firstBad);
+    assert.equal(j.end, 12, 'the two acknowledged appends stay, the torn one goes');
     assert.deepEqual(
-      await j.read(0, firstBad),
-      Array.from({ length: firstBad }, (_, i) => big(i)),
+      await j.read(0, 12),
+      Array.from({ length: 12 }, (_, i) => big(i)),
     );
-    assert.equal((await stat(seg)).size, starts[firstBad]);
+    assert.equal((await stat(seg)).size, starts[12]);
     assert.equal(warnings.length, before + 1);
     await j.append([big(99)]);
     await j.close();
     const again = await driver.log(name).openJournal(0);
-    assert.equal(again.end, firstBad + 1);
+    assert.equal(again.end, 13);
     await again.close();
+  });
+
+  test('a final append that starts mid-sector and lost that sector is a torn tail', async () => {
+    const name = `log${n++}`;
+    const j = await driver.log(name).openJournal(0);
+    // Record sizes chosen so the second append starts inside a sector, not at its start.
+    const small = enc.encode('{"index":1}');
+    await j.append([big(0), small]);
+    await j.append([big(2), big(3), big(4)]);
+    await j.close();
+    const seg = join(root, 'logs', name, 'journal', SEG0);
+    const bytes = await readFile(seg);
+    const second = frame(big(0)).length + frame(small).length;
+    assert.ok(second % 512 !== 0 && second % 512 < 504);
+    bytes.fill(0, second, Math.ceil(second / 512) * 512); // the rest of that sector was never written
+    await writeFile(seg, bytes);
+    const k = await driver.log(name).openJournal(0);
+    assert.equal(k.end, 2);
+    await k.close();
+  });
+
+  test('a lost sector across the end of an acknowledged append and the next one is corruption', async () => {
+    // The hole hides the last frame of append A and the first of append B, leaving B's later
+    // frames; B's tag shows they are not A's, so nothing may be cut.
+    const name = `log${n++}`;
+    const j = await driver.log(name).openJournal(0);
+    const mid = (i: number) => enc.encode(`{"index":${i},"pad":"${'q'.repeat(560)}"}`);
+    await j.append([mid(0), mid(1)]);
+    await j.append([mid(2), mid(3), mid(4)]);
+    await j.close();
+    const seg = join(root, 'logs', name, 'journal', SEG0);
+    const bytes = await readFile(seg);
+    const f = frame(mid(0)).length;
+    // One lost sector, from inside A's last frame into B's first; B's later frames intact.
+    const hole = Math.ceil((f + 8) / 512) * 512;
+    assert.ok(hole < 2 * f && hole + 512 > 2 * f && hole + 512 < 3 * f);
+    bytes.fill(0, hole, hole + 512);
+    await writeFile(seg, bytes);
+    await assert.rejects(driver.log(name).openJournal(0), expectCode('storage.corrupt'));
+  });
+
+  test('records over the journal limit are refused at append, nothing written', async () => {
+    const name = `log${n++}`;
+    const j = await driver.log(name).openJournal(0);
+    await assert.rejects(
+      j.append([new Uint8Array(1024 * 1024 + 1).fill(0x61)]),
+      expectCode('storage.out_of_range'),
+    );
+    await j.append([rec(0)]);
+    assert.equal(j.end, 1);
+    await j.close();
   });
 
   test('a lost sector inside an earlier (acknowledged) append is corruption', async () => {
@@ -223,7 +279,10 @@ describe('local journal on disk', () => {
     assert.equal(k.end, 3);
     await k.append([big(3), big(4)]);
     await k.close();
-    assert.deepEqual(await readFile(join(dir, SEG0)), Buffer.concat([whole, appendFrames([big(3), big(4)])]));
+    assert.deepEqual(
+      await readFile(join(dir, SEG0)),
+      Buffer.concat([whole, appendFrames([big(3), big(4)], 0)]),
+    );
   });
 
   test('damage after open is reported by read, never returned', async () => {
