@@ -426,7 +426,7 @@ export class Engine {
     this.closed = true;
     await Promise.allSettled([...this.opening.values()]);
     const results = await Promise.allSettled([...this.logs.values()].map((l) => l.log.close()));
-    await this.indexer.drain();
+    await this.indexer.close();
     await this.opts.index.close();
     await this.opts.driver.close();
     const failed = results.find((r) => r.status === 'rejected');

@@ -155,3 +155,35 @@ test('a failing index is retried with the same entries, in order', async () => {
   assert.equal(failuresLeft, 2 - 4);
   assert.deepEqual(await indexedEvents(inner), expected(records));
 });
+
+test('close() stops retrying an index that keeps failing, and says so', async () => {
+  const inner = createSqliteIndex({ path: ':memory:' });
+  let calls = 0;
+  const broken = new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'add') {
+        return () => {
+          calls++;
+          throw new Error('disk full');
+        };
+      }
+      return Reflect.get(target, prop, receiver);
+    },
+  });
+  const errors: string[] = [];
+  const logger = { ...silentLogger, error: (_o: unknown, msg: string) => errors.push(msg) };
+  const records = makeRecords(3);
+  const indexer = new Indexer(broken, logger, 60_000);
+  indexer.attach(LOG, source(records));
+  indexer.enqueue(LOG, records);
+  await indexer.close();
+  assert.equal(calls, 3, 'three attempts, then it gives up');
+  assert.equal(indexer.lag(LOG), 3, 'nothing was dropped from the log: the next open catches up');
+  assert.match(errors[errors.length - 1]!, /catches up at the next open/);
+  // A working index is drained completely by close().
+  const ok = new Indexer(inner, silentLogger, 60_000);
+  ok.attach(LOG, source(records));
+  ok.enqueue(LOG, records);
+  await ok.close();
+  assert.equal(inner.coveredSize(LOG), 3);
+});

@@ -23,6 +23,8 @@ export const DEFAULT_INDEX_MEMORY_ENTRIES = 4 * CHUNK;
  * hundreds. A full chunk goes at once; queries see new entries at most this much later.
  */
 export const DEFAULT_INDEX_DELAY_MS = 50;
+/** Failures in a row after which a closing indexer gives up (see close). */
+const CLOSE_ATTEMPTS = 3;
 
 interface Claim {
   entries: Promise<ReadonlyArray<{ index: number }>>;
@@ -56,6 +58,8 @@ export class Indexer {
   private delayed: { timer: NodeJS.Timeout; start: () => void } | undefined;
   private queued = 0;
   private failures = 0;
+  // Set by close(): indexing stops retrying after CLOSE_ATTEMPTS failures in a row.
+  private stopping = false;
 
   constructor(
     private readonly index: SearchIndex,
@@ -159,6 +163,14 @@ export class Indexer {
           } catch (err) {
             this.failures++;
             const from = q.held.length > 0 ? q.held[0]!.index : q.spillFrom;
+            if (this.stopping && this.failures >= CLOSE_ATTEMPTS) {
+              // Closing: what is durable stays in the log, and catchUp indexes it at the next open.
+              this.logger.error(
+                { err, log, from },
+                'indexing failed at close; the index catches up at the next open',
+              );
+              return;
+            }
             this.logger.error({ err, log, from }, 'indexing failed; will retry');
             await new Promise((r) => setTimeout(r, Math.min(5000, 100 * this.failures)));
             continue;
@@ -179,8 +191,17 @@ export class Indexer {
       }
     } finally {
       this.scheduled = undefined;
-      if (this.queued > 0) this.schedule();
+      if (this.queued > 0 && !(this.stopping && this.failures >= CLOSE_ATTEMPTS)) this.schedule();
     }
+  }
+
+  /**
+   * Indexes what is queued, then stops: unlike drain(), it gives up after CLOSE_ATTEMPTS failures
+   * in a row (an index that cannot take writes must not hold a shutdown forever).
+   */
+  async close(): Promise<void> {
+    this.stopping = true;
+    await this.drain();
   }
 
   private heldChunk(q: Queue): { chunk: SequencedRecord[]; ids: string[] } {
