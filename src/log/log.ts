@@ -237,7 +237,7 @@ export class Log {
    * The sequencing commit (runs one at a time, from the sequencer):
    *  1. assign indices and build records chained by `prev` (memory only; a crash loses nothing acked);
    *  2. journal.append: durable. Crash before it completes: nothing of this batch was acked; `open`
-   *     keeps only whole records of a torn tail, which are then integrated like any others (an
+   *     keeps only whole appends of a torn tail, which are then integrated like any others (an
    *     unacknowledged but durable record is harmless: the client retries with its id and gets it back);
    *  3. observers (index feed, id registry) learn the records; then the sequencer resolves the acks.
    */

@@ -5,8 +5,9 @@
  *   [u32 LE length word][u32 LE CRC-32C(length word ‖ payload)][payload]
  * The length word is the payload length (21 bits, at most MAX_RECORD_BYTES) with flags: FRAME_V2
  * (bit 30) on every frame written since appends were delimited, APPEND_END (bit 31) on the last
- * frame of each append, and a 4-bit append tag (bits 26-29: the append's sequence number mod 16,
- * the same on all its frames). Bits 21-25 are zero. Frames without FRAME_V2 (older journals) have
+ * frame of each append, and a 6-bit append tag (bits 24-29: the append's number within its segment
+ * mod 64, counting from 0, or from 1 after older frames; the same on all its frames). Bits 21-23
+ * are zero. Frames without FRAME_V2 (older journals) have
  * all of bits 21-31 zero and are read as before. The checksum covers the length word too, so a
  * zero-filled tail (a file extended but never written) is never a valid empty record, and a flag
  * cannot flip unnoticed.
@@ -45,11 +46,12 @@ export const FRAME_V2 = 0x4000_0000;
 /** Length-word flag: the last frame of an append. */
 export const APPEND_END = 0x8000_0000;
 const LENGTH_MASK = 0x001f_ffff;
-const TAG_SHIFT = 26;
-/** Append tags run 0..15 and wrap. */
-export const TAG_MODULUS = 16;
-const RESERVED_V2 = 0x03e0_0000;
+const TAG_SHIFT = 24;
+/** Append tags run 0..63 and wrap; each segment's first append has tag 0. */
+export const TAG_MODULUS = 64;
+const RESERVED_V2 = 0x00e0_0000;
 const RESERVED_LEGACY = 0xffe0_0000;
+const LENGTH_WORD_BYTES = 4;
 /** The sector size whose all-zero occurrence marks never-written bytes (a power loss). */
 const SECTOR_BYTES = 512;
 
@@ -150,9 +152,11 @@ export function scanSegment(buf: Uint8Array, isLast: boolean, segment: string): 
       offsets.pop();
     }
   }
+  // The next tag: one more than the last append's; 0 in an empty segment, 1 after older frames (so
+  // a hole at byte 0 that hides them cannot pass for the first append of the segment).
   const last = offsets[offsets.length - 1];
-  const tag = last === undefined ? undefined : frameTag(buf, last);
-  return { offsets, validLength: p, nextTag: tag === undefined ? 0 : (tag + 1) % TAG_MODULUS };
+  const tag = last === undefined ? -1 : (frameTag(buf, last) ?? 0);
+  return { offsets, validLength: p, nextTag: (tag + 1) % TAG_MODULUS };
 }
 
 /** Where the first valid frame in `buf(p, n)` starts, or -1; cheap on garbage (implausible lengths stop early). */
@@ -175,9 +179,10 @@ function tornInsideFinalAppend(
   n: number,
 ): boolean {
   // Which append the damage is in: the one the last good frame before it belongs to, or the one
-  // after it if that frame ended its append. After undelimited frames there is no telling.
+  // after it if that frame ended its append; at byte 0, the segment's first (tag 0). After
+  // undelimited frames there is no telling.
   const before = kept[kept.length - 1];
-  let tag: number | undefined;
+  let tag = 0;
   if (before !== undefined) {
     const t = frameTag(buf, before);
     if (t === undefined) return false;
@@ -188,8 +193,7 @@ function tornInsideFinalAppend(
   for (;;) {
     const end = frameEnd(buf, at, n);
     const t = frameTag(buf, at);
-    if (t === undefined || (tag !== undefined && t !== tag)) return false;
-    tag = t;
+    if (t !== tag) return false;
     const next = validFrameAfter(buf, end - 1, n);
     if (isAppendEnd(buf, at)) return next < 0; // the append's last frame: nothing may follow
     if (next < 0) return true;
@@ -200,13 +204,16 @@ function tornInsideFinalAppend(
 
 /**
  * Whether the damaged bytes `[from, to)` hold a lost sector: an aligned 512-byte sector ending at
- * or before `to` whose bytes from `from` on (at least a frame header's worth) are all zero. Its
- * bytes before `from` may belong to the previous append (an append can start mid-sector).
+ * or before `to` whose bytes from `from` on are all zero, at least a length word's worth (an intact
+ * delimited length word is never zero: it has FRAME_V2). Its bytes before `from` may belong to the
+ * previous append (an append can start mid-sector). An append starting 1-3 bytes before a sector
+ * boundary whose first sector was lost is therefore taken for corruption (refusing to start, never
+ * dropping data): the evidence is too thin to tell it from a damaged frame.
  */
 function holdsLostSector(buf: Uint8Array, from: number, to: number): boolean {
   for (let s = Math.floor(from / SECTOR_BYTES) * SECTOR_BYTES; s + SECTOR_BYTES <= to; s += SECTOR_BYTES) {
     const lo = Math.max(s, from);
-    if (s + SECTOR_BYTES - lo < FRAME_HEADER_BYTES) continue;
+    if (s + SECTOR_BYTES - lo < LENGTH_WORD_BYTES) continue;
     let zero = true;
     for (let i = lo; i < s + SECTOR_BYTES; i++) {
       if (buf[i] !== 0) {

@@ -135,7 +135,7 @@ export class LocalJournal implements Journal {
   #end: number;
   #tail: Promise<unknown> = Promise.resolve();
   #state: 'open' | 'failed' | 'closed' = 'open';
-  // The next append's tag (journal-format.ts): one more than the last append's, mod 16.
+  // The next append's tag (journal-format.ts): one more than the last append's, mod 64.
   #tag: number;
 
   constructor(options: LocalJournalOptions, segments: Segment[], nextTag = 0) {
@@ -180,6 +180,7 @@ export class LocalJournal implements Journal {
   async #roll(): Promise<Segment> {
     const seg = await createSegment(this.#options.dir, this.#end);
     this.#segments.push(seg);
+    this.#tag = 0; // each segment counts its appends from 0 (journal-format.ts)
     return seg;
   }
 

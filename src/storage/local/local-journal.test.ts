@@ -47,7 +47,7 @@ function frame(
   tag = 0,
 ): Buffer {
   const b = Buffer.alloc(8 + payload.length);
-  const flags = kind === 'legacy' ? 0 : (kind === 'mid' ? 2 ** 30 : 2 ** 31 + 2 ** 30) + tag * 2 ** 26;
+  const flags = kind === 'legacy' ? 0 : (kind === 'mid' ? 2 ** 30 : 2 ** 31 + 2 ** 30) + tag * 2 ** 24;
   b.writeUInt32LE(payload.length + flags, 0);
   b.set(payload, 8);
   b.writeUInt32LE((crc32c(payload, 0, payload.length, crc32c(b, 0, 4)) ^ (badChecksum ? 1 : 0)) >>> 0, 4);
@@ -236,6 +236,40 @@ describe('local journal on disk', () => {
     await assert.rejects(driver.log(name).openJournal(0), expectCode('storage.corrupt'));
   });
 
+  test('a hole at byte 0 hiding acknowledged appends is corruption, not a torn first append', async () => {
+    // E (one record) then F (two records), both acknowledged; the first sector is lost. F's frames
+    // carry tag 1, not the tag 0 of a segment's first append, so they cannot pass for its tail.
+    const name = `log${n++}`;
+    const j = await driver.log(name).openJournal(0);
+    await j.append([big(0)]);
+    await j.append([big(1), big(2)]);
+    await j.close();
+    const seg = join(root, 'logs', name, 'journal', SEG0);
+    const bytes = await readFile(seg);
+    assert.ok(frame(big(0)).length < 512 && 512 < 2 * frame(big(0)).length);
+    bytes.fill(0, 0, 512);
+    await writeFile(seg, bytes);
+    await assert.rejects(driver.log(name).openJournal(0), expectCode('storage.corrupt'));
+  });
+
+  test('a final append starting a few bytes before a sector boundary, that sector lost, is torn', async () => {
+    const name = `log${n++}`;
+    const j = await driver.log(name).openJournal(0);
+    const first = enc.encode(`{"index":0,"pad":"${'r'.repeat(499 - 20)}"}`);
+    assert.equal(frame(first).length, 507, 'the first append ends 5 bytes before the boundary');
+    await j.append([first]);
+    await j.append([big(1), big(2), big(3)]);
+    await j.close();
+    const seg = join(root, 'logs', name, 'journal', SEG0);
+    const bytes = await readFile(seg);
+    bytes.fill(0, 507, 512); // the lost sector's part that belonged to the final append
+    await writeFile(seg, bytes);
+    const k = await driver.log(name).openJournal(0);
+    assert.equal(k.end, 1);
+    assert.deepEqual(await k.read(0, 1), [first]);
+    await k.close();
+  });
+
   test('records over the journal limit are refused at append, nothing written', async () => {
     const name = `log${n++}`;
     const j = await driver.log(name).openJournal(0);
@@ -281,7 +315,7 @@ describe('local journal on disk', () => {
     await k.close();
     assert.deepEqual(
       await readFile(join(dir, SEG0)),
-      Buffer.concat([whole, appendFrames([big(3), big(4)], 0)]),
+      Buffer.concat([whole, appendFrames([big(3), big(4)], 1)]),
     );
   });
 
