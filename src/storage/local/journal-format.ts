@@ -203,19 +203,22 @@ function tornInsideFinalAppend(
 }
 
 /**
- * Whether the damaged bytes `[from, to)` hold a lost sector: an aligned 512-byte sector ending at
- * or before `to` whose bytes from `from` on are all zero, at least a length word's worth (an intact
+ * Whether the damaged bytes `[from, to)` hold a lost sector: an aligned 512-byte sector starting
+ * before `to` whose bytes from `from` on are all zero, at least a length word's worth (an intact
  * delimited length word is never zero: it has FRAME_V2). Its bytes before `from` may belong to the
- * previous append (an append can start mid-sector). An append starting 1-3 bytes before a sector
- * boundary whose first sector was lost is therefore taken for corruption (refusing to start, never
- * dropping data): the evidence is too thin to tell it from a damaged frame.
+ * previous append (an append can start mid-sector); it may also reach up to 3 bytes into the valid
+ * frame at `to`, whose first length-word bytes can be zero (a length that is a multiple of 256).
+ * An append starting 1-3 bytes before a sector boundary whose first sector was lost is taken for
+ * corruption (refusing to start, never dropping data): the evidence is too thin to tell it from a
+ * damaged frame.
  */
 function holdsLostSector(buf: Uint8Array, from: number, to: number): boolean {
-  for (let s = Math.floor(from / SECTOR_BYTES) * SECTOR_BYTES; s + SECTOR_BYTES <= to; s += SECTOR_BYTES) {
+  for (let s = Math.floor(from / SECTOR_BYTES) * SECTOR_BYTES; s < to; s += SECTOR_BYTES) {
     const lo = Math.max(s, from);
-    if (s + SECTOR_BYTES - lo < LENGTH_WORD_BYTES) continue;
+    const hi = Math.min(s + SECTOR_BYTES, buf.length);
+    if (hi - lo < LENGTH_WORD_BYTES || hi - to >= LENGTH_WORD_BYTES) continue;
     let zero = true;
-    for (let i = lo; i < s + SECTOR_BYTES; i++) {
+    for (let i = lo; i < hi; i++) {
       if (buf[i] !== 0) {
         zero = false;
         break;

@@ -270,6 +270,29 @@ describe('local journal on disk', () => {
     await k.close();
   });
 
+  test('a lost sector that ends inside a surviving frame whose first length byte is zero is torn', async () => {
+    // A third review's case: the final append's second frame starts at 1023 and holds 512 bytes,
+    // so its first length byte is 0x00; losing sector [512, 1024) zeroes nothing of it that was not
+    // zero already, yet the sector runs one byte into it.
+    const name = `log${n++}`;
+    const j = await driver.log(name).openJournal(0);
+    const sized = (i: number, len: number) => {
+      const head = `{"index":${i},"pad":"`;
+      return enc.encode(`${head}${'s'.repeat(len - head.length - 2)}"}`);
+    };
+    await j.append([sized(0, 92)]);
+    await j.append([sized(1, 1023 - 100 - 8), sized(2, 512), sized(3, 300)]);
+    await j.close();
+    const seg = join(root, 'logs', name, 'journal', SEG0);
+    const bytes = await readFile(seg);
+    assert.equal(bytes[1023], 0, 'the surviving frame starts with a zero byte');
+    bytes.fill(0, 512, 1024);
+    await writeFile(seg, bytes);
+    const k = await driver.log(name).openJournal(0);
+    assert.equal(k.end, 1);
+    await k.close();
+  });
+
   test('records over the journal limit are refused at append, nothing written', async () => {
     const name = `log${n++}`;
     const j = await driver.log(name).openJournal(0);
