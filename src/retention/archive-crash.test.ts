@@ -14,7 +14,6 @@ import { verifyS3Archive } from '../cli/verify-s3.js';
 import { entriesPath, TILE_WIDTH, tilePath } from '../core/tile.js';
 import { openTestEngine, sampleEvent } from '../log/test-helpers.js';
 import { createLocalDriver } from '../storage/local/local-driver.js';
-import { S3BlobStore } from '../storage/s3/s3-blob-store.js';
 import { openTestS3, s3SkipReason, s3TestOptions, type TestS3 } from '../storage/s3/test-env.js';
 import { Archiver } from './archiver.js';
 
@@ -114,13 +113,7 @@ test('SIGKILL while archiving, then resume: nothing lost, no second versions, by
   const local = await createLocalDriver({ root: dir });
   t.after(() => local.close());
   const log = local.log('acme');
-  const archive = new S3BlobStore({
-    client: s3!.client,
-    bucket: s3!.bucket,
-    prefix,
-    log: 'acme',
-    retainUntil: () => new Date(),
-  });
+  const archive = s3!.archiveOf(prefix, 'acme');
   const archiver = await Archiver.open({
     log: 'acme',
     local: log.blobs,

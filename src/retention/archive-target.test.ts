@@ -18,7 +18,6 @@ import type { Engine } from '../log/engine.js';
 import { openTestEngine, sampleEvent } from '../log/test-helpers.js';
 import { rejectsWith } from '../storage/conformance-helpers.js';
 import { createLocalDriver } from '../storage/local/local-driver.js';
-import { S3BlobStore } from '../storage/s3/s3-blob-store.js';
 import { openTestS3, s3SkipReason, s3TestOptions, type TestS3 } from '../storage/s3/test-env.js';
 import { CURSOR_KEY, parseCursor } from './archive-cursor.js';
 import { type ArchivedDriver, openArchivedDriver } from './archived-driver.js';
@@ -82,16 +81,6 @@ async function append(engine: Engine, log: string, n: number): Promise<void> {
   await engine.log(log).integrate();
 }
 
-function store(s3: TestS3, prefix: string, log: string): S3BlobStore {
-  return new S3BlobStore({
-    client: s3.client,
-    bucket: s3.bucket,
-    prefix,
-    log,
-    retainUntil: () => new Date(),
-  });
-}
-
 async function runAll(driver: ArchivedDriver) {
   const results = await driver.runOnce();
   return new Map(results.map((r) => [r.log, r]));
@@ -130,10 +119,10 @@ describe('per-log archive target', s3TestOptions(), () => {
     assert.equal(byLog.get('beta')?.archive?.archivedSize, 260);
 
     // Each log's objects are in its own bucket and prefix, and only there.
-    assert.ok((await store(main!, prefix, 'acme').listSealed('')).includes(entriesPath(0)));
-    assert.deepEqual(await store(main!, prefix, 'beta').listSealed(''), []);
-    assert.deepEqual(await store(main!, prefix, 'beta').listMutable(''), []);
-    const own = store(second!, ownPrefix, 'beta');
+    assert.ok((await main!.archiveOf(prefix, 'acme').listSealed('')).includes(entriesPath(0)));
+    assert.deepEqual(await main!.archiveOf(prefix, 'beta').listSealed(''), []);
+    assert.deepEqual(await main!.archiveOf(prefix, 'beta').listMutable(''), []);
+    const own = second!.archiveOf(ownPrefix, 'beta');
     assert.ok((await own.listSealed('')).includes(entriesPath(0)));
     assert.ok((await own.listMutable('')).includes('checkpoint'));
     const cursor = parseCursor((await engine.stateOf('beta').read(CURSOR_KEY))!.value);
@@ -215,8 +204,8 @@ describe('per-log archive target', s3TestOptions(), () => {
     const byLog = await runAll(driver);
     assert.equal(byLog.get('gamma')?.error, undefined);
     assert.equal(byLog.get('gamma')?.archive?.archivedSize, 10);
-    assert.deepEqual(await store(second!, p1, 'gamma').listMutable(''), [], 'nothing at the first target');
-    assert.ok((await store(second!, p2, 'gamma').listMutable('')).includes('checkpoint'));
+    assert.deepEqual(await second!.archiveOf(p1, 'gamma').listMutable(''), [], 'nothing at the first target');
+    assert.ok((await second!.archiveOf(p2, 'gamma').listMutable('')).includes('checkpoint'));
     const error = byLog.get('delta')?.error as { code?: string; message?: string } | undefined;
     assert.equal(error?.code, 'storage.object_lock_missing');
     assert.match(error?.message ?? '', new RegExp(plain!.bucket));

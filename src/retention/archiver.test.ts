@@ -18,7 +18,6 @@ import { openTestEngine, sampleEvent } from '../log/test-helpers.js';
 import { verifyStorage } from '../log/verify.js';
 import { rejectsWith } from '../storage/conformance-helpers.js';
 import { createLocalDriver } from '../storage/local/local-driver.js';
-import { S3BlobStore } from '../storage/s3/s3-blob-store.js';
 import { openTestS3, s3SkipReason, s3TestOptions, type TestS3 } from '../storage/s3/test-env.js';
 import { openArchivedDriver } from './archived-driver.js';
 import { type ArchiveEvent, Archiver, edgeKeys } from './archiver.js';
@@ -93,13 +92,7 @@ describe('archiver', s3TestOptions(), () => {
     assert.equal(first?.error, undefined);
     assert.equal(first?.archive?.archivedSize, size);
     assert.equal(first?.evict?.evictedSize, 0);
-    const archive = new S3BlobStore({
-      client: s3!.client,
-      bucket: s3!.bucket,
-      prefix,
-      log: 'acme',
-      retainUntil: () => new Date(),
-    });
+    const archive = s3!.archiveOf(prefix, 'acme');
     const sealed = await archive.listSealed('');
     for (const b of [0, 1, 2, 3, 4]) {
       assert.ok(
@@ -220,13 +213,7 @@ describe('archiver', s3TestOptions(), () => {
     clock.offset = AFTER_MS + 1000;
     const [run] = await driver.runOnce();
     assert.equal(run?.evict?.evictedSize, 512);
-    const moved = new S3BlobStore({
-      client: s3!.client,
-      bucket: s3!.bucket,
-      prefix: `${prefix}-elsewhere`,
-      log: 'acme',
-      retainUntil: () => new Date(),
-    });
+    const moved = s3!.archiveOf(`${prefix}-elsewhere`, 'acme');
     await assert.rejects(
       Archiver.open({
         log: 'acme',
@@ -280,13 +267,7 @@ describe('archiver', s3TestOptions(), () => {
     );
     const minMs = { long: 40_000, short: 5000, plain: RETENTION_MS };
     for (const [log, min] of Object.entries(minMs)) {
-      const archive = new S3BlobStore({
-        client: s3!.client,
-        bucket: s3!.bucket,
-        prefix,
-        log,
-        retainUntil: () => new Date(),
-      });
+      const archive = s3!.archiveOf(prefix, log);
       const newest = await receivedAt(engine, log, 255);
       const head = await archive.objects.head(`${archive.layout.sealed}${entriesPath(0)}`);
       const until = head?.retainUntil ?? 0;
@@ -313,13 +294,7 @@ describe('archiver', s3TestOptions(), () => {
       ],
     );
     assert.notEqual(await local.log('long').blobs.get(entriesPath(0)), undefined, 'long: never evicted');
-    const plainArchive = new S3BlobStore({
-      client: s3!.client,
-      bucket: s3!.bucket,
-      prefix,
-      log: 'plain',
-      retainUntil: () => new Date(),
-    });
+    const plainArchive = s3!.archiveOf(prefix, 'plain');
     const extended = await plainArchive.objects.head(`${plainArchive.layout.sealed}${entriesPath(0)}`);
     assert.ok(
       (extended?.retainUntil ?? 0) >= (await receivedAt(engine, 'plain', 255)) + 20_000 - 1000,
@@ -347,13 +322,7 @@ describe('archiver', s3TestOptions(), () => {
     const [run] = await driver.runOnce();
     assert.equal(run?.error, undefined);
     assert.equal(run?.archive?.archivedSize, 900);
-    const archive = new S3BlobStore({
-      client: s3!.client,
-      bucket: s3!.bucket,
-      prefix,
-      log: 'acme',
-      retainUntil: () => new Date(),
-    });
+    const archive = s3!.archiveOf(prefix, 'acme');
     const sealed = await archive.listSealed('');
     assert.deepEqual(
       sealed.filter((k) => k.startsWith('tile/entries/')),

@@ -15,7 +15,7 @@ import { openTestEngine, sampleEvent } from '../log/test-helpers.js';
 import { silentLogger } from '../log/types.js';
 import { createLocalDriver } from '../storage/local/local-driver.js';
 import { createMemoryDriver } from '../storage/memory/memory-driver.js';
-import { S3BlobStore } from '../storage/s3/s3-blob-store.js';
+import type { S3BlobStore } from '../storage/s3/s3-blob-store.js';
 import { openTestS3, s3SkipReason, s3TestOptions, sleep, type TestS3 } from '../storage/s3/test-env.js';
 import { openArchivedDriver } from './archived-driver.js';
 import type { ArchiveEvent } from './archiver.js';
@@ -76,13 +76,7 @@ describe('S3 legal hold', s3TestOptions(), () => {
     await append(engine, 300, 0);
     await append(engine, 300, 300);
     assert.equal((await driver.runOnce())[0]?.legalHold?.swept, false, 'never held: nothing to sweep');
-    const archive = new S3BlobStore({
-      client: s3!.client,
-      bucket: s3!.bucket,
-      prefix,
-      log: 'acme',
-      retainUntil: () => new Date(),
-    });
+    const archive = s3!.archiveOf(prefix, 'acme');
     const before = await holds(archive);
     assert.ok(Object.keys(before).length >= 6);
     assert.ok(Object.values(before).every((s) => s === 'OFF'));
@@ -153,13 +147,7 @@ describe('S3 legal hold', s3TestOptions(), () => {
 
   test('a sweep that fails halfway resumes from its saved page and finishes', async () => {
     const prefix = s3!.newPrefix('sweep-resume');
-    const archive = new S3BlobStore({
-      client: s3!.client,
-      bucket: s3!.bucket,
-      prefix,
-      log: 'acme',
-      retainUntil: () => new Date(),
-    });
+    const archive = s3!.archiveOf(prefix, 'acme');
     const keys = Array.from({ length: 10 }, (_, i) => entriesPath(i));
     for (const k of keys)
       await archive.putSealed(k, new TextEncoder().encode(k), new Date(Date.now() + 60_000));

@@ -79,13 +79,25 @@ describe('local journal on disk', () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  /** A fresh log with records 0..2 appended and the journal closed; returns its segment path. */
-  async function threeRecords(): Promise<{ name: string; seg: string; size: number }> {
+  /** A fresh log with `batches` appended (one append each) and the journal closed; its segment path. */
+  async function appended(batches: Uint8Array[][]): Promise<{ name: string; seg: string }> {
     const name = `log${n++}`;
     const j = await driver.log(name).openJournal(0);
-    await j.append([rec(0), rec(1), rec(2)]);
+    for (const b of batches) await j.append(b);
     await j.close();
-    const seg = join(root, 'logs', name, 'journal', SEG0);
+    return { name, seg: join(root, 'logs', name, 'journal', SEG0) };
+  }
+
+  /** Rewrites a segment file after `change` edited its bytes in place. */
+  async function damage(seg: string, change: (bytes: Buffer) => void): Promise<void> {
+    const bytes = await readFile(seg);
+    change(bytes);
+    await writeFile(seg, bytes);
+  }
+
+  /** A fresh log with records 0..2 appended and the journal closed; returns its segment path. */
+  async function threeRecords(): Promise<{ name: string; seg: string; size: number }> {
+    const { name, seg } = await appended([[rec(0), rec(1), rec(2)]]);
     return { name, seg, size: (await stat(seg)).size };
   }
 
@@ -151,29 +163,25 @@ describe('local journal on disk', () => {
   // not others, so a sector of zeros sits between whole records of that append.
   const big = (i: number) => enc.encode(`{"index":${i},"pad":"${'p'.repeat(300)}"}`);
   async function threeAppends(): Promise<{ name: string; seg: string; starts: number[] }> {
-    const name = `log${n++}`;
-    const j = await driver.log(name).openJournal(0);
-    const appends = [
-      [0, 1, 2, 3, 4, 5],
-      [6, 7, 8, 9, 10, 11],
-      [12, 13, 14, 15, 16, 17, 18, 19],
-    ];
-    for (const a of appends) await j.append(a.map(big));
-    await j.close();
+    const { name, seg } = await appended(
+      [
+        [0, 1, 2, 3, 4, 5],
+        [6, 7, 8, 9, 10, 11],
+        [12, 13, 14, 15, 16, 17, 18, 19],
+      ].map((a) => a.map(big)),
+    );
     const starts: number[] = [];
     let at = 0;
     for (let i = 0; i < 20; i++) {
       starts.push(at);
       at += frame(big(i)).length;
     }
-    return { name, seg: join(root, 'logs', name, 'journal', SEG0), starts };
+    return { name, seg, starts };
   }
   /** Zeroes the 512-byte sector that starts at or after `offset`. */
   async function zeroSectorFrom(seg: string, offset: number): Promise<number> {
-    const bytes = await readFile(seg);
     const sector = Math.ceil(offset / 512) * 512;
-    bytes.fill(0, sector, sector + 512);
-    await writeFile(seg, bytes);
+    await damage(seg, (bytes) => bytes.fill(0, sector, sector + 512));
     return sector;
   }
 
@@ -198,19 +206,16 @@ describe('local journal on disk', () => {
   });
 
   test('a final append that starts mid-sector and lost that sector is a torn tail', async () => {
-    const name = `log${n++}`;
-    const j = await driver.log(name).openJournal(0);
     // Record sizes chosen so the second append starts inside a sector, not at its start.
     const small = enc.encode('{"index":1}');
-    await j.append([big(0), small]);
-    await j.append([big(2), big(3), big(4)]);
-    await j.close();
-    const seg = join(root, 'logs', name, 'journal', SEG0);
-    const bytes = await readFile(seg);
+    const { name, seg } = await appended([
+      [big(0), small],
+      [big(2), big(3), big(4)],
+    ]);
     const second = frame(big(0)).length + frame(small).length;
     assert.ok(second % 512 !== 0 && second % 512 < 504);
-    bytes.fill(0, second, Math.ceil(second / 512) * 512); // the rest of that sector was never written
-    await writeFile(seg, bytes);
+    // The rest of that sector was never written.
+    await damage(seg, (bytes) => bytes.fill(0, second, Math.ceil(second / 512) * 512));
     const k = await driver.log(name).openJournal(0);
     assert.equal(k.end, 2);
     await k.close();
@@ -219,51 +224,34 @@ describe('local journal on disk', () => {
   test('a lost sector across the end of an acknowledged append and the next one is corruption', async () => {
     // The hole hides the last frame of append A and the first of append B, leaving B's later
     // frames; B's tag shows they are not A's, so nothing may be cut.
-    const name = `log${n++}`;
-    const j = await driver.log(name).openJournal(0);
     const mid = (i: number) => enc.encode(`{"index":${i},"pad":"${'q'.repeat(560)}"}`);
-    await j.append([mid(0), mid(1)]);
-    await j.append([mid(2), mid(3), mid(4)]);
-    await j.close();
-    const seg = join(root, 'logs', name, 'journal', SEG0);
-    const bytes = await readFile(seg);
+    const { name, seg } = await appended([
+      [mid(0), mid(1)],
+      [mid(2), mid(3), mid(4)],
+    ]);
     const f = frame(mid(0)).length;
     // One lost sector, from inside A's last frame into B's first; B's later frames intact.
     const hole = Math.ceil((f + 8) / 512) * 512;
     assert.ok(hole < 2 * f && hole + 512 > 2 * f && hole + 512 < 3 * f);
-    bytes.fill(0, hole, hole + 512);
-    await writeFile(seg, bytes);
+    await damage(seg, (bytes) => bytes.fill(0, hole, hole + 512));
     await assert.rejects(driver.log(name).openJournal(0), expectCode('storage.corrupt'));
   });
 
   test('a hole at byte 0 hiding acknowledged appends is corruption, not a torn first append', async () => {
     // E (one record) then F (two records), both acknowledged; the first sector is lost. F's frames
     // carry tag 1, not the tag 0 of a segment's first append, so they cannot pass for its tail.
-    const name = `log${n++}`;
-    const j = await driver.log(name).openJournal(0);
-    await j.append([big(0)]);
-    await j.append([big(1), big(2)]);
-    await j.close();
-    const seg = join(root, 'logs', name, 'journal', SEG0);
-    const bytes = await readFile(seg);
+    const { name, seg } = await appended([[big(0)], [big(1), big(2)]]);
     assert.ok(frame(big(0)).length < 512 && 512 < 2 * frame(big(0)).length);
-    bytes.fill(0, 0, 512);
-    await writeFile(seg, bytes);
+    await damage(seg, (bytes) => bytes.fill(0, 0, 512));
     await assert.rejects(driver.log(name).openJournal(0), expectCode('storage.corrupt'));
   });
 
   test('a final append starting a few bytes before a sector boundary, that sector lost, is torn', async () => {
-    const name = `log${n++}`;
-    const j = await driver.log(name).openJournal(0);
     const first = enc.encode(`{"index":0,"pad":"${'r'.repeat(499 - 20)}"}`);
     assert.equal(frame(first).length, 507, 'the first append ends 5 bytes before the boundary');
-    await j.append([first]);
-    await j.append([big(1), big(2), big(3)]);
-    await j.close();
-    const seg = join(root, 'logs', name, 'journal', SEG0);
-    const bytes = await readFile(seg);
-    bytes.fill(0, 507, 512); // the lost sector's part that belonged to the final append
-    await writeFile(seg, bytes);
+    const { name, seg } = await appended([[first], [big(1), big(2), big(3)]]);
+    // The lost sector's part that belonged to the final append.
+    await damage(seg, (bytes) => bytes.fill(0, 507, 512));
     const k = await driver.log(name).openJournal(0);
     assert.equal(k.end, 1);
     assert.deepEqual(await k.read(0, 1), [first]);
@@ -274,20 +262,18 @@ describe('local journal on disk', () => {
     // A third review's case: the final append's second frame starts at 1023 and holds 512 bytes,
     // so its first length byte is 0x00; losing sector [512, 1024) zeroes nothing of it that was not
     // zero already, yet the sector runs one byte into it.
-    const name = `log${n++}`;
-    const j = await driver.log(name).openJournal(0);
     const sized = (i: number, len: number) => {
       const head = `{"index":${i},"pad":"`;
       return enc.encode(`${head}${'s'.repeat(len - head.length - 2)}"}`);
     };
-    await j.append([sized(0, 92)]);
-    await j.append([sized(1, 1023 - 100 - 8), sized(2, 512), sized(3, 300)]);
-    await j.close();
-    const seg = join(root, 'logs', name, 'journal', SEG0);
-    const bytes = await readFile(seg);
-    assert.equal(bytes[1023], 0, 'the surviving frame starts with a zero byte');
-    bytes.fill(0, 512, 1024);
-    await writeFile(seg, bytes);
+    const { name, seg } = await appended([
+      [sized(0, 92)],
+      [sized(1, 1023 - 100 - 8), sized(2, 512), sized(3, 300)],
+    ]);
+    await damage(seg, (bytes) => {
+      assert.equal(bytes[1023], 0, 'the surviving frame starts with a zero byte');
+      bytes.fill(0, 512, 1024);
+    });
     const k = await driver.log(name).openJournal(0);
     assert.equal(k.end, 1);
     await k.close();
@@ -314,9 +300,9 @@ describe('local journal on disk', () => {
 
   test('a flipped bit inside the final append, with records after it, is corruption', async () => {
     const { name, seg, starts } = await threeAppends();
-    const bytes = await readFile(seg);
-    bytes[starts[14]! + 20]! ^= 0x08;
-    await writeFile(seg, bytes);
+    await damage(seg, (bytes) => {
+      bytes[starts[14]! + 20]! ^= 0x08;
+    });
     await assert.rejects(driver.log(name).openJournal(0), expectCode('storage.corrupt'));
   });
 

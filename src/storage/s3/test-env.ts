@@ -8,6 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { S3BlobStore } from './s3-blob-store.js';
 import { createS3Client, resolveS3Config, type S3Config, s3ConnectionFromEnv } from './s3-client.js';
 
 /** The skip reason for S3 tests, or undefined when they must run. */
@@ -32,6 +33,8 @@ export interface TestS3 {
   newPrefix(hint: string): string;
   /** Every request the client sent: command name and input (for "never attempted" assertions). */
   sent: Array<{ command: string; input: Record<string, unknown> }>;
+  /** A store over `log`'s archive under `prefix` in the run's bucket, for reading what was archived. */
+  archiveOf(prefix: string, log: string): S3BlobStore;
 }
 
 /** A client and a new Object Lock bucket; `lock: false` makes an ordinary bucket (refusal tests). */
@@ -66,6 +69,8 @@ export async function openTestS3(options: { lock?: boolean; hint?: string } = {}
     connection,
     newPrefix: (hint) => `t${++n}-${hint.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 40)}`,
     sent,
+    archiveOf: (prefix, log) =>
+      new S3BlobStore({ client, bucket, prefix, log, retainUntil: () => new Date() }),
   };
 }
 
