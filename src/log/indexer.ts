@@ -12,8 +12,9 @@ import type { Logger } from './types.js';
 const CHUNK = 8192;
 /**
  * Records held in memory for the index, per log. When the index falls further behind (sustained
- * ingest faster than full-text indexing), later entries keep only their id here and their records
- * are read back from the log when the index reaches them: memory stays flat however far it lags.
+ * ingest faster than full-text indexing), later entries keep only their id and entry number here
+ * and their records are read back from the log when the index reaches them: memory grows by an id
+ * per waiting entry, not a record, and the engine's lag limit (log.pushback) bounds the ids.
  */
 export const DEFAULT_INDEX_MEMORY_ENTRIES = 4 * CHUNK;
 /**

@@ -7,10 +7,9 @@
  * (bit 30) on every frame written since appends were delimited, APPEND_END (bit 31) on the last
  * frame of each append, and a 6-bit append tag (bits 24-29: the append's number within its segment
  * mod 64, counting from 0, or from 1 after older frames; the same on all its frames). Bits 21-23
- * are zero. Frames without FRAME_V2 (older journals) have
- * all of bits 21-31 zero and are read as before. The checksum covers the length word too, so a
- * zero-filled tail (a file extended but never written) is never a valid empty record, and a flag
- * cannot flip unnoticed.
+ * are zero. Frames without FRAME_V2 (older journals) have all of bits 21-31 zero and are read as
+ * before. The checksum covers the length word too, so a zero-filled tail (a file extended but never
+ * written) is never a valid empty record, and a flag cannot flip unnoticed.
  *
  * Recovery rule. Only the final append of the last segment can be torn: every earlier append was
  * fdatasync'ed before it was acknowledged, and a new segment starts only after the previous one is
@@ -42,9 +41,9 @@ export const FRAME_HEADER_BYTES = 8;
 /** Largest record the local journal accepts (far above the 64 KiB record limit of DESIGN.md §3). */
 export const MAX_RECORD_BYTES = 1024 * 1024;
 /** Length-word flag: the frame belongs to a delimited append (see the file comment). */
-export const FRAME_V2 = 0x4000_0000;
+const FRAME_V2 = 0x4000_0000;
 /** Length-word flag: the last frame of an append. */
-export const APPEND_END = 0x8000_0000;
+const APPEND_END = 0x8000_0000;
 const LENGTH_MASK = 0x001f_ffff;
 const TAG_SHIFT = 24;
 /** Append tags run 0..63 and wrap; each segment's first append has tag 0. */
@@ -105,7 +104,7 @@ export function frameEnd(buf: Uint8Array, p: number, n: number): number {
 }
 
 /** The append tag of the frame at `p`, or undefined for an undelimited (older) frame. */
-export function frameTag(buf: Uint8Array, p: number): number | undefined {
+function frameTag(buf: Uint8Array, p: number): number | undefined {
   const word = lengthWord(buf, p);
   return (word & FRAME_V2) === 0 ? undefined : (word >>> TAG_SHIFT) % TAG_MODULUS;
 }
