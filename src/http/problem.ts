@@ -149,6 +149,7 @@ export const PROBLEMS: Readonly<Record<KnownCode, ProblemKind>> = {
   'index.capacity': p(503, 'Index capacity reached'),
   'index.schema_too_new': p(500, 'Internal server error'),
   'index.closed': p(503, 'Index is closed'),
+  'index.unavailable': p(503, 'Search index unavailable'),
 
   'tile.invalid_path': p(400, 'Invalid tile path'),
   'tile.invalid_ref': p(400, 'Invalid tile path'),

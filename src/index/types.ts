@@ -27,7 +27,9 @@ export type IndexErrorCode =
   /** The stored index was written by a newer version of Indelible (schema version unknown here). */
   | 'index.schema_too_new'
   /** The index was closed. */
-  | 'index.closed';
+  | 'index.closed'
+  /** The index kept failing to take writes (the engine gave up waiting for it; `cause` says why). */
+  | 'index.unavailable';
 
 export class IndexError extends IndelibleError<IndexErrorCode> {}
 

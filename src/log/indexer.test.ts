@@ -117,6 +117,26 @@ test('beyond its memory budget a log keeps ids only and reads the records back f
   assert.equal(index.coveredSize(LOG), 14);
 });
 
+test('the memory budget also counts bytes: large records are read back past it', async () => {
+  const index = createSqliteIndex({ path: ':memory:' });
+  const records = makeRecords(6);
+  const src = source(records);
+  // Room for 1,000 entries but only for the bytes of two of these records.
+  const budget = records[0]!.bytes.length + records[1]!.bytes.length;
+  const indexer = new Indexer(index, silentLogger, 60_000, 1000, budget);
+  indexer.attach(LOG, src);
+  for (let i = 0; i < 6; i += 2) indexer.enqueue(LOG, records.slice(i, i + 2));
+  await indexer.drain();
+  assert.deepEqual(src.read, [2, 3, 4, 5]);
+  assert.deepEqual(await indexedEvents(index), expected(records));
+  // Indexed records free their bytes: the next ones are held again.
+  const more = makeRecords(8).slice(6);
+  indexer.enqueue(LOG, more);
+  await indexer.drain();
+  assert.deepEqual(src.read, [2, 3, 4, 5]);
+  assert.equal(index.coveredSize(LOG), 8);
+});
+
 test('spilled entries pruned before the index reached them are skipped, the rest indexed', async () => {
   const index = createSqliteIndex({ path: ':memory:' });
   const records = makeRecords(10);
@@ -186,4 +206,39 @@ test('close() stops retrying an index that keeps failing, and says so', async ()
   ok.enqueue(LOG, records);
   await ok.close();
   assert.equal(inner.coveredSize(LOG), 3);
+});
+
+test('drain() rejects with index.unavailable after three failures in a row; the feed keeps the entries', async () => {
+  const inner = createSqliteIndex({ path: ':memory:' });
+  let broken = true;
+  let calls = 0;
+  const flaky = new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'add') {
+        return (log: string, entries: Parameters<typeof inner.add>[1]) => {
+          calls++;
+          if (broken) throw new Error('disk full');
+          return target.add(log, entries);
+        };
+      }
+      return Reflect.get(target, prop, receiver);
+    },
+  });
+  const records = makeRecords(4);
+  const indexer = new Indexer(flaky, silentLogger, 60_000);
+  indexer.attach(LOG, source(records));
+  indexer.enqueue(LOG, records);
+  await assert.rejects(indexer.drain(), (err: Error & { code?: string; cause?: Error }) => {
+    assert.equal(err.code, 'index.unavailable');
+    assert.equal(err.cause?.message, 'disk full');
+    return true;
+  });
+  assert.equal(calls, 3);
+  assert.equal(indexer.lag(LOG), 4, 'nothing dropped');
+  // The index recovers: the feed's own retry indexes everything, and a new drain() resolves.
+  broken = false;
+  await indexer.drain();
+  assert.equal(indexer.lag(LOG), 0);
+  assert.deepEqual(await indexedEvents(inner), expected(records));
+  await indexer.close();
 });

@@ -4,7 +4,7 @@
  * memory until the index has them, and `catchUp` closes any gap a crash left before a log serves.
  */
 import { hashLeaf } from '../core/merkle.js';
-import type { SearchIndex } from '../index/types.js';
+import { IndexError, type SearchIndex } from '../index/types.js';
 import { type Log, SequencedRecord } from './log.js';
 import type { Logger } from './types.js';
 
@@ -12,11 +12,14 @@ import type { Logger } from './types.js';
 const CHUNK = 8192;
 /**
  * Records held in memory for the index, per log. When the index falls further behind (sustained
- * ingest faster than full-text indexing), later entries keep only their id and entry number here
- * and their records are read back from the log when the index reaches them: memory grows by an id
- * per waiting entry, not a record, and the engine's lag limit (log.pushback) bounds the ids.
+ * ingest faster than full-text indexing), or its held records pass DEFAULT_INDEX_MEMORY_BYTES, later
+ * entries keep only their id and entry number here and their records are read back from the log
+ * when the index reaches them: memory grows by an id per waiting entry, not a record, and the
+ * engine's lag limit (log.pushback) bounds the ids.
  */
 export const DEFAULT_INDEX_MEMORY_ENTRIES = 4 * CHUNK;
+/** The same bound in record bytes (records may be up to 64 KiB each; typical ones are ~600 B). */
+export const DEFAULT_INDEX_MEMORY_BYTES = 32 * 1024 * 1024;
 /**
  * How long a small queue waits for company before it is indexed. Each index transaction has a fixed
  * cost (a commit, and a new full-text segment to merge later): feeding it the 30 entries of one
@@ -24,8 +27,9 @@ export const DEFAULT_INDEX_MEMORY_ENTRIES = 4 * CHUNK;
  * hundreds. A full chunk goes at once; queries see new entries at most this much later.
  */
 export const DEFAULT_INDEX_DELAY_MS = 50;
-/** Failures in a row after which a closing indexer gives up (see close). */
+/** Failures in a row after which a closing indexer gives up (see close), and drain() rejects. */
 const CLOSE_ATTEMPTS = 3;
+export const DRAIN_ATTEMPTS = CLOSE_ATTEMPTS;
 
 interface Claim {
   entries: Promise<ReadonlyArray<{ index: number }>>;
@@ -44,6 +48,8 @@ export interface RecordSource {
  */
 interface Queue {
   held: SequencedRecord[];
+  /** Bytes of the records in `held`. */
+  heldBytes: number;
   spilled: string[];
   spillFrom: number;
 }
@@ -59,6 +65,9 @@ export class Indexer {
   private delayed: { timer: NodeJS.Timeout; start: () => void } | undefined;
   private queued = 0;
   private failures = 0;
+  private lastError: unknown;
+  // Woken on every failed index call, so a drain() can give up while the feed keeps retrying.
+  private readonly failureWaiters = new Set<() => void>();
   // Set by close(): indexing stops retrying after CLOSE_ATTEMPTS failures in a row.
   private stopping = false;
 
@@ -67,6 +76,7 @@ export class Indexer {
     private readonly logger: Logger,
     private readonly delayMs = DEFAULT_INDEX_DELAY_MS,
     private readonly memoryEntries = DEFAULT_INDEX_MEMORY_ENTRIES,
+    private readonly memoryBytes = DEFAULT_INDEX_MEMORY_BYTES,
   ) {}
 
   /** Entries of `log` waiting to be indexed. */
@@ -116,17 +126,22 @@ export class Indexer {
     if (m) for (const r of records) if (m.has(r.id)) m.set(r.id, r.index);
     let q = this.queues.get(log);
     if (q === undefined) {
-      q = { held: [], spilled: [], spillFrom: 0 };
+      q = { held: [], heldBytes: 0, spilled: [], spillFrom: 0 };
       this.queues.set(log, q);
     }
+    let bytes = 0;
+    for (const r of records) bytes += r.bytes.length;
     // Once anything is spilled, later entries are too (index order); else hold while there is room.
     const spill =
-      q.spilled.length > 0 || (q.held.length + records.length > this.memoryEntries && this.sources.has(log));
+      q.spilled.length > 0 ||
+      ((q.held.length + records.length > this.memoryEntries || q.heldBytes + bytes > this.memoryBytes) &&
+        this.sources.has(log));
     if (spill) {
       if (q.spilled.length === 0) q.spillFrom = records[0]!.index;
       for (const r of records) q.spilled.push(r.id);
     } else {
       for (const r of records) q.held.push(r);
+      q.heldBytes += bytes;
     }
     this.queued += records.length;
     this.schedule();
@@ -163,6 +178,8 @@ export class Indexer {
             if (chunk.length > 0) await this.index.add(log, chunk);
           } catch (err) {
             this.failures++;
+            this.lastError = err;
+            for (const wake of this.failureWaiters) wake();
             const from = q.held.length > 0 ? q.held[0]!.index : q.spillFrom;
             if (this.stopping && this.failures >= CLOSE_ATTEMPTS) {
               // Closing: what is durable stays in the log, and catchUp indexes it at the next open.
@@ -178,6 +195,7 @@ export class Indexer {
           }
           this.failures = 0;
           if (q.held.length > 0) {
+            for (const r of chunk) q.heldBytes -= r.bytes.length;
             q.held.splice(0, ids.length);
           } else {
             q.spilled.splice(0, ids.length);
@@ -202,7 +220,10 @@ export class Indexer {
    */
   async close(): Promise<void> {
     this.stopping = true;
-    await this.drain();
+    while (this.scheduled) {
+      this.schedule(true);
+      await this.scheduled;
+    }
   }
 
   private heldChunk(q: Queue): { chunk: SequencedRecord[]; ids: string[] } {
@@ -228,11 +249,31 @@ export class Indexer {
     return { chunk, ids };
   }
 
-  /** Resolves when everything enqueued so far is indexed (without waiting out the delay). */
-  async drain(): Promise<void> {
+  /**
+   * Resolves when everything enqueued so far is indexed (without waiting out the delay). Rejects
+   * with `index.unavailable` once the index has failed `maxFailures` times in a row meanwhile; the
+   * feed itself keeps retrying in the background (nothing is dropped), so a later drain may succeed.
+   */
+  async drain(maxFailures = DRAIN_ATTEMPTS): Promise<void> {
     while (this.scheduled) {
       this.schedule(true);
-      await this.scheduled;
+      let wake!: () => void;
+      const failed = new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+      this.failureWaiters.add(wake);
+      try {
+        await Promise.race([this.scheduled, failed]);
+      } finally {
+        this.failureWaiters.delete(wake);
+      }
+      if (this.failures >= maxFailures) {
+        throw new IndexError(
+          'index.unavailable',
+          `the search index failed ${this.failures} times in a row; entries wait in the feed and are retried`,
+          { cause: this.lastError, details: { failures: this.failures } },
+        );
+      }
     }
   }
 
