@@ -26,7 +26,13 @@ import { fromHex, toHex } from '../core/encoding.js';
 import { IndelibleError } from '../core/errors.js';
 import { CompactRange, hashLeaf } from '../core/merkle.js';
 import { type NoteVerifier, parseVerifierKey } from '../core/note.js';
-import { openPruneStatement, PRUNE_ACTION, type PruneStatement } from '../core/prune-statement.js';
+import {
+  contradictsStatement,
+  openPruneStatement,
+  type PruneStatement,
+  statementFits,
+  statementOfEvent,
+} from '../core/prune-statement.js';
 import { parseRecord, ZERO_HASH } from '../core/record.js';
 import { decodeBundle, entriesPath, TILE_WIDTH, tilePath } from '../core/tile.js';
 import { IndelibleClient } from './client.js';
@@ -300,7 +306,9 @@ async function prunedPrefix(
   // Pruned after the checkpoint was fetched: that tree does not hold the statement yet, and its
   // walk fails on the first pruned bundle (410) — run again.
   if (at >= latest.size) return undefined;
-  if (statement.minimumIndex !== p.minimumIndex || statement.treeSize > latest.size || at < p.minimumIndex) {
+  if (
+    !statementFits(statement, { minimumIndex: p.minimumIndex, treeSize: latest.size, statementIndex: at })
+  ) {
     throw inconsistent('the prune statement does not match the served minimum index and tree', where);
   }
   return { statement, statementIndex: at, note: p.statement! };
@@ -308,11 +316,7 @@ async function prunedPrefix(
 
 /** The statement's root must be the tree's at its size. */
 function checkStatementRoot(range: CompactRange, pruned: PrunedPrefix | undefined, where: object): void {
-  if (
-    pruned !== undefined &&
-    range.size === pruned.statement.treeSize &&
-    !bytesEqual(range.root(), pruned.statement.rootHash)
-  ) {
+  if (pruned !== undefined && contradictsStatement(pruned.statement, range.size, () => range.root())) {
     throw inconsistent('the prune statement signs a root the tree does not have', {
       ...where,
       statement: pruned.note,
@@ -322,8 +326,7 @@ function checkStatementRoot(range: CompactRange, pruned: PrunedPrefix | undefine
 
 /** The record the server names must hold exactly the statement it served. */
 function checkStatementRecord(bytes: Uint8Array, pruned: PrunedPrefix, where: object): void {
-  const event = parseRecord(bytes).event as { action?: unknown; metadata?: { statement?: unknown } };
-  if (event.action !== PRUNE_ACTION || event.metadata?.statement !== pruned.note) {
+  if (statementOfEvent(parseRecord(bytes).event) !== pruned.note) {
     throw inconsistent(`entry ${pruned.statementIndex} does not hold the served prune statement`, {
       ...where,
       index: pruned.statementIndex,

@@ -3,12 +3,16 @@ import { test } from 'node:test';
 import { openCheckpoint, signCheckpoint } from './checkpoint.js';
 import { generateSignerKey, parseSignerKey, parseVerifierKey } from './note.js';
 import {
+  contradictsStatement,
   formatPruneStatement,
   openPruneStatement,
+  PRUNE_ACTION,
   type PruneStatement,
   PruneStatementError,
   parsePruneStatement,
   signPruneStatement,
+  statementFits,
+  statementOfEvent,
 } from './prune-statement.js';
 
 const keys = generateSignerKey('example.com/acme');
@@ -89,4 +93,34 @@ test('impossible or non-canonical values are refused', () => {
     () => formatPruneStatement({ ...statement, origin: 'two words' }),
     code('prune_statement.malformed'),
   );
+});
+
+test('statementOfEvent: only a prune record with a string statement carries one', () => {
+  const note = signPruneStatement(statement, signer);
+  assert.equal(statementOfEvent({ action: PRUNE_ACTION, metadata: { statement: note } }), note);
+  assert.equal(statementOfEvent({ action: 'document.update', metadata: { statement: note } }), undefined);
+  assert.equal(statementOfEvent({ action: PRUNE_ACTION, metadata: { statement: 42 } }), undefined);
+  assert.equal(statementOfEvent({ action: PRUNE_ACTION }), undefined);
+  assert.equal(statementOfEvent(null), undefined);
+});
+
+test('statementFits: same minimum index, a tree no larger than the verified one, held at or past it', () => {
+  const at = { minimumIndex: 512, treeSize: 1000, statementIndex: 1000 };
+  assert.equal(statementFits(statement, at), true);
+  assert.equal(statementFits(statement, { ...at, treeSize: 5000 }), true);
+  assert.equal(statementFits(statement, { ...at, minimumIndex: 768 }), false, 'another minimum index');
+  assert.equal(statementFits(statement, { ...at, treeSize: 999 }), false, 'signs a larger tree');
+  assert.equal(statementFits(statement, { ...at, statementIndex: 511 }), false, 'record pruned itself');
+});
+
+test('contradictsStatement: only at the statement tree size, only for another root', () => {
+  let computed = 0;
+  const rootOf = (r: Uint8Array) => () => {
+    computed++;
+    return r;
+  };
+  assert.equal(contradictsStatement(statement, 999, rootOf(new Uint8Array(32))), false);
+  assert.equal(computed, 0, 'the root is not computed at other sizes');
+  assert.equal(contradictsStatement(statement, 1000, rootOf(new Uint8Array(32).fill(7))), false);
+  assert.equal(contradictsStatement(statement, 1000, rootOf(new Uint8Array(32).fill(8))), true);
 });

@@ -17,6 +17,7 @@
  * origin and second a bare number), so the log key signing both cannot be confused. Parsing is
  * strict: every line exactly as above, no extras, numbers without leading zeros.
  */
+import { bytesEqual } from './crypto.js';
 import { fromBase64, toBase64 } from './encoding.js';
 import { IndelibleError } from './errors.js';
 import { isRfc3339DateTime } from './event.js';
@@ -137,4 +138,38 @@ export function openPruneStatement(
     });
   }
   return s;
+}
+
+/**
+ * The signed statement carried by a prune record's event (`action` PRUNE_ACTION, the note in
+ * `metadata.statement`), or undefined when the event is not a prune record.
+ */
+export function statementOfEvent(event: unknown): string | undefined {
+  const e = event as { action?: unknown; metadata?: { statement?: unknown } } | null;
+  if (typeof e !== 'object' || e === null || e.action !== PRUNE_ACTION) return undefined;
+  const statement = e.metadata?.statement;
+  return typeof statement === 'string' ? statement : undefined;
+}
+
+/**
+ * True when a statement found in entry `statementIndex` allows the minimum index a log declares:
+ * it is for exactly that minimum index, signs a tree no larger than `treeSize` (the tree being
+ * verified), and sits in a record the log still holds (at or past the minimum index).
+ */
+export function statementFits(
+  s: PruneStatement,
+  at: { minimumIndex: number; treeSize: number; statementIndex: number },
+): boolean {
+  return (
+    s.minimumIndex === at.minimumIndex && s.treeSize <= at.treeSize && at.statementIndex >= at.minimumIndex
+  );
+}
+
+/**
+ * True when a tree of `size` leaves whose root is `root()` contradicts the statement: same size,
+ * another root. (A verifier calls it as its walk grows the tree, so the root is computed only at
+ * the statement's size.)
+ */
+export function contradictsStatement(s: PruneStatement, size: number, root: () => Uint8Array): boolean {
+  return size === s.treeSize && !bytesEqual(root(), s.rootHash);
 }

@@ -17,7 +17,13 @@ import { toHex } from '../core/encoding.js';
 import { IndelibleError } from '../core/errors.js';
 import { CompactRange, hashLeaf } from '../core/merkle.js';
 import { type NoteVerifier, parseVerifierKey } from '../core/note.js';
-import { openPruneStatement, PRUNE_ACTION, type PruneStatement } from '../core/prune-statement.js';
+import {
+  contradictsStatement,
+  openPruneStatement,
+  type PruneStatement,
+  statementFits,
+  statementOfEvent,
+} from '../core/prune-statement.js';
 import { parseRecord, ZERO_HASH } from '../core/record.js';
 import { decodeBundle, entriesPath, tilePath } from '../core/tile.js';
 import { readPruneState } from '../retention/prune-state.js';
@@ -199,11 +205,7 @@ export async function verifyLog(
           size: range.size,
         });
       }
-      if (
-        pruned &&
-        range.size === pruned.statement.treeSize &&
-        !bytesEqual(pruned.statement.rootHash, range.root())
-      ) {
+      if (pruned && contradictsStatement(pruned.statement, range.size, () => range.root())) {
         fail(
           'verify.bad_prune_statement',
           `log ${log}: the prune statement signs a root the tree does not have`,
@@ -330,16 +332,14 @@ async function prunedPrefix(
   let statement: PruneStatement;
   try {
     const rec = parseRecord(decodeBundle(await must(storage, log, key))[at - b * WIDTH] ?? new Uint8Array());
-    const event = rec.event as { action?: unknown; metadata?: { statement?: unknown } };
-    if (rec.log !== log || rec.index !== at || event.action !== PRUNE_ACTION)
-      throw new Error('not a prune record');
-    if (typeof event.metadata?.statement !== 'string') throw new Error('no statement in the record');
-    statement = openPruneStatement(event.metadata.statement, verifier, origin);
+    const note = statementOfEvent(rec.event);
+    if (rec.log !== log || rec.index !== at || note === undefined) throw new Error('not a prune record');
+    statement = openPruneStatement(note, verifier, origin);
   } catch (err) {
     if (err instanceof VerifyError) throw err;
     return bad(`entry ${at} does not hold a valid prune statement: ${(err as Error).message}`, { index: at });
   }
-  if (statement.minimumIndex !== prune.minimumIndex || statement.treeSize > treeSize) {
+  if (!statementFits(statement, { minimumIndex: prune.minimumIndex, treeSize, statementIndex: at })) {
     return bad(`the prune statement in entry ${at} does not match the prune state`, { index: at });
   }
   return { statement, statementIndex: at };
