@@ -61,6 +61,8 @@ export interface ServedDir {
   proc: ChildProcess;
   /** SIGTERM and wait for the exit (a graceful stop: the directory can then be copied or verified). */
   stop(): Promise<void>;
+  /** Everything the server wrote to stdout so far. */
+  output(): string;
 }
 
 /**
@@ -97,6 +99,7 @@ export function serve(dir: string, config: Record<string, unknown> = {}): Promis
             if (proc.exitCode === null) proc.kill('SIGTERM');
             await exited;
           },
+          output: () => out,
         });
     });
     proc.stderr!.setEncoding('utf8').on('data', (c: string) => {

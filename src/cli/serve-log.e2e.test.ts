@@ -1,0 +1,52 @@
+/**
+ * `indelible serve`'s own log (src/cli/serve.ts): lines are batched into 4 KiB writes for speed,
+ * yet a quiet server's lines still appear within the 250 ms flush interval, the last lines reach
+ * stdout at a graceful stop, and no API key is ever written. Real binary, real socket.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { cli, parseNdjson, serve, until } from './test-cli.js';
+
+const root = mkdtempSync(join(tmpdir(), 'indelible-serve-log-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+type Line = { msg?: string; route?: string; status?: number; req_id?: string };
+const lines = (out: string): Line[] =>
+  parseNdjson(
+    out
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .join('\n'),
+  ) as Line[];
+
+test('access-log lines of a quiet server appear within the flush interval, without secrets; the last at stop', async () => {
+  const dir = join(root, 'data');
+  const init = await cli(['init', '--data', dir, '--json']);
+  assert.equal(init.status, 0, init.stderr);
+  const { admin_key: admin } = JSON.parse(init.stdout) as { admin_key: string };
+  const server = await serve(dir, { logLevel: 'info', http: { accessLog: true } });
+  try {
+    // One short request: far less than the 4 KiB a write waits for, so only the timer flushes it.
+    const res = await fetch(`${server.url}/v1/logs`, {
+      headers: { authorization: `Bearer ${admin}`, 'x-request-id': 'quiet-1' },
+    });
+    assert.equal(res.status, 200);
+    const started = Date.now();
+    const line = await until(() => lines(server.output()).find((l) => l.req_id === 'quiet-1'), 5_000);
+    // The interval is 250 ms; allow for a slow CI machine, but not for "only when 4 KiB are full".
+    assert.ok(Date.now() - started < 2_000, `the line took ${Date.now() - started} ms to appear`);
+    assert.equal(line.route, '/v1/logs');
+    assert.equal(line.status, 200);
+  } finally {
+    await server.stop();
+  }
+  const out = server.output();
+  assert.ok(!out.includes(admin), 'the API key never reaches the log');
+  assert.ok(
+    lines(out).some((l) => l.msg === 'stopped'),
+    'the line written while stopping was flushed before exit',
+  );
+});
