@@ -70,14 +70,26 @@ async function checkpointSize(base: string): Promise<number> {
   return Number((await res.text()).split('\n')[1]);
 }
 
-/** Waits until the checkpoint stops growing (integration and indexing of the last run are done). */
-async function settle(base: string): Promise<number> {
+/** Entries of the bench log waiting for the search index (the server's /metrics). */
+async function indexLag(base: string, adminKey: string): Promise<number> {
+  const res = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${adminKey}` } });
+  const m = new RegExp(`^indelible_index_lag_entries\\{[^}]*log="${LOG}"[^}]*\\} (\\S+)$`, 'm').exec(
+    await res.text(),
+  );
+  return Number(m?.[1] ?? 0);
+}
+
+/**
+ * Waits until the work a run left behind is done: the checkpoint stops growing (integration) and
+ * the search index has caught up, so the next run starts from an idle server. Returns the tree size.
+ */
+async function settle(base: string, adminKey: string): Promise<number> {
   let last = -1;
-  for (let i = 0; i < 60; i++) {
+  for (let i = 0; i < 120; i++) {
     const size = await checkpointSize(base);
-    if (size === last) return size;
+    if (size === last && (await indexLag(base, adminKey)) === 0) return size;
     last = size;
-    await sleep(1500);
+    await sleep(1000);
   }
   return last;
 }
@@ -103,12 +115,13 @@ async function commitTotals(base: string, adminKey: string): Promise<CommitTotal
   };
 }
 
-/** Commits during one run: how many, events per commit, mean journal fsync. */
+/** Commits during one run: how many, events per commit, mean journal fsync; index lag at its end. */
 interface CommitFigures {
   label: string;
   commits: number;
   eventsPerCommit: number;
   meanFsyncMs: number;
+  indexLagAfter?: number;
 }
 
 function commitFigures(label: string, before: CommitTotals, after: CommitTotals): CommitFigures {
@@ -232,14 +245,18 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
       progress(`http:   ${fmt(f.reqPerSec)} req/s, p99 ${fmt(f.p99Ms, 2)} ms, non-2xx ${f.non2xx}`);
       if (before !== undefined) {
         const c = commitFigures(r.label, before, await commitTotals(serverBase, adminKey));
-        progress(`http:   ${fmt(c.eventsPerCommit, 1)} events per commit, fsync ${fmt(c.meanFsyncMs, 2)} ms`);
+        c.indexLagAfter = await indexLag(serverBase, adminKey);
+        progress(
+          `http:   ${fmt(c.eventsPerCommit, 1)} events per commit, fsync ${fmt(c.meanFsyncMs, 2)} ms, index lag at the end ${fmt(c.indexLagAfter)}`,
+        );
         commits.push(c);
       }
       return f;
     };
 
     // Floor shapes first: a server run leaves integration and indexing work behind that would slow
-    // a floor run after it; `settle` waits that out between the server's own runs.
+    // a floor run after it; `settle` waits that out (checkpoint and search index) between the
+    // server's own runs.
     const floorBatch = await measure(
       shape('floor: batches of 100, 16 connections', floorUrl, 16, batchBody, undefined, BATCH),
     );
@@ -250,12 +267,12 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
       shape('indelible: batches of 100, 16 connections', ingestUrl, 16, batchBody, writerKey, BATCH),
       true,
     );
-    await settle(serverBase);
+    await settle(serverBase, adminKey);
     const serverSingle = await measure(
       shape('indelible: single events, 64 connections', ingestUrl, 64, singleBody, writerKey, 1),
       true,
     );
-    const treeSize = await settle(serverBase);
+    const treeSize = await settle(serverBase, adminKey);
     const serverRss = rssMiB(server.pid);
     const healthz = await measure({
       label: 'indelible: GET /healthz, 32 connections',
@@ -292,7 +309,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
         `Bodies: \`{"events":[…${BATCH}…]}\` of \`sampleEvent(n, ${EVENT_BYTES})\` (src/log/test-helpers.ts), or one such event; the same bytes go to both servers.`,
         'Floor: bench/floor-server.mjs (copy of ../shared/bench/floor-server.mjs) in `group` mode: parses the JSON, appends NDJSON, answers 201 after fsync, group commit; no validation, hashing, signing, index or logging.',
         `Indelible: \`node dist/src/cli/bin.js serve --data DIR --init --listen ${HOST}:PORT\` with default settings${logLevel ? ` and --log-level ${logLevel}` : ' (access log on, written to a file)'}; a writer key for ingest, no key for proofs (public reads).`,
-        "Events/s counts only 2xx responses. Order: floor shapes, then the server's; between server runs the bench waits until the checkpoint stops growing.",
+        "Events/s counts only 2xx responses. Order: floor shapes, then the server's; between server runs the bench waits until the checkpoint stops growing and the search index has caught up (the lag a run left is in the commits table).",
         `Files under ${base} (set BENCH_DIR to measure another disk).`,
       ],
       targets,
@@ -328,12 +345,13 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
         },
         {
           title: 'Commits during the server runs (from its /metrics)',
-          columns: ['run', 'commits', 'events per commit', 'mean journal fsync'],
+          columns: ['run', 'commits', 'events per commit', 'mean journal fsync', 'index lag at the end'],
           rows: commits.map((c) => [
             c.label,
             c.commits,
             fmt(c.eventsPerCommit, 1),
             `${fmt(c.meanFsyncMs, 2)} ms`,
+            fmt(c.indexLagAfter ?? 0),
           ]),
         },
       ],
