@@ -218,6 +218,7 @@ describe('ingest and reads', () => {
 
   it('searches with filters and pages with a cursor that stays stable while appends continue', async () => {
     for (let i = 0; i < 30; i++) await post(sampleEvent(100 + i, { actor: { id: 'pager' } }));
+    await h.indexed('acme');
     const seen: number[] = [];
     let cursor: string | null = null;
     let pages = 0;
@@ -245,6 +246,7 @@ describe('ingest and reads', () => {
   });
 
   it('filters by action prefix, outcome and target', async () => {
+    await h.indexed('acme');
     const byTarget = await h.req({ method: 'GET', url: '/v1/logs/acme/events?target=doc-3', key: reader });
     assert.deepEqual(
       byTarget.json().events.map((e: { index: number }) => e.index),

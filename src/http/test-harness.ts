@@ -32,6 +32,8 @@ export interface Harness {
   req(opts: InjectOptions & { key?: string }): Promise<LightMyRequestResponse>;
   /** Creates a log through the API (admin). */
   createLog(name: string): Promise<void>;
+  /** Waits until the search index covers every entry of `log` appended so far (it lags ~50 ms). */
+  indexed(log: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -79,6 +81,13 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     async createLog(name) {
       const res = await req({ method: 'POST', url: '/v1/logs', key: admin, payload: { name } });
       if (res.statusCode !== 201) throw new Error(`creating log ${name}: ${res.statusCode} ${res.body}`);
+    },
+    async indexed(log) {
+      const size = engine.log(log).size;
+      for (let i = 0; (await engine.index.coveredSize(log)) < size; i++) {
+        if (i > 1000) throw new Error(`the index of ${log} never reached ${size}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
     },
     async close() {
       await app.close();

@@ -22,7 +22,7 @@ import { bytesEqual } from '../core/crypto.js';
 import { toHex, utf8 } from '../core/encoding.js';
 import { CompactRange, hashLeaf } from '../core/merkle.js';
 import type { NoteSigner, NoteVerifier } from '../core/note.js';
-import { EdgeFoldCache, type HashReader, planRoot, proveConsistency, proveInclusion } from '../core/proof.js';
+import { planRoot } from '../core/proof.js';
 import { PRUNE_GRANULE, signPruneStatement } from '../core/prune-statement.js';
 import { formatReceipt } from '../core/receipt.js';
 import { buildRecordRun, formatTimestamp, ZERO_HASH } from '../core/record.js';
@@ -31,7 +31,6 @@ import {
   encodeBundle,
   entriesPath,
   partialTiles,
-  TileHashCache,
   type TileRef,
   tileHashReader,
   tilePath,
@@ -41,13 +40,12 @@ import { readMinimumIndex } from '../retention/prune-state.js';
 import type { Journal, LogStorage } from '../storage/types.js';
 import type { EngineConfig } from './config.js';
 import { LogError } from './errors.js';
+import { LogProofs } from './log-proofs.js';
 import { Sequencer } from './sequencer.js';
 import type { AppendedEntry, Clock, Logger, SignedCheckpoint } from './types.js';
 
 const TILE_WIDTH = 256;
 const STATE_CHECKPOINT = 'checkpoint';
-/** Hash tiles kept in memory for proofs (8 KiB each at most). */
-const TILE_CACHE_SIZE = 4096;
 
 /** An event ready to sequence: validated, canonicalized, with its final id. */
 export interface PreparedEvent {
@@ -127,19 +125,8 @@ export class Log {
   private readonly bundleCache = new Map<number, Uint8Array[]>();
   // Entries below this were pruned by retention (C2SP tlog-tiles minimum index); never served.
   private minIndex = 0;
-  // Hash tiles by path, and the interior node hashes computed from them (keyed by the same bytes),
-  // shared by every proof: neighbouring proofs touch the same few tiles.
-  private readonly tileCache = new Map<string, Uint8Array>();
-  readonly tileHashCache = new TileHashCache();
-  // Proofs read hash tiles by (level, index) from `proofTiles`: the widest version of each tile seen
-  // (full, or the latest edge tile), which serves every narrower ref too (tiles only grow at the
-  // right). So a proof for an older tree size reuses the interior hashes memoised for that tile
-  // object instead of recomputing them for a fresh narrower view, and a hit costs no tile path
-  // string and no promise chain. `proofReader` is the reader of the last tree size proven.
-  private readonly proofTiles = new Map<number, Uint8Array>();
-  private proofReader: { size: number; read: HashReader } | undefined;
-  // Right-edge proof elements of the latest tree sizes, shared by every proof against them.
-  private readonly edgeFolds = new EdgeFoldCache();
+  // Published hash tiles and the proofs computed from them (with their caches).
+  private readonly proofs: LogProofs;
   /** Entries replayed from the journal at open (acknowledged but not yet integrated before a stop). */
   recovered: { from: number; to: number } | undefined;
 
@@ -148,6 +135,7 @@ export class Log {
     this.name = opts.name;
     this.origin = opts.origin;
     this.verifier = opts.verifier;
+    this.proofs = new LogProofs(opts.name, opts.storage.blobs, () => this.checkpoint.size);
     this.sequencer = new Sequencer(
       opts.config.sequencer,
       (items) => this.commit(items),
@@ -657,80 +645,22 @@ export class Log {
    * current edge tile when W is at most its width (tiles only grow, so a narrower one is a prefix).
    */
   async readTileBytes(ref: TileRef & { kind: 'hash' | 'entries' }): Promise<Uint8Array | undefined> {
+    if (ref.kind === 'hash') return this.proofs.hashTile(ref);
     const size = this.checkpoint.size;
-    const levelSize = ref.kind === 'entries' ? size : Math.floor(size / TILE_WIDTH ** ref.level);
-    const available = Math.min(TILE_WIDTH, levelSize - ref.index * TILE_WIDTH);
+    const available = Math.min(TILE_WIDTH, size - ref.index * TILE_WIDTH);
     if (available <= 0 || ref.width > available) return undefined;
-    if (ref.kind === 'entries') {
-      // C2SP tlog-tiles pruning: a bundle whose end index is at or below the minimum index is denied.
-      if ((ref.index + 1) * TILE_WIDTH <= this.minIndex) throw this.pruned(ref.index * TILE_WIDTH);
-      const entries = await this.readBundle(ref.index, size);
-      return ref.width === entries.length ? encodeBundle(entries) : encodeBundle(entries.slice(0, ref.width));
-    }
-    const key = tilePath({ level: ref.level, index: ref.index, width: available });
-    let bytes = this.tileCache.get(key);
-    if (bytes === undefined) {
-      bytes = await this.opts.storage.blobs.get(key);
-      if (bytes === undefined) return undefined;
-      // Tiles at a path never change (the width is in the path), so caching them is always safe.
-      if (this.tileCache.size >= TILE_CACHE_SIZE) this.tileCache.delete(this.tileCache.keys().next().value!);
-      this.tileCache.set(key, bytes);
-    }
-    return ref.width === available ? bytes : bytes.subarray(0, ref.width * 32);
+    // C2SP tlog-tiles pruning: a bundle whose end index is at or below the minimum index is denied.
+    if ((ref.index + 1) * TILE_WIDTH <= this.minIndex) throw this.pruned(ref.index * TILE_WIDTH);
+    const entries = await this.readBundle(ref.index, size);
+    return ref.width === entries.length ? encodeBundle(entries) : encodeBundle(entries.slice(0, ref.width));
   }
 
-  /** A hash reader over the tiles of the current checkpoint, valid for any tree size up to it. */
-  private hashReader(treeSize: number): HashReader {
-    const last = this.proofReader;
-    if (last !== undefined && last.size === treeSize) return last.read;
-    const read = tileHashReader((ref) => this.proofTile(ref), treeSize, this.tileHashCache);
-    this.proofReader = { size: treeSize, read };
-    return read;
+  inclusionProof(index: number, treeSize: number): Promise<Uint8Array[]> {
+    return this.proofs.inclusionProof(index, treeSize);
   }
 
-  /** A hash tile at least `ref.width` wide (possibly wider), already resolved when in memory. */
-  private proofTile(ref: TileRef): Promise<Uint8Array> {
-    // Tile levels are below 8 for any safe tree size (53 levels / 8 per tile), as in tileHashReader.
-    const key = ref.index * 8 + ref.level;
-    const known = this.proofTiles.get(key);
-    if (known !== undefined && known.length >= ref.width * 32) return Promise.resolve(known);
-    return this.loadProofTile(ref, key);
-  }
-
-  /** Reads the widest version of `ref`'s tile in the current checkpoint and keeps it for proofs. */
-  private async loadProofTile(ref: TileRef, key: number): Promise<Uint8Array> {
-    const levelSize = Math.floor(this.checkpoint.size / TILE_WIDTH ** ref.level);
-    const width = Math.min(TILE_WIDTH, levelSize - ref.index * TILE_WIDTH);
-    const bytes = width >= ref.width ? await this.readTileBytes({ ...ref, width, kind: 'hash' }) : undefined;
-    if (bytes === undefined)
-      throw new LogError('log.inconsistent', `log ${this.name}: tile ${tilePath(ref)} is missing`);
-    const known = this.proofTiles.get(key);
-    if (known === undefined || known.length < bytes.length) {
-      if (known === undefined && this.proofTiles.size >= TILE_CACHE_SIZE) {
-        this.proofTiles.delete(this.proofTiles.keys().next().value!);
-      }
-      this.proofTiles.set(key, bytes);
-    }
-    return bytes;
-  }
-
-  async inclusionProof(index: number, treeSize: number): Promise<Uint8Array[]> {
-    this.checkProofSize(treeSize);
-    if (!Number.isSafeInteger(index) || index < 0 || index >= treeSize) {
-      throw new LogError('log.out_of_range', `index ${index} is not below tree size ${treeSize}`);
-    }
-    return proveInclusion(index, treeSize, this.hashReader(treeSize), this.edgeFolds);
-  }
-
-  async consistencyProof(from: number, to: number): Promise<Uint8Array[]> {
-    this.checkProofSize(to);
-    if (!Number.isSafeInteger(from) || from < 0 || from > to) {
-      throw new LogError(
-        'log.out_of_range',
-        `consistency proof needs 0 <= from <= to, got ${from} and ${to}`,
-      );
-    }
-    return proveConsistency(from, to, this.hashReader(to), this.edgeFolds);
+  consistencyProof(from: number, to: number): Promise<Uint8Array[]> {
+    return this.proofs.consistencyProof(from, to);
   }
 
   /** A C2SP tlog-proof receipt for `index` against the latest checkpoint (which must cover it). */
@@ -746,15 +676,6 @@ export class Log {
       `log ${this.name}: entry ${index} was pruned by the retention policy; entries start at ${this.minIndex}`,
       { details: { log: this.name, index, minimum_index: this.minIndex } },
     );
-  }
-
-  private checkProofSize(treeSize: number): void {
-    if (!Number.isSafeInteger(treeSize) || treeSize < 1 || treeSize > this.checkpoint.size) {
-      throw new LogError(
-        'log.out_of_range',
-        `tree size ${treeSize} is not between 1 and the latest checkpoint size ${this.checkpoint.size}`,
-      );
-    }
   }
 
   /** Finishes queued appends, integrates them, and releases the journal. */

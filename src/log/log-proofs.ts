@@ -1,0 +1,122 @@
+/**
+ * The read side of a log's hash tiles: the tiles as served on the C2SP read path, and inclusion and
+ * consistency proofs computed from them, with the caches that make a busy proof endpoint cheap.
+ * Everything here reads tiles the log has already published (at or below its latest checkpoint),
+ * which never change once written, so every cache is safe without invalidation.
+ */
+import { EdgeFoldCache, type HashReader, proveConsistency, proveInclusion } from '../core/proof.js';
+import { TileHashCache, type TileRef, tileHashReader, tilePath } from '../core/tile.js';
+import type { BlobStore } from '../storage/types.js';
+import { LogError } from './errors.js';
+
+const TILE_WIDTH = 256;
+/** Hash tiles kept in memory for proofs (8 KiB each at most). */
+const TILE_CACHE_SIZE = 4096;
+
+export class LogProofs {
+  // Hash tiles by path, and the interior node hashes computed from them (keyed by the same bytes),
+  // shared by every proof: neighbouring proofs touch the same few tiles.
+  private readonly tileCache = new Map<string, Uint8Array>();
+  private readonly tileHashCache = new TileHashCache();
+  // Proofs read hash tiles by (level, index) from `proofTiles`: the widest version of each tile seen
+  // (full, or the latest edge tile), which serves every narrower ref too (tiles only grow at the
+  // right). So a proof for an older tree size reuses the interior hashes memoised for that tile
+  // object instead of recomputing them for a fresh narrower view, and a hit costs no tile path
+  // string and no promise chain. `proofReader` is the reader of the last tree size proven.
+  private readonly proofTiles = new Map<number, Uint8Array>();
+  private proofReader: { size: number; read: HashReader } | undefined;
+  // Right-edge proof elements of the latest tree sizes, shared by every proof against them.
+  private readonly edgeFolds = new EdgeFoldCache();
+
+  /** `size()` is the tree size of the log's latest checkpoint: every tile up to it is published. */
+  constructor(
+    private readonly name: string,
+    private readonly blobs: BlobStore,
+    private readonly size: () => number,
+  ) {}
+
+  /**
+   * Bytes of a hash tile as served on the C2SP read path, or undefined when the latest checkpoint
+   * does not cover it. A partial tile of width W is served from the current edge tile when W is at
+   * most its width (tiles only grow, so a narrower one is a prefix).
+   */
+  async hashTile(ref: TileRef): Promise<Uint8Array | undefined> {
+    const levelSize = Math.floor(this.size() / TILE_WIDTH ** ref.level);
+    const available = Math.min(TILE_WIDTH, levelSize - ref.index * TILE_WIDTH);
+    if (available <= 0 || ref.width > available) return undefined;
+    const key = tilePath({ level: ref.level, index: ref.index, width: available });
+    let bytes = this.tileCache.get(key);
+    if (bytes === undefined) {
+      bytes = await this.blobs.get(key);
+      if (bytes === undefined) return undefined;
+      // Tiles at a path never change (the width is in the path), so caching them is always safe.
+      if (this.tileCache.size >= TILE_CACHE_SIZE) this.tileCache.delete(this.tileCache.keys().next().value!);
+      this.tileCache.set(key, bytes);
+    }
+    return ref.width === available ? bytes : bytes.subarray(0, ref.width * 32);
+  }
+
+  async inclusionProof(index: number, treeSize: number): Promise<Uint8Array[]> {
+    this.checkProofSize(treeSize);
+    if (!Number.isSafeInteger(index) || index < 0 || index >= treeSize) {
+      throw new LogError('log.out_of_range', `index ${index} is not below tree size ${treeSize}`);
+    }
+    return proveInclusion(index, treeSize, this.hashReader(treeSize), this.edgeFolds);
+  }
+
+  async consistencyProof(from: number, to: number): Promise<Uint8Array[]> {
+    this.checkProofSize(to);
+    if (!Number.isSafeInteger(from) || from < 0 || from > to) {
+      throw new LogError(
+        'log.out_of_range',
+        `consistency proof needs 0 <= from <= to, got ${from} and ${to}`,
+      );
+    }
+    return proveConsistency(from, to, this.hashReader(to), this.edgeFolds);
+  }
+
+  /** A hash reader over the tiles of the current checkpoint, valid for any tree size up to it. */
+  private hashReader(treeSize: number): HashReader {
+    const last = this.proofReader;
+    if (last !== undefined && last.size === treeSize) return last.read;
+    const read = tileHashReader((ref) => this.proofTile(ref), treeSize, this.tileHashCache);
+    this.proofReader = { size: treeSize, read };
+    return read;
+  }
+
+  /** A hash tile at least `ref.width` wide (possibly wider), already resolved when in memory. */
+  private proofTile(ref: TileRef): Promise<Uint8Array> {
+    // Tile levels are below 8 for any safe tree size (53 levels / 8 per tile), as in tileHashReader.
+    const key = ref.index * 8 + ref.level;
+    const known = this.proofTiles.get(key);
+    if (known !== undefined && known.length >= ref.width * 32) return Promise.resolve(known);
+    return this.loadProofTile(ref, key);
+  }
+
+  /** Reads the widest version of `ref`'s tile in the current checkpoint and keeps it for proofs. */
+  private async loadProofTile(ref: TileRef, key: number): Promise<Uint8Array> {
+    const levelSize = Math.floor(this.size() / TILE_WIDTH ** ref.level);
+    const width = Math.min(TILE_WIDTH, levelSize - ref.index * TILE_WIDTH);
+    const bytes = width >= ref.width ? await this.hashTile({ ...ref, width }) : undefined;
+    if (bytes === undefined)
+      throw new LogError('log.inconsistent', `log ${this.name}: tile ${tilePath(ref)} is missing`);
+    const known = this.proofTiles.get(key);
+    if (known === undefined || known.length < bytes.length) {
+      if (known === undefined && this.proofTiles.size >= TILE_CACHE_SIZE) {
+        this.proofTiles.delete(this.proofTiles.keys().next().value!);
+      }
+      this.proofTiles.set(key, bytes);
+    }
+    return bytes;
+  }
+
+  private checkProofSize(treeSize: number): void {
+    const size = this.size();
+    if (!Number.isSafeInteger(treeSize) || treeSize < 1 || treeSize > size) {
+      throw new LogError(
+        'log.out_of_range',
+        `tree size ${treeSize} is not between 1 and the latest checkpoint size ${size}`,
+      );
+    }
+  }
+}
