@@ -112,6 +112,8 @@ before(async () => {
     payload: { events },
   });
   assert.equal(res.statusCode, 201);
+  // The search index is fed ~50 ms after an ack; the search case below counts what it finds.
+  while ((await dd.engine.index.coveredSize('acme')) < 3) await new Promise((r) => setTimeout(r, 10));
 });
 
 after(async () => {
