@@ -78,7 +78,7 @@ export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
       if (plan.filter === undefined) {
         for (let i = from; i < end; ) {
           const j = Math.min(end, (Math.floor(i / CHUNK) + 1) * CHUNK);
-          const records = await log.readRecords(i, j);
+          const records = await log.readRecords(i, j, { cache: false });
           let out = '';
           for (let k = 0; k < records.length; k++) out += await line(i + k, records[k]!);
           yield out;

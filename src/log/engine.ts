@@ -400,7 +400,7 @@ export class Engine {
     await this.indexer.drain();
     await this.opts.index.pruneBefore(name, log.minimumIndex);
     return this.opts.index.verifyAgainst(name, async (from, to) =>
-      (await log.readRecords(from, Math.min(to, log.size))).map((r) => hashLeaf(r)),
+      (await log.readRecords(from, Math.min(to, log.size), { cache: false })).map((r) => hashLeaf(r)),
     );
   }
 

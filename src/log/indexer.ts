@@ -38,7 +38,7 @@ interface Claim {
 
 /** Reads records `[from, to)` of a log (Log.readRecords), and its minimum index. */
 export interface RecordSource {
-  readRecords(from: number, to: number): Promise<Uint8Array[]>;
+  readRecords(from: number, to: number, options?: { cache?: boolean }): Promise<Uint8Array[]>;
   readonly minimumIndex: number;
 }
 
@@ -241,7 +241,7 @@ export class Indexer {
     // Entries pruned meanwhile are gone from the log; the index must learn the new start first.
     if (from > q.spillFrom) await this.index.pruneBefore(log, from);
     if (from >= to) return { chunk: [], ids };
-    const records = await source.readRecords(from, to);
+    const records = await source.readRecords(from, to, { cache: false });
     const skip = from - q.spillFrom;
     const chunk = records.map(
       (bytes, i) => new SequencedRecord(from + i, ids[skip + i]!, hashLeaf(bytes), bytes),
@@ -295,7 +295,7 @@ export class Indexer {
     }
     for (let from = covered; from < log.size; from += CHUNK) {
       const to = Math.min(log.size, from + CHUNK);
-      const records = await log.readRecords(from, to);
+      const records = await log.readRecords(from, to, { cache: false });
       const decoder = new TextDecoder();
       await this.index.add(
         name,

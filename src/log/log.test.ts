@@ -352,3 +352,45 @@ test('enough pending entries start an integration before the interval is up', as
   assert.equal(engine.log('acme').treeSize, 110);
   await engine.close();
 });
+
+test('a bulk read with cache: false leaves the bundles that point reads share in the bundle cache', async () => {
+  const inner = createMemoryDriver();
+  const bundleGets: string[] = [];
+  const driver = {
+    ...inner,
+    listLogs: () => inner.listLogs(),
+    close: () => inner.close(),
+    log(name: string) {
+      const storage = inner.log(name);
+      const blobs = new Proxy(storage.blobs, {
+        get(target, prop, receiver) {
+          if (prop !== 'get') return Reflect.get(target, prop, receiver);
+          return (key: string) => {
+            if (key.startsWith('tile/entries/')) bundleGets.push(key);
+            return target.get(key);
+          };
+        },
+      });
+      return { ...storage, blobs };
+    },
+  };
+  const engine = await openTestEngine(driver);
+  await engine.createLog('acme');
+  const log = engine.log('acme');
+  // 66 full bundles: more than the 64 the cache holds.
+  const events = Array.from({ length: 66 * 256 }, (_, i) => sampleEvent(i, 100));
+  for (let i = 0; i < events.length; i += 1000) await engine.append('acme', events.slice(i, i + 1000));
+  await log.integrate();
+  await log.readRecord(0);
+  const first = bundleGets.length;
+  assert.equal(first, 1, 'bundle 0 read once');
+  await log.readRecords(256, 66 * 256, { cache: false });
+  assert.equal(bundleGets.length, first + 65, 'every other bundle read once');
+  await log.readRecord(1);
+  assert.equal(bundleGets.length, first + 65, 'bundle 0 is still cached');
+  // The same scan with the cache on pushes bundle 0 out (the behaviour the option avoids).
+  await log.readRecords(256, 66 * 256);
+  await log.readRecord(2);
+  assert.equal(bundleGets.at(-1), bundleGets[0], 'bundle 0 read again');
+  await engine.close();
+});

@@ -581,8 +581,12 @@ export class Log {
     return rec!;
   }
 
-  /** Records `[from, to)` of durable entries. */
-  async readRecords(from: number, to: number): Promise<Uint8Array[]> {
+  /**
+   * Records `[from, to)` of durable entries. Bulk sequential readers (the index feed, exports,
+   * checks) pass `cache: false`, so a scan of the whole log does not push the bundles that point
+   * reads share out of the bundle cache (it still uses the ones already there).
+   */
+  async readRecords(from: number, to: number, options: { cache?: boolean } = {}): Promise<Uint8Array[]> {
     if (
       !Number.isSafeInteger(from) ||
       !Number.isSafeInteger(to) ||
@@ -601,7 +605,7 @@ export class Log {
     let i = from;
     while (i < to && i < integrated) {
       const bundleIndex = Math.floor(i / TILE_WIDTH);
-      const entries = await this.readBundle(bundleIndex, integrated);
+      const entries = await this.readBundle(bundleIndex, integrated, options.cache !== false);
       const end = Math.min(to, integrated, (bundleIndex + 1) * TILE_WIDTH);
       for (; i < end; i++) out.push(entries[i - bundleIndex * TILE_WIDTH]!);
     }
@@ -609,12 +613,12 @@ export class Log {
     for (; i < to; i++) {
       const at = i - this.checkpoint.size;
       if (at >= 0) out.push(this.pendingRecords[at]!);
-      else out.push((await this.readRecords(i, i + 1))[0]!);
+      else out.push((await this.readRecords(i, i + 1, options))[0]!);
     }
     return out;
   }
 
-  private async readBundle(bundleIndex: number, treeSize: number): Promise<Uint8Array[]> {
+  private async readBundle(bundleIndex: number, treeSize: number, cache = true): Promise<Uint8Array[]> {
     const full = (bundleIndex + 1) * TILE_WIDTH <= treeSize;
     if (full) {
       const hit = this.bundleCache.get(bundleIndex);
@@ -633,7 +637,7 @@ export class Log {
     if (bytes === undefined)
       throw new LogError('log.inconsistent', `log ${this.name}: entry bundle ${key} is missing`);
     const entries = decodeBundle(bytes);
-    if (full) {
+    if (full && cache) {
       if (this.bundleCache.size >= 64) this.bundleCache.delete(this.bundleCache.keys().next().value!);
       this.bundleCache.set(bundleIndex, entries);
     }
