@@ -18,7 +18,9 @@
  *   records were never acknowledged);
  * - if valid frames follow, it is still a torn tail when the damage looks like a power loss inside
  *   the final append: each stretch of invalid bytes holds a lost sector (a 512-byte-aligned sector
- *   whose part after the damage point is all zeros: never written), and every valid frame after
+ *   whose part after the damage point is all zeros: never written; or, for an append starting 1-3
+ *   bytes before a sector boundary, those zero bytes and a first frame whose CRC matches once the
+ *   length its successor implies is put back into them), and every valid frame after
  *   the damage is a delimited frame of one append — the append the damage is in, by its tag —
  *   with APPEND_END on none but the last (no later append exists: one could only have been written
  *   after this one was durable). A disk may persist the pages of an unfinished write in any order,
@@ -187,7 +189,7 @@ function tornInsideFinalAppend(
     if (t === undefined) return false;
     tag = isAppendEnd(buf, before) ? (t + 1) % TAG_MODULUS : t;
   }
-  if (!holdsLostSector(buf, p, q)) return false;
+  if (!holdsLostSector(buf, p, q) && !lostFirstBytes(buf, p, q, tag)) return false;
   let at = q;
   for (;;) {
     const end = frameEnd(buf, at, n);
@@ -207,9 +209,8 @@ function tornInsideFinalAppend(
  * delimited length word is never zero: it has FRAME_V2). Its bytes before `from` may belong to the
  * previous append (an append can start mid-sector); it may also reach up to 3 bytes into the valid
  * frame at `to`, whose first length-word bytes can be zero (a length that is a multiple of 256).
- * An append starting 1-3 bytes before a sector boundary whose first sector was lost is taken for
- * corruption (refusing to start, never dropping data): the evidence is too thin to tell it from a
- * damaged frame.
+ * An append starting 1-3 bytes before a sector boundary whose first sector was lost leaves too few
+ * zeros to count here; lostFirstBytes covers it.
  */
 function holdsLostSector(buf: Uint8Array, from: number, to: number): boolean {
   for (let s = Math.floor(from / SECTOR_BYTES) * SECTOR_BYTES; s < to; s += SECTOR_BYTES) {
@@ -226,4 +227,25 @@ function holdsLostSector(buf: Uint8Array, from: number, to: number): boolean {
     if (zero) return true;
   }
   return false;
+}
+
+/**
+ * The lost-sector evidence for an append that starts 1-3 bytes before a sector boundary, whose first
+ * sector was lost: only those bytes (the low bytes of its first length word) are zero, too few for
+ * holdsLostSector. So the zeros must be all that is wrong with the frame `[from, to)`: putting back
+ * the low bytes of the length that `to` implies (the next valid frame starts there) must make it a
+ * valid delimited frame — its CRC-32C over the length word and payload matches — of append `tag`.
+ * Damage of any other shape fails the CRC and stays corruption.
+ */
+function lostFirstBytes(buf: Uint8Array, from: number, to: number, tag: number): boolean {
+  const lost = SECTOR_BYTES - (from % SECTOR_BYTES);
+  if (lost >= LENGTH_WORD_BYTES) return false;
+  for (let i = from; i < from + lost; i++) if (buf[i] !== 0) return false;
+  const len = to - from - FRAME_HEADER_BYTES;
+  if (len < 0 || len > MAX_RECORD_BYTES) return false;
+  const frame = buf.slice(from, to);
+  for (let i = 0; i < lost; i++) frame[i] = (len >>> (8 * i)) & 0xff;
+  // The length bits that survived must agree with the length the next frame implies.
+  if ((lengthWord(frame, 0) & LENGTH_MASK) !== len) return false;
+  return frameEnd(frame, 0, frame.length) === frame.length && frameTag(frame, 0) === tag;
 }

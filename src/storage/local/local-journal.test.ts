@@ -258,6 +258,50 @@ describe('local journal on disk', () => {
     await k.close();
   });
 
+  /** A first append whose frame ends `gap` bytes before the 512-byte boundary. */
+  const endingBefore = (gap: number) => {
+    const r = enc.encode(`{"index":0,"pad":"${'r'.repeat(512 - gap - 8 - 20)}"}`);
+    assert.equal(frame(r).length, 512 - gap);
+    return r;
+  };
+  for (const gap of [1, 2, 3]) {
+    test(`a final append starting ${gap} byte(s) before a sector boundary, that sector lost, is torn`, async () => {
+      // Only `gap` zero bytes are left of the lost sector's part in the final append: too few to
+      // count as a lost sector by themselves, but restoring the length the next frame implies makes
+      // the first frame valid again (its CRC matches), so nothing else is wrong with it.
+      const first = endingBefore(gap);
+      const { name, seg } = await appended([[first], [big(1), big(2), big(3)]]);
+      await damage(seg, (bytes) => bytes.fill(0, 512 - gap, 512));
+      const k = await driver.log(name).openJournal(0);
+      assert.equal(k.end, 1);
+      assert.deepEqual(await k.read(0, 1), [first]);
+      await k.append([big(9)]);
+      await k.close();
+      const again = await driver.log(name).openJournal(0);
+      assert.equal(again.end, 2);
+      await again.close();
+    });
+  }
+
+  test('1-3 zero bytes before a boundary plus other damage in that frame are corruption', async () => {
+    const first = endingBefore(2);
+    const { name, seg } = await appended([[first], [big(1), big(2), big(3)]]);
+    await damage(seg, (bytes) => {
+      bytes.fill(0, 510, 512);
+      bytes[600] = (bytes[600]! ^ 0x01) & 0xff; // a flipped bit in the same frame's payload
+    });
+    await assert.rejects(driver.log(name).openJournal(0), expectCode('storage.corrupt'));
+  });
+
+  test('1-3 zero bytes before a boundary at the start of an acknowledged append are corruption', async () => {
+    // Append B starts 2 bytes before the boundary and append C follows it: B was acknowledged
+    // (C could only be written after it was durable), and C's tag differs from B's.
+    const first = endingBefore(2);
+    const { name, seg } = await appended([[first], [big(1), big(2)], [big(3), big(4)]]);
+    await damage(seg, (bytes) => bytes.fill(0, 510, 512));
+    await assert.rejects(driver.log(name).openJournal(0), expectCode('storage.corrupt'));
+  });
+
   test('a lost sector that ends inside a surviving frame whose first length byte is zero is torn', async () => {
     // A third review's case: the final append's second frame starts at 1023 and holds 512 bytes,
     // so its first length byte is 0x00; losing sector [512, 1024) zeroes nothing of it that was not
