@@ -29,7 +29,7 @@ export const DEFAULT_INDEX_MEMORY_BYTES = 32 * 1024 * 1024;
 export const DEFAULT_INDEX_DELAY_MS = 50;
 /** Failures in a row after which a closing indexer gives up (see close), and drain() rejects. */
 const CLOSE_ATTEMPTS = 3;
-export const DRAIN_ATTEMPTS = CLOSE_ATTEMPTS;
+const DRAIN_ATTEMPTS = CLOSE_ATTEMPTS;
 
 interface Claim {
   entries: Promise<ReadonlyArray<{ index: number }>>;
