@@ -18,10 +18,11 @@
  *   records were never acknowledged);
  * - if valid frames follow, it is still a torn tail when the damage looks like a power loss inside
  *   the final append: each stretch of invalid bytes holds a lost sector (a 512-byte-aligned sector
- *   whose part after the damage point is all zeros: never written; or, for an append starting 1-3
- *   bytes before a sector boundary, those zero bytes and a first frame whose CRC matches once the
- *   length its successor implies is put back into them), and every valid frame after
- *   the damage is a delimited frame of one append — the append the damage is in, by its tag —
+ *   whose part after the damage point is all zeros: never written; its part before that point, if
+ *   any, must be an earlier append's, since one write covers all of an append's sectors; or, for
+ *   an append starting 1-3 bytes before a sector boundary, those zero bytes and a first frame whose
+ *   CRC matches once the length its successor implies is put back into them), and every valid
+ *   frame after the damage is a delimited frame of one append — the append the damage is in, by its tag —
  *   with APPEND_END on none but the last (no later append exists: one could only have been written
  *   after this one was durable). A disk may persist the pages of an unfinished write in any order,
  *   so later records of an unacknowledged append can survive an earlier one;
@@ -184,12 +185,15 @@ function tornInsideFinalAppend(
   // undelimited frames there is no telling.
   const before = kept[kept.length - 1];
   let tag = 0;
+  // Whether the bytes before `p` belong to an earlier, durable append (so `p` starts an append).
+  let afterEnd = true;
   if (before !== undefined) {
     const t = frameTag(buf, before);
     if (t === undefined) return false;
-    tag = isAppendEnd(buf, before) ? (t + 1) % TAG_MODULUS : t;
+    afterEnd = isAppendEnd(buf, before);
+    tag = afterEnd ? (t + 1) % TAG_MODULUS : t;
   }
-  if (!holdsLostSector(buf, p, q) && !lostFirstBytes(buf, p, q, tag)) return false;
+  if (!holdsLostSector(buf, p, q, afterEnd) && !(afterEnd && lostFirstBytes(buf, p, q, tag))) return false;
   let at = q;
   for (;;) {
     const end = frameEnd(buf, at, n);
@@ -198,7 +202,7 @@ function tornInsideFinalAppend(
     const next = validFrameAfter(buf, end - 1, n);
     if (isAppendEnd(buf, at)) return next < 0; // the append's last frame: nothing may follow
     if (next < 0) return true;
-    if (next > end && !holdsLostSector(buf, end, next)) return false;
+    if (next > end && !holdsLostSector(buf, end, next, false)) return false;
     at = next;
   }
 }
@@ -207,13 +211,16 @@ function tornInsideFinalAppend(
  * Whether the damaged bytes `[from, to)` hold a lost sector: an aligned 512-byte sector starting
  * before `to` whose bytes from `from` on are all zero, at least a length word's worth (an intact
  * delimited length word is never zero: it has FRAME_V2). Its bytes before `from` may belong to the
- * previous append (an append can start mid-sector); it may also reach up to 3 bytes into the valid
- * frame at `to`, whose first length-word bytes can be zero (a length that is a multiple of 256).
- * An append starting 1-3 bytes before a sector boundary whose first sector was lost leaves too few
- * zeros to count here; lostFirstBytes covers it.
+ * previous append when `afterDurable` says they do (an append can start mid-sector, after bytes that
+ * were durable before it was written); never to the same append, whose write covered the whole
+ * sector. It may also reach up to 3 bytes into the valid frame at `to`, whose first length-word
+ * bytes can be zero (a length that is a multiple of 256). An append starting 1-3 bytes before a
+ * sector boundary whose first sector was lost leaves too few zeros to count here; lostFirstBytes
+ * covers it.
  */
-function holdsLostSector(buf: Uint8Array, from: number, to: number): boolean {
+function holdsLostSector(buf: Uint8Array, from: number, to: number, afterDurable: boolean): boolean {
   for (let s = Math.floor(from / SECTOR_BYTES) * SECTOR_BYTES; s < to; s += SECTOR_BYTES) {
+    if (s < from && !afterDurable) continue;
     const lo = Math.max(s, from);
     const hi = Math.min(s + SECTOR_BYTES, buf.length);
     if (hi - lo < LENGTH_WORD_BYTES || hi - to >= LENGTH_WORD_BYTES) continue;
@@ -243,9 +250,23 @@ function lostFirstBytes(buf: Uint8Array, from: number, to: number, tag: number):
   for (let i = from; i < from + lost; i++) if (buf[i] !== 0) return false;
   const len = to - from - FRAME_HEADER_BYTES;
   if (len < 0 || len > MAX_RECORD_BYTES) return false;
-  const frame = buf.slice(from, to);
-  for (let i = 0; i < lost; i++) frame[i] = (len >>> (8 * i)) & 0xff;
-  // The length bits that survived must agree with the length the next frame implies.
-  if ((lengthWord(frame, 0) & LENGTH_MASK) !== len) return false;
-  return frameEnd(frame, 0, frame.length) === frame.length && frameTag(frame, 0) === tag;
+  // The length word with its lost low bytes put back (the buffer itself is left as read).
+  const word = new Uint8Array(LENGTH_WORD_BYTES);
+  for (let i = 0; i < LENGTH_WORD_BYTES; i++) word[i] = i < lost ? (len >>> (8 * i)) & 0xff : buf[from + i]!;
+  const w = lengthWord(word, 0);
+  // The length bits that survived must agree; the flags must be those of a frame that is not its
+  // append's last (valid frames of the same append follow it).
+  if (
+    (w & LENGTH_MASK) !== len ||
+    (w & RESERVED_V2) !== 0 ||
+    (w & FRAME_V2) === 0 ||
+    (w & APPEND_END) !== 0
+  ) {
+    return false;
+  }
+  if ((w >>> TAG_SHIFT) % TAG_MODULUS !== tag) return false;
+  const start = from + FRAME_HEADER_BYTES;
+  const sum =
+    (buf[from + 4]! | (buf[from + 5]! << 8) | (buf[from + 6]! << 16) | (buf[from + 7]! << 24)) >>> 0;
+  return crc32c(buf, start, to, crc32c(word, 0, LENGTH_WORD_BYTES)) === sum;
 }

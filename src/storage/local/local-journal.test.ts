@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { StorageError } from '../errors.js';
 import { crc32c } from './crc32c.js';
+import { scanSegment } from './journal-format.js';
 import { createLocalDriver, type LocalDriver } from './local-driver.js';
 import type { StorageLogger } from './logger.js';
 
@@ -299,6 +300,61 @@ describe('local journal on disk', () => {
     const first = endingBefore(2);
     const { name, seg } = await appended([[first], [big(1), big(2)], [big(3), big(4)]]);
     await damage(seg, (bytes) => bytes.fill(0, 510, 512));
+    await assert.rejects(driver.log(name).openJournal(0), expectCode('storage.corrupt'));
+  });
+
+  /** A record whose frame is exactly `size` bytes. */
+  const framed = (i: number, size: number) => {
+    const head = `{"index":${i},"pad":"`;
+    const r = enc.encode(`${head}${'t'.repeat(size - 8 - head.length - 2)}"}`);
+    assert.equal(frame(r).length, size);
+    return r;
+  };
+
+  test('the scan judges restored length bytes without writing them into the bytes it was given', async () => {
+    const first = endingBefore(3);
+    const { seg } = await appended([[first], [big(1), big(2)]]);
+    await damage(seg, (bytes) => bytes.fill(0, 509, 512));
+    const bytes = await readFile(seg);
+    const copy = Buffer.from(bytes);
+    assert.equal(scanSegment(bytes, true, 'seg').validLength, 509);
+    assert.deepEqual(bytes, copy);
+  });
+
+  test('zeros ending at a sector boundary inside an append (not at its start) are corruption', async () => {
+    // A real lost sector would have zeroed the same append's earlier bytes in that sector too.
+    // Found by review: [200, 510) [510, 1118) [1118, 1726) of one append, bytes 510-511 zeroed.
+    for (const [cut, sizes] of [
+      [510, [310, 608, 608]],
+      [505, [305, 608, 608]],
+    ] as const) {
+      const { name, seg } = await appended([[framed(0, 200)], sizes.map((size, i) => framed(i + 1, size))]);
+      await damage(seg, (bytes) => bytes.fill(0, cut, 512));
+      await assert.rejects(
+        driver.log(name).openJournal(0),
+        expectCode('storage.corrupt'),
+        `zeros ${cut}-511`,
+      );
+    }
+  });
+
+  test('restored low length bytes of a frame that ends its append are corruption', async () => {
+    // Hand-made (no writer produces it): [0, 510) ends append 0; [510, 1118) and [1118, 1726) both
+    // claim append 1 and APPEND_END. Restoring bytes 510-511 would make the first valid, but a
+    // frame after an append's last frame cannot belong to that append.
+    const { name, seg } = await appended([[rec(0)]]);
+    await writeFile(
+      seg,
+      Buffer.concat([
+        frame(framed(0, 510), false, 'end', 0),
+        frame(framed(1, 608), false, 'end', 1),
+        frame(framed(2, 608), false, 'end', 1),
+      ]),
+    );
+    const intact = await driver.log(name).openJournal(0);
+    assert.equal(intact.end, 3);
+    await intact.close();
+    await damage(seg, (b) => b.fill(0, 510, 512));
     await assert.rejects(driver.log(name).openJournal(0), expectCode('storage.corrupt'));
   });
 
