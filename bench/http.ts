@@ -73,10 +73,12 @@ async function checkpointSize(base: string): Promise<number> {
 /** Entries of the bench log waiting for the search index (the server's /metrics). */
 async function indexLag(base: string, adminKey: string): Promise<number> {
   const res = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${adminKey}` } });
+  if (!res.ok) throw new Error(`bench: GET /metrics → ${res.status}`);
   const m = new RegExp(`^indelible_index_lag_entries\\{[^}]*log="${LOG}"[^}]*\\} (\\S+)$`, 'm').exec(
     await res.text(),
   );
-  return Number(m?.[1] ?? 0);
+  if (m === null) throw new Error('bench: /metrics has no indelible_index_lag_entries for the bench log');
+  return Number(m[1]);
 }
 
 /**
@@ -85,11 +87,12 @@ async function indexLag(base: string, adminKey: string): Promise<number> {
  */
 async function settle(base: string, adminKey: string): Promise<number> {
   let last = -1;
-  for (let i = 0; i < 120; i++) {
+  for (let i = 0; i < 80; i++) {
     const size = await checkpointSize(base);
     if (size === last && (await indexLag(base, adminKey)) === 0) return size;
     last = size;
-    await sleep(1000);
+    // Longer than the 1 s integration interval, so an unchanged size means integration is done.
+    await sleep(1500);
   }
   return last;
 }

@@ -42,7 +42,9 @@ function source(
   return {
     read,
     minimumIndex: 0,
-    async readRecords(from, to) {
+    async readRecords(from, to, options) {
+      // A bulk read-back must not push what point reads share out of the log's bundle cache.
+      assert.equal(options?.cache, false);
       for (let i = from; i < to; i++) read.push(i);
       return records.slice(from, to).map((r) => r.bytes);
     },
@@ -208,7 +210,9 @@ test('close() stops retrying an index that keeps failing, and says so', async ()
   assert.equal(inner.coveredSize(LOG), 3);
 });
 
-test('drain() rejects with index.unavailable after three failures in a row; the feed keeps the entries', async () => {
+test('drain() rejects with index.unavailable after three failures in a row; the feed keeps the entries', {
+  timeout: 10_000,
+}, async () => {
   const inner = createSqliteIndex({ path: ':memory:' });
   let broken = true;
   let calls = 0;
@@ -241,4 +245,45 @@ test('drain() rejects with index.unavailable after three failures in a row; the 
   assert.equal(indexer.lag(LOG), 0);
   assert.deepEqual(await indexedEvents(inner), expected(records));
   await indexer.close();
+});
+
+/** An index whose `add` fails while `state.broken`, counting calls. */
+function breakable(inner: ReturnType<typeof createSqliteIndex>) {
+  const state = { broken: true, calls: 0 };
+  const index = new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'add') {
+        return (log: string, entries: Parameters<typeof inner.add>[1]) => {
+          state.calls++;
+          if (state.broken) throw new Error('disk full');
+          return target.add(log, entries);
+        };
+      }
+      return Reflect.get(target, prop, receiver);
+    },
+  });
+  return { index, state };
+}
+
+test('drain() counts only failures while it waits, not earlier ones', { timeout: 20_000 }, async () => {
+  const { index, state } = breakable(createSqliteIndex({ path: ':memory:' }));
+  const indexer = new Indexer(index, silentLogger, 0);
+  indexer.enqueue(LOG, makeRecords(2));
+  while (state.calls < 3) await sleep(10);
+  const before = state.calls;
+  await assert.rejects(indexer.drain(), { code: 'index.unavailable' });
+  assert.equal(state.calls - before, 3, 'three more attempts, whatever failed before');
+  state.broken = false;
+  await indexer.close();
+});
+
+test('drain() after close() gave up rejects instead of claiming the queue is indexed', {
+  timeout: 10_000,
+}, async () => {
+  const { index } = breakable(createSqliteIndex({ path: ':memory:' }));
+  const indexer = new Indexer(index, silentLogger, 60_000);
+  indexer.enqueue(LOG, makeRecords(3));
+  await indexer.close();
+  assert.equal(indexer.lag(LOG), 3);
+  await assert.rejects(indexer.drain(), { code: 'index.unavailable' });
 });

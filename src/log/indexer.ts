@@ -65,6 +65,8 @@ export class Indexer {
   private delayed: { timer: NodeJS.Timeout; start: () => void } | undefined;
   private queued = 0;
   private failures = 0;
+  // Index calls that succeeded, ever: tells a drain() whether its failures were in a row.
+  private successes = 0;
   private lastError: unknown;
   // Woken on every failed index call, so a drain() can give up while the feed keeps retrying.
   private readonly failureWaiters = new Set<() => void>();
@@ -194,6 +196,7 @@ export class Indexer {
             continue;
           }
           this.failures = 0;
+          this.successes++;
           if (q.held.length > 0) {
             for (const r of chunk) q.heldBytes -= r.bytes.length;
             q.held.splice(0, ids.length);
@@ -251,29 +254,45 @@ export class Indexer {
 
   /**
    * Resolves when everything enqueued so far is indexed (without waiting out the delay). Rejects
-   * with `index.unavailable` once the index has failed `maxFailures` times in a row meanwhile; the
-   * feed itself keeps retrying in the background (nothing is dropped), so a later drain may succeed.
+   * with `index.unavailable` once the index has failed `maxFailures` times in a row while it waited;
+   * the feed itself keeps retrying in the background (nothing is dropped), so a later drain may
+   * succeed. After close() gave up, it rejects at once: what is left waits for the next open.
    */
   async drain(maxFailures = DRAIN_ATTEMPTS): Promise<void> {
+    let streak = 0;
+    let successes = this.successes;
     while (this.scheduled) {
       this.schedule(true);
       let wake!: () => void;
-      const failed = new Promise<void>((resolve) => {
-        wake = resolve;
+      const failed = new Promise<boolean>((resolve) => {
+        wake = () => resolve(true);
       });
       this.failureWaiters.add(wake);
+      let failure: boolean;
       try {
-        await Promise.race([this.scheduled, failed]);
+        failure = await Promise.race([this.scheduled.then(() => false), failed]);
       } finally {
         this.failureWaiters.delete(wake);
       }
-      if (this.failures >= maxFailures) {
+      if (!failure) continue;
+      if (this.successes !== successes) {
+        successes = this.successes;
+        streak = 0;
+      }
+      if (++streak >= maxFailures) {
         throw new IndexError(
           'index.unavailable',
-          `the search index failed ${this.failures} times in a row; entries wait in the feed and are retried`,
-          { cause: this.lastError, details: { failures: this.failures } },
+          `the search index failed ${streak} times in a row; entries wait in the feed and are retried`,
+          { cause: this.lastError, details: { failures: streak } },
         );
       }
+    }
+    if (this.stopping && this.queued > 0) {
+      throw new IndexError(
+        'index.unavailable',
+        `the search index feed stopped with ${this.queued} entries waiting; they are indexed at the next open`,
+        { cause: this.lastError, details: { waiting: this.queued } },
+      );
     }
   }
 

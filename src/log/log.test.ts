@@ -353,9 +353,12 @@ test('enough pending entries start an integration before the interval is up', as
   await engine.close();
 });
 
-test('a bulk read with cache: false leaves the bundles that point reads share in the bundle cache', async () => {
+/** A memory driver whose entry-bundle reads are counted, and can be held until `release()`. */
+function bundleWatchingDriver() {
   const inner = createMemoryDriver();
   const bundleGets: string[] = [];
+  let held: Promise<void> | undefined;
+  let release = () => {};
   const driver = {
     ...inner,
     listLogs: () => inner.listLogs(),
@@ -365,8 +368,11 @@ test('a bulk read with cache: false leaves the bundles that point reads share in
       const blobs = new Proxy(storage.blobs, {
         get(target, prop, receiver) {
           if (prop !== 'get') return Reflect.get(target, prop, receiver);
-          return (key: string) => {
-            if (key.startsWith('tile/entries/')) bundleGets.push(key);
+          return async (key: string) => {
+            if (key.startsWith('tile/entries/')) {
+              bundleGets.push(key);
+              if (held) await held;
+            }
             return target.get(key);
           };
         },
@@ -374,6 +380,23 @@ test('a bulk read with cache: false leaves the bundles that point reads share in
       return { ...storage, blobs };
     },
   };
+  return {
+    driver,
+    bundleGets,
+    hold() {
+      held = new Promise((r) => {
+        release = r;
+      });
+    },
+    release() {
+      held = undefined;
+      release();
+    },
+  };
+}
+
+test('a bulk read with cache: false leaves the bundles that point reads share in the bundle cache', async () => {
+  const { driver, bundleGets } = bundleWatchingDriver();
   const engine = await openTestEngine(driver);
   await engine.createLog('acme');
   const log = engine.log('acme');
@@ -393,4 +416,40 @@ test('a bulk read with cache: false leaves the bundles that point reads share in
   await log.readRecord(2);
   assert.equal(bundleGets.at(-1), bundleGets[0], 'bundle 0 read again');
   await engine.close();
+});
+
+test('a read that integration overtakes reads the rest bundle by bundle, not entry by entry', async () => {
+  // Found by review: 256 entries integrated, 512 pending; the read waits on bundle 0 while the
+  // pending ones are integrated, and must then read bundles 1 and 2 once each, cache or not.
+  for (const cache of [false, true]) {
+    const watch = bundleWatchingDriver();
+    const engine = await openTestEngine(watch.driver);
+    await engine.createLog('acme');
+    const log = engine.log('acme');
+    await engine.append(
+      'acme',
+      Array.from({ length: 256 }, (_, i) => sampleEvent(i, 100)),
+    );
+    await log.integrate();
+    await engine.append(
+      'acme',
+      Array.from({ length: 512 }, (_, i) => sampleEvent(256 + i, 100)),
+    );
+    watch.hold();
+    const reading = log.readRecords(0, 768, { cache });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(watch.bundleGets.length, 1, 'the read waits on bundle 0');
+    await log.integrate();
+    assert.equal(log.treeSize, 768, 'integrated while the read waited');
+    watch.release();
+    const records = await reading;
+    assert.equal(records.length, 768);
+    for (let i = 0; i < 768; i++) assert.equal(JSON.parse(Buffer.from(records[i]!).toString()).index, i);
+    assert.deepEqual(
+      watch.bundleGets.slice(1),
+      ['tile/entries/001', 'tile/entries/002'],
+      `cache ${cache}: one read per bundle after the overtake`,
+    );
+    await engine.close();
+  }
 });

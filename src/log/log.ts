@@ -609,12 +609,13 @@ export class Log {
       const end = Math.min(to, integrated, (bundleIndex + 1) * TILE_WIDTH);
       for (; i < end; i++) out.push(entries[i - bundleIndex * TILE_WIDTH]!);
     }
-    // Snapshot after the awaits: integration may have moved entries from pending into bundles.
-    for (; i < to; i++) {
-      const at = i - this.checkpoint.size;
-      if (at >= 0) out.push(this.pendingRecords[at]!);
-      else out.push((await this.readRecords(i, i + 1, options))[0]!);
+    // After the awaits, integration may have moved some of the rest from pending into bundles: read
+    // it again as a whole (bundle by bundle, not entry by entry); otherwise it is all in memory.
+    if (i < to && i < this.checkpoint.size) {
+      for (const r of await this.readRecords(i, to, options)) out.push(r);
+      return out;
     }
+    for (const base = this.checkpoint.size; i < to; i++) out.push(this.pendingRecords[i - base]!);
     return out;
   }
 

@@ -156,7 +156,7 @@ async function dueMinimumIndex(
   const limit = o.maxBundlesPerRun ?? 4096;
   let m = from;
   for (let n = 0; n < limit && m + PRUNE_GRANULE <= integrated; n++) {
-    const records = await log.readRecords(m, m + PRUNE_GRANULE);
+    const records = await log.readRecords(m, m + PRUNE_GRANULE, { cache: false });
     // Every entry of the bundle must be past the cutoff: received_at need not be monotonic.
     const expired = records.every((bytes) => due(Date.parse(receivedAt(bytes, o.log))));
     if (!expired) break;
