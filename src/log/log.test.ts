@@ -453,3 +453,36 @@ test('a read that integration overtakes reads the rest bundle by bundle, not ent
     await engine.close();
   }
 });
+
+test('appends succeed while the search index refuses writes; work that needs it fails with index.unavailable', {
+  timeout: 20_000,
+}, async () => {
+  const inner = createSqliteIndex({ path: ':memory:' });
+  let broken = false;
+  const index = new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'add') {
+        return (log: string, entries: Parameters<typeof inner.add>[1]) => {
+          if (broken) throw new Error('database or disk is full');
+          return target.add(log, entries);
+        };
+      }
+      return Reflect.get(target, prop, receiver);
+    },
+  });
+  const engine = await Engine.open({ driver: createMemoryDriver(), index, originPrefix: 'test.example' });
+  await engine.createLog('acme');
+  broken = true;
+  const r = await engine.append('acme', [sampleEvent(0), sampleEvent(1)]);
+  assert.equal(r.entries.length, 2, 'acknowledged: the log does not wait for its index');
+  await assert.rejects(engine.checkIndex('acme'), (err: Error & { code?: string; cause?: Error }) => {
+    assert.equal(err.code, 'index.unavailable');
+    assert.match(String(err.cause?.message), /disk is full/);
+    return true;
+  });
+  assert.equal(engine.indexLag('acme'), 2);
+  broken = false;
+  assert.equal(await engine.checkIndex('acme'), undefined, 'caught up once the index takes writes');
+  assert.equal(engine.indexLag('acme'), 0);
+  await engine.close();
+});
