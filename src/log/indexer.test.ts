@@ -210,43 +210,6 @@ test('close() stops retrying an index that keeps failing, and says so', async ()
   assert.equal(inner.coveredSize(LOG), 3);
 });
 
-test('drain() rejects with index.unavailable after three failures in a row; the feed keeps the entries', {
-  timeout: 10_000,
-}, async () => {
-  const inner = createSqliteIndex({ path: ':memory:' });
-  let broken = true;
-  let calls = 0;
-  const flaky = new Proxy(inner, {
-    get(target, prop, receiver) {
-      if (prop === 'add') {
-        return (log: string, entries: Parameters<typeof inner.add>[1]) => {
-          calls++;
-          if (broken) throw new Error('disk full');
-          return target.add(log, entries);
-        };
-      }
-      return Reflect.get(target, prop, receiver);
-    },
-  });
-  const records = makeRecords(4);
-  const indexer = new Indexer(flaky, silentLogger, 60_000);
-  indexer.attach(LOG, source(records));
-  indexer.enqueue(LOG, records);
-  await assert.rejects(indexer.drain(), (err: Error & { code?: string; cause?: Error }) => {
-    assert.equal(err.code, 'index.unavailable');
-    assert.equal(err.cause?.message, 'disk full');
-    return true;
-  });
-  assert.equal(calls, 3);
-  assert.equal(indexer.lag(LOG), 4, 'nothing dropped');
-  // The index recovers: the feed's own retry indexes everything, and a new drain() resolves.
-  broken = false;
-  await indexer.drain();
-  assert.equal(indexer.lag(LOG), 0);
-  assert.deepEqual(await indexedEvents(inner), expected(records));
-  await indexer.close();
-});
-
 /** An index whose `add` fails while `state.broken`, counting calls. */
 function breakable(inner: ReturnType<typeof createSqliteIndex>) {
   const state = { broken: true, calls: 0 };
@@ -264,6 +227,30 @@ function breakable(inner: ReturnType<typeof createSqliteIndex>) {
   });
   return { index, state };
 }
+
+test('drain() rejects with index.unavailable after three failures in a row; the feed keeps the entries', {
+  timeout: 10_000,
+}, async () => {
+  const inner = createSqliteIndex({ path: ':memory:' });
+  const { index: flaky, state } = breakable(inner);
+  const records = makeRecords(4);
+  const indexer = new Indexer(flaky, silentLogger, 60_000);
+  indexer.attach(LOG, source(records));
+  indexer.enqueue(LOG, records);
+  await assert.rejects(indexer.drain(), (err: Error & { code?: string; cause?: Error }) => {
+    assert.equal(err.code, 'index.unavailable');
+    assert.equal(err.cause?.message, 'disk full');
+    return true;
+  });
+  assert.equal(state.calls, 3);
+  assert.equal(indexer.lag(LOG), 4, 'nothing dropped');
+  // The index recovers: the feed's own retry indexes everything, and a new drain() resolves.
+  state.broken = false;
+  await indexer.drain();
+  assert.equal(indexer.lag(LOG), 0);
+  assert.deepEqual(await indexedEvents(inner), expected(records));
+  await indexer.close();
+});
 
 test('drain() counts only failures while it waits, not earlier ones', { timeout: 20_000 }, async () => {
   const { index, state } = breakable(createSqliteIndex({ path: ':memory:' }));
