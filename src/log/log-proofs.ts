@@ -5,11 +5,10 @@
  * which never change once written, so every cache is safe without invalidation.
  */
 import { EdgeFoldCache, type HashReader, proveConsistency, proveInclusion } from '../core/proof.js';
-import { TileHashCache, type TileRef, tileHashReader, tilePath } from '../core/tile.js';
+import { TILE_WIDTH, TileHashCache, type TileRef, tileHashReader, tilePath } from '../core/tile.js';
 import type { BlobStore } from '../storage/types.js';
 import { LogError } from './errors.js';
 
-const TILE_WIDTH = 256;
 /** Hash tiles kept in memory for proofs (8 KiB each at most). */
 const TILE_CACHE_SIZE = 4096;
 

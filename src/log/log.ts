@@ -31,6 +31,7 @@ import {
   encodeBundle,
   entriesPath,
   partialTiles,
+  TILE_WIDTH,
   type TileRef,
   tileHashReader,
   tilePath,
@@ -44,7 +45,6 @@ import { LogProofs } from './log-proofs.js';
 import { Sequencer } from './sequencer.js';
 import type { AppendedEntry, Clock, Logger, SignedCheckpoint } from './types.js';
 
-const TILE_WIDTH = 256;
 const STATE_CHECKPOINT = 'checkpoint';
 
 /** An event ready to sequence: validated, canonicalized, with its final id. */
