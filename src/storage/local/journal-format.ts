@@ -88,9 +88,19 @@ export function encodeFrames(
   return { bytes, offsets };
 }
 
+/** The u32 LE at `p`. */
+function u32(buf: Uint8Array, p: number): number {
+  return (buf[p]! | (buf[p + 1]! << 8) | (buf[p + 2]! << 16) | (buf[p + 3]! << 24)) >>> 0;
+}
+
 /** The length word of the frame at `p` (payload length and flags). */
 function lengthWord(buf: Uint8Array, p: number): number {
-  return (buf[p]! | (buf[p + 1]! << 8) | (buf[p + 2]! << 16) | (buf[p + 3]! << 24)) >>> 0;
+  return u32(buf, p);
+}
+
+/** The stored checksum of the frame at `p`. */
+function storedSum(buf: Uint8Array, p: number): number {
+  return u32(buf, p + LENGTH_WORD_BYTES);
 }
 
 /** The end of the valid frame starting at `p` in `buf[0, n)`, or -1 when there is none. */
@@ -101,9 +111,8 @@ export function frameEnd(buf: Uint8Array, p: number, n: number): number {
   // Bits that are always zero (which ones depends on the frame's format): not a frame.
   if ((word & ((word & FRAME_V2) !== 0 ? RESERVED_V2 : RESERVED_LEGACY)) !== 0) return -1;
   if (len > MAX_RECORD_BYTES || len > n - p - FRAME_HEADER_BYTES) return -1;
-  const sum = (buf[p + 4]! | (buf[p + 5]! << 8) | (buf[p + 6]! << 16) | (buf[p + 7]! << 24)) >>> 0;
   const start = p + FRAME_HEADER_BYTES;
-  return crc32c(buf, start, start + len, crc32c(buf, p, p + 4)) === sum ? start + len : -1;
+  return crc32c(buf, start, start + len, crc32c(buf, p, p + 4)) === storedSum(buf, p) ? start + len : -1;
 }
 
 /** The append tag of the frame at `p`, or undefined for an undelimited (older) frame. */
@@ -266,7 +275,5 @@ function lostFirstBytes(buf: Uint8Array, from: number, to: number, tag: number):
   }
   if ((w >>> TAG_SHIFT) % TAG_MODULUS !== tag) return false;
   const start = from + FRAME_HEADER_BYTES;
-  const sum =
-    (buf[from + 4]! | (buf[from + 5]! << 8) | (buf[from + 6]! << 16) | (buf[from + 7]! << 24)) >>> 0;
-  return crc32c(buf, start, to, crc32c(word, 0, LENGTH_WORD_BYTES)) === sum;
+  return crc32c(buf, start, to, crc32c(word, 0, LENGTH_WORD_BYTES)) === storedSum(buf, from);
 }
