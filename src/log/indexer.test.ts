@@ -12,7 +12,7 @@ import { buildRecordRun, formatTimestamp, newEventId, ZERO_HASH } from '../core/
 import { createSqliteIndex } from '../index/sqlite/sqlite-index.js';
 import { DEFAULT_INDEX_DELAY_MS, Indexer, type RecordSource } from './indexer.js';
 import { SequencedRecord } from './log.js';
-import { sampleEvent } from './test-helpers.js';
+import { breakableIndex, sampleEvent } from './test-helpers.js';
 import { silentLogger } from './types.js';
 
 const LOG = 'acme';
@@ -180,18 +180,7 @@ test('a failing index is retried with the same entries, in order', async () => {
 
 test('close() stops retrying an index that keeps failing, and says so', async () => {
   const inner = createSqliteIndex({ path: ':memory:' });
-  let calls = 0;
-  const broken = new Proxy(inner, {
-    get(target, prop, receiver) {
-      if (prop === 'add') {
-        return () => {
-          calls++;
-          throw new Error('disk full');
-        };
-      }
-      return Reflect.get(target, prop, receiver);
-    },
-  });
+  const { index: broken, state } = breakableIndex(inner);
   const errors: string[] = [];
   const logger = { ...silentLogger, error: (_o: unknown, msg: string) => errors.push(msg) };
   const records = makeRecords(3);
@@ -199,7 +188,7 @@ test('close() stops retrying an index that keeps failing, and says so', async ()
   indexer.attach(LOG, source(records));
   indexer.enqueue(LOG, records);
   await indexer.close();
-  assert.equal(calls, 3, 'three attempts, then it gives up');
+  assert.equal(state.calls, 3, 'three attempts, then it gives up');
   assert.equal(indexer.lag(LOG), 3, 'nothing was dropped from the log: the next open catches up');
   assert.match(errors[errors.length - 1]!, /catches up at the next open/);
   // A working index is drained completely by close().
@@ -210,29 +199,11 @@ test('close() stops retrying an index that keeps failing, and says so', async ()
   assert.equal(inner.coveredSize(LOG), 3);
 });
 
-/** An index whose `add` fails while `state.broken`, counting calls. */
-function breakable(inner: ReturnType<typeof createSqliteIndex>) {
-  const state = { broken: true, calls: 0 };
-  const index = new Proxy(inner, {
-    get(target, prop, receiver) {
-      if (prop === 'add') {
-        return (log: string, entries: Parameters<typeof inner.add>[1]) => {
-          state.calls++;
-          if (state.broken) throw new Error('disk full');
-          return target.add(log, entries);
-        };
-      }
-      return Reflect.get(target, prop, receiver);
-    },
-  });
-  return { index, state };
-}
-
 test('drain() rejects with index.unavailable after three failures in a row; the feed keeps the entries', {
   timeout: 10_000,
 }, async () => {
   const inner = createSqliteIndex({ path: ':memory:' });
-  const { index: flaky, state } = breakable(inner);
+  const { index: flaky, state } = breakableIndex(inner);
   const records = makeRecords(4);
   const indexer = new Indexer(flaky, silentLogger, 60_000);
   indexer.attach(LOG, source(records));
@@ -253,7 +224,7 @@ test('drain() rejects with index.unavailable after three failures in a row; the 
 });
 
 test('drain() counts only failures while it waits, not earlier ones', { timeout: 20_000 }, async () => {
-  const { index, state } = breakable(createSqliteIndex({ path: ':memory:' }));
+  const { index, state } = breakableIndex(createSqliteIndex({ path: ':memory:' }));
   const indexer = new Indexer(index, silentLogger, 0);
   indexer.enqueue(LOG, makeRecords(2));
   while (state.calls < 3) await sleep(10);
@@ -267,7 +238,7 @@ test('drain() counts only failures while it waits, not earlier ones', { timeout:
 test('drain() after close() gave up rejects instead of claiming the queue is indexed', {
   timeout: 10_000,
 }, async () => {
-  const { index } = breakable(createSqliteIndex({ path: ':memory:' }));
+  const { index } = breakableIndex(createSqliteIndex({ path: ':memory:' }));
   const indexer = new Indexer(index, silentLogger, 60_000);
   indexer.enqueue(LOG, makeRecords(3));
   await indexer.close();

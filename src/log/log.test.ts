@@ -11,7 +11,7 @@ import { createMemoryDriver } from '../storage/memory/memory-driver.js';
 import { cloneState } from '../storage/memory/memory-state.js';
 import { Engine } from './engine.js';
 import { LogError } from './errors.js';
-import { openTestEngine, sampleEvent } from './test-helpers.js';
+import { breakableIndex, openTestEngine, sampleEvent } from './test-helpers.js';
 import { verifyStorage } from './verify.js';
 
 test('append, integrate, prove: every entry is included and checkpoints are consistent', async () => {
@@ -457,22 +457,14 @@ test('a read that integration overtakes reads the rest bundle by bundle, not ent
 test('appends succeed while the search index refuses writes; work that needs it fails with index.unavailable', {
   timeout: 20_000,
 }, async () => {
-  const inner = createSqliteIndex({ path: ':memory:' });
-  let broken = false;
-  const index = new Proxy(inner, {
-    get(target, prop, receiver) {
-      if (prop === 'add') {
-        return (log: string, entries: Parameters<typeof inner.add>[1]) => {
-          if (broken) throw new Error('database or disk is full');
-          return target.add(log, entries);
-        };
-      }
-      return Reflect.get(target, prop, receiver);
-    },
-  });
+  const { index, state } = breakableIndex(
+    createSqliteIndex({ path: ':memory:' }),
+    'database or disk is full',
+  );
+  state.broken = false;
   const engine = await Engine.open({ driver: createMemoryDriver(), index, originPrefix: 'test.example' });
   await engine.createLog('acme');
-  broken = true;
+  state.broken = true;
   const r = await engine.append('acme', [sampleEvent(0), sampleEvent(1)]);
   assert.equal(r.entries.length, 2, 'acknowledged: the log does not wait for its index');
   await assert.rejects(engine.checkIndex('acme'), (err: Error & { code?: string; cause?: Error }) => {
@@ -481,7 +473,7 @@ test('appends succeed while the search index refuses writes; work that needs it 
     return true;
   });
   assert.equal(engine.indexLag('acme'), 2);
-  broken = false;
+  state.broken = false;
   assert.equal(await engine.checkIndex('acme'), undefined, 'caught up once the index takes writes');
   assert.equal(engine.indexLag('acme'), 0);
   await engine.close();

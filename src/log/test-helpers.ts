@@ -19,6 +19,27 @@ export function openTestEngine(
   });
 }
 
+/**
+ * `inner` with an `add` that throws `Error(message)` while `state.broken` (initially true), counting
+ * every call in `state.calls`: an index that cannot take writes, for as long as a test says.
+ */
+export function breakableIndex(inner: ReturnType<typeof createSqliteIndex>, message = 'disk full') {
+  const state = { broken: true, calls: 0 };
+  const index = new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'add') {
+        return (log: string, entries: Parameters<typeof inner.add>[1]) => {
+          state.calls++;
+          if (state.broken) throw new Error(message);
+          return target.add(log, entries);
+        };
+      }
+      return Reflect.get(target, prop, receiver);
+    },
+  });
+  return { index, state };
+}
+
 /** A valid event of roughly `bytes` bytes (default ≈ 400, the benchmark size). */
 export function sampleEvent(n: number, bytes = 400): Record<string, unknown> {
   const base = {
