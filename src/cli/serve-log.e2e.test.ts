@@ -14,13 +14,8 @@ const root = mkdtempSync(join(tmpdir(), 'indelible-serve-log-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 type Line = { msg?: string; route?: string; status?: number; req_id?: string };
-const lines = (out: string): Line[] =>
-  parseNdjson(
-    out
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .join('\n'),
-  ) as Line[];
+/** The JSON log lines of the server's stdout (the banner lines around them are plain text). */
+const lines = (out: string): Line[] => parseNdjson(out.replace(/^[^{].*$/gm, '')) as Line[];
 
 test('access-log lines of a quiet server appear within the flush interval, without secrets; the last at stop', async () => {
   const dir = join(root, 'data');
