@@ -28,8 +28,7 @@ export const DEFAULT_INDEX_MEMORY_BYTES = 32 * 1024 * 1024;
  */
 export const DEFAULT_INDEX_DELAY_MS = 50;
 /** Failures in a row after which a closing indexer gives up (see close), and drain() rejects. */
-const CLOSE_ATTEMPTS = 3;
-const DRAIN_ATTEMPTS = CLOSE_ATTEMPTS;
+const GIVE_UP_AFTER = 3;
 
 interface Claim {
   entries: Promise<ReadonlyArray<{ index: number }>>;
@@ -70,7 +69,7 @@ export class Indexer {
   private lastError: unknown;
   // Woken on every failed index call, so a drain() can give up while the feed keeps retrying.
   private readonly failureWaiters = new Set<() => void>();
-  // Set by close(): indexing stops retrying after CLOSE_ATTEMPTS failures in a row.
+  // Set by close(): indexing stops retrying after GIVE_UP_AFTER failures in a row.
   private stopping = false;
 
   constructor(
@@ -183,7 +182,7 @@ export class Indexer {
             this.lastError = err;
             for (const wake of this.failureWaiters) wake();
             const from = q.held.length > 0 ? q.held[0]!.index : q.spillFrom;
-            if (this.stopping && this.failures >= CLOSE_ATTEMPTS) {
+            if (this.stopping && this.failures >= GIVE_UP_AFTER) {
               // Closing: what is durable stays in the log, and catchUp indexes it at the next open.
               this.logger.error(
                 { err, log, from },
@@ -213,13 +212,14 @@ export class Indexer {
       }
     } finally {
       this.scheduled = undefined;
-      if (this.queued > 0 && !(this.stopping && this.failures >= CLOSE_ATTEMPTS)) this.schedule();
+      if (this.queued > 0 && !(this.stopping && this.failures >= GIVE_UP_AFTER)) this.schedule();
     }
   }
 
   /**
-   * Indexes what is queued, then stops: unlike drain(), it gives up after CLOSE_ATTEMPTS failures
-   * in a row (an index that cannot take writes must not hold a shutdown forever).
+   * Indexes what is queued, then stops: after GIVE_UP_AFTER failures in a row the feed itself stops
+   * retrying (an index that cannot take writes must not hold a shutdown forever), where a drain()
+   * only stops waiting and leaves the feed retrying.
    */
   async close(): Promise<void> {
     this.stopping = true;
@@ -258,7 +258,7 @@ export class Indexer {
    * the feed itself keeps retrying in the background (nothing is dropped), so a later drain may
    * succeed. After close() gave up, it rejects at once: what is left waits for the next open.
    */
-  async drain(maxFailures = DRAIN_ATTEMPTS): Promise<void> {
+  async drain(maxFailures = GIVE_UP_AFTER): Promise<void> {
     let streak = 0;
     let successes = this.successes;
     while (this.scheduled) {
