@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { isIndelibleError } from '../core/errors.js';
+import { createMemoryDriver } from '../storage/memory/memory-driver.js';
 import { createSqliteIdempotencyStore, isValidIdempotencyKey } from './idempotency.js';
 import { type Harness, sampleEvent, startHarness } from './test-harness.js';
 
@@ -88,6 +89,55 @@ describe('Idempotency-Key on ingest', () => {
   });
 });
 
+describe('Idempotency-Key across a crash', () => {
+  // Storage and the metadata database as they were on disk the moment the append became durable:
+  // what a server finds after losing power (or being killed) before it could answer.
+  it('a retry after a crash right after the durable append returns the original entries', async () => {
+    const driver = createMemoryDriver();
+    const h1 = await startHarness({ driver });
+    await h1.createLog('acme');
+    const writerKey = h1.key('writer', ['acme']);
+    let crash: { storage: ReturnType<typeof driver.snapshot>; meta: Buffer } | undefined;
+    h1.engine.observeCommits((log) => {
+      if (log === 'acme' && crash === undefined)
+        crash = { storage: driver.snapshot(), meta: h1.meta.serialize() };
+    });
+    const body = JSON.stringify({
+      events: [sampleEvent(1), sampleEvent(2, { id: 'own-2' }), sampleEvent(3)],
+    });
+    const post = (h: Harness, payload = body) =>
+      h.req({
+        method: 'POST',
+        url: '/v1/logs/acme/events',
+        key: writerKey,
+        payload,
+        headers: { 'content-type': 'application/json', 'idempotency-key': 'crash-1' },
+      });
+    const first = await post(h1);
+    assert.equal(first.statusCode, 201);
+    await h1.close();
+    assert.ok(crash, 'the append was committed');
+
+    const h2 = await startHarness({
+      driver: createMemoryDriver({ state: crash.storage }),
+      meta: new Database(crash.meta),
+    });
+    try {
+      assert.equal(h2.engine.log('acme').size, 3, 'the append survived the crash');
+      const mismatch = await post(h2, JSON.stringify(sampleEvent(4)));
+      assert.equal(mismatch.statusCode, 409);
+      assert.equal(mismatch.json().code, 'idempotency.mismatch');
+      const again = await post(h2);
+      assert.equal(again.statusCode, 201);
+      assert.deepEqual(again.json(), first.json());
+      assert.equal(again.headers['idempotent-replayed'], 'true');
+      assert.equal(h2.engine.log('acme').size, 3, 'nothing appended twice');
+    } finally {
+      await h2.close();
+    }
+  });
+});
+
 describe('event ids', () => {
   let h: Harness;
   before(async () => {
@@ -152,6 +202,7 @@ describe('event ids', () => {
 describe('SQLite idempotency store', () => {
   const store = (db: Database.Database, clock: { now(): number }) =>
     createSqliteIdempotencyStore(db, { ttlMs: 1000, clock });
+  const intent = () => ['id-1'];
 
   it('replays within the TTL and forgets after it', async () => {
     const db = new Database(':memory:');
@@ -159,11 +210,13 @@ describe('SQLite idempotency store', () => {
     const s = store(db, { now: () => now });
     let runs = 0;
     const fn = async () => ({ n: ++runs });
-    assert.deepEqual(await s.run('key_a', 'k', 'fp1', fn), { value: { n: 1 }, replayed: false });
-    assert.deepEqual(await s.run('key_a', 'k', 'fp1', fn), { value: { n: 1 }, replayed: true });
-    await assert.rejects(s.run('key_a', 'k', 'fp2', fn), (e) => isIndelibleError(e, 'idempotency.mismatch'));
+    assert.deepEqual(await s.run('key_a', 'k', 'fp1', intent, fn), { value: { n: 1 }, replayed: false });
+    assert.deepEqual(await s.run('key_a', 'k', 'fp1', intent, fn), { value: { n: 1 }, replayed: true });
+    await assert.rejects(s.run('key_a', 'k', 'fp2', intent, fn), (e) =>
+      isIndelibleError(e, 'idempotency.mismatch'),
+    );
     now += 1001;
-    assert.deepEqual(await s.run('key_a', 'k', 'fp2', fn), { value: { n: 2 }, replayed: false });
+    assert.deepEqual(await s.run('key_a', 'k', 'fp2', intent, fn), { value: { n: 2 }, replayed: false });
     s.close();
     db.close();
   });
@@ -172,20 +225,132 @@ describe('SQLite idempotency store', () => {
     const db = new Database(':memory:');
     const clock = { now: () => 5000 };
     const s1 = store(db, clock);
-    await s1.run('key_a', 'k', 'fp', async () => [1, 2, 3]);
-    await new Promise((r) => setImmediate(r));
+    await s1.run('key_a', 'k', 'fp', intent, async () => [1, 2, 3]);
     s1.close();
     const s2 = store(db, clock);
-    assert.deepEqual(await s2.run('key_a', 'k', 'fp', async () => [9]), { value: [1, 2, 3], replayed: true });
+    assert.deepEqual(await s2.run('key_a', 'k', 'fp', intent, async () => [9]), {
+      value: [1, 2, 3],
+      replayed: true,
+    });
     s2.close();
     db.close();
   });
 
-  it('does not remember failures', async () => {
+  it('commits the intent before the attempt runs, in one transaction for a burst', async () => {
     const db = new Database(':memory:');
     const s = store(db, { now: () => 0 });
-    await assert.rejects(s.run('key_a', 'k', 'fp', async () => Promise.reject(new Error('boom'))));
-    assert.deepEqual(await s.run('key_a', 'k', 'fp', async () => 'ok'), { value: 'ok', replayed: false });
+    let commits = 0;
+    db.function('count_commit', () => ++commits);
+    db.exec(
+      'CREATE TEMP TRIGGER count_insert AFTER INSERT ON idempotency_keys BEGIN SELECT count_commit(); END',
+    );
+    const seen: string[] = [];
+    const fn = (key: string) => async (ids: string[]) => {
+      const row = db.prepare('SELECT intent FROM idempotency_keys WHERE idem_key = ?').get(key) as
+        | { intent: string }
+        | undefined;
+      seen.push(`${key}:${row?.intent}:${ids.join()}`);
+      return 'ok';
+    };
+    await Promise.all(['a', 'b', 'c'].map((k) => s.run('key_a', k, 'fp', () => [`id-${k}`], fn(k))));
+    assert.deepEqual(seen.sort(), ['a:["id-a"]:id-a', 'b:["id-b"]:id-b', 'c:["id-c"]:id-c']);
+    assert.equal(commits, 3, 'three rows inserted');
+    s.close();
+    db.close();
+  });
+
+  it("a retry after an interrupted attempt runs again with that attempt's intent", async () => {
+    const db = new Database(':memory:');
+    const clock = { now: () => 0 };
+    const s1 = store(db, clock);
+    let started!: () => void;
+    const running = new Promise<void>((r) => {
+      started = r;
+    });
+    // The first attempt never finishes: the server stops (or loses power) with the append durable.
+    void s1.run(
+      'key_a',
+      'k',
+      'fp',
+      () => ['id-first'],
+      async () => {
+        started();
+        return new Promise<never>(() => undefined);
+      },
+    );
+    await running;
+    const s2 = store(db, clock); // what the restarted server sees: the committed intent alone
+    let given: string[] | undefined;
+    const r = await s2.run(
+      'key_a',
+      'k',
+      'fp',
+      () => ['id-new'],
+      async (ids) => {
+        given = ids;
+        return 'entries';
+      },
+    );
+    assert.deepEqual(given, ['id-first']);
+    assert.deepEqual(r, { value: 'entries', replayed: false });
+    assert.deepEqual(await s2.run('key_a', 'k', 'fp', intent, async () => 'again'), {
+      value: 'entries',
+      replayed: true,
+    });
+    await assert.rejects(
+      s2.run('key_a', 'k', 'fp-other', intent, async () => 'x'),
+      (e) => isIndelibleError(e, 'idempotency.mismatch'),
+    );
+    s2.close();
+    db.close();
+  });
+
+  it('an intent that cannot be committed fails the request before it runs, and is not kept', async () => {
+    const db = new Database(':memory:');
+    const s = store(db, { now: () => 0 });
+    db.exec(
+      "CREATE TEMP TRIGGER full_disk BEFORE INSERT ON idempotency_keys BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+    );
+    let runs = 0;
+    await assert.rejects(
+      s.run('key_a', 'k', 'fp', intent, async () => ++runs),
+      (e) => isIndelibleError(e, 'idempotency.unavailable'),
+    );
+    assert.equal(runs, 0);
+    db.exec('DROP TRIGGER full_disk');
+    assert.deepEqual(await s.run('key_a', 'k', 'fp2', intent, async () => ++runs), {
+      value: 1,
+      replayed: false,
+    });
+    s.close();
+    db.close();
+  });
+
+  it('does not remember failures, on disk either', async () => {
+    const db = new Database(':memory:');
+    const s = store(db, { now: () => 0 });
+    await assert.rejects(s.run('key_a', 'k', 'fp', intent, async () => Promise.reject(new Error('boom'))));
+    s.close();
+    assert.equal((db.prepare('SELECT count(*) AS n FROM idempotency_keys').get() as { n: number }).n, 0);
+    const s2 = store(db, { now: () => 0 });
+    assert.deepEqual(await s2.run('key_a', 'k', 'fp2', intent, async () => 'ok'), {
+      value: 'ok',
+      replayed: false,
+    });
+    s2.close();
+    db.close();
+  });
+
+  it('upgrades a table made before intents existed, keeping its results', async () => {
+    const db = new Database(':memory:');
+    db.exec(`CREATE TABLE idempotency_keys (key_id TEXT NOT NULL, idem_key TEXT NOT NULL, fingerprint TEXT NOT NULL,
+      response TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (key_id, idem_key)) STRICT, WITHOUT ROWID;
+      INSERT INTO idempotency_keys VALUES ('key_a', 'old', 'fp', '"kept"', 0);`);
+    const s = store(db, { now: () => 0 });
+    assert.deepEqual(await s.run('key_a', 'old', 'fp', intent, async () => 'new'), {
+      value: 'kept',
+      replayed: true,
+    });
     s.close();
     db.close();
   });

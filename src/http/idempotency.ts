@@ -5,11 +5,18 @@
  * anything; the same key with a different body is `idempotency.mismatch` (409). A retry arriving
  * while the first is still in flight waits for it rather than racing it.
  *
- * Records live in SQLite (`idempotency_keys`, in the caller's `meta` database). They are written in
- * one transaction per event-loop turn, after the append is durable, so this never adds an fsync to
- * the ingest path; the price is that a crash between an ack and that write forgets the key. Events
- * with client `id`s are idempotent across crashes too (the engine deduplicates them from the log).
- * Only successful results are remembered: a failed request may be retried with the same key.
+ * Crash safety comes from a write-ahead intent. Before the first attempt runs, its intent (for ingest:
+ * the ids the server gives the events that carry none) is committed to SQLite (`idempotency_keys`,
+ * in the caller's `meta` database, which is `synchronous = FULL`); only then does the append start.
+ * So a key whose append may have become durable is always on disk with the ids it used. A retry that
+ * finds an intent but no result (the server stopped or lost power after the append, before answering)
+ * runs again with the same intent: the engine finds those ids in the log and returns the original
+ * entries instead of appending twice (engine.ts, `assignedIds`).
+ *
+ * Intents written in one event-loop turn share one transaction (one fsync). Results and the removal
+ * of failed attempts are written lazily with the next intent, or within `LAZY_WRITE_MS`: losing them
+ * in a crash only means the next retry takes the intent path. Only successful results are kept: a
+ * failed request may be retried with the same key, even with a corrected body.
  */
 import type BetterSqlite3 from 'better-sqlite3';
 import { HttpError } from './problem.js';
@@ -18,15 +25,19 @@ export interface IdempotencyStore {
   /**
    * Runs `fn` once per (`scope`, `key`) within the TTL: returns its value, or the remembered value
    * (`replayed: true`) when `fingerprint` matches the first request's. Throws `idempotency.mismatch`
-   * when it does not. `fn`'s value must survive a JSON round trip.
+   * when it does not. A first attempt commits `makeIntent()` durably before calling `fn` with it (or
+   * fails with `idempotency.unavailable`); a retry after an interrupted attempt calls `fn` with that
+   * attempt's intent (`replayed: false`: `fn` itself must tell what it did anew). `fn`'s value and the
+   * intent must survive a JSON round trip.
    */
-  run<T>(
+  run<I, T>(
     scope: string,
     key: string,
     fingerprint: string,
-    fn: () => Promise<T>,
+    makeIntent: () => I,
+    fn: (intent: I) => Promise<T>,
   ): Promise<{ value: T; replayed: boolean }>;
-  /** Writes pending records and stops the purge timer (does not close the database). */
+  /** Writes pending records and stops the timers (does not close the database). */
   close(): void;
 }
 
@@ -38,7 +49,10 @@ export interface IdempotencyOptions {
 
 interface StoredRecord {
   fingerprint: string;
-  response: string;
+  /** JSON of the intent. */
+  intent: string;
+  /** JSON of the result; undefined while the first attempt has not succeeded. */
+  response: string | undefined;
   createdAt: number;
 }
 
@@ -47,7 +61,7 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
   key_id      TEXT NOT NULL,    -- the API key's public id (the scope)
   idem_key    TEXT NOT NULL,    -- the client's Idempotency-Key header value
   fingerprint TEXT NOT NULL,    -- SHA-256 of log name and request body
-  response    TEXT NOT NULL,    -- JSON of the remembered result
+  response    TEXT NOT NULL,    -- JSON of the remembered result; '' while not known
   created_at  INTEGER NOT NULL, -- ms since the epoch
   PRIMARY KEY (key_id, idem_key)
 ) STRICT, WITHOUT ROWID;
@@ -55,6 +69,8 @@ CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys (created
 `;
 
 const PURGE_INTERVAL_MS = 10 * 60 * 1000;
+/** Results and removals not carried by an intent's transaction are written within this time. */
+const LAZY_WRITE_MS = 1000;
 
 /** Header values accepted as keys: 1..255 visible ASCII characters (spaces inside allowed). */
 const KEY_SYNTAX = /^[\x21-\x7e][\x20-\x7e]{0,254}$/;
@@ -68,58 +84,107 @@ export function createSqliteIdempotencyStore(
   options: IdempotencyOptions,
 ): IdempotencyStore {
   db.exec(SCHEMA);
+  // Databases made before intents existed get the column (their rows all hold results).
+  const columns = db.prepare<[], { name: string }>('PRAGMA table_info(idempotency_keys)').all();
+  if (!columns.some((c) => c.name === 'intent')) {
+    db.exec("ALTER TABLE idempotency_keys ADD COLUMN intent TEXT NOT NULL DEFAULT ''");
+  }
   const clock = options.clock ?? { now: () => Date.now() };
   const ttl = options.ttlMs;
-  const select = db.prepare<[string, string], { fingerprint: string; response: string; created_at: number }>(
-    'SELECT fingerprint, response, created_at FROM idempotency_keys WHERE key_id = ? AND idem_key = ?',
+  const select = db.prepare<
+    [string, string],
+    { fingerprint: string; intent: string; response: string; created_at: number }
+  >(
+    'SELECT fingerprint, intent, response, created_at FROM idempotency_keys WHERE key_id = ? AND idem_key = ?',
   );
   const upsert = db.prepare(
-    'INSERT OR REPLACE INTO idempotency_keys (key_id, idem_key, fingerprint, response, created_at) VALUES (?, ?, ?, ?, ?)',
+    'INSERT OR REPLACE INTO idempotency_keys (key_id, idem_key, fingerprint, intent, response, created_at) VALUES (?, ?, ?, ?, ?, ?)',
   );
+  const remove = db.prepare('DELETE FROM idempotency_keys WHERE key_id = ? AND idem_key = ?');
   const purge = db.prepare('DELETE FROM idempotency_keys WHERE created_at < ?');
 
   const inflight = new Map<string, Promise<unknown>>();
-  // Records not yet written, by `scope \0 key`; read before the database so a retry sees them.
-  const unwritten = new Map<string, StoredRecord & { scope: string; key: string }>();
+  // Changes not yet written, by `scope \0 key` (null = delete); read before the database.
+  const pending = new Map<string, { scope: string; key: string; record: StoredRecord | null }>();
+  // Intents waiting for the next transaction to commit.
+  let waiters: Array<{ resolve: () => void; reject: (err: unknown) => void; id: string }> = [];
   let flushScheduled = false;
+  let lazyTimer: NodeJS.Timeout | undefined;
   let closed = false;
 
   const writeAll = db.transaction(() => {
-    for (const r of unwritten.values()) upsert.run(r.scope, r.key, r.fingerprint, r.response, r.createdAt);
+    for (const { scope, key, record } of pending.values()) {
+      if (record === null) remove.run(scope, key);
+      else upsert.run(scope, key, record.fingerprint, record.intent, record.response ?? '', record.createdAt);
+    }
   });
   const flush = () => {
     flushScheduled = false;
-    if (unwritten.size === 0) return;
+    if (lazyTimer !== undefined) clearTimeout(lazyTimer);
+    lazyTimer = undefined;
+    const committing = waiters;
+    waiters = [];
     try {
-      writeAll();
-      unwritten.clear();
-    } catch {
-      // Kept in memory and retried on the next write; idempotency is best effort across crashes.
+      if (pending.size > 0) writeAll();
+      pending.clear();
+      for (const w of committing) w.resolve();
+    } catch (err) {
+      // Nothing of the transaction was written. Attempts waiting for their intent fail (and are
+      // forgotten); results and removals stay pending for the next write.
+      for (const w of committing) {
+        pending.delete(w.id);
+        w.reject(err);
+      }
+      scheduleLazy();
     }
   };
-  const timer = setInterval(() => {
+  const scheduleLazy = () => {
+    if (lazyTimer === undefined && !closed) {
+      lazyTimer = setTimeout(flush, LAZY_WRITE_MS);
+      lazyTimer.unref();
+    }
+  };
+  /** Resolves once everything pending now (the intent of `id` included) is committed. */
+  const commitIntent = (id: string) =>
+    new Promise<void>((resolve, reject) => {
+      waiters.push({ resolve, reject, id });
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flush);
+      }
+    });
+  const purgeTimer = setInterval(() => {
     try {
       purge.run(clock.now() - ttl);
     } catch {
       // A busy or closed database: the next interval tries again.
     }
   }, PURGE_INTERVAL_MS);
-  timer.unref();
+  purgeTimer.unref();
 
-  function lookup(scope: string, key: string): StoredRecord | undefined {
+  function lookup(id: string, scope: string, key: string): StoredRecord | undefined {
     const now = clock.now();
-    const pending = unwritten.get(`${scope}\u0000${key}`);
-    const rec =
-      pending ??
-      (() => {
-        const row = select.get(scope, key);
-        return row && { fingerprint: row.fingerprint, response: row.response, createdAt: row.created_at };
-      })();
-    return rec !== undefined && rec.createdAt + ttl > now ? rec : undefined;
+    let rec: StoredRecord | undefined | null = pending.get(id)?.record;
+    if (rec === undefined) {
+      const row = select.get(scope, key);
+      rec = row && {
+        fingerprint: row.fingerprint,
+        intent: row.intent,
+        response: row.response === '' ? undefined : row.response,
+        createdAt: row.created_at,
+      };
+    }
+    return rec && rec.createdAt + ttl > now ? rec : undefined;
   }
 
   return {
-    async run<T>(scope: string, key: string, fingerprint: string, fn: () => Promise<T>) {
+    async run<I, T>(
+      scope: string,
+      key: string,
+      fingerprint: string,
+      makeIntent: () => I,
+      fn: (intent: I) => Promise<T>,
+    ) {
       const id = `${scope}\u0000${key}`;
       for (;;) {
         const running = inflight.get(id);
@@ -127,44 +192,65 @@ export function createSqliteIdempotencyStore(
           await running.catch(() => undefined);
           continue;
         }
-        const stored = lookup(scope, key);
-        if (stored !== undefined) {
-          if (stored.fingerprint !== fingerprint) {
-            throw new HttpError(
-              'idempotency.mismatch',
-              'this Idempotency-Key was already used with a different request body; use a new key for a new request',
-              { details: { field: 'Idempotency-Key' } },
-            );
-          }
+        const stored = lookup(id, scope, key);
+        if (stored !== undefined && stored.fingerprint !== fingerprint) {
+          throw new HttpError(
+            'idempotency.mismatch',
+            'this Idempotency-Key was already used with a different request body; use a new key for a new request',
+            { details: { field: 'Idempotency-Key' } },
+          );
+        }
+        if (stored?.response !== undefined) {
           return { value: JSON.parse(stored.response) as T, replayed: true };
         }
-        const p = fn();
-        inflight.set(id, p);
-        try {
-          const value = await p;
-          if (!closed) {
-            unwritten.set(id, {
-              scope,
-              key,
+        // A first attempt, or the retry of one that was interrupted (its intent, no result).
+        const attempt = (async () => {
+          let record = stored;
+          if (record === undefined) {
+            if (closed)
+              throw new HttpError('server.shutting_down', 'the server is shutting down; retry shortly');
+            record = {
               fingerprint,
-              response: JSON.stringify(value),
+              intent: JSON.stringify(makeIntent()),
+              response: undefined,
               createdAt: clock.now(),
-            });
-            if (!flushScheduled) {
-              flushScheduled = true;
-              setImmediate(flush);
+            };
+            pending.set(id, { scope, key, record });
+            try {
+              await commitIntent(id);
+            } catch (cause) {
+              throw new HttpError(
+                'idempotency.unavailable',
+                'the Idempotency-Key could not be recorded, so nothing was appended; retry shortly',
+                { cause },
+              );
             }
           }
-          return { value, replayed: false };
+          try {
+            const value = await fn(JSON.parse(record.intent) as I);
+            pending.set(id, { scope, key, record: { ...record, response: JSON.stringify(value) } });
+            scheduleLazy();
+            return value;
+          } catch (err) {
+            // Not remembered: the key may be used again (perhaps with a corrected body).
+            pending.set(id, { scope, key, record: null });
+            scheduleLazy();
+            throw err;
+          }
+        })();
+        inflight.set(id, attempt);
+        try {
+          return { value: await attempt, replayed: false };
         } finally {
           inflight.delete(id);
         }
       }
     },
     close() {
-      clearInterval(timer);
+      clearInterval(purgeTimer);
       flush();
       closed = true;
+      if (lazyTimer !== undefined) clearTimeout(lazyTimer);
     },
   };
 }

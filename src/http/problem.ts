@@ -47,6 +47,8 @@ export type HttpErrorCode =
   | 'request.rejected'
   /** The Idempotency-Key was used before with a different request body. */
   | 'idempotency.mismatch'
+  /** The Idempotency-Key could not be recorded durably (the metadata database refused the write); nothing was appended. */
+  | 'idempotency.unavailable'
   /** A well-formed tile or bundle path the log does not (yet) have. */
   | 'tile.not_found'
   /** The server is shutting down; retry against another instance or later. */
@@ -91,6 +93,7 @@ export const PROBLEMS: Readonly<Record<KnownCode, ProblemKind>> = {
   'request.not_found': p(404, 'Not found'),
   'request.rejected': p(400, 'Request rejected'),
   'idempotency.mismatch': p(409, 'Idempotency key reused with a different request'),
+  'idempotency.unavailable': p(503, 'Idempotency key could not be recorded'),
   'tile.not_found': p(404, 'Tile not found'),
   'server.shutting_down': p(503, 'Shutting down'),
   'server.not_ready': p(503, 'Not ready'),

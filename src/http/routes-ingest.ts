@@ -20,6 +20,7 @@ import type { SwaggerTransform } from '@fastify/swagger';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { AuthError } from '../auth/errors.js';
 import { EventError } from '../core/event.js';
+import { newEventId } from '../core/record.js';
 import type { AppendedEntry } from '../log/types.js';
 import type { ServerContext } from './context.js';
 import { isValidIdempotencyKey } from './idempotency.js';
@@ -54,7 +55,8 @@ const documentIngestBody: SwaggerTransform = ({ schema, url }) => ({
         'idempotency-key': {
           type: 'string',
           maxLength: 255,
-          description: 'a retry with the same key and body returns the original entries',
+          description:
+            'a retry with the same key and body (within `idempotencyTtlMs`, default 24 h) returns the original entries, also after a server crash or power loss; the same key with another body is 409 idempotency.mismatch',
         },
       },
     },
@@ -99,9 +101,14 @@ export function ingestRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
         const log = engine.log(name); // log.not_found before any body checks
         const { events, lines, batch } = eventsOf(request.body, config.maxBatchEvents);
 
-        const append = async (): Promise<{ acks: Ack[]; fresh: boolean }> => {
+        const append = async (assignedIds?: IngestIntent): Promise<{ acks: Ack[]; fresh: boolean }> => {
           try {
-            const r = await engine.append(name, events, limits);
+            const r = await engine.append(
+              name,
+              events,
+              limits,
+              assignedIds?.map((id) => id ?? undefined),
+            );
             return { acks: r.entries.map(toAck), fresh: r.duplicates.some((d) => !d) };
           } catch (err) {
             throw err instanceof EventError ? locateEventError(err, lines, batch) : err;
@@ -118,7 +125,13 @@ export function ingestRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
             });
           }
           const fingerprint = `${name}\n${request.bodyDigest ?? ''}`;
-          const r = await ctx.idempotency.run(request.apiKey!.id, idemKey, fingerprint, append);
+          const r = await ctx.idempotency.run(
+            request.apiKey!.id,
+            idemKey,
+            fingerprint,
+            () => intentOf(events, engine.clock.now()),
+            append,
+          );
           acks = r.value.acks;
           replayed = r.replayed || !r.value.fresh;
         } else {
@@ -143,6 +156,21 @@ export function ingestRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
       },
     );
   };
+}
+
+/**
+ * The write-ahead intent of an ingest request with an `Idempotency-Key` (http/idempotency.ts): the id
+ * each event will get unless it carries its own (null then). Recorded before the append, so a retry
+ * after a crash appends with the same ids and finds what the first attempt appended.
+ */
+type IngestIntent = Array<string | null>;
+
+function intentOf(events: readonly unknown[], nowMs: number): IngestIntent {
+  return events.map((e) =>
+    e !== null && typeof e === 'object' && typeof (e as { id?: unknown }).id === 'string'
+      ? null
+      : newEventId(nowMs),
+  );
 }
 
 /** The events of a parsed body; `batch` is true for the `{"events":[…]}` form. */

@@ -12,6 +12,7 @@ import type { EventLimits } from '../core/event.js';
 import { createSqliteIndex } from '../index/sqlite/sqlite-index.js';
 import { Engine, type EngineOptions } from '../log/engine.js';
 import { createMemoryDriver } from '../storage/memory/memory-driver.js';
+import type { StorageDriver } from '../storage/types.js';
 import type { HttpConfig } from './config.js';
 import type { AccessEvent } from './context.js';
 import { buildServer } from './server.js';
@@ -41,17 +42,21 @@ export interface HarnessOptions {
   config?: Partial<HttpConfig>;
   engine?: EngineOptions['config'];
   eventLimits?: Partial<EventLimits>;
+  /** Storage to start from (a restart, or a crash when it is a snapshot); default a new memory driver. */
+  driver?: StorageDriver;
+  /** The metadata database (keys, idempotency records) to start from; default a new in-memory one. */
+  meta?: Database.Database;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const engine = await Engine.open({
-    driver: createMemoryDriver(),
+    driver: options.driver ?? createMemoryDriver(),
     index: createSqliteIndex({ path: ':memory:' }),
     originPrefix: ORIGIN_PREFIX,
     ...(options.engine ? { config: options.engine } : {}),
     ...(options.eventLimits ? { eventLimits: options.eventLimits } : {}),
   });
-  const meta = new Database(':memory:');
+  const meta = options.meta ?? new Database(':memory:');
   const keys = createSqliteKeyStore(meta);
   const admin = keys.create({ role: 'admin', logs: null }).secret;
   const accesses: AccessEvent[] = [];

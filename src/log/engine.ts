@@ -8,6 +8,7 @@ import {
   type AuditEvent,
   EventError,
   type EventLimits,
+  isEventId,
   resolveEventLimits,
   validateEventCanonical,
 } from '../core/event.js';
@@ -260,11 +261,17 @@ export class Engine {
    * already in the log (or earlier in this batch) are not appended again: the original entry is
    * returned, unless the content differs, which is `log.id_conflict`. Validation errors name the
    * event (`events[3].actor.id`) and nothing is appended.
+   *
+   * `assignedIds[i]`, when given, is the id event `i` gets if it carries none of its own, instead of
+   * a fresh UUIDv7 (the event stays without one, as for any server-made id). It is deduplicated like
+   * an event's own id, so a request re-run with the ids it was given the first time (the
+   * `Idempotency-Key` intent, http/idempotency.ts) returns the entries that attempt appended, if any.
    */
   async append(
     name: string,
     events: readonly unknown[],
     limits?: Partial<EventLimits>,
+    assignedIds?: ReadonlyArray<string | undefined>,
   ): Promise<AppendResult> {
     const log = this.log(name);
     // The index is fed from memory; if it falls far behind, push back rather than grow without bound.
@@ -275,6 +282,12 @@ export class Engine {
       });
     }
     const n = events.length;
+    if (
+      assignedIds !== undefined &&
+      (assignedIds.length !== n || !assignedIds.every((id) => id === undefined || isEventId(id)))
+    ) {
+      throw new RangeError('assignedIds must hold one valid event id or undefined per event');
+    }
     const prepared: PreparedEvent[] = [];
     const ids: string[] = [];
     // For each input event, in typed arrays (no object per event): a new entry (`at` in
@@ -298,7 +311,8 @@ export class Engine {
       } catch (err) {
         throw err instanceof EventError && n > 1 ? prefixEventError(err, i) : err;
       }
-      const clientId = typeof event.id === 'string' ? event.id : undefined;
+      const ownId = typeof event.id === 'string' ? event.id : undefined;
+      const clientId = ownId ?? assignedIds?.[i];
       if (clientId !== undefined) {
         batchIds ??= new Map();
         const inBatch = batchIds.get(clientId);
@@ -311,7 +325,7 @@ export class Engine {
         }
         const existing = this.indexer.findById(name, clientId);
         if (existing !== undefined) {
-          const check = this.checkDuplicate(log, name, event, eventJson, existing);
+          const check = this.checkDuplicate(log, name, clientId, event, eventJson, existing);
           // Handled below with the rest; this keeps an early throw from leaving it unhandled.
           check.catch(() => undefined);
           kinds[i] = STEP_EXISTING;
@@ -364,11 +378,11 @@ export class Engine {
   private async checkDuplicate(
     log: Log,
     name: string,
+    id: string,
     event: AuditEvent,
     eventJson: string,
     existing: Promise<number> | number,
   ): Promise<AppendedEntry> {
-    const id = event.id as string;
     const index = await existing;
     const bytes = await log.readRecord(index);
     const record = JSON.parse(new TextDecoder().decode(bytes)) as {

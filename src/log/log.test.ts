@@ -275,6 +275,49 @@ test('a server-assigned id sent back by a client is recognised, indexed or not',
   await engine.close();
 });
 
+test('assigned ids: used for events without their own, and a re-run with them appends nothing', async () => {
+  const driver = createMemoryDriver();
+  let engine = await openTestEngine(driver);
+  await engine.createLog('acme');
+  const own = { ...sampleEvent(2), id: 'client-2' };
+  const ids = ['0193a4b2-0000-7000-8000-000000000001', undefined, '0193a4b2-0000-7000-8000-000000000003'];
+  const events = [sampleEvent(1), own, sampleEvent(3)];
+  const first = await engine.append('acme', events, undefined, ids);
+  assert.deepEqual(
+    first.entries.map((e) => e.id),
+    [ids[0], 'client-2', ids[2]],
+  );
+  assert.deepEqual(first.duplicates, [false, false, false]);
+  // The record carries the assigned id at top level; the event itself stays without one.
+  const record = JSON.parse(new TextDecoder().decode(await engine.log('acme').readRecord(0)));
+  assert.equal(record.id, ids[0]);
+  assert.equal(record.event.id, undefined);
+
+  // Re-run before the index caught up (claims), and after a crash (a copy of storage taken while
+  // the entries are acknowledged but not integrated: the new engine has only the journal).
+  const again = await engine.append('acme', events, undefined, ids);
+  assert.deepEqual(again.entries, first.entries);
+  assert.deepEqual(again.duplicates, [true, true, true]);
+  const crashed = driver.snapshot();
+  await engine.close();
+  engine = await openTestEngine(createMemoryDriver({ state: crashed }));
+  assert.deepEqual(engine.log('acme').recovered, { from: 0, to: 3 }, 'replayed from the journal');
+  const afterRestart = await engine.append('acme', events, undefined, ids);
+  assert.deepEqual(afterRestart.entries, first.entries);
+  assert.equal(engine.log('acme').size, 3);
+
+  // The same assigned id for different content is a conflict, and nothing is appended.
+  await assert.rejects(engine.append('acme', [sampleEvent(9)], undefined, [ids[0]]), {
+    code: 'log.id_conflict',
+  });
+  // Fresh ids append anew; malformed ones are a programming error.
+  await engine.append('acme', [sampleEvent(1)], undefined, ['0193a4b2-0000-7000-8000-000000000004']);
+  assert.equal(engine.log('acme').size, 4);
+  await assert.rejects(engine.append('acme', [sampleEvent(1)], undefined, ['not an id!']), RangeError);
+  await assert.rejects(engine.append('acme', [sampleEvent(1)], undefined, []), RangeError);
+  await engine.close();
+});
+
 test('a state store rolled back behind the published checkpoint refuses to open', async () => {
   const driver = createMemoryDriver();
   const engine = await openTestEngine(driver);
