@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import { isIndelibleError } from '../core/errors.js';
 import { createMemoryDriver } from '../storage/memory/memory-driver.js';
 import { createSqliteIdempotencyStore, isValidIdempotencyKey } from './idempotency.js';
+import { HttpError } from './problem.js';
 import { type Harness, sampleEvent, startHarness } from './test-harness.js';
 
 describe('Idempotency-Key on ingest', () => {
@@ -203,36 +204,84 @@ describe('SQLite idempotency store', () => {
   const store = (db: Database.Database, clock: { now(): number }) =>
     createSqliteIdempotencyStore(db, { ttlMs: 1000, clock });
   const intent = () => ['id-1'];
+  // Intents made so far, so each call of `makeIntent` is told apart.
+  const counter = () => {
+    let n = 0;
+    return () => [`id-${++n}`];
+  };
+  const echo = async (ids: string[]) => ids.join();
 
-  it('replays within the TTL and forgets after it', async () => {
+  it('a retry within the TTL runs with the first intent; after the TTL the key is new', async () => {
     const db = new Database(':memory:');
     let now = 1_000_000;
     const s = store(db, { now: () => now });
-    let runs = 0;
-    const fn = async () => ({ n: ++runs });
-    assert.deepEqual(await s.run('key_a', 'k', 'fp1', intent, fn), { value: { n: 1 }, replayed: false });
-    assert.deepEqual(await s.run('key_a', 'k', 'fp1', intent, fn), { value: { n: 1 }, replayed: true });
-    await assert.rejects(s.run('key_a', 'k', 'fp2', intent, fn), (e) =>
+    const make = counter();
+    assert.deepEqual(await s.run('key_a', 'k', 'fp1', make, echo), { value: 'id-1', replayed: false });
+    assert.deepEqual(await s.run('key_a', 'k', 'fp1', make, echo), { value: 'id-1', replayed: false });
+    assert.deepEqual(
+      await s.run('key_b', 'k', 'fp1', make, echo),
+      { value: 'id-2', replayed: false },
+      'per scope',
+    );
+    await assert.rejects(s.run('key_a', 'k', 'fp2', make, echo), (e) =>
       isIndelibleError(e, 'idempotency.mismatch'),
     );
     now += 1001;
-    assert.deepEqual(await s.run('key_a', 'k', 'fp2', intent, fn), { value: { n: 2 }, replayed: false });
+    assert.deepEqual(await s.run('key_a', 'k', 'fp2', make, echo), { value: 'id-3', replayed: false });
     s.close();
     db.close();
   });
 
-  it('persists records across store instances on one database', async () => {
+  it('persists intents across store instances on one database', async () => {
     const db = new Database(':memory:');
     const clock = { now: () => 5000 };
     const s1 = store(db, clock);
-    await s1.run('key_a', 'k', 'fp', intent, async () => [1, 2, 3]);
+    await s1.run('key_a', 'k', 'fp', () => ['first'], echo);
     s1.close();
     const s2 = store(db, clock);
-    assert.deepEqual(await s2.run('key_a', 'k', 'fp', intent, async () => [9]), {
-      value: [1, 2, 3],
-      replayed: true,
+    assert.deepEqual(await s2.run('key_a', 'k', 'fp', () => ['second'], echo), {
+      value: 'first',
+      replayed: false,
     });
     s2.close();
+    db.close();
+  });
+
+  it('a retry arriving while the first attempt runs waits for it, then runs with its intent', async () => {
+    const db = new Database(':memory:');
+    const s = store(db, { now: () => 0 });
+    const order: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const first = s.run(
+      'key_a',
+      'k',
+      'fp',
+      () => ['a'],
+      async (ids) => {
+        order.push(`first ${ids}`);
+        await gate;
+        order.push('first done');
+        return 1;
+      },
+    );
+    const second = s.run(
+      'key_a',
+      'k',
+      'fp',
+      () => ['b'],
+      async (ids) => {
+        order.push(`second ${ids}`);
+        return 2;
+      },
+    );
+    await new Promise((r) => setTimeout(r, 10));
+    release();
+    assert.deepEqual([(await first).value, (await second).value], [1, 2]);
+    assert.deepEqual(order, ['first a', 'first done', 'second a']);
+    s.close();
     db.close();
   });
 
@@ -293,10 +342,6 @@ describe('SQLite idempotency store', () => {
     );
     assert.deepEqual(given, ['id-first']);
     assert.deepEqual(r, { value: 'entries', replayed: false });
-    assert.deepEqual(await s2.run('key_a', 'k', 'fp', intent, async () => 'again'), {
-      value: 'entries',
-      replayed: true,
-    });
     await assert.rejects(
       s2.run('key_a', 'k', 'fp-other', intent, async () => 'x'),
       (e) => isIndelibleError(e, 'idempotency.mismatch'),
@@ -326,17 +371,32 @@ describe('SQLite idempotency store', () => {
     db.close();
   });
 
-  it('does not remember failures, on disk either', async () => {
+  it("forgets an attempt refused as the client's fault, on disk too; keeps one that failed otherwise", async () => {
     const db = new Database(':memory:');
     const s = store(db, { now: () => 0 });
-    await assert.rejects(s.run('key_a', 'k', 'fp', intent, async () => Promise.reject(new Error('boom'))));
+    const refused = new HttpError('request.invalid', 'bad body');
+    await assert.rejects(s.run('key_a', 'k', 'fp', intent, async () => Promise.reject(refused)));
     s.close();
     assert.equal((db.prepare('SELECT count(*) AS n FROM idempotency_keys').get() as { n: number }).n, 0);
     const s2 = store(db, { now: () => 0 });
-    assert.deepEqual(await s2.run('key_a', 'k', 'fp2', intent, async () => 'ok'), {
-      value: 'ok',
+    assert.deepEqual(await s2.run('key_a', 'k', 'fp2', () => ['fixed'], echo), {
+      value: 'fixed',
       replayed: false,
     });
+    // A server-side failure (the append may have happened before it) keeps the intent and its body.
+    await assert.rejects(
+      s2.run(
+        'key_a',
+        'k5',
+        'fp',
+        () => ['kept'],
+        async () => Promise.reject(new Error('io')),
+      ),
+    );
+    await assert.rejects(s2.run('key_a', 'k5', 'fp-other', intent, echo), (e) =>
+      isIndelibleError(e, 'idempotency.mismatch'),
+    );
+    assert.deepEqual(await s2.run('key_a', 'k5', 'fp', intent, echo), { value: 'kept', replayed: false });
     s2.close();
     db.close();
   });

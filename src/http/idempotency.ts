@@ -8,27 +8,30 @@
  * Crash safety comes from a write-ahead intent. Before the first attempt runs, its intent (for ingest:
  * the ids the server gives the events that carry none) is committed to SQLite (`idempotency_keys`,
  * in the caller's `meta` database, which is `synchronous = FULL`); only then does the append start.
- * So a key whose append may have become durable is always on disk with the ids it used. A retry that
- * finds an intent but no result (the server stopped or lost power after the append, before answering)
- * runs again with the same intent: the engine finds those ids in the log and returns the original
- * entries instead of appending twice (engine.ts, `assignedIds`).
+ * So a key whose append may have become durable is always on disk with the ids it used. Intents
+ * written in one event-loop turn share one transaction (one fsync).
  *
- * Intents written in one event-loop turn share one transaction (one fsync). Results and the removal
- * of failed attempts are written lazily with the next intent, or within `LAZY_WRITE_MS`: losing them
- * in a crash only means the next retry takes the intent path. Only successful results are kept: a
- * failed request may be retried with the same key, even with a corrected body.
+ * Results are not stored. A retry runs `fn` again with the first attempt's intent, and for ingest the
+ * engine finds those ids in the log and returns the original entries instead of appending twice
+ * (engine.ts, `assignedIds`), whether the first attempt answered, is still being appended, or was cut
+ * short by a crash. (Rows written before intents existed hold a result, which is replayed as is.)
+ * An attempt refused as the client's fault (a 4xx problem) has its intent removed (lazily, within
+ * `LAZY_WRITE_MS`), so the key may be used again, perhaps with a corrected body; any other failure
+ * keeps it, since the attempt may have appended before it failed.
  */
 import type BetterSqlite3 from 'better-sqlite3';
-import { HttpError } from './problem.js';
+import { IndelibleError } from '../core/errors.js';
+import { HttpError, PROBLEMS } from './problem.js';
 
 export interface IdempotencyStore {
   /**
-   * Runs `fn` once per (`scope`, `key`) within the TTL: returns its value, or the remembered value
-   * (`replayed: true`) when `fingerprint` matches the first request's. Throws `idempotency.mismatch`
-   * when it does not. A first attempt commits `makeIntent()` durably before calling `fn` with it (or
-   * fails with `idempotency.unavailable`); a retry after an interrupted attempt calls `fn` with that
-   * attempt's intent (`replayed: false`: `fn` itself must tell what it did anew). `fn`'s value and the
-   * intent must survive a JSON round trip.
+   * Runs one request per (`scope`, `key`) within the TTL. The first commits `makeIntent()` durably
+   * and then calls `fn` with it (or fails with `idempotency.unavailable` without calling it). A retry
+   * with the same `fingerprint` calls `fn` with the first attempt's intent, once that attempt is no
+   * longer in flight: `fn` must then return the first attempt's result, doing nothing twice (for
+   * ingest, the engine's id deduplication does). Another fingerprint is `idempotency.mismatch`.
+   * `replayed` is true only for a result stored by an older version. The intent must survive a JSON
+   * round trip.
    */
   run<I, T>(
     scope: string,
@@ -51,7 +54,7 @@ interface StoredRecord {
   fingerprint: string;
   /** JSON of the intent. */
   intent: string;
-  /** JSON of the result; undefined while the first attempt has not succeeded. */
+  /** JSON of the result, in rows written before intents existed; undefined otherwise. */
   response: string | undefined;
   createdAt: number;
 }
@@ -61,7 +64,7 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
   key_id      TEXT NOT NULL,    -- the API key's public id (the scope)
   idem_key    TEXT NOT NULL,    -- the client's Idempotency-Key header value
   fingerprint TEXT NOT NULL,    -- SHA-256 of log name and request body
-  response    TEXT NOT NULL,    -- JSON of the remembered result; '' while not known
+  response    TEXT NOT NULL,    -- '' (rows written before intents existed: JSON of the result)
   created_at  INTEGER NOT NULL, -- ms since the epoch
   PRIMARY KEY (key_id, idem_key)
 ) STRICT, WITHOUT ROWID;
@@ -69,11 +72,17 @@ CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys (created
 `;
 
 const PURGE_INTERVAL_MS = 10 * 60 * 1000;
-/** Results and removals not carried by an intent's transaction are written within this time. */
+/** Removals of failed attempts not carried by an intent's transaction are written within this time. */
 const LAZY_WRITE_MS = 1000;
 
 /** Header values accepted as keys: 1..255 visible ASCII characters (spaces inside allowed). */
 const KEY_SYNTAX = /^[\x21-\x7e][\x20-\x7e]{0,254}$/;
+
+function isClientError(err: unknown): boolean {
+  if (!(err instanceof IndelibleError) || !Object.hasOwn(PROBLEMS, err.code)) return false;
+  const { status } = PROBLEMS[err.code as keyof typeof PROBLEMS];
+  return status >= 400 && status < 500;
+}
 
 export function isValidIdempotencyKey(value: string): boolean {
   return KEY_SYNTAX.test(value) && !value.endsWith(' ');
@@ -227,14 +236,16 @@ export function createSqliteIdempotencyStore(
             }
           }
           try {
-            const value = await fn(JSON.parse(record.intent) as I);
-            pending.set(id, { scope, key, record: { ...record, response: JSON.stringify(value) } });
-            scheduleLazy();
-            return value;
+            return await fn(JSON.parse(record.intent) as I);
           } catch (err) {
-            // Not remembered: the key may be used again (perhaps with a corrected body).
-            pending.set(id, { scope, key, record: null });
-            scheduleLazy();
+            // A request refused as the client's fault (a 4xx problem: invalid event, id conflict, …)
+            // did nothing, so the key may be used again, perhaps with a corrected body. Any other
+            // failure keeps the intent: the attempt may have appended before failing, and a retry
+            // must then find those entries under the same ids.
+            if (isClientError(err)) {
+              pending.set(id, { scope, key, record: null });
+              scheduleLazy();
+            }
             throw err;
           }
         })();
