@@ -25,12 +25,10 @@ import {
   statementOfEvent,
 } from '../core/prune-statement.js';
 import { parseRecord, ZERO_HASH } from '../core/record.js';
-import { decodeBundle, entriesPath, tilePath } from '../core/tile.js';
+import { decodeBundle, entriesPath, TILE_WIDTH, tilePath } from '../core/tile.js';
 import { readPruneState } from '../retention/prune-state.js';
 import type { LogStorage, StorageDriver } from '../storage/types.js';
 import { checkpointHistoryKey } from './log.js';
-
-const WIDTH = 256;
 
 export type VerifyErrorCode =
   | 'verify.missing_object'
@@ -177,8 +175,8 @@ export async function verifyLog(
     const row = rows[tl] ?? [];
     rows[tl] = row;
     row.push(hash);
-    if (row.length === WIDTH) {
-      pendingTiles.push(checkTile(tl, Math.floor(index / WIDTH), row.splice(0)));
+    if (row.length === TILE_WIDTH) {
+      pendingTiles.push(checkTile(tl, Math.floor(index / TILE_WIDTH), row.splice(0)));
     }
   };
 
@@ -193,8 +191,8 @@ export async function verifyLog(
       object: root0.key,
     });
   }
-  for (let b = 0; b * WIDTH < treeSize; b++) {
-    const width = Math.min(WIDTH, treeSize - b * WIDTH);
+  for (let b = 0; b * TILE_WIDTH < treeSize; b++) {
+    const width = Math.min(TILE_WIDTH, treeSize - b * TILE_WIDTH);
     const key = entriesPath(b, width);
     const checkRoots = () => {
       const cp = bySize.get(range.size);
@@ -217,22 +215,22 @@ export async function verifyLog(
       }
     };
     const stored = await storage.blobs.get(key);
-    if (stored === undefined && (b + 1) * WIDTH <= minimumIndex) {
+    if (stored === undefined && (b + 1) * TILE_WIDTH <= minimumIndex) {
       // Pruned: the leaves come from the level-0 tile, which the higher tiles and the roots check.
-      const tile = await must(storage, log, tilePath({ level: 0, index: b, width: WIDTH }));
-      if (tile.length !== WIDTH * 32) {
+      const tile = await must(storage, log, tilePath({ level: 0, index: b, width: TILE_WIDTH }));
+      if (tile.length !== TILE_WIDTH * 32) {
         fail('verify.bad_tile', `log ${log}: tile 0/${b} has the wrong length`, {
           log,
           object: `tile/0/${b}`,
         });
       }
-      for (let i = 0; i < WIDTH; i++) {
+      for (let i = 0; i < TILE_WIDTH; i++) {
         prev = tile.slice(i * 32, i * 32 + 32);
         range.append(prev, visit);
         checkRoots();
       }
       await Promise.all(pendingTiles.splice(0));
-      onProgress?.({ log, done: b * WIDTH + width, total: treeSize });
+      onProgress?.({ log, done: b * TILE_WIDTH + width, total: treeSize });
       continue;
     }
     let records: Uint8Array[];
@@ -256,7 +254,7 @@ export async function verifyLog(
       );
     }
     for (let i = 0; i < width; i++) {
-      const index = b * WIDTH + i;
+      const index = b * TILE_WIDTH + i;
       const bytes = records[i]!;
       let rec: ReturnType<typeof parseRecord>;
       try {
@@ -291,12 +289,12 @@ export async function verifyLog(
       checkRoots();
     }
     await Promise.all(pendingTiles.splice(0));
-    onProgress?.({ log, done: b * WIDTH + width, total: treeSize });
+    onProgress?.({ log, done: b * TILE_WIDTH + width, total: treeSize });
   }
   // The partial tiles at the right edge of the latest tree.
   for (let tl = 0; tl < rows.length; tl++) {
     const row = rows[tl]!;
-    if (row.length > 0) await checkTile(tl, Math.floor(treeSize / WIDTH ** (tl + 1)), row);
+    if (row.length > 0) await checkTile(tl, Math.floor(treeSize / TILE_WIDTH ** (tl + 1)), row);
   }
   return { log, treeSize, checkpoints: bySize.size, rootHash: toHex(range.root()), minimumIndex };
 }
@@ -327,11 +325,13 @@ async function prunedPrefix(
   // A prune state ahead of the signed tree (an archive caught between publishing it and archiving
   // the statement) allows nothing yet: verified as unpruned, every bundle must be there.
   if (at >= treeSize) return undefined;
-  const b = Math.floor(at / WIDTH);
-  const key = entriesPath(b, Math.min(WIDTH, treeSize - b * WIDTH));
+  const b = Math.floor(at / TILE_WIDTH);
+  const key = entriesPath(b, Math.min(TILE_WIDTH, treeSize - b * TILE_WIDTH));
   let statement: PruneStatement;
   try {
-    const rec = parseRecord(decodeBundle(await must(storage, log, key))[at - b * WIDTH] ?? new Uint8Array());
+    const rec = parseRecord(
+      decodeBundle(await must(storage, log, key))[at - b * TILE_WIDTH] ?? new Uint8Array(),
+    );
     const note = statementOfEvent(rec.event);
     if (rec.log !== log || rec.index !== at || note === undefined) throw new Error('not a prune record');
     statement = openPruneStatement(note, verifier, origin);
