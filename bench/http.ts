@@ -230,12 +230,13 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
       body: string,
       token: string | undefined,
       events: number,
+      script = 'post.lua',
     ) => ({
       label,
       url,
       connections,
       seconds,
-      script: 'post.lua',
+      script,
       env: { BENCH_BODY: body, BENCH_TOKEN: token ?? '' },
       eventsPerRequest: events,
     });
@@ -275,6 +276,19 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
       shape('indelible: single events, 64 connections', ingestUrl, 64, singleBody, writerKey, 1),
       true,
     );
+    await settle(serverBase, adminKey);
+    const serverKeyed = await measure(
+      shape(
+        'indelible: single events with Idempotency-Key, 64 connections',
+        ingestUrl,
+        64,
+        singleBody,
+        writerKey,
+        1,
+        'post-keyed.lua',
+      ),
+      true,
+    );
     const treeSize = await settle(serverBase, adminKey);
     const serverRss = rssMiB(server.pid);
     const healthz = await measure({
@@ -303,7 +317,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
       atLeast('single events/s', serverSingle.eventsPerSec, 10_000, '/s'),
       atLeast('inclusion proofs/s over HTTP', okReqs(proofs), 10_000, '/s'),
     ];
-    const all = [floorBatch, serverBatch, floorSingle, serverSingle, healthz, proofs];
+    const all = [floorBatch, serverBatch, floorSingle, serverSingle, serverKeyed, healthz, proofs];
     return {
       name: 'http',
       title: 'HTTP service (wrk over loopback)',
@@ -337,6 +351,10 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
             ['batches: indelible ÷ floor (events/s)', fmtRatio(batchRatio)],
             ['single events: indelible ÷ floor (events/s)', fmtRatio(singleRatio)],
             [
+              'single events: with ÷ without Idempotency-Key (events/s; the key is committed before the append)',
+              fmtRatio(serverKeyed.eventsPerSec / serverSingle.eventsPerSec),
+            ],
+            [
               'inclusion proofs ÷ /healthz on the same server (req/s)',
               fmtRatio(okReqs(proofs) / okReqs(healthz)),
             ],
@@ -367,6 +385,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
         floorSingle,
         serverBatch,
         serverSingle,
+        serverKeyed,
         healthz,
         proofs,
         treeSize,
