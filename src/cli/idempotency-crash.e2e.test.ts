@@ -64,6 +64,7 @@ test('keyed batches sent through random SIGKILLs are each appended exactly once'
   /** True once `s` got a 201; a retry's entries must be its first answer's. */
   const post = async (s: Sent): Promise<boolean> => {
     let text: string;
+    let replayed: string | null;
     try {
       const res = await api('/v1/logs/acme/events', {
         method: 'POST',
@@ -72,6 +73,7 @@ test('keyed batches sent through random SIGKILLs are each appended exactly once'
         headers: { 'idempotency-key': s.key },
       });
       text = await res.text();
+      replayed = res.headers.get('idempotent-replayed');
       if (res.status !== 201) return false;
     } catch {
       return false; // the server died under the request: no answer
@@ -83,6 +85,7 @@ test('keyed batches sent through random SIGKILLs are each appended exactly once'
         JSON.parse(s.answer).entries,
         `a retry of ${s.key} appended anew`,
       );
+      assert.equal(replayed, 'true', `a retry of ${s.key} is marked replayed`);
     }
     return true;
   };

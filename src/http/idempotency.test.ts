@@ -4,6 +4,9 @@
  * across keys and requests; and the SQLite store's expiry and persistence.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { isIndelibleError } from '../core/errors.js';
@@ -82,6 +85,24 @@ describe('Idempotency-Key on ingest', () => {
     assert.equal(typeof again.json().entries[0].receipt, 'string');
   });
 
+  it('the same bytes under one key, sent as JSON and then as NDJSON, are another request: 409', async () => {
+    const body = JSON.stringify({ events: [sampleEvent(20), sampleEvent(21)] });
+    const send = (type: string) =>
+      h.req({
+        method: 'POST',
+        url: '/v1/logs/acme/events',
+        key: writer,
+        payload: body,
+        headers: { 'content-type': type, 'idempotency-key': 'as-ndjson' },
+      });
+    assert.equal((await send('application/json')).statusCode, 201);
+    const n = size();
+    const res = await send('application/x-ndjson');
+    assert.equal(res.statusCode, 409);
+    assert.equal(res.json().code, 'idempotency.mismatch');
+    assert.equal(size(), n);
+  });
+
   it('a failed request is not remembered: the same key can be retried after fixing it', async () => {
     const bad = await post({ action: 'x' }, 'req-fix');
     assert.equal(bad.statusCode, 400);
@@ -133,6 +154,44 @@ describe('Idempotency-Key across a crash', () => {
       assert.deepEqual(again.json(), first.json());
       assert.equal(again.headers['idempotent-replayed'], 'true');
       assert.equal(h2.engine.log('acme').size, 3, 'nothing appended twice');
+    } finally {
+      await h2.close();
+    }
+  });
+
+  it('a retry refused after the crash (a limit lowered) keeps the key: a corrected body is 409, not a second append', async () => {
+    const driver = createMemoryDriver();
+    const h1 = await startHarness({ driver });
+    await h1.createLog('acme');
+    const writerKey = h1.key('writer', ['acme']); // in meta.sqlite, so the restarted server knows it
+    let crash: { storage: ReturnType<typeof driver.snapshot>; meta: Buffer } | undefined;
+    h1.engine.observeCommits((log) => {
+      if (log === 'acme' && crash === undefined)
+        crash = { storage: driver.snapshot(), meta: h1.meta.serialize() };
+    });
+    const long = sampleEvent(1, { action: `document.${'x'.repeat(80)}` });
+    const post = (h: Harness, events: unknown[]) =>
+      h.req({
+        method: 'POST',
+        url: '/v1/logs/acme/events',
+        key: writerKey,
+        payload: JSON.stringify({ events }),
+        headers: { 'content-type': 'application/json', 'idempotency-key': 'lowered' },
+      });
+    assert.equal((await post(h1, [long, sampleEvent(2)])).statusCode, 201);
+    await h1.close();
+    const h2 = await startHarness({
+      driver: createMemoryDriver({ state: crash!.storage }),
+      meta: new Database(crash!.meta),
+      eventLimits: { maxActionLength: 64 },
+    });
+    try {
+      assert.equal((await post(h2, [long, sampleEvent(2)])).statusCode, 400);
+      await new Promise((r) => setTimeout(r, 20));
+      const corrected = await post(h2, [sampleEvent(1), sampleEvent(2)]);
+      assert.equal(corrected.statusCode, 409);
+      assert.equal(corrected.json().code, 'idempotency.mismatch');
+      assert.equal(h2.engine.log('acme').size, 2);
     } finally {
       await h2.close();
     }
@@ -286,16 +345,24 @@ describe('SQLite idempotency store', () => {
   });
 
   it('commits the intent before the attempt runs, in one transaction for a burst', async () => {
-    const db = new Database(':memory:');
+    // A file database in WAL mode, so a second connection sees only committed rows.
+    const dir = mkdtempSync(join(tmpdir(), 'indelible-idem-'));
+    const db = new Database(join(dir, 'meta.sqlite'));
+    db.pragma('journal_mode = WAL');
     const s = store(db, { now: () => 0 });
-    let commits = 0;
-    db.function('count_commit', () => ++commits);
+    const reader = new Database(join(dir, 'meta.sqlite'), { readonly: true });
+    // Rows the reader sees while each row is inserted: all zero when the burst is one transaction.
+    const visible: number[] = [];
+    db.function('committed_rows', () => {
+      visible.push((reader.prepare('SELECT count(*) AS n FROM idempotency_keys').get() as { n: number }).n);
+      return null;
+    });
     db.exec(
-      'CREATE TEMP TRIGGER count_insert AFTER INSERT ON idempotency_keys BEGIN SELECT count_commit(); END',
+      'CREATE TEMP TRIGGER watch_insert AFTER INSERT ON idempotency_keys BEGIN SELECT committed_rows(); END',
     );
     const seen: string[] = [];
     const fn = (key: string) => async (ids: string[]) => {
-      const row = db.prepare('SELECT intent FROM idempotency_keys WHERE idem_key = ?').get(key) as
+      const row = reader.prepare('SELECT intent FROM idempotency_keys WHERE idem_key = ?').get(key) as
         | { intent: string }
         | undefined;
       seen.push(`${key}:${row?.intent}:${ids.join()}`);
@@ -303,7 +370,61 @@ describe('SQLite idempotency store', () => {
     };
     await Promise.all(['a', 'b', 'c'].map((k) => s.run('key_a', k, 'fp', () => [`id-${k}`], fn(k))));
     assert.deepEqual(seen.sort(), ['a:["id-a"]:id-a', 'b:["id-b"]:id-b', 'c:["id-c"]:id-c']);
-    assert.equal(commits, 3, 'three rows inserted');
+    assert.deepEqual(visible, [0, 0, 0], 'three intents, one commit');
+    s.close();
+    reader.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a refused first attempt is forgotten on disk at the end of the turn, also when it ends after close()', async () => {
+    const db = new Database(':memory:');
+    const rows = () => (db.prepare('SELECT count(*) AS n FROM idempotency_keys').get() as { n: number }).n;
+    const s = store(db, { now: () => 0 });
+    await assert.rejects(
+      s.run('key_a', 'k', 'fp', intent, async () => Promise.reject(new HttpError('request.invalid', 'bad'))),
+    );
+    await new Promise((r) => setImmediate(r));
+    assert.equal(rows(), 0, 'removed without waiting for a timer');
+    // In flight while the server closes: refused afterwards, still removed.
+    let refuse!: () => void;
+    const late = s.run(
+      'key_a',
+      'late',
+      'fp',
+      intent,
+      () =>
+        new Promise((_, reject) => {
+          refuse = () => reject(new HttpError('request.invalid', 'bad'));
+        }),
+    );
+    await new Promise((r) => setTimeout(r, 5));
+    assert.equal(rows(), 1);
+    s.close();
+    refuse();
+    await assert.rejects(late);
+    assert.equal(rows(), 0);
+    db.close();
+  });
+
+  it('an intent write that fails also removes an older refused attempt of the same key', async () => {
+    const db = new Database(':memory:');
+    const s = store(db, { now: () => 0 });
+    await assert.rejects(
+      s.run('key_a', 'k', 'fp1', intent, async () => Promise.reject(new HttpError('request.invalid', 'bad'))),
+    );
+    // The corrected body comes in the same turn as the removal, and the write fails (disk full).
+    db.exec(
+      "CREATE TEMP TRIGGER full_disk BEFORE INSERT ON idempotency_keys BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+    );
+    await assert.rejects(s.run('key_a', 'k', 'fp2', intent, echo), (e) =>
+      isIndelibleError(e, 'idempotency.unavailable'),
+    );
+    db.exec('DROP TRIGGER full_disk');
+    assert.deepEqual(await s.run('key_a', 'k', 'fp2', () => ['fixed'], echo), {
+      value: 'fixed',
+      replayed: false,
+    });
     s.close();
     db.close();
   });

@@ -1,9 +1,8 @@
 /**
  * `Idempotency-Key` for ingest (draft-ietf-httpapi-idempotency-key-header): per API key, a key names
- * one request. The first request with a key runs and its result (the appended entries) is kept for
- * `ttlMs`; a retry with the same key and the same body gets that result back without appending
- * anything; the same key with a different body is `idempotency.mismatch` (409). A retry arriving
- * while the first is still in flight waits for it rather than racing it.
+ * one request for `ttlMs`. A retry with the same key and the same body gets the first attempt's
+ * entries and appends nothing; the same key with a different body is `idempotency.mismatch` (409). A
+ * retry arriving while the first attempt is in flight waits for it rather than racing it.
  *
  * Crash safety comes from a write-ahead intent. Before the first attempt runs, its intent (for ingest:
  * the ids the server gives the events that carry none) is committed to SQLite (`idempotency_keys`,
@@ -14,10 +13,14 @@
  * Results are not stored. A retry runs `fn` again with the first attempt's intent, and for ingest the
  * engine finds those ids in the log and returns the original entries instead of appending twice
  * (engine.ts, `assignedIds`), whether the first attempt answered, is still being appended, or was cut
- * short by a crash. (Rows written before intents existed hold a result, which is replayed as is.)
- * An attempt refused as the client's fault (a 4xx problem) has its intent removed (lazily, within
- * `LAZY_WRITE_MS`), so the key may be used again, perhaps with a corrected body; any other failure
- * keeps it, since the attempt may have appended before it failed.
+ * short by a crash. The price: a retry reads its records back from the log, may meet `log.pushback`
+ * like any append, and after retention pruned the entries (`retention.max` under `ttlMs`) it appends
+ * them anew, as a retried event id would. Rows written before intents existed hold a result, which
+ * is replayed as is.
+ *
+ * A first attempt refused as the client's fault (a 4xx problem) has its intent removed (with the
+ * next write, at the end of the event-loop turn), so the key may be used again, perhaps with a
+ * corrected body; any other failure keeps it, since the attempt may have appended before it failed.
  */
 import type BetterSqlite3 from 'better-sqlite3';
 import { IndelibleError } from '../core/errors.js';
@@ -72,8 +75,8 @@ CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys (created
 `;
 
 const PURGE_INTERVAL_MS = 10 * 60 * 1000;
-/** Removals of failed attempts not carried by an intent's transaction are written within this time. */
-const LAZY_WRITE_MS = 1000;
+/** After a failed write, what is pending is tried again this much later. */
+const RETRY_WRITE_MS = 1000;
 
 /** Header values accepted as keys: 1..255 visible ASCII characters (spaces inside allowed). */
 const KEY_SYNTAX = /^[\x21-\x7e][\x20-\x7e]{0,254}$/;
@@ -118,7 +121,7 @@ export function createSqliteIdempotencyStore(
   // Intents waiting for the next transaction to commit.
   let waiters: Array<{ resolve: () => void; reject: (err: unknown) => void; id: string }> = [];
   let flushScheduled = false;
-  let lazyTimer: NodeJS.Timeout | undefined;
+  let retryTimer: NodeJS.Timeout | undefined;
   let closed = false;
 
   const writeAll = db.transaction(() => {
@@ -129,8 +132,8 @@ export function createSqliteIdempotencyStore(
   });
   const flush = () => {
     flushScheduled = false;
-    if (lazyTimer !== undefined) clearTimeout(lazyTimer);
-    lazyTimer = undefined;
+    if (retryTimer !== undefined) clearTimeout(retryTimer);
+    retryTimer = undefined;
     const committing = waiters;
     waiters = [];
     try {
@@ -138,29 +141,34 @@ export function createSqliteIdempotencyStore(
       pending.clear();
       for (const w of committing) w.resolve();
     } catch (err) {
-      // Nothing of the transaction was written. Attempts waiting for their intent fail (and are
-      // forgotten); results and removals stay pending for the next write.
+      // Nothing of the transaction was written. Attempts waiting for their intent fail; their keys
+      // become deletions (an older row of the same key, from a refused attempt whose removal was
+      // still pending, must go too). Everything pending is tried again a little later.
       for (const w of committing) {
-        pending.delete(w.id);
+        const op = pending.get(w.id);
+        if (op !== undefined) pending.set(w.id, { ...op, record: null });
         w.reject(err);
       }
-      scheduleLazy();
+      if (!closed) {
+        retryTimer = setTimeout(flush, RETRY_WRITE_MS);
+        retryTimer.unref();
+      }
     }
   };
-  const scheduleLazy = () => {
-    if (lazyTimer === undefined && !closed) {
-      lazyTimer = setTimeout(flush, LAZY_WRITE_MS);
-      lazyTimer.unref();
+  /** Writes everything pending at the end of this event-loop turn (at once after `close()`). */
+  const scheduleFlush = () => {
+    if (closed) {
+      flush();
+    } else if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flush);
     }
   };
   /** Resolves once everything pending now (the intent of `id` included) is committed. */
   const commitIntent = (id: string) =>
     new Promise<void>((resolve, reject) => {
       waiters.push({ resolve, reject, id });
-      if (!flushScheduled) {
-        flushScheduled = true;
-        setImmediate(flush);
-      }
+      scheduleFlush();
     });
   const purgeTimer = setInterval(() => {
     try {
@@ -238,13 +246,15 @@ export function createSqliteIdempotencyStore(
           try {
             return await fn(JSON.parse(record.intent) as I);
           } catch (err) {
-            // A request refused as the client's fault (a 4xx problem: invalid event, id conflict, …)
-            // did nothing, so the key may be used again, perhaps with a corrected body. Any other
-            // failure keeps the intent: the attempt may have appended before failing, and a retry
-            // must then find those entries under the same ids.
-            if (isClientError(err)) {
+            // A first attempt refused as the client's fault (a 4xx problem: invalid event, id
+            // conflict, …) appended nothing, so the key may be used again, perhaps with a corrected
+            // body. Any other failure keeps the intent: the attempt may have appended before failing,
+            // and a retry must then find those entries under the same ids. So does a refused re-run of
+            // an earlier attempt: that attempt may have appended (before a crash, say) even though
+            // the re-run was refused (a limit lowered since).
+            if (stored === undefined && isClientError(err)) {
               pending.set(id, { scope, key, record: null });
-              scheduleLazy();
+              scheduleFlush();
             }
             throw err;
           }
@@ -259,9 +269,9 @@ export function createSqliteIdempotencyStore(
     },
     close() {
       clearInterval(purgeTimer);
-      flush();
       closed = true;
-      if (lazyTimer !== undefined) clearTimeout(lazyTimer);
+      flush();
+      if (retryTimer !== undefined) clearTimeout(retryTimer);
     },
   };
 }

@@ -172,7 +172,14 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
   app.setErrorHandler((err, request, reply) => {
     const res = toProblem(err, request, config.retryAfterSeconds);
     if (res.internal) request.log.error({ err }, 'request failed');
-    else if (res.problem.status >= 500) request.log.warn({ code: res.problem.code }, 'request refused');
+    else if (res.problem.status >= 500) {
+      // The cause (SQLite's error behind idempotency.unavailable, say) is for the operator only.
+      const cause = (err as { cause?: unknown }).cause;
+      request.log.warn(
+        { code: res.problem.code, ...(cause instanceof Error ? { cause: cause.message } : {}) },
+        'request refused',
+      );
+    }
     return sendProblem(reply, res);
   });
   app.setNotFoundHandler((request, reply) => {
