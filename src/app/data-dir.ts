@@ -140,6 +140,9 @@ export async function openDataDir(dir: string, options: OpenOptions = {}): Promi
     meta.pragma('journal_mode = WAL');
     // Keys and idempotency records must survive a crash like the log itself.
     meta.pragma('synchronous = FULL');
+    // The idempotency store commits on a worker thread's own connection (http/idempotency-writer.ts):
+    // a write here waits for its transaction rather than failing with SQLITE_BUSY.
+    meta.pragma('busy_timeout = 5000');
     const keys = createSqliteKeyStore(meta, options.clock);
     const index = createSearchIndex({ path: join(dir, 'index.sqlite') });
     const engine = await Engine.open({

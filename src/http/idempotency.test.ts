@@ -4,7 +4,7 @@
  * across keys and requests; and the SQLite store's expiry and persistence.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -349,7 +349,7 @@ describe('SQLite idempotency store', () => {
     const dir = mkdtempSync(join(tmpdir(), 'indelible-idem-'));
     const db = new Database(join(dir, 'meta.sqlite'));
     db.pragma('journal_mode = WAL');
-    const s = store(db, { now: () => 0 });
+    const s = createSqliteIdempotencyStore(db, { ttlMs: 1000, clock: { now: () => 0 }, worker: false });
     const reader = new Database(join(dir, 'meta.sqlite'), { readonly: true });
     // Rows the reader sees while each row is inserted: all zero when the burst is one transaction.
     const visible: number[] = [];
@@ -371,7 +371,48 @@ describe('SQLite idempotency store', () => {
     await Promise.all(['a', 'b', 'c'].map((k) => s.run('key_a', k, 'fp', () => [`id-${k}`], fn(k))));
     assert.deepEqual(seen.sort(), ['a:["id-a"]:id-a', 'b:["id-b"]:id-b', 'c:["id-c"]:id-c']);
     assert.deepEqual(visible, [0, 0, 0], 'three intents, one commit');
-    s.close();
+    await s.close();
+    reader.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const workerSkip = existsSync(new URL('./idempotency-writer.js', import.meta.url))
+    ? false
+    : 'the writer thread runs from the compiled code (npm test runs dist/)';
+  it('on a database file, intents are committed on a worker thread before the attempt runs', {
+    skip: workerSkip,
+  }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'indelible-idem-'));
+    const file = join(dir, 'meta.sqlite');
+    const db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('busy_timeout = 5000');
+    const s = store(db, { now: () => 0 });
+    // This connection refuses inserts (a temporary trigger is its own): only the worker can write.
+    db.exec(
+      "CREATE TEMP TRIGGER not_here BEFORE INSERT ON idempotency_keys BEGIN SELECT RAISE(ABORT, 'main thread'); END",
+    );
+    const reader = new Database(file, { readonly: true });
+    const seen: string[] = [];
+    const fn = (key: string) => async (ids: string[]) => {
+      const row = reader.prepare('SELECT intent FROM idempotency_keys WHERE idem_key = ?').get(key) as
+        | { intent: string }
+        | undefined;
+      seen.push(`${key}:${row?.intent}:${ids.join()}`);
+      if (key === 'refused') throw new HttpError('request.invalid', 'bad');
+      return 'ok';
+    };
+    await Promise.all(['a', 'b'].map((k) => s.run('key_a', k, 'fp', () => [`id-${k}`], fn(k))));
+    await assert.rejects(s.run('key_a', 'refused', 'fp', () => ['id-r'], fn('refused')));
+    assert.deepEqual(seen.sort(), ['a:["id-a"]:id-a', 'b:["id-b"]:id-b', 'refused:["id-r"]:id-r']);
+    await s.close();
+    const rows = reader.prepare('SELECT idem_key FROM idempotency_keys ORDER BY idem_key').pluck().all();
+    assert.deepEqual(
+      rows,
+      ['a', 'b'],
+      'the refused attempt was removed by the worker before close() returned',
+    );
     reader.close();
     db.close();
     rmSync(dir, { recursive: true, force: true });

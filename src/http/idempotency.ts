@@ -8,7 +8,8 @@
  * the ids the server gives the events that carry none) is committed to SQLite (`idempotency_keys`,
  * in the caller's `meta` database, which is `synchronous = FULL`); only then does the append start.
  * So a key whose append may have become durable is always on disk with the ids it used. Intents
- * written in one event-loop turn share one transaction (one fsync).
+ * written in one event-loop turn share one transaction (one fsync), committed on a worker thread
+ * for a database file (idempotency-writer.ts) so the fsync does not stall the event loop.
  *
  * Results are not stored. A retry runs `fn` again with the first attempt's intent, and for ingest the
  * engine finds those ids in the log and returns the original entries instead of appending twice
@@ -24,15 +25,16 @@
  */
 import type BetterSqlite3 from 'better-sqlite3';
 import { IndelibleError } from '../core/errors.js';
+import { connectionWriter, type WriteOp, type Writer, workerWriter } from './idempotency-writer.js';
 import { HttpError, PROBLEMS } from './problem.js';
 
 export interface IdempotencyStore {
   /**
    * Runs one request per (`scope`, `key`) within the TTL. The first commits `makeIntent()` durably
-   * and then calls `fn` with it (or fails with `idempotency.unavailable` without calling it). A retry
-   * with the same `fingerprint` calls `fn` with the first attempt's intent, once that attempt is no
-   * longer in flight: `fn` must then return the first attempt's result, doing nothing twice (for
-   * ingest, the engine's id deduplication does). Another fingerprint is `idempotency.mismatch`.
+   * and then calls `fn(intent, false)` (or fails with `idempotency.unavailable` without calling it).
+   * A retry with the same `fingerprint` calls `fn(intent, true)` with the first attempt's intent,
+   * once that attempt is no longer in flight: `fn` must then return the first attempt's result,
+   * doing nothing twice (for ingest, the engine's id deduplication does). Another fingerprint is `idempotency.mismatch`.
    * `replayed` is true only for a result stored by an older version. The intent must survive a JSON
    * round trip.
    */
@@ -41,14 +43,16 @@ export interface IdempotencyStore {
     key: string,
     fingerprint: string,
     makeIntent: () => I,
-    fn: (intent: I) => Promise<T>,
+    fn: (intent: I, retry: boolean) => Promise<T>,
   ): Promise<{ value: T; replayed: boolean }>;
-  /** Writes pending records and stops the timers (does not close the database). */
-  close(): void;
+  /** Writes pending records, stops the writer thread and the timers (does not close the database). */
+  close(): Promise<void>;
 }
 
 export interface IdempotencyOptions {
   ttlMs: number;
+  /** Commit on a worker thread when the database is a file (default true; see idempotency-writer.ts). */
+  worker?: boolean;
   /** Milliseconds since the epoch. */
   clock?: { now(): number };
 }
@@ -109,51 +113,67 @@ export function createSqliteIdempotencyStore(
   >(
     'SELECT fingerprint, intent, response, created_at FROM idempotency_keys WHERE key_id = ? AND idem_key = ?',
   );
-  const upsert = db.prepare(
-    'INSERT OR REPLACE INTO idempotency_keys (key_id, idem_key, fingerprint, intent, response, created_at) VALUES (?, ?, ?, ?, ?, ?)',
-  );
-  const remove = db.prepare('DELETE FROM idempotency_keys WHERE key_id = ? AND idem_key = ?');
   const purge = db.prepare('DELETE FROM idempotency_keys WHERE created_at < ?');
+  const direct = connectionWriter(db);
+  let writer: Writer = (options.worker !== false && workerWriter(db.name)) || direct;
 
   const inflight = new Map<string, Promise<unknown>>();
-  // Changes not yet written, by `scope \0 key` (null = delete); read before the database.
-  const pending = new Map<string, { scope: string; key: string; record: StoredRecord | null }>();
-  // Intents waiting for the next transaction to commit.
+  type Op = { scope: string; key: string; record: StoredRecord | null };
+  // Changes not yet sent to the writer, by `scope \0 key` (null = delete), and those being written;
+  // a look-up reads them, in that order, before the database.
+  let pending = new Map<string, Op>();
+  let writing: Map<string, Op> | undefined;
+  let written: Promise<void> | undefined;
+  // Intents waiting for the next batch to commit.
   let waiters: Array<{ resolve: () => void; reject: (err: unknown) => void; id: string }> = [];
   let flushScheduled = false;
   let retryTimer: NodeJS.Timeout | undefined;
   let closed = false;
 
-  const writeAll = db.transaction(() => {
-    for (const { scope, key, record } of pending.values()) {
-      if (record === null) remove.run(scope, key);
-      else upsert.run(scope, key, record.fingerprint, record.intent, record.response ?? '', record.createdAt);
-    }
-  });
+  const toWriteOp = ({ scope, key, record }: Op): WriteOp =>
+    record === null
+      ? { scope, key }
+      : { scope, key, fingerprint: record.fingerprint, intent: record.intent, createdAt: record.createdAt };
+  /** Sends everything pending as one batch; one batch is written at a time. */
   const flush = () => {
     flushScheduled = false;
     if (retryTimer !== undefined) clearTimeout(retryTimer);
     retryTimer = undefined;
+    if (writing !== undefined) return; // the batch in flight sends the rest when it is done
     const committing = waiters;
     waiters = [];
-    try {
-      if (pending.size > 0) writeAll();
-      pending.clear();
+    if (pending.size === 0) {
       for (const w of committing) w.resolve();
-    } catch (err) {
-      // Nothing of the transaction was written. Attempts waiting for their intent fail; their keys
-      // become deletions (an older row of the same key, from a refused attempt whose removal was
-      // still pending, must go too). Everything pending is tried again a little later.
-      for (const w of committing) {
-        const op = pending.get(w.id);
-        if (op !== undefined) pending.set(w.id, { ...op, record: null });
-        w.reject(err);
-      }
-      if (!closed) {
-        retryTimer = setTimeout(flush, RETRY_WRITE_MS);
-        retryTimer.unref();
-      }
+      return;
     }
+    const batch = pending;
+    pending = new Map();
+    writing = batch;
+    written = writer.write([...batch.values()].map(toWriteOp)).then(
+      () => {
+        writing = undefined;
+        written = undefined;
+        for (const w of committing) w.resolve();
+        if (pending.size > 0 || waiters.length > 0) flush();
+      },
+      (err: unknown) => {
+        // Nothing of the batch was written. Attempts waiting for their intent fail, and their keys
+        // become deletions (an older row of the same key, from a refused attempt whose removal was
+        // in the batch, must go too); the rest is tried again a little later.
+        writing = undefined;
+        written = undefined;
+        for (const [id, op] of batch) if (!pending.has(id)) pending.set(id, op);
+        for (const w of committing) {
+          const op = pending.get(w.id);
+          if (op !== undefined) pending.set(w.id, { ...op, record: null });
+          w.reject(err);
+        }
+        if (!closed) {
+          retryTimer = setTimeout(flush, RETRY_WRITE_MS);
+          retryTimer.unref();
+        }
+      },
+    );
   };
   /** Writes everything pending at the end of this event-loop turn (at once after `close()`). */
   const scheduleFlush = () => {
@@ -181,7 +201,7 @@ export function createSqliteIdempotencyStore(
 
   function lookup(id: string, scope: string, key: string): StoredRecord | undefined {
     const now = clock.now();
-    let rec: StoredRecord | undefined | null = pending.get(id)?.record;
+    let rec: StoredRecord | undefined | null = (pending.get(id) ?? writing?.get(id))?.record;
     if (rec === undefined) {
       const row = select.get(scope, key);
       rec = row && {
@@ -200,7 +220,7 @@ export function createSqliteIdempotencyStore(
       key: string,
       fingerprint: string,
       makeIntent: () => I,
-      fn: (intent: I) => Promise<T>,
+      fn: (intent: I, retry: boolean) => Promise<T>,
     ) {
       const id = `${scope}\u0000${key}`;
       for (;;) {
@@ -244,7 +264,7 @@ export function createSqliteIdempotencyStore(
             }
           }
           try {
-            return await fn(JSON.parse(record.intent) as I);
+            return await fn(JSON.parse(record.intent) as I, stored !== undefined);
           } catch (err) {
             // A first attempt refused as the client's fault (a 4xx problem: invalid event, id
             // conflict, …) appended nothing, so the key may be used again, perhaps with a corrected
@@ -267,10 +287,17 @@ export function createSqliteIdempotencyStore(
         }
       }
     },
-    close() {
+    async close() {
       clearInterval(purgeTimer);
       closed = true;
-      flush();
+      flush(); // on this connection's writer, synchronously: callers may close the database next
+      while (written !== undefined) await written;
+      if (writer !== direct) {
+        const w = writer;
+        writer = direct; // attempts ending after close() still remove their intents
+        await w.close();
+        flush();
+      }
       if (retryTimer !== undefined) clearTimeout(retryTimer);
     },
   };

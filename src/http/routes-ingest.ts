@@ -101,7 +101,10 @@ export function ingestRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
         const log = engine.log(name); // log.not_found before any body checks
         const { events, lines, batch } = eventsOf(request.body, config.maxBatchEvents);
 
-        const append = async (assignedIds?: IngestIntent): Promise<{ acks: Ack[]; fresh: boolean }> => {
+        const append = async (
+          assignedIds?: IngestIntent,
+          retry = false,
+        ): Promise<{ acks: Ack[]; fresh: boolean }> => {
           if (assignedIds !== undefined && assignedIds.length !== events.length) {
             // Same bytes under this key, but parsed as another number of events (JSON, then NDJSON).
             throw new HttpError(
@@ -115,7 +118,7 @@ export function ingestRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
               name,
               events,
               limits,
-              assignedIds?.map((id) => id ?? undefined),
+              assignedIds && { ids: assignedIds.map((id) => id ?? undefined), fresh: !retry },
             );
             return { acks: r.entries.map(toAck), fresh: r.duplicates.some((d) => !d) };
           } catch (err) {

@@ -200,7 +200,7 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
     state.closing = true;
   });
   app.addHook('onClose', async () => {
-    idempotency.close();
+    await idempotency.close();
     ownedMeta?.close();
   });
   app.addHook('onRequest', (request, reply, done) => {

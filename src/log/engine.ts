@@ -262,16 +262,17 @@ export class Engine {
    * returned, unless the content differs, which is `log.id_conflict`. Validation errors name the
    * event (`events[3].actor.id`) and nothing is appended.
    *
-   * `assignedIds[i]`, when given, is the id event `i` gets if it carries none of its own, instead of
-   * a fresh UUIDv7 (the event stays without one, as for any server-made id). It is deduplicated like
-   * an event's own id, so a request re-run with the ids it was given the first time (the
-   * `Idempotency-Key` intent, http/idempotency.ts) returns the entries that attempt appended, if any.
+   * `assigned.ids[i]`, when given, is the id event `i` gets if it carries none of its own, instead of
+   * a fresh UUIDv7 (the event stays without one, as for any server-made id). Unless `assigned.fresh`
+   * (ids made for this call, which cannot be in the log yet), they are deduplicated like an event's
+   * own id, so a request re-run with the ids it was given the first time (the `Idempotency-Key`
+   * intent, http/idempotency.ts) returns the entries that attempt appended, if any.
    */
   async append(
     name: string,
     events: readonly unknown[],
     limits?: Partial<EventLimits>,
-    assignedIds?: ReadonlyArray<string | undefined>,
+    assigned?: { ids: ReadonlyArray<string | undefined>; fresh: boolean },
   ): Promise<AppendResult> {
     const log = this.log(name);
     // The index is fed from memory; if it falls far behind, push back rather than grow without bound.
@@ -282,11 +283,12 @@ export class Engine {
       });
     }
     const n = events.length;
+    const assignedIds = assigned?.ids;
     if (
       assignedIds !== undefined &&
       (assignedIds.length !== n || !assignedIds.every((id) => id === undefined || isEventId(id)))
     ) {
-      throw new RangeError('assignedIds must hold one valid event id or undefined per event');
+      throw new RangeError('assigned.ids must hold one valid event id or undefined per event');
     }
     const prepared: PreparedEvent[] = [];
     const ids: string[] = [];
@@ -313,7 +315,7 @@ export class Engine {
       }
       const ownId = typeof event.id === 'string' ? event.id : undefined;
       const clientId = ownId ?? assignedIds?.[i];
-      if (clientId !== undefined) {
+      if (clientId !== undefined && (ownId !== undefined || !assigned!.fresh)) {
         batchIds ??= new Map();
         const inBatch = batchIds.get(clientId);
         if (inBatch) {

@@ -282,7 +282,7 @@ test('assigned ids: used for events without their own, and a re-run with them ap
   const own = { ...sampleEvent(2), id: 'client-2' };
   const ids = ['0193a4b2-0000-7000-8000-000000000001', undefined, '0193a4b2-0000-7000-8000-000000000003'];
   const events = [sampleEvent(1), own, sampleEvent(3)];
-  const first = await engine.append('acme', events, undefined, ids);
+  const first = await engine.append('acme', events, undefined, { ids, fresh: true });
   assert.deepEqual(
     first.entries.map((e) => e.id),
     [ids[0], 'client-2', ids[2]],
@@ -295,26 +295,34 @@ test('assigned ids: used for events without their own, and a re-run with them ap
 
   // Re-run before the index caught up (claims), and after a crash (a copy of storage taken while
   // the entries are acknowledged but not integrated: the new engine has only the journal).
-  const again = await engine.append('acme', events, undefined, ids);
+  const again = await engine.append('acme', events, undefined, { ids, fresh: false });
   assert.deepEqual(again.entries, first.entries);
   assert.deepEqual(again.duplicates, [true, true, true]);
   const crashed = driver.snapshot();
   await engine.close();
   engine = await openTestEngine(createMemoryDriver({ state: crashed }));
   assert.deepEqual(engine.log('acme').recovered, { from: 0, to: 3 }, 'replayed from the journal');
-  const afterRestart = await engine.append('acme', events, undefined, ids);
+  const afterRestart = await engine.append('acme', events, undefined, { ids, fresh: false });
   assert.deepEqual(afterRestart.entries, first.entries);
   assert.equal(engine.log('acme').size, 3);
 
   // The same assigned id for different content is a conflict, and nothing is appended.
-  await assert.rejects(engine.append('acme', [sampleEvent(9)], undefined, [ids[0]]), {
+  await assert.rejects(engine.append('acme', [sampleEvent(9)], undefined, { ids: [ids[0]], fresh: false }), {
     code: 'log.id_conflict',
   });
-  // Fresh ids append anew; malformed ones are a programming error.
-  await engine.append('acme', [sampleEvent(1)], undefined, ['0193a4b2-0000-7000-8000-000000000004']);
-  assert.equal(engine.log('acme').size, 4);
-  await assert.rejects(engine.append('acme', [sampleEvent(1)], undefined, ['not an id!']), RangeError);
-  await assert.rejects(engine.append('acme', [sampleEvent(1)], undefined, []), RangeError);
+  // Ids made for the call (`fresh`) are used as they are, without a look-up.
+  const fresh = ['0193a4b2-0000-7000-8000-000000000004'];
+  const made = await engine.append('acme', [sampleEvent(1)], undefined, { ids: fresh, fresh: true });
+  assert.deepEqual([made.entries[0]!.id, made.entries[0]!.index], [fresh[0], 3]);
+  // Malformed ones are a programming error.
+  await assert.rejects(
+    engine.append('acme', [sampleEvent(1)], undefined, { ids: ['not an id!'], fresh: true }),
+    RangeError,
+  );
+  await assert.rejects(
+    engine.append('acme', [sampleEvent(1)], undefined, { ids: [], fresh: true }),
+    RangeError,
+  );
   await engine.close();
 });
 
