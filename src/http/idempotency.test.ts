@@ -13,7 +13,7 @@ import { isIndelibleError } from '../core/errors.js';
 import { createMemoryDriver } from '../storage/memory/memory-driver.js';
 import { createSqliteIdempotencyStore, isValidIdempotencyKey } from './idempotency.js';
 import { HttpError } from './problem.js';
-import { type Harness, sampleEvent, startHarness } from './test-harness.js';
+import { type Harness, type HarnessOptions, sampleEvent, startHarness } from './test-harness.js';
 
 describe('Idempotency-Key on ingest', () => {
   let h: Harness;
@@ -112,9 +112,13 @@ describe('Idempotency-Key on ingest', () => {
 });
 
 describe('Idempotency-Key across a crash', () => {
-  // Storage and the metadata database as they were on disk the moment the append became durable:
-  // what a server finds after losing power (or being killed) before it could answer.
-  it('a retry after a crash right after the durable append returns the original entries', async () => {
+  /**
+   * A server whose storage and metadata database are copied the moment its first append to `acme`
+   * becomes durable: `restart()` starts a server on that copy, which is what a server finds after
+   * losing power (or being killed) before it could answer. `post` sends with a writer key stored in
+   * that database and the given Idempotency-Key.
+   */
+  async function crashAfterFirstAppend(idempotencyKey: string) {
     const driver = createMemoryDriver();
     const h1 = await startHarness({ driver });
     await h1.createLog('acme');
@@ -124,32 +128,43 @@ describe('Idempotency-Key across a crash', () => {
       if (log === 'acme' && crash === undefined)
         crash = { storage: driver.snapshot(), meta: h1.meta.serialize() };
     });
-    const body = JSON.stringify({
-      events: [sampleEvent(1), sampleEvent(2, { id: 'own-2' }), sampleEvent(3)],
-    });
-    const post = (h: Harness, payload = body) =>
+    const post = (h: Harness, payload: string) =>
       h.req({
         method: 'POST',
         url: '/v1/logs/acme/events',
         key: writerKey,
         payload,
-        headers: { 'content-type': 'application/json', 'idempotency-key': 'crash-1' },
+        headers: { 'content-type': 'application/json', 'idempotency-key': idempotencyKey },
       });
-    const first = await post(h1);
-    assert.equal(first.statusCode, 201);
-    await h1.close();
-    assert.ok(crash, 'the append was committed');
+    return {
+      h1,
+      post,
+      async restart(options: { eventLimits?: HarnessOptions['eventLimits'] } = {}) {
+        await h1.close();
+        assert.ok(crash, 'the append was committed');
+        return startHarness({
+          driver: createMemoryDriver({ state: crash.storage }),
+          meta: new Database(crash.meta),
+          ...options,
+        });
+      },
+    };
+  }
 
-    const h2 = await startHarness({
-      driver: createMemoryDriver({ state: crash.storage }),
-      meta: new Database(crash.meta),
+  it('a retry after a crash right after the durable append returns the original entries', async () => {
+    const { h1, post, restart } = await crashAfterFirstAppend('crash-1');
+    const body = JSON.stringify({
+      events: [sampleEvent(1), sampleEvent(2, { id: 'own-2' }), sampleEvent(3)],
     });
+    const first = await post(h1, body);
+    assert.equal(first.statusCode, 201);
+    const h2 = await restart();
     try {
       assert.equal(h2.engine.log('acme').size, 3, 'the append survived the crash');
       const mismatch = await post(h2, JSON.stringify(sampleEvent(4)));
       assert.equal(mismatch.statusCode, 409);
       assert.equal(mismatch.json().code, 'idempotency.mismatch');
-      const again = await post(h2);
+      const again = await post(h2, body);
       assert.equal(again.statusCode, 201);
       assert.deepEqual(again.json(), first.json());
       assert.equal(again.headers['idempotent-replayed'], 'true');
@@ -160,35 +175,15 @@ describe('Idempotency-Key across a crash', () => {
   });
 
   it('a retry refused after the crash (a limit lowered) keeps the key: a corrected body is 409, not a second append', async () => {
-    const driver = createMemoryDriver();
-    const h1 = await startHarness({ driver });
-    await h1.createLog('acme');
-    const writerKey = h1.key('writer', ['acme']); // in meta.sqlite, so the restarted server knows it
-    let crash: { storage: ReturnType<typeof driver.snapshot>; meta: Buffer } | undefined;
-    h1.engine.observeCommits((log) => {
-      if (log === 'acme' && crash === undefined)
-        crash = { storage: driver.snapshot(), meta: h1.meta.serialize() };
-    });
+    const { h1, post, restart } = await crashAfterFirstAppend('lowered');
     const long = sampleEvent(1, { action: `document.${'x'.repeat(80)}` });
-    const post = (h: Harness, events: unknown[]) =>
-      h.req({
-        method: 'POST',
-        url: '/v1/logs/acme/events',
-        key: writerKey,
-        payload: JSON.stringify({ events }),
-        headers: { 'content-type': 'application/json', 'idempotency-key': 'lowered' },
-      });
-    assert.equal((await post(h1, [long, sampleEvent(2)])).statusCode, 201);
-    await h1.close();
-    const h2 = await startHarness({
-      driver: createMemoryDriver({ state: crash!.storage }),
-      meta: new Database(crash!.meta),
-      eventLimits: { maxActionLength: 64 },
-    });
+    const batch = (...events: unknown[]) => JSON.stringify({ events });
+    assert.equal((await post(h1, batch(long, sampleEvent(2)))).statusCode, 201);
+    const h2 = await restart({ eventLimits: { maxActionLength: 64 } });
     try {
-      assert.equal((await post(h2, [long, sampleEvent(2)])).statusCode, 400);
+      assert.equal((await post(h2, batch(long, sampleEvent(2)))).statusCode, 400);
       await new Promise((r) => setTimeout(r, 20));
-      const corrected = await post(h2, [sampleEvent(1), sampleEvent(2)]);
+      const corrected = await post(h2, batch(sampleEvent(1), sampleEvent(2)));
       assert.equal(corrected.statusCode, 409);
       assert.equal(corrected.json().code, 'idempotency.mismatch');
       assert.equal(h2.engine.log('acme').size, 2);
