@@ -168,7 +168,9 @@ export function createSqliteIdempotencyStore(
           if (op !== undefined) pending.set(w.id, { ...op, record: null });
           w.reject(err);
         }
-        if (!closed) {
+        if (waiters.length > 0) {
+          flush(); // intents that came meanwhile get their answer now, not after the retry delay
+        } else if (!closed) {
           retryTimer = setTimeout(flush, RETRY_WRITE_MS);
           retryTimer.unref();
         }
