@@ -22,6 +22,8 @@ export interface WriteOp {
 /** Commits `ops` in one transaction; resolves once durable. */
 export interface Writer {
   write(ops: readonly WriteOp[]): Promise<void>;
+  /** True once the writer can take no more writes (its thread died); the caller should use another. */
+  readonly dead: boolean;
   close(): Promise<void>;
 }
 
@@ -44,43 +46,73 @@ export function connectionWriter(db: Database.Database): Writer {
   const apply = batchWriter(db);
   return {
     write: async (ops) => apply(ops),
+    dead: false,
     close: async () => undefined,
   };
 }
 
 const WORKER = new URL('./idempotency-writer.js', import.meta.url);
 
-/** A worker-thread writer for the database file `path`, or undefined where none can run. */
-export function workerWriter(path: string): Writer | undefined {
-  if (path === '' || path === ':memory:' || !existsSync(fileURLToPath(WORKER))) return undefined;
-  const worker = new Worker(WORKER, { workerData: { idempotencyDb: path } });
+/**
+ * A worker-thread writer for the database `db` (a file in WAL mode, so two connections can work at
+ * once), or undefined where none can run. The thread starts with the first write and holds the
+ * process open only while a write is outstanding.
+ */
+export function workerWriter(db: Database.Database): Writer | undefined {
+  if (db.memory || !existsSync(fileURLToPath(WORKER))) return undefined;
+  if (db.pragma('journal_mode', { simple: true }) !== 'wal') return undefined;
+  // The caller's connection now shares the file with the thread's: its writes (API keys, the purge)
+  // wait for the thread's transaction instead of failing with SQLITE_BUSY.
+  if (db.pragma('busy_timeout', { simple: true }) === 0) db.pragma('busy_timeout = 5000');
+  const path = db.name;
+  let worker: Worker | undefined;
   let nextId = 1;
   const calls = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
   let failed: Error | undefined;
-  const fail = (err: Error) => {
-    failed ??= err;
-    for (const c of calls.values()) c.reject(err);
+  const fail = (err: unknown) => {
+    failed ??=
+      err instanceof Error
+        ? err
+        : Object.assign(
+            new Error(`the idempotency writer failed: ${String((err as Error)?.message ?? err)}`),
+            {
+              code: (err as { code?: unknown })?.code,
+            },
+          );
+    for (const c of calls.values()) c.reject(failed);
     calls.clear();
   };
-  worker.on('message', (reply: { id: number; error?: string }) => {
-    const c = calls.get(reply.id);
-    calls.delete(reply.id);
-    if (reply.error === undefined) c?.resolve();
-    else c?.reject(new Error(reply.error));
-  });
-  worker.on('error', fail);
-  worker.on('exit', (code) => fail(new Error(`the idempotency writer exited with code ${code}`)));
+  const start = () => {
+    const w = new Worker(WORKER, { workerData: { idempotencyDb: path } });
+    w.on('message', (reply: { id: number; error?: string }) => {
+      const c = calls.get(reply.id);
+      calls.delete(reply.id);
+      if (calls.size === 0) w.unref();
+      if (reply.error === undefined) c?.resolve();
+      else c?.reject(new Error(reply.error));
+    });
+    w.on('error', fail);
+    w.on('exit', (code) => fail(new Error(`the idempotency writer exited with code ${code}`)));
+    return w;
+  };
   return {
     write(ops) {
       if (failed) return Promise.reject(failed);
+      worker ??= start();
+      worker.ref();
       const id = nextId++;
+      const w = worker;
       return new Promise((resolve, reject) => {
         calls.set(id, { resolve, reject });
-        worker.postMessage({ id, ops });
+        w.postMessage({ id, ops });
       });
     },
+    get dead() {
+      return failed !== undefined;
+    },
     async close() {
-      await worker.terminate();
+      failed ??= new Error('the idempotency writer is closed');
+      await worker?.terminate();
     },
   };
 }
@@ -89,10 +121,9 @@ const port = parentPort;
 const path = (workerData as { idempotencyDb?: string } | null)?.idempotencyDb;
 if (port && path !== undefined) {
   const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
   // The main thread's connection writes too (API keys, the purge of expired keys): wait for it.
   db.pragma('busy_timeout = 5000');
+  db.pragma('synchronous = FULL');
   const apply = batchWriter(db);
   port.on('message', ({ id, ops }: { id: number; ops: WriteOp[] }) => {
     try {

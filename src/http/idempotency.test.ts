@@ -12,6 +12,7 @@ import Database from 'better-sqlite3';
 import { isIndelibleError } from '../core/errors.js';
 import { createMemoryDriver } from '../storage/memory/memory-driver.js';
 import { createSqliteIdempotencyStore, isValidIdempotencyKey } from './idempotency.js';
+import type { Writer } from './idempotency-writer.js';
 import { HttpError } from './problem.js';
 import { type Harness, type HarnessOptions, sampleEvent, startHarness } from './test-harness.js';
 
@@ -384,9 +385,13 @@ describe('SQLite idempotency store', () => {
     db.pragma('journal_mode = WAL');
     db.pragma('busy_timeout = 5000');
     const s = store(db, { now: () => 0 });
-    // This connection refuses inserts (a temporary trigger is its own): only the worker can write.
+    // This connection refuses inserts and deletes (temporary triggers are its own): only the worker
+    // can write.
     db.exec(
       "CREATE TEMP TRIGGER not_here BEFORE INSERT ON idempotency_keys BEGIN SELECT RAISE(ABORT, 'main thread'); END",
+    );
+    db.exec(
+      "CREATE TEMP TRIGGER nor_here BEFORE DELETE ON idempotency_keys BEGIN SELECT RAISE(ABORT, 'main thread'); END",
     );
     const reader = new Database(file, { readonly: true });
     const seen: string[] = [];
@@ -411,6 +416,35 @@ describe('SQLite idempotency store', () => {
     reader.close();
     db.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a writer thread that dies is replaced by the connection itself: one batch fails, later ones commit', async () => {
+    const db = new Database(':memory:');
+    let calls = 0;
+    const dying: Writer = {
+      dead: false,
+      async write() {
+        calls++;
+        (this as { dead: boolean }).dead = true;
+        throw new Error('the idempotency writer exited with code 1');
+      },
+      async close() {},
+    };
+    const s = createSqliteIdempotencyStore(db, { ttlMs: 1000, clock: { now: () => 0 }, writer: dying });
+    await assert.rejects(s.run('key_a', 'k', 'fp', intent, echo), (e) =>
+      isIndelibleError(e, 'idempotency.unavailable'),
+    );
+    assert.deepEqual(await s.run('key_a', 'k', 'fp', () => ['after'], echo), {
+      value: 'after',
+      replayed: false,
+    });
+    assert.equal(calls, 1, 'the dead writer was not used again');
+    assert.equal(
+      (db.prepare('SELECT intent FROM idempotency_keys').get() as { intent: string }).intent,
+      '["after"]',
+    );
+    await s.close();
+    db.close();
   });
 
   it('a refused first attempt is forgotten on disk at the end of the turn, also when it ends after close()', async () => {

@@ -51,8 +51,13 @@ export interface IdempotencyStore {
 
 export interface IdempotencyOptions {
   ttlMs: number;
-  /** Commit on a worker thread when the database is a file (default true; see idempotency-writer.ts). */
+  /**
+   * Commit on a worker thread when the database is a file in WAL mode (default true; see
+   * idempotency-writer.ts, which also gives `db` a busy timeout if it has none).
+   */
   worker?: boolean;
+  /** Tests: commits through this writer instead (a dead one is replaced by `db`'s own, as usual). */
+  writer?: Writer;
   /** Milliseconds since the epoch. */
   clock?: { now(): number };
 }
@@ -115,7 +120,7 @@ export function createSqliteIdempotencyStore(
   );
   const purge = db.prepare('DELETE FROM idempotency_keys WHERE created_at < ?');
   const direct = connectionWriter(db);
-  let writer: Writer = (options.worker !== false && workerWriter(db.name)) || direct;
+  let writer: Writer = options.writer ?? ((options.worker !== false && workerWriter(db)) || direct);
 
   const inflight = new Map<string, Promise<unknown>>();
   type Op = { scope: string; key: string; record: StoredRecord | null };
@@ -162,6 +167,8 @@ export function createSqliteIdempotencyStore(
         // in the batch, must go too); the rest is tried again a little later.
         writing = undefined;
         written = undefined;
+        // A writer thread that died (out of memory, say) is replaced by this connection's writer.
+        if (writer.dead && writer !== direct) writer = direct;
         for (const [id, op] of batch) if (!pending.has(id)) pending.set(id, op);
         for (const w of committing) {
           const op = pending.get(w.id);
@@ -292,7 +299,7 @@ export function createSqliteIdempotencyStore(
     async close() {
       clearInterval(purgeTimer);
       closed = true;
-      flush(); // on this connection's writer, synchronously: callers may close the database next
+      flush(); // with this connection's writer this writes at once, before the first await
       while (written !== undefined) await written;
       if (writer !== direct) {
         const w = writer;
