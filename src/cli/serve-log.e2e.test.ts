@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -44,4 +45,23 @@ test('access-log lines of a quiet server appear within the flush interval, witho
     lines(out).some((l) => l.msg === 'stopped'),
     'the line written while stopping was flushed before exit',
   );
+});
+
+test('serve on an address already in use exits with status 1 naming it, instead of hanging', async () => {
+  const dir = join(root, 'busy');
+  assert.equal((await cli(['init', '--data', dir])).status, 0);
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  const { port } = blocker.address() as AddressInfo;
+  try {
+    const started = Date.now();
+    const res = await cli(['serve', '--data', dir, '--listen', `127.0.0.1:${port}`], { timeoutMs: 20_000 });
+    assert.equal(res.status, 1, `status ${res.status} after ${Date.now() - started} ms: ${res.stderr}`);
+    assert.match(res.stderr, new RegExp(`EADDRINUSE.*127\\.0\\.0\\.1:${port}`));
+  } finally {
+    blocker.close();
+  }
+  // Nothing was left locked: the directory opens again.
+  const again = await serve(dir);
+  await again.stop();
 });

@@ -130,7 +130,13 @@ export function registerServe(program: Command): void {
       };
       process.once('SIGINT', () => void stop('SIGINT'));
       process.once('SIGTERM', () => void stop('SIGTERM'));
-      await app.listen({ host: listen.host, port: listen.port });
+      try {
+        await app.listen({ host: listen.host, port: listen.port });
+      } catch (err) {
+        // A port already in use, say: close what was opened, so the process exits with the error.
+        await stop('listen failed');
+        throw err;
+      }
       const bound = app.addresses()[0];
       const port = bound && typeof bound === 'object' ? bound.port : listen.port;
       const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
