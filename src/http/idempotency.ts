@@ -13,7 +13,7 @@
  *
  * Results are not stored. A retry runs `fn` again with the first attempt's intent, and for ingest the
  * engine finds those ids in the log and returns the original entries instead of appending twice
- * (engine.ts, `assignedIds`), whether the first attempt answered, is still being appended, or was cut
+ * (engine.ts, `append(…, assigned)`), whether the first attempt answered, is still being appended, or was cut
  * short by a crash. The price: a retry reads its records back from the log, may meet `log.pushback`
  * like any append, and after retention pruned the entries (`retention.max` under `ttlMs`) it appends
  * them anew, as a retried event id would. Rows written before intents existed hold a result, which
