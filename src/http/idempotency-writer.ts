@@ -70,15 +70,8 @@ export function workerWriter(db: Database.Database): Writer | undefined {
   const calls = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
   let failed: Error | undefined;
   const fail = (err: unknown) => {
-    failed ??=
-      err instanceof Error
-        ? err
-        : Object.assign(
-            new Error(`the idempotency writer failed: ${String((err as Error)?.message ?? err)}`),
-            {
-              code: (err as { code?: unknown })?.code,
-            },
-          );
+    const why = (err as { message?: unknown })?.message ?? err;
+    failed ??= err instanceof Error ? err : new Error(`the idempotency writer failed: ${String(why)}`);
     for (const c of calls.values()) c.reject(failed);
     calls.clear();
   };

@@ -13,10 +13,10 @@
  *
  * Results are not stored. A retry runs `fn` again with the first attempt's intent, and for ingest the
  * engine finds those ids in the log and returns the original entries instead of appending twice
- * (engine.ts, `append(…, assigned)`), whether the first attempt answered, is still being appended, or was cut
- * short by a crash. The price: a retry reads its records back from the log, may meet `log.pushback`
- * like any append, and after retention pruned the entries (`retention.max` under `ttlMs`) it appends
- * them anew, as a retried event id would. Rows written before intents existed hold a result, which
+ * (engine.ts, `append(…, assigned)`), whether the first attempt answered, is still being appended,
+ * or was cut short by a crash. The price: a retry reads its records back from the log, may meet
+ * `log.pushback` like any append, and after retention pruned the entries (`retention.max` under
+ * `ttlMs`) it appends them anew, as a retried event id would. Rows written before intents existed hold a result, which
  * is replayed as is.
  *
  * A first attempt refused as the client's fault (a 4xx problem) has its intent removed (with the
@@ -34,9 +34,9 @@ export interface IdempotencyStore {
    * and then calls `fn(intent, false)` (or fails with `idempotency.unavailable` without calling it).
    * A retry with the same `fingerprint` calls `fn(intent, true)` with the first attempt's intent,
    * once that attempt is no longer in flight: `fn` must then return the first attempt's result,
-   * doing nothing twice (for ingest, the engine's id deduplication does). Another fingerprint is `idempotency.mismatch`.
-   * `replayed` is true only for a result stored by an older version. The intent must survive a JSON
-   * round trip.
+   * doing nothing twice (for ingest, the engine's id deduplication does). Another fingerprint is
+   * `idempotency.mismatch`. `replayed` is true only for a result stored by an older version. The
+   * intent must survive a JSON round trip.
    */
   run<I, T>(
     scope: string,
@@ -94,6 +94,15 @@ function isClientError(err: unknown): boolean {
   if (!(err instanceof IndelibleError) || !Object.hasOwn(PROBLEMS, err.code)) return false;
   const { status } = PROBLEMS[err.code as keyof typeof PROBLEMS];
   return status >= 400 && status < 500;
+}
+
+/** The 409 for a key already used with another request. */
+export function idempotencyMismatch(): HttpError {
+  return new HttpError(
+    'idempotency.mismatch',
+    'this Idempotency-Key was already used with a different request body; use a new key for a new request',
+    { details: { field: 'Idempotency-Key' } },
+  );
 }
 
 export function isValidIdempotencyKey(value: string): boolean {
@@ -240,11 +249,7 @@ export function createSqliteIdempotencyStore(
         }
         const stored = lookup(id, scope, key);
         if (stored !== undefined && stored.fingerprint !== fingerprint) {
-          throw new HttpError(
-            'idempotency.mismatch',
-            'this Idempotency-Key was already used with a different request body; use a new key for a new request',
-            { details: { field: 'Idempotency-Key' } },
-          );
+          throw idempotencyMismatch();
         }
         if (stored?.response !== undefined) {
           return { value: JSON.parse(stored.response) as T, replayed: true };

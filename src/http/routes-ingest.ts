@@ -7,8 +7,9 @@
  * Answers (documented in the OpenAPI document):
  * - 201 `{"entries":[{"index","id","leaf_hash","received_at"}]}` once the batch is durable — also for
  *   retries: a retry gets the same status and entries as the first answer, so a client never has to
- *   tell the two apart (with `?wait=checkpoint`, the checkpoint and receipts are the latest ones). `Idempotent-Replayed: true` marks a response in which nothing new was
- *   appended (an `Idempotency-Key` replay, or every event `id` already in the log).
+ *   tell the two apart (with `?wait=checkpoint`, the checkpoint and receipts are the latest ones).
+ *   `Idempotent-Replayed: true` marks a response in which nothing new was appended (an
+ *   `Idempotency-Key` replay, or every event `id` already in the log).
  * - `?wait=checkpoint` additionally waits for a signed checkpoint covering the batch and adds
  *   `"checkpoint"` (note text) and a per-entry `"receipt"` (C2SP tlog-proof against that checkpoint).
  * - `Idempotency-Key`: see idempotency.ts (same key + same body → the original entries; a different
@@ -23,7 +24,7 @@ import { EventError } from '../core/event.js';
 import { newEventId } from '../core/record.js';
 import type { AppendedEntry } from '../log/types.js';
 import type { ServerContext } from './context.js';
-import { isValidIdempotencyKey } from './idempotency.js';
+import { idempotencyMismatch, isValidIdempotencyKey } from './idempotency.js';
 import { NdjsonBatch } from './ndjson.js';
 import { HttpError } from './problem.js';
 import { createProofReader } from './proof-reader.js';
@@ -107,11 +108,7 @@ export function ingestRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
         ): Promise<{ acks: Ack[]; fresh: boolean }> => {
           if (assignedIds !== undefined && assignedIds.length !== events.length) {
             // Same bytes under this key, but parsed as another number of events (JSON, then NDJSON).
-            throw new HttpError(
-              'idempotency.mismatch',
-              'this Idempotency-Key was already used with a different request; use a new key for a new request',
-              { details: { field: 'Idempotency-Key' } },
-            );
+            throw idempotencyMismatch();
           }
           try {
             const r = await engine.append(
