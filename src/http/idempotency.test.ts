@@ -255,6 +255,14 @@ describe('event ids', () => {
   });
 });
 
+/** Makes `db` refuse every new idempotency row, as a full disk would, until `free()`. */
+function fullDisk(db: Database.Database): { free(): void } {
+  db.exec(
+    "CREATE TEMP TRIGGER full_disk BEFORE INSERT ON idempotency_keys BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+  );
+  return { free: () => db.exec('DROP TRIGGER full_disk') };
+}
+
 describe('SQLite idempotency store', () => {
   const store = (db: Database.Database, clock: { now(): number }) =>
     createSqliteIdempotencyStore(db, { ttlMs: 1000, clock });
@@ -484,13 +492,11 @@ describe('SQLite idempotency store', () => {
       s.run('key_a', 'k', 'fp1', intent, async () => Promise.reject(new HttpError('request.invalid', 'bad'))),
     );
     // The corrected body comes in the same turn as the removal, and the write fails (disk full).
-    db.exec(
-      "CREATE TEMP TRIGGER full_disk BEFORE INSERT ON idempotency_keys BEGIN SELECT RAISE(ABORT, 'disk full'); END",
-    );
+    const disk = fullDisk(db);
     await assert.rejects(s.run('key_a', 'k', 'fp2', intent, echo), (e) =>
       isIndelibleError(e, 'idempotency.unavailable'),
     );
-    db.exec('DROP TRIGGER full_disk');
+    disk.free();
     assert.deepEqual(await s.run('key_a', 'k', 'fp2', () => ['fixed'], echo), {
       value: 'fixed',
       replayed: false,
@@ -544,16 +550,14 @@ describe('SQLite idempotency store', () => {
   it('an intent that cannot be committed fails the request before it runs, and is not kept', async () => {
     const db = new Database(':memory:');
     const s = store(db, { now: () => 0 });
-    db.exec(
-      "CREATE TEMP TRIGGER full_disk BEFORE INSERT ON idempotency_keys BEGIN SELECT RAISE(ABORT, 'disk full'); END",
-    );
+    const disk = fullDisk(db);
     let runs = 0;
     await assert.rejects(
       s.run('key_a', 'k', 'fp', intent, async () => ++runs),
       (e) => isIndelibleError(e, 'idempotency.unavailable'),
     );
     assert.equal(runs, 0);
-    db.exec('DROP TRIGGER full_disk');
+    disk.free();
     assert.deepEqual(await s.run('key_a', 'k', 'fp2', intent, async () => ++runs), {
       value: 1,
       replayed: false,
