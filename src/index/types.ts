@@ -44,6 +44,12 @@ export interface IndexEntry {
   leafHash: Uint8Array;
   /** The exact record text (JCS, DESIGN.md §3). */
   record: string;
+  /**
+   * What `SearchIndex.deriveEntry` returned for this entry, when the caller had the event at hand
+   * (the engine has, for the entries it indexes from memory). An index that gets it MAY use it
+   * instead of parsing `record`; it MUST equal what the index would derive from `record` itself.
+   */
+  derived?: unknown;
 }
 
 /**
@@ -124,6 +130,13 @@ export interface SearchIndex {
    * (else `index.not_contiguous`). All of one call is applied, or none of it.
    */
   add(log: string, entries: readonly IndexEntry[]): void | Promise<void>;
+  /**
+   * Optional, synchronous and pure: what the index would derive from the record of an entry with
+   * this event id, `received_at` and (validated) event, computed by the caller's thread ahead of
+   * `add`, which receives it back as `IndexEntry.derived`. For an index that derives search fields
+   * from each record, this replaces parsing the record again.
+   */
+  deriveEntry?(id: string, receivedAt: string, event: Readonly<Record<string, unknown>>): unknown;
   query(log: string, q: EventQuery): QueryResult | Promise<QueryResult>;
   /** Number of leading entries of `log` the index covers (0 for a log it never saw). */
   coveredSize(log: string): number | Promise<number>;

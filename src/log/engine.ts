@@ -342,7 +342,7 @@ export class Engine {
       ats[i] = prepared.length;
       const id = clientId ?? newEventId(this.clock.now());
       ids.push(id);
-      prepared.push({ id, eventJson });
+      prepared.push({ id, eventJson, event: event as unknown as Record<string, unknown> });
     }
     // Every id of this batch is claimed before the first await, so a concurrent request carrying one
     // of them finds it; the claims resolve with the entries, or vanish if the batch is refused.

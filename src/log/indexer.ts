@@ -141,7 +141,20 @@ export class Indexer {
       if (q.spilled.length === 0) q.spillFrom = records[0]!.index;
       for (const r of records) q.spilled.push(r.id);
     } else {
-      for (const r of records) q.held.push(r);
+      const derive = this.index.deriveEntry?.bind(this.index);
+      for (const r of records) {
+        // Derived here, from the event the append validated, so the index need not parse the record.
+        // If that fails, the index derives from the record as it would without.
+        if (derive !== undefined && r.event !== undefined && r.receivedAt !== undefined) {
+          try {
+            r.derived = derive(r.id, r.receivedAt, r.event);
+          } catch (err) {
+            this.logger.warn({ err, index: r.index }, 'deriving index fields from the event failed');
+          }
+        }
+        r.event = undefined;
+        q.held.push(r);
+      }
       q.heldBytes += bytes;
     }
     this.queued += records.length;

@@ -52,6 +52,8 @@ export interface PreparedEvent {
   id: string;
   /** JCS text of the accepted event. */
   eventJson: string;
+  /** The validated event itself, when the caller has it (for SearchIndex.deriveEntry). */
+  event?: Readonly<Record<string, unknown>>;
 }
 
 const recordDecoder = new TextDecoder();
@@ -68,7 +70,13 @@ export class SequencedRecord {
     readonly leafHash: Uint8Array,
     /** The exact record bytes (UTF-8). */
     readonly bytes: Uint8Array,
+    /** The record's received_at, and its event as validated: set by the commit that made it. */
+    readonly receivedAt?: string,
+    public event?: Readonly<Record<string, unknown>>,
   ) {}
+
+  /** IndexEntry.derived: what the index derived from `event` (set by the indexer, which drops `event`). */
+  derived?: unknown;
 
   /** The exact record text. */
   get record(): string {
@@ -253,7 +261,14 @@ export class Log {
       const leafHash = new Uint8Array(leafHashes.buffer, leafHashes.byteOffset + i * 32, 32);
       this.pendingRecords.push(run.records[i]!);
       this.pendingLeafHashes.push(leafHash);
-      sequenced[i] = new SequencedRecord(first + i, id, leafHash, run.records[i]!);
+      sequenced[i] = new SequencedRecord(
+        first + i,
+        id,
+        leafHash,
+        run.records[i]!,
+        receivedAt,
+        items[i]!.event,
+      );
       acks[i] = { index: first + i, id, leafHash: run.leafHashHex[i]!, receivedAt };
     }
     this.sequencedSize = first + n;

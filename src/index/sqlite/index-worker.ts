@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { IndexEntry } from '../types.js';
+import { DERIVED_FIELDS } from './record-fields.js';
 import { createSqliteIndex } from './sqlite-index.js';
 
 export type WorkerRequest =
@@ -20,6 +21,12 @@ export type WorkerRequest =
       records: Uint8Array;
       ends: Uint32Array;
       leafHashes: Uint8Array;
+      /**
+       * The entries' derived fields (SearchIndex.deriveEntry), if the sender had them for every
+       * entry: id, received_at (normalized), action ('' for none), keys and text of each entry, in
+       * that order, concatenated, with the end offset of each field.
+       */
+      derived?: { text: string; ends: Uint32Array };
     }
   | { id: number; op: 'reset'; log: string }
   | { id: number; op: 'pruneBefore'; log: string; minimumIndex: number }
@@ -29,17 +36,32 @@ export type WorkerReply =
   | { id: number; ok: true }
   | { id: number; ok: false; error: { name: string; code?: string; message: string; details?: unknown } };
 
-function unpack(first: number, records: Uint8Array, ends: Uint32Array, leafHashes: Uint8Array): IndexEntry[] {
+function unpack(req: Extract<WorkerRequest, { op: 'add' }>): IndexEntry[] {
+  const { first, records, ends, leafHashes, derived } = req;
   const text = Buffer.from(records.buffer, records.byteOffset, records.length);
   const out = new Array<IndexEntry>(ends.length);
   let start = 0;
   for (let i = 0; i < ends.length; i++) {
-    out[i] = {
+    const entry: IndexEntry = {
       index: first + i,
       leafHash: leafHashes.subarray(i * 32, i * 32 + 32),
       record: text.toString('utf8', start, ends[i]!),
     };
     start = ends[i]!;
+    if (derived !== undefined) {
+      const at = i * DERIVED_FIELDS;
+      const part = (k: number) =>
+        derived.text.slice(at + k === 0 ? 0 : derived.ends[at + k - 1]!, derived.ends[at + k]!);
+      const action = part(2);
+      entry.derived = {
+        id: part(0),
+        receivedAt: part(1),
+        action: action === '' ? null : action,
+        keys: part(3),
+        text: part(4),
+      };
+    }
+    out[i] = entry;
   }
   return out;
 }
@@ -49,7 +71,7 @@ if (port) {
   const index = createSqliteIndex({ path: (workerData as { path: string }).path });
   port.on('message', async (req: WorkerRequest) => {
     try {
-      if (req.op === 'add') index.add(req.log, unpack(req.first, req.records, req.ends, req.leafHashes));
+      if (req.op === 'add') index.add(req.log, unpack(req));
       else if (req.op === 'reset') await index.reset(req.log);
       else if (req.op === 'pruneBefore') await index.pruneBefore(req.log, req.minimumIndex);
       else index.close();

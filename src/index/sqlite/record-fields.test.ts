@@ -3,7 +3,15 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import { compactText, extractRecordFields, keyToken, targetIdsOf } from './record-fields.js';
+import type { AuditEvent } from '../../core/event.js';
+import { buildRecord, formatTimestamp, ZERO_HASH } from '../../core/record.js';
+import {
+  compactText,
+  deriveRecordFields,
+  extractRecordFields,
+  keyToken,
+  targetIdsOf,
+} from './record-fields.js';
 
 test('keyToken: kind letter and the UTF-8 hex of the value, or z and a SHA-256 prefix when long', () => {
   assert.equal(keyToken('actor', 'ab'), 'a6162');
@@ -68,4 +76,61 @@ test('extractRecordFields: columns, keys and text of a record', () => {
     keys: 'a6162 c757365722e6c6f67696e o64656e696564 tc3a9',
     text: 'user.login ab é denied',
   });
+});
+
+test('deriveRecordFields from the event equals extractRecordFields from its record, key order included', () => {
+  // The reference is the record path: canonicalize (core/jcs) → record text → JSON.parse → fields.
+  // Metadata key order is what can differ: clients write keys in any order, a parsed record has
+  // array-index keys first (numeric order), then the rest in RFC 8785 order.
+  const events: Record<string, unknown>[] = [
+    {
+      action: 'doc.update',
+      actor: { type: 'user', id: 'Zoë' },
+      metadata: { z: 'last', 10: 'ten', a: 'first', 2: 'two', '01': 'zero-one', é: 'e', B: 'b', _: 'u' },
+    },
+    {
+      action: 'x',
+      actor: { id: 'a'.repeat(60) },
+      targets: [{ id: 't2' }, { id: 't1' }, { id: 't2' }],
+      metadata: { 4294967295: 'not an index', 4294967294: 'an index', ' ': 'space', '~': 'tilde' },
+    },
+    { action: 'n', actor: { id: 'u' }, metadata: { n: [-0, 0.1, 1e21, 5e-7, { y: 1, x: 2 }], s: 'q"\\\n' } },
+    JSON.parse('{"action":"p","actor":{"id":"u"},"metadata":{"__proto__":"own","constructor":"c"}}'),
+  ];
+  // Seeded random metadata objects with mixed keys, nested.
+  let seed = 7;
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  const KEYS = ['0', '1', '2', '9', '10', '100', 'a', 'b', 'A', 'Z', 'é', 'ä', '日', '-1', '1.5', 'x y'];
+  const value = (depth: number): unknown => {
+    const k = rnd(depth > 2 ? 3 : 5);
+    if (k === 0) return `v${rnd(100)}`;
+    if (k === 1) return rnd(1000) - 500;
+    if (k === 2) return rnd(2) === 0;
+    if (k === 3) return Array.from({ length: rnd(3) }, () => value(depth + 1));
+    const o: Record<string, unknown> = {};
+    for (let i = rnd(6); i > 0; i--) o[KEYS[rnd(KEYS.length)]!] = value(depth + 1);
+    return o;
+  };
+  for (let i = 0; i < 300; i++) {
+    events.push({ action: `a.${i}`, actor: { id: `u${i}` }, outcome: 'success', metadata: value(0) });
+  }
+  for (const [i, event] of events.entries()) {
+    const receivedAt = formatTimestamp(1_800_000_000_000 + i);
+    const r = buildRecord({
+      log: 'acme',
+      index: i,
+      id: `e-${i}`,
+      receivedAt,
+      prev: ZERO_HASH,
+      event: event as unknown as AuditEvent,
+    });
+    assert.deepEqual(
+      deriveRecordFields(`e-${i}`, receivedAt, event),
+      extractRecordFields('acme', i, r.text),
+      `event ${i}: ${JSON.stringify(event)}`,
+    );
+  }
 });

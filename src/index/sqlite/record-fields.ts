@@ -77,6 +77,55 @@ export function extractRecordFields(log: string, index: number, text: string): R
   const receivedAt =
     typeof record.received_at === 'string' ? normalizeTimestamp(record.received_at) : undefined;
   if (receivedAt === undefined) throw invalidEntry(index, 'record received_at is not an RFC 3339 date-time');
+  return { id: record.id as string, receivedAt, ...eventFields(event) };
+}
+
+let lastReceivedAt = '';
+let lastNormalized = '';
+
+/**
+ * extractRecordFields for the record of an entry whose id, `received_at` and validated event the
+ * caller holds (SearchIndex.deriveEntry): the same fields, without parsing the record.
+ */
+export function deriveRecordFields(id: string, receivedAt: string, event: Obj): RecordFields {
+  // The entries of one commit share their received_at: normalize it once.
+  if (receivedAt !== lastReceivedAt) {
+    const normalized = normalizeTimestamp(receivedAt);
+    if (normalized === undefined) throw new RangeError('received_at is not an RFC 3339 date-time');
+    lastReceivedAt = receivedAt;
+    lastNormalized = normalized;
+  }
+  return { id, receivedAt: lastNormalized, ...eventFields(event) };
+}
+
+/** Fields per entry when RecordFields travel packed to the index worker (index-worker.ts). */
+export const DERIVED_FIELDS = 5;
+
+/** True for a value deriveRecordFields made (IndexEntry.derived arrives untyped). */
+export function isRecordFields(v: unknown): v is RecordFields {
+  const f = v as RecordFields | undefined;
+  return (
+    typeof f === 'object' &&
+    f !== null &&
+    typeof f.id === 'string' &&
+    typeof f.receivedAt === 'string' &&
+    typeof f.keys === 'string' &&
+    typeof f.text === 'string' &&
+    (f.action === null || typeof f.action === 'string')
+  );
+}
+
+/** The part of RecordFields that comes from the event alone. */
+export type EventFields = Pick<RecordFields, 'action' | 'keys' | 'text'>;
+
+/**
+ * The action, keys and text of an event. The append path calls it on the event it has just
+ * validated, so that the index need not parse the record again; it gives exactly what
+ * extractRecordFields derives from that event's record, because the only order it depends on, the
+ * keys of metadata objects, is taken as an object parsed from the record would have them
+ * (`recordKeyOrder`). record-fields.test.ts checks the two agree on tricky events.
+ */
+export function eventFields(event: Obj): EventFields {
   const action = str(event.action);
   const keys: string[] = [];
   const actor = isObject(event.actor) ? str(event.actor.id) : null;
@@ -85,7 +134,7 @@ export function extractRecordFields(log: string, index: number, text: string): R
   const outcome = str(event.outcome);
   if (outcome !== null) keys.push(keyToken('outcome', outcome));
   for (const t of targetIdsOf(event)) keys.push(keyToken('target', t));
-  return { id: record.id as string, receivedAt, action, keys: keys.join(' '), text: compactText(event) };
+  return { action, keys: keys.join(' '), text: compactText(event) };
 }
 
 /** The target ids of an event (`target.id`, then every `targets[].id`), without duplicates. */
@@ -111,7 +160,27 @@ const MAX_HEX_KEY_BYTES = 48;
  * Long values get `z` (not a hex digit, so no clash) and a SHA-256 prefix instead.
  */
 export function keyToken(kind: KeyKind, value: string): string {
-  const letter = KIND_LETTER[kind];
+  // Actors, actions, outcomes and targets repeat from event to event: remember recent tokens.
+  const memo = TOKEN_MEMO[kind];
+  let token = memo.get(value);
+  if (token === undefined) {
+    token = makeKeyToken(KIND_LETTER[kind], value);
+    if (memo.size >= TOKEN_MEMO_SIZE) memo.clear();
+    memo.set(value, token);
+  }
+  return token;
+}
+
+/** Tokens remembered per kind; bounded, so unusual values only cost a reset. */
+const TOKEN_MEMO_SIZE = 4096;
+const TOKEN_MEMO: Record<KeyKind, Map<string, string>> = {
+  actor: new Map(),
+  action: new Map(),
+  outcome: new Map(),
+  target: new Map(),
+};
+
+function makeKeyToken(letter: string, value: string): string {
   const ascii = asciiHex(value);
   if (ascii !== undefined) return letter + ascii;
   const bytes = utf8(value);
@@ -171,9 +240,27 @@ function appendValues(out: string, v: unknown, depth: number): string {
   if (Array.isArray(v)) {
     for (const x of v) out = appendValues(out, x, depth + 1);
   } else {
-    for (const k in v) out = appendValues(out, (v as Obj)[k], depth + 1);
+    for (const k of recordKeyOrder(v as Obj)) out = appendValues(out, (v as Obj)[k], depth + 1);
   }
   return out;
+}
+
+const ARRAY_INDEX = /^(?:0|[1-9][0-9]{0,9})$/;
+
+/**
+ * The keys of `o` in the order an object parsed from its RFC 8785 text enumerates them: array-index
+ * keys first in numeric order (ECMAScript puts them first in every object), then the others in JCS
+ * order (UTF-16 code units), which is their order in the text. An object parsed from a record
+ * already has that order and is returned as is; an event built by a client usually does not.
+ */
+export function recordKeyOrder(o: Obj): string[] {
+  const keys = Object.keys(o);
+  let named = 0;
+  while (named < keys.length && ARRAY_INDEX.test(keys[named]!) && Number(keys[named]) < 4294967295) named++;
+  for (let i = named + 1; i < keys.length; i++) {
+    if (keys[i - 1]! > keys[i]!) return [...keys.slice(0, named), ...keys.slice(named).sort()];
+  }
+  return keys;
 }
 
 /** True when a stored row is the log's entry: same leaf hash, a record hashing to it, same id and time columns. */

@@ -20,7 +20,15 @@ import {
 import { purgeRange, purgeRetiredLogs } from './purge.js';
 import { checkLogName, encodeCursor, type NormalizedQuery, normalizeQuery } from './query-input.js';
 import { matchExpression, windowSql } from './query-plan.js';
-import { checkEntry, extractRecordFields, parseRecord, storedEntryMatches } from './record-fields.js';
+import {
+  checkEntry,
+  deriveRecordFields,
+  extractRecordFields,
+  isRecordFields,
+  parseRecord,
+  type RecordFields,
+  storedEntryMatches,
+} from './record-fields.js';
 import { INDEX_LIMIT, K, MAX_LOG_ID, openSchema } from './schema.js';
 import { type LogRow, prepareStatements, type Statements } from './statements.js';
 
@@ -89,6 +97,10 @@ export class SqliteIndex implements SearchIndex {
     if (entries.length > 0) this.addTx.immediate(log, entries);
   }
 
+  deriveEntry(id: string, receivedAt: string, event: Readonly<Record<string, unknown>>): RecordFields {
+    return deriveRecordFields(id, receivedAt, event);
+  }
+
   private addInTx(log: string, entries: readonly IndexEntry[]): void {
     const state = this.sql.getLog.get(log) ?? this.createLog(log);
     const logId = state.log_id;
@@ -121,7 +133,7 @@ export class SqliteIndex implements SearchIndex {
         });
       }
       if (index >= INDEX_LIMIT) throw new IndexError('index.capacity', 'entry index past 2^43');
-      const f = extractRecordFields(log, index, record);
+      const f = isRecordFields(entry.derived) ? entry.derived : extractRecordFields(log, index, record);
       this.sql.insertEvent.run(logId, index, leafHash, f.id, f.receivedAt, record);
       this.sql.insertText.run(logId, index, f.keys, f.text);
       if (f.action !== null) actions.add(f.action);

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import type { AuditEvent } from '../../core/event.js';
 import { hashLeaf } from '../../core/merkle.js';
 import { buildRecord, formatTimestamp, ZERO_HASH } from '../../core/record.js';
+import { extractRecordFields } from './record-fields.js';
 import { createSearchIndex, ThreadedSqliteIndex } from './threaded-index.js';
 
 function entries(from: number, n: number) {
@@ -61,4 +62,42 @@ test('an in-memory path falls back to the single-threaded index', async () => {
   const index = createSearchIndex({ path: ':memory:' });
   assert.ok(!(index instanceof ThreadedSqliteIndex));
   await index.close();
+});
+
+test('threaded index: derived fields travel to the worker and are used instead of parsing the record', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'indelible-threaded-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const index = createSearchIndex({ path: join(dir, 'index.sqlite') });
+  assert.ok(index instanceof ThreadedSqliteIndex);
+  try {
+    const es = entries(0, 4).map((e, i) => {
+      const receivedAt = formatTimestamp(1_800_000_000_000 + i);
+      const derived = index.deriveEntry(`e-${i}`, receivedAt, {
+        action: 'doc.read',
+        actor: { id: `u${i % 3}` },
+      });
+      // What the record itself gives, so the rows are right whichever path the worker takes...
+      assert.deepEqual(derived, extractRecordFields('acme', i, e.record));
+      // ...except one word only the derived fields carry: finding it proves they were used.
+      return {
+        ...e,
+        derived: i === 2 ? { ...(derived as object), text: 'doc.read u2 onlyderived' } : derived,
+      };
+    });
+    await index.add('acme', es);
+    assert.deepEqual(
+      (await index.query('acme', { q: 'onlyderived' })).events.map((e) => e.index),
+      [2],
+    );
+    assert.equal(index.findById('acme', 'e-3')?.index, 3);
+    // An entry without derived fields makes the whole call parse its records (none are sent).
+    const more = entries(4, 2);
+    await index.add('acme', [{ ...more[0]!, derived: undefined }, more[1]!]);
+    assert.deepEqual(
+      (await index.query('acme', { actor: 'u1' })).events.map((e) => e.index),
+      [1, 4],
+    );
+  } finally {
+    await index.close();
+  }
 });

@@ -16,6 +16,7 @@ import {
   type SearchIndex,
 } from '../types.js';
 import type { WorkerReply, WorkerRequest } from './index-worker.js';
+import { DERIVED_FIELDS, isRecordFields } from './record-fields.js';
 import { createSqliteIndex, type SqliteIndex } from './sqlite-index.js';
 
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
@@ -25,15 +26,22 @@ type EntryWithBytes = IndexEntry & { readonly bytes?: Uint8Array };
 
 const encoder = new TextEncoder();
 
+/** Entries packed for one transfer to the worker (see WorkerRequest 'add'). */
+interface Packed {
+  records: Uint8Array;
+  ends: Uint32Array;
+  leafHashes: Uint8Array;
+  derived?: { text: string; ends: Uint32Array };
+}
+
 /**
  * Packs entries for one transfer to the worker: the record bytes back to back (copied from the
  * entries' own bytes where they carry them, else encoded from the text), each record's end offset,
- * and the leaf hashes, 32 bytes each: three buffers moved, nothing cloned per entry. Undefined when
- * the indices are not consecutive.
+ * and the leaf hashes, 32 bytes each: three buffers moved, nothing cloned per entry. When every
+ * entry carries its derived fields, they go too, as one string and the end offset of each field.
+ * Undefined when the indices are not consecutive.
  */
-function packEntries(
-  entries: readonly EntryWithBytes[],
-): { records: Uint8Array; ends: Uint32Array; leafHashes: Uint8Array } | undefined {
+function packEntries(entries: readonly EntryWithBytes[]): Packed | undefined {
   const n = entries.length;
   const first = entries[0]!.index;
   let size = 0;
@@ -59,7 +67,27 @@ function packEntries(
     leafHashes.set(e.leafHash, i * 32);
   }
   if (at < size) records = records.slice(0, at);
-  return { records, ends, leafHashes };
+  return { records, ends, leafHashes, derived: packDerived(entries) };
+}
+
+/**
+ * The derived fields of every entry as one string, `DERIVED_FIELDS` per entry, with the end offset
+ * of each; undefined unless every entry has them (an empty action stands for a null one, so an
+ * entry with a real empty action is not packed either).
+ */
+function packDerived(entries: readonly IndexEntry[]): Packed['derived'] {
+  const ends = new Uint32Array(entries.length * DERIVED_FIELDS);
+  let text = '';
+  let j = 0;
+  for (const e of entries) {
+    const f = e.derived;
+    if (!isRecordFields(f) || f.action === '') return undefined;
+    for (const part of [f.id, f.receivedAt, f.action ?? '', f.keys, f.text]) {
+      text += part;
+      ends[j++] = text.length;
+    }
+  }
+  return { text, ends };
 }
 
 const WORKER = new URL('./index-worker.js', import.meta.url);
@@ -126,12 +154,15 @@ export class ThreadedSqliteIndex implements SearchIndex {
     if (packed === undefined) {
       return Promise.reject(new IndexError('index.not_contiguous', 'entries must have consecutive indices'));
     }
-    const { records, ends, leafHashes } = packed;
-    return this.call({ op: 'add', log, first: entries[0]!.index, records, ends, leafHashes }, [
-      records.buffer as ArrayBuffer,
-      ends.buffer as ArrayBuffer,
-      leafHashes.buffer as ArrayBuffer,
-    ]);
+    const { records, ends, leafHashes, derived } = packed;
+    const transfer = [records.buffer, ends.buffer, leafHashes.buffer] as ArrayBuffer[];
+    if (derived) transfer.push(derived.ends.buffer as ArrayBuffer);
+    const first = entries[0]!.index;
+    return this.call({ op: 'add', log, first, records, ends, leafHashes, derived }, transfer);
+  }
+
+  deriveEntry(id: string, receivedAt: string, event: Readonly<Record<string, unknown>>): unknown {
+    return this.reader.deriveEntry(id, receivedAt, event);
   }
 
   query(log: string, q: EventQuery): QueryResult {
