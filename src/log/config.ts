@@ -37,7 +37,7 @@ export const defaultEngineConfig: EngineConfig = {
     maxBatchAgeMs: 0,
     maxQueuedEvents: 200_000,
   },
-  integrator: { intervalMs: 1000, maxPending: 16_384 },
+  integrator: { intervalMs: 1000, maxPending: 8192 },
 };
 
 export function resolveEngineConfig(partial?: {
