@@ -45,11 +45,14 @@ export interface IndexEntry {
   /** The exact record text (JCS, DESIGN.md §3). */
   record: string;
   /**
-   * What `SearchIndex.deriveEntry` returned for this entry, when the caller had the event at hand
-   * (the engine has, for the entries it indexes from memory). An index that gets it MAY use it
-   * instead of parsing `record`; it MUST equal what the index would derive from `record` itself.
+   * What `SearchIndex.deriveEvent` returned for this entry's event, when the caller had the event
+   * (the engine has, for the entries it indexes from memory), with the record's `id` and
+   * `received_at`. An index that gets all three MAY use them instead of parsing `record`; they MUST
+   * be what it would derive from `record` itself.
    */
   derived?: unknown;
+  id?: string;
+  receivedAt?: string;
 }
 
 /**
@@ -131,12 +134,12 @@ export interface SearchIndex {
    */
   add(log: string, entries: readonly IndexEntry[]): void | Promise<void>;
   /**
-   * Optional, synchronous and pure: what the index would derive from the record of an entry with
-   * this event id, `received_at` and (validated) event, computed by the caller's thread ahead of
-   * `add`, which receives it back as `IndexEntry.derived`. For an index that derives search fields
-   * from each record, this replaces parsing the record again.
+   * Optional, synchronous: what the index would derive from a record holding this event, computed
+   * by the appending thread right after validation (so it sees the event exactly as canonicalized)
+   * and handed back with the entry as `IndexEntry.derived`. For an index that derives search fields
+   * from each record, this replaces parsing the record again. The event is plain JSON data.
    */
-  deriveEntry?(id: string, receivedAt: string, event: Readonly<Record<string, unknown>>): unknown;
+  deriveEvent?(event: Readonly<Record<string, unknown>>): unknown;
   query(log: string, q: EventQuery): QueryResult | Promise<QueryResult>;
   /** Number of leading entries of `log` the index covers (0 for a log it never saw). */
   coveredSize(log: string): number | Promise<number>;

@@ -84,6 +84,8 @@ export class Engine {
   private readonly indexer: Indexer;
   private closed = false;
   private commitObserver: ((log: string, events: number, seconds: number) => void) | undefined;
+  // Set once deriveEvent failed (logged once; the index then parses those records).
+  private deriveFailed = false;
 
   private constructor(private readonly opts: EngineOptions) {
     this.config = resolveEngineConfig(opts.config);
@@ -342,7 +344,7 @@ export class Engine {
       ats[i] = prepared.length;
       const id = clientId ?? newEventId(this.clock.now());
       ids.push(id);
-      prepared.push({ id, eventJson, event: event as unknown as Record<string, unknown> });
+      prepared.push({ id, eventJson, derived: this.deriveForIndex(event) });
     }
     // Every id of this batch is claimed before the first await, so a concurrent request carrying one
     // of them finds it; the claims resolve with the entries, or vanish if the batch is refused.
@@ -371,6 +373,23 @@ export class Engine {
       duplicates[i] = kinds[i] !== STEP_NEW;
     }
     return { entries: out, duplicates };
+  }
+
+  /**
+   * What the search index derives from a validated event (SearchIndex.deriveEvent), taken now, in
+   * the same synchronous step as validation, so it sees the event as it was canonicalized. If that
+   * fails, the index parses the record instead; one warning says so.
+   */
+  private deriveForIndex(event: AuditEvent): unknown {
+    const index = this.opts.index;
+    if (index.deriveEvent === undefined) return undefined;
+    try {
+      return index.deriveEvent(event as unknown as Record<string, unknown>);
+    } catch (err) {
+      if (!this.deriveFailed) this.logger.warn({ err }, 'deriving search fields from an event failed');
+      this.deriveFailed = true;
+      return undefined;
+    }
   }
 
   /**

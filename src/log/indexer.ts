@@ -30,6 +30,19 @@ export const DEFAULT_INDEX_DELAY_MS = 50;
 /** Failures in a row after which a closing indexer gives up (see close), and drain() rejects. */
 const GIVE_UP_AFTER = 3;
 
+/**
+ * Memory a held record stands for: its bytes, and the strings of the fields the index derived from
+ * its event (SearchIndex.deriveEvent), counted at 2 bytes per UTF-16 unit.
+ */
+function heldSize(r: SequencedRecord): number {
+  let size = r.bytes.length;
+  const d = r.derived;
+  if (typeof d === 'object' && d !== null) {
+    for (const v of Object.values(d)) if (typeof v === 'string') size += 2 * v.length;
+  }
+  return size;
+}
+
 interface Claim {
   entries: Promise<ReadonlyArray<{ index: number }>>;
   at: number;
@@ -131,7 +144,7 @@ export class Indexer {
       this.queues.set(log, q);
     }
     let bytes = 0;
-    for (const r of records) bytes += r.bytes.length;
+    for (const r of records) bytes += heldSize(r);
     // Once anything is spilled, later entries are too (index order); else hold while there is room.
     const spill =
       q.spilled.length > 0 ||
@@ -141,20 +154,7 @@ export class Indexer {
       if (q.spilled.length === 0) q.spillFrom = records[0]!.index;
       for (const r of records) q.spilled.push(r.id);
     } else {
-      const derive = this.index.deriveEntry?.bind(this.index);
-      for (const r of records) {
-        // Derived here, from the event the append validated, so the index need not parse the record.
-        // If that fails, the index derives from the record as it would without.
-        if (derive !== undefined && r.event !== undefined && r.receivedAt !== undefined) {
-          try {
-            r.derived = derive(r.id, r.receivedAt, r.event);
-          } catch (err) {
-            this.logger.warn({ err, index: r.index }, 'deriving index fields from the event failed');
-          }
-        }
-        r.event = undefined;
-        q.held.push(r);
-      }
+      for (const r of records) q.held.push(r);
       q.heldBytes += bytes;
     }
     this.queued += records.length;
@@ -210,7 +210,7 @@ export class Indexer {
           this.failures = 0;
           this.successes++;
           if (q.held.length > 0) {
-            for (const r of chunk) q.heldBytes -= r.bytes.length;
+            for (const r of chunk) q.heldBytes -= heldSize(r);
             q.held.splice(0, ids.length);
           } else {
             q.spilled.splice(0, ids.length);

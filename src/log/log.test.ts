@@ -529,3 +529,27 @@ test('appends succeed while the search index refuses writes; work that needs it 
   assert.equal(engine.indexLag('acme'), 0);
   await engine.close();
 });
+
+test('search fields are taken from the event as validated, not as its object is changed afterwards', async () => {
+  // The engine derives the index's fields in the same synchronous step as validation; a caller
+  // that changes the object while the append is in flight changes neither the record nor the index.
+  const engine = await openTestEngine(createMemoryDriver());
+  await engine.createLog('acme');
+  const event = { action: 'doc.read', actor: { id: 'u1' }, metadata: { note: 'firstword', list: ['a1'] } };
+  const pending = engine.append('acme', [event]);
+  event.metadata.note = 'laterword';
+  event.metadata.list.push('a2');
+  event.actor.id = 'u2';
+  const { entries } = await pending;
+  assert.equal(await engine.checkIndex('acme'), undefined, 'the index agrees with the log');
+  const record = JSON.parse(new TextDecoder().decode(await engine.log('acme').readRecord(entries[0]!.index)));
+  assert.deepEqual(record.event.metadata, { list: ['a1'], note: 'firstword' });
+  const found = async (q: Record<string, string>) =>
+    (await engine.index.query('acme', q)).events.map((e) => e.index);
+  assert.deepEqual(await found({ q: 'firstword' }), [0]);
+  assert.deepEqual(await found({ q: 'laterword' }), []);
+  assert.deepEqual(await found({ q: 'a2' }), []);
+  assert.deepEqual(await found({ actor: 'u1' }), [0]);
+  assert.deepEqual(await found({ actor: 'u2' }), []);
+  await engine.close();
+});

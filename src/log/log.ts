@@ -52,8 +52,8 @@ export interface PreparedEvent {
   id: string;
   /** JCS text of the accepted event. */
   eventJson: string;
-  /** The validated event itself, when the caller has it (for SearchIndex.deriveEntry). */
-  event?: Readonly<Record<string, unknown>>;
+  /** What the search index derived from the event as it was validated (SearchIndex.deriveEvent). */
+  derived?: unknown;
 }
 
 const recordDecoder = new TextDecoder();
@@ -70,13 +70,10 @@ export class SequencedRecord {
     readonly leafHash: Uint8Array,
     /** The exact record bytes (UTF-8). */
     readonly bytes: Uint8Array,
-    /** The record's received_at, and its event as validated: set by the commit that made it. */
+    /** The record's received_at, and what the index derived from its event (IndexEntry). */
     readonly receivedAt?: string,
-    public event?: Readonly<Record<string, unknown>>,
+    readonly derived?: unknown,
   ) {}
-
-  /** IndexEntry.derived: what the index derived from `event` (set by the indexer, which drops `event`). */
-  derived?: unknown;
 
   /** The exact record text. */
   get record(): string {
@@ -267,7 +264,7 @@ export class Log {
         leafHash,
         run.records[i]!,
         receivedAt,
-        items[i]!.event,
+        items[i]!.derived,
       );
       acks[i] = { index: first + i, id, leafHash: run.leafHashHex[i]!, receivedAt };
     }

@@ -22,9 +22,9 @@ export type WorkerRequest =
       ends: Uint32Array;
       leafHashes: Uint8Array;
       /**
-       * The entries' derived fields (SearchIndex.deriveEntry), if the sender had them for every
-       * entry: id, received_at (normalized), action ('' for none), keys and text of each entry, in
-       * that order, concatenated, with the end offset of each field.
+       * The entries' derived fields (IndexEntry derived, id and receivedAt), if the sender had them
+       * for every entry: DERIVED_FIELDS strings per entry (record-fields.ts), concatenated, with the
+       * end offset of each.
        */
       derived?: { text: string; ends: Uint32Array };
     }
@@ -52,14 +52,11 @@ function unpack(req: Extract<WorkerRequest, { op: 'add' }>): IndexEntry[] {
       const at = i * DERIVED_FIELDS;
       const part = (k: number) =>
         derived.text.slice(at + k === 0 ? 0 : derived.ends[at + k - 1]!, derived.ends[at + k]!);
+      // The order of DERIVED_FIELDS (threaded-index.ts packDerived).
+      entry.id = part(0);
+      entry.receivedAt = part(1);
       const action = part(2);
-      entry.derived = {
-        id: part(0),
-        receivedAt: part(1),
-        action: action === '' ? null : action,
-        keys: part(3),
-        text: part(4),
-      };
+      entry.derived = { action: action === '' ? null : action, keys: part(3), text: part(4) };
     }
     out[i] = entry;
   }

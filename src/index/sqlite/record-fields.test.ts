@@ -7,7 +7,8 @@ import type { AuditEvent } from '../../core/event.js';
 import { buildRecord, formatTimestamp, ZERO_HASH } from '../../core/record.js';
 import {
   compactText,
-  deriveRecordFields,
+  derivedRecordFields,
+  eventFields,
   extractRecordFields,
   keyToken,
   targetIdsOf,
@@ -78,7 +79,7 @@ test('extractRecordFields: columns, keys and text of a record', () => {
   });
 });
 
-test('deriveRecordFields from the event equals extractRecordFields from its record, key order included', () => {
+test('derivedRecordFields (eventFields of the event) equals extractRecordFields from its record, key order included', () => {
   // The reference is the record path: canonicalize (core/jcs) → record text → JSON.parse → fields.
   // Metadata key order is what can differ: clients write keys in any order, a parsed record has
   // array-index keys first (numeric order), then the rest in RFC 8785 order.
@@ -127,10 +128,33 @@ test('deriveRecordFields from the event equals extractRecordFields from its reco
       prev: ZERO_HASH,
       event: event as unknown as AuditEvent,
     });
+    const entry = { index: i, leafHash: r.leafHash, record: r.text, id: `e-${i}`, receivedAt };
     assert.deepEqual(
-      deriveRecordFields(`e-${i}`, receivedAt, event),
+      derivedRecordFields('acme', { ...entry, derived: eventFields(event) }),
       extractRecordFields('acme', i, r.text),
       `event ${i}: ${JSON.stringify(event)}`,
     );
   }
+});
+
+test('derivedRecordFields: the record must be the entry it is given as, else index.invalid_entry', () => {
+  const receivedAt = formatTimestamp(1_800_000_000_000);
+  const event = { action: 'a', actor: { id: 'u' } };
+  const prev = new Uint8Array(32).fill(1);
+  const r = buildRecord({ log: 'acme', index: 7, id: 'e-7', receivedAt, prev, event: event as AuditEvent });
+  const entry = { index: 7, leafHash: r.leafHash, record: r.text, id: 'e-7', receivedAt };
+  const good = { ...entry, derived: eventFields(event) };
+  assert.equal(derivedRecordFields('acme', good)?.keys, 'a75 c61');
+  const later = formatTimestamp(1_800_000_000_001);
+  for (const [what, log, e] of [
+    ['log', 'other', good],
+    ['index', 'acme', { ...good, index: 8 }],
+    ['id', 'acme', { ...good, id: 'e-8' }],
+    ['received_at', 'acme', { ...good, receivedAt: later }],
+  ] as const) {
+    assert.throws(() => derivedRecordFields(log, e), { code: 'index.invalid_entry' }, what);
+  }
+  // Without all of derived, id and receivedAt the caller parses the record instead.
+  assert.equal(derivedRecordFields('acme', entry), undefined);
+  assert.equal(derivedRecordFields('acme', { ...good, id: undefined }), undefined);
 });

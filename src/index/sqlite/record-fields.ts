@@ -80,35 +80,49 @@ export function extractRecordFields(log: string, index: number, text: string): R
   return { id: record.id as string, receivedAt, ...eventFields(event) };
 }
 
-let lastReceivedAt = '';
+// The entries of one commit share their received_at: the last one normalized, and its result.
+let lastReceivedAt: string | undefined;
 let lastNormalized = '';
 
 /**
- * extractRecordFields for the record of an entry whose id, `received_at` and validated event the
- * caller holds (SearchIndex.deriveEntry): the same fields, without parsing the record.
+ * RecordFields of an entry whose event fields the caller derived ahead (IndexEntry.derived, from
+ * SearchIndex.deriveEvent) and whose id and `received_at` it gives: what extractRecordFields would
+ * return, without parsing the record. The record's wrapper is still checked, by its exact text
+ * (DESIGN.md §3: the keys after the event are fixed, in JCS order), so the wrong entry is refused
+ * here as parseRecord refuses it. Undefined when the entry carries no usable derived fields.
  */
-export function deriveRecordFields(id: string, receivedAt: string, event: Obj): RecordFields {
-  // The entries of one commit share their received_at: normalize it once.
+export function derivedRecordFields(log: string, entry: IndexEntry): RecordFields | undefined {
+  const { derived, id, receivedAt, index, record } = entry;
+  if (!isEventFields(derived) || typeof id !== 'string' || typeof receivedAt !== 'string') return undefined;
+  // `,"id":"…","index":…,"log":"…","prev":"<64 hex>","received_at":"…","v":1}` closes every record.
+  const tail = `","received_at":"${receivedAt}","v":1}`;
+  const head = `,"id":"${id}","index":${index},"log":"${log}","prev":"`;
+  const headAt = record.length - tail.length - 64 - head.length;
+  if (!record.startsWith('{"event":{') || !record.endsWith(tail) || !record.startsWith(head, headAt)) {
+    throw invalidEntry(index, 'record is not the entry of this log, index, id and received_at');
+  }
   if (receivedAt !== lastReceivedAt) {
     const normalized = normalizeTimestamp(receivedAt);
-    if (normalized === undefined) throw new RangeError('received_at is not an RFC 3339 date-time');
+    if (normalized === undefined)
+      throw invalidEntry(index, 'record received_at is not an RFC 3339 date-time');
     lastReceivedAt = receivedAt;
     lastNormalized = normalized;
   }
-  return { id, receivedAt: lastNormalized, ...eventFields(event) };
+  return { id, receivedAt: lastNormalized, ...derived };
 }
 
-/** Fields per entry when RecordFields travel packed to the index worker (index-worker.ts). */
+/**
+ * Strings per entry when derived fields travel packed to the index worker (threaded-index.ts
+ * packDerived, index-worker.ts unpack): id, received_at, action ('' for none), keys, text.
+ */
 export const DERIVED_FIELDS = 5;
 
-/** True for a value deriveRecordFields made (IndexEntry.derived arrives untyped). */
-export function isRecordFields(v: unknown): v is RecordFields {
-  const f = v as RecordFields | undefined;
+/** True for a value eventFields made (IndexEntry.derived arrives untyped). */
+export function isEventFields(v: unknown): v is EventFields {
+  const f = v as EventFields | undefined;
   return (
     typeof f === 'object' &&
     f !== null &&
-    typeof f.id === 'string' &&
-    typeof f.receivedAt === 'string' &&
     typeof f.keys === 'string' &&
     typeof f.text === 'string' &&
     (f.action === null || typeof f.action === 'string')
@@ -119,11 +133,12 @@ export function isRecordFields(v: unknown): v is RecordFields {
 export type EventFields = Pick<RecordFields, 'action' | 'keys' | 'text'>;
 
 /**
- * The action, keys and text of an event. The append path calls it on the event it has just
- * validated, so that the index need not parse the record again; it gives exactly what
- * extractRecordFields derives from that event's record, because the only order it depends on, the
- * keys of metadata objects, is taken as an object parsed from the record would have them
- * (`recordKeyOrder`). record-fields.test.ts checks the two agree on tricky events.
+ * The action, keys and text of an event. The append path calls it (SearchIndex.deriveEvent) on the
+ * event it has just validated and canonicalized, before any await, so that the index need not parse
+ * the record again. For plain JSON data (what JSON.parse makes) it gives exactly what
+ * extractRecordFields derives from that event's record: arrays are walked by index as the JCS
+ * encoder walks them, and metadata keys are taken in the order an object parsed from the record
+ * has them (`recordKeyOrder`). record-fields.test.ts checks the two agree on tricky events.
  */
 export function eventFields(event: Obj): EventFields {
   const action = str(event.action);
@@ -145,7 +160,8 @@ export function targetIdsOf(event: Obj): string[] {
     if (id !== null && !ids.includes(id)) ids.push(id);
   };
   add(event.target);
-  if (Array.isArray(event.targets)) for (const t of event.targets) add(t);
+  const targets = event.targets;
+  if (Array.isArray(targets)) for (let i = 0; i < targets.length; i++) add(targets[i]);
   return ids;
 }
 
@@ -161,6 +177,7 @@ const MAX_HEX_KEY_BYTES = 48;
  */
 export function keyToken(kind: KeyKind, value: string): string {
   // Actors, actions, outcomes and targets repeat from event to event: remember recent tokens.
+  if (value.length > MAX_HEX_KEY_BYTES) return makeKeyToken(KIND_LETTER[kind], value);
   const memo = TOKEN_MEMO[kind];
   let token = memo.get(value);
   if (token === undefined) {
@@ -171,7 +188,7 @@ export function keyToken(kind: KeyKind, value: string): string {
   return token;
 }
 
-/** Tokens remembered per kind; bounded, so unusual values only cost a reset. */
+/** Tokens of short values remembered per kind; bounded, so unusual values only cost a reset. */
 const TOKEN_MEMO_SIZE = 4096;
 const TOKEN_MEMO: Record<KeyKind, Map<string, string>> = {
   actor: new Map(),
@@ -215,34 +232,39 @@ const MAX_METADATA_DEPTH = 16;
  * have their own look-ups (the record id), timestamps (use since/until).
  */
 export function compactText(event: Obj): string {
-  let out = typeof event.action === 'string' ? event.action : '';
-  out = appendFields(out, event.actor, ACTOR_FIELDS);
-  out = appendFields(out, event.target, TARGET_FIELDS);
-  if (Array.isArray(event.targets)) for (const t of event.targets) out = appendFields(out, t, TARGET_FIELDS);
-  if (typeof event.outcome === 'string') out += ` ${event.outcome}`;
-  out = appendFields(out, event.source, SOURCE_FIELDS);
-  return appendValues(out, event.metadata, 0);
+  // The words are collected and joined once: a string grown by `+=` is a chain of pieces in V8,
+  // which costs far more memory than its text while the engine holds it for the index.
+  const words: string[] = [];
+  appendFields(words, event.actor, ACTOR_FIELDS);
+  appendFields(words, event.target, TARGET_FIELDS);
+  const targets = event.targets;
+  if (Array.isArray(targets))
+    for (let i = 0; i < targets.length; i++) appendFields(words, targets[i], TARGET_FIELDS);
+  if (typeof event.outcome === 'string') words.push(event.outcome);
+  appendFields(words, event.source, SOURCE_FIELDS);
+  appendValues(words, event.metadata, 0);
+  // Each word follows one space, after the action or after nothing.
+  const action = typeof event.action === 'string' ? event.action : '';
+  return words.length === 0 ? action : `${action} ${words.join(' ')}`;
 }
 
-function appendFields(out: string, o: unknown, fields: readonly string[]): string {
-  if (!isObject(o)) return out;
+function appendFields(words: string[], o: unknown, fields: readonly string[]): void {
+  if (!isObject(o)) return;
   for (const f of fields) {
     const v = o[f];
-    if (typeof v === 'string') out += ` ${v}`;
+    if (typeof v === 'string') words.push(v);
   }
-  return out;
 }
 
-function appendValues(out: string, v: unknown, depth: number): string {
-  if (typeof v === 'string') return `${out} ${v}`;
-  if (typeof v === 'number') return `${out} ${v}`;
-  if (typeof v !== 'object' || v === null || depth >= MAX_METADATA_DEPTH) return out;
-  if (Array.isArray(v)) {
-    for (const x of v) out = appendValues(out, x, depth + 1);
+function appendValues(words: string[], v: unknown, depth: number): void {
+  if (typeof v === 'string') words.push(v);
+  else if (typeof v === 'number') words.push(`${v}`);
+  else if (typeof v !== 'object' || v === null || depth >= MAX_METADATA_DEPTH) return;
+  else if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) appendValues(words, v[i], depth + 1);
   } else {
-    for (const k of recordKeyOrder(v as Obj)) out = appendValues(out, (v as Obj)[k], depth + 1);
+    for (const k of recordKeyOrder(v as Obj)) appendValues(words, (v as Obj)[k], depth + 1);
   }
-  return out;
 }
 
 const ARRAY_INDEX = /^(?:0|[1-9][0-9]{0,9})$/;

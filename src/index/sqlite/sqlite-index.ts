@@ -22,11 +22,11 @@ import { checkLogName, encodeCursor, type NormalizedQuery, normalizeQuery } from
 import { matchExpression, windowSql } from './query-plan.js';
 import {
   checkEntry,
-  deriveRecordFields,
+  derivedRecordFields,
+  type EventFields,
+  eventFields,
   extractRecordFields,
-  isRecordFields,
   parseRecord,
-  type RecordFields,
   storedEntryMatches,
 } from './record-fields.js';
 import { INDEX_LIMIT, K, MAX_LOG_ID, openSchema } from './schema.js';
@@ -97,8 +97,8 @@ export class SqliteIndex implements SearchIndex {
     if (entries.length > 0) this.addTx.immediate(log, entries);
   }
 
-  deriveEntry(id: string, receivedAt: string, event: Readonly<Record<string, unknown>>): RecordFields {
-    return deriveRecordFields(id, receivedAt, event);
+  deriveEvent(event: Readonly<Record<string, unknown>>): EventFields {
+    return eventFields(event);
   }
 
   private addInTx(log: string, entries: readonly IndexEntry[]): void {
@@ -133,7 +133,7 @@ export class SqliteIndex implements SearchIndex {
         });
       }
       if (index >= INDEX_LIMIT) throw new IndexError('index.capacity', 'entry index past 2^43');
-      const f = isRecordFields(entry.derived) ? entry.derived : extractRecordFields(log, index, record);
+      const f = derivedRecordFields(log, entry) ?? extractRecordFields(log, index, record);
       this.sql.insertEvent.run(logId, index, leafHash, f.id, f.receivedAt, record);
       this.sql.insertText.run(logId, index, f.keys, f.text);
       if (f.action !== null) actions.add(f.action);

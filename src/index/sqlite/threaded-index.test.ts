@@ -70,33 +70,38 @@ test('threaded index: derived fields travel to the worker and are used instead o
   const index = createSearchIndex({ path: join(dir, 'index.sqlite') });
   assert.ok(index instanceof ThreadedSqliteIndex);
   try {
-    const es = entries(0, 4).map((e, i) => {
+    const withDerived = (e: ReturnType<typeof entries>[number], word?: string) => {
+      const i = e.index;
       const receivedAt = formatTimestamp(1_800_000_000_000 + i);
-      const derived = index.deriveEntry(`e-${i}`, receivedAt, {
-        action: 'doc.read',
-        actor: { id: `u${i % 3}` },
-      });
-      // What the record itself gives, so the rows are right whichever path the worker takes...
-      assert.deepEqual(derived, extractRecordFields('acme', i, e.record));
-      // ...except one word only the derived fields carry: finding it proves they were used.
-      return {
-        ...e,
-        derived: i === 2 ? { ...(derived as object), text: 'doc.read u2 onlyderived' } : derived,
+      const derived = index.deriveEvent({ action: 'doc.read', actor: { id: `u${i % 3}` } }) as {
+        text: string;
       };
-    });
-    await index.add('acme', es);
+      // What the record itself gives, so the rows are right whichever path the worker takes...
+      const { id: _id, receivedAt: _at, ...fromRecord } = extractRecordFields('acme', i, e.record);
+      assert.deepEqual(derived, fromRecord);
+      // ...except, if asked, one word only the derived fields carry: finding it proves they were used.
+      const text = word ? `${derived.text} ${word}` : derived.text;
+      return { ...e, id: `e-${i}`, receivedAt, derived: { ...derived, text } };
+    };
+    await index.add(
+      'acme',
+      entries(0, 4).map((e) => withDerived(e, e.index === 2 ? 'onlyderived' : undefined)),
+    );
     assert.deepEqual(
       (await index.query('acme', { q: 'onlyderived' })).events.map((e) => e.index),
       [2],
     );
     assert.equal(index.findById('acme', 'e-3')?.index, 3);
-    // An entry without derived fields makes the whole call parse its records (none are sent).
-    const more = entries(4, 2);
-    await index.add('acme', [{ ...more[0]!, derived: undefined }, more[1]!]);
+    // A call where one entry lacks derived fields sends none: the worker parses every record, so
+    // the word only the derived fields carry is not indexed, and every entry is (actor u1: 1, 4).
+    const more = entries(4, 3);
+    await index.add('acme', [more[0]!, withDerived(more[1]!, 'mixedword'), withDerived(more[2]!)]);
+    assert.deepEqual((await index.query('acme', { q: 'mixedword' })).events, []);
     assert.deepEqual(
       (await index.query('acme', { actor: 'u1' })).events.map((e) => e.index),
       [1, 4],
     );
+    assert.equal(index.findById('acme', 'e-4')?.index, 4);
   } finally {
     await index.close();
   }

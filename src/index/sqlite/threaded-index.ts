@@ -16,7 +16,7 @@ import {
   type SearchIndex,
 } from '../types.js';
 import type { WorkerReply, WorkerRequest } from './index-worker.js';
-import { DERIVED_FIELDS, isRecordFields } from './record-fields.js';
+import { DERIVED_FIELDS, isEventFields } from './record-fields.js';
 import { createSqliteIndex, type SqliteIndex } from './sqlite-index.js';
 
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
@@ -38,7 +38,8 @@ interface Packed {
  * Packs entries for one transfer to the worker: the record bytes back to back (copied from the
  * entries' own bytes where they carry them, else encoded from the text), each record's end offset,
  * and the leaf hashes, 32 bytes each: three buffers moved, nothing cloned per entry. When every
- * entry carries its derived fields, they go too, as one string and the end offset of each field.
+ * entry carries its derived fields, they go too, as one string and the end offset of each field
+ * (else the worker parses every record of the call).
  * Undefined when the indices are not consecutive.
  */
 function packEntries(entries: readonly EntryWithBytes[]): Packed | undefined {
@@ -77,17 +78,27 @@ function packEntries(entries: readonly EntryWithBytes[]): Packed | undefined {
  */
 function packDerived(entries: readonly IndexEntry[]): Packed['derived'] {
   const ends = new Uint32Array(entries.length * DERIVED_FIELDS);
-  let text = '';
+  const parts: string[] = [];
+  let length = 0;
   let j = 0;
   for (const e of entries) {
     const f = e.derived;
-    if (!isRecordFields(f) || f.action === '') return undefined;
-    for (const part of [f.id, f.receivedAt, f.action ?? '', f.keys, f.text]) {
-      text += part;
-      ends[j++] = text.length;
+    if (
+      !isEventFields(f) ||
+      f.action === '' ||
+      typeof e.id !== 'string' ||
+      typeof e.receivedAt !== 'string'
+    ) {
+      return undefined;
+    }
+    // The order of DERIVED_FIELDS, which unpack (index-worker.ts) reads back.
+    for (const part of [e.id, e.receivedAt, f.action ?? '', f.keys, f.text]) {
+      parts.push(part);
+      length += part.length;
+      ends[j++] = length;
     }
   }
-  return { text, ends };
+  return { text: parts.join(''), ends };
 }
 
 const WORKER = new URL('./index-worker.js', import.meta.url);
@@ -161,8 +172,8 @@ export class ThreadedSqliteIndex implements SearchIndex {
     return this.call({ op: 'add', log, first, records, ends, leafHashes, derived }, transfer);
   }
 
-  deriveEntry(id: string, receivedAt: string, event: Readonly<Record<string, unknown>>): unknown {
-    return this.reader.deriveEntry(id, receivedAt, event);
+  deriveEvent(event: Readonly<Record<string, unknown>>): unknown {
+    return this.reader.deriveEvent(event);
   }
 
   query(log: string, q: EventQuery): QueryResult {
