@@ -18,7 +18,7 @@ const CHUNK = 8192;
  * engine's lag limit (log.pushback) bounds the ids.
  */
 export const DEFAULT_INDEX_MEMORY_ENTRIES = 4 * CHUNK;
-/** The same bound in record bytes (records may be up to 64 KiB each; typical ones are ~600 B). */
+/** The same bound in bytes: held records (up to 64 KiB each, typically ~600 B) and their derived index fields. */
 export const DEFAULT_INDEX_MEMORY_BYTES = 32 * 1024 * 1024;
 /**
  * How long a small queue waits for company before it is indexed. Each index transaction has a fixed
