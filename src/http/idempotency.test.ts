@@ -255,6 +255,22 @@ describe('event ids', () => {
   });
 });
 
+/**
+ * Attempts for the store's `run` that record, in `seen`, `key:intent:ids` with the intent as the
+ * connection `reader` sees it while the attempt runs (so a committed intent shows). The key
+ * `refused` is then refused as the client's fault.
+ */
+function attemptSeenBy(reader: Database.Database, seen: string[]) {
+  return (key: string) => async (ids: string[]) => {
+    const row = reader.prepare('SELECT intent FROM idempotency_keys WHERE idem_key = ?').get(key) as
+      | { intent: string }
+      | undefined;
+    seen.push(`${key}:${row?.intent}:${ids.join()}`);
+    if (key === 'refused') throw new HttpError('request.invalid', 'bad');
+    return 'ok';
+  };
+}
+
 /** Makes `db` refuse every new idempotency row, as a full disk would, until `free()`. */
 function fullDisk(db: Database.Database): { free(): void } {
   db.exec(
@@ -365,13 +381,7 @@ describe('SQLite idempotency store', () => {
       'CREATE TEMP TRIGGER watch_insert AFTER INSERT ON idempotency_keys BEGIN SELECT committed_rows(); END',
     );
     const seen: string[] = [];
-    const fn = (key: string) => async (ids: string[]) => {
-      const row = reader.prepare('SELECT intent FROM idempotency_keys WHERE idem_key = ?').get(key) as
-        | { intent: string }
-        | undefined;
-      seen.push(`${key}:${row?.intent}:${ids.join()}`);
-      return 'ok';
-    };
+    const fn = attemptSeenBy(reader, seen);
     await Promise.all(['a', 'b', 'c'].map((k) => s.run('key_a', k, 'fp', () => [`id-${k}`], fn(k))));
     assert.deepEqual(seen.sort(), ['a:["id-a"]:id-a', 'b:["id-b"]:id-b', 'c:["id-c"]:id-c']);
     assert.deepEqual(visible, [0, 0, 0], 'three intents, one commit');
@@ -403,14 +413,7 @@ describe('SQLite idempotency store', () => {
     );
     const reader = new Database(file, { readonly: true });
     const seen: string[] = [];
-    const fn = (key: string) => async (ids: string[]) => {
-      const row = reader.prepare('SELECT intent FROM idempotency_keys WHERE idem_key = ?').get(key) as
-        | { intent: string }
-        | undefined;
-      seen.push(`${key}:${row?.intent}:${ids.join()}`);
-      if (key === 'refused') throw new HttpError('request.invalid', 'bad');
-      return 'ok';
-    };
+    const fn = attemptSeenBy(reader, seen);
     await Promise.all(['a', 'b'].map((k) => s.run('key_a', k, 'fp', () => [`id-${k}`], fn(k))));
     await assert.rejects(s.run('key_a', 'refused', 'fp', () => ['id-r'], fn('refused')));
     assert.deepEqual(seen.sort(), ['a:["id-a"]:id-a', 'b:["id-b"]:id-b', 'refused:["id-r"]:id-r']);
