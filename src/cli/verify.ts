@@ -178,7 +178,10 @@ async function verifyData(opts: VerifyOptions): Promise<void> {
       for (const r of reports) {
         process.stdout.write(
           `${r.log}: OK, ${r.treeSize} entries, ${r.checkpoints} checkpoints, root ${r.rootHash}` +
-            (r.minimumIndex > 0 ? ` (pruned below ${r.minimumIndex} under a valid prune statement)\n` : '\n'),
+            (r.minimumIndex > 0 ? ` (pruned below ${r.minimumIndex} under a valid prune statement)` : '') +
+            (r.pending > 0
+              ? `; ${plural(r.pending, 'more entry', 'more entries')} acknowledged but not yet in a signed checkpoint (in the journal: valid records chained to the tree, but no signature covers them yet)\n`
+              : '\n'),
         );
       }
     }

@@ -39,6 +39,7 @@ export type VerifyErrorCode =
   | 'verify.bad_tile'
   | 'verify.root_mismatch'
   | 'verify.bad_prune_statement'
+  | 'verify.bad_journal'
   | 'verify.no_logs';
 
 /** A verification failure; `details` names the log and the index or object at fault. */
@@ -57,6 +58,12 @@ export interface LogReport {
   rootHash: string;
   /** Entries below it were pruned, under the prune statement checked (0: never pruned). */
   minimumIndex: number;
+  /**
+   * Entries acknowledged past the signed tree, still in the journal (a crash or a running server
+   * left them there): checked as records of this log, chained to the tree, but no signature covers
+   * them yet.
+   */
+  pending: number;
 }
 
 export interface VerifyOptions {
@@ -296,7 +303,104 @@ export async function verifyLog(
     const row = rows[tl]!;
     if (row.length > 0) await checkTile(tl, Math.floor(treeSize / TILE_WIDTH ** (tl + 1)), row);
   }
-  return { log, treeSize, checkpoints: bySize.size, rootHash: toHex(range.root()), minimumIndex };
+  const pending = await verifyJournal(log, storage, treeSize, prev);
+  return { log, treeSize, checkpoints: bySize.size, rootHash: toHex(range.root()), minimumIndex, pending };
+}
+
+/**
+ * The journal, as the engine would replay it at its next start. What it still holds of the signed
+ * tree must be exactly those entries (their leaf hashes are in the level-0 tiles, checked above).
+ * What it holds past the tree was acknowledged but not yet integrated: each must be a valid record
+ * of this log at its index, chained (`prev`) to the tree's last leaf `lastLeaf` and to the entry
+ * before. The journal must reach the tree without a gap and not end before it. Returns how many
+ * entries lie past the tree. Drivers without `scanJournal` (S3 archives) have nothing to check.
+ */
+async function verifyJournal(
+  log: string,
+  storage: LogStorage,
+  treeSize: number,
+  lastLeaf: Uint8Array,
+): Promise<number> {
+  if (storage.scanJournal === undefined) return 0;
+  const bad = (why: string, details: Record<string, unknown>): never =>
+    fail('verify.bad_journal', `log ${log}: ${why}`, { log, ...details });
+  let tile: { index: number; hashes: Uint8Array } | undefined;
+  const signedLeaf = async (index: number): Promise<Uint8Array> => {
+    const t = Math.floor(index / TILE_WIDTH);
+    if (tile?.index !== t) {
+      const key = tilePath({ level: 0, index: t, width: Math.min(TILE_WIDTH, treeSize - t * TILE_WIDTH) });
+      tile = { index: t, hashes: await must(storage, log, key) };
+    }
+    const at = (index % TILE_WIDTH) * 32;
+    return tile.hashes.subarray(at, at + 32);
+  };
+  let prev = lastLeaf;
+  let end: number | undefined;
+  try {
+    for await (const seg of storage.scanJournal()) {
+      const object = `journal/${seg.name}`;
+      if (end === undefined && seg.base > treeSize) {
+        bad(
+          `the journal starts at entry ${seg.base} but the signed tree ends at ${treeSize}: entries ${treeSize}..${seg.base - 1} are missing`,
+          { object, index: treeSize },
+        );
+      }
+      end = seg.base + seg.records.length;
+      for (let k = 0; k < seg.records.length; k++) {
+        const index = seg.base + k;
+        const bytes = seg.records[k]!;
+        const leaf = hashLeaf(bytes);
+        if (index < treeSize) {
+          if (!bytesEqual(leaf, await signedLeaf(index))) {
+            bad(`journal entry ${index} is not the signed entry ${index}`, { object, index });
+          }
+          continue;
+        }
+        let rec: ReturnType<typeof parseRecord>;
+        try {
+          rec = parseRecord(bytes);
+        } catch (err) {
+          fail(
+            'verify.bad_record',
+            `log ${log}: journal entry ${index} is not a valid record: ${(err as Error).message}`,
+            { log, index, object },
+          );
+        }
+        if (rec.log !== log || rec.index !== index) {
+          fail(
+            'verify.bad_record',
+            `log ${log}: journal entry ${index} claims log ${rec.log} index ${rec.index}`,
+            { log, index, object },
+          );
+        }
+        if (rec.prev !== toHex(prev)) {
+          fail(
+            'verify.broken_chain',
+            `log ${log}: journal entry ${index} does not chain to entry ${index - 1}`,
+            {
+              log,
+              index,
+              object,
+            },
+          );
+        }
+        prev = leaf;
+      }
+    }
+  } catch (err) {
+    if (err instanceof VerifyError) throw err;
+    const segment = (err as { details?: { segment?: unknown } }).details?.segment;
+    bad(`the journal is damaged: ${(err as Error).message}`, {
+      object: typeof segment === 'string' ? `journal/${segment}` : 'journal',
+    });
+  }
+  if (end !== undefined && end < treeSize) {
+    bad(`the journal ends at entry ${end}, before the signed tree (${treeSize}): it was rolled back`, {
+      object: 'journal',
+      index: end,
+    });
+  }
+  return end === undefined ? 0 : Math.max(0, end - treeSize);
 }
 
 /**

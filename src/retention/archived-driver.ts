@@ -169,7 +169,12 @@ export class ArchivedDriver implements StorageDriver {
         (policy) => this.#syncSoon(name, policy),
         (before, after) => this.#checkTargetChange(name, local.state, before, after),
       );
-      storage = { blobs, state, openJournal: (b) => local.openJournal(b) };
+      storage = {
+        blobs,
+        state,
+        openJournal: (b) => local.openJournal(b),
+        ...(local.scanJournal ? { scanJournal: () => local.scanJournal!() } : {}),
+      };
       this.#logs.set(name, storage);
     }
     return storage;

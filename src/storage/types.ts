@@ -124,6 +124,26 @@ export interface LogStorage {
    * then fail with `storage.closed`).
    */
   openJournal(base: number): Promise<Journal>;
+  /**
+   * The journal as stored, read-only, for offline verifiers: never creates, repairs or rewrites it,
+   * and works beside no open handle. Yields each segment's whole records in index order. A torn
+   * final append (never acknowledged) is left out and counted in `tornBytes`, as `openJournal` would
+   * cut it; damage anywhere else rejects with `storage.corrupt`. Yields nothing when the log has no
+   * journal. Optional: without it, offline verification cannot see acknowledged entries that are
+   * not integrated yet.
+   */
+  scanJournal?(): AsyncIterable<JournalSegmentScan>;
+}
+
+/** One journal segment as `LogStorage.scanJournal` read it. */
+export interface JournalSegmentScan {
+  /** Where it is (a file name for the local driver), for messages. */
+  name: string;
+  /** The index of its first record. */
+  base: number;
+  records: Uint8Array[];
+  /** Bytes after its last whole append that `openJournal` would cut (only the last segment has any). */
+  tornBytes: number;
 }
 
 /** A storage driver hosts many logs under one root. */

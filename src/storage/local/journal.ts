@@ -12,7 +12,7 @@
 import { type FileHandle, open, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageError, toStorageError } from '../errors.js';
-import type { Journal } from '../types.js';
+import type { Journal, JournalSegmentScan } from '../types.js';
 import { type DurableFolders, fsyncDir } from './durable-write.js';
 import { encodeFrames, FRAME_HEADER_BYTES, frameEnd, scanSegment, TAG_MODULUS } from './journal-format.js';
 import type { StorageLogger } from './logger.js';
@@ -66,28 +66,16 @@ export async function openLocalJournal(options: LocalJournalOptions): Promise<Lo
   let nextTag = 0;
   try {
     await folders.ensure(dir);
-    const names = (await readdir(dir)).filter((n) => SEGMENT_NAME.test(n)).sort();
+    const names = await segmentNames(dir);
     for (let i = 0; i < names.length; i++) {
       const name = names[i]!;
-      const segBase = Number(SEGMENT_NAME.exec(name)![1]);
       const path = join(dir, name);
       const bytes = await readFile(path);
       const isLast = i === names.length - 1;
       const scan = scanSegment(bytes, isLast, name);
       nextTag = scan.nextTag;
       const prev = segments[segments.length - 1];
-      if (
-        !Number.isSafeInteger(segBase) ||
-        (prev !== undefined && prev.base + prev.offsets.length !== segBase)
-      ) {
-        throw new StorageError(
-          'storage.corrupt',
-          `journal segment ${name} does not continue its predecessor`,
-          {
-            details: { segment: name },
-          },
-        );
-      }
+      const segBase = segmentBase(name, prev && prev.base + prev.offsets.length);
       const fh = await open(path, isLast ? 'r+' : 'r');
       segments.push({
         base: segBase,
@@ -114,6 +102,55 @@ export async function openLocalJournal(options: LocalJournalOptions): Promise<Lo
     throw toStorageError(err, 'opening the journal', { dir });
   }
   return new LocalJournal(options, segments, nextTag);
+}
+
+/** The segment files in `dir`, oldest first. */
+async function segmentNames(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((n) => SEGMENT_NAME.test(n)).sort();
+}
+
+/** The index of segment `name`'s first record; `expected` is where its predecessor ended. */
+function segmentBase(name: string, expected: number | undefined): number {
+  const base = Number(SEGMENT_NAME.exec(name)![1]);
+  if (!Number.isSafeInteger(base) || (expected !== undefined && base !== expected)) {
+    throw new StorageError('storage.corrupt', `journal segment ${name} does not continue its predecessor`, {
+      details: { segment: name },
+    });
+  }
+  return base;
+}
+
+/**
+ * The journal in `dir` as stored (LogStorage.scanJournal), one segment at a time: the same scan and
+ * continuity checks as openLocalJournal, but nothing is cut, created or opened for writing.
+ */
+export async function* scanLocalJournal(dir: string): AsyncGenerator<JournalSegmentScan> {
+  let names: string[];
+  try {
+    names = await segmentNames(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw toStorageError(err, 'listing the journal', { dir });
+  }
+  let expected: number | undefined;
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(join(dir, name));
+    } catch (err) {
+      throw toStorageError(err, 'reading the journal', { segment: name });
+    }
+    const { offsets, validLength } = scanSegment(bytes, i === names.length - 1, name);
+    const base = segmentBase(name, expected);
+    const records = offsets.map((at, k) => {
+      const start = at + FRAME_HEADER_BYTES;
+      const end = k + 1 < offsets.length ? offsets[k + 1]! : validLength;
+      return new Uint8Array(bytes.buffer, bytes.byteOffset + start, end - start);
+    });
+    expected = base + records.length;
+    yield { name, base, records, tornBytes: bytes.length - validLength };
+  }
 }
 
 async function createSegment(dir: string, base: number): Promise<Segment> {

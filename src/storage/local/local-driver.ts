@@ -14,12 +14,12 @@ import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { toStorageError } from '../errors.js';
 import { validateLogName } from '../keys.js';
-import type { Journal, LogStorage, StorageDriver } from '../types.js';
+import type { Journal, JournalSegmentScan, LogStorage, StorageDriver } from '../types.js';
 import { LocalBlobStore, type LocalLogContext } from './blob-store.js';
 import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.js';
 import { DurableFolders } from './durable-write.js';
 import { findChattr, ImmutableFlag } from './immutable-flag.js';
-import { type LocalJournal, openLocalJournal } from './journal.js';
+import { type LocalJournal, openLocalJournal, scanLocalJournal } from './journal.js';
 import { type StorageLogger, stderrLogger } from './logger.js';
 import { Gate, KeyedMutex } from './serial.js';
 import { LocalStateStore } from './state-store.js';
@@ -108,6 +108,7 @@ export class LocalDriver implements StorageDriver {
         blobs: new LocalBlobStore(ctx),
         state: new LocalStateStore(ctx),
         openJournal: (base) => this.#openJournal(name, ctx.dir, base),
+        scanJournal: () => this.#scanJournal(join(ctx.dir, 'journal')),
       };
       this.#logs.set(name, storage);
     }
@@ -135,6 +136,11 @@ export class LocalDriver implements StorageDriver {
         return journal;
       }),
     );
+  }
+
+  async *#scanJournal(dir: string): AsyncGenerator<JournalSegmentScan> {
+    this.#gate.check();
+    yield* scanLocalJournal(dir);
   }
 
   listLogs(): Promise<string[]> {

@@ -10,7 +10,15 @@
 
 import { StorageError } from '../errors.js';
 import { parsePrefix, validateBlobKey, validateKey, validateLogName } from '../keys.js';
-import type { BlobStore, Journal, LogStorage, StateStore, StorageDriver, Versioned } from '../types.js';
+import type {
+  BlobStore,
+  Journal,
+  JournalSegmentScan,
+  LogStorage,
+  StateStore,
+  StorageDriver,
+  Versioned,
+} from '../types.js';
 import { type FaultCall, type FaultDecision, type FaultInjector, injectedFault } from './faults.js';
 import { MemoryJournal, openJournalState } from './memory-journal.js';
 import {
@@ -115,6 +123,7 @@ export class MemoryDriver implements StorageDriver {
       blobs: this.#blobs(name),
       state: this.#stateStore(name),
       openJournal: (b) => this.#openJournal(name, b),
+      scanJournal: () => this.#scanJournal(name),
     };
   }
 
@@ -187,6 +196,19 @@ export class MemoryDriver implements StorageDriver {
           return String(counter);
         });
       },
+    };
+  }
+
+  /** The persisted journal as one segment (nothing in memory is ever torn). */
+  async *#scanJournal(log: string): AsyncGenerator<JournalSegmentScan> {
+    this.#check();
+    const journal = this.#logState(log)?.journal;
+    if (journal === undefined) return;
+    yield {
+      name: 'journal',
+      base: journal.start,
+      records: journal.records.map((r) => r.slice()),
+      tornBytes: 0,
     };
   }
 

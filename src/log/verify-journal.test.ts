@@ -1,0 +1,283 @@
+// Offline verification of the journal (issue: embedded engine, "offline verification"): entries
+// acknowledged but not yet integrated are checked as records chained to the signed tree, entries the
+// journal still holds of the tree must be the signed ones, and a journal that leaves a gap, ends
+// before the tree or is damaged fails naming the log and the segment.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { initDataDir, openDataDir } from '../app/data-dir.js';
+import { decodeBundle } from '../core/tile.js';
+import { encodeFrames } from '../storage/local/journal-format.js';
+import { createLocalDriver } from '../storage/local/local-driver.js';
+import { createMemoryDriver } from '../storage/memory/memory-driver.js';
+import { openTestEngine, sampleEvent } from './test-helpers.js';
+import { silentLogger } from './types.js';
+import { type VerifyErrorCode, verifyStorage } from './verify.js';
+
+const SIGNED = 300;
+const PENDING = 50;
+/** A copy of a running server's directory: SIGNED entries integrated and signed, PENDING more only in the journal. */
+let running: string;
+const work: string[] = [];
+
+before(async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'indelible-vj-'));
+  work.push(dir);
+  await initDataDir(dir);
+  const dd = await openDataDir(dir, { engine: { integrator: { intervalMs: 3_600_000 } } });
+  try {
+    await dd.engine.createLog('acme');
+    await dd.engine.append(
+      'acme',
+      Array.from({ length: SIGNED }, (_, k) => sampleEvent(k, 200)),
+    );
+    await dd.engine.log('acme').integrate();
+    // Two appends, so the journal holds two delimited writes.
+    for (let i = 0; i < 2; i++) {
+      await dd.engine.append(
+        'acme',
+        Array.from({ length: PENDING / 2 }, (_, k) => sampleEvent(SIGNED + i * 25 + k, 200)),
+      );
+    }
+    running = mkdtempSync(join(tmpdir(), 'indelible-vj-running-'));
+    work.push(running);
+    cpSync(dir, running, { recursive: true });
+    rmSync(join(running, 'LOCK'), { force: true });
+  } finally {
+    await dd.close();
+  }
+});
+
+after(() => {
+  for (const d of work) rmSync(d, { recursive: true, force: true });
+});
+
+function copy(): string {
+  const d = mkdtempSync(join(tmpdir(), 'indelible-vj-tamper-'));
+  work.push(d);
+  cpSync(running, d, { recursive: true });
+  return d;
+}
+
+const journalDir = (dir: string) => join(dir, 'logs', 'acme', 'journal');
+const segmentName = (base: number) => `${String(base).padStart(20, '0')}.seg`;
+
+/** The journal's segments, oldest first. */
+function segments(dir: string): string[] {
+  return readdirSync(journalDir(dir))
+    .filter((n) => n.endsWith('.seg'))
+    .sort();
+}
+
+/** Writes `records` as one segment starting at `base`, framed as the journal frames one append. */
+function writeSegment(dir: string, base: number, records: Uint8Array[]): void {
+  writeFileSync(join(journalDir(dir), segmentName(base)), encodeFrames(records, 0, 0).bytes);
+}
+
+/** The records of the signed entries [from, to) of log acme, read from its entry bundles. */
+function signedRecords(dir: string, from: number, to: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let i = from; i < to; i++) {
+    const b = Math.floor(i / 256);
+    const width = Math.min(256, SIGNED - b * 256);
+    const name = width === 256 ? String(b).padStart(3, '0') : `${String(b).padStart(3, '0')}.p/${width}`;
+    out.push(decodeBundle(readFileSync(join(dir, 'logs', 'acme', 'tile', 'entries', name)))[i % 256]!);
+  }
+  return out;
+}
+
+/** The pending records, as the journal's one segment holds them (its file is at base SIGNED). */
+function pendingRecords(dir: string): Uint8Array[] {
+  const enc = new TextEncoder();
+  const text = readFileSync(join(journalDir(dir), segmentName(SIGNED)));
+  // Re-read through JSON to be independent of the frame format: each record is one JSON object.
+  const out: Uint8Array[] = [];
+  let p = 0;
+  while (p < text.length) {
+    const len = text.readUInt32LE(p) & 0x001f_ffff;
+    out.push(enc.encode(text.subarray(p + 8, p + 8 + len).toString('utf8')));
+    p += 8 + len;
+  }
+  return out;
+}
+
+async function verifyDir(dir: string) {
+  const driver = await createLocalDriver({ root: dir });
+  try {
+    return await verifyStorage(driver);
+  } finally {
+    await driver.close();
+  }
+}
+
+async function rejectsWith(dir: string, code: VerifyErrorCode, details: Record<string, unknown>) {
+  await assert.rejects(verifyDir(dir), (err: unknown) => {
+    const e = err as { code: string; details: Record<string, unknown>; message: string };
+    assert.equal(e.code, code, e.message);
+    assert.equal(e.details.log, 'acme', e.message);
+    for (const [k, v] of Object.entries(details)) assert.equal(e.details[k], v, `${k}: ${e.message}`);
+    return true;
+  });
+}
+
+test('a running server’s copy verifies, with the acknowledged entries past the tree counted as pending', async () => {
+  const dir = copy();
+  assert.deepEqual(segments(dir), [segmentName(SIGNED)]);
+  const acme = (await verifyDir(dir)).find((r) => r.log === 'acme');
+  assert.equal(acme?.treeSize, SIGNED);
+  assert.equal(acme?.pending, PENDING);
+  // The engine agrees: it replays exactly those entries at its next start.
+  const dd = await openDataDir(dir, { logger: silentLogger });
+  try {
+    assert.equal(dd.engine.log('acme').latestCheckpoint().size, SIGNED + PENDING);
+  } finally {
+    await dd.close();
+  }
+  const after = (await verifyDir(dir)).find((r) => r.log === 'acme');
+  assert.equal(after?.treeSize, SIGNED + PENDING);
+  assert.equal(after?.pending, 0);
+});
+
+test('a pending entry whose event was changed breaks the chain at the next entry', async () => {
+  const dir = copy();
+  const records = pendingRecords(dir);
+  const rec = JSON.parse(new TextDecoder().decode(records[10]));
+  rec.event.outcome = rec.event.outcome === 'success' ? 'failure' : 'success';
+  records[10] = new TextEncoder().encode(JSON.stringify(rec)); // key order unchanged: still canonical
+  writeSegment(dir, SIGNED, records);
+  await rejectsWith(dir, 'verify.broken_chain', {
+    index: SIGNED + 11,
+    object: `journal/${segmentName(SIGNED)}`,
+  });
+});
+
+test('a pending entry that does not chain to the signed tree fails', async () => {
+  const dir = copy();
+  const records = pendingRecords(dir);
+  const rec = JSON.parse(new TextDecoder().decode(records[0]));
+  rec.prev = '0'.repeat(64);
+  records[0] = new TextEncoder().encode(JSON.stringify(rec));
+  writeSegment(dir, SIGNED, records);
+  await rejectsWith(dir, 'verify.broken_chain', { index: SIGNED });
+});
+
+test('pending entries reordered fail as records at the wrong index', async () => {
+  const dir = copy();
+  const records = pendingRecords(dir);
+  [records[3], records[4]] = [records[4]!, records[3]!];
+  writeSegment(dir, SIGNED, records);
+  await rejectsWith(dir, 'verify.bad_record', { index: SIGNED + 3 });
+});
+
+test('a pending entry that is not a record fails', async () => {
+  const dir = copy();
+  const records = pendingRecords(dir);
+  records[7] = new TextEncoder().encode('{"not":"a record"}');
+  writeSegment(dir, SIGNED, records);
+  await rejectsWith(dir, 'verify.bad_record', { index: SIGNED + 7 });
+});
+
+test('a flipped byte inside the journal (not its torn tail) fails as a damaged journal', async () => {
+  const dir = copy();
+  const path = join(journalDir(dir), segmentName(SIGNED));
+  const b = readFileSync(path);
+  b[100] = b[100]! ^ 0x01; // inside the first record; whole records follow it
+  writeFileSync(path, b);
+  await rejectsWith(dir, 'verify.bad_journal', { object: `journal/${segmentName(SIGNED)}` });
+});
+
+test('a torn final write is left out, as the engine discards it', async () => {
+  const dir = copy();
+  const path = join(journalDir(dir), segmentName(SIGNED));
+  const b = readFileSync(path);
+  writeFileSync(path, b.subarray(0, b.length - 30)); // cut inside the last append's last record
+  const acme = (await verifyDir(dir)).find((r) => r.log === 'acme');
+  // The whole second append goes (it is not complete), the first stays.
+  assert.equal(acme?.pending, PENDING / 2);
+});
+
+test('a journal that starts after the signed tree (entries missing between) fails', async () => {
+  const dir = copy();
+  const records = pendingRecords(dir);
+  renameSync(join(journalDir(dir), segmentName(SIGNED)), join(journalDir(dir), segmentName(SIGNED + 5)));
+  writeSegment(dir, SIGNED + 5, records.slice(5));
+  await rejectsWith(dir, 'verify.bad_journal', {
+    index: SIGNED,
+    object: `journal/${segmentName(SIGNED + 5)}`,
+  });
+});
+
+test('a journal that ends before the signed tree (rolled back) fails', async () => {
+  const dir = copy();
+  rmSync(join(journalDir(dir), segmentName(SIGNED)));
+  writeSegment(dir, 200, signedRecords(dir, 200, 250));
+  await rejectsWith(dir, 'verify.bad_journal', { index: 250 });
+});
+
+test('signed entries still in the journal must be the signed ones', async () => {
+  const dir = copy();
+  // A crash between signing and dropping the journal's prefix leaves the signed entries there too.
+  const signed = signedRecords(dir, 200, SIGNED);
+  writeSegment(dir, 200, signed);
+  const acme = (await verifyDir(dir)).find((r) => r.log === 'acme');
+  assert.equal(acme?.pending, PENDING);
+
+  const changed = signedRecords(dir, 200, SIGNED);
+  const rec = JSON.parse(new TextDecoder().decode(changed[42]));
+  rec.event.action = `${rec.event.action}.x`;
+  changed[42] = new TextEncoder().encode(JSON.stringify(rec));
+  writeSegment(dir, 200, changed);
+  await rejectsWith(dir, 'verify.bad_journal', { index: 242, object: `journal/${segmentName(200)}` });
+});
+
+test('the memory driver’s journal is verified the same way', async () => {
+  const driver = createMemoryDriver();
+  const engine = await openTestEngine(driver);
+  await engine.createLog('acme');
+  await engine.append(
+    'acme',
+    Array.from({ length: 20 }, (_, k) => sampleEvent(k, 200)),
+  );
+  await engine.log('acme').integrate();
+  await engine.append(
+    'acme',
+    Array.from({ length: 7 }, (_, k) => sampleEvent(20 + k, 200)),
+  );
+  // A crash: what was persisted, without the clean shutdown's integration.
+  const crashed = driver.crash();
+  const acme = (await verifyStorage(crashed)).find((r) => r.log === 'acme');
+  assert.equal(acme?.treeSize, 20);
+  assert.equal(acme?.pending, 7);
+  await crashed.close();
+});
+
+test('indelible verify --data reports the pending entries, and names a damaged journal', () => {
+  const bin = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+  const cli = (...args: string[]) =>
+    spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 60_000 });
+  const dir = copy();
+  const ok = cli('verify', '--data', dir);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(
+    ok.stdout,
+    new RegExp(
+      `acme: OK, ${SIGNED} entries.*; ${PENDING} more entries acknowledged but not yet in a signed checkpoint`,
+    ),
+  );
+  const json = JSON.parse(cli('verify', '--data', dir, '--json').stdout) as {
+    logs: Array<{ log: string; pending: number }>;
+  };
+  assert.equal(json.logs.find((l) => l.log === 'acme')?.pending, PENDING);
+
+  const path = join(journalDir(dir), segmentName(SIGNED));
+  const b = readFileSync(path);
+  b[100] = b[100]! ^ 0x01;
+  writeFileSync(path, b);
+  const bad = cli('verify', '--data', dir);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /log acme: the journal is damaged.*\[verify\.bad_journal\]/);
+});
