@@ -97,17 +97,24 @@ export class Engine {
   /** Opens every log found in storage (recovering each) and catches the index up. */
   static async open(opts: EngineOptions): Promise<Engine> {
     const engine = new Engine(opts);
-    for (const name of await opts.driver.listLogs()) {
-      const storage = opts.driver.log(name);
-      if ((await storage.state.read(STATE_CONFIG)) === undefined) {
-        if ((await storage.blobs.get('checkpoint')) === undefined) continue; // creation never finished
-        throw new LogError(
-          'log.inconsistent',
-          `log ${name} has signed checkpoints but no configuration (state/config is missing); refusing to start`,
-          { details: { log: name, missing: ['state/config'] } },
-        );
+    try {
+      for (const name of await opts.driver.listLogs()) {
+        const storage = opts.driver.log(name);
+        if ((await storage.state.read(STATE_CONFIG)) === undefined) {
+          if ((await storage.blobs.get('checkpoint')) === undefined) continue; // creation never finished
+          throw new LogError(
+            'log.inconsistent',
+            `log ${name} has signed checkpoints but no configuration (state/config is missing); refusing to start`,
+            { details: { log: name, missing: ['state/config'] } },
+          );
+        }
+        await engine.openLog(name, storage);
       }
-      await engine.openLog(name, storage);
+    } catch (err) {
+      // A log that refuses to open fails the start: release what opened so far (the logs already
+      // open, the index and its worker thread, the storage) so nothing keeps the process alive.
+      await engine.close().catch(() => {});
+      throw err;
     }
     return engine;
   }

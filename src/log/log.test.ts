@@ -385,6 +385,32 @@ test('a damaged partial entry bundle is refused at open, never sealed into a ful
   });
 });
 
+test('a log that refuses to open releases what the engine opened (logs, index, storage)', async () => {
+  const driver = createMemoryDriver();
+  const engine = await openTestEngine(driver);
+  await engine.createLog('alpha');
+  await engine.createLog('beta');
+  await engine.append('alpha', [sampleEvent(1)]);
+  await engine.append('beta', [sampleEvent(2)]);
+  await engine.close();
+  const state = driver.snapshot();
+  state.logs.get('beta')!.state.delete('config'); // signed checkpoints but no configuration
+  const reopened = createMemoryDriver({ state });
+  const inner = createSqliteIndex({ path: ':memory:' });
+  let indexClosed = false;
+  const index = Object.assign(Object.create(inner) as typeof inner, {
+    close: () => {
+      indexClosed = true;
+      inner.close();
+    },
+  });
+  await assert.rejects(Engine.open({ driver: reopened, index, originPrefix: 'test.example' }), {
+    code: 'log.inconsistent',
+  });
+  assert.ok(indexClosed, 'the index (a worker thread in a server) was closed');
+  await assert.rejects(reopened.listLogs(), { code: 'storage.closed' });
+});
+
 test('enough pending entries start an integration before the interval is up', async () => {
   const engine = await openTestEngine(createMemoryDriver(), { integrator: { maxPending: 100 } });
   await engine.createLog('acme');

@@ -22,6 +22,8 @@ const SIGNED = 300;
 const PENDING = 50;
 /** A copy of a running server's directory: SIGNED entries integrated and signed, PENDING more only in the journal. */
 let running: string;
+/** The same directory when only the first 100 entries were signed. */
+let early: string;
 const work: string[] = [];
 
 before(async () => {
@@ -33,7 +35,15 @@ before(async () => {
     await dd.engine.createLog('acme');
     await dd.engine.append(
       'acme',
-      Array.from({ length: SIGNED }, (_, k) => sampleEvent(k, 200)),
+      Array.from({ length: 100 }, (_, k) => sampleEvent(k, 200)),
+    );
+    await dd.engine.log('acme').integrate();
+    early = mkdtempSync(join(tmpdir(), 'indelible-vj-early-'));
+    work.push(early);
+    cpSync(dir, early, { recursive: true });
+    await dd.engine.append(
+      'acme',
+      Array.from({ length: SIGNED - 100 }, (_, k) => sampleEvent(100 + k, 200)),
     );
     await dd.engine.log('acme').integrate();
     // Two appends, so the journal holds two delimited writes.
@@ -190,14 +200,48 @@ test('a flipped byte inside the journal (not its torn tail) fails as a damaged j
   await rejectsWith(dir, 'verify.bad_journal', { object: `journal/${segmentName(SIGNED)}` });
 });
 
-test('a torn final write is left out, as the engine discards it', async () => {
+test('a torn final write is left out, as the engine discards it, and the file is left as it is', async () => {
   const dir = copy();
   const path = join(journalDir(dir), segmentName(SIGNED));
-  const b = readFileSync(path);
-  writeFileSync(path, b.subarray(0, b.length - 30)); // cut inside the last append's last record
+  const torn = readFileSync(path).subarray(0, -30); // cut inside the last append's last record
+  writeFileSync(path, torn);
   const acme = (await verifyDir(dir)).find((r) => r.log === 'acme');
   // The whole second append goes (it is not complete), the first stays.
   assert.equal(acme?.pending, PENDING / 2);
+  assert.deepEqual(readFileSync(path), torn, 'verification changed nothing');
+  assert.deepEqual(segments(dir), [segmentName(SIGNED)]);
+});
+
+test('a journal of several segments verifies; a gap between segments or damage in an earlier one fails', async () => {
+  const dir = copy();
+  const records = pendingRecords(dir);
+  rmSync(join(journalDir(dir), segmentName(SIGNED)));
+  writeSegment(dir, SIGNED, records.slice(0, 20));
+  writeSegment(dir, SIGNED + 20, records.slice(20));
+  assert.equal((await verifyDir(dir)).find((r) => r.log === 'acme')?.pending, PENDING);
+
+  // Entries 320..324 gone: the next segment starts where the one before did not end.
+  rmSync(join(journalDir(dir), segmentName(SIGNED + 20)));
+  writeSegment(dir, SIGNED + 25, records.slice(25));
+  await rejectsWith(dir, 'verify.bad_journal', { object: `journal/${segmentName(SIGNED + 25)}` });
+
+  // The end of an earlier segment cut off: a torn tail only the last segment may have.
+  rmSync(join(journalDir(dir), segmentName(SIGNED + 25)));
+  writeSegment(dir, SIGNED + 20, records.slice(20));
+  const first = join(journalDir(dir), segmentName(SIGNED));
+  writeFileSync(first, readFileSync(first).subarray(0, -30));
+  await rejectsWith(dir, 'verify.bad_journal', { object: `journal/${segmentName(SIGNED)}` });
+});
+
+test('a state store rolled back behind the journal fails, as the engine refuses to start', async () => {
+  const dir = copy();
+  // The state store's and the published checkpoint from when 100 entries were signed: the server
+  // would resume from 100, but the journal starts at 300.
+  for (const key of ['state/checkpoint', 'checkpoint']) {
+    cpSync(join(early, 'logs', 'acme', key), join(dir, 'logs', 'acme', key));
+  }
+  await assert.rejects(openDataDir(dir, { logger: silentLogger }), /journal starts at 300/);
+  await rejectsWith(dir, 'verify.bad_journal', { index: 100 });
 });
 
 test('a journal that starts after the signed tree (entries missing between) fails', async () => {

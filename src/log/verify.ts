@@ -27,7 +27,7 @@ import {
 import { parseRecord, ZERO_HASH } from '../core/record.js';
 import { decodeBundle, entriesPath, TILE_WIDTH, tilePath } from '../core/tile.js';
 import { readPruneState } from '../retention/prune-state.js';
-import type { LogStorage, StorageDriver } from '../storage/types.js';
+import type { JournalSegmentScan, LogStorage, StorageDriver } from '../storage/types.js';
 import { checkpointHistoryKey } from './log.js';
 
 export type VerifyErrorCode =
@@ -132,6 +132,8 @@ export async function verifyLog(
 
   const bySize = new Map<number, { key: string; root: Uint8Array }>();
   let treeSize = 0;
+  // Where the engine resumes from: the state store's checkpoint (0 without one).
+  let stateSize = 0;
   for (const [key, note] of notes) {
     let cp: ReturnType<typeof openCheckpoint>;
     try {
@@ -162,6 +164,7 @@ export async function verifyLog(
     }
     bySize.set(cp.size, { key, root: cp.rootHash });
     treeSize = Math.max(treeSize, cp.size);
+    if (key === 'state:checkpoint') stateSize = cp.size;
   }
 
   const range = new CompactRange();
@@ -303,7 +306,7 @@ export async function verifyLog(
     const row = rows[tl]!;
     if (row.length > 0) await checkTile(tl, Math.floor(treeSize / TILE_WIDTH ** (tl + 1)), row);
   }
-  const pending = await verifyJournal(log, storage, treeSize, prev);
+  const pending = await verifyJournal(log, storage, treeSize, stateSize, prev);
   return { log, treeSize, checkpoints: bySize.size, rootHash: toHex(range.root()), minimumIndex, pending };
 }
 
@@ -312,13 +315,15 @@ export async function verifyLog(
  * tree must be exactly those entries (their leaf hashes are in the level-0 tiles, checked above).
  * What it holds past the tree was acknowledged but not yet integrated: each must be a valid record
  * of this log at its index, chained (`prev`) to the tree's last leaf `lastLeaf` and to the entry
- * before. The journal must reach the tree without a gap and not end before it. Returns how many
- * entries lie past the tree. Drivers without `scanJournal` (S3 archives) have nothing to check.
+ * before. The engine resumes from the state store's checkpoint (`stateSize`), so the journal must
+ * start at or before it (and before the tree's end), and must not end before the tree. Returns how
+ * many entries lie past the tree. Drivers without `scanJournal` (S3 archives) have nothing to check.
  */
 async function verifyJournal(
   log: string,
   storage: LogStorage,
   treeSize: number,
+  stateSize: number,
   lastLeaf: Uint8Array,
 ): Promise<number> {
   if (storage.scanJournal === undefined) return 0;
@@ -334,65 +339,74 @@ async function verifyJournal(
     const at = (index % TILE_WIDTH) * 32;
     return tile.hashes.subarray(at, at + 32);
   };
+  const resumeAt = Math.min(stateSize, treeSize);
+  const segments = storage.scanJournal()[Symbol.asyncIterator]();
   let prev = lastLeaf;
   let end: number | undefined;
-  try {
-    for await (const seg of storage.scanJournal()) {
-      const object = `journal/${seg.name}`;
-      if (end === undefined && seg.base > treeSize) {
-        bad(
-          `the journal starts at entry ${seg.base} but the signed tree ends at ${treeSize}: entries ${treeSize}..${seg.base - 1} are missing`,
-          { object, index: treeSize },
+  for (;;) {
+    let step: IteratorResult<JournalSegmentScan>;
+    try {
+      step = await segments.next();
+    } catch (err) {
+      const segment = (err as { details?: { segment?: unknown } }).details?.segment;
+      return bad(`the journal is damaged: ${(err as Error).message}`, {
+        object: typeof segment === 'string' ? `journal/${segment}` : 'journal',
+      });
+    }
+    if (step.done) break;
+    const seg = step.value;
+    const object = `journal/${seg.name}`;
+    if (end === undefined && seg.base > resumeAt) {
+      bad(
+        `the journal starts at entry ${seg.base} but ${resumeAt === treeSize ? 'the signed tree ends' : "the state store's checkpoint, where the server resumes, ends"} at ${resumeAt}: entries ${resumeAt}..${seg.base - 1} are missing`,
+        { object, index: resumeAt },
+      );
+    }
+    end = seg.base + seg.records.length;
+    for (let k = 0; k < seg.records.length; k++) {
+      const index = seg.base + k;
+      const bytes = seg.records[k]!;
+      const leaf = hashLeaf(bytes);
+      if (index < treeSize) {
+        if (!bytesEqual(leaf, await signedLeaf(index))) {
+          bad(`journal entry ${index} is not the signed entry ${index}`, { object, index });
+        }
+        continue;
+      }
+      let rec: ReturnType<typeof parseRecord>;
+      try {
+        rec = parseRecord(bytes);
+      } catch (err) {
+        fail(
+          'verify.bad_record',
+          `log ${log}: journal entry ${index} is not a valid record: ${(err as Error).message}`,
+          { log, index, object },
         );
       }
-      end = seg.base + seg.records.length;
-      for (let k = 0; k < seg.records.length; k++) {
-        const index = seg.base + k;
-        const bytes = seg.records[k]!;
-        const leaf = hashLeaf(bytes);
-        if (index < treeSize) {
-          if (!bytesEqual(leaf, await signedLeaf(index))) {
-            bad(`journal entry ${index} is not the signed entry ${index}`, { object, index });
-          }
-          continue;
-        }
-        let rec: ReturnType<typeof parseRecord>;
-        try {
-          rec = parseRecord(bytes);
-        } catch (err) {
-          fail(
-            'verify.bad_record',
-            `log ${log}: journal entry ${index} is not a valid record: ${(err as Error).message}`,
-            { log, index, object },
-          );
-        }
-        if (rec.log !== log || rec.index !== index) {
-          fail(
-            'verify.bad_record',
-            `log ${log}: journal entry ${index} claims log ${rec.log} index ${rec.index}`,
-            { log, index, object },
-          );
-        }
-        if (rec.prev !== toHex(prev)) {
-          fail(
-            'verify.broken_chain',
-            `log ${log}: journal entry ${index} does not chain to entry ${index - 1}`,
-            {
-              log,
-              index,
-              object,
-            },
-          );
-        }
-        prev = leaf;
+      if (rec.log !== log || rec.index !== index) {
+        fail(
+          'verify.bad_record',
+          `log ${log}: journal entry ${index} claims log ${rec.log} index ${rec.index}`,
+          {
+            log,
+            index,
+            object,
+          },
+        );
       }
+      if (rec.prev !== toHex(prev)) {
+        fail(
+          'verify.broken_chain',
+          `log ${log}: journal entry ${index} does not chain to entry ${index - 1}`,
+          {
+            log,
+            index,
+            object,
+          },
+        );
+      }
+      prev = leaf;
     }
-  } catch (err) {
-    if (err instanceof VerifyError) throw err;
-    const segment = (err as { details?: { segment?: unknown } }).details?.segment;
-    bad(`the journal is damaged: ${(err as Error).message}`, {
-      object: typeof segment === 'string' ? `journal/${segment}` : 'journal',
-    });
   }
   if (end !== undefined && end < treeSize) {
     bad(`the journal ends at entry ${end}, before the signed tree (${treeSize}): it was rolled back`, {

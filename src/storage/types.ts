@@ -125,8 +125,9 @@ export interface LogStorage {
    */
   openJournal(base: number): Promise<Journal>;
   /**
-   * The journal as stored, read-only, for offline verifiers: never creates, repairs or rewrites it,
-   * and works beside no open handle. Yields each segment's whole records in index order. A torn
+   * The journal as stored, read-only, for offline verifiers: never creates, repairs or rewrites it.
+   * Meant for storage no engine is writing to (the CLI holds the data directory's lock): a journal
+   * dropping old segments at the same time can make a scan fail with a missing segment. Yields each segment's whole records in index order. A torn
    * final append (never acknowledged) is left out and counted in `tornBytes`, as `openJournal` would
    * cut it; damage anywhere else rejects with `storage.corrupt`. Yields nothing when the log has no
    * journal. Optional: without it, offline verification cannot see acknowledged entries that are
