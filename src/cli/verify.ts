@@ -10,7 +10,7 @@
  * Exit 0 only when everything checked holds; 1 when something does not, with the first failure on
  * stderr (and, with --json, a report on stdout); 2 for a usage error, such as two forms at once.
  */
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -91,7 +91,10 @@ export function registerVerify(program: Command): void {
   const command = program
     .command('verify')
     .description('verify a data directory, a remote log, an export, a receipt or an S3 archive')
-    .option('--data <dir>', 'a data directory, offline (env INDELIBLE_DATA); the server must be stopped')
+    .option(
+      '--data <dir>',
+      'a data directory, offline (env INDELIBLE_DATA); the server must be stopped, or give a snapshot of it',
+    )
     .option('--url <url>', 'a remote log through its public read path (with --log, --key, --state)')
     .option('--export <file>', 'an export file from `indelible export`, offline (with --key)')
     .option('--receipt <file>', 'a receipt (C2SP tlog-proof), offline (with --key, --record)');
@@ -163,7 +166,15 @@ async function verifyData(opts: VerifyOptions): Promise<void> {
     if (eq <= 0) throw new UsageError(`--key expects LOG=VKEY, got ${kv}`);
     verifierKeys[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
-  const driver = await createLocalDriver({ root: dir });
+  // A snapshot on a read-only file system cannot take the directory's lock, and needs none: no
+  // server can write through that mount.
+  const readOnly = isReadOnlyFileSystem(dir);
+  if (readOnly) {
+    process.stderr.write(
+      `note: ${dir} is on a read-only file system; verifying it without taking its lock\n`,
+    );
+  }
+  const driver = await createLocalDriver({ root: dir, lock: !readOnly });
   const tty = process.stderr.isTTY;
   try {
     const reports = await verifyStorage(driver, {
@@ -191,6 +202,15 @@ async function verifyData(opts: VerifyOptions): Promise<void> {
     failed(err, opts.json);
   } finally {
     await driver.close();
+  }
+}
+
+function isReadOnlyFileSystem(dir: string): boolean {
+  try {
+    accessSync(dir, constants.W_OK);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EROFS';
   }
 }
 

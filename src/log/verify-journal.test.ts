@@ -325,3 +325,32 @@ test('indelible verify --data reports the pending entries, and names a damaged j
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /log acme: the journal is damaged.*\[verify\.bad_journal\]/);
 });
+
+test('indelible verify --data reads a snapshot on a read-only file system without its lock', (t) => {
+  const bin = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+  const dir = copy();
+  const lockFiles = () => readdirSync(dir).filter((n) => n.startsWith('LOCK'));
+  const before = lockFiles();
+  const mnt = mkdtempSync(join(tmpdir(), 'indelible-vj-ro-'));
+  work.push(mnt);
+  // A read-only bind mount stands in for a file-system snapshot; it needs root (CAP_SYS_ADMIN).
+  const bind = spawnSync('mount', ['--bind', dir, mnt], { encoding: 'utf8' });
+  if (bind.status !== 0) {
+    t.skip(`a read-only bind mount needs root here: ${(bind.stderr || bind.error?.message || '').trim()}`);
+    return;
+  }
+  try {
+    const ro = spawnSync('mount', ['-o', 'remount,bind,ro', mnt], { encoding: 'utf8' });
+    assert.equal(ro.status, 0, ro.stderr);
+    const r = spawnSync(process.execPath, [bin, 'verify', '--data', mnt], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /read-only file system; verifying it without taking its lock/);
+    assert.match(r.stdout, new RegExp(`acme: OK, ${SIGNED} entries.*; ${PENDING} more entries`));
+  } finally {
+    spawnSync('umount', [mnt]);
+  }
+  assert.deepEqual(lockFiles(), before, 'the snapshot was not written to');
+});

@@ -38,6 +38,11 @@ export interface LocalDriverOptions {
   journalSegmentBytes?: number;
   /** The `chattr` program to run (default: found on PATH). */
   chattr?: string;
+  /**
+   * False: take no lock. Only for reading a directory on a read-only file system (a snapshot), where
+   * the lock cannot be taken and no process can write through that mount; every write fails there.
+   */
+  lock?: boolean;
 }
 
 export const DEFAULT_JOURNAL_SEGMENT_BYTES = 64 * 1024 * 1024;
@@ -59,11 +64,13 @@ export async function createLocalDriver(options: LocalDriverOptions): Promise<Lo
   } catch (err) {
     throw toStorageError(err, 'creating the data directory', { root });
   }
-  const lock = await acquireDataDirLock(root);
+  const lock = options.lock === false ? NO_LOCK : await acquireDataDirLock(root);
   const chattr = await findChattr(options.chattr);
   const flag = new ImmutableFlag(options.immutableFlag === true, chattr, logger);
   return new LocalDriver({ root, lock, folders, flag, logger, segmentBytes });
 }
+
+const NO_LOCK: DataDirLock = { path: '', release: async () => {} };
 
 interface DriverParts {
   root: string;
