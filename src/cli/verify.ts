@@ -166,8 +166,8 @@ async function verifyData(opts: VerifyOptions): Promise<void> {
     if (eq <= 0) throw new UsageError(`--key expects LOG=VKEY, got ${kv}`);
     verifierKeys[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
-  // A snapshot on a read-only file system cannot take the directory's lock, and needs none: no
-  // server can write through that mount.
+  // A snapshot on a read-only file system cannot take the directory's lock. It is read without it,
+  // unless a live process holds that lock (the mount is then a read-only view of a live directory).
   const readOnly = isReadOnlyFileSystem(dir);
   if (readOnly) {
     process.stderr.write(

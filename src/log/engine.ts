@@ -96,7 +96,14 @@ export class Engine {
 
   /** Opens every log found in storage (recovering each) and catches the index up. */
   static async open(opts: EngineOptions): Promise<Engine> {
-    const engine = new Engine(opts);
+    let engine: Engine;
+    try {
+      engine = new Engine(opts);
+    } catch (err) {
+      // Invalid options (config): the engine owns the index (a worker thread) and the driver even so.
+      await Promise.allSettled([(async () => opts.index.close())(), opts.driver.close()]);
+      throw err;
+    }
     try {
       for (const name of await opts.driver.listLogs()) {
         const storage = opts.driver.log(name);
@@ -113,7 +120,9 @@ export class Engine {
     } catch (err) {
       // A log that refuses to open fails the start: release what opened so far (the logs already
       // open, the index and its worker thread, the storage) so nothing keeps the process alive.
-      await engine.close().catch(() => {});
+      await engine.close().catch((closeErr: unknown) => {
+        engine.logger.warn({ err: closeErr }, 'closing after a failed start failed too');
+      });
       throw err;
     }
     return engine;

@@ -411,6 +411,29 @@ test('a log that refuses to open releases what the engine opened (logs, index, s
   await assert.rejects(reopened.listLogs(), { code: 'storage.closed' });
 });
 
+test('invalid engine options release the index and the storage the engine was given', async () => {
+  const driver = createMemoryDriver();
+  const inner = createSqliteIndex({ path: ':memory:' });
+  let indexClosed = false;
+  const index = Object.assign(Object.create(inner) as typeof inner, {
+    close: () => {
+      indexClosed = true;
+      inner.close();
+    },
+  });
+  await assert.rejects(
+    Engine.open({
+      driver,
+      index,
+      originPrefix: 'test.example',
+      config: { sequencer: { maxBatchEvents: 100, maxQueuedEvents: 10 } },
+    }),
+    RangeError,
+  );
+  assert.ok(indexClosed, 'the index (a worker thread in a server) was closed');
+  await assert.rejects(driver.listLogs(), { code: 'storage.closed' });
+});
+
 test('enough pending entries start an integration before the interval is up', async () => {
   const engine = await openTestEngine(createMemoryDriver(), { integrator: { maxPending: 100 } });
   await engine.createLog('acme');

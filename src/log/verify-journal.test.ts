@@ -326,31 +326,52 @@ test('indelible verify --data reports the pending entries, and names a damaged j
   assert.match(bad.stderr, /log acme: the journal is damaged.*\[verify\.bad_journal\]/);
 });
 
-test('indelible verify --data reads a snapshot on a read-only file system without its lock', (t) => {
+test('indelible verify --data reads a read-only snapshot without its lock, and refuses a read-only view of a live directory', async (t) => {
   const bin = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-  const dir = copy();
-  const lockFiles = () => readdirSync(dir).filter((n) => n.startsWith('LOCK'));
-  const before = lockFiles();
+  const verify = (dir: string) =>
+    spawnSync(process.execPath, [bin, 'verify', '--data', dir], { encoding: 'utf8', timeout: 60_000 });
   const mnt = mkdtempSync(join(tmpdir(), 'indelible-vj-ro-'));
   work.push(mnt);
   // A read-only bind mount stands in for a file-system snapshot; it needs root (CAP_SYS_ADMIN).
-  const bind = spawnSync('mount', ['--bind', dir, mnt], { encoding: 'utf8' });
-  if (bind.status !== 0) {
-    t.skip(`a read-only bind mount needs root here: ${(bind.stderr || bind.error?.message || '').trim()}`);
+  const mountReadOnly = (dir: string): string | undefined => {
+    const bind = spawnSync('mount', ['--bind', dir, mnt], { encoding: 'utf8' });
+    if (bind.status !== 0) return (bind.stderr || bind.error?.message || 'mount failed').trim();
+    const ro = spawnSync('mount', ['-o', 'remount,bind,ro', mnt], { encoding: 'utf8' });
+    if (ro.status !== 0) {
+      spawnSync('umount', [mnt]);
+      return ro.stderr.trim();
+    }
+    return undefined;
+  };
+
+  const snapshot = copy();
+  const why = mountReadOnly(snapshot);
+  if (why !== undefined) {
+    t.skip(`a read-only bind mount needs root here: ${why}`);
     return;
   }
   try {
-    const ro = spawnSync('mount', ['-o', 'remount,bind,ro', mnt], { encoding: 'utf8' });
-    assert.equal(ro.status, 0, ro.stderr);
-    const r = spawnSync(process.execPath, [bin, 'verify', '--data', mnt], {
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
+    const r = verify(mnt);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /read-only file system; verifying it without taking its lock/);
     assert.match(r.stdout, new RegExp(`acme: OK, ${SIGNED} entries.*; ${PENDING} more entries`));
   } finally {
     spawnSync('umount', [mnt]);
   }
-  assert.deepEqual(lockFiles(), before, 'the snapshot was not written to');
+
+  // The same through a read-only view of a directory a server has open: its lock shows through.
+  const live = copy();
+  const dd = await openDataDir(live, { logger: silentLogger });
+  try {
+    assert.equal(mountReadOnly(live), undefined);
+    try {
+      const r = verify(mnt);
+      assert.equal(r.status, 1, r.stdout);
+      assert.match(r.stderr, new RegExp(`in use by process ${process.pid}.*storage\\.locked`));
+    } finally {
+      spawnSync('umount', [mnt]);
+    }
+  } finally {
+    await dd.close();
+  }
 });

@@ -120,7 +120,12 @@ export class ThreadedSqliteIndex implements SearchIndex {
   constructor(path: string) {
     // The reader is opened first so that it creates or migrates the schema before the worker opens.
     this.reader = createSqliteIndex({ path });
-    this.worker = new Worker(WORKER, { workerData: { path } });
+    try {
+      this.worker = new Worker(WORKER, { workerData: { path } });
+    } catch (err) {
+      this.reader.close();
+      throw err;
+    }
     this.worker.on('message', (reply: WorkerReply) => {
       const p = this.pending.get(reply.id);
       if (!p) return;

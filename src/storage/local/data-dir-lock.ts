@@ -58,6 +58,32 @@ function takeKernelLock(root: string): Database.Database | undefined {
   }
 }
 
+/**
+ * For a directory read without its lock (a read-only file system): throws `storage.locked` when a
+ * live process holds the kernel lock anyway, as it does when the read-only mount is a view of a
+ * directory a server writes through another path. A held exclusive lock on `LOCK.db` makes even a
+ * read-only connection's read fail with SQLITE_BUSY; a snapshot's copy of `LOCK.db` is not locked.
+ */
+export async function refuseIfLocked(root: string): Promise<void> {
+  const path = resolve(join(root, 'LOCK'));
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(join(root, 'LOCK.db'), { readonly: true, fileMustExist: true, timeout: 0 });
+    db.prepare('SELECT count(*) FROM sqlite_master').get();
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'SQLITE_BUSY') {
+      const pid = await readOwner(path);
+      throw new StorageError('storage.locked', `data directory ${root} is in use by process ${pid ?? '?'}`, {
+        details: { lock: path, pid },
+      });
+    }
+    // No LOCK.db (no process ever opened the directory) or one SQLite cannot read: nobody holds it.
+  } finally {
+    db?.close();
+  }
+}
+
 /** Takes the data directory's lock or throws `storage.locked` (with the owner's pid) when a live process holds it. */
 export async function acquireDataDirLock(root: string): Promise<DataDirLock> {
   const path = resolve(join(root, 'LOCK'));

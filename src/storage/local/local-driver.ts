@@ -10,13 +10,13 @@
  * in-process serialization, so `createLocalDriver` takes `<root>/LOCK` and fails with
  * `storage.locked` while another live process (or another driver in this process) holds it.
  */
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { toStorageError } from '../errors.js';
 import { validateLogName } from '../keys.js';
 import type { Journal, JournalSegmentScan, LogStorage, StorageDriver } from '../types.js';
 import { LocalBlobStore, type LocalLogContext } from './blob-store.js';
-import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.js';
+import { acquireDataDirLock, type DataDirLock, refuseIfLocked } from './data-dir-lock.js';
 import { DurableFolders } from './durable-write.js';
 import { findChattr, ImmutableFlag } from './immutable-flag.js';
 import { type LocalJournal, openLocalJournal, scanLocalJournal } from './journal.js';
@@ -39,8 +39,9 @@ export interface LocalDriverOptions {
   /** The `chattr` program to run (default: found on PATH). */
   chattr?: string;
   /**
-   * False: take no lock. Only for reading a directory on a read-only file system (a snapshot), where
-   * the lock cannot be taken and no process can write through that mount; every write fails there.
+   * False: take no lock and create nothing. Only for reading a directory on a read-only file system
+   * (a snapshot), where the lock cannot be taken; every write fails there. Still refused with
+   * `storage.locked` while a live process holds the lock (a read-only view of a live directory).
    */
   lock?: boolean;
 }
@@ -59,12 +60,26 @@ export async function createLocalDriver(options: LocalDriverOptions): Promise<Lo
   const root = resolve(options.root);
   const logger = options.logger ?? stderrLogger();
   const folders = new DurableFolders();
-  try {
-    await folders.ensure(root);
-  } catch (err) {
-    throw toStorageError(err, 'creating the data directory', { root });
+  let lock: DataDirLock;
+  if (options.lock === false) {
+    // Read only: nothing is created or fsynced (some read-only file systems refuse folder fsyncs).
+    try {
+      if (!(await stat(root)).isDirectory()) {
+        throw Object.assign(new Error(`not a directory: ${root}`), { code: 'ENOTDIR' });
+      }
+      await refuseIfLocked(root);
+    } catch (err) {
+      throw toStorageError(err, 'opening the data directory', { root });
+    }
+    lock = NO_LOCK;
+  } else {
+    try {
+      await folders.ensure(root);
+    } catch (err) {
+      throw toStorageError(err, 'creating the data directory', { root });
+    }
+    lock = await acquireDataDirLock(root);
   }
-  const lock = options.lock === false ? NO_LOCK : await acquireDataDirLock(root);
   const chattr = await findChattr(options.chattr);
   const flag = new ImmutableFlag(options.immutableFlag === true, chattr, logger);
   return new LocalDriver({ root, lock, folders, flag, logger, segmentBytes });
