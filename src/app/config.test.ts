@@ -29,6 +29,12 @@ const bad: Array<[string, unknown, string, RegExp]> = [
     /http\.maxBatchEvents \(500\) exceeds engine\.sequencer\.maxQueuedEvents \(100\)/,
   ],
   ['record limit beyond tlog-tiles', { eventLimits: { maxRecordBytes: 70000 } }, 'config.conflict', /65535/],
+  [
+    'commit larger than the queue',
+    { http: { maxBatchEvents: 100 }, engine: { sequencer: { maxQueuedEvents: 500, maxBatchEvents: 1000 } } },
+    'config.conflict',
+    /engine\.sequencer\.maxBatchEvents \(1000\) exceeds engine\.sequencer\.maxQueuedEvents \(500\)/,
+  ],
 ];
 
 for (const [name, value, code, message] of bad) {

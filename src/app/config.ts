@@ -151,6 +151,12 @@ export function parseServerConfig(value: unknown, source = 'config'): ServerConf
       `${source}: http.maxBatchEvents (${http.maxBatchEvents}) exceeds engine.sequencer.maxQueuedEvents (${seq.maxQueuedEvents}); a full batch could never be accepted`,
     );
   }
+  if (seq.maxBatchEvents > seq.maxQueuedEvents) {
+    throw new ConfigError(
+      'config.conflict',
+      `${source}: engine.sequencer.maxBatchEvents (${seq.maxBatchEvents}) exceeds engine.sequencer.maxQueuedEvents (${seq.maxQueuedEvents}); the queue must hold at least one full commit`,
+    );
+  }
   const limits = { ...DEFAULT_EVENT_LIMITS, ...value.eventLimits };
   if (limits.maxRecordBytes > 65535) {
     throw new ConfigError(
