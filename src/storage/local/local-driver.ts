@@ -48,7 +48,7 @@ export interface LocalDriverOptions {
 
 export const DEFAULT_JOURNAL_SEGMENT_BYTES = 64 * 1024 * 1024;
 
-/** Opens the data directory `options.root`, taking its lock; `close()` releases it. */
+/** Opens the data directory `options.root`, taking its lock (unless `lock: false`); `close()` releases it. */
 export async function createLocalDriver(options: LocalDriverOptions): Promise<LocalDriver> {
   if (typeof options.root !== 'string' || options.root.length === 0) {
     throw new TypeError('createLocalDriver: `root` must be a non-empty path');
