@@ -191,7 +191,10 @@ async function verifyData(opts: VerifyOptions): Promise<void> {
           `${r.log}: OK, ${r.treeSize} entries, ${r.checkpoints} checkpoints, root ${r.rootHash}` +
             (r.minimumIndex > 0 ? ` (pruned below ${r.minimumIndex} under a valid prune statement)` : '') +
             (r.pending > 0
-              ? `; ${plural(r.pending, 'more entry', 'more entries')} acknowledged but not yet in a signed checkpoint (in the journal: valid records chained to the tree, but no signature covers them yet)\n`
+              ? `; ${plural(r.pending, 'more entry', 'more entries')} acknowledged but not yet in a signed checkpoint (in the journal: valid records chained to the tree, but no signature covers them yet)`
+              : '') +
+            (r.tornBytes > 0
+              ? `; ${plural(r.tornBytes, 'byte')} of a torn final write left out (a crash cut that append, so it was never acknowledged; the server discards it at its next start)\n`
               : '\n'),
         );
       }

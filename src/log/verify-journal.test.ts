@@ -140,6 +140,7 @@ test('a running server’s copy verifies, with the acknowledged entries past the
   const acme = (await verifyDir(dir)).find((r) => r.log === 'acme');
   assert.equal(acme?.treeSize, SIGNED);
   assert.equal(acme?.pending, PENDING);
+  assert.equal(acme?.tornBytes, 0);
   // The engine agrees: it replays exactly those entries at its next start.
   const dd = await openDataDir(dir, { logger: silentLogger });
   try {
@@ -203,11 +204,15 @@ test('a flipped byte inside the journal (not its torn tail) fails as a damaged j
 test('a torn final write is left out, as the engine discards it, and the file is left as it is', async () => {
   const dir = copy();
   const path = join(journalDir(dir), segmentName(SIGNED));
+  const firstAppendBytes = pendingRecords(dir)
+    .slice(0, PENDING / 2)
+    .reduce((n, r) => n + 8 + r.length, 0);
   const torn = readFileSync(path).subarray(0, -30); // cut inside the last append's last record
   writeFileSync(path, torn);
   const acme = (await verifyDir(dir)).find((r) => r.log === 'acme');
   // The whole second append goes (it is not complete), the first stays.
   assert.equal(acme?.pending, PENDING / 2);
+  assert.equal(acme?.tornBytes, torn.length - firstAppendBytes);
   assert.deepEqual(readFileSync(path), torn, 'verification changed nothing');
   assert.deepEqual(segments(dir), [segmentName(SIGNED)]);
 });
@@ -316,6 +321,13 @@ test('indelible verify --data reports the pending entries, and names a damaged j
     logs: Array<{ log: string; pending: number }>;
   };
   assert.equal(json.logs.find((l) => l.log === 'acme')?.pending, PENDING);
+
+  const torn = copy();
+  const segment = join(journalDir(torn), segmentName(SIGNED));
+  writeFileSync(segment, readFileSync(segment).subarray(0, -30));
+  const cut = cli('verify', '--data', torn);
+  assert.equal(cut.status, 0, cut.stderr);
+  assert.match(cut.stdout, /; \d+ bytes of a torn final write left out/);
 
   const path = join(journalDir(dir), segmentName(SIGNED));
   const b = readFileSync(path);

@@ -64,6 +64,11 @@ export interface LogReport {
    * them yet.
    */
   pending: number;
+  /**
+   * Bytes of a torn final journal write left out (a crash in the middle of an append, which was
+   * therefore never acknowledged; the server discards them at its next start). 0 almost always.
+   */
+  tornBytes: number;
 }
 
 export interface VerifyOptions {
@@ -306,8 +311,16 @@ export async function verifyLog(
     const row = rows[tl]!;
     if (row.length > 0) await checkTile(tl, Math.floor(treeSize / TILE_WIDTH ** (tl + 1)), row);
   }
-  const pending = await verifyJournal(log, storage, treeSize, stateSize, prev);
-  return { log, treeSize, checkpoints: bySize.size, rootHash: toHex(range.root()), minimumIndex, pending };
+  const { pending, tornBytes } = await verifyJournal(log, storage, treeSize, stateSize, prev);
+  return {
+    log,
+    treeSize,
+    checkpoints: bySize.size,
+    rootHash: toHex(range.root()),
+    minimumIndex,
+    pending,
+    tornBytes,
+  };
 }
 
 /**
@@ -317,7 +330,8 @@ export async function verifyLog(
  * of this log at its index, chained (`prev`) to the tree's last leaf `lastLeaf` and to the entry
  * before. The engine resumes from the state store's checkpoint (`stateSize`), so the journal must
  * start at or before it (and before the tree's end), and must not end before the tree. Returns how
- * many entries lie past the tree. Drivers without `scanJournal` (S3 archives) have nothing to check.
+ * many entries lie past the tree and the bytes of a torn final write the scan left out. Drivers
+ * without `scanJournal` (S3 archives) have nothing to check.
  */
 async function verifyJournal(
   log: string,
@@ -325,8 +339,8 @@ async function verifyJournal(
   treeSize: number,
   stateSize: number,
   lastLeaf: Uint8Array,
-): Promise<number> {
-  if (storage.scanJournal === undefined) return 0;
+): Promise<{ pending: number; tornBytes: number }> {
+  if (storage.scanJournal === undefined) return { pending: 0, tornBytes: 0 };
   const bad = (why: string, details: Record<string, unknown>): never =>
     fail('verify.bad_journal', `log ${log}: ${why}`, { log, ...details });
   let tile: { index: number; hashes: Uint8Array } | undefined;
@@ -343,6 +357,7 @@ async function verifyJournal(
   const segments = storage.scanJournal()[Symbol.asyncIterator]();
   let prev = lastLeaf;
   let end: number | undefined;
+  let tornBytes = 0;
   for (;;) {
     let step: IteratorResult<JournalSegmentScan>;
     try {
@@ -356,6 +371,7 @@ async function verifyJournal(
     if (step.done) break;
     const seg = step.value;
     const object = `journal/${seg.name}`;
+    tornBytes += seg.tornBytes;
     if (end === undefined && seg.base > resumeAt) {
       bad(
         `the journal starts at entry ${seg.base} but ${resumeAt === treeSize ? 'the signed tree ends' : "the state store's checkpoint, where the server resumes, ends"} at ${resumeAt}: entries ${resumeAt}..${seg.base - 1} are missing`,
@@ -414,7 +430,7 @@ async function verifyJournal(
       index: end,
     });
   }
-  return end === undefined ? 0 : Math.max(0, end - treeSize);
+  return { pending: end === undefined ? 0 : Math.max(0, end - treeSize), tornBytes };
 }
 
 /**
