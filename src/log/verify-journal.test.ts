@@ -100,16 +100,18 @@ function signedRecords(dir: string, from: number, to: number): Uint8Array[] {
   return out;
 }
 
-/** The pending records, as the journal's one segment holds them (its file is at base SIGNED). */
+/**
+ * The pending records, as the journal's one segment holds them (its file is at base SIGNED), read
+ * frame by frame here rather than by the scanner under test: an 8-byte header whose first word's
+ * low 21 bits are the record's length (journal-format.ts), then the record.
+ */
 function pendingRecords(dir: string): Uint8Array[] {
-  const enc = new TextEncoder();
-  const text = readFileSync(join(journalDir(dir), segmentName(SIGNED)));
-  // Re-read through JSON to be independent of the frame format: each record is one JSON object.
+  const bytes = readFileSync(join(journalDir(dir), segmentName(SIGNED)));
   const out: Uint8Array[] = [];
   let p = 0;
-  while (p < text.length) {
-    const len = text.readUInt32LE(p) & 0x001f_ffff;
-    out.push(enc.encode(text.subarray(p + 8, p + 8 + len).toString('utf8')));
+  while (p < bytes.length) {
+    const len = bytes.readUInt32LE(p) & 0x001f_ffff;
+    out.push(new Uint8Array(bytes.subarray(p + 8, p + 8 + len)));
     p += 8 + len;
   }
   return out;
