@@ -385,6 +385,19 @@ test('a damaged partial entry bundle is refused at open, never sealed into a ful
   });
 });
 
+/** An in-memory index that records whether it was closed. */
+function closeTrackingIndex() {
+  const inner = createSqliteIndex({ path: ':memory:' });
+  let closed = false;
+  const index = Object.assign(Object.create(inner) as typeof inner, {
+    close: () => {
+      closed = true;
+      inner.close();
+    },
+  });
+  return { index, closed: () => closed };
+}
+
 test('a log that refuses to open releases what the engine opened (logs, index, storage)', async () => {
   const driver = createMemoryDriver();
   const engine = await openTestEngine(driver);
@@ -396,31 +409,17 @@ test('a log that refuses to open releases what the engine opened (logs, index, s
   const state = driver.snapshot();
   state.logs.get('beta')!.state.delete('config'); // signed checkpoints but no configuration
   const reopened = createMemoryDriver({ state });
-  const inner = createSqliteIndex({ path: ':memory:' });
-  let indexClosed = false;
-  const index = Object.assign(Object.create(inner) as typeof inner, {
-    close: () => {
-      indexClosed = true;
-      inner.close();
-    },
-  });
+  const { index, closed } = closeTrackingIndex();
   await assert.rejects(Engine.open({ driver: reopened, index, originPrefix: 'test.example' }), {
     code: 'log.inconsistent',
   });
-  assert.ok(indexClosed, 'the index (a worker thread in a server) was closed');
+  assert.ok(closed(), 'the index (a worker thread in a server) was closed');
   await assert.rejects(reopened.listLogs(), { code: 'storage.closed' });
 });
 
 test('invalid engine options release the index and the storage the engine was given', async () => {
   const driver = createMemoryDriver();
-  const inner = createSqliteIndex({ path: ':memory:' });
-  let indexClosed = false;
-  const index = Object.assign(Object.create(inner) as typeof inner, {
-    close: () => {
-      indexClosed = true;
-      inner.close();
-    },
-  });
+  const { index, closed } = closeTrackingIndex();
   await assert.rejects(
     Engine.open({
       driver,
@@ -430,7 +429,7 @@ test('invalid engine options release the index and the storage the engine was gi
     }),
     RangeError,
   );
-  assert.ok(indexClosed, 'the index (a worker thread in a server) was closed');
+  assert.ok(closed(), 'the index (a worker thread in a server) was closed');
   await assert.rejects(driver.listLogs(), { code: 'storage.closed' });
 });
 

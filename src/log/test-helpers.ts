@@ -1,8 +1,10 @@
 /** Shared fixtures for engine tests: an engine over any storage driver with an in-memory index. */
 import { createSqliteIndex } from '../index/sqlite/sqlite-index.js';
+import { createLocalDriver } from '../storage/local/local-driver.js';
 import type { StorageDriver } from '../storage/types.js';
 import type { EngineConfig } from './config.js';
 import { Engine } from './engine.js';
+import { verifyStorage } from './verify.js';
 
 export function openTestEngine(
   driver: StorageDriver,
@@ -53,4 +55,14 @@ export function sampleEvent(n: number, bytes = 400): Record<string, unknown> {
   const pad = Math.max(0, bytes - JSON.stringify(base).length);
   base.metadata.note = 'x'.repeat(pad);
   return base;
+}
+
+/** verifyStorage over the data directory `dir`, opened with the local driver (and its lock). */
+export async function verifyDataDir(dir: string) {
+  const driver = await createLocalDriver({ root: dir });
+  try {
+    return await verifyStorage(driver);
+  } finally {
+    await driver.close();
+  }
 }

@@ -12,9 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { initDataDir, openDataDir } from '../app/data-dir.js';
 import { decodeBundle } from '../core/tile.js';
 import { encodeFrames } from '../storage/local/journal-format.js';
-import { createLocalDriver } from '../storage/local/local-driver.js';
 import { createMemoryDriver } from '../storage/memory/memory-driver.js';
-import { openTestEngine, sampleEvent } from './test-helpers.js';
+import { openTestEngine, sampleEvent, verifyDataDir as verifyDir } from './test-helpers.js';
 import { silentLogger } from './types.js';
 import { type VerifyErrorCode, verifyStorage } from './verify.js';
 
@@ -115,15 +114,6 @@ function pendingRecords(dir: string): Uint8Array[] {
     p += 8 + len;
   }
   return out;
-}
-
-async function verifyDir(dir: string) {
-  const driver = await createLocalDriver({ root: dir });
-  try {
-    return await verifyStorage(driver);
-  } finally {
-    await driver.close();
-  }
 }
 
 async function rejectsWith(dir: string, code: VerifyErrorCode, details: Record<string, unknown>) {

@@ -16,9 +16,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { initDataDir, openDataDir } from '../app/data-dir.js';
 import { decodeBundle, encodeBundle } from '../core/tile.js';
-import { createLocalDriver } from '../storage/local/local-driver.js';
-import { sampleEvent } from './test-helpers.js';
-import { type VerifyErrorCode, verifyStorage } from './verify.js';
+import { sampleEvent, verifyDataDir as verifyDir } from './test-helpers.js';
+import type { VerifyErrorCode } from './verify.js';
 
 let pristine: string;
 const work: string[] = [];
@@ -56,15 +55,6 @@ function rewrite(path: string, f: (b: Buffer) => Uint8Array): void {
   const b = readFileSync(path);
   chmodSync(path, 0o644);
   writeFileSync(path, f(b));
-}
-
-async function verifyDir(dir: string) {
-  const driver = await createLocalDriver({ root: dir });
-  try {
-    return await verifyStorage(driver);
-  } finally {
-    await driver.close();
-  }
 }
 
 test('an untouched data directory verifies', async () => {

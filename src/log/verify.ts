@@ -271,34 +271,7 @@ export async function verifyLog(
     for (let i = 0; i < width; i++) {
       const index = b * TILE_WIDTH + i;
       const bytes = records[i]!;
-      let rec: ReturnType<typeof parseRecord>;
-      try {
-        rec = parseRecord(bytes);
-      } catch (err) {
-        fail(
-          'verify.bad_record',
-          `log ${log}: entry ${index} is not a valid record: ${(err as Error).message}`,
-          {
-            log,
-            index,
-            object: key,
-          },
-        );
-      }
-      if (rec.log !== log || rec.index !== index) {
-        fail('verify.bad_record', `log ${log}: entry ${index} claims log ${rec.log} index ${rec.index}`, {
-          log,
-          index,
-          object: key,
-        });
-      }
-      if (rec.prev !== toHex(prev)) {
-        fail('verify.broken_chain', `log ${log}: entry ${index} does not chain to entry ${index - 1}`, {
-          log,
-          index,
-          object: key,
-        });
-      }
+      checkChainedRecord(log, index, bytes, prev, key, 'entry');
       prev = hashLeaf(bytes);
       range.append(prev, visit);
       checkRoots();
@@ -321,6 +294,38 @@ export async function verifyLog(
     pending,
     tornBytes,
   };
+}
+
+/**
+ * Entry `index` of `log` (`what` says where it was read: "entry" from a bundle, "journal entry"):
+ * a valid record (parseRecord) of this log at this index whose `prev` is `prev`, the leaf hash of
+ * the entry before. Fails naming the entry and `object`.
+ */
+function checkChainedRecord(
+  log: string,
+  index: number,
+  bytes: Uint8Array,
+  prev: Uint8Array,
+  object: string,
+  what: 'entry' | 'journal entry',
+): void {
+  const at = { log, index, object };
+  let rec: ReturnType<typeof parseRecord>;
+  try {
+    rec = parseRecord(bytes);
+  } catch (err) {
+    fail(
+      'verify.bad_record',
+      `log ${log}: ${what} ${index} is not a valid record: ${(err as Error).message}`,
+      at,
+    );
+  }
+  if (rec.log !== log || rec.index !== index) {
+    fail('verify.bad_record', `log ${log}: ${what} ${index} claims log ${rec.log} index ${rec.index}`, at);
+  }
+  if (rec.prev !== toHex(prev)) {
+    fail('verify.broken_chain', `log ${log}: ${what} ${index} does not chain to entry ${index - 1}`, at);
+  }
 }
 
 /**
@@ -389,38 +394,7 @@ async function verifyJournal(
         }
         continue;
       }
-      let rec: ReturnType<typeof parseRecord>;
-      try {
-        rec = parseRecord(bytes);
-      } catch (err) {
-        fail(
-          'verify.bad_record',
-          `log ${log}: journal entry ${index} is not a valid record: ${(err as Error).message}`,
-          { log, index, object },
-        );
-      }
-      if (rec.log !== log || rec.index !== index) {
-        fail(
-          'verify.bad_record',
-          `log ${log}: journal entry ${index} claims log ${rec.log} index ${rec.index}`,
-          {
-            log,
-            index,
-            object,
-          },
-        );
-      }
-      if (rec.prev !== toHex(prev)) {
-        fail(
-          'verify.broken_chain',
-          `log ${log}: journal entry ${index} does not chain to entry ${index - 1}`,
-          {
-            log,
-            index,
-            object,
-          },
-        );
-      }
+      checkChainedRecord(log, index, bytes, prev, object, 'journal entry');
       prev = leaf;
     }
   }

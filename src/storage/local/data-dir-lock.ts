@@ -58,6 +58,12 @@ function takeKernelLock(root: string): Database.Database | undefined {
   }
 }
 
+function lockedError(root: string, path: string, pid: number | undefined): StorageError {
+  return new StorageError('storage.locked', `data directory ${root} is in use by process ${pid ?? '?'}`, {
+    details: { lock: path, pid },
+  });
+}
+
 /**
  * For a directory read without its lock (a read-only file system): throws `storage.locked` when a
  * live process holds the kernel lock anyway, as it does when the read-only mount is a view of a
@@ -72,12 +78,7 @@ export async function refuseIfLocked(root: string): Promise<void> {
     db.prepare('SELECT count(*) FROM sqlite_master').get();
   } catch (err) {
     const code = (err as { code?: string }).code;
-    if (code === 'SQLITE_BUSY') {
-      const pid = await readOwner(path);
-      throw new StorageError('storage.locked', `data directory ${root} is in use by process ${pid ?? '?'}`, {
-        details: { lock: path, pid },
-      });
-    }
+    if (code === 'SQLITE_BUSY') throw lockedError(root, path, await readOwner(path));
     // No LOCK.db (no process ever opened the directory) or one SQLite cannot read: nobody holds it.
   } finally {
     db?.close();
@@ -87,10 +88,7 @@ export async function refuseIfLocked(root: string): Promise<void> {
 /** Takes the data directory's lock or throws `storage.locked` (with the owner's pid) when a live process holds it. */
 export async function acquireDataDirLock(root: string): Promise<DataDirLock> {
   const path = resolve(join(root, 'LOCK'));
-  const locked = (pid: number | undefined) =>
-    new StorageError('storage.locked', `data directory ${root} is in use by process ${pid ?? '?'}`, {
-      details: { lock: path, pid },
-    });
+  const locked = (pid: number | undefined) => lockedError(root, path, pid);
   if (held.has(path)) throw locked(process.pid);
   // Marked before the first await, so a second driver in this process fails instead of racing.
   held.add(path);
