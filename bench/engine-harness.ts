@@ -3,9 +3,7 @@
  * group-commit baseline, and opening the engine (the real data directory, or the diagnostic
  * composition with a search index that stores nothing).
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initDataDir, openDataDir } from '../src/app/data-dir.js';
 import type { SearchIndex } from '../src/index/types.js';
@@ -14,6 +12,7 @@ import { sampleEvent } from '../src/log/test-helpers.js';
 import { silentLogger } from '../src/log/types.js';
 import { createLocalDriver } from '../src/storage/local/local-driver.js';
 import { percentile } from './measure.js';
+import { scratchDir } from './scratch.js';
 
 export const BATCH = 100;
 export const EVENT_BYTES = 400;
@@ -25,10 +24,9 @@ export const pool: Record<string, unknown>[][] = Array.from({ length: POOL_BATCH
   Array.from({ length: BATCH }, (_, i) => sampleEvent(b * BATCH + i, EVENT_BYTES)),
 );
 
+/** A fresh data directory for one run (bench/scratch.ts says when it is deleted). */
 export function benchDir(): string {
-  const base = process.env.BENCH_DIR ?? tmpdir();
-  mkdirSync(base, { recursive: true });
-  return mkdtempSync(join(base, 'indelible-perf-engine-'));
+  return scratchDir('engine');
 }
 
 export interface Shape {
@@ -135,7 +133,6 @@ export async function runBaseline(shape: Shape): Promise<RunFigures> {
     return await drive(shape, (events) => store.append(events));
   } finally {
     await fh.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 

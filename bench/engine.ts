@@ -14,8 +14,6 @@
  * from `log.latestCheckpoint().size`), under full load and at a paced 20,000 events/s, and RSS at
  * 10^5, 10^6 (10^7 with --full) entries. Targets ≥ 150,000 events/s, ≥ 0.5× baseline, p99 ≤ 1.2 s.
  */
-import { rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import {
   BATCH,
   benchDir,
@@ -40,6 +38,7 @@ import {
   progress,
   type Table,
 } from './report.js';
+import { benchBase } from './scratch.js';
 
 interface RssSample {
   entries: number;
@@ -167,7 +166,6 @@ async function runEngine(
     };
   } finally {
     await opened.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -296,7 +294,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
       "Baseline: the same batches as NDJSON (`JSON.stringify` per event) appended to one file with one `write` + `fdatasync` per commit. One writer: one commit per batch. 8 writers: a commit takes every batch that queued during the previous write + fdatasync, the engine sequencer's own policy (maxBatchAgeMs 0), so both sides share fsyncs alike.",
       'The 8-writer baseline runs before and after the long engine run; the ratio uses their mean.',
       'Diagnostic row: the same engine over the local driver with a search index that stores nothing, to price the SQLite index feed (it runs on the same event loop).',
-      `Files under ${process.env.BENCH_DIR ?? tmpdir()} (set BENCH_DIR to measure another disk).`,
+      `Files under ${benchBase()} (set BENCH_DIR to measure another disk), deleted after the last benchmark of the run (bench/scratch.ts).`,
       'Checkpoint latency: for every batch, from its ack to the first poll at which `log.latestCheckpoint().size` covers its last entry. Integration time: `log.integrate` wrapped by the benchmark (instrumentation only).',
     ],
     targets: [

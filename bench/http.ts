@@ -12,8 +12,7 @@
  * per commit, mean fsync) from the server's /metrics. Only 127.0.0.1; every wrk run is bounded (-d).
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sampleEvent } from '../src/log/test-helpers.js';
 import {
@@ -39,6 +38,7 @@ import {
   repoRoot,
   type TargetCheck,
 } from './report.js';
+import { benchBase, scratchDir } from './scratch.js';
 
 const LOG = 'bench';
 const BATCH = 100;
@@ -159,9 +159,8 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
   const seconds = Number(process.env.BENCH_SECONDS) || (opts.full ? 30 : 10);
   const warmup = Math.min(3, seconds);
 
-  const base = process.env.BENCH_DIR ?? tmpdir();
-  mkdirSync(base, { recursive: true });
-  const dir = mkdtempSync(join(base, 'indelible-perf-http-'));
+  const base = benchBase();
+  const dir = scratchDir('http');
   const children: ChildProcess[] = [];
   try {
     const batchBody = join(dir, 'batch.json');
@@ -327,7 +326,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
         'Floor: bench/floor-server.mjs (copy of ../shared/bench/floor-server.mjs) in `group` mode: parses the JSON, appends NDJSON, answers 201 after fsync, group commit; no validation, hashing, signing, index or logging.',
         `Indelible: \`node dist/src/cli/bin.js serve --data DIR --init --listen ${HOST}:PORT\` with default settings${logLevel ? ` and --log-level ${logLevel}` : ' (access log on, written to a file)'}; a writer key for ingest, no key for proofs (public reads).`,
         "Events/s counts only 2xx responses. Order: floor shapes, then the server's; between server runs the bench waits until the checkpoint stops growing and the search index has caught up (the lag a run left is in the commits table).",
-        `Files under ${base} (set BENCH_DIR to measure another disk).`,
+        `Files under ${base} (set BENCH_DIR to measure another disk), deleted after the last benchmark of the run (bench/scratch.ts).`,
       ],
       targets,
       tables: [
@@ -395,6 +394,5 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
     };
   } finally {
     for (const c of children.reverse()) await stopChild(c);
-    rmSync(dir, { recursive: true, force: true });
   }
 }

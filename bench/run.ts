@@ -22,6 +22,7 @@ import {
   updatePerformanceDoc,
   writeResult,
 } from './report.js';
+import { createRunScratch, removeScratch } from './scratch.js';
 
 const BENCHMARKS: Record<string, () => Promise<{ run(opts: BenchOptions): Promise<BenchResult> }>> = {
   core: () => import('./core.js'),
@@ -84,20 +85,26 @@ async function main(): Promise<void> {
   const profile = args.includes('--cpu-prof')
     ? ['--cpu-prof', `--cpu-prof-dir=${join(repoRoot(), 'bench', 'results', 'profiles')}`]
     : [];
+  // One scratch folder for every benchmark's data, deleted after the last one (bench/scratch.ts).
+  const scratch = createRunScratch();
   let failed = 0;
-  for (const name of selected) {
-    process.stderr.write(`[bench] ${name}${full ? ' (full)' : ''}\n`);
-    const r = spawnSync(
-      process.execPath,
-      [...process.execArgv, '--expose-gc', ...profile, self, '--child', name, ...(full ? ['--full'] : [])],
-      { stdio: 'inherit' },
-    );
-    if (r.status !== 0) {
-      failed++;
-      process.stderr.write(`[bench] ${name} did not complete (exit ${r.status ?? r.signal})\n`);
-      continue;
+  try {
+    for (const name of selected) {
+      process.stderr.write(`[bench] ${name}${full ? ' (full)' : ''}\n`);
+      const r = spawnSync(
+        process.execPath,
+        [...process.execArgv, '--expose-gc', ...profile, self, '--child', name, ...(full ? ['--full'] : [])],
+        { stdio: 'inherit', env: { ...process.env, BENCH_SCRATCH: scratch } },
+      );
+      if (r.status !== 0) {
+        failed++;
+        process.stderr.write(`[bench] ${name} did not complete (exit ${r.status ?? r.signal})\n`);
+        continue;
+      }
+      summarize(full ? `${name}-full` : name);
     }
-    summarize(full ? `${name}-full` : name);
+  } finally {
+    removeScratch(scratch);
   }
   const doc = updatePerformanceDoc(Object.keys(BENCHMARKS).flatMap((n) => [n, `${n}-full`]));
   if (doc) process.stderr.write(`[bench] updated the summary in ${doc}\n`);
