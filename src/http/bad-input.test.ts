@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { type Harness, sampleEvent, startHarness } from './test-harness.js';
 
@@ -154,6 +155,14 @@ const cases: Case[] = [
   {
     name: 'too many events in one request',
     body: { events: Array.from({ length: MAX_BATCH + 1 }, () => ev()) },
+    status: 413,
+    code: 'request.batch_too_large',
+    field: 'events',
+  },
+  {
+    name: 'too many events in one NDJSON request',
+    body: `${JSON.stringify(ev())}\n`.repeat(MAX_BATCH + 2),
+    type: 'application/x-ndjson',
     status: 413,
     code: 'request.batch_too_large',
     field: 'events',
@@ -469,6 +478,13 @@ describe('bad input changes nothing', () => {
   });
   after(() => h.close());
 
+  /** The harness's server on a real socket (raw requests that inject would normalize), once. */
+  let address: Promise<string> | undefined;
+  async function listeningPort(): Promise<string> {
+    address ??= h.app.listen({ host: '127.0.0.1', port: 0 });
+    return new URL(await address).port;
+  }
+
   async function snapshot() {
     const cp = await h.req({ method: 'GET', url: '/v1/logs/acme/checkpoint' });
     return { size: h.engine.log('acme').size, checkpoint: cp.body };
@@ -508,8 +524,7 @@ describe('bad input changes nothing', () => {
 
   // HTTP clients (and app.inject) normalize dot segments; a raw request line does not.
   it('refuses dot segments in a raw request line, encoded or not', async () => {
-    const address = await h.app.listen({ host: '127.0.0.1', port: 0 });
-    const { port } = new URL(address);
+    const port = await listeningPort();
     for (const path of [
       'tile/../checkpoint',
       'tile/%2e%2e/checkpoint',
@@ -519,6 +534,54 @@ describe('bad input changes nothing', () => {
       const res = await rawGet(port, `/v1/logs/acme/${path}`);
       assert.equal(res.status, 400, `${path}: ${res.body}`);
       assert.equal(JSON.parse(res.body).code, 'tile.invalid_path');
+    }
+    assert.deepEqual(await snapshot(), state);
+  });
+
+  // Refused before any route runs: by Fastify's URL decoding and parameter limit, and by Node's HTTP
+  // parser. Each is still problem+json with a stable code, and changes nothing.
+  it('requests refused before routing are problem+json too', async () => {
+    const port = Number(await listeningPort());
+    const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`;
+    const cases: Array<[string, string, number, RegExp]> = [
+      ['a path that does not decode', get('/v1/logs/%zz/checkpoint'), 400, /not a valid url/],
+      ['a path parameter over 100 characters', get(`/v1/logs/${'a'.repeat(101)}/checkpoint`), 414, /param/],
+      [
+        'a negative Content-Length',
+        'POST /v1/logs/acme/events HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n',
+        400,
+        /not valid HTTP\/1\.1 \(HPE_/,
+      ],
+      [
+        'Content-Length with Transfer-Encoding',
+        'POST /v1/logs/acme/events HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}',
+        400,
+        /not valid HTTP\/1\.1/,
+      ],
+      [
+        'a control character in a header',
+        'GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n',
+        400,
+        /HPE_/,
+      ],
+      [
+        'headers over the limit',
+        `GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: ${'a'.repeat(20_000)}\r\n\r\n`,
+        431,
+        /too large/,
+      ],
+    ];
+    for (const [name, raw, status, detail] of cases) {
+      const res = await rawExchange(port, raw);
+      const head = res.slice(0, res.indexOf('\r\n\r\n'));
+      const body = res.slice(res.indexOf('\r\n\r\n') + 4);
+      assert.match(head, new RegExp(`^HTTP/1\\.1 ${status} `), `${name}: ${res}`);
+      assert.match(head, /\r\ncontent-type: application\/problem\+json/i, name);
+      const p = JSON.parse(body);
+      assert.equal(p.code, 'request.rejected', name);
+      assert.equal(p.status, status, name);
+      assert.equal(p.type, 'urn:indelible:problem:request.rejected', name);
+      assert.match(p.detail, detail, name);
     }
     assert.deepEqual(await snapshot(), state);
   });
@@ -543,5 +606,24 @@ function rawGet(port: string, path: string): Promise<{ status: number; body: str
     });
     req.on('error', reject);
     req.end();
+  });
+}
+
+/** Writes `raw` to a new connection and returns everything the server sends until it closes. */
+function rawExchange(port: number, raw: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(raw));
+    let out = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (c: string) => {
+      out += c;
+      // A keep-alive answer (Fastify's own errors) does not close: stop once the body is complete.
+      const end = out.indexOf('\r\n\r\n');
+      const length = /\r\ncontent-length: (\d+)/i.exec(out.slice(0, end));
+      if (end >= 0 && length && Buffer.byteLength(out.slice(end + 4)) >= Number(length[1])) socket.end();
+    });
+    // The server closes at once after a parser error; a reset may then end a complete answer.
+    socket.on('error', (err) => (out === '' ? reject(err) : resolve(out)));
+    socket.on('close', () => resolve(out));
   });
 }

@@ -5,12 +5,20 @@ import { NdjsonBatch, parseJsonBody, parseNdjson } from './ndjson.js';
 
 const buf = (s: string) => Buffer.from(s, 'utf8');
 
-function codeOf(fn: () => unknown): { code: string; details: Record<string, unknown> | undefined } {
+function codeOf(fn: () => unknown): {
+  code: string;
+  message: string;
+  details: Record<string, unknown> | undefined;
+} {
   try {
     fn();
   } catch (err) {
     assert.ok(isIndelibleError(err), `expected a coded error, got ${String(err)}`);
-    return { code: err.code, details: err.details as Record<string, unknown> | undefined };
+    return {
+      code: err.code,
+      message: err.message,
+      details: err.details as Record<string, unknown> | undefined,
+    };
   }
   assert.fail('expected an error');
 }
@@ -96,6 +104,25 @@ describe('parseNdjson', () => {
     const e = codeOf(() => parseNdjson(buf('{"a":\n1}\n')));
     assert.equal(e.code, 'request.malformed_ndjson');
     assert.equal(e.details?.line, 1);
+  });
+
+  it('stops at the first line beyond maxEvents and counts the rest without parsing it', () => {
+    const line = '{"a":1}';
+    // Blank lines are not events: exactly 3 events fit, whatever the white space around them.
+    assert.equal(parseNdjson(buf(`${line}\n\n${line}\r\n  \n${line}\n\n`), 3).events.length, 3);
+    const e = codeOf(() => parseNdjson(buf(`${line}\n${line}\n\n${line}\n${line}\n \n${line}`), 3));
+    assert.equal(e.code, 'request.batch_too_large');
+    assert.equal(e.message, 'at most 3 events per request, got 5');
+    assert.equal(e.details?.limit, 3);
+    // Lines past the limit are never parsed: a syntax error there is not what is reported.
+    const late = codeOf(() => parseNdjson(buf(`${line}\n${line}\n{"a":\n{"a":`), 2));
+    assert.equal(late.code, 'request.batch_too_large');
+    assert.equal(late.message, 'at most 2 events per request, got 4');
+    // One within the limit still is.
+    assert.equal(
+      codeOf(() => parseNdjson(buf(`${line}\n{"a":\n${line}\n${line}`), 2)).code,
+      'request.malformed_ndjson',
+    );
   });
 
   it('rejects invalid UTF-8 and __proto__ keys (with the line)', () => {

@@ -37,11 +37,20 @@ export function parseJsonBody(buf: Buffer): unknown {
   return value;
 }
 
+/** `request.batch_too_large`: more than `max` events in one request (`got` of them). */
+export function batchTooLarge(max: number, got: number): HttpError {
+  return new HttpError('request.batch_too_large', `at most ${max} events per request, got ${got}`, {
+    details: { field: 'events', limit: max },
+  });
+}
+
 /**
  * Parses `application/x-ndjson`: one JSON value per LF-terminated line (CRLF accepted, the final
- * newline optional, whitespace-only lines skipped). Throws `request.malformed_ndjson` with `line`.
+ * newline optional, whitespace-only lines skipped). Throws `request.malformed_ndjson` with `line`,
+ * and `request.batch_too_large` as soon as a line beyond `maxEvents` holds something: the rest is
+ * only counted, never parsed, so an oversized batch costs little.
  */
-export function parseNdjson(buf: Buffer): NdjsonBatch {
+export function parseNdjson(buf: Buffer, maxEvents = Number.POSITIVE_INFINITY): NdjsonBatch {
   const text = decodeUtf8(buf);
   const events: unknown[] = [];
   const lines: number[] = [];
@@ -53,6 +62,7 @@ export function parseNdjson(buf: Buffer): NdjsonBatch {
     const raw = text.slice(start, end);
     start = end + 1;
     if (raw.trim() === '') continue;
+    if (events.length === maxEvents) throw batchTooLarge(maxEvents, maxEvents + 1 + countLines(text, start));
     let value: unknown;
     try {
       value = JSON.parse(raw);
@@ -70,6 +80,18 @@ export function parseNdjson(buf: Buffer): NdjsonBatch {
     lines.push(line);
   }
   return new NdjsonBatch(events, lines);
+}
+
+/** The lines of `text` from `start` on that hold more than white space. */
+function countLines(text: string, start: number): number {
+  let n = 0;
+  while (start <= text.length) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    if (text.slice(start, end).trim() !== '') n++;
+    start = end + 1;
+  }
+  return n;
 }
 
 /** Deeper bodies are refused here rather than risk the stack (events allow far less anyway). */

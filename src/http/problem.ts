@@ -10,6 +10,7 @@
  * internal ever reaches a client. 5xx problems carry a generic detail (the error itself is logged
  * with the request id), and no problem ever carries a stack trace.
  */
+import { STATUS_CODES } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthErrorCode } from '../auth/errors.js';
 import { IndelibleError } from '../core/errors.js';
@@ -313,6 +314,37 @@ export function sendProblem(reply: FastifyReply, res: ProblemResponse): FastifyR
   reply.code(res.problem.status).type('application/problem+json');
   if (res.retryAfter !== undefined) reply.header('retry-after', String(res.retryAfter));
   return reply.send(JSON.stringify(res.problem));
+}
+
+/**
+ * The raw HTTP/1.1 response for a request Node's parser refused before any route saw it (the
+ * server's `clientError`: a malformed request line, header or Content-Length, headers too large, a
+ * request too slow): the same problem+json as every other error, `request.rejected` with the
+ * parser's code in the detail, and `Connection: close`, since the stream cannot be trusted after
+ * it. Undefined when nothing should be written (the peer reset or is gone).
+ */
+export function clientErrorResponse(err: { code?: string }): string | undefined {
+  if (err.code === 'ECONNRESET') return undefined;
+  const status =
+    err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const why =
+    status === 431
+      ? 'the request headers are too large'
+      : status === 408
+        ? 'the request did not arrive in time'
+        : 'the request is not valid HTTP/1.1';
+  const code: HttpErrorCode = 'request.rejected';
+  const body = JSON.stringify({
+    type: `urn:indelible:problem:${code}`,
+    title: PROBLEMS[code].title,
+    status,
+    detail: typeof err.code === 'string' ? `${why} (${err.code})` : why,
+    code,
+  });
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  );
 }
 
 interface FastifyLikeError {

@@ -25,7 +25,7 @@ import { newEventId } from '../core/record.js';
 import type { AppendedEntry } from '../log/types.js';
 import type { ServerContext } from './context.js';
 import { idempotencyMismatch, isValidIdempotencyKey } from './idempotency.js';
-import { NdjsonBatch } from './ndjson.js';
+import { batchTooLarge, NdjsonBatch } from './ndjson.js';
 import { HttpError } from './problem.js';
 import { createProofReader } from './proof-reader.js';
 import { AuditEvent, errors, IngestBatch, IngestQuery, IngestResponse, LogParams } from './schemas.js';
@@ -219,15 +219,7 @@ function eventsOf(body: unknown, max: number): { events: unknown[]; lines?: numb
   if (out.events.length === 0) {
     throw new HttpError('request.invalid', 'the request holds no events', { details: { field: 'events' } });
   }
-  if (out.events.length > max) {
-    throw new HttpError(
-      'request.batch_too_large',
-      `at most ${max} events per request, got ${out.events.length}`,
-      {
-        details: { field: 'events', limit: max },
-      },
-    );
-  }
+  if (out.events.length > max) throw batchTooLarge(max, out.events.length);
   return out;
 }
 

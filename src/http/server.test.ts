@@ -443,6 +443,11 @@ describe('operations', () => {
       [{}, { bearer: [] }],
       'key optional',
     );
+    assert.deepEqual(
+      doc.paths['/v1/logs/{log}/tile/{*}'].get.security,
+      [{}, { bearer: [] }],
+      'hash tiles are public reads (entry bundles need a key, as the summary says)',
+    );
     assert.equal(doc.paths['/v1/logs/{log}/events'].get.security, undefined, 'the global bearer requirement');
     const ingest = doc.paths['/v1/logs/{log}/events'].post;
     assert.ok(ingest.requestBody.content['application/json']);

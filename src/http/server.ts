@@ -26,7 +26,7 @@ import { type AccessEvent, logParam, type ServerContext, type ServerState } from
 import { createSqliteIdempotencyStore, type IdempotencyStore } from './idempotency.js';
 import { createHttpMetrics } from './metrics.js';
 import { parseJsonBody, parseNdjson } from './ndjson.js';
-import { HttpError, sendProblem, toProblem } from './problem.js';
+import { clientErrorResponse, HttpError, sendProblem, toProblem } from './problem.js';
 import { adminRoutes } from './routes-admin.js';
 import { alertRoutes } from './routes-alerts.js';
 import { exportRoutes } from './routes-export.js';
@@ -82,6 +82,17 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    // Requests refused before routing (a URL that does not decode, a path parameter over
+    // maxParamLength) and by Node's HTTP parser get the same problem+json as every other error.
+    frameworkErrors: (err, request, reply) => {
+      reply.header('x-request-id', request.id);
+      sendProblem(reply, toProblem(err, request, config.retryAfterSeconds));
+    },
+    clientErrorHandler: (err, socket) => {
+      const response = clientErrorResponse(err as { code?: string });
+      if (response !== undefined && socket.writable) socket.write(response);
+      socket.destroy(err);
     },
     // Unknown fields are errors that name the field (never silently stripped); nothing is coerced.
     ajv: {
@@ -162,7 +173,7 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
   app.addContentTypeParser('application/x-ndjson', { parseAs: 'buffer' }, (request, body, done) => {
     try {
       digestIfNeeded(request, body as Buffer);
-      done(null, parseNdjson(body as Buffer));
+      done(null, parseNdjson(body as Buffer, config.maxBatchEvents));
     } catch (err) {
       done(err as Error, undefined);
     }
@@ -241,7 +252,10 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
     const open =
       access === 'none' ||
       (access === 'metrics' && config.publicMetrics) ||
-      (typeof access === 'string' && access !== 'metrics' && isPublicAction(access, config.publicReads));
+      (typeof access === 'string' && access !== 'metrics' && isPublicAction(access, config.publicReads)) ||
+      // A rule chosen per request (tiles: hash tiles are public reads, entry bundles are not) may
+      // need no key; the route's summary says which requests do.
+      (typeof access === 'function' && config.publicReads);
     if (open && route.schema !== undefined) {
       route.schema = {
         ...route.schema,

@@ -24,6 +24,11 @@ const MAX_Q_WORDS = 16;
 const LONE_SURROGATE = /\p{Surrogate}/u;
 /** Characters the unicode61 tokenizer keeps in tokens; a word without any yields an empty phrase. */
 const TOKEN_CHAR = /[\p{L}\p{N}\p{Co}]/u;
+/**
+ * What separates the words of `q`: white space and control characters, which the tokenizer never
+ * keeps in a token either. A NUL must never reach the FTS5 expression: SQLite ends the string there.
+ */
+const WORD_SEPARATOR = /[\s\p{Cc}]+/u;
 
 export type ActionFilter = { exact: string } | { prefix: string };
 
@@ -115,7 +120,7 @@ function freeTextWords(q: unknown): string[] | undefined {
   if (typeof q !== 'string' || q.length > MAX_Q_CHARS || LONE_SURROGATE.test(q)) {
     throw invalid('q', `q must be a string of at most ${MAX_Q_CHARS} characters`);
   }
-  const words = q.split(/\s+/).filter((w) => TOKEN_CHAR.test(w));
+  const words = q.split(WORD_SEPARATOR).filter((w) => TOKEN_CHAR.test(w));
   if (words.length === 0) throw invalid('q', 'q has no word to search for');
   if (words.length > MAX_Q_WORDS) throw invalid('q', `q has more than ${MAX_Q_WORDS} words`);
   return words;

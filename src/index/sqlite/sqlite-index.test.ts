@@ -498,6 +498,23 @@ test('long and non-ASCII ids match exactly', () => {
   index.close();
 });
 
+test('control characters in q separate words, as the tokenizer does; a NUL never reaches SQLite', () => {
+  const index = open();
+  index.add(
+    'acme',
+    entriesOf('acme', [
+      { actor: 'alice', action: 'a', metadata: { note: 'quarterly plan' } },
+      { actor: 'bob', action: 'a', metadata: { note: 'quarterly\u0000report' } },
+    ]),
+  );
+  // SQLite reads a NUL in an FTS5 expression as the end of the string ("unterminated string").
+  assert.deepEqual(indices(index.query('acme', { q: 'quarterly\u0000plan' })), [0]);
+  assert.deepEqual(indices(index.query('acme', { q: 'quarterly\u0000' })), [0, 1]);
+  assert.deepEqual(indices(index.query('acme', { q: 'report\u0007quarterly' })), [1]);
+  assert.deepEqual(indices(index.query('acme', { q: '\u0000quarterly\tplan\u001f' })), [0]);
+  index.close();
+});
+
 test('logs are kept apart, including reserved system logs', () => {
   const index = loaded();
   index.add(
