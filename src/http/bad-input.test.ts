@@ -160,6 +160,12 @@ const cases: Case[] = [
     field: 'events',
   },
   {
+    name: 'an integer beyond 2^53 that would be stored rounded',
+    body: '{"action":"x","actor":{"id":"u"},"metadata":{"n":9007199254740993}}',
+    status: 400,
+    code: 'request.imprecise_number',
+  },
+  {
     name: 'too many events in one NDJSON request',
     body: `${JSON.stringify(ev())}\n`.repeat(MAX_BATCH + 2),
     type: 'application/x-ndjson',

@@ -76,6 +76,40 @@ describe('parseJsonBody', () => {
   });
 });
 
+describe('integers a JSON number cannot hold exactly', () => {
+  it('are refused as request.imprecise_number, in JSON and NDJSON (with the line)', () => {
+    for (const body of [
+      '{"a":9007199254740993}',
+      '{"a":[1,-9007199254740993]}',
+      '{"a":{"b":123456789012345678901234567890}}',
+      '{"a":100000000000000000000001}',
+    ]) {
+      const e = codeOf(() => parseJsonBody(buf(body)));
+      assert.equal(e.code, 'request.imprecise_number', body);
+      assert.match(e.message, /cannot be stored exactly/);
+    }
+    const e = codeOf(() => parseNdjson(buf('{"a":1}\n{"n":18446744073709551615}\n')));
+    assert.equal(e.code, 'request.imprecise_number');
+    assert.equal(e.details?.line, 2);
+  });
+
+  it('pass when exact, in strings, or written as decimals (which are approximations anyway)', () => {
+    const ok = [
+      '{"a":9007199254740992}',
+      '{"a":-9007199254740992}',
+      '{"a":100000000000000000000}',
+      '{"a":"9007199254740993"}',
+      '{"a":"x\\"9007199254740993"}',
+      '{"a":9007199254740993.5}',
+      '{"a":1.0000000000000000001}',
+      '{"a":9007199254740993e0}',
+      '{"a":1e30}',
+    ];
+    for (const body of ok) assert.deepEqual(parseJsonBody(buf(body)), JSON.parse(body), body);
+    assert.equal(parseNdjson(buf('{"a":"12345678901234567890"}\n{"b":9007199254740991}')).events.length, 2);
+  });
+});
+
 describe('parseNdjson', () => {
   it('parses one value per line with line numbers, skipping blank lines, accepting CRLF', () => {
     const b = parseNdjson(buf('{"a":1}\r\n\n  \n{"a":2}\n{"a":3}'));

@@ -34,6 +34,7 @@ export function parseJsonBody(buf: Buffer): unknown {
     throw new HttpError('request.malformed_json', `the request body is not JSON: ${(err as Error).message}`);
   }
   if (text.includes('"__proto__"')) rejectProtoKeys(value, '');
+  if (LONG_DIGITS.test(text)) rejectImpreciseIntegers(text);
   return value;
 }
 
@@ -55,6 +56,7 @@ export function parseNdjson(buf: Buffer, maxEvents = Number.POSITIVE_INFINITY): 
   const events: unknown[] = [];
   const lines: number[] = [];
   const checkProto = text.includes('"__proto__"');
+  const checkDigits = LONG_DIGITS.test(text);
   let start = 0;
   for (let line = 1; start <= text.length; line++) {
     let end = text.indexOf('\n', start);
@@ -76,6 +78,7 @@ export function parseNdjson(buf: Buffer, maxEvents = Number.POSITIVE_INFINITY): 
       );
     }
     if (checkProto) rejectProtoKeys(value, '', line);
+    if (checkDigits && LONG_DIGITS.test(raw)) rejectImpreciseIntegers(raw, line);
     events.push(value);
     lines.push(line);
   }
@@ -92,6 +95,31 @@ function countLines(text: string, start: number): number {
     start = end + 1;
   }
   return n;
+}
+
+/** 16 digits in a row: the cheap test for a body that may hold an integer beyond 2^53 (16 digits). */
+const LONG_DIGITS = /\d{16}/;
+/** JSON string and number tokens, in order (strings are matched whole, so no number is found inside one). */
+const STRING_OR_NUMBER = /"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g;
+
+/**
+ * Refuses an integer literal that a JSON number (an IEEE 754 double, as JCS and every JavaScript
+ * client read it) cannot hold exactly: 9007199254740993 would be stored as 9007199254740992, and
+ * an audit log must store what it was sent or say no. I-JSON (RFC 7493 §2.2), which JCS requires,
+ * advises against such integers; send them as strings. Literals with a fraction or exponent are
+ * decimal approximations by nature and pass. `text` parsed as JSON already.
+ */
+function rejectImpreciseIntegers(text: string, line?: number): void {
+  for (const [token] of text.matchAll(STRING_OR_NUMBER)) {
+    if (token.length < 16 || token.charCodeAt(0) === 0x22 || /[.eE]/.test(token)) continue;
+    if (BigInt(token) === BigInt(Number(token))) continue;
+    const shown = token.length > 40 ? `${token.slice(0, 40)}…` : token;
+    throw new HttpError(
+      'request.imprecise_number',
+      `the integer ${shown} cannot be stored exactly: a JSON number holds integers exactly only up to 2^53 (9007199254740992); send it as a string`,
+      line === undefined ? undefined : { details: { line } },
+    );
+  }
 }
 
 /** Deeper bodies are refused here rather than risk the stack (events allow far less anyway). */

@@ -34,6 +34,8 @@ export type HttpErrorCode =
   | 'request.malformed_json'
   /** An NDJSON line is not JSON; `line` is its 1-based number. */
   | 'request.malformed_ndjson'
+  /** An integer in the body that a JSON number cannot hold exactly (beyond 2^53); send it as a string. `line` for NDJSON. */
+  | 'request.imprecise_number'
   /** The body is not valid UTF-8. */
   | 'request.invalid_utf8'
   /** The body exceeds `bodyLimit`. */
@@ -88,6 +90,7 @@ export const PROBLEMS: Readonly<Record<KnownCode, ProblemKind>> = {
   'request.malformed_json': p(400, 'Malformed JSON'),
   'request.malformed_ndjson': p(400, 'Malformed NDJSON'),
   'request.invalid_utf8': p(400, 'Body is not valid UTF-8'),
+  'request.imprecise_number': p(400, 'Integer cannot be stored exactly'),
   'request.body_too_large': p(413, 'Request body too large'),
   'request.batch_too_large': p(413, 'Too many events in one request'),
   'request.unsupported_media_type': p(415, 'Unsupported media type'),
