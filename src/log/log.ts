@@ -100,6 +100,9 @@ export function checkpointHistoryKey(size: number): string {
   return `checkpoints/${String(size).padStart(20, '0')}`;
 }
 
+/** The keys `checkpointHistoryKey` makes. */
+const HISTORY_KEY = /^checkpoints\/\d{20}$/;
+
 export class Log {
   readonly name: string;
   readonly origin: string;
@@ -445,6 +448,7 @@ export class Log {
         );
       }
     }
+    await this.refuseIfHistoryAhead(size);
     if (size > 0) await this.loadEdge(size);
 
     this.journal = await storage.openJournal(size);
@@ -482,6 +486,43 @@ export class Log {
     }
     if (state !== undefined) await this.publish(this.checkpoint);
     if (this.pendingRecords.length > 0) await this.integrate();
+  }
+
+  /**
+   * Every signed checkpoint is also kept under `checkpoints/` (step 5 of the commit protocol, after
+   * the state's compare-and-swap), so none there may be larger than the state's. One that is means
+   * the state (and perhaps the journal and the published checkpoint) came back from an older copy
+   * while newer files stayed: a partial restore. Signing from the older state would fork the log,
+   * so open refuses, naming both sizes. A history object that does not verify is refused too.
+   */
+  private async refuseIfHistoryAhead(size: number): Promise<void> {
+    const history = await this.opts.storage.blobs.list('checkpoints/');
+    let newest: string | undefined;
+    for (let i = history.length - 1; i >= 0 && newest === undefined; i--) {
+      if (HISTORY_KEY.test(history[i]!)) newest = history[i];
+    }
+    if (newest === undefined || Number(newest.slice('checkpoints/'.length)) <= size) return;
+    const bytes = await this.opts.storage.blobs.get(newest);
+    if (bytes === undefined) return; // removed since the listing: nothing newer is kept
+    let signed: number;
+    try {
+      signed = openCheckpoint(new TextDecoder().decode(bytes), this.verifier, this.origin).size;
+    } catch (err) {
+      throw new LogError(
+        'log.inconsistent',
+        `log ${this.name}: ${newest} does not verify: ${(err as Error).message}`,
+        {
+          details: { log: this.name, object: newest },
+        },
+      );
+    }
+    if (signed > size) {
+      throw new LogError(
+        'log.storage_behind',
+        `log ${this.name}: ${newest} is a signed checkpoint of ${signed} entries but the state store covers only ${size}; the state was rolled back (a partial restore?), refusing to start`,
+        { details: { log: this.name, checkpointSize: size, signedSize: signed, object: newest } },
+      );
+    }
   }
 
   /** A replayed record must be the one this log would have written at `index` after `lastLeafHash`. */

@@ -237,8 +237,32 @@ test('a state store rolled back behind the journal fails, as the engine refuses 
   for (const key of ['state/checkpoint', 'checkpoint']) {
     cpSync(join(early, 'logs', 'acme', key), join(dir, 'logs', 'acme', key));
   }
-  await assert.rejects(openDataDir(dir, { logger: silentLogger }), /journal starts at 300/);
-  await rejectsWith(dir, 'verify.bad_journal', { index: 100 });
+  // The kept history (checkpoints/…300) is ahead of the state: that is what both report first.
+  await assert.rejects(
+    openDataDir(dir, { logger: silentLogger }),
+    /300 entries but the state store covers only 100/,
+  );
+  await rejectsWith(dir, 'verify.state_behind', { object: `checkpoints/${'300'.padStart(20, '0')}` });
+});
+
+test('a partial restore (state, journal and published checkpoint from an older copy) is refused, never forked', async () => {
+  const dir = copy();
+  // Everything the server resumes from agrees with itself at 100 entries; only checkpoints/ and the
+  // tiles still hold the newer signed tree of 300. Resuming would sign different entries 100..299.
+  for (const key of ['state', 'journal', 'checkpoint']) {
+    rmSync(join(dir, 'logs', 'acme', key), { recursive: true, force: true });
+    cpSync(join(early, 'logs', 'acme', key), join(dir, 'logs', 'acme', key), { recursive: true });
+  }
+  await assert.rejects(openDataDir(dir, { logger: silentLogger }), (err: unknown) => {
+    const e = err as { code: string; details: Record<string, unknown> };
+    assert.equal(e.code, 'log.storage_behind');
+    assert.equal(e.details.signedSize, SIGNED);
+    assert.equal(e.details.checkpointSize, 100);
+    return true;
+  });
+  await rejectsWith(dir, 'verify.state_behind', {
+    object: `checkpoints/${String(SIGNED).padStart(20, '0')}`,
+  });
 });
 
 test('a journal that starts after the signed tree (entries missing between) fails', async () => {

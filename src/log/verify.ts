@@ -40,6 +40,7 @@ export type VerifyErrorCode =
   | 'verify.root_mismatch'
   | 'verify.bad_prune_statement'
   | 'verify.bad_journal'
+  | 'verify.state_behind'
   | 'verify.no_logs';
 
 /** A verification failure; `details` names the log and the index or object at fault. */
@@ -170,6 +171,17 @@ export async function verifyLog(
     bySize.set(cp.size, { key, root: cp.rootHash });
     treeSize = Math.max(treeSize, cp.size);
     if (key === 'state:checkpoint') stateSize = cp.size;
+  }
+
+  // The state store's checkpoint is written before any other copy, so none may be larger: if one
+  // is, the state came back from an older copy (a partial restore), and the engine refuses to start.
+  if (stateSize < treeSize) {
+    const newest = bySize.get(treeSize)!;
+    fail(
+      'verify.state_behind',
+      `log ${log}: ${newest.key} signs ${treeSize} entries but the state store's checkpoint only ${stateSize}: the state was rolled back`,
+      { log, object: newest.key },
+    );
   }
 
   const range = new CompactRange();
