@@ -14,8 +14,13 @@
  * Recovery rule. Only the final append of the last segment can be torn: every earlier append was
  * fdatasync'ed before it was acknowledged, and a new segment starts only after the previous one is
  * durable. So at the first invalid frame of the last segment:
- * - if no valid frame starts anywhere after it, the rest is a torn tail: it is cut off (those
- *   records were never acknowledged);
+ * - if no valid frame starts anywhere after it, the rest is a torn tail, cut off (those records
+ *   were never acknowledged), when it looks like a crash: the file ends inside the frame (in its
+ *   header, or before the end its length announces), or the damage holds a lost sector (see
+ *   below; or, for an append starting 1-3 bytes before a sector boundary, those zero bytes and a
+ *   frame whose CRC matches once its length is put back). A frame that is all there and still
+ *   wrong is a flipped bit, perhaps in an acknowledged record: corruption, as etcd's WAL also
+ *   decides (a torn write leaves zeroed sectors, not different bytes);
  * - if valid frames follow, it is still a torn tail when the damage looks like a power loss inside
  *   the final append: each stretch of invalid bytes holds a lost sector (a 512-byte-aligned sector
  *   whose part after the damage point is all zeros: never written; its part before that point, if
@@ -147,7 +152,9 @@ export function scanSegment(buf: Uint8Array, isLast: boolean, segment: string): 
       continue;
     }
     const next = isLast ? validFrameAfter(buf, p, n) : p;
-    if (next >= 0 && !(isLast && tornInsideFinalAppend(buf, offsets, p, next, n))) {
+    const torn =
+      isLast && (next < 0 ? tornAtEnd(buf, offsets, p, n) : tornInsideFinalAppend(buf, offsets, p, next, n));
+    if (!torn) {
       throw new StorageError('storage.corrupt', `journal segment ${segment}: invalid record at byte ${p}`, {
         details: { segment, offset: p, record: offsets.length },
       });
@@ -177,6 +184,39 @@ function validFrameAfter(buf: Uint8Array, p: number, n: number): number {
 }
 
 /**
+ * Which append damage at `p` is in, from the last valid frame before it (`kept`): `tag`, and
+ * `afterEnd` when that frame ended its append (so `p` starts a new one, and bytes before `p` were
+ * durable before it was written). At byte 0 it is the segment's first append (tag 0). Undefined
+ * after undelimited (older) frames: there is no telling.
+ */
+function appendAt(buf: Uint8Array, kept: readonly number[]): { tag: number; afterEnd: boolean } | undefined {
+  const before = kept[kept.length - 1];
+  if (before === undefined) return { tag: 0, afterEnd: true };
+  const t = frameTag(buf, before);
+  if (t === undefined) return undefined;
+  const afterEnd = isAppendEnd(buf, before);
+  return { tag: afterEnd ? (t + 1) % TAG_MODULUS : t, afterEnd };
+}
+
+/**
+ * The first torn-tail case of the recovery rule: no valid frame starts after the damage at `p`.
+ * A crash leaves the final append cut short (the file ends inside a frame: in its header, or before
+ * the end its length announces) or with lost sectors (zeros where a write never landed). A frame
+ * that is all there, without a lost sector, and still wrong is a flipped bit in what may be an
+ * acknowledged record: corruption, never cut.
+ */
+function tornAtEnd(buf: Uint8Array, kept: readonly number[], p: number, n: number): boolean {
+  if (n - p < FRAME_HEADER_BYTES) return true;
+  const word = lengthWord(buf, p);
+  const len = word & LENGTH_MASK;
+  const plausible = (word & ((word & FRAME_V2) !== 0 ? RESERVED_V2 : RESERVED_LEGACY)) === 0;
+  if (plausible && len <= MAX_RECORD_BYTES && p + FRAME_HEADER_BYTES + len > n) return true;
+  const at = appendAt(buf, kept);
+  if (at === undefined) return holdsLostSector(buf, p, n, false);
+  return holdsLostSector(buf, p, n, at.afterEnd) || (at.afterEnd && lostFirstBytes(buf, p, n, at.tag, true));
+}
+
+/**
  * The second torn-tail case of the recovery rule: the invalid bytes `[p, q)` hold a lost sector,
  * and from `q` on there are only frames of the append the damage is in (found by scanning past any
  * further damage, which must hold lost sectors too), with APPEND_END on the last at most.
@@ -189,20 +229,11 @@ function tornInsideFinalAppend(
   q: number,
   n: number,
 ): boolean {
-  // Which append the damage is in: the one the last good frame before it belongs to, or the one
-  // after it if that frame ended its append; at byte 0, the segment's first (tag 0). After
-  // undelimited frames there is no telling.
-  const before = kept[kept.length - 1];
-  let tag = 0;
-  // Whether the bytes before `p` belong to an earlier, durable append (so `p` starts an append).
-  let afterEnd = true;
-  if (before !== undefined) {
-    const t = frameTag(buf, before);
-    if (t === undefined) return false;
-    afterEnd = isAppendEnd(buf, before);
-    tag = afterEnd ? (t + 1) % TAG_MODULUS : t;
-  }
-  if (!holdsLostSector(buf, p, q, afterEnd) && !(afterEnd && lostFirstBytes(buf, p, q, tag))) return false;
+  const damaged = appendAt(buf, kept);
+  if (damaged === undefined) return false;
+  const { tag, afterEnd } = damaged;
+  if (!holdsLostSector(buf, p, q, afterEnd) && !(afterEnd && lostFirstBytes(buf, p, q, tag, false)))
+    return false;
   let at = q;
   for (;;) {
     const end = frameEnd(buf, at, n);
@@ -253,7 +284,7 @@ function holdsLostSector(buf: Uint8Array, from: number, to: number, afterDurable
  * valid delimited frame — its CRC-32C over the length word and payload matches — of append `tag`.
  * Damage of any other shape fails the CRC and stays corruption.
  */
-function lostFirstBytes(buf: Uint8Array, from: number, to: number, tag: number): boolean {
+function lostFirstBytes(buf: Uint8Array, from: number, to: number, tag: number, last: boolean): boolean {
   const lost = SECTOR_BYTES - (from % SECTOR_BYTES);
   if (lost >= LENGTH_WORD_BYTES) return false;
   for (let i = from; i < from + lost; i++) if (buf[i] !== 0) return false;
@@ -263,13 +294,14 @@ function lostFirstBytes(buf: Uint8Array, from: number, to: number, tag: number):
   const word = new Uint8Array(LENGTH_WORD_BYTES);
   for (let i = 0; i < LENGTH_WORD_BYTES; i++) word[i] = i < lost ? (len >>> (8 * i)) & 0xff : buf[from + i]!;
   const w = lengthWord(word, 0);
-  // The length bits that survived must agree; the flags must be those of a frame that is not its
-  // append's last (valid frames of the same append follow it).
+  // The length bits that survived must agree; the flags must be those of a frame that is its
+  // append's last exactly when `last` (at the end of the file), not when valid frames of the same
+  // append follow it.
   if (
     (w & LENGTH_MASK) !== len ||
     (w & RESERVED_V2) !== 0 ||
     (w & FRAME_V2) === 0 ||
-    (w & APPEND_END) !== 0
+    ((w & APPEND_END) !== 0) !== last
   ) {
     return false;
   }

@@ -115,7 +115,7 @@ describe('local journal on disk', () => {
       () => frame(enc.encode('x'.repeat(100))).subarray(0, 30),
       [],
     ],
-    ['a whole frame with a bad checksum', () => frame(rec(3), true), []],
+    ['a frame whose checksum is cut off', () => frame(rec(3)).subarray(0, 6), []],
     ['a zero-filled extension', () => Buffer.alloc(4096), []],
     ['a lone zero header', () => Buffer.alloc(8), []],
     // The whole first record of a cut append goes too: only whole appends are kept.
@@ -140,6 +140,52 @@ describe('local journal on disk', () => {
       assert.equal(again.end, expected.length + 1);
       assert.deepEqual(await again.read(0, again.end), [...expected, rec(9)]);
       await again.close();
+    });
+  }
+
+  // A crash cuts the final append short or loses sectors of it (zeros); it cannot leave a frame
+  // that is all there and wrong. That is a flipped bit in a record that may have been acknowledged.
+  test('a whole final frame with a bad checksum and no lost sector is corruption, never cut', async () => {
+    const { name, seg, size } = await threeRecords();
+    await appendFile(seg, frame(rec(3), true, 'end', 1));
+    await assert.rejects(driver.log(name).openJournal(0), (err: unknown) => {
+      assert.ok(expectCode('storage.corrupt')(err), String(err));
+      assert.equal((err as StorageError).details?.offset, size);
+      return true;
+    });
+    assert.equal((await stat(seg)).size, size + frame(rec(3)).length, 'nothing is cut');
+  });
+
+  test('a flipped bit in the last acknowledged record is corruption, not a torn tail', async () => {
+    const { name, seg, size } = await threeRecords();
+    await damage(seg, (bytes) => {
+      bytes[size - 1]! ^= 0x01; // the last byte of record 2, the final append's last frame
+    });
+    await assert.rejects(driver.log(name).openJournal(0), expectCode('storage.corrupt'));
+    assert.equal((await stat(seg)).size, size, 'nothing is cut');
+  });
+
+  test('a whole final frame whose last sector was lost (zeros) is a torn tail', async () => {
+    const first = endingBefore(0); // the final append starts on a sector boundary
+    const { name, seg } = await appended([[first], [enc.encode(`{"index":1,"pad":"${'q'.repeat(1200)}"}`)]]);
+    const end = (await stat(seg)).size;
+    assert.ok(end > 1024 + 8, 'the final append spans more than one sector');
+    await damage(seg, (bytes) => bytes.fill(0, 1024, end)); // its third sector never landed
+    const k = await driver.log(name).openJournal(0);
+    assert.equal(k.end, 1);
+    assert.equal((await stat(seg)).size, 512, 'the torn append is cut');
+    await k.close();
+  });
+
+  for (const gap of [1, 2, 3]) {
+    test(`a single-frame final append starting ${gap} byte(s) before a lost sector boundary is torn`, async () => {
+      // Only the low bytes of its length word are zero, and restoring them makes the frame valid.
+      const first = endingBefore(gap);
+      const { name, seg } = await appended([[first], [big(1)]]);
+      await damage(seg, (bytes) => bytes.fill(0, 512 - gap, 512));
+      const k = await driver.log(name).openJournal(0);
+      assert.equal(k.end, 1);
+      await k.close();
     });
   }
 
