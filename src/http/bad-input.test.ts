@@ -160,6 +160,20 @@ const cases: Case[] = [
     field: 'events',
   },
   {
+    name: 'JSON declared in another charset',
+    body: ev(),
+    type: 'application/json; charset=iso-8859-1',
+    status: 415,
+    code: 'request.unsupported_media_type',
+  },
+  {
+    name: 'NDJSON declared in another charset',
+    body: `${JSON.stringify(ev())}\n`,
+    type: 'application/x-ndjson; charset="utf-16"',
+    status: 415,
+    code: 'request.unsupported_media_type',
+  },
+  {
     name: 'an integer beyond 2^53 that would be stored rounded',
     body: '{"action":"x","actor":{"id":"u"},"metadata":{"n":9007199254740993}}',
     status: 400,
@@ -597,6 +611,15 @@ describe('bad input changes nothing', () => {
     const res = await h.req({ method: 'POST', url: '/v1/logs/acme/events', key: h.admin, payload: ev() });
     assert.equal(res.statusCode, 201);
     assert.equal(res.json().entries[0].index, state.size);
+    // UTF-8 named explicitly, in any case, is what JSON is anyway.
+    const utf8 = await h.req({
+      method: 'POST',
+      url: '/v1/logs/acme/events',
+      key: h.admin,
+      headers: { 'content-type': 'application/json; Charset="UTF-8"' },
+      payload: JSON.stringify(ev()),
+    });
+    assert.equal(utf8.statusCode, 201, utf8.body);
   });
 });
 

@@ -18,6 +18,21 @@ export class NdjsonBatch {
   ) {}
 }
 
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)/i;
+
+/**
+ * JSON text is UTF-8 (RFC 8259 §8.1): a body whose Content-Type declares another charset is refused
+ * as `request.unsupported_media_type` rather than misread. No charset, or utf-8, passes.
+ */
+export function refuseForeignCharset(contentType: string | undefined): void {
+  const charset = contentType === undefined ? undefined : CHARSET.exec(contentType)?.[1];
+  if (charset === undefined || /^utf-?8$/i.test(charset)) return;
+  throw new HttpError(
+    'request.unsupported_media_type',
+    `charset ${JSON.stringify(charset.slice(0, 40))} is not supported; send UTF-8 (charset=utf-8, or none)`,
+  );
+}
+
 /** Decodes strict UTF-8; throws `request.invalid_utf8`. */
 export function decodeUtf8(buf: Buffer): string {
   if (!isUtf8(buf)) throw new HttpError('request.invalid_utf8', 'the request body is not valid UTF-8');
