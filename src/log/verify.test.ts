@@ -72,6 +72,40 @@ const cases: Array<{
   object?: string;
   index?: number;
 }> = [
+  // Partials of earlier checkpoints (100, 200, … entries): never served by the engine, still there.
+  {
+    name: 'a flipped byte in an earlier partial hash tile',
+    tamper: (d) =>
+      rewrite(acme(d, 'tile/0/001.p/44'), (b) => {
+        b[40] = b[40]! ^ 0x01;
+        return b;
+      }),
+    code: 'verify.bad_tile',
+    object: 'tile/0/001.p/44',
+  },
+  {
+    name: 'a flipped byte in an earlier partial entry bundle',
+    tamper: (d) =>
+      rewrite(acme(d, 'tile/entries/000.p/100'), (b) => {
+        b[300] = b[300]! ^ 0x01;
+        return b;
+      }),
+    code: 'verify.bad_bundle',
+    object: 'tile/entries/000.p/100',
+  },
+  {
+    name: 'an earlier partial entry bundle cut to fewer entries',
+    tamper: (d) =>
+      rewrite(acme(d, 'tile/entries/001.p/144'), (b) => encodeBundle(decodeBundle(b).slice(0, 143))),
+    code: 'verify.bad_bundle',
+    object: 'tile/entries/001.p/144',
+  },
+  {
+    name: 'an earlier partial level-1 tile replaced by a different one',
+    tamper: (d) => rewrite(acme(d, 'tile/1/000.p/1'), (b) => b.map((x) => x ^ 0xff)),
+    code: 'verify.bad_tile',
+    object: 'tile/1/000.p/1',
+  },
   {
     name: 'a flipped byte inside a record of a full bundle',
     tamper: (d) =>

@@ -25,7 +25,7 @@ import {
   statementOfEvent,
 } from '../core/prune-statement.js';
 import { parseRecord, ZERO_HASH } from '../core/record.js';
-import { decodeBundle, entriesPath, TILE_WIDTH, tilePath } from '../core/tile.js';
+import { decodeBundle, entriesPath, parseTilePath, TILE_WIDTH, tilePath } from '../core/tile.js';
 import { readPruneState } from '../retention/prune-state.js';
 import type { JournalSegmentScan, LogStorage, StorageDriver } from '../storage/types.js';
 import { checkpointHistoryKey } from './log.js';
@@ -297,6 +297,7 @@ export async function verifyLog(
     const row = rows[tl]!;
     if (row.length > 0) await checkTile(tl, Math.floor(treeSize / TILE_WIDTH ** (tl + 1)), row);
   }
+  await checkEarlierPartials(log, storage, treeSize, minimumIndex);
   const { pending, tornBytes } = await verifyJournal(log, storage, treeSize, stateSize, prev);
   return {
     log,
@@ -307,6 +308,58 @@ export async function verifyLog(
     pending,
     tornBytes,
   };
+}
+
+/**
+ * The partial tiles and bundles of earlier tree sizes (`tile/…/N.p/W`): the engine writes one per
+ * width as the edge grows and never serves an older one, but they stay in the directory, and a
+ * static file server of it would serve them. Each within the latest tree must be the first W
+ * hashes or entries of the object the walk checked at that position (the full one, or the edge's
+ * partial), byte for byte: both encodings are concatenations, so a prefix of the entries is a
+ * prefix of the bytes. Partials past the tree (written by an integration that a crash stopped
+ * before it signed) and those of pruned bundles have nothing signed to compare with and are left.
+ */
+async function checkEarlierPartials(
+  log: string,
+  storage: LogStorage,
+  treeSize: number,
+  minimumIndex: number,
+): Promise<void> {
+  for (const key of await storage.blobs.list('tile/')) {
+    if (!key.includes('.p/')) continue;
+    let ref: ReturnType<typeof parseTilePath>;
+    try {
+      ref = parseTilePath(key);
+    } catch {
+      continue; // not a tile name (the engine writes none such); nothing refers to it
+    }
+    const levelSize = ref.kind === 'entries' ? treeSize : Math.floor(treeSize / TILE_WIDTH ** ref.level);
+    const available = Math.min(TILE_WIDTH, levelSize - ref.index * TILE_WIDTH);
+    if (ref.width >= available) continue; // past the tree, or the edge object the walk checked
+    if (ref.kind === 'entries' && ref.index * TILE_WIDTH < minimumIndex) continue;
+    const checked =
+      ref.kind === 'entries'
+        ? entriesPath(ref.index, available)
+        : tilePath({ level: ref.level, index: ref.index, width: available });
+    const whole = await must(storage, log, checked);
+    const partial = await must(storage, log, key);
+    let length: number;
+    if (ref.kind === 'hash') length = partial.length === ref.width * 32 ? ref.width : -1;
+    else {
+      try {
+        length = decodeBundle(partial).length;
+      } catch {
+        length = -1;
+      }
+    }
+    if (length !== ref.width || !bytesEqual(partial, whole.subarray(0, partial.length))) {
+      fail(
+        ref.kind === 'entries' ? 'verify.bad_bundle' : 'verify.bad_tile',
+        `log ${log}: ${key} is not the first ${ref.width} ${ref.kind === 'entries' ? 'entries' : 'hashes'} of ${checked}`,
+        { log, object: key },
+      );
+    }
+  }
 }
 
 /**
