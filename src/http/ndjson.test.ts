@@ -88,6 +88,17 @@ describe('integers a JSON number cannot hold exactly', () => {
       assert.equal(e.code, 'request.imprecise_number', body);
       assert.match(e.message, /cannot be stored exactly/);
     }
+    // Beyond any finite double (BigInt(Infinity) would throw a RangeError: a 500), however long.
+    for (const digits of [400, 4 * 2 ** 20]) {
+      assert.equal(
+        codeOf(() => parseJsonBody(buf(`{"a":1${'0'.repeat(digits)}}`))).code,
+        'request.imprecise_number',
+      );
+    }
+    assert.ok(
+      performance.now() - started < 2_000,
+      'a 4 MiB integer does not hold the event loop for seconds',
+    );
     const e = codeOf(() => parseNdjson(buf('{"a":1}\n{"n":18446744073709551615}\n')));
     assert.equal(e.code, 'request.imprecise_number');
     assert.equal(e.details?.line, 2);

@@ -127,7 +127,10 @@ const STRING_OR_NUMBER = /"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g;
 function rejectImpreciseIntegers(text: string, line?: number): void {
   for (const [token] of text.matchAll(STRING_OR_NUMBER)) {
     if (token.length < 16 || token.charCodeAt(0) === 0x22 || /[.eE]/.test(token)) continue;
-    if (BigInt(token) === BigInt(Number(token))) continue;
+    // Past 310 characters an integer literal is beyond any finite double (1.8e308): refuse it
+    // without converting megabytes of digits. Otherwise compare it with the double it becomes.
+    const value = token.length > 310 ? Number.POSITIVE_INFINITY : Number(token);
+    if (Number.isFinite(value) && BigInt(token) === BigInt(value)) continue;
     const shown = token.length > 40 ? `${token.slice(0, 40)}…` : token;
     throw new HttpError(
       'request.imprecise_number',
