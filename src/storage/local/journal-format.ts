@@ -20,7 +20,11 @@
  *   below; or, for an append starting 1-3 bytes before a sector boundary, those zero bytes and a
  *   frame whose CRC matches once its length is put back). A frame that is all there and still
  *   wrong is a flipped bit, perhaps in an acknowledged record: corruption, as etcd's WAL also
- *   decides (a torn write leaves zeroed sectors, not different bytes);
+ *   decides (a torn write leaves zeroed sectors, not different bytes). A frame that seems cut
+ *   short but whose CRC matches with the length the file leaves it had a length bit flipped:
+ *   corruption too. At the end of the file a lost sector may hold as little as 1 byte of the
+ *   frame (its last bytes), and an append that starts 1-3 bytes before a lost sector may also be
+ *   cut short;
  * - if valid frames follow, it is still a torn tail when the damage looks like a power loss inside
  *   the final append: each stretch of invalid bytes holds a lost sector (a 512-byte-aligned sector
  *   whose part after the damage point is all zeros: never written; its part before that point, if
@@ -210,10 +214,44 @@ function tornAtEnd(buf: Uint8Array, kept: readonly number[], p: number, n: numbe
   const word = lengthWord(buf, p);
   const len = word & LENGTH_MASK;
   const plausible = (word & ((word & FRAME_V2) !== 0 ? RESERVED_V2 : RESERVED_LEGACY)) === 0;
-  if (plausible && len <= MAX_RECORD_BYTES && p + FRAME_HEADER_BYTES + len > n) return true;
+  if (plausible && len <= MAX_RECORD_BYTES && p + FRAME_HEADER_BYTES + len > n) {
+    // Cut short by the end of the file; unless the frame is whole after all and only a bit of its
+    // length flipped: with the length the file leaves it, its CRC matches.
+    return !matchesWithLength(buf, p, n - p - FRAME_HEADER_BYTES);
+  }
   const at = appendAt(buf, kept);
   if (at === undefined) return holdsLostSector(buf, p, n, false);
-  return holdsLostSector(buf, p, n, at.afterEnd) || (at.afterEnd && lostFirstBytes(buf, p, n, at.tag, true));
+  return (
+    holdsLostSector(buf, p, n, at.afterEnd) ||
+    (at.afterEnd && (lostFirstBytes(buf, p, n, at.tag, true) || lostFirstBytesThenCut(buf, p, n, at.tag)))
+  );
+}
+
+/** Whether the frame at `p`, with `len` put into its length word (flags kept), has a matching CRC. */
+function matchesWithLength(buf: Uint8Array, p: number, len: number): boolean {
+  if (len < 0 || len > MAX_RECORD_BYTES) return false;
+  const word = new Uint8Array(LENGTH_WORD_BYTES);
+  const w = ((lengthWord(buf, p) & ~LENGTH_MASK) | len) >>> 0;
+  for (let i = 0; i < LENGTH_WORD_BYTES; i++) word[i] = (w >>> (8 * i)) & 0xff;
+  const start = p + FRAME_HEADER_BYTES;
+  return crc32c(buf, start, start + len, crc32c(word, 0, LENGTH_WORD_BYTES)) === storedSum(buf, p);
+}
+
+/**
+ * A final append that starts 1-3 bytes before a sector boundary, lost that sector (those bytes, the
+ * low bytes of its first length word, read as zeros), and was cut short by the end of the file:
+ * the bytes that survived are a plausible first length word of append `tag` whose largest
+ * possible length runs past the end. Nothing can be checked by CRC, as the frame is incomplete.
+ */
+function lostFirstBytesThenCut(buf: Uint8Array, p: number, n: number, tag: number): boolean {
+  const lost = SECTOR_BYTES - (p % SECTOR_BYTES);
+  if (lost >= LENGTH_WORD_BYTES) return false;
+  for (let i = p; i < p + lost; i++) if (buf[i] !== 0) return false;
+  const w = lengthWord(buf, p);
+  if ((w & RESERVED_V2) !== 0 || (w & FRAME_V2) === 0 || (w >>> TAG_SHIFT) % TAG_MODULUS !== tag)
+    return false;
+  const largest = Math.min(MAX_RECORD_BYTES, (w & LENGTH_MASK) | ((1 << (8 * lost)) - 1));
+  return p + FRAME_HEADER_BYTES + largest > n;
 }
 
 /**
@@ -263,7 +301,11 @@ function holdsLostSector(buf: Uint8Array, from: number, to: number, afterDurable
     if (s < from && !afterDurable) continue;
     const lo = Math.max(s, from);
     const hi = Math.min(s + SECTOR_BYTES, buf.length);
-    if (hi - lo < LENGTH_WORD_BYTES || hi - to >= LENGTH_WORD_BYTES) continue;
+    // A sector that the end of the file cuts may hold just 1-3 bytes of the damaged frame (its
+    // last): zeros there are lost too, since no frame follows them and a record's bytes are never
+    // zero. Elsewhere a length word's worth is needed (see above).
+    const least = to === buf.length && hi === buf.length && s >= from ? 1 : LENGTH_WORD_BYTES;
+    if (hi - lo < least || hi - to >= LENGTH_WORD_BYTES) continue;
     let zero = true;
     for (let i = lo; i < hi; i++) {
       if (buf[i] !== 0) {

@@ -177,6 +177,47 @@ describe('local journal on disk', () => {
     await k.close();
   });
 
+  for (const over of [1, 2, 3]) {
+    test(`a final frame ending ${over} byte(s) into a lost sector is a torn tail`, async () => {
+      // The last sector holds only the final `over` bytes of the record, read back as zeros: no
+      // frame can follow them and a record's bytes are never zero, so the sector was lost.
+      const r = enc.encode(`{"index":0,"pad":"${'r'.repeat(512 + over - 8 - 20)}"}`);
+      assert.equal(frame(r).length, 512 + over);
+      const { name, seg } = await appended([[r]]);
+      await damage(seg, (bytes) => bytes.fill(0, 512));
+      const k = await driver.log(name).openJournal(0);
+      assert.equal(k.end, 0);
+      assert.equal((await stat(seg)).size, 0, 'the torn append is cut');
+      await k.close();
+    });
+  }
+
+  test('a flipped bit that makes the final frame run past the end of the file is corruption', async () => {
+    const { name, seg, size } = await threeRecords();
+    const last = size - frame(rec(2)).length;
+    await damage(seg, (bytes) => {
+      bytes[last + 1]! ^= 0x04; // length + 1024: it seems cut short, but the CRC matches the real length
+    });
+    await assert.rejects(driver.log(name).openJournal(0), expectCode('storage.corrupt'));
+    assert.equal((await stat(seg)).size, size, 'nothing is cut');
+  });
+
+  for (const gap of [1, 2, 3]) {
+    test(`a final append starting ${gap} byte(s) before a lost sector boundary and cut short is torn`, async () => {
+      const first = endingBefore(gap);
+      const { name, seg } = await appended([
+        [first],
+        [enc.encode(`{"index":1,"pad":"${'q'.repeat(1200)}"}`)],
+      ]);
+      await damage(seg, (bytes) => bytes.fill(0, 512 - gap, 512));
+      await truncate(seg, 1024); // the file ends inside that frame too
+      const k = await driver.log(name).openJournal(0);
+      assert.equal(k.end, 1);
+      assert.equal((await stat(seg)).size, 512 - gap);
+      await k.close();
+    });
+  }
+
   for (const gap of [1, 2, 3]) {
     test(`a single-frame final append starting ${gap} byte(s) before a lost sector boundary is torn`, async () => {
       // Only the low bytes of its length word are zero, and restoring them makes the frame valid.
