@@ -63,8 +63,8 @@ export function batchTooLarge(max: number, got: number): HttpError {
 /**
  * Parses `application/x-ndjson`: one JSON value per LF-terminated line (CRLF accepted, the final
  * newline optional, whitespace-only lines skipped). Throws `request.malformed_ndjson` with `line`,
- * and `request.batch_too_large` as soon as a line beyond `maxEvents` holds something: the rest is
- * only counted, never parsed, so an oversized batch costs little.
+ * and `request.batch_too_large` when more than `maxEvents` lines hold something: lines past the
+ * limit are only counted, never parsed, so an oversized batch costs little.
  */
 export function parseNdjson(buf: Buffer, maxEvents = Number.POSITIVE_INFINITY): NdjsonBatch {
   const text = decodeUtf8(buf);
@@ -72,6 +72,8 @@ export function parseNdjson(buf: Buffer, maxEvents = Number.POSITIVE_INFINITY): 
   const lines: number[] = [];
   const checkProto = text.includes('"__proto__"');
   const checkDigits = LONG_DIGITS.test(text);
+  // Non-blank lines past maxEvents: counted for the error, never parsed.
+  let over = 0;
   let start = 0;
   for (let line = 1; start <= text.length; line++) {
     let end = text.indexOf('\n', start);
@@ -79,7 +81,10 @@ export function parseNdjson(buf: Buffer, maxEvents = Number.POSITIVE_INFINITY): 
     const raw = text.slice(start, end);
     start = end + 1;
     if (raw.trim() === '') continue;
-    if (events.length === maxEvents) throw batchTooLarge(maxEvents, maxEvents + 1 + countLines(text, start));
+    if (events.length === maxEvents) {
+      over++;
+      continue;
+    }
     let value: unknown;
     try {
       value = JSON.parse(raw);
@@ -97,19 +102,8 @@ export function parseNdjson(buf: Buffer, maxEvents = Number.POSITIVE_INFINITY): 
     events.push(value);
     lines.push(line);
   }
+  if (over > 0) throw batchTooLarge(maxEvents, maxEvents + over);
   return new NdjsonBatch(events, lines);
-}
-
-/** The lines of `text` from `start` on that hold more than white space. */
-function countLines(text: string, start: number): number {
-  let n = 0;
-  while (start <= text.length) {
-    let end = text.indexOf('\n', start);
-    if (end === -1) end = text.length;
-    if (text.slice(start, end).trim() !== '') n++;
-    start = end + 1;
-  }
-  return n;
 }
 
 /** 16 digits in a row: the cheap test for a body that may hold an integer beyond 2^53 (16 digits). */
