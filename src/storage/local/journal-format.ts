@@ -112,13 +112,40 @@ function storedSum(buf: Uint8Array, p: number): number {
   return u32(buf, p + LENGTH_WORD_BYTES);
 }
 
+/** Whether `word` sets a bit that is always zero in its frame's format (then it is no length word). */
+function hasReservedBits(word: number): boolean {
+  return (word & ((word & FRAME_V2) !== 0 ? RESERVED_V2 : RESERVED_LEGACY)) !== 0;
+}
+
+/**
+ * Whether the `len` payload bytes of the frame at `p` match its stored CRC under the length word `w`
+ * rather than the one stored (a length word with lost or flipped bits put back).
+ */
+function sumMatchesWith(buf: Uint8Array, p: number, w: number, len: number): boolean {
+  const word = new Uint8Array(LENGTH_WORD_BYTES);
+  for (let i = 0; i < LENGTH_WORD_BYTES; i++) word[i] = (w >>> (8 * i)) & 0xff;
+  const start = p + FRAME_HEADER_BYTES;
+  return crc32c(buf, start, start + len, crc32c(word, 0, LENGTH_WORD_BYTES)) === storedSum(buf, p);
+}
+
+/**
+ * How many bytes from `p` to the next sector boundary, when they are 1-3 and all zero: the low
+ * bytes of a length word whose sector was lost. 0 otherwise.
+ */
+function zerosToBoundary(buf: Uint8Array, p: number): number {
+  const lost = SECTOR_BYTES - (p % SECTOR_BYTES);
+  if (lost >= LENGTH_WORD_BYTES) return 0;
+  for (let i = p; i < p + lost; i++) if (buf[i] !== 0) return 0;
+  return lost;
+}
+
 /** The end of the valid frame starting at `p` in `buf[0, n)`, or -1 when there is none. */
 export function frameEnd(buf: Uint8Array, p: number, n: number): number {
   if (p + FRAME_HEADER_BYTES > n) return -1;
   const word = lengthWord(buf, p);
   const len = word & LENGTH_MASK;
   // Bits that are always zero (which ones depends on the frame's format): not a frame.
-  if ((word & ((word & FRAME_V2) !== 0 ? RESERVED_V2 : RESERVED_LEGACY)) !== 0) return -1;
+  if (hasReservedBits(word)) return -1;
   if (len > MAX_RECORD_BYTES || len > n - p - FRAME_HEADER_BYTES) return -1;
   const start = p + FRAME_HEADER_BYTES;
   return crc32c(buf, start, start + len, crc32c(buf, p, p + 4)) === storedSum(buf, p) ? start + len : -1;
@@ -213,11 +240,11 @@ function tornAtEnd(buf: Uint8Array, kept: readonly number[], p: number, n: numbe
   if (n - p < FRAME_HEADER_BYTES) return true;
   const word = lengthWord(buf, p);
   const len = word & LENGTH_MASK;
-  const plausible = (word & ((word & FRAME_V2) !== 0 ? RESERVED_V2 : RESERVED_LEGACY)) === 0;
-  if (plausible && len <= MAX_RECORD_BYTES && p + FRAME_HEADER_BYTES + len > n) {
+  if (!hasReservedBits(word) && len <= MAX_RECORD_BYTES && p + FRAME_HEADER_BYTES + len > n) {
     // Cut short by the end of the file; unless the frame is whole after all and only a bit of its
     // length flipped: with the length the file leaves it, its CRC matches.
-    return !matchesWithLength(buf, p, n - p - FRAME_HEADER_BYTES);
+    const rest = n - p - FRAME_HEADER_BYTES;
+    return !sumMatchesWith(buf, p, ((word & ~LENGTH_MASK) | rest) >>> 0, rest);
   }
   const at = appendAt(buf, kept);
   if (at === undefined) return holdsLostSector(buf, p, n, false);
@@ -227,16 +254,6 @@ function tornAtEnd(buf: Uint8Array, kept: readonly number[], p: number, n: numbe
   );
 }
 
-/** Whether the frame at `p`, with `len` put into its length word (flags kept), has a matching CRC. */
-function matchesWithLength(buf: Uint8Array, p: number, len: number): boolean {
-  if (len < 0 || len > MAX_RECORD_BYTES) return false;
-  const word = new Uint8Array(LENGTH_WORD_BYTES);
-  const w = ((lengthWord(buf, p) & ~LENGTH_MASK) | len) >>> 0;
-  for (let i = 0; i < LENGTH_WORD_BYTES; i++) word[i] = (w >>> (8 * i)) & 0xff;
-  const start = p + FRAME_HEADER_BYTES;
-  return crc32c(buf, start, start + len, crc32c(word, 0, LENGTH_WORD_BYTES)) === storedSum(buf, p);
-}
-
 /**
  * A final append that starts 1-3 bytes before a sector boundary, lost that sector (those bytes, the
  * low bytes of its first length word, read as zeros), and was cut short by the end of the file:
@@ -244,9 +261,8 @@ function matchesWithLength(buf: Uint8Array, p: number, len: number): boolean {
  * possible length runs past the end. Nothing can be checked by CRC, as the frame is incomplete.
  */
 function lostFirstBytesThenCut(buf: Uint8Array, p: number, n: number, tag: number): boolean {
-  const lost = SECTOR_BYTES - (p % SECTOR_BYTES);
-  if (lost >= LENGTH_WORD_BYTES) return false;
-  for (let i = p; i < p + lost; i++) if (buf[i] !== 0) return false;
+  const lost = zerosToBoundary(buf, p);
+  if (lost === 0) return false;
   const w = lengthWord(buf, p);
   if ((w & RESERVED_V2) !== 0 || (w & FRAME_V2) === 0 || (w >>> TAG_SHIFT) % TAG_MODULUS !== tag)
     return false;
@@ -327,15 +343,13 @@ function holdsLostSector(buf: Uint8Array, from: number, to: number, afterDurable
  * Damage of any other shape fails the CRC and stays corruption.
  */
 function lostFirstBytes(buf: Uint8Array, from: number, to: number, tag: number, last: boolean): boolean {
-  const lost = SECTOR_BYTES - (from % SECTOR_BYTES);
-  if (lost >= LENGTH_WORD_BYTES) return false;
-  for (let i = from; i < from + lost; i++) if (buf[i] !== 0) return false;
+  const lost = zerosToBoundary(buf, from);
+  if (lost === 0) return false;
   const len = to - from - FRAME_HEADER_BYTES;
   if (len < 0 || len > MAX_RECORD_BYTES) return false;
   // The length word with its lost low bytes put back (the buffer itself is left as read).
-  const word = new Uint8Array(LENGTH_WORD_BYTES);
-  for (let i = 0; i < LENGTH_WORD_BYTES; i++) word[i] = i < lost ? (len >>> (8 * i)) & 0xff : buf[from + i]!;
-  const w = lengthWord(word, 0);
+  const low = 2 ** (8 * lost) - 1;
+  const w = ((lengthWord(buf, from) & ~low) | (len & low)) >>> 0;
   // The length bits that survived must agree; the flags must be those of a frame that is its
   // append's last exactly when `last` (at the end of the file), not when valid frames of the same
   // append follow it.
@@ -348,6 +362,5 @@ function lostFirstBytes(buf: Uint8Array, from: number, to: number, tag: number, 
     return false;
   }
   if ((w >>> TAG_SHIFT) % TAG_MODULUS !== tag) return false;
-  const start = from + FRAME_HEADER_BYTES;
-  return crc32c(buf, start, to, crc32c(word, 0, LENGTH_WORD_BYTES)) === storedSum(buf, from);
+  return sumMatchesWith(buf, from, w, len);
 }
