@@ -325,6 +325,9 @@ async function checkEarlierPartials(
   treeSize: number,
   minimumIndex: number,
 ): Promise<void> {
+  // Partials of one position list together (keys sort by path), so the object they are compared
+  // with is read once for all of them.
+  let whole: { key: string; bytes: Uint8Array } | undefined;
   for (const key of await storage.blobs.list('tile/')) {
     if (!key.includes('.p/')) continue;
     let ref: ReturnType<typeof parseTilePath>;
@@ -341,7 +344,7 @@ async function checkEarlierPartials(
       ref.kind === 'entries'
         ? entriesPath(ref.index, available)
         : tilePath({ level: ref.level, index: ref.index, width: available });
-    const whole = await must(storage, log, checked);
+    if (whole?.key !== checked) whole = { key: checked, bytes: await must(storage, log, checked) };
     const partial = await must(storage, log, key);
     let length: number;
     if (ref.kind === 'hash') length = partial.length === ref.width * 32 ? ref.width : -1;
@@ -352,7 +355,7 @@ async function checkEarlierPartials(
         length = -1;
       }
     }
-    if (length !== ref.width || !bytesEqual(partial, whole.subarray(0, partial.length))) {
+    if (length !== ref.width || !bytesEqual(partial, whole.bytes.subarray(0, partial.length))) {
       fail(
         ref.kind === 'entries' ? 'verify.bad_bundle' : 'verify.bad_tile',
         `log ${log}: ${key} is not the first ${ref.width} ${ref.kind === 'entries' ? 'entries' : 'hashes'} of ${checked}`,
