@@ -265,6 +265,19 @@ test('a partial restore (state, journal and published checkpoint from an older c
   });
 });
 
+test('a kept checkpoint ahead of the state that does not verify is refused at open, not trusted or skipped', async () => {
+  const dir = copy();
+  const forged = `checkpoints/${String(SIGNED + 50).padStart(20, '0')}`;
+  writeFileSync(join(dir, 'logs', 'acme', forged), 'not a signed note\n');
+  await assert.rejects(openDataDir(dir, { logger: silentLogger }), (err: unknown) => {
+    const e = err as { code: string; details: Record<string, unknown> };
+    assert.equal(e.code, 'log.inconsistent');
+    assert.equal(e.details.object, forged);
+    return true;
+  });
+  await rejectsWith(dir, 'verify.bad_checkpoint', { object: forged });
+});
+
 test('a journal that starts after the signed tree (entries missing between) fails', async () => {
   const dir = copy();
   const records = pendingRecords(dir);
