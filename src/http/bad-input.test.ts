@@ -180,6 +180,13 @@ const cases: Case[] = [
     code: 'request.imprecise_number',
   },
   {
+    name: 'a member name twice in one object (JSON.parse would keep the last silently)',
+    body: '{"action":"x","actor":{"id":"alice","id":"mallory"}}',
+    status: 400,
+    code: 'request.duplicate_name',
+    field: 'actor.id',
+  },
+  {
     name: 'too many events in one NDJSON request',
     body: `${JSON.stringify(ev())}\n`.repeat(MAX_BATCH + 2),
     type: 'application/x-ndjson',

@@ -117,6 +117,97 @@ describe('integers a JSON number cannot hold exactly', () => {
   });
 });
 
+describe('duplicate member names (RFC 8259 §4, I-JSON RFC 7493 §2.3)', () => {
+  it('are refused as request.duplicate_name, naming the place, in JSON and NDJSON (with the line)', () => {
+    const cases: Array<[string, string, string]> = [
+      ['{"a":1,"a":2}', 'a', 'a'],
+      ['{"a":1,"b":{"c":1,"d":[{"x":1},{"y":2,"y":3}]}}', 'y', 'b.d[1].y'],
+      // The same name written two ways is one name (JSON.parse keeps one member).
+      ['{"actor":{"id":"u","\\u0069d":"v"}}', 'id', 'actor.id'],
+      // Strings that look like structure, and whitespace around the separators, do not confuse it.
+      ['{ "s" : "{\\":[,", "t" :"a:b\\\\", "t": 1 }', 't', 't'],
+      ['{"events":[{"action":"x"},{"action":"y","actor":{},"action":"z"}]}', 'action', 'events[1].action'],
+    ];
+    for (const [body, name, field] of cases) {
+      const e = codeOf(() => parseJsonBody(buf(body)));
+      assert.equal(e.code, 'request.duplicate_name', body);
+      assert.equal(e.details?.field, field, body);
+      assert.match(e.message, new RegExp(`"${name}" appears twice`), body);
+    }
+    const e = codeOf(() => parseNdjson(buf('{"a":1}\n\n{"b":{"c":1,"c":1}}\n')));
+    assert.equal(e.code, 'request.duplicate_name');
+    assert.equal(e.details?.line, 3);
+    assert.equal(e.details?.field, 'b.c');
+  });
+
+  it('pass when names repeat only across objects, inside strings, or with different case', () => {
+    const ok = [
+      '{"a":{"a":{"a":1}},"b":[{"a":1},{"a":2}]}',
+      '{"a":"\\"a\\":1,\\"a\\":2","b":"::"}',
+      '{"a":1,"A":2}',
+      '{"k":[":",{"k":":"}],"x":"\\\\"}',
+      '[]',
+      '"a:b"',
+      '{}',
+    ];
+    for (const body of ok) assert.deepEqual(parseJsonBody(buf(body)), JSON.parse(body), body);
+  });
+
+  it('are told apart exactly in generated objects whose names and strings hold quotes, backslashes and structure', () => {
+    // The generator knows whether it repeated a name; the parser must agree on every object.
+    let state = 7; // mulberry32: a fixed seed, so a failure repeats
+    const rnd = (n: number) => {
+      state = (state + 0x6d2b79f5) | 0;
+      let t = Math.imul(state ^ (state >>> 15), 1 | state);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) % n;
+    };
+    const chars = ['a', 'b', '"', '\\', ':', ',', '{', '}', '[', ']', ' ', 'é'];
+    const word = () => Array.from({ length: rnd(5) }, () => chars[rnd(chars.length)]).join('');
+    const object = (depth: number): [string, boolean] => {
+      const names: string[] = [];
+      const members: string[] = [];
+      let repeated = false;
+      for (let i = 1 + rnd(4); i > 0; i--) {
+        const name = (names.length > 0 && rnd(6) === 0 ? names[rnd(names.length)] : undefined) ?? word();
+        repeated ||= names.includes(name);
+        names.push(name);
+        let value = JSON.stringify(word());
+        if (depth < 3 && rnd(3) === 0) {
+          const [inner, innerRepeated] = object(depth + 1);
+          value = rnd(2) === 0 ? `[1,${inner}]` : inner;
+          repeated ||= innerRepeated;
+        }
+        members.push(`${JSON.stringify(name)}${rnd(4) === 0 ? ' : ' : ':'}${value}`);
+      }
+      return [`{${members.join(',')}}`, repeated];
+    };
+    let refused = 0;
+    for (let i = 0; i < 3000; i++) {
+      const [text, repeated] = object(0);
+      let code: string | undefined;
+      try {
+        parseJsonBody(buf(text));
+      } catch (err) {
+        code = codeOf(() => {
+          throw err;
+        }).code;
+      }
+      assert.equal(code, repeated ? 'request.duplicate_name' : undefined, text);
+      if (repeated) refused++;
+    }
+    assert.ok(refused > 500 && refused < 2500, `${refused} of 3000 generated with a repeated name`);
+  });
+
+  it('are found beyond the depth the quick count walks, without overflowing the stack', () => {
+    const deep = (inner: string) => `${'['.repeat(5000)}${inner}${']'.repeat(5000)}`;
+    const e = codeOf(() => parseJsonBody(buf(deep('{"a":1,"a":2}'))));
+    assert.equal(e.code, 'request.duplicate_name');
+    assert.equal(e.details?.field, `${'[0]'.repeat(5000)}.a`);
+    assert.equal((parseJsonBody(buf(deep('{"a":1,"b":2}'))) as unknown[]).length, 1);
+  });
+});
+
 describe('parseNdjson', () => {
   it('parses one value per line with line numbers, skipping blank lines, accepting CRLF', () => {
     const b = parseNdjson(buf('{"a":1}\r\n\n  \n{"a":2}\n{"a":3}'));

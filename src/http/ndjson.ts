@@ -5,7 +5,9 @@
  * decoding could replace bad bytes with U+FFFD and so store something the client never sent), and
  * JSON syntax errors become coded errors that name the NDJSON line. Own `__proto__` keys are refused
  * outright: JSON.parse makes them harmless data properties, but any later copy by assignment would
- * turn one into a prototype change.
+ * turn one into a prototype change. Duplicate member names are refused too (RFC 8259 §4 leaves their
+ * meaning to the parser; I-JSON, RFC 7493 §2.3, which JCS requires of its input, forbids them):
+ * JSON.parse keeps the last one silently, so a body other tools read differently would be logged.
  */
 import { isUtf8 } from 'node:buffer';
 import { HttpError } from './problem.js';
@@ -49,6 +51,7 @@ export function parseJsonBody(buf: Buffer): unknown {
     throw new HttpError('request.malformed_json', `the request body is not JSON: ${(err as Error).message}`);
   }
   if (text.includes('"__proto__"')) rejectProtoKeys(value, '');
+  rejectDuplicateNames(text, value);
   if (LONG_DIGITS.test(text)) rejectImpreciseIntegers(text);
   return value;
 }
@@ -98,6 +101,7 @@ export function parseNdjson(buf: Buffer, maxEvents = Number.POSITIVE_INFINITY): 
       );
     }
     if (checkProto) rejectProtoKeys(value, '', line);
+    rejectDuplicateNames(raw, value, line);
     if (checkDigits && LONG_DIGITS.test(raw)) rejectImpreciseIntegers(raw, line);
     events.push(value);
     lines.push(line);
@@ -157,4 +161,114 @@ function rejectProtoKeys(value: unknown, path: string, line?: number, depth = 0)
     }
     rejectProtoKeys((value as Record<string, unknown>)[key], at, line, depth + 1);
   }
+}
+
+/**
+ * Refuses an object with two members of the same name (after unescaping: `"a"` and `"\u0061"` are
+ * one name), naming where. The common case costs two cheap counts: the members JSON.parse kept
+ * against the name separators in the text (colons outside strings), equal exactly when no name was
+ * repeated. Only a mismatch pays for the scan that finds the place. `text` parsed as `value`.
+ */
+function rejectDuplicateNames(text: string, value: unknown, line?: number): void {
+  const kept = membersOf(value, 0);
+  if (kept === nameSeparators(text)) return;
+  const at = duplicateName(text);
+  if (at === undefined) return; // nested beyond MAX_SCAN_DEPTH and counted no further: no duplicate
+  throw new HttpError(
+    'request.duplicate_name',
+    `the member name ${JSON.stringify(at.name.slice(0, 64))} appears twice in one object (at ${at.field}); names must be unique`,
+    { details: line === undefined ? { field: at.field } : { field: at.field, line } },
+  );
+}
+
+/** Members of every object in a parsed value; -1 past MAX_SCAN_DEPTH (the scan then decides). */
+function membersOf(value: unknown, depth: number): number {
+  if (value === null || typeof value !== 'object') return 0;
+  if (depth >= MAX_SCAN_DEPTH) return -1;
+  let n = 0;
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      const m = membersOf(item, depth + 1);
+      if (m < 0) return -1;
+      n += m;
+    }
+    return n;
+  }
+  for (const key in value) {
+    const m = membersOf((value as Record<string, unknown>)[key], depth + 1);
+    if (m < 0) return -1;
+    n += m + 1;
+  }
+  return n;
+}
+
+/** Colons outside strings in JSON text: one per object member. */
+function nameSeparators(text: string): number {
+  let n = 0;
+  let i = 0;
+  for (;;) {
+    const quote = text.indexOf('"', i);
+    const stop = quote === -1 ? text.length : quote;
+    for (; i < stop; i++) if (text.charCodeAt(i) === 0x3a) n++;
+    if (quote === -1) return n;
+    i = stringEnd(text, quote) + 1;
+  }
+}
+
+/** The index of the quote that closes the string opening at `quote` (the text is valid JSON). */
+function stringEnd(text: string, quote: number): number {
+  let end = text.indexOf('"', quote + 1);
+  for (;;) {
+    let backslashes = 0;
+    while (text.charCodeAt(end - 1 - backslashes) === 0x5c) backslashes++;
+    if (backslashes % 2 === 0) return end;
+    end = text.indexOf('"', end + 1);
+  }
+}
+
+interface Container {
+  /** Member names so far (objects), or null (arrays). */
+  names: Set<string> | null;
+  field: string;
+  /** Arrays: the index of the current item. */
+  item: number;
+  /** Objects: the next string is a name (after `{` or `,`). */
+  expectName: boolean;
+  /** Objects: the last name read. */
+  name: string;
+}
+
+/** The first repeated member name in valid JSON text and where it is (`field` as in other errors). */
+function duplicateName(text: string): { name: string; field: string } | undefined {
+  const stack: Container[] = [];
+  const childField = (): string => {
+    const top = stack[stack.length - 1];
+    if (top === undefined) return '';
+    if (top.names === null) return `${top.field}[${top.item}]`;
+    return top.field === '' ? top.name : `${top.field}.${top.name}`;
+  };
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const top = stack[stack.length - 1];
+    if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      const names = c === 0x7b ? new Set<string>() : null;
+      stack.push({ names, field: childField(), item: 0, expectName: true, name: '' });
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      stack.pop();
+    } else if (c === 0x2c /* , */ && top !== undefined) {
+      if (top.names === null) top.item++;
+      else top.expectName = true;
+    } else if (c === 0x22 /* " */) {
+      const end = stringEnd(text, i);
+      if (top !== undefined && top.names !== null && top.expectName) {
+        const name = JSON.parse(text.slice(i, end + 1)) as string;
+        top.name = name;
+        top.expectName = false;
+        if (top.names.has(name)) return { name, field: childField() };
+        top.names.add(name);
+      }
+      i = end;
+    }
+  }
+  return undefined;
 }

@@ -36,6 +36,8 @@ export type HttpErrorCode =
   | 'request.malformed_ndjson'
   /** An integer in the body that a JSON number cannot hold exactly (beyond 2^53); send it as a string. `line` for NDJSON. */
   | 'request.imprecise_number'
+  /** An object in the body has two members of the same name; `field` names the second (`line` for NDJSON). */
+  | 'request.duplicate_name'
   /** The body is not valid UTF-8. */
   | 'request.invalid_utf8'
   /** The body exceeds `bodyLimit`. */
@@ -89,6 +91,7 @@ export const PROBLEMS: Readonly<Record<KnownCode, ProblemKind>> = {
   'request.unprocessable': p(422, 'Values cannot be answered together'),
   'request.malformed_json': p(400, 'Malformed JSON'),
   'request.malformed_ndjson': p(400, 'Malformed NDJSON'),
+  'request.duplicate_name': p(400, 'Duplicate member name'),
   'request.invalid_utf8': p(400, 'Body is not valid UTF-8'),
   'request.imprecise_number': p(400, 'Integer cannot be stored exactly'),
   'request.body_too_large': p(413, 'Request body too large'),
