@@ -4,14 +4,17 @@
  * text — checked locally to be one JSON object, so a typo is reported with its line number before
  * anything is sent — and the server does the real validation.
  *
- * The texts are deterministic functions of the input (an NDJSON line trimmed of surrounding
- * whitespace, sent as written; an array element re-serialized with JSON.stringify), because a
+ * The texts are sent as written (an NDJSON line or an array item, without the white space around
+ * it), so the server sees exactly what the file holds: a repeated member name or an integer beyond
+ * 2^53 is refused there, not silently changed here by a parse and re-serialization. They are
+ * deterministic functions of the input because a
  * resumed append must rebuild an in-flight batch byte for byte: the server fingerprints the body of
  * an idempotent request and only replays it for the very same bytes.
  */
 import { createReadStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import { arrayItems } from '../util/json-text.js';
 import { UsageError } from './options.js';
 
 export interface SourceEvent {
@@ -130,14 +133,17 @@ export async function fileSource(path: string): Promise<EventSource> {
   }
   // A JSON array is parsed whole: it has no lines to stream by. Large inputs should be NDJSON.
   let array: unknown;
+  let text: string;
   try {
-    array = JSON.parse(
-      new TextDecoder('utf-8', { fatal: true }).decode(await readFile(path)).replace(/^\uFEFF/, ''),
-    );
+    text = new TextDecoder('utf-8', { fatal: true }).decode(await readFile(path)).replace(/^\uFEFF/, '');
+    array = JSON.parse(text);
   } catch (err) {
     throw fail(path, `not a JSON array of events (${(err as Error).message})`);
   }
   if (!Array.isArray(array)) throw fail(path, 'not a JSON array of events');
+  const items = arrayItems(text);
+  if (items.length !== array.length)
+    throw new Error(`${path}: found ${items.length} of ${array.length} items`);
   let read = 0;
   return {
     name: path,
@@ -147,7 +153,7 @@ export async function fileSource(path: string): Promise<EventSource> {
         if (v === null || typeof v !== 'object' || Array.isArray(v))
           throw fail(`${path} element ${i + 1}`, 'an event must be a JSON object');
         read = Math.round((size * (i + 1)) / array.length);
-        yield { text: JSON.stringify(v), line: i + 1 };
+        yield { text: items[i] as string, line: i + 1 };
       }
     })(),
     position: () => ({ read, total: size }),

@@ -115,6 +115,20 @@ describe('append, query, get, proof, receipt, checkpoint', () => {
     assert.equal(refused.status, 1);
     assert.match(refused.stderr, /line 3/);
     assert.match(refused.stderr, /\[event\.\w+\]/);
+    // Array items are sent as written, so the server sees (and refuses) what a parse would hide.
+    const item = '{"action":"a","actor":{"id":"x"}}';
+    for (const [body, code] of [
+      [`[${item},\n {"action":"a","actor":{"id":"x","id":"y"}}]`, 'request.duplicate_name'],
+      [
+        `[${item}, {"action":"a","actor":{"id":"x"},"metadata":{"n":9007199254740993}}]`,
+        'request.imprecise_number',
+      ],
+    ]) {
+      writeFileSync(f('refused.json'), body as string);
+      const r = await run('append', '--file', f('refused.json'));
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`\\[${code}\\]`));
+    }
     assert.equal((await run('append')).status, 2);
   });
 

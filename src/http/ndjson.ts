@@ -10,6 +10,7 @@
  * JSON.parse keeps the last one silently, so a body other tools read differently would be logged.
  */
 import { isUtf8 } from 'node:buffer';
+import { nameSeparators, stringEnd } from '../util/json-text.js';
 import { HttpError } from './problem.js';
 
 /** The events of an NDJSON body, with the 1-based line number of each (blank lines are skipped). */
@@ -200,30 +201,6 @@ function membersOf(value: unknown, depth: number): number {
     n += m + 1;
   }
   return n;
-}
-
-/** Colons outside strings in JSON text: one per object member. */
-function nameSeparators(text: string): number {
-  let n = 0;
-  let i = 0;
-  for (;;) {
-    const quote = text.indexOf('"', i);
-    const stop = quote === -1 ? text.length : quote;
-    for (; i < stop; i++) if (text.charCodeAt(i) === 0x3a) n++;
-    if (quote === -1) return n;
-    i = stringEnd(text, quote) + 1;
-  }
-}
-
-/** The index of the quote that closes the string opening at `quote` (the text is valid JSON). */
-function stringEnd(text: string, quote: number): number {
-  let end = text.indexOf('"', quote + 1);
-  for (;;) {
-    let backslashes = 0;
-    while (text.charCodeAt(end - 1 - backslashes) === 0x5c) backslashes++;
-    if (backslashes % 2 === 0) return end;
-    end = text.indexOf('"', end + 1);
-  }
 }
 
 interface Container {
