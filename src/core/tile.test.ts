@@ -20,10 +20,12 @@ import {
   decodeBundle,
   encodeBundle,
   entriesPath,
+  fullTileRoot,
   nodeTile,
   parseTilePath,
   partialTiles,
   TileError,
+  TileHashCache,
   type TileRef,
   tileHashReader,
   tilePath,
@@ -391,4 +393,17 @@ test('entry bundles: malformed input is rejected with codes', () => {
     }),
     { numRuns: 1000 },
   );
+});
+
+test('fullTileRoot is MTH of the 256 hashes (rootOf), and reuses the memo it fills', async () => {
+  const hashes = Array.from({ length: 256 }, (_, i) => hashLeaf(utf8(`leaf ${i}`)));
+  const tile = new Uint8Array(256 * 32);
+  hashes.forEach((h, i) => tile.set(h, i * 32));
+  const cache = new TileHashCache();
+  assert.equal(toHex(fullTileRoot(tile, cache)), toHex(rootOf(hashes)));
+  // The interior hashes it computed serve a reader over the same bytes: node (7, 1) = hashes 128..255.
+  const read = tileHashReader(async () => tile, 256, cache);
+  const [node] = await read([{ level: 7, index: 1 }]);
+  assert.equal(toHex(node!), toHex(rootOf(hashes.slice(128))));
+  assert.throws(() => fullTileRoot(tile.subarray(32), cache), TileError);
 });

@@ -271,6 +271,26 @@ function fill(tile: Uint8Array, memo: TileMemo, height: number, j: number): void
 }
 
 /**
+ * The hash of the node a full tile's 256 hashes make: the entry its parent tile holds for it. The
+ * interior hashes computed on the way stay memoised in `cache` for proofs over the same bytes.
+ */
+export function fullTileRoot(tile: Uint8Array, cache: TileHashCache): Uint8Array {
+  if (tile.length !== TILE_WIDTH * HASH_SIZE) {
+    throw new TileError(
+      'tile.invalid_tile',
+      `a full tile holds ${TILE_WIDTH * HASH_SIZE} bytes, got ${tile.length}`,
+    );
+  }
+  const memo = memoFor(cache, tile);
+  fill(tile, memo, TILE_HEIGHT - 1, 0);
+  fill(tile, memo, TILE_HEIGHT - 1, 1);
+  const left = slotOf(TILE_HEIGHT - 1, 0) * HASH_SIZE;
+  const root = new Uint8Array(HASH_SIZE);
+  hashChildrenInto(memo.hashes, left, memo.hashes, left + HASH_SIZE, root, 0);
+  return root;
+}
+
+/**
  * A HashReader for a tree of `treeSize` that reads each needed tile once, all in parallel, and
  * computes the requested node hashes. `readTile` may resolve to a wider version of the tile (a
  * full tile for a partial ref): tiles only grow at the right, so the prefix is the same.

@@ -3,9 +3,26 @@
  * consistency proofs computed from them, with the caches that make a busy proof endpoint cheap.
  * Everything here reads tiles the log has already published (at or below its latest checkpoint),
  * which never change once written, so every cache is safe without invalidation.
+ *
+ * A full hash tile read from storage is checked against the entry its parent tile holds for it
+ * before it is used or cached (the parent checked the same way when full; the partial tiles at
+ * the right edge were checked against the signed checkpoint at open, and are written from memory
+ * since). So a tile damaged on disk behind the edge is refused as `log.inconsistent`, naming it,
+ * instead of yielding proofs that fail at the client. Each full tile is checked once per cache
+ * life: 255 hashes, whose interior results the proofs over it reuse.
  */
+
+import { bytesEqual } from '../core/crypto.js';
+import { HASH_SIZE } from '../core/merkle.js';
 import { EdgeFoldCache, type HashReader, proveConsistency, proveInclusion } from '../core/proof.js';
-import { TILE_WIDTH, TileHashCache, type TileRef, tileHashReader, tilePath } from '../core/tile.js';
+import {
+  fullTileRoot,
+  TILE_WIDTH,
+  TileHashCache,
+  type TileRef,
+  tileHashReader,
+  tilePath,
+} from '../core/tile.js';
 import type { BlobStore } from '../storage/types.js';
 import { LogError } from './errors.js';
 
@@ -48,11 +65,34 @@ export class LogProofs {
     if (bytes === undefined) {
       bytes = await this.blobs.get(key);
       if (bytes === undefined) return undefined;
+      if (available === TILE_WIDTH) await this.checkFullTile(ref.level, ref.index, bytes);
       // Tiles at a path never change (the width is in the path), so caching them is always safe.
       if (this.tileCache.size >= TILE_CACHE_SIZE) this.tileCache.delete(this.tileCache.keys().next().value!);
       this.tileCache.set(key, bytes);
     }
     return ref.width === available ? bytes : bytes.subarray(0, ref.width * 32);
+  }
+
+  /** Refuses a full tile whose hashes do not make the entry its parent tile holds for it. */
+  private async checkFullTile(level: number, index: number, bytes: Uint8Array): Promise<void> {
+    const at = index % TILE_WIDTH;
+    const parentIndex = Math.floor(index / TILE_WIDTH);
+    // A full tile's node exists at the next level, so its parent holds at least at + 1 hashes.
+    const parentSize = Math.floor(this.size() / TILE_WIDTH ** (level + 1));
+    const width = Math.min(TILE_WIDTH, parentSize - parentIndex * TILE_WIDTH);
+    const parentRef = { level: level + 1, index: parentIndex, width };
+    const parent = width > at ? await this.hashTile(parentRef) : undefined;
+    const path = tilePath({ level, index, width: TILE_WIDTH });
+    const damaged = (why: string) =>
+      new LogError('log.inconsistent', `log ${this.name}: hash tile ${path} ${why}; run indelible verify`, {
+        details: { log: this.name, tile: path },
+      });
+    if (bytes.length !== TILE_WIDTH * HASH_SIZE) throw damaged(`holds ${bytes.length} bytes`);
+    if (parent === undefined) throw damaged(`has no parent tile ${tilePath(parentRef)}`);
+    const expected = parent.subarray(at * HASH_SIZE, (at + 1) * HASH_SIZE);
+    if (!bytesEqual(fullTileRoot(bytes, this.tileHashCache), expected)) {
+      throw damaged(`does not match entry ${at} of its parent ${tilePath(parentRef)}`);
+    }
   }
 
   async inclusionProof(index: number, treeSize: number): Promise<Uint8Array[]> {

@@ -385,6 +385,52 @@ test('a damaged partial entry bundle is refused at open, never sealed into a ful
   });
 });
 
+test('a full hash tile damaged behind the edge is refused for proofs and the read path, naming it', async () => {
+  const driver = createMemoryDriver();
+  const engine = await openTestEngine(driver);
+  await engine.createLog('acme');
+  await engine.append(
+    'acme',
+    Array.from({ length: 600 }, (_, i) => sampleEvent(i)),
+  );
+  await engine.close();
+  // tile/0/000 (leaves 0..255) is full; its parent tile/1/000.p/2 and the edge tile/0/002.p/88 are partial.
+  const key = 'tile/0/000';
+  const tampered = createMemoryDriver({ state: driver.snapshot() });
+  const bytes = (await tampered.log('acme').blobs.get(key))!.slice();
+  bytes[5 * 32] = (bytes[5 * 32]! ^ 1) & 0xff;
+  await tampered.log('acme').blobs.delete(key, { retention: true });
+  await tampered.log('acme').blobs.put(key, bytes);
+
+  const reopened = await openTestEngine(createMemoryDriver({ state: tampered.snapshot() }));
+  try {
+    const log = reopened.log('acme');
+    const cp = log.latestCheckpoint();
+    const damaged = {
+      code: 'log.inconsistent',
+      message: /tile\/0\/000 does not match entry 0 of its parent tile\/1\/000\.p\/2/,
+    };
+    await assert.rejects(log.inclusionProof(7, cp.size), damaged);
+    await assert.rejects(log.readTileBytes({ kind: 'hash', level: 0, index: 0, width: 256 }), damaged);
+    await assert.rejects(log.consistencyProof(100, cp.size), damaged);
+    // Proofs that never read the damaged tile still verify (its hash comes from the parent).
+    const leaf = hashLeaf(await log.readRecord(590));
+    verifyInclusion(590, cp.size, leaf, await log.inclusionProof(590, cp.size), cp.rootHash);
+  } finally {
+    await reopened.close();
+  }
+  // The untouched directory serves the same proof, and it verifies.
+  const intact = await openTestEngine(createMemoryDriver({ state: driver.snapshot() }));
+  try {
+    const log = intact.log('acme');
+    const cp = log.latestCheckpoint();
+    const leaf = hashLeaf(await log.readRecord(7));
+    verifyInclusion(7, cp.size, leaf, await log.inclusionProof(7, cp.size), cp.rootHash);
+  } finally {
+    await intact.close();
+  }
+});
+
 /** An in-memory index that records whether it was closed. */
 function closeTrackingIndex() {
   const inner = createSqliteIndex({ path: ':memory:' });
