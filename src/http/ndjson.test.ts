@@ -66,6 +66,17 @@ describe('parseJsonBody', () => {
     assert.equal(e.details?.field, 'metadata.x[0].__proto__');
   });
 
+  it('refuses own __proto__ keys written with escapes', () => {
+    for (const name of ['\\u005f_proto__', '__pr\\u006fto__', '\\u005F\\u005Fproto\\u005F\\u005F']) {
+      const body = `{"a":[{"${name}":{"admin":true}}]}`;
+      assert.deepEqual(Object.keys((JSON.parse(body) as { a: object[] }).a[0]!), ['__proto__'], body);
+      const e = codeOf(() => parseJsonBody(buf(body)));
+      assert.equal(e.code, 'request.invalid', body);
+      assert.equal(e.details?.field, 'a[0].__proto__');
+      assert.equal(codeOf(() => parseNdjson(buf(`{}\n${body}`))).details?.line, 2);
+    }
+  });
+
   it('accepts "__proto__" as a string value', () => {
     assert.deepEqual(parseJsonBody(buf('{"a":"__proto__"}')), { a: '__proto__' });
   });
@@ -199,12 +210,28 @@ describe('duplicate member names (RFC 8259 §4, I-JSON RFC 7493 §2.3)', () => {
     assert.ok(refused > 500 && refused < 2500, `${refused} of 3000 generated with a repeated name`);
   });
 
-  it('are found beyond the depth the quick count walks, without overflowing the stack', () => {
-    const deep = (inner: string) => `${'['.repeat(5000)}${inner}${']'.repeat(5000)}`;
-    const e = codeOf(() => parseJsonBody(buf(deep('{"a":1,"a":2}'))));
+  it('bodies nested 1000 deep or more are left to the validation that refuses their nesting, at once', () => {
+    const deep = (depth: number, inner: string) => `${'['.repeat(depth)}${inner}${']'.repeat(depth)}`;
+    // Not counted or scanned: events refuse such nesting with event.too_deep (bad-input.test.ts).
+    assert.equal((parseJsonBody(buf(deep(5000, '{"a":1,"a":2}'))) as unknown[]).length, 1);
+    // A million levels (2 MB): neither counted nor scanned (the scan spelled out paths at every level).
+    assert.equal((parseJsonBody(buf(deep(1_000_000, '{"a":1,"a":2}'))) as unknown[]).length, 1);
+    // A __proto__ member, escaped or not, is still refused first (with the nesting).
+    for (const name of ['__proto__', '\\u005f_proto__']) {
+      assert.equal(codeOf(() => parseJsonBody(buf(deep(5000, `{"${name}":1}`)))).code, 'request.invalid');
+    }
+    // Just under the limit, a repeat is found and named.
+    const e = codeOf(() => parseJsonBody(buf(deep(998, '{"a":1,"a":2}'))));
     assert.equal(e.code, 'request.duplicate_name');
-    assert.equal(e.details?.field, `${'[0]'.repeat(5000)}.a`);
-    assert.equal((parseJsonBody(buf(deep('{"a":1,"b":2}'))) as unknown[]).length, 1);
+    assert.equal(e.details?.field, `…${`${'[0]'.repeat(998)}.a`.slice(-199)}`);
+  });
+
+  it('name the place by its end and the name by its start when they are long', () => {
+    const name = 'n'.repeat(500);
+    const e = codeOf(() => parseJsonBody(buf(`{"${name}":{"x":1,"x":2}}`)));
+    assert.equal(e.details?.field, `…${name.slice(-197)}.x`);
+    const f = codeOf(() => parseJsonBody(buf(`{"${name}":1,"${name}":2}`)));
+    assert.match(f.message, new RegExp(`"${'n'.repeat(64)}" appears twice`));
   });
 });
 

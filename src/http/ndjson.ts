@@ -51,8 +51,7 @@ export function parseJsonBody(buf: Buffer): unknown {
   } catch (err) {
     throw new HttpError('request.malformed_json', `the request body is not JSON: ${(err as Error).message}`);
   }
-  if (text.includes('"__proto__"')) rejectProtoKeys(value, '');
-  rejectDuplicateNames(text, value);
+  checkMembers(text, value);
   if (LONG_DIGITS.test(text)) rejectImpreciseIntegers(text);
   return value;
 }
@@ -74,7 +73,6 @@ export function parseNdjson(buf: Buffer, maxEvents = Number.POSITIVE_INFINITY): 
   const text = decodeUtf8(buf);
   const events: unknown[] = [];
   const lines: number[] = [];
-  const checkProto = text.includes('"__proto__"');
   const checkDigits = LONG_DIGITS.test(text);
   // Non-blank lines past maxEvents: counted for the error, never parsed.
   let over = 0;
@@ -101,8 +99,7 @@ export function parseNdjson(buf: Buffer, maxEvents = Number.POSITIVE_INFINITY): 
         },
       );
     }
-    if (checkProto) rejectProtoKeys(value, '', line);
-    rejectDuplicateNames(raw, value, line);
+    checkMembers(raw, value, line);
     if (checkDigits && LONG_DIGITS.test(raw)) rejectImpreciseIntegers(raw, line);
     events.push(value);
     lines.push(line);
@@ -139,7 +136,7 @@ function rejectImpreciseIntegers(text: string, line?: number): void {
   }
 }
 
-/** Deeper bodies are refused here rather than risk the stack (events allow far less anyway). */
+/** Deeper bodies are refused rather than risk the stack (events allow far less anyway). */
 const MAX_SCAN_DEPTH = 1000;
 
 function rejectProtoKeys(value: unknown, path: string, line?: number, depth = 0): void {
@@ -165,48 +162,67 @@ function rejectProtoKeys(value: unknown, path: string, line?: number, depth = 0)
 }
 
 /**
- * Refuses an object with two members of the same name (after unescaping: `"a"` and `"\u0061"` are
- * one name), naming where. The common case costs two cheap counts: the members JSON.parse kept
- * against the name separators in the text (colons outside strings), equal exactly when no name was
+ * Refuses what JSON.parse accepts and an event must not hold, naming where: an own `__proto__`
+ * member (however its name is escaped) and an object with two members of the same name (after unescaping: `"a"` and `"\u0061"` are one name). The common case
+ * costs one walk of the parsed value and one count over the text: the members JSON.parse kept
+ * against the name separators written (colons outside strings), equal exactly when no name was
  * repeated. Only a mismatch pays for the scan that finds the place. `text` parsed as `value`.
  */
-function rejectDuplicateNames(text: string, value: unknown, line?: number): void {
+function checkMembers(text: string, value: unknown, line?: number): void {
   const kept = membersOf(value, 0);
+  if (kept === PROTO) {
+    rejectProtoKeys(value, '', line);
+    throw new Error('membersOf and rejectProtoKeys disagree');
+  }
+  if (kept === DEEP) {
+    // Left to the validation that refuses such nesting with its own code (event.too_deep), once a
+    // __proto__ member, possibly written with escapes, is ruled out (it refuses the nesting too).
+    if (text.includes('__proto__') || text.includes('\\u')) rejectProtoKeys(value, '', line);
+    return;
+  }
   if (kept === nameSeparators(text)) return;
   const at = duplicateName(text);
-  if (at === undefined) return; // nested beyond MAX_SCAN_DEPTH and counted no further: no duplicate
+  if (at === undefined) throw new Error('member counts differ but no name repeats');
+  // Names can be long: the place is shown by its end, the name by its start.
+  const field = at.field.length > 200 ? `…${at.field.slice(-199)}` : at.field;
   throw new HttpError(
     'request.duplicate_name',
-    `the member name ${JSON.stringify(at.name.slice(0, 64))} appears twice in one object (at ${at.field}); names must be unique`,
-    { details: line === undefined ? { field: at.field } : { field: at.field, line } },
+    `the member name ${JSON.stringify(at.name.slice(0, 64))} appears twice in one object (at ${field}); names must be unique`,
+    { details: line === undefined ? { field } : { field, line } },
   );
 }
 
-/** Members of every object in a parsed value; -1 past MAX_SCAN_DEPTH (the scan then decides). */
+const PROTO = -1;
+const DEEP = -2;
+
+/**
+ * Members of every object in a parsed value; PROTO at an own `__proto__` member, DEEP at nesting
+ * MAX_SCAN_DEPTH deep (whichever comes first in the order rejectProtoKeys walks).
+ */
 function membersOf(value: unknown, depth: number): number {
   if (value === null || typeof value !== 'object') return 0;
-  if (depth >= MAX_SCAN_DEPTH) return -1;
+  if (depth >= MAX_SCAN_DEPTH) return DEEP;
   let n = 0;
   if (Array.isArray(value)) {
     for (const item of value) {
       const m = membersOf(item, depth + 1);
-      if (m < 0) return -1;
+      if (m < 0) return m;
       n += m;
     }
     return n;
   }
   for (const key in value) {
+    if (key === '__proto__') return PROTO;
     const m = membersOf((value as Record<string, unknown>)[key], depth + 1);
-    if (m < 0) return -1;
+    if (m < 0) return m;
     n += m + 1;
   }
   return n;
 }
 
 interface Container {
-  /** Member names so far (objects), or null (arrays). */
-  names: Set<string> | null;
-  field: string;
+  /** Objects: the member names so far (made at the first). Arrays: null. */
+  names: Set<string> | null | undefined;
   /** Arrays: the index of the current item. */
   item: number;
   /** Objects: the next string is a name (after `{` or `,`). */
@@ -215,21 +231,17 @@ interface Container {
   name: string;
 }
 
-/** The first repeated member name in valid JSON text and where it is (`field` as in other errors). */
+/**
+ * The first repeated member name in valid JSON text and where it is (`field` as in other errors).
+ * Linear in the text, however deep: the place is spelled out only once a repeat is found.
+ */
 function duplicateName(text: string): { name: string; field: string } | undefined {
   const stack: Container[] = [];
-  const childField = (): string => {
-    const top = stack[stack.length - 1];
-    if (top === undefined) return '';
-    if (top.names === null) return `${top.field}[${top.item}]`;
-    return top.field === '' ? top.name : `${top.field}.${top.name}`;
-  };
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     const top = stack[stack.length - 1];
     if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
-      const names = c === 0x7b ? new Set<string>() : null;
-      stack.push({ names, field: childField(), item: 0, expectName: true, name: '' });
+      stack.push({ names: c === 0x7b ? undefined : null, item: 0, expectName: true, name: '' });
     } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
       stack.pop();
     } else if (c === 0x2c /* , */ && top !== undefined) {
@@ -241,11 +253,22 @@ function duplicateName(text: string): { name: string; field: string } | undefine
         const name = JSON.parse(text.slice(i, end + 1)) as string;
         top.name = name;
         top.expectName = false;
-        if (top.names.has(name)) return { name, field: childField() };
+        top.names ??= new Set<string>();
+        if (top.names.has(name)) return { name, field: fieldOf(stack) };
         top.names.add(name);
       }
       i = end;
     }
   }
   return undefined;
+}
+
+/** The path of the current member or item of the innermost container: `a.b[2].c`. */
+function fieldOf(stack: readonly Container[]): string {
+  let field = '';
+  for (const c of stack) {
+    if (c.names === null) field += `[${c.item}]`;
+    else field += field === '' ? c.name : `.${c.name}`;
+  }
+  return field;
 }
