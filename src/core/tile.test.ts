@@ -398,7 +398,7 @@ test('entry bundles: malformed input is rejected with codes', () => {
 test('fullTileRoot is MTH of the 256 hashes (rootOf), and reuses the memo it fills', async () => {
   const hashes = Array.from({ length: 256 }, (_, i) => hashLeaf(utf8(`leaf ${i}`)));
   const tile = new Uint8Array(256 * 32);
-  hashes.forEach((h, i) => tile.set(h, i * 32));
+  for (const [i, h] of hashes.entries()) tile.set(h, i * 32);
   const cache = new TileHashCache();
   assert.equal(toHex(fullTileRoot(tile, cache)), toHex(rootOf(hashes)));
   // The interior hashes it computed serve a reader over the same bytes: node (7, 1) = hashes 128..255.

@@ -138,6 +138,10 @@ describe('duplicate member names (RFC 8259 §4, I-JSON RFC 7493 §2.3)', () => {
       // Strings that look like structure, and whitespace around the separators, do not confuse it.
       ['{ "s" : "{\\":[,", "t" :"a:b\\\\", "t": 1 }', 't', 't'],
       ['{"events":[{"action":"x"},{"action":"y","actor":{},"action":"z"}]}', 'action', 'events[1].action'],
+      // Colons written as escapes, which the quick colon count cannot see, alone or beside a repeat.
+      ['{"x":1,"x":2,"y":"\\u003a"}', 'x', 'x'],
+      ['{"a\\u003A":1,"a:":2}', 'a:', 'a:'],
+      ['{"k\\u003a":"\\u003a\\u003a","k:":{"v":":"}}', 'k:', 'k:'],
     ];
     for (const [body, name, field] of cases) {
       const e = codeOf(() => parseJsonBody(buf(body)));
@@ -156,6 +160,7 @@ describe('duplicate member names (RFC 8259 §4, I-JSON RFC 7493 §2.3)', () => {
       '{"a":{"a":{"a":1}},"b":[{"a":1},{"a":2}]}',
       '{"a":"\\"a\\":1,\\"a\\":2","b":"::"}',
       '{"a":1,"A":2}',
+      '{"a\\u003a":"\\u003a:","a:b":":\\u003A","c":{"\\u003a":1}}',
       '{"k":[":",{"k":":"}],"x":"\\\\"}',
       '[]',
       '"a:b"',
