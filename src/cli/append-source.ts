@@ -6,10 +6,10 @@
  *
  * The texts are sent as written (an NDJSON line or an array item, without the white space around
  * it), so the server sees exactly what the file holds: a repeated member name or an integer beyond
- * 2^53 is refused there, not silently changed here by a parse and re-serialization. They are
- * deterministic functions of the input because a
- * resumed append must rebuild an in-flight batch byte for byte: the server fingerprints the body of
- * an idempotent request and only replays it for the very same bytes.
+ * 2^53 is refused there, not silently changed here by a parse and re-serialization. They must be
+ * deterministic functions of the input anyway: a resumed append rebuilds an in-flight batch byte
+ * for byte, since the server fingerprints the body of an idempotent request and only replays it
+ * for the very same bytes.
  */
 import { createReadStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
