@@ -75,6 +75,12 @@ export class LogProofs {
 
   /** Refuses a full tile whose hashes do not make the entry its parent tile holds for it. */
   private async checkFullTile(level: number, index: number, bytes: Uint8Array): Promise<void> {
+    const path = tilePath({ level, index, width: TILE_WIDTH });
+    const damaged = (why: string) =>
+      new LogError('log.inconsistent', `log ${this.name}: hash tile ${path} ${why}; run indelible verify`, {
+        details: { log: this.name, tile: path },
+      });
+    if (bytes.length !== TILE_WIDTH * HASH_SIZE) throw damaged(`holds ${bytes.length} bytes`);
     const at = index % TILE_WIDTH;
     const parentIndex = Math.floor(index / TILE_WIDTH);
     // A full tile's node exists at the next level, so its parent holds at least at + 1 hashes.
@@ -82,12 +88,6 @@ export class LogProofs {
     const width = Math.min(TILE_WIDTH, parentSize - parentIndex * TILE_WIDTH);
     const parentRef = { level: level + 1, index: parentIndex, width };
     const parent = width > at ? await this.hashTile(parentRef) : undefined;
-    const path = tilePath({ level, index, width: TILE_WIDTH });
-    const damaged = (why: string) =>
-      new LogError('log.inconsistent', `log ${this.name}: hash tile ${path} ${why}; run indelible verify`, {
-        details: { log: this.name, tile: path },
-      });
-    if (bytes.length !== TILE_WIDTH * HASH_SIZE) throw damaged(`holds ${bytes.length} bytes`);
     if (parent === undefined) throw damaged(`has no parent tile ${tilePath(parentRef)}`);
     const expected = parent.subarray(at * HASH_SIZE, (at + 1) * HASH_SIZE);
     if (!bytesEqual(fullTileRoot(bytes, this.tileHashCache), expected)) {
