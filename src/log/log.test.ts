@@ -429,6 +429,20 @@ test('a full hash tile damaged behind the edge is refused for proofs and the rea
   } finally {
     await intact.close();
   }
+  // A full tile cut short is refused for its length.
+  const cut = createMemoryDriver({ state: driver.snapshot() });
+  const whole = (await cut.log('acme').blobs.get(key))!;
+  await cut.log('acme').blobs.delete(key, { retention: true });
+  await cut.log('acme').blobs.put(key, whole.slice(0, 255 * 32));
+  const short = await openTestEngine(createMemoryDriver({ state: cut.snapshot() }));
+  try {
+    await assert.rejects(short.log('acme').inclusionProof(7, 600), {
+      code: 'log.inconsistent',
+      message: /tile\/0\/000 holds 8160 bytes/,
+    });
+  } finally {
+    await short.close();
+  }
 });
 
 /** An in-memory index that records whether it was closed. */
