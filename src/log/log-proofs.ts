@@ -10,12 +10,18 @@
  * since). So a tile damaged on disk behind the edge is refused as `log.inconsistent`, naming it,
  * instead of yielding proofs that fail at the client. Each full tile is checked once per cache
  * life: 255 hashes, whose interior results the proofs over it reuse.
+ *
+ * Full entry bundles read from storage are checked the same way (`fullBundle`): every record's leaf
+ * hash against the checked level-0 tile, so a damaged bundle is refused, naming it, instead of
+ * serving records whose inclusion proofs then fail at the client.
  */
 
 import { bytesEqual } from '../core/crypto.js';
-import { HASH_SIZE } from '../core/merkle.js';
+import { HASH_SIZE, hashLeaf } from '../core/merkle.js';
 import { EdgeFoldCache, type HashReader, proveConsistency, proveInclusion } from '../core/proof.js';
 import {
+  decodeBundle,
+  entriesPath,
   fullTileRoot,
   TILE_WIDTH,
   TileHashCache,
@@ -93,6 +99,38 @@ export class LogProofs {
     if (!bytesEqual(fullTileRoot(bytes, this.tileHashCache), expected)) {
       throw damaged(`does not match entry ${at} of its parent ${tilePath(parentRef)}`);
     }
+  }
+
+  /**
+   * The records of the full entry bundle `index`, decoded from `bytes` as read from storage, once
+   * each record's leaf hash matches its entry in the level-0 hash tile (checked by `hashTile`).
+   * 256 leaf hashes: the caller reads a bundle from storage once per cache life.
+   */
+  async fullBundle(index: number, bytes: Uint8Array): Promise<Uint8Array[]> {
+    const path = entriesPath(index, TILE_WIDTH);
+    const damaged = (why: string) =>
+      new LogError(
+        'log.inconsistent',
+        `log ${this.name}: entry bundle ${path} ${why}; run indelible verify`,
+        {
+          details: { log: this.name, bundle: path },
+        },
+      );
+    let records: Uint8Array[];
+    try {
+      records = decodeBundle(bytes, TILE_WIDTH);
+    } catch (err) {
+      throw damaged(`cannot be read (${(err as Error).message})`);
+    }
+    const leaves = await this.hashTile({ level: 0, index, width: TILE_WIDTH });
+    if (leaves === undefined)
+      throw damaged(`has no hash tile ${tilePath({ level: 0, index, width: TILE_WIDTH })}`);
+    for (let i = 0; i < TILE_WIDTH; i++) {
+      if (!bytesEqual(hashLeaf(records[i]!), leaves.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE))) {
+        throw damaged(`holds a record at index ${index * TILE_WIDTH + i} that is not the logged one`);
+      }
+    }
+    return records;
   }
 
   async inclusionProof(index: number, treeSize: number): Promise<Uint8Array[]> {

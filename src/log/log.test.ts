@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { fromHex } from '../core/encoding.js';
 import { hashLeaf } from '../core/merkle.js';
@@ -385,9 +388,10 @@ test('a damaged partial entry bundle is refused at open, never sealed into a ful
   });
 });
 
-test('a full hash tile damaged behind the edge is refused for proofs and the read path, naming it', async () => {
+test('a full hash tile damaged behind the edge is refused for proofs and the read path, naming it', async (t) => {
   const driver = createMemoryDriver();
-  const engine = await openTestEngine(driver);
+  const open = keptIndex(t);
+  const engine = await open(driver);
   await engine.createLog('acme');
   await engine.append(
     'acme',
@@ -402,7 +406,7 @@ test('a full hash tile damaged behind the edge is refused for proofs and the rea
   await tampered.log('acme').blobs.delete(key, { retention: true });
   await tampered.log('acme').blobs.put(key, bytes);
 
-  const reopened = await openTestEngine(createMemoryDriver({ state: tampered.snapshot() }));
+  const reopened = await open(createMemoryDriver({ state: tampered.snapshot() }));
   try {
     const log = reopened.log('acme');
     const cp = log.latestCheckpoint();
@@ -420,7 +424,7 @@ test('a full hash tile damaged behind the edge is refused for proofs and the rea
     await reopened.close();
   }
   // The untouched directory serves the same proof, and it verifies.
-  const intact = await openTestEngine(createMemoryDriver({ state: driver.snapshot() }));
+  const intact = await open(createMemoryDriver({ state: driver.snapshot() }));
   try {
     const log = intact.log('acme');
     const cp = log.latestCheckpoint();
@@ -434,7 +438,7 @@ test('a full hash tile damaged behind the edge is refused for proofs and the rea
   const whole = (await cut.log('acme').blobs.get(key))!;
   await cut.log('acme').blobs.delete(key, { retention: true });
   await cut.log('acme').blobs.put(key, whole.slice(0, 255 * 32));
-  const short = await openTestEngine(createMemoryDriver({ state: cut.snapshot() }));
+  const short = await open(createMemoryDriver({ state: cut.snapshot() }));
   try {
     await assert.rejects(short.log('acme').inclusionProof(7, 600), {
       code: 'log.inconsistent',
@@ -444,6 +448,97 @@ test('a full hash tile damaged behind the edge is refused for proofs and the rea
     await short.close();
   }
 });
+
+test('a full entry bundle damaged behind the edge is refused for reads, naming it', async (t) => {
+  const driver = createMemoryDriver();
+  const open = keptIndex(t);
+  const engine = await open(driver);
+  await engine.createLog('acme');
+  await engine.append(
+    'acme',
+    Array.from({ length: 600 }, (_, i) => sampleEvent(i)),
+  );
+  await engine.close();
+  const key = 'tile/entries/000';
+  const original = (await createMemoryDriver({ state: driver.snapshot() }).log('acme').blobs.get(key))!;
+  /** A copy of the data directory with `key` replaced by `bytes`, opened. */
+  const withBundle = async (bytes: Uint8Array) => {
+    const copy = createMemoryDriver({ state: driver.snapshot() });
+    await copy.log('acme').blobs.delete(key, { retention: true });
+    await copy.log('acme').blobs.put(key, bytes);
+    return open(createMemoryDriver({ state: copy.snapshot() }));
+  };
+
+  // One byte of record 5 changed (inside its text, so the bundle still decodes).
+  const flipped = original.slice();
+  const at = original.indexOf(0x7b, 2 + (original[0]! << 8) + original[1]!) + 10; // into record 1
+  flipped[at] = flipped[at]! ^ 0x01;
+  const damaged = await withBundle(flipped);
+  try {
+    const log = damaged.log('acme');
+    const refused = {
+      code: 'log.inconsistent',
+      message: /entry bundle tile\/entries\/000 holds a record at index 1 /,
+    };
+    await assert.rejects(log.readRecord(200), refused);
+    await assert.rejects(log.readRecords(0, 3), refused);
+    await assert.rejects(log.readTileBytes({ kind: 'entries', level: 0, index: 0, width: 256 }), refused);
+    // Records of other bundles (full or at the edge) are still served, and still prove.
+    const cp = log.latestCheckpoint();
+    const leaf = hashLeaf(await log.readRecord(300));
+    verifyInclusion(300, cp.size, leaf, await log.inclusionProof(300, cp.size), cp.rootHash);
+  } finally {
+    await damaged.close();
+  }
+  // An index that must catch up over the damaged bundle (a new or reset one) refuses to index it:
+  // the log does not open, naming the bundle.
+  const fresh = createMemoryDriver({ state: driver.snapshot() });
+  await fresh.log('acme').blobs.delete(key, { retention: true });
+  await fresh.log('acme').blobs.put(key, flipped);
+  await assert.rejects(openTestEngine(fresh), {
+    code: 'log.inconsistent',
+    message: /entry bundle tile\/entries\/000 holds a record at index 1 /,
+  });
+
+  // A bundle that does not decode (cut inside a record) is refused the same way.
+  const cut = await withBundle(original.slice(0, original.length - 3));
+  try {
+    await assert.rejects(cut.log('acme').readRecord(7), {
+      code: 'log.inconsistent',
+      message: /entry bundle tile\/entries\/000 cannot be read/,
+    });
+  } finally {
+    await cut.close();
+  }
+
+  // The untouched bundle is served as stored.
+  const intact = await open(createMemoryDriver({ state: driver.snapshot() }));
+  try {
+    const log = intact.log('acme');
+    const cp = log.latestCheckpoint();
+    const rec = await log.readRecord(1);
+    verifyInclusion(1, cp.size, hashLeaf(rec), await log.inclusionProof(1, cp.size), cp.rootHash);
+    assert.deepEqual(await log.readTileBytes({ kind: 'entries', level: 0, index: 0, width: 256 }), original);
+  } finally {
+    await intact.close();
+  }
+});
+
+/**
+ * Opens engines whose search index is one file kept across opens (deleted after the test): reopening
+ * a copy of the data then reads no bundle to catch the index up, so a test sees what reads do.
+ */
+function keptIndex(t: { after(fn: () => void): void }) {
+  const dir = mkdtempSync(join(tmpdir(), 'indelible-log-test-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return (driver: ReturnType<typeof createMemoryDriver>) =>
+    Engine.open({
+      driver,
+      index: createSqliteIndex({ path: join(dir, 'index.sqlite') }),
+      originPrefix: 'test.example',
+      config: { integrator: { intervalMs: 60_000 } },
+    });
+}
 
 /** An in-memory index that records whether it was closed. */
 function closeTrackingIndex() {

@@ -690,7 +690,9 @@ export class Log {
     const bytes = await this.opts.storage.blobs.get(key);
     if (bytes === undefined)
       throw new LogError('log.inconsistent', `log ${this.name}: entry bundle ${key} is missing`);
-    const entries = decodeBundle(bytes);
+    // A full bundle is checked against the signed tree (its level-0 tile) before it is used; the
+    // edge bundle was checked at open and grows from memory.
+    const entries = full ? await this.proofs.fullBundle(bundleIndex, bytes) : decodeBundle(bytes);
     if (full && cache) {
       if (this.bundleCache.size >= 64) this.bundleCache.delete(this.bundleCache.keys().next().value!);
       this.bundleCache.set(bundleIndex, entries);
