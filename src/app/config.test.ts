@@ -16,12 +16,17 @@ test('an empty configuration is valid', () => {
   assert.deepEqual(parseServerConfig({}), {});
 });
 
+test('http.drainMs reaches the HTTP settings (serve passes the http section to the server)', () => {
+  assert.equal(parseServerConfig({ http: { drainMs: 5000 } }).http?.drainMs, 5000);
+});
+
 const bad: Array<[string, unknown, string, RegExp]> = [
   ['unknown top-level key', { lisen: '1:2' }, 'config.invalid', /lisen/],
   ['unknown nested key', { http: { bodyLimt: 5 } }, 'config.invalid', /bodyLimt/],
   ['wrong type', { http: { publicReads: 'yes' } }, 'config.invalid', /http\.publicReads/],
   ['negative interval', { engine: { integrator: { intervalMs: 0 } } }, 'config.invalid', /intervalMs/],
   ['unknown log level', { logLevel: 'loud' }, 'config.invalid', /logLevel/],
+  ['negative drain time', { http: { drainMs: -1 } }, 'config.invalid', /http\.drainMs/],
   [
     'batch larger than the queue',
     { http: { maxBatchEvents: 500 }, engine: { sequencer: { maxQueuedEvents: 100, maxBatchEvents: 100 } } },

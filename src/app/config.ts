@@ -42,6 +42,7 @@ export const ServerConfigSchema = Type.Object(
           exportIndexWaitMs: Type.Optional(Int(0)),
           trustProxy: Type.Optional(Type.Boolean()),
           accessLog: Type.Optional(Type.Boolean()),
+          drainMs: Type.Optional(Int(0)),
         },
         closed,
       ),

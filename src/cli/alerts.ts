@@ -1,21 +1,10 @@
-import { userInfo } from 'node:os';
 import type { Command } from 'commander';
-import { openDataDir } from '../app/data-dir.js';
 import { isRfc3339DateTime } from '../core/event.js';
 import { MAX_ALERT_LIMIT } from '../monitor/alert-store.js';
 import type { Alert } from '../monitor/audit-events.js';
 import { RULES, SEVERITIES } from '../monitor/config.js';
-import { createMonitor } from '../monitor/monitor.js';
-import { dataDirOption, printJson, UsageError } from './options.js';
-
-/** Who acts from the command line, as recorded in `_audit` (the OS user, when it can be known). */
-function cliActor(): { id: string; type: string } {
-  try {
-    return { id: `cli:${userInfo().username}`, type: 'operator' };
-  } catch {
-    return { id: 'cli', type: 'operator' };
-  }
-}
+import { cliActor, withAuditedDataDir } from './operator.js';
+import { printJson, UsageError } from './options.js';
 
 function time(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -82,9 +71,7 @@ export function registerAlerts(program: Command): void {
           ...(limit === undefined ? {} : { limit }),
           ...(opts.cursor === undefined ? {} : { cursor: opts.cursor }),
         };
-        const dd = await openDataDir(dataDirOption(opts.data));
-        const monitor = createMonitor({ engine: dd.engine, meta: dd.meta, background: false });
-        try {
+        await withAuditedDataDir(opts.data, (_dd, monitor) => {
           const page = monitor.alerts.list(query);
           monitor.recordAdmin({
             what: 'alert.list',
@@ -96,10 +83,7 @@ export function registerAlerts(program: Command): void {
             for (const a of page.alerts) process.stdout.write(line(a));
             if (page.nextCursor !== null) process.stdout.write(`(more: --cursor ${page.nextCursor})\n`);
           }
-        } finally {
-          await monitor.close();
-          await dd.close();
-        }
+        });
       },
     );
   alerts
@@ -112,9 +96,7 @@ export function registerAlerts(program: Command): void {
       if (!/^[1-9][0-9]{0,15}$/.test(idText) || !Number.isSafeInteger(Number(idText)))
         throw new UsageError('the alert id must be a positive integer');
       const id = Number(idText);
-      const dd = await openDataDir(dataDirOption(opts.data));
-      const monitor = createMonitor({ engine: dd.engine, meta: dd.meta, background: false });
-      try {
+      await withAuditedDataDir(opts.data, (_dd, monitor) => {
         const actor = cliActor();
         const { before, after, changed } = monitor.acknowledge(id, actor.id, opts.note ?? null);
         const state = (a: Alert) => ({
@@ -137,9 +119,6 @@ export function registerAlerts(program: Command): void {
               ? `acknowledged ${id}\n`
               : `${id} was already acknowledged ${after.acknowledgedAt} by ${after.acknowledgedBy}\n`,
           );
-      } finally {
-        await monitor.close();
-        await dd.close();
-      }
+      });
     });
 }

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
-import { openDataDir } from '../app/data-dir.js';
+import { AuthError } from '../auth/errors.js';
 import { ROLES, type Role } from '../auth/types.js';
-import { dataDirOption, printJson, UsageError } from './options.js';
+import { cliActor, withAuditedDataDir } from './operator.js';
+import { printJson, UsageError } from './options.js';
 import { addRemoteOptions, remoteClient } from './remote.js';
 
 interface Target {
@@ -40,7 +41,9 @@ function printKeys(list: KeyView[], json: boolean | undefined): void {
 /**
  * API keys, against a running server (`--url`, with an admin key in `--api-key` or
  * INDELIBLE_API_KEY) or straight on a stopped data directory (`--data`; the directory is locked
- * while a server runs).
+ * while a server runs). Either way each command is recorded in `_audit` (`audit.admin.key.create`,
+ * `key.list`, `key.revoke`; never the secret): by the server, or here with the operating-system
+ * user as the actor.
  */
 export function registerKeys(program: Command): void {
   const keys = program.command('keys').description('create, list and revoke API keys');
@@ -71,13 +74,16 @@ export function registerKeys(program: Command): void {
         const k = await remoteClient({ url: opts.url, apiKey: opts.apiKey }).createKey(input);
         out = { id: k.id, key: k.key, role: k.role, logs: k.logs };
       } else {
-        const dd = await openDataDir(dataDirOption(opts.data));
-        try {
+        out = await withAuditedDataDir(opts.data, (dd, monitor) => {
           const { info, secret } = dd.keys.create({ ...input, description: opts.description ?? null });
-          out = { id: info.id, key: secret, role: info.role, logs: info.logs };
-        } finally {
-          await dd.close();
-        }
+          monitor.recordAdmin({
+            what: 'key.create',
+            actor: cliActor(),
+            target: { id: info.id, type: 'key' },
+            details: { created_key: info.id, role: info.role, logs: info.logs },
+          });
+          return { id: info.id, key: secret, role: info.role, logs: info.logs };
+        });
       }
       if (opts.json) printJson(out);
       else process.stdout.write(`${out.id} ${out.role} ${out.logs?.join(',') ?? '(all logs)'}\n${out.key}\n`);
@@ -93,12 +99,11 @@ export function registerKeys(program: Command): void {
       printKeys(await remoteClient(opts).listKeys(), opts.json);
       return;
     }
-    const dd = await openDataDir(dataDirOption(opts.data));
-    try {
-      printKeys(dd.keys.list(), opts.json);
-    } finally {
-      await dd.close();
-    }
+    await withAuditedDataDir(opts.data, (dd, monitor) => {
+      const list = dd.keys.list();
+      monitor.recordAdmin({ what: 'key.list', actor: cliActor(), details: { count: list.length } });
+      printKeys(list, opts.json);
+    });
   });
   const revoke = keys
     .command('revoke <id>')
@@ -107,12 +112,18 @@ export function registerKeys(program: Command): void {
   addRemoteOptions(revoke, false).action(async (id: string, opts: Target) => {
     if (isRemote(opts)) await remoteClient(opts).revokeKey(id);
     else {
-      const dd = await openDataDir(dataDirOption(opts.data));
-      try {
-        if (!dd.keys.revoke(id)) throw new UsageError(`no active key with id ${id}`);
-      } finally {
-        await dd.close();
-      }
+      await withAuditedDataDir(opts.data, (dd, monitor) => {
+        // Not a usage error: the same answer (and exit status 1) as the server's 404.
+        if (!dd.keys.revoke(id)) {
+          throw new AuthError('auth.key_not_found', `no active API key with id ${JSON.stringify(id)}`);
+        }
+        monitor.recordAdmin({
+          what: 'key.revoke',
+          actor: cliActor(),
+          target: { id, type: 'key' },
+          details: { revoked_key: id },
+        });
+      });
     }
     process.stdout.write(`revoked ${id}\n`);
   });

@@ -124,7 +124,7 @@ export function registerVerify(program: Command): void {
 Exit codes: 0 verified; 1 a check failed (the first failure is named on stderr); 2 usage error.
 Examples:
   $ indelible verify --data ./data
-  $ indelible verify --url https://audit.example.com --log acme --key "$VKEY" --state acme.state
+  $ INDELIBLE_API_KEY="$READER_KEY" indelible verify --url https://audit.example.com --log acme --key "$VKEY" --state acme.state
   $ indelible verify --export acme.ndjson --key "$VKEY"
   $ indelible verify --receipt entry-41.receipt --key "$VKEY" --record entry-41.json
   $ indelible verify --s3 s3://audit-archive/prod --log acme --key "$VKEY"

@@ -1,0 +1,104 @@
+/**
+ * `indelible keys create|list|revoke --data` on a stopped data directory: each command is recorded in
+ * `_audit` like its HTTP counterpart (DESIGN §5 invariant 4), never with the secret, and revoking an
+ * unknown key exits 1 with the server's code, recording nothing.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { initDataDir, openDataDir } from '../app/data-dir.js';
+
+let dir: string;
+
+const bin = fileURLToPath(new URL('./main.js', import.meta.url));
+
+/** The environment without INDELIBLE_URL, which would send the commands to a server. */
+function withoutUrl(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.INDELIBLE_URL;
+  return env;
+}
+
+/** Runs the real `indelible keys …` (the compiled CLI) in a child process, on `dir`. */
+function run(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, 'keys', ...args, '--data', dir], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: withoutUrl(),
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+interface Recorded {
+  action: string;
+  actor: { id: string; type: string };
+  target?: { id: string; type: string };
+  metadata: Record<string, unknown>;
+}
+
+/** The `_audit` events of the data directory, oldest first, and its raw record texts. */
+async function audit(): Promise<{ events: Recorded[]; text: string }> {
+  const dd = await openDataDir(dir);
+  try {
+    const log = dd.engine.log('_audit');
+    const texts = (await log.readRecords(0, log.size)).map((r) => Buffer.from(r).toString('utf8'));
+    return { events: texts.map((t) => JSON.parse(t).event as Recorded), text: texts.join('\n') };
+  } finally {
+    await dd.close();
+  }
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'indelible-keys-cli-'));
+  await initDataDir(dir);
+});
+
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('create, list and revoke on a data directory are recorded in _audit, without the secret', async () => {
+  const made = run('create', '--role', 'reader', '--log', 'acme', '--json');
+  assert.equal(made.status, 0, made.stderr);
+  const key = JSON.parse(made.stdout) as { id: string; key: string; role: string; logs: string[] };
+  assert.match(key.key, /^ik_/);
+  const listed = run('list', '--json');
+  assert.equal(listed.status, 0, listed.stderr);
+  const keys = (JSON.parse(listed.stdout) as { keys: Array<{ id: string }> }).keys;
+  assert.ok(keys.some((k) => k.id === key.id));
+  assert.equal(run('revoke', key.id).stdout, `revoked ${key.id}\n`);
+
+  const { events, text } = await audit();
+  const admin = events.filter((e) => e.action.startsWith('audit.admin.key.'));
+  assert.deepEqual(
+    admin.map((e) => e.action),
+    ['audit.admin.key.create', 'audit.admin.key.list', 'audit.admin.key.revoke'],
+  );
+  for (const e of admin) {
+    assert.equal(e.actor.type, 'operator');
+    assert.match(e.actor.id, /^cli/);
+  }
+  const [created, list, revoked] = admin as [Recorded, Recorded, Recorded];
+  assert.deepEqual(created.target, { id: key.id, type: 'key' });
+  assert.equal(created.metadata.role, 'reader');
+  assert.deepEqual(created.metadata.logs, ['acme']);
+  assert.equal(list.metadata.count, keys.length);
+  assert.deepEqual(revoked.target, { id: key.id, type: 'key' });
+  // The secret is printed once and never logged; its id is.
+  assert.ok(!text.includes(key.key));
+  assert.ok(!text.includes(key.key.slice(key.key.length - 20)));
+});
+
+test('revoking a key that does not exist exits 1 with the code the server answers, recording nothing', async () => {
+  const before = (await audit()).events.length;
+  const missing = run('revoke', 'key_doesnotexist');
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /no active API key with id "key_doesnotexist" \[auth\.key_not_found\]/);
+  assert.equal(missing.stdout, '');
+  const { events } = await audit();
+  assert.equal(events.filter((e) => e.action === 'audit.admin.key.revoke').length, 1);
+  assert.ok(events.length >= before);
+  assert.ok(!events.slice(before).some((e) => e.action.startsWith('audit.admin.key.')));
+});

@@ -1,0 +1,39 @@
+/**
+ * Admin commands run straight on a stopped data directory (`--data`) are recorded in `_audit` like
+ * their HTTP counterparts (DESIGN §5 invariant 4), with the operating-system user as the actor.
+ */
+import { userInfo } from 'node:os';
+import { type OpenedDataDir, openDataDir } from '../app/data-dir.js';
+import { createMonitor, type Monitor } from '../monitor/monitor.js';
+import { dataDirOption } from './options.js';
+
+/** Who acts from the command line, as recorded in `_audit` (the OS user, when it can be known). */
+export function cliActor(): { id: string; type: string } {
+  try {
+    return { id: `cli:${userInfo().username}`, type: 'operator' };
+  } catch {
+    return { id: 'cli', type: 'operator' };
+  }
+}
+
+/**
+ * Opens the data directory of `--data` (or INDELIBLE_DATA) with a monitor that records to `_audit`
+ * but runs no background checks, runs `work`, and closes both: the monitor first, which flushes
+ * what `work` recorded into `_audit` before the engine closes.
+ */
+export async function withAuditedDataDir<T>(
+  data: string | undefined,
+  work: (dd: OpenedDataDir, monitor: Monitor) => T | Promise<T>,
+): Promise<T> {
+  const dd = await openDataDir(dataDirOption(data));
+  const monitor = createMonitor({ engine: dd.engine, meta: dd.meta, background: false });
+  try {
+    return await work(dd, monitor);
+  } finally {
+    try {
+      await monitor.close();
+    } finally {
+      await dd.close();
+    }
+  }
+}
