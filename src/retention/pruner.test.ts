@@ -3,7 +3,7 @@
 // and verify accepts the missing prefix only under the log's own valid prune statement.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -288,6 +288,35 @@ test('a legal hold set while a run is in progress stops it before anything is de
     assert.equal((await readPruneState(dd.engine.stateOf('acme'))).prune, null);
   } finally {
     await dd.close();
+  }
+});
+
+test('a bundle whose received_at times were back-dated on disk is refused, never pruned or signed for', async () => {
+  const { dir, dd, clock } = await setup();
+  await setPolicy(dd, { retention: { min: '1s', max: '5s' } });
+  await dd.close();
+  // Bundle 2 (entries 512..767) holds entries of T0 + 10 s, which stop pruning at 512. Back-date them
+  // to T0 in place, as someone with write access to the disk could, to have more pruned.
+  const file = join(dir, 'logs', 'acme', 'tile', 'entries', '002');
+  const text = readFileSync(file, 'latin1');
+  const later = new Date(T0 + 10_000).toISOString();
+  assert.ok(text.includes(later));
+  chmodSync(file, 0o644);
+  writeFileSync(file, text.replaceAll(later, new Date(T0).toISOString()), 'latin1');
+
+  clock.t = T0 + 12_000;
+  const reopened = await openDataDir(dir, { clock });
+  try {
+    await assert.rejects(pruneLog({ engine: reopened.engine, log: 'acme', clock }), {
+      code: 'log.inconsistent',
+      message: /entry bundle tile\/entries\/002 holds a record at index 600 that is not the logged one/,
+    });
+    // Nothing was decided, signed, appended or deleted.
+    assert.equal((await readPruneState(reopened.engine.stateOf('acme'))).prune, null);
+    assert.equal(reopened.engine.log('acme').size, 900);
+    assert.notEqual(await reopened.engine.blobsOf('acme').get('tile/entries/000'), undefined);
+  } finally {
+    await reopened.close();
   }
 });
 
