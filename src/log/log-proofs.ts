@@ -60,9 +60,10 @@ export class LogProofs {
   /**
    * Bytes of a hash tile as served on the C2SP read path, or undefined when the latest checkpoint
    * does not cover it. A partial tile of width W is served from the current edge tile when W is at
-   * most its width (tiles only grow, so a narrower one is a prefix).
+   * most its width (tiles only grow, so a narrower one is a prefix). `cache: false` (bulk scans)
+   * uses a cached tile but does not add the one it reads, so a scan does not push out proof tiles.
    */
-  async hashTile(ref: TileRef): Promise<Uint8Array | undefined> {
+  async hashTile(ref: TileRef, options: { cache?: boolean } = {}): Promise<Uint8Array | undefined> {
     const levelSize = Math.floor(this.size() / TILE_WIDTH ** ref.level);
     const available = Math.min(TILE_WIDTH, levelSize - ref.index * TILE_WIDTH);
     if (available <= 0 || ref.width > available) return undefined;
@@ -73,8 +74,11 @@ export class LogProofs {
       if (bytes === undefined) return undefined;
       if (available === TILE_WIDTH) await this.checkFullTile(ref.level, ref.index, bytes);
       // Tiles at a path never change (the width is in the path), so caching them is always safe.
-      if (this.tileCache.size >= TILE_CACHE_SIZE) this.tileCache.delete(this.tileCache.keys().next().value!);
-      this.tileCache.set(key, bytes);
+      if (options.cache !== false) {
+        if (this.tileCache.size >= TILE_CACHE_SIZE)
+          this.tileCache.delete(this.tileCache.keys().next().value!);
+        this.tileCache.set(key, bytes);
+      }
     }
     return ref.width === available ? bytes : bytes.subarray(0, ref.width * 32);
   }
@@ -104,9 +108,14 @@ export class LogProofs {
   /**
    * The records of the full entry bundle `index`, decoded from `bytes` as read from storage, once
    * each record's leaf hash matches its entry in the level-0 hash tile (checked by `hashTile`).
-   * 256 leaf hashes: the caller reads a bundle from storage once per cache life.
+   * 256 leaf hashes: the caller reads a bundle from storage once per cache life. `cache: false`
+   * (bulk scans) leaves the tile cache as it is (see `hashTile`).
    */
-  async fullBundle(index: number, bytes: Uint8Array): Promise<Uint8Array[]> {
+  async fullBundle(
+    index: number,
+    bytes: Uint8Array,
+    options: { cache?: boolean } = {},
+  ): Promise<Uint8Array[]> {
     const path = entriesPath(index, TILE_WIDTH);
     const damaged = (why: string) =>
       new LogError(
@@ -122,7 +131,7 @@ export class LogProofs {
     } catch (err) {
       throw damaged(`cannot be read (${(err as Error).message})`);
     }
-    const leaves = await this.hashTile({ level: 0, index, width: TILE_WIDTH });
+    const leaves = await this.hashTile({ level: 0, index, width: TILE_WIDTH }, options);
     if (leaves === undefined)
       throw damaged(`has no hash tile ${tilePath({ level: 0, index, width: TILE_WIDTH })}`);
     for (let i = 0; i < TILE_WIDTH; i++) {

@@ -611,6 +611,7 @@ test('enough pending entries start an integration before the interval is up', as
 function bundleWatchingDriver() {
   const inner = createMemoryDriver();
   const bundleGets: string[] = [];
+  const tileGets: string[] = [];
   let held: Promise<void> | undefined;
   let release = () => {};
   const driver = {
@@ -626,7 +627,7 @@ function bundleWatchingDriver() {
             if (key.startsWith('tile/entries/')) {
               bundleGets.push(key);
               if (held) await held;
-            }
+            } else if (key.startsWith('tile/')) tileGets.push(key);
             return target.get(key);
           };
         },
@@ -637,6 +638,7 @@ function bundleWatchingDriver() {
   return {
     driver,
     bundleGets,
+    tileGets,
     hold() {
       held = new Promise((r) => {
         release = r;
@@ -669,6 +671,27 @@ test('a bulk read with cache: false leaves the bundles that point reads share in
   await log.readRecords(256, 66 * 256);
   await log.readRecord(2);
   assert.equal(bundleGets.at(-1), bundleGets[0], 'bundle 0 read again');
+  await engine.close();
+});
+
+test('the hash tiles a bulk read checks its bundles against are not kept in the tile cache', async () => {
+  const { driver, tileGets } = bundleWatchingDriver();
+  const engine = await openTestEngine(driver);
+  await engine.createLog('acme');
+  const log = engine.log('acme');
+  await engine.append(
+    'acme',
+    Array.from({ length: 4 * 256 }, (_, i) => sampleEvent(i, 100)),
+  );
+  await log.integrate();
+  const level0 = () => tileGets.filter((k) => k.startsWith('tile/0/')).length;
+  await log.readRecords(0, 4 * 256, { cache: false });
+  assert.equal(level0(), 4, 'each bundle checked against its level-0 tile');
+  await log.readRecords(0, 4 * 256, { cache: false });
+  assert.equal(level0(), 8, 'a bulk read kept none of them');
+  await log.readRecords(0, 4 * 256);
+  await log.inclusionProof(5, log.treeSize);
+  assert.equal(level0(), 12, 'a cached read keeps them, and proofs use them');
   await engine.close();
 });
 

@@ -692,7 +692,7 @@ export class Log {
       throw new LogError('log.inconsistent', `log ${this.name}: entry bundle ${key} is missing`);
     // A full bundle is checked against the signed tree (its level-0 tile) before it is used; the
     // edge bundle was checked at open and grows from memory.
-    const entries = full ? await this.proofs.fullBundle(bundleIndex, bytes) : decodeBundle(bytes);
+    const entries = full ? await this.proofs.fullBundle(bundleIndex, bytes, { cache }) : decodeBundle(bytes);
     if (full && cache) {
       if (this.bundleCache.size >= 64) this.bundleCache.delete(this.bundleCache.keys().next().value!);
       this.bundleCache.set(bundleIndex, entries);
