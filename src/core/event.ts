@@ -356,12 +356,19 @@ const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 /** `["actor","id"]` → `actor.id`; `["targets",3,"id"]` → `targets[3].id`; odd keys → `a["b c"]`. */
 export function formatFieldPath(path: readonly JsonPathSegment[]): string {
   let out = '';
-  for (const seg of path) {
-    if (typeof seg === 'number') out += `[${seg}]`;
-    else if (IDENTIFIER.test(seg)) out += out === '' ? seg : `.${seg}`;
-    else out += `[${JSON.stringify(seg)}]`;
-  }
+  for (const seg of path) out = appendFieldPath(out, seg);
   return out;
+}
+
+/**
+ * `path` (as formatFieldPath writes it) followed by one more segment: an item number in brackets, a
+ * name after a dot, or a name that is not an identifier (`a.b`, empty, spaces) as a bracketed JSON
+ * string, so every path reads one way.
+ */
+export function appendFieldPath(path: string, seg: JsonPathSegment): string {
+  if (typeof seg === 'number') return `${path}[${seg}]`;
+  if (IDENTIFIER.test(seg)) return path === '' ? seg : `${path}.${seg}`;
+  return `${path}[${JSON.stringify(seg)}]`;
 }
 
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})$/;

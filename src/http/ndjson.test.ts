@@ -64,6 +64,8 @@ describe('parseJsonBody', () => {
     const e = codeOf(() => parseJsonBody(buf('{"metadata":{"x":[{"__proto__":{"admin":true}}]}}')));
     assert.equal(e.code, 'request.invalid');
     assert.equal(e.details?.field, 'metadata.x[0].__proto__');
+    const dotted = codeOf(() => parseJsonBody(buf('{"metadata":{"a.b":{"__proto__":1}}}')));
+    assert.equal(dotted.details?.field, 'metadata["a.b"].__proto__');
   });
 
   it('refuses own __proto__ keys written with escapes', () => {
@@ -140,8 +142,12 @@ describe('duplicate member names (RFC 8259 §4, I-JSON RFC 7493 §2.3)', () => {
       ['{"events":[{"action":"x"},{"action":"y","actor":{},"action":"z"}]}', 'action', 'events[1].action'],
       // Colons written as escapes, which the quick colon count cannot see, alone or beside a repeat.
       ['{"x":1,"x":2,"y":"\\u003a"}', 'x', 'x'],
-      ['{"a\\u003A":1,"a:":2}', 'a:', 'a:'],
-      ['{"k\\u003a":"\\u003a\\u003a","k:":{"v":":"}}', 'k:', 'k:'],
+      ['{"a\\u003A":1,"a:":2}', 'a:', '["a:"]'],
+      ['{"k\\u003a":"\\u003a\\u003a","k:":{"v":":"}}', 'k:', '["k:"]'],
+      // Names that are not identifiers are bracketed, so a path reads one way (as in event errors).
+      ['{"metadata":{"a.b":{"c":1,"c":2}}}', 'c', 'metadata["a.b"].c'],
+      ['{"metadata":{"a":{"b.c":1,"b.c":2}}}', 'b.c', 'metadata.a["b.c"]'],
+      ['{"metadata":{"":{"x":1,"x":2}}}', 'x', 'metadata[""].x'],
     ];
     for (const [body, name, field] of cases) {
       const e = codeOf(() => parseJsonBody(buf(body)));

@@ -10,6 +10,7 @@
  * JSON.parse keeps the last one silently, so a body other tools read differently would be logged.
  */
 import { isUtf8 } from 'node:buffer';
+import { appendFieldPath } from '../core/event.js';
 import { nameSeparators, stringEnd } from '../util/json-text.js';
 import { HttpError } from './problem.js';
 
@@ -147,11 +148,11 @@ function rejectProtoKeys(value: unknown, path: string, line?: number, depth = 0)
     });
   }
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) rejectProtoKeys(value[i], `${path}[${i}]`, line, depth + 1);
+    for (let i = 0; i < value.length; i++) rejectProtoKeys(value[i], appendFieldPath(path, i), line, depth + 1);
     return;
   }
   for (const key of Object.keys(value)) {
-    const at = path === '' ? key : `${path}.${key}`;
+    const at = appendFieldPath(path, key);
     if (key === '__proto__') {
       throw new HttpError('request.invalid', `the key __proto__ is not allowed (at ${at})`, {
         details: line === undefined ? { field: at } : { field: at, line },
@@ -282,12 +283,9 @@ function duplicateName(text: string): { name: string; field: string } | undefine
   return undefined;
 }
 
-/** The path of the current member or item of the innermost container: `a.b[2].c`. */
+/** The path of the current member or item of the innermost container: `a.b[2].c`, `a["b.c"]`. */
 function fieldOf(stack: readonly Container[]): string {
   let field = '';
-  for (const c of stack) {
-    if (c.names === null) field += `[${c.item}]`;
-    else field += field === '' ? c.name : `.${c.name}`;
-  }
+  for (const c of stack) field = appendFieldPath(field, c.names === null ? c.item : c.name);
   return field;
 }
