@@ -148,7 +148,8 @@ function rejectProtoKeys(value: unknown, path: string, line?: number, depth = 0)
     });
   }
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) rejectProtoKeys(value[i], appendFieldPath(path, i), line, depth + 1);
+    for (let i = 0; i < value.length; i++)
+      rejectProtoKeys(value[i], appendFieldPath(path, i), line, depth + 1);
     return;
   }
   for (const key of Object.keys(value)) {
