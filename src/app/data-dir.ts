@@ -18,6 +18,7 @@ import { IndelibleError } from '../core/errors.js';
 import { createSearchIndex } from '../index/sqlite/threaded-index.js';
 import { Engine, type EngineOptions } from '../log/engine.js';
 import type { Clock, Logger } from '../log/types.js';
+import { adminEvent } from '../monitor/audit-events.js';
 import { type ArchivedDriver, openArchivedDriver } from '../retention/archived-driver.js';
 import { resolveArchiverPolicy } from '../retention/policy.js';
 import { DurableFolders, writeFileDurable } from '../storage/local/durable-write.js';
@@ -44,11 +45,13 @@ export function isInitialized(dir: string): boolean {
 
 /**
  * Creates a data directory with its identity, the `_audit` system log and a first admin key (all
- * logs). Refuses a directory that exists and is not empty. Returns the admin key, shown only here.
+ * logs), whose creation is the first `_audit` entry (`audit.admin.key.create` by `actor`, by
+ * default the server itself). Refuses a directory that exists and is not empty. Returns the admin
+ * key, shown only here.
  */
 export async function initDataDir(
   dir: string,
-  options: { originPrefix?: string; clock?: Clock } = {},
+  options: { originPrefix?: string; clock?: Clock; actor?: { id: string; type: string } } = {},
 ): Promise<{ adminKey: string; adminKeyId: string; originPrefix: string }> {
   if (existsSync(dir) && readdirSync(dir).length > 0) {
     throw new DataDirError('datadir.not_empty', `${dir} exists and is not empty; refusing to initialise it`);
@@ -69,6 +72,17 @@ export async function initDataDir(
       logs: null,
       description: 'created by init',
     });
+    await opened.engine.append(AUDIT_LOG, [
+      adminEvent(
+        {
+          what: 'key.create',
+          actor: options.actor ?? { id: 'indelible', type: 'system' },
+          target: { id: info.id, type: 'key' },
+          details: { created_key: info.id, role: info.role, logs: info.logs, by: 'init' },
+        },
+        (options.clock ?? Date).now(),
+      ),
+    ]);
     // The identity file is written last: a directory without it is an unfinished init.
     await writeFileDurable(
       new DurableFolders(),

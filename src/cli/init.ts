@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { initDataDir } from '../app/data-dir.js';
+import { cliActor } from './operator.js';
 import { dataDirOption, printJson } from './options.js';
 
 export function registerInit(program: Command): void {
@@ -15,7 +16,10 @@ export function registerInit(program: Command): void {
     .addHelpText('after', '\nExample:\n  $ indelible init --data ./data --origin-prefix audit.example.com\n')
     .action(async (opts: { data?: string; originPrefix?: string; json?: boolean }) => {
       const dir = dataDirOption(opts.data);
-      const r = await initDataDir(dir, opts.originPrefix ? { originPrefix: opts.originPrefix } : {});
+      const r = await initDataDir(dir, {
+        actor: cliActor(),
+        ...(opts.originPrefix ? { originPrefix: opts.originPrefix } : {}),
+      });
       if (opts.json) {
         printJson({
           data_dir: dir,

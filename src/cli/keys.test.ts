@@ -71,7 +71,10 @@ test('create, list and revoke on a data directory are recorded in _audit, withou
   assert.equal(run('revoke', key.id).stdout, `revoked ${key.id}\n`);
 
   const { events, text } = await audit();
-  const admin = events.filter((e) => e.action.startsWith('audit.admin.key.'));
+  // The first entry is init's admin key (initDataDir called directly: the server is the actor).
+  assert.equal(events[0]!.action, 'audit.admin.key.create');
+  assert.deepEqual(events[0]!.actor, { id: 'indelible', type: 'system' });
+  const admin = events.slice(1).filter((e) => e.action.startsWith('audit.admin.key.'));
   assert.deepEqual(
     admin.map((e) => e.action),
     ['audit.admin.key.create', 'audit.admin.key.list', 'audit.admin.key.revoke'],
@@ -89,6 +92,36 @@ test('create, list and revoke on a data directory are recorded in _audit, withou
   // The secret is printed once and never logged; its id is.
   assert.ok(!text.includes(key.key));
   assert.ok(!text.includes(key.key.slice(key.key.length - 20)));
+});
+
+test('init records the first admin key in _audit: by the CLI user from `indelible init`', async () => {
+  const made = mkdtempSync(join(tmpdir(), 'indelible-init-cli-'));
+  try {
+    const target = join(made, 'data');
+    const r = spawnSync(process.execPath, [bin, 'init', '--data', target, '--json'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { admin_key: string; admin_key_id: string };
+    const dd = await openDataDir(target);
+    try {
+      const log = dd.engine.log('_audit');
+      const [first] = await log.readRecords(0, 1);
+      const text = Buffer.from(first!).toString('utf8');
+      const event = JSON.parse(text).event as Recorded;
+      assert.equal(event.action, 'audit.admin.key.create');
+      assert.equal(event.actor.type, 'operator');
+      assert.deepEqual(event.target, { id: out.admin_key_id, type: 'key' });
+      assert.equal(event.metadata.role, 'admin');
+      assert.equal(event.metadata.logs, null);
+      assert.ok(!text.includes(out.admin_key), 'never the secret');
+    } finally {
+      await dd.close();
+    }
+  } finally {
+    rmSync(made, { recursive: true, force: true });
+  }
 });
 
 test('revoking a key that does not exist exits 1 with the code the server answers, recording nothing', async () => {

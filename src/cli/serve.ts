@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { loadServerConfig, type ServerConfig } from '../app/config.js';
 import { initDataDir, isInitialized, openDataDir } from '../app/data-dir.js';
 import { RetentionService } from '../retention/retention-service.js';
+import { cliActor } from './operator.js';
 import { dataDirOption, UsageError } from './options.js';
 
 /** Parses `HOST:PORT` (IPv6 as `[::1]:7070`). */
@@ -73,7 +74,7 @@ export function registerServe(program: Command): void {
             `${dir} is not an Indelible data directory; create it with \`indelible init --data ${dir}\` (or pass --init)`,
           );
         }
-        adminKey = (await initDataDir(dir)).adminKey;
+        adminKey = (await initDataDir(dir, { actor: cliActor() })).adminKey;
       }
       const dd = await openDataDir(dir, {
         logger,
