@@ -16,7 +16,7 @@ test('an empty configuration is valid', () => {
   assert.deepEqual(parseServerConfig({}), {});
 });
 
-test('http.drainMs reaches the HTTP settings (serve passes the http section to the server)', () => {
+test('http.drainMs is read into the http section (which serve hands to the server as is)', () => {
   assert.equal(parseServerConfig({ http: { drainMs: 5000 } }).http?.drainMs, 5000);
 });
 

@@ -17,15 +17,15 @@ import { silentLogger } from './types.js';
 
 const LOG = 'acme';
 
-/** `n` valid chained records of LOG, as the log would hold them. */
-function makeRecords(n: number): SequencedRecord[] {
+/** `n` valid chained records of `log`, as the log would hold them. */
+function makeRecords(n: number, log = LOG): SequencedRecord[] {
   const now = Date.UTC(2026, 10, 27, 12);
   const events = Array.from({ length: n }, (_, i) => ({
     id: newEventId(now + i),
     eventJson: canonicalize(sampleEvent(i, 200)),
   }));
   const run = buildRecordRun({
-    log: LOG,
+    log,
     firstIndex: 0,
     receivedAt: formatTimestamp(now),
     prev: ZERO_HASH,
@@ -244,4 +244,27 @@ test('drain() after close() gave up rejects instead of claiming the queue is ind
   await indexer.close();
   assert.equal(indexer.lag(LOG), 3);
   await assert.rejects(indexer.drain(), { code: 'index.unavailable' });
+});
+
+test('a log whose entries cannot be indexed does not hold up the other logs', async () => {
+  const index = createSqliteIndex({ path: ':memory:' });
+  // Every add for LOG fails, as one whose spilled records hit a damaged bundle would.
+  const failing = new Proxy(index, {
+    get(target, prop, receiver) {
+      if (prop === 'add') {
+        return (log: string, entries: SequencedRecord[]) =>
+          log === LOG ? Promise.reject(new Error('damaged bundle')) : target.add(log, entries);
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  const indexer = new Indexer(failing, silentLogger, 0);
+  indexer.enqueue(LOG, makeRecords(3));
+  indexer.enqueue('beta', makeRecords(3, 'beta'));
+  for (let i = 0; i < 100 && (await index.coveredSize('beta')) < 3; i++) await sleep(20);
+  assert.equal(await index.coveredSize('beta'), 3);
+  assert.equal(indexer.lag(LOG), 3);
+  await indexer.close();
+  index.close();
 });

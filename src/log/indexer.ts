@@ -205,7 +205,10 @@ export class Indexer {
             }
             this.logger.error({ err, log, from }, 'indexing failed; will retry');
             await new Promise((r) => setTimeout(r, Math.min(5000, 100 * this.failures)));
-            continue;
+            // Other logs get their turn before this one is retried (the flush is rescheduled while
+            // anything is queued): one log whose records cannot be indexed, say a damaged bundle
+            // read back for a spilled entry, must not stop the index for every log.
+            break;
           }
           this.failures = 0;
           this.successes++;

@@ -50,11 +50,17 @@ export class LogProofs {
   // Right-edge proof elements of the latest tree sizes, shared by every proof against them.
   private readonly edgeFolds = new EdgeFoldCache();
 
-  /** `size()` is the tree size of the log's latest checkpoint: every tile up to it is published. */
+  /**
+   * `size()` is the tree size of the log's latest checkpoint: every tile up to it is published.
+   * `edgeTile(level)` is the log's own partial tile of that level at that size (checked against the
+   * signed checkpoint at open, grown in memory since): partial tiles are taken from there, never
+   * read back from storage, where an older or rewritten copy could sit.
+   */
   constructor(
     private readonly name: string,
     private readonly blobs: BlobStore,
     private readonly size: () => number,
+    private readonly edgeTile: (level: number) => Uint8Array | undefined,
   ) {}
 
   /**
@@ -67,12 +73,23 @@ export class LogProofs {
     const levelSize = Math.floor(this.size() / TILE_WIDTH ** ref.level);
     const available = Math.min(TILE_WIDTH, levelSize - ref.index * TILE_WIDTH);
     if (available <= 0 || ref.width > available) return undefined;
+    if (available < TILE_WIDTH) {
+      const edge = this.edgeTile(ref.level);
+      if (edge === undefined || edge.length !== available * HASH_SIZE) {
+        throw new LogError(
+          'log.inconsistent',
+          `log ${this.name}: the edge tile of level ${ref.level} does not have ${available} hashes`,
+          { details: { log: this.name, level: ref.level } },
+        );
+      }
+      return ref.width === available ? edge : edge.subarray(0, ref.width * HASH_SIZE);
+    }
     const key = tilePath({ level: ref.level, index: ref.index, width: available });
     let bytes = this.tileCache.get(key);
     if (bytes === undefined) {
       bytes = await this.blobs.get(key);
       if (bytes === undefined) return undefined;
-      if (available === TILE_WIDTH) await this.checkFullTile(ref.level, ref.index, bytes);
+      await this.checkFullTile(ref.level, ref.index, bytes);
       // Tiles at a path never change (the width is in the path), so caching them is always safe.
       if (options.cache !== false) {
         if (this.tileCache.size >= TILE_CACHE_SIZE)

@@ -8,7 +8,7 @@ import { hashLeaf } from '../core/merkle.js';
 import { parseVerifierKey } from '../core/note.js';
 import { verifyConsistency, verifyInclusion } from '../core/proof.js';
 import { verifyReceipt } from '../core/receipt.js';
-import { decodeBundle, encodeBundle } from '../core/tile.js';
+import { decodeBundle, encodeBundle, fullTileRoot, TileHashCache } from '../core/tile.js';
 import { createSqliteIndex } from '../index/sqlite/sqlite-index.js';
 import { createMemoryDriver } from '../storage/memory/memory-driver.js';
 import { cloneState } from '../storage/memory/memory-state.js';
@@ -469,7 +469,7 @@ test('a full entry bundle damaged behind the edge is refused for reads, naming i
     return open(createMemoryDriver({ state: copy.snapshot() }));
   };
 
-  // One byte of record 5 changed (inside its text, so the bundle still decodes).
+  // One byte of record 1 changed (inside its text, so the bundle still decodes).
   const flipped = original.slice();
   const at = original.indexOf(0x7b, 2 + (original[0]! << 8) + original[1]!) + 10; // into record 1
   flipped[at] = flipped[at]! ^ 0x01;
@@ -671,6 +671,76 @@ test('a bulk read with cache: false leaves the bundles that point reads share in
   await log.readRecords(256, 66 * 256);
   await log.readRecord(2);
   assert.equal(bundleGets.at(-1), bundleGets[0], 'bundle 0 read again');
+  await engine.close();
+});
+
+test('a read that integration overtakes never takes records from an older partial bundle file', async () => {
+  // Found by review: the read waits on bundle 0 while integration grows bundle 1 past width 100;
+  // the stale file tile/entries/001.p/100, rewritten on disk, must not be what it serves.
+  const watch = bundleWatchingDriver();
+  const engine = await openTestEngine(watch.driver);
+  await engine.createLog('acme');
+  const log = engine.log('acme');
+  await engine.append(
+    'acme',
+    Array.from({ length: 356 }, (_, i) => sampleEvent(i, 100)),
+  );
+  await log.integrate();
+  const truth = await log.readRecord(266);
+  const blobs = watch.driver.log('acme').blobs;
+  const partial = decodeBundle((await blobs.get('tile/entries/001.p/100'))!);
+  partial[10] = new TextEncoder().encode(new TextDecoder().decode(partial[10]).replace('"n":', '"N":'));
+  await blobs.put('tile/entries/001.p/100', encodeBundle(partial));
+  watch.hold();
+  const reading = log.readRecords(0, 356, { cache: false });
+  await new Promise((r) => setTimeout(r, 20));
+  await engine.append(
+    'acme',
+    Array.from({ length: 50 }, (_, i) => sampleEvent(356 + i, 100)),
+  );
+  await log.integrate();
+  watch.release();
+  const records = await reading;
+  assert.equal(records.length, 356);
+  assert.deepEqual(records[266], truth);
+  await engine.close();
+});
+
+test('partial hash tiles come from the log itself, not from storage a running server does not check', async () => {
+  // Found by review: rewriting bundle 002, tile/0/002 and the partial tile/1/000.p/3 consistently
+  // while the server runs made the checks pass; the partial tile is now the one checked at open.
+  const driver = createMemoryDriver();
+  const engine = await openTestEngine(driver);
+  await engine.createLog('acme');
+  const log = engine.log('acme');
+  await engine.append(
+    'acme',
+    Array.from({ length: 900 }, (_, i) => sampleEvent(i)),
+  );
+  await log.integrate();
+  const blobs = driver.log('acme').blobs;
+  const records = decodeBundle((await blobs.get('tile/entries/002'))!);
+  records[88] = new TextEncoder().encode(new TextDecoder().decode(records[88]).replace('"n":', '"N":'));
+  const leaves = new Uint8Array(256 * 32);
+  records.forEach((r, i) => {
+    leaves.set(hashLeaf(r), i * 32);
+  });
+  const level1 = (await blobs.get('tile/1/000.p/3'))!.slice();
+  level1.set(fullTileRoot(leaves, new TileHashCache()), 2 * 32);
+  for (const [key, bytes] of [
+    ['tile/entries/002', encodeBundle(records)],
+    ['tile/0/002', leaves],
+  ] as const) {
+    await blobs.delete(key, { retention: true });
+    await blobs.put(key, bytes);
+  }
+  await blobs.put('tile/1/000.p/3', level1);
+  await assert.rejects(log.readRecord(600), {
+    code: 'log.inconsistent',
+    message: /hash tile tile\/0\/002 does not match entry 2 of its parent tile\/1\/000\.p\/3/,
+  });
+  // The partial tile served on the read path is the log's own, not the rewritten file.
+  assert.notDeepEqual(await log.readTileBytes({ kind: 'hash', level: 1, index: 0, width: 3 }), level1);
   await engine.close();
 });
 

@@ -143,7 +143,12 @@ export class Log {
     this.name = opts.name;
     this.origin = opts.origin;
     this.verifier = opts.verifier;
-    this.proofs = new LogProofs(opts.name, opts.storage.blobs, () => this.checkpoint.size);
+    this.proofs = new LogProofs(
+      opts.name,
+      opts.storage.blobs,
+      () => this.checkpoint.size,
+      (level) => this.edgeTiles.get(level),
+    );
     this.sequencer = new Sequencer(
       opts.config.sequencer,
       (items) => this.commit(items),
@@ -679,21 +684,30 @@ export class Log {
       if (hit) return hit;
     }
     const width = full ? TILE_WIDTH : treeSize - bundleIndex * TILE_WIDTH;
-    if (
-      !full &&
-      width === this.edgeBundle.length &&
-      bundleIndex === Math.floor(this.checkpoint.size / TILE_WIDTH)
-    ) {
-      return this.edgeBundle;
+    if (!full) {
+      // A partial bundle is served from memory only: the edge bundle (checked against the signed
+      // checkpoint at open, grown from memory since). A read that began at an older tree size, while
+      // integration moved on, takes the records from the bundle as it is now (the edge, or full and
+      // checked), never from the older partial file, which nothing checks any more.
+      const current = this.checkpoint.size;
+      if (bundleIndex === Math.floor(current / TILE_WIDTH) && width <= this.edgeBundle.length) {
+        return width === this.edgeBundle.length ? this.edgeBundle : this.edgeBundle.slice(0, width);
+      }
+      if ((bundleIndex + 1) * TILE_WIDTH <= current) {
+        return (await this.readBundle(bundleIndex, current, cache)).slice(0, width);
+      }
+      throw new LogError(
+        'log.inconsistent',
+        `log ${this.name}: entry bundle ${entriesPath(bundleIndex, width)} is not in the signed tree`,
+      );
     }
     const key = entriesPath(bundleIndex, width);
     const bytes = await this.opts.storage.blobs.get(key);
     if (bytes === undefined)
       throw new LogError('log.inconsistent', `log ${this.name}: entry bundle ${key} is missing`);
-    // A full bundle is checked against the signed tree (its level-0 tile) before it is used; the
-    // edge bundle was checked at open and grows from memory.
-    const entries = full ? await this.proofs.fullBundle(bundleIndex, bytes, { cache }) : decodeBundle(bytes);
-    if (full && cache) {
+    // Checked against the signed tree (its level-0 tile) before it is used.
+    const entries = await this.proofs.fullBundle(bundleIndex, bytes, { cache });
+    if (cache) {
       if (this.bundleCache.size >= 64) this.bundleCache.delete(this.bundleCache.keys().next().value!);
       this.bundleCache.set(bundleIndex, entries);
     }
