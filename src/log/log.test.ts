@@ -389,24 +389,14 @@ test('a damaged partial entry bundle is refused at open, never sealed into a ful
 });
 
 test('a full hash tile damaged behind the edge is refused for proofs and the read path, naming it', async (t) => {
-  const driver = createMemoryDriver();
   const open = keptIndex(t);
-  const engine = await open(driver);
-  await engine.createLog('acme');
-  await engine.append(
-    'acme',
-    Array.from({ length: 600 }, (_, i) => sampleEvent(i)),
-  );
-  await engine.close();
+  const driver = await sixHundredEntries(open);
   // tile/0/000 (leaves 0..255) is full; its parent tile/1/000.p/2 and the edge tile/0/002.p/88 are partial.
   const key = 'tile/0/000';
-  const tampered = createMemoryDriver({ state: driver.snapshot() });
-  const bytes = (await tampered.log('acme').blobs.get(key))!.slice();
+  const bytes = (await objectOf(driver, key)).slice();
   bytes[5 * 32] = (bytes[5 * 32]! ^ 1) & 0xff;
-  await tampered.log('acme').blobs.delete(key, { retention: true });
-  await tampered.log('acme').blobs.put(key, bytes);
 
-  const reopened = await open(createMemoryDriver({ state: tampered.snapshot() }));
+  const reopened = await open(await withObject(driver, key, bytes));
   try {
     const log = reopened.log('acme');
     const cp = log.latestCheckpoint();
@@ -434,11 +424,7 @@ test('a full hash tile damaged behind the edge is refused for proofs and the rea
     await intact.close();
   }
   // A full tile cut short is refused for its length.
-  const cut = createMemoryDriver({ state: driver.snapshot() });
-  const whole = (await cut.log('acme').blobs.get(key))!;
-  await cut.log('acme').blobs.delete(key, { retention: true });
-  await cut.log('acme').blobs.put(key, whole.slice(0, 255 * 32));
-  const short = await open(createMemoryDriver({ state: cut.snapshot() }));
+  const short = await open(await withObject(driver, key, (await objectOf(driver, key)).slice(0, 255 * 32)));
   try {
     await assert.rejects(short.log('acme').inclusionProof(7, 600), {
       code: 'log.inconsistent',
@@ -450,24 +436,12 @@ test('a full hash tile damaged behind the edge is refused for proofs and the rea
 });
 
 test('a full entry bundle damaged behind the edge is refused for reads, naming it', async (t) => {
-  const driver = createMemoryDriver();
   const open = keptIndex(t);
-  const engine = await open(driver);
-  await engine.createLog('acme');
-  await engine.append(
-    'acme',
-    Array.from({ length: 600 }, (_, i) => sampleEvent(i)),
-  );
-  await engine.close();
+  const driver = await sixHundredEntries(open);
   const key = 'tile/entries/000';
-  const original = (await createMemoryDriver({ state: driver.snapshot() }).log('acme').blobs.get(key))!;
+  const original = await objectOf(driver, key);
   /** A copy of the data directory with `key` replaced by `bytes`, opened. */
-  const withBundle = async (bytes: Uint8Array) => {
-    const copy = createMemoryDriver({ state: driver.snapshot() });
-    await copy.log('acme').blobs.delete(key, { retention: true });
-    await copy.log('acme').blobs.put(key, bytes);
-    return open(createMemoryDriver({ state: copy.snapshot() }));
-  };
+  const withBundle = async (bytes: Uint8Array) => open(await withObject(driver, key, bytes));
 
   // One byte of record 1 changed (inside its text, so the bundle still decodes).
   const flipped = original.slice();
@@ -492,10 +466,7 @@ test('a full entry bundle damaged behind the edge is refused for reads, naming i
   }
   // An index that must catch up over the damaged bundle (a new or reset one) refuses to index it:
   // the log does not open, naming the bundle.
-  const fresh = createMemoryDriver({ state: driver.snapshot() });
-  await fresh.log('acme').blobs.delete(key, { retention: true });
-  await fresh.log('acme').blobs.put(key, flipped);
-  await assert.rejects(openTestEngine(fresh), {
+  await assert.rejects(openTestEngine(await withObject(driver, key, flipped)), {
     code: 'log.inconsistent',
     message: /entry bundle tile\/entries\/000 holds a record at index 1 /,
   });
@@ -523,6 +494,32 @@ test('a full entry bundle damaged behind the edge is refused for reads, naming i
     await intact.close();
   }
 });
+
+/** A closed data directory (memory driver) whose log `acme` holds 600 integrated entries. */
+async function sixHundredEntries(open: ReturnType<typeof keptIndex>) {
+  const driver = createMemoryDriver();
+  const engine = await open(driver);
+  await engine.createLog('acme');
+  await engine.append(
+    'acme',
+    Array.from({ length: 600 }, (_, i) => sampleEvent(i)),
+  );
+  await engine.close();
+  return driver;
+}
+
+/** The stored object `key` of log `acme` in (a copy of) `driver`'s data. */
+async function objectOf(driver: ReturnType<typeof createMemoryDriver>, key: string) {
+  return (await createMemoryDriver({ state: driver.snapshot() }).log('acme').blobs.get(key))!;
+}
+
+/** A copy of `driver`'s data with log `acme`'s object `key` replaced by `bytes`, as tampering does. */
+async function withObject(driver: ReturnType<typeof createMemoryDriver>, key: string, bytes: Uint8Array) {
+  const copy = createMemoryDriver({ state: driver.snapshot() });
+  await copy.log('acme').blobs.delete(key, { retention: true });
+  await copy.log('acme').blobs.put(key, bytes);
+  return createMemoryDriver({ state: copy.snapshot() });
+}
 
 /**
  * Opens engines whose search index is one file kept across opens (deleted after the test): reopening
