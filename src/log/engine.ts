@@ -22,27 +22,17 @@ import { type EngineConfig, resolveEngineConfig } from './config.js';
 import { LogError } from './errors.js';
 import { Indexer } from './indexer.js';
 import { Log, type PreparedEvent } from './log.js';
+import { readLogConfig, STATE_CONFIG, type StoredLogConfig } from './log-config.js';
 import { type AppendedEntry, type Clock, type Logger, silentLogger, systemClock } from './types.js';
 
 const LOG_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 const SYSTEM_LOG_NAME = /^_[a-z0-9][a-z0-9._-]{0,61}$/;
-const STATE_CONFIG = 'config';
 /** What `append` does with each input event (see there). */
 const STEP_NEW = 0;
 const STEP_REPEAT = 1;
 const STEP_EXISTING = 2;
 /** Entries waiting for the search index beyond which appends are pushed back (bounds memory). */
 const MAX_INDEX_LAG = 200_000;
-
-/** Stored in each log's state store; holds the log's signing key, so state must stay private. */
-interface StoredLogConfig {
-  v: 1;
-  name: string;
-  origin: string;
-  signer_key: string;
-  verifier_key: string;
-  created_at: string;
-}
 
 export interface LogInfo {
   name: string;
@@ -237,9 +227,8 @@ export class Engine {
 
   private async openLog(name: string, storage: LogStorage): Promise<Log> {
     const pending = (async () => {
-      const raw = await storage.state.read(STATE_CONFIG);
-      if (!raw) throw new LogError('log.not_found', `log ${name} has no configuration`);
-      const cfg = JSON.parse(new TextDecoder().decode(raw.value)) as StoredLogConfig;
+      const cfg = await readLogConfig(storage.state);
+      if (!cfg) throw new LogError('log.not_found', `log ${name} has no configuration`);
       const signer = parseSignerKey(cfg.signer_key);
       const verifier: NoteVerifier = { name: signer.name, keyId: signer.keyId, publicKey: signer.publicKey };
       const log = await Log.open({

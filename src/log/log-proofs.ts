@@ -58,7 +58,7 @@ export class LogProofs {
    */
   constructor(
     private readonly name: string,
-    private readonly blobs: BlobStore,
+    private readonly blobs: Pick<BlobStore, 'get'>,
     private readonly size: () => number,
     private readonly edgeTile: (level: number) => Uint8Array | undefined,
   ) {}
@@ -101,7 +101,7 @@ export class LogProofs {
   }
 
   /** Refuses a full tile whose hashes do not make the entry its parent tile holds for it. */
-  private async checkFullTile(level: number, index: number, bytes: Uint8Array): Promise<void> {
+  async checkFullTile(level: number, index: number, bytes: Uint8Array): Promise<void> {
     const path = tilePath({ level, index, width: TILE_WIDTH });
     const damaged = (why: string) =>
       new LogError('log.inconsistent', `log ${this.name}: hash tile ${path} ${why}; run indelible verify`, {

@@ -18,24 +18,13 @@
  * (3) full tiles and bundles are written once.
  */
 import { type Checkpoint, openCheckpoint, signCheckpoint } from '../core/checkpoint.js';
-import { bytesEqual } from '../core/crypto.js';
 import { toHex, utf8 } from '../core/encoding.js';
 import { CompactRange, hashLeaf } from '../core/merkle.js';
 import type { NoteSigner, NoteVerifier } from '../core/note.js';
-import { planRoot } from '../core/proof.js';
 import { PRUNE_GRANULE, signPruneStatement } from '../core/prune-statement.js';
 import { formatReceipt } from '../core/receipt.js';
 import { buildRecordRun, formatTimestamp, ZERO_HASH } from '../core/record.js';
-import {
-  decodeBundle,
-  encodeBundle,
-  entriesPath,
-  partialTiles,
-  TILE_WIDTH,
-  type TileRef,
-  tileHashReader,
-  tilePath,
-} from '../core/tile.js';
+import { encodeBundle, entriesPath, partialTiles, TILE_WIDTH, type TileRef, tilePath } from '../core/tile.js';
 import { buildTiles } from '../core/tile-builder.js';
 import { readMinimumIndex } from '../retention/prune-state.js';
 import type { Journal, LogStorage } from '../storage/types.js';
@@ -43,6 +32,7 @@ import type { EngineConfig } from './config.js';
 import { LogError } from './errors.js';
 import { LogProofs } from './log-proofs.js';
 import { Sequencer } from './sequencer.js';
+import { loadSignedEdge } from './signed-edge.js';
 import type { AppendedEntry, Clock, Logger, SignedCheckpoint } from './types.js';
 
 const STATE_CHECKPOINT = 'checkpoint';
@@ -551,78 +541,11 @@ export class Log {
 
   /** Loads the compact range, edge tiles, edge bundle and last leaf hash for tree size `size`. */
   private async loadEdge(size: number): Promise<void> {
-    const missing: string[] = [];
-    const readTile = async (ref: TileRef): Promise<Uint8Array> => {
-      const key = tilePath(ref);
-      const bytes = await this.opts.storage.blobs.get(key);
-      if (bytes === undefined || bytes.length !== ref.width * 32) {
-        missing.push(key);
-        throw new LogError('log.storage_behind', `missing ${key}`);
-      }
-      return bytes;
-    };
-    const reader = tileHashReader(readTile, size);
-    const nodes = planRoot(size);
-    let hashes: Uint8Array[];
-    let lastLeaf: Uint8Array[];
-    try {
-      hashes = await reader(nodes);
-      lastLeaf = await reader([{ level: 0, index: size - 1 }]);
-    } catch (err) {
-      throw new LogError(
-        'log.storage_behind',
-        `log ${this.name}: the last signed checkpoint covers ${size} entries but storage lacks ${missing.join(', ') || 'tiles'}; refusing to start (restore the data directory from backup)`,
-        { cause: err, details: { log: this.name, checkpointSize: size, missing } },
-      );
-    }
-    const range = CompactRange.fromHashes(size, hashes);
-    if (toHex(range.root()) !== toHex(this.checkpoint.rootHash)) {
-      throw new LogError(
-        'log.inconsistent',
-        `log ${this.name}: stored tiles do not reproduce the root of the last signed checkpoint (size ${size})`,
-        { details: { log: this.name, checkpointSize: size } },
-      );
-    }
-    this.range = range;
-    this.lastLeafHash = lastLeaf[0]!;
-    for (const ref of partialTiles(size)) this.edgeTiles.set(ref.level, await readTile(ref));
-    const edgeWidth = size % TILE_WIDTH;
-    if (edgeWidth > 0) {
-      const key = entriesPath(Math.floor(size / TILE_WIDTH), edgeWidth);
-      const bytes = await this.opts.storage.blobs.get(key);
-      if (bytes === undefined) {
-        throw new LogError(
-          'log.storage_behind',
-          `log ${this.name}: missing entry bundle ${key} of the last checkpoint`,
-          {
-            details: { log: this.name, missing: [key] },
-          },
-        );
-      }
-      const edge = decodeBundle(bytes);
-      // The edge bundle is sealed into a full, immutable one later: check it against the signed tree
-      // (the level-0 tile) now, so a damaged partial bundle is never carried forward.
-      const row = this.edgeTiles.get(0);
-      const ok =
-        edge.length === edgeWidth &&
-        row !== undefined &&
-        edge.every((rec, i) =>
-          bytesEqual(
-            hashLeaf(rec),
-            row.subarray((row.length / 32 - edgeWidth + i) * 32, (row.length / 32 - edgeWidth + i + 1) * 32),
-          ),
-        );
-      if (!ok) {
-        throw new LogError(
-          'log.inconsistent',
-          `log ${this.name}: entry bundle ${key} does not match the signed tree`,
-          {
-            details: { log: this.name, object: key },
-          },
-        );
-      }
-      this.edgeBundle = edge;
-    }
+    const edge = await loadSignedEdge(this.name, this.opts.storage.blobs, size, this.checkpoint.rootHash);
+    this.range = edge.range;
+    this.lastLeafHash = edge.lastLeaf;
+    this.edgeTiles = edge.tiles;
+    this.edgeBundle = edge.bundle;
   }
 
   private signEmpty(): SignedCheckpoint {

@@ -29,6 +29,7 @@ import { decodeBundle, entriesPath, parseTilePath, TILE_WIDTH, tilePath } from '
 import { readPruneState } from '../retention/prune-state.js';
 import type { JournalSegmentScan, LogStorage, StorageDriver } from '../storage/types.js';
 import { checkpointHistoryKey } from './log.js';
+import { readLogConfig } from './log-config.js';
 
 export type VerifyErrorCode =
   | 'verify.missing_object'
@@ -87,8 +88,8 @@ export async function verifyStorage(
   const reports: LogReport[] = [];
   for (const name of names) {
     const storage = driver.log(name);
-    const config = await storage.state.read('config');
-    if (!config) {
+    const stored = await readLogConfig(storage.state);
+    if (!stored) {
       // A log whose creation never finished holds nothing; one with a checkpoint but no
       // configuration lost its key and origin (deleted or tampered with).
       if ((await storage.blobs.get('checkpoint')) === undefined) continue;
@@ -97,10 +98,6 @@ export async function verifyStorage(
         object: 'state/config',
       });
     }
-    const stored = JSON.parse(new TextDecoder().decode(config.value)) as {
-      origin: string;
-      verifier_key: string;
-    };
     const vkey = options.verifierKeys?.[name] ?? stored.verifier_key;
     reports.push(await verifyLog(name, storage, parseVerifierKey(vkey), stored.origin, options.onProgress));
   }

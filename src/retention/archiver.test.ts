@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { verifyS3Archive } from '../cli/verify-s3.js';
 import { hashLeaf } from '../core/merkle.js';
 import { verifyReceipt } from '../core/receipt.js';
-import { entriesPath, TILE_WIDTH } from '../core/tile.js';
+import { decodeBundle, encodeBundle, entriesPath, TILE_WIDTH } from '../core/tile.js';
 import type { Engine } from '../log/engine.js';
 import { checkpointHistoryKey } from '../log/log.js';
 import { openTestEngine, sampleEvent } from '../log/test-helpers.js';
@@ -225,6 +225,105 @@ describe('archiver', s3TestOptions(), () => {
       (err) => err instanceof RetentionError && err.code === 'retention.archive_moved',
     );
     await engine.close();
+  });
+
+  test('an object that does not match the signed tree is never archived; the run goes on once it is restored', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'indelible-archive-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const prefix = s3!.newPrefix('damaged');
+    clock.offset = 0;
+    const { driver, engine, local } = await openAll(dir, prefix);
+    const blobsOf = (log: string) => local.log(log).blobs;
+    t.after(() => engine.close());
+    // One log per kind of damage, 600 entries each over two checkpoints (300 and 600).
+    interface Damage {
+      object: string;
+      /** What the error names, when not the object (damage at the edge fails the signed root). */
+      named?: string;
+      reason: RegExp;
+      damaged: (bytes: Uint8Array) => Uint8Array;
+    }
+    const damage: Record<string, Damage> = {
+      // A record of bundle 1 back-dated on disk (it would also have dated its lock and eviction).
+      backdated: {
+        object: entriesPath(1),
+        reason: /holds a record at index 263 that is not the logged one/,
+        damaged: (bytes) => {
+          const records = decodeBundle(bytes);
+          const text = new TextDecoder().decode(records[7]);
+          const earlier = text.replace(/"received_at":"[^"]+"/, '"received_at":"2001-01-01T00:00:00Z"');
+          assert.notEqual(earlier, text);
+          records[7] = new TextEncoder().encode(earlier);
+          return encodeBundle(records);
+        },
+      },
+      // A hash tile with one bit flipped.
+      flipped: {
+        object: 'tile/0/001',
+        reason: /does not match entry 1 of its parent/,
+        damaged: (bytes) => bytes.map((b, i) => (i === 40 ? b ^ 1 : b)),
+      },
+      // The partial level-0 tile at the edge: the tree no longer makes the signed root.
+      edge: {
+        object: 'tile/0/002.p/88',
+        named: 'checkpoint',
+        reason: /stored tiles do not reproduce the root of the last signed checkpoint \(size 600\)/,
+        damaged: (bytes) => bytes.map((b, i) => (i === 0 ? b ^ 1 : b)),
+      },
+      // A history checkpoint swapped for another one the log signed (of size 600).
+      swapped: {
+        object: checkpointHistoryKey(300),
+        reason: /is a checkpoint of size 600/,
+        damaged: () => new Uint8Array(0), // replaced below
+      },
+    };
+    const originals = new Map<string, Uint8Array>();
+    for (const [log, d] of Object.entries(damage)) {
+      await engine.createLog(log);
+      await appendBatches(engine, [300, 300], log);
+      const blobs = blobsOf(log);
+      const bytes = (await blobs.get(d.object))!;
+      originals.set(log, bytes);
+      const damaged = log === 'swapped' ? (await blobs.get(checkpointHistoryKey(600)))! : d.damaged(bytes);
+      await blobs.delete(d.object, { retention: true });
+      await blobs.put(d.object, damaged);
+    }
+
+    const results = await driver.runOnce();
+    for (const [log, d] of Object.entries(damage)) {
+      const run = results.find((r) => r.log === log);
+      assert.ok(run?.error instanceof RetentionError, `${log}: the run fails`);
+      assert.equal(run.error.code, 'retention.bad_local_object');
+      const named = d.named ?? d.object;
+      assert.ok(run.error.message.includes(named), `${log}: ${run.error.message} names ${named}`);
+      assert.match(run.error.message, d.reason);
+      const archive = s3!.archiveOf(prefix, log);
+      assert.ok(!(await archive.listSealed('')).includes(d.object), `${log}: ${d.object} is not archived`);
+      assert.ok(!(await archive.listMutable('')).includes(d.object), `${log}: ${d.object} is not archived`);
+      assert.ok(
+        !(await archive.listMutable('')).includes('checkpoint'),
+        `${log}: no checkpoint was published`,
+      );
+    }
+
+    // Restored: each log archives everything, and its archive verifies from the bucket alone.
+    for (const [log, d] of Object.entries(damage)) {
+      await blobsOf(log).delete(d.object, { retention: true });
+      await blobsOf(log).put(d.object, originals.get(log)!);
+    }
+    for (const run of await driver.runOnce()) {
+      if (!(run.log in damage)) continue;
+      assert.equal(run.error, undefined, run.log);
+      assert.equal(run.archive?.archivedSize, 600);
+      const report = await verifyS3Archive({
+        url: `s3://${s3!.bucket}/${prefix}`,
+        log: run.log,
+        verifierKey: engine.info(run.log).verifierKey,
+        connection: s3!.connection,
+        client: s3!.client,
+      });
+      assert.equal(report.treeSize, 600, run.log);
+    }
   });
 
   test('each log archives and evicts with its own policy; logs without one use the server defaults', async (t) => {

@@ -9,7 +9,9 @@
  * run, all with that one reading.
  *
  * Archive run (each step saved in the cursor only after it is done; archive-cursor.ts):
- *  1. target T = the size of the local latest checkpoint;
+ *  1. target T = the size of the local latest checkpoint, whose signature and edge are checked
+ *     (ArchiveSource): every object below is checked against this signed tree before it is
+ *     uploaded or dates anything, and a mismatch (`retention.bad_local_object`) ends the run there;
  *  2. full bundles and hash tiles with coverage ≤ ⌊T/256⌋·256, in chunks: each uploaded under
  *     COMPLIANCE until max(now, its newest entry) + retention.min and read back before it counts;
  *     after each chunk `sealed` is saved. Crash: the chunk is redone; an object already there with
@@ -42,6 +44,7 @@ import type { S3BlobStore, SealedPutResult } from '../storage/s3/s3-blob-store.j
 import type { BlobStore, StateStore } from '../storage/types.js';
 import { forEachLimit } from '../util/for-each-limit.js';
 import { type ArchiveCursor, CursorStore } from './archive-cursor.js';
+import { ArchiveSource } from './archive-source.js';
 import { EntryDater } from './entry-dater.js';
 import { RetentionError } from './errors.js';
 import { type LegalHoldReport, syncLegalHold } from './legal-hold-sync.js';
@@ -244,6 +247,12 @@ export class Archiver {
     return bytes;
   }
 
+  /** The log's tree at checkpoint `note` (local), through which objects are checked and dated. */
+  #source(note: Uint8Array): Promise<ArchiveSource> {
+    const { local, state, archive } = this.#o;
+    return ArchiveSource.open({ log: this.log, local, state, archive, checkpoint: note });
+  }
+
   async #archive(policy: RunPolicy): Promise<ArchiveReport> {
     const { local, archive } = this.#o;
     const report: ArchiveReport = {
@@ -265,12 +274,16 @@ export class Archiver {
       );
     }
     if (target <= this.#cursor.archived) return report;
-    const dater = new EntryDater(local, archive, target, policy.minimumIndex);
+    // Everything below is checked against the signed tree at `target` before it is uploaded or
+    // dates anything: a damaged object stops the run here, before it is locked in the archive.
+    const source = await this.#source(latest);
+    const dater = new EntryDater(source, target, policy.minimumIndex);
     // Only ever set at upload: holds are removed by the release sweep alone (legal-hold-sync.ts).
     const hold = policy.legalHold ? { legalHold: true } : {};
     const seal = async (key: string, coverage: number): Promise<void> => {
       if (isPrunedBundle(key, coverage, policy.minimumIndex)) return;
       const bytes = await this.#localBytes(key);
+      await source.checkSealed(key, bytes);
       const newest = coverage === 0 ? 0 : await dater.time(coverage - 1);
       const until = retainUntilFor(policy, this.#clock.now(), newest);
       const result = await archive.putSealed(key, bytes, until, hold);
@@ -290,7 +303,7 @@ export class Archiver {
     }
     // Step 3: the partial objects verifying at size `target` needs.
     for (const key of edgeKeys(target)) {
-      await archive.put(key, await this.#localBytes(key));
+      await archive.put(key, source.edgeObject(key));
       this.#o.onEvent?.({ kind: 'mutable', key });
     }
     // Step 3b: a pruned log's prune state (mutable), before the history that makes the archive reach
@@ -332,11 +345,17 @@ export class Archiver {
       this.#logger.info({ log: this.log }, 'eviction skipped: legal hold');
       return report;
     }
-    const limitSize = Math.min(
+    let limitSize = Math.min(
       this.#cursor.sealed,
       Math.floor(this.#cursor.archived / TILE_WIDTH) * TILE_WIDTH,
     );
-    const dater = new EntryDater(local, archive, limitSize, policy.minimumIndex);
+    const due = Number.isFinite(policy.afterMs) && this.#cursor.evicted + TILE_WIDTH <= limitSize;
+    if (!due && this.#cursor.clean >= this.#cursor.evicted) return report;
+    // Entries are dated from records checked against the latest local checkpoint (never behind the
+    // archive's, except in a data directory restored from an older backup: then no further).
+    const source = await this.#source(await this.#localBytes('checkpoint'));
+    limitSize = Math.min(limitSize, Math.floor(source.size / TILE_WIDTH) * TILE_WIDTH);
+    const dater = new EntryDater(source, limitSize, policy.minimumIndex);
     if (Number.isFinite(policy.afterMs)) {
       const now = this.#clock.now();
       let end = this.#cursor.evicted;

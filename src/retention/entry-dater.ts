@@ -1,8 +1,10 @@
 /**
  * Entry times for retention: the `received_at` of entry `i`, read from the entry bundle holding it
  * (the full bundle, or the partial bundle at the edge of the tree size being archived), locally or,
- * for an evicted bundle, from the archive. Decoded bundles are cached, since consecutive objects
- * (a bundle, its tile, the checkpoints inside it) ask about the same few bundles.
+ * for an evicted bundle, from the archive, and checked against the log's signed tree first
+ * (ArchiveSource.bundle), so a back-dated record on disk cannot make a lock shorter or an eviction
+ * earlier. Entry times are cached per bundle, since consecutive objects (a bundle, its tile, the
+ * checkpoints inside it) ask about the same few bundles.
  *
  * An entry below the log's minimum index (prune-state.ts) whose bundle is gone both locally and in
  * the archive was pruned after `retention.max`; it is dated 0 (the epoch), the one date that is
@@ -10,8 +12,7 @@
  * and its age is past every `archive.after`.
  */
 import { entriesPath, TILE_WIDTH } from '../core/tile.js';
-import type { S3BlobStore } from '../storage/s3/s3-blob-store.js';
-import type { BlobStore } from '../storage/types.js';
+import type { ArchiveSource } from './archive-source.js';
 import { RetentionError } from './errors.js';
 import { bundleEntryTimes } from './sealed-objects.js';
 
@@ -21,12 +22,11 @@ export class EntryDater {
   readonly #cache = new Map<number, number[]>();
 
   /**
-   * Dates entries below `treeSize` (a tree size whose edge bundle exists locally); entries below
-   * `minimumIndex` may be pruned.
+   * Dates entries below `treeSize` (at most the source's size); entries below `minimumIndex` may be
+   * pruned.
    */
   constructor(
-    private readonly local: BlobStore,
-    private readonly archive: Pick<S3BlobStore, 'getSealed'>,
+    private readonly source: Pick<ArchiveSource, 'bundle'>,
     private readonly treeSize: number,
     private readonly minimumIndex = 0,
   ) {}
@@ -53,17 +53,16 @@ export class EntryDater {
   }
 
   async #load(b: number): Promise<number[]> {
-    const full = (b + 1) * TILE_WIDTH <= this.treeSize;
-    const key = full ? entriesPath(b) : entriesPath(b, this.treeSize - b * TILE_WIDTH);
-    const bytes = (await this.local.get(key)) ?? (full ? await this.archive.getSealed(key) : undefined);
-    if (bytes === undefined && (b + 1) * TILE_WIDTH <= this.minimumIndex) {
+    const records = await this.source.bundle(b);
+    if (records === undefined && (b + 1) * TILE_WIDTH <= this.minimumIndex) {
       return new Array<number>(TILE_WIDTH).fill(0); // pruned
     }
-    if (bytes === undefined) {
+    const key = entriesPath(b);
+    if (records === undefined) {
       throw new RetentionError('retention.bad_local_object', `entry bundle ${key} is missing`, {
         details: { object: key },
       });
     }
-    return bundleEntryTimes(bytes, key);
+    return bundleEntryTimes(records, key);
   }
 }

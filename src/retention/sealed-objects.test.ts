@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { allTiles, encodeBundle, entriesPath, TILE_WIDTH, tilePath } from '../core/tile.js';
+import { allTiles, entriesPath, TILE_WIDTH, tilePath } from '../core/tile.js';
 import { RetentionError } from './errors.js';
 import { bundleEntryTimes, historySize, noteSize, sealedCoverage, sealedTileKeys } from './sealed-objects.js';
 
@@ -74,15 +74,15 @@ test('noteSize reads the tree size line of a note; anything else is a bad local 
 
 test('bundleEntryTimes returns received_at of each record; undatable bundles are refused', () => {
   const rec = (at: string) => new TextEncoder().encode(JSON.stringify({ received_at: at, v: 1 }));
-  const bundle = encodeBundle([rec('2026-11-27T07:00:00.123Z'), rec('2026-11-27T07:00:01.000Z')]);
+  const bundle = [rec('2026-11-27T07:00:00.123Z'), rec('2026-11-27T07:00:01.000Z')];
   assert.deepEqual(bundleEntryTimes(bundle, 'k'), [
     Date.UTC(2026, 10, 27, 7, 0, 0, 123),
     Date.UTC(2026, 10, 27, 7, 0, 1),
   ]);
   for (const bad of [
-    encodeBundle([rec('yesterday')]),
-    encodeBundle([new TextEncoder().encode('{')]),
-    Uint8Array.of(0, 9),
+    [rec('yesterday')],
+    [new TextEncoder().encode('{')],
+    [rec('2026-11-27T07:00:00Z'), Uint8Array.of(0x7b)],
   ]) {
     assert.throws(
       () => bundleEntryTimes(bad, 'k'),

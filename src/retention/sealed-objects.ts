@@ -10,7 +10,7 @@
  * to. Everything with coverage ≤ S is determined by the first S entries, which is what lets the
  * archiver move through a log with one number per stage.
  */
-import { decodeBundle, entriesPath, parseTilePath, TILE_WIDTH, tilePath } from '../core/tile.js';
+import { entriesPath, parseTilePath, TILE_WIDTH, tilePath } from '../core/tile.js';
 import { checkpointHistoryKey } from '../log/log.js';
 import { RetentionError } from './errors.js';
 
@@ -70,9 +70,9 @@ export function noteSize(note: Uint8Array, what: string): number {
 }
 
 /** `received_at` (ms) of each record of an entry bundle, in order. */
-export function bundleEntryTimes(bytes: Uint8Array, key: string): number[] {
+export function bundleEntryTimes(records: readonly Uint8Array[], key: string): number[] {
   try {
-    return decodeBundle(bytes).map((rec) => {
+    return records.map((rec) => {
       const at = (JSON.parse(new TextDecoder().decode(rec)) as { received_at?: unknown }).received_at;
       const ms = typeof at === 'string' ? Date.parse(at) : Number.NaN;
       if (!Number.isFinite(ms)) throw new Error('record without a valid received_at');
