@@ -22,6 +22,7 @@
  * the edge's root tiles may need them); either copy is checked the same way.
  */
 import { type Checkpoint, openCheckpoint } from '../core/checkpoint.js';
+import { bytesEqual } from '../core/crypto.js';
 import { IndelibleError } from '../core/errors.js';
 import { parseVerifierKey } from '../core/note.js';
 import { verifyConsistency } from '../core/proof.js';
@@ -43,7 +44,12 @@ export interface ArchiveSourceOptions {
   checkpoint: Uint8Array;
 }
 
+/** Checked bundles kept for dating: more than the uploads in flight (8 by default). */
+const RECENT_BUNDLES = 32;
+
 export class ArchiveSource {
+  private readonly recent = new Map<number, Uint8Array[]>();
+
   private constructor(
     private readonly log: string,
     /** Tree size of the checkpoint every object is checked against. */
@@ -90,9 +96,21 @@ export class ArchiveSource {
       if (history !== undefined) return this.checkHistory(history, bytes);
       const ref = parseTilePath(key);
       if (ref.width !== TILE_WIDTH) throw new Mismatch('it is not a sealed object');
-      if (ref.kind === 'entries') await this.proofs.fullBundle(ref.index, bytes, { cache: false });
-      else await this.proofs.checkFullTile(ref.level, ref.index, bytes);
+      if (ref.kind === 'entries') {
+        this.remember(ref.index, await this.proofs.fullBundle(ref.index, bytes));
+        return;
+      }
+      // The tile as LogProofs read and checked it (against its parent, once per run: a bundle's
+      // check already needed its level-0 tile); the bytes to upload must be those.
+      const tile = await this.proofs.hashTile({ level: ref.level, index: ref.index, width: TILE_WIDTH });
+      if (tile === undefined || !bytesEqual(tile, bytes)) throw new Mismatch('it changed while it was read');
     });
+  }
+
+  /** Keeps the records of a checked bundle for `bundle(b)`: dating follows the check at once. */
+  private remember(b: number, records: Uint8Array[]): void {
+    if (this.recent.size >= RECENT_BUNDLES) this.recent.delete(this.recent.keys().next().value!);
+    this.recent.set(b, records);
   }
 
   /**
@@ -120,10 +138,12 @@ export class ArchiveSource {
       if (b === Math.floor(this.size / TILE_WIDTH)) return this.edge.bundle;
       throw new RangeError(`bundle ${b} is beyond tree size ${this.size}`);
     }
+    const recent = this.recent.get(b);
+    if (recent !== undefined) return recent;
     const key = entriesPath(b);
     const bytes = await this.read(key);
     if (bytes === undefined) return undefined;
-    return checked(this.log, key, () => this.proofs.fullBundle(b, bytes, { cache: false }));
+    return checked(this.log, key, () => this.proofs.fullBundle(b, bytes));
   }
 
   /** A history checkpoint: signed by the log, of the size its key names, consistent with ours. */

@@ -3,8 +3,8 @@
  * (the full bundle, or the partial bundle at the edge of the tree size being archived), locally or,
  * for an evicted bundle, from the archive, and checked against the log's signed tree first
  * (ArchiveSource.bundle), so a back-dated record on disk cannot make a lock shorter or an eviction
- * earlier. Entry times are cached per bundle, since consecutive objects (a bundle, its tile, the
- * checkpoints inside it) ask about the same few bundles.
+ * earlier. Checked bundles are cached, since consecutive objects (a bundle, its tile, the checkpoints
+ * inside it) ask about the same few bundles.
  *
  * An entry below the log's minimum index (prune-state.ts) whose bundle is gone both locally and in
  * the archive was pruned after `retention.max`; it is dated 0 (the epoch), the one date that is
@@ -14,12 +14,14 @@
 import { entriesPath, TILE_WIDTH } from '../core/tile.js';
 import type { ArchiveSource } from './archive-source.js';
 import { RetentionError } from './errors.js';
-import { bundleEntryTimes } from './sealed-objects.js';
+import { recordTime } from './sealed-objects.js';
 
-const CACHED_BUNDLES = 64;
+const CACHED_BUNDLES = 32;
 
 export class EntryDater {
-  readonly #cache = new Map<number, number[]>();
+  // Checked records of recent bundles (undefined for a pruned one); a record is parsed only when
+  // asked for, since a pass dates about one entry per object (the last one it covers).
+  readonly #cache = new Map<number, Uint8Array[] | undefined>();
 
   /**
    * Dates entries below `treeSize` (at most the source's size); entries below `minimumIndex` may be
@@ -37,32 +39,31 @@ export class EntryDater {
       throw new RangeError(`entry ${index} is not below tree size ${this.treeSize}`);
     }
     const b = Math.floor(index / TILE_WIDTH);
-    let times = this.#cache.get(b);
-    if (times === undefined) {
-      times = await this.#load(b);
+    let records = this.#cache.get(b);
+    if (records === undefined && !this.#cache.has(b)) {
+      records = await this.#load(b);
       if (this.#cache.size >= CACHED_BUNDLES) this.#cache.delete(this.#cache.keys().next().value!);
-      this.#cache.set(b, times);
+      this.#cache.set(b, records);
     }
-    const t = times[index - b * TILE_WIDTH];
-    if (t === undefined) {
+    if (records === undefined) return 0; // pruned
+    const record = records[index - b * TILE_WIDTH];
+    if (record === undefined) {
       throw new RetentionError('retention.bad_local_object', `entry ${index} is not in its bundle`, {
         details: { index },
       });
     }
-    return t;
+    return recordTime(record, entriesPath(b));
   }
 
-  async #load(b: number): Promise<number[]> {
+  async #load(b: number): Promise<Uint8Array[] | undefined> {
     const records = await this.source.bundle(b);
-    if (records === undefined && (b + 1) * TILE_WIDTH <= this.minimumIndex) {
-      return new Array<number>(TILE_WIDTH).fill(0); // pruned
-    }
-    const key = entriesPath(b);
+    if (records === undefined && (b + 1) * TILE_WIDTH <= this.minimumIndex) return undefined; // pruned
     if (records === undefined) {
+      const key = entriesPath(b);
       throw new RetentionError('retention.bad_local_object', `entry bundle ${key} is missing`, {
         details: { object: key },
       });
     }
-    return bundleEntryTimes(records, key);
+    return records;
   }
 }

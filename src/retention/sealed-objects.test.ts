@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { allTiles, entriesPath, TILE_WIDTH, tilePath } from '../core/tile.js';
 import { RetentionError } from './errors.js';
-import { bundleEntryTimes, historySize, noteSize, sealedCoverage, sealedTileKeys } from './sealed-objects.js';
+import { historySize, noteSize, recordTime, sealedCoverage, sealedTileKeys } from './sealed-objects.js';
 
 test('coverage of sealed keys; other keys are not sealed', () => {
   const table: Array<[string, number | undefined]> = [
@@ -72,20 +72,13 @@ test('noteSize reads the tree size line of a note; anything else is a bad local 
   }
 });
 
-test('bundleEntryTimes returns received_at of each record; undatable bundles are refused', () => {
+test("recordTime returns a record's received_at; undatable records are refused", () => {
   const rec = (at: string) => new TextEncoder().encode(JSON.stringify({ received_at: at, v: 1 }));
-  const bundle = [rec('2026-11-27T07:00:00.123Z'), rec('2026-11-27T07:00:01.000Z')];
-  assert.deepEqual(bundleEntryTimes(bundle, 'k'), [
-    Date.UTC(2026, 10, 27, 7, 0, 0, 123),
-    Date.UTC(2026, 10, 27, 7, 0, 1),
-  ]);
-  for (const bad of [
-    [rec('yesterday')],
-    [new TextEncoder().encode('{')],
-    [rec('2026-11-27T07:00:00Z'), Uint8Array.of(0x7b)],
-  ]) {
+  assert.equal(recordTime(rec('2026-11-27T07:00:00.123Z'), 'k'), Date.UTC(2026, 10, 27, 7, 0, 0, 123));
+  assert.equal(recordTime(rec('2026-11-27T07:00:01.000Z'), 'k'), Date.UTC(2026, 10, 27, 7, 0, 1));
+  for (const bad of [rec('yesterday'), new TextEncoder().encode('{'), new TextEncoder().encode('{"v":1}')]) {
     assert.throws(
-      () => bundleEntryTimes(bad, 'k'),
+      () => recordTime(bad, 'k'),
       (e) => e instanceof RetentionError && e.code === 'retention.bad_local_object',
     );
   }

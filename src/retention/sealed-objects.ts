@@ -69,19 +69,21 @@ export function noteSize(note: Uint8Array, what: string): number {
   return size;
 }
 
-/** `received_at` (ms) of each record of an entry bundle, in order. */
-export function bundleEntryTimes(records: readonly Uint8Array[], key: string): number[] {
+/** `received_at` (ms) of a record of entry bundle `key`. */
+export function recordTime(record: Uint8Array, key: string): number {
   try {
-    return records.map((rec) => {
-      const at = (JSON.parse(new TextDecoder().decode(rec)) as { received_at?: unknown }).received_at;
-      const ms = typeof at === 'string' ? Date.parse(at) : Number.NaN;
-      if (!Number.isFinite(ms)) throw new Error('record without a valid received_at');
-      return ms;
-    });
+    const at = (JSON.parse(new TextDecoder().decode(record)) as { received_at?: unknown }).received_at;
+    const ms = typeof at === 'string' ? Date.parse(at) : Number.NaN;
+    if (!Number.isFinite(ms)) throw new Error('record without a valid received_at');
+    return ms;
   } catch (err) {
-    throw new RetentionError('retention.bad_local_object', `entry bundle ${key} cannot be dated`, {
-      cause: err,
-      details: { object: key },
-    });
+    throw new RetentionError(
+      'retention.bad_local_object',
+      `a record of entry bundle ${key} cannot be dated`,
+      {
+        cause: err,
+        details: { object: key },
+      },
+    );
   }
 }
