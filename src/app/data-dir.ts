@@ -118,6 +118,8 @@ export interface OpenOptions {
   archive?: NonNullable<ServerConfig['archive']>;
   /** Used by init only: the identity about to be written. */
   identityOverride?: Identity;
+  /** Open only these logs (EngineOptions.logs). */
+  logs?: readonly string[];
 }
 
 export async function openDataDir(dir: string, options: OpenOptions = {}): Promise<OpenedDataDir> {
@@ -167,6 +169,7 @@ export async function openDataDir(dir: string, options: OpenOptions = {}): Promi
       ...(options.eventLimits ? { eventLimits: options.eventLimits } : {}),
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.logs ? { logs: options.logs } : {}),
     });
     const m = meta;
     archived?.start(options.archive?.intervalMs ?? 10 * 60_000);

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -25,7 +25,11 @@ function withoutUrl(): NodeJS.ProcessEnv {
 
 /** Runs the real `indelible keys …` (the compiled CLI) in a child process, on `dir`. */
 function run(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [bin, 'keys', ...args, '--data', dir], {
+  return runOn(dir, ...args);
+}
+
+function runOn(data: string, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, 'keys', ...args, '--data', data], {
     encoding: 'utf8',
     timeout: 60_000,
     env: withoutUrl(),
@@ -41,8 +45,8 @@ interface Recorded {
 }
 
 /** The `_audit` events of the data directory, oldest first, and its raw record texts. */
-async function audit(): Promise<{ events: Recorded[]; text: string }> {
-  const dd = await openDataDir(dir);
+async function audit(data = dir): Promise<{ events: Recorded[]; text: string }> {
+  const dd = await openDataDir(data, { logs: ['_audit'] });
   try {
     const log = dd.engine.log('_audit');
     const texts = (await log.readRecords(0, log.size)).map((r) => Buffer.from(r).toString('utf8'));
@@ -134,4 +138,44 @@ test('revoking a key that does not exist exits 1 with the code the server answer
   assert.equal(events.filter((e) => e.action === 'audit.admin.key.revoke').length, 1);
   assert.ok(events.length >= before);
   assert.ok(!events.slice(before).some((e) => e.action.startsWith('audit.admin.key.')));
+});
+
+test('keys work on a data directory where another log cannot open (a damaged bundle)', async (t) => {
+  const data = mkdtempSync(join(tmpdir(), 'indelible-keys-damaged-'));
+  t.after(() => rmSync(data, { recursive: true, force: true }));
+  await initDataDir(data);
+  const dd = await openDataDir(data);
+  await dd.engine.createLog('acme');
+  await dd.engine.append(
+    'acme',
+    Array.from({ length: 300 }, (_, i) => ({ action: 'doc.read', actor: { id: `u${i}` } })),
+  );
+  await dd.close();
+  // A record of bundle 0 rewritten on disk, and no search index: the index must catch up over the
+  // bundle, whose check refuses it, so the server cannot start until the bundle is restored.
+  const bundle = join(data, 'logs', 'acme', 'tile', 'entries', '000');
+  chmodSync(bundle, 0o644);
+  const bytes = readFileSync(bundle);
+  const at = bytes.indexOf('"u7"');
+  assert.ok(at > 0);
+  bytes.write('"u8"', at);
+  writeFileSync(bundle, bytes);
+  for (const f of ['index.sqlite', 'index.sqlite-wal', 'index.sqlite-shm'])
+    rmSync(join(data, f), { force: true });
+  await assert.rejects(openDataDir(data), /entry bundle tile\/entries\/000 holds a record at index 7/);
+
+  // An emergency revocation does not wait for the restore.
+  const made = runOn(data, 'create', '--role', 'writer', '--json');
+  assert.equal(made.status, 0, made.stderr);
+  const key = JSON.parse(made.stdout) as { id: string };
+  const revoked = runOn(data, 'revoke', key.id);
+  assert.equal(revoked.status, 0, revoked.stderr);
+  const { events } = await audit(data);
+  assert.deepEqual(
+    events.slice(1).map((e) => [e.action, e.target?.id]),
+    [
+      ['audit.admin.key.create', key.id],
+      ['audit.admin.key.revoke', key.id],
+    ],
+  );
 });

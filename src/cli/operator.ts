@@ -3,7 +3,7 @@
  * their HTTP counterparts (DESIGN §5 invariant 4), with the operating-system user as the actor.
  */
 import { userInfo } from 'node:os';
-import { type OpenedDataDir, openDataDir } from '../app/data-dir.js';
+import { AUDIT_LOG, type OpenedDataDir, openDataDir } from '../app/data-dir.js';
 import { createMonitor, type Monitor } from '../monitor/monitor.js';
 import { dataDirOption } from './options.js';
 
@@ -17,15 +17,17 @@ export function cliActor(): { id: string; type: string } {
 }
 
 /**
- * Opens the data directory of `--data` (or INDELIBLE_DATA) with a monitor that records to `_audit`
- * but runs no background checks, runs `work`, and closes both: the monitor first, which flushes
- * what `work` recorded into `_audit` before the engine closes.
+ * Opens the data directory of `--data` (or INDELIBLE_DATA), its `_audit` log only, with a monitor
+ * that records to `_audit` but runs no background checks, runs `work`, and closes both: the monitor
+ * first, which flushes what `work` recorded into `_audit` before the engine closes.
  */
 export async function withAuditedDataDir<T>(
   data: string | undefined,
   work: (dd: OpenedDataDir, monitor: Monitor) => T | Promise<T>,
 ): Promise<T> {
-  const dd = await openDataDir(dataDirOption(data));
+  // Only `_audit`: an admin command must not wait for every log's recovery, nor fail because some
+  // other log cannot open (a key must be revocable while a damaged object waits to be restored).
+  const dd = await openDataDir(dataDirOption(data), { logs: [AUDIT_LOG] });
   const monitor = createMonitor({ engine: dd.engine, meta: dd.meta, background: false });
   try {
     return await work(dd, monitor);

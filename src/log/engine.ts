@@ -53,6 +53,13 @@ export interface EngineOptions {
   logger?: Logger;
   /** Entries waiting for the search index beyond which appends get `log.pushback` (default 200,000). */
   maxIndexLag?: number;
+  /**
+   * Open only these logs (default: every log in storage). The others are left as they are, not
+   * recovered, not indexed and not served (`log.not_found`); creating one is still `log.exists`.
+   * For the CLI's admin commands, which only record in `_audit`: they neither wait for every log's
+   * recovery nor fail on a log that cannot open.
+   */
+  logs?: readonly string[];
 }
 
 export interface AppendResult {
@@ -96,6 +103,7 @@ export class Engine {
     }
     try {
       for (const name of await opts.driver.listLogs()) {
+        if (opts.logs !== undefined && !opts.logs.includes(name)) continue;
         const storage = opts.driver.log(name);
         if ((await storage.state.read(STATE_CONFIG)) === undefined) {
           if ((await storage.blobs.get('checkpoint')) === undefined) continue; // creation never finished
