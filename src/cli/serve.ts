@@ -95,11 +95,16 @@ export function registerServe(program: Command): void {
         monitor.metrics.observeCommitBatch(events);
       });
       for (const r of dd.engine.recoveries()) monitor.recordLifecycle('recovery', r);
+      // Damaged or altered objects found by the archiver raise `verification_failure`.
+      dd.archive?.observeFailures((log, err) =>
+        monitor.reportIntegrityError(err, { source: 'archive', log }),
+      );
       // Retention pruning after each log's retention.max (never under legal hold), recorded in _audit.
       const retention = new RetentionService({
         engine: dd.engine,
         logger,
         audit: (log, d) => monitor.recordPrune({ log, ...d }),
+        onFailure: (log, err) => monitor.reportIntegrityError(err, { source: 'retention', log }),
         // The store of the log's opened archiver: its own target (policy archive.target) or the server's.
         ...(dd.archive ? { archiveOf: async (log: string) => (await dd.archive!.archiver(log)).store } : {}),
       });

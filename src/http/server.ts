@@ -59,7 +59,7 @@ export interface BuildServerDeps {
    * The self-audit monitor: its `onAccess` is used when `onAccess` is absent, its alert routes
    * (`/v1/alerts`) are served, and its metrics share the server's registry.
    */
-  monitor?: Pick<Monitor, 'alerts' | 'acknowledge' | 'onAccess' | 'registry'>;
+  monitor?: Pick<Monitor, 'alerts' | 'acknowledge' | 'onAccess' | 'registry' | 'reportIntegrityError'>;
   /** Wall clock in ms (idempotency expiry, access times). */
   clock?: { now(): number };
   /** Include Node process metrics in /metrics (default true). */
@@ -184,6 +184,11 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
   // ---- errors: every one is problem+json with a stable code; 5xx are logged, never detailed
   app.setErrorHandler((err, request, reply) => {
     const res = toProblem(err, request, config.retryAfterSeconds);
+    if (res.problem.status >= 500) {
+      // A damaged or altered object found while answering: an alert, not only a 500.
+      const log = (request.params as { log?: unknown } | undefined)?.log;
+      monitor?.reportIntegrityError(err, { source: 'request', ...(typeof log === 'string' ? { log } : {}) });
+    }
     if (res.internal) request.log.error({ err }, 'request failed');
     else if (res.problem.status >= 500) {
       // The cause (SQLite's error behind idempotency.unavailable, say) is for the operator only.

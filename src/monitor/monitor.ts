@@ -44,6 +44,17 @@ import { touch } from './windows.js';
 
 export const AUDIT_LOG = '_audit';
 
+/**
+ * Error codes meaning that stored data does not match what a log signed: a sealed object damaged or
+ * altered on disk (log.inconsistent: the read-time tile and bundle checks), storage behind a signed
+ * checkpoint (log.storage_behind), an object the archiver refused (retention.bad_local_object).
+ */
+export const INTEGRITY_CODES: ReadonlySet<string> = new Set([
+  'log.inconsistent',
+  'log.storage_behind',
+  'retention.bad_local_object',
+]);
+
 /** The subset of the engine the monitor uses (`Engine` satisfies it). */
 export interface MonitoredEngine {
   append(log: string, events: readonly unknown[]): Promise<unknown>;
@@ -84,6 +95,12 @@ export interface Monitor {
   recordPrune(record: PruneRecord): void;
   /** Raises `verification_failure` (from `indelible verify`, a witness, a consistency check). */
   reportVerificationFailure(details: { log?: string } & Record<string, unknown>): void;
+  /**
+   * Raises `verification_failure` when `error` says stored data does not match what the log signed
+   * (a damaged or altered object found by a request, an archive or a retention run: INTEGRITY_CODES);
+   * returns whether it did. `where` names the activity that found it.
+   */
+  reportIntegrityError(error: unknown, where: { source: string; log?: string }): boolean;
   /**
    * Acknowledges an alert. The caller records it: the HTTP route through `onAccess` (an admin
    * access carrying before/after), the CLI through `recordAdmin`.
@@ -249,6 +266,17 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     scheduleCheck();
   }
 
+  const reportVerificationFailure: Monitor['reportVerificationFailure'] = (details) => {
+    const subject = typeof details.log === 'string' ? `log:${details.log}` : 'service:verify';
+    const bounded = boundedJson(details);
+    raise(
+      'verification_failure',
+      subject,
+      bounded !== null && typeof bounded === 'object' && !Array.isArray(bounded) ? bounded : {},
+      config.rules.verification_failure.windowMs,
+    );
+  };
+
   return {
     config,
     alerts: store,
@@ -273,15 +301,20 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     recordPrune(record) {
       recorder.record(pruneEvent(record, clock.now()));
     },
-    reportVerificationFailure(details) {
-      const subject = typeof details.log === 'string' ? `log:${details.log}` : 'service:verify';
-      const bounded = boundedJson(details);
-      raise(
-        'verification_failure',
-        subject,
-        bounded !== null && typeof bounded === 'object' && !Array.isArray(bounded) ? bounded : {},
-        config.rules.verification_failure.windowMs,
-      );
+    reportVerificationFailure,
+    reportIntegrityError(error, where) {
+      const code = (error as { code?: unknown } | null)?.code;
+      if (typeof code !== 'string' || !INTEGRITY_CODES.has(code)) return false;
+      const details = (error as { details?: Record<string, unknown> }).details ?? {};
+      const log = typeof details.log === 'string' ? details.log : where.log;
+      reportVerificationFailure({
+        ...(log === undefined ? {} : { log }),
+        source: where.source,
+        code,
+        message: (error as Error).message,
+        details,
+      });
+      return true;
     },
     acknowledge(id, by, note) {
       return store.acknowledge(

@@ -114,6 +114,7 @@ export class ArchivedDriver implements StorageDriver {
   readonly #archivers = new Map<string, Promise<Archiver>>();
   readonly #opened = new Map<string, Archiver>();
   readonly #schedule = new Schedule(() => this.#runAll(), 'archive');
+  #failureObserver: ((log: string, error: unknown) => void) | undefined;
   readonly #syncs = new Set<Promise<unknown>>();
   #closed = false;
 
@@ -291,6 +292,11 @@ export class ArchivedDriver implements StorageDriver {
     this.#syncs.add(sync);
   }
 
+  /** Tells `observer` of each log's failed archive run, after it is logged (the monitor's alerts). */
+  observeFailures(observer: (log: string, error: unknown) => void): void {
+    this.#failureObserver = observer;
+  }
+
   /** Archives and evicts every log once; a failing log is reported and does not stop the others. */
   runOnce(): Promise<LogRunResult[]> {
     return this.#schedule.run();
@@ -303,6 +309,7 @@ export class ArchivedDriver implements StorageDriver {
         results.push({ log, ...(await (await this.archiver(log)).run()) });
       } catch (error) {
         (this.#o.logger ?? silentLogger).error({ err: error, log }, 'archive run failed; will retry');
+        this.#failureObserver?.(log, error);
         results.push({ log, error });
       }
     }

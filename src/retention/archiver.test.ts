@@ -289,7 +289,11 @@ describe('archiver', s3TestOptions(), () => {
       await blobs.put(d.object, damaged);
     }
 
+    const failed: Array<[string, unknown]> = [];
+    driver.observeFailures((log, err) => failed.push([log, err]));
     const results = await driver.runOnce();
+    // The server's monitor hears of each (serve.ts: a verification_failure alert per log).
+    assert.deepEqual(failed.map(([log]) => log).sort(), Object.keys(damage).sort());
     for (const [log, d] of Object.entries(damage)) {
       const run = results.find((r) => r.log === log);
       assert.ok(run?.error instanceof RetentionError, `${log}: the run fails`);

@@ -20,6 +20,7 @@ import { createLocalDriver } from '../storage/local/local-driver.js';
 import { applyPolicyUpdate, updateLogPolicy, withLegalHold, withoutLegalHold } from './log-policy.js';
 import { PRUNE_STATE_KEY, readPruneState } from './prune-state.js';
 import { type PruneDecision, pruneLog } from './pruner.js';
+import { RetentionService } from './retention-service.js';
 
 const T0 = Date.parse('2026-06-01T00:00:00.000Z');
 const dirs: string[] = [];
@@ -311,6 +312,21 @@ test('a bundle whose received_at times were back-dated on disk is refused, never
       code: 'log.inconsistent',
       message: /entry bundle tile\/entries\/002 holds a record at index 600 that is not the logged one/,
     });
+    // Run by the service (as the server does), the failure reaches its observer: the monitor's
+    // verification_failure alert in serve.ts.
+    const failures: Array<[string, unknown]> = [];
+    const service = new RetentionService({
+      engine: reopened.engine,
+      clock,
+      onFailure: (log, err) => failures.push([log, err]),
+    });
+    const results = await service.runOnce();
+    await service.close();
+    assert.deepEqual(
+      failures.map(([log, err]) => [log, (err as { code?: string }).code]),
+      [['acme', 'log.inconsistent']],
+    );
+    assert.equal(results.filter((r) => 'error' in r).length, 1);
     // Nothing was decided, signed, appended or deleted.
     assert.equal((await readPruneState(reopened.engine.stateOf('acme'))).prune, null);
     assert.equal(reopened.engine.log('acme').size, 900);

@@ -19,6 +19,8 @@ export interface RetentionServiceOptions {
   archiveOf?: (log: string) => Promise<ArchiveDeleter | undefined> | ArchiveDeleter | undefined;
   /** Records each decision in `_audit`. */
   audit?: (log: string, decision: PruneDecision) => void;
+  /** Told of each log's failed run (after it is logged): the monitor alerts on damaged data. */
+  onFailure?: (log: string, error: unknown) => void;
 }
 
 export type RetentionRunResult = PruneReport | { log: string; error: unknown };
@@ -53,6 +55,7 @@ export class RetentionService {
         );
       } catch (error) {
         logger.error({ err: error, log: name }, 'retention run failed; will retry');
+        this.o.onFailure?.(name, error);
         results.push({ log: name, error });
       }
     }

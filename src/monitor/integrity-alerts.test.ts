@@ -1,0 +1,99 @@
+/**
+ * Damaged or altered data found while the server works raises `verification_failure`: the monitor's
+ * `reportIntegrityError` tells integrity failures (INTEGRITY_CODES) from other errors, and the HTTP
+ * server reports the one a request hit (a hash tile changed on disk, answered with a 500).
+ */
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { initDataDir, openDataDir } from '../app/data-dir.js';
+import { IndelibleError } from '../core/errors.js';
+import { buildServer } from '../http/server.js';
+import { LogError } from '../log/errors.js';
+import { RetentionError } from '../retention/errors.js';
+import { createMonitor } from './monitor.js';
+import { testMonitor } from './test-helpers.js';
+
+test('reportIntegrityError raises verification_failure for damaged data only', () => {
+  const { monitor } = testMonitor();
+  const damaged = new LogError('log.inconsistent', 'log acme: hash tile tile/0/000 does not match', {
+    details: { log: 'acme', tile: 'tile/0/000' },
+  });
+  assert.equal(monitor.reportIntegrityError(damaged, { source: 'request' }), true);
+  const refused = new RetentionError('retention.bad_local_object', 'log b: tile/entries/001 does not match', {
+    details: { log: 'b', object: 'tile/entries/001' },
+  });
+  assert.equal(monitor.reportIntegrityError(refused, { source: 'archive', log: 'b' }), true);
+  // Not integrity failures: I/O, a busy log, anything without a code.
+  for (const other of [
+    new IndelibleError('storage.io', 'EIO'),
+    new LogError('log.pushback', 'busy'),
+    new Error('boom'),
+    undefined,
+  ]) {
+    assert.equal(monitor.reportIntegrityError(other, { source: 'request', log: 'acme' }), false);
+  }
+  const alerts = monitor.alerts.list().alerts;
+  assert.deepEqual(alerts.map((a) => [a.rule, a.subject, a.severity]).sort(), [
+    ['verification_failure', 'log:acme', 'critical'],
+    ['verification_failure', 'log:b', 'critical'],
+  ]);
+  const acme = alerts.find((a) => a.subject === 'log:acme')!;
+  assert.equal(acme.details.source, 'request');
+  assert.equal(acme.details.code, 'log.inconsistent');
+  assert.match(String(acme.details.message), /tile\/0\/000/);
+  assert.deepEqual(acme.details.details, { log: 'acme', tile: 'tile/0/000' });
+});
+
+test('a request that finds a damaged hash tile raises verification_failure for its log', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'indelible-integrity-'));
+  const { adminKey } = await initDataDir(dir);
+  let dd = await openDataDir(dir);
+  await dd.engine.createLog('acme');
+  await dd.engine.append(
+    'acme',
+    Array.from({ length: 600 }, (_, i) => ({ action: 'doc.read', actor: { id: `u${i}` } })),
+  );
+  await dd.close();
+  const tile = join(dir, 'logs', 'acme', 'tile', '0', '000');
+  chmodSync(tile, 0o644);
+  const bytes = readFileSync(tile);
+  bytes[40] = bytes[40]! ^ 1;
+  writeFileSync(tile, bytes);
+
+  dd = await openDataDir(dir);
+  const monitor = createMonitor({ engine: dd.engine, meta: dd.meta, background: false });
+  const app = await buildServer({
+    engine: dd.engine,
+    keys: dd.keys,
+    meta: dd.meta,
+    monitor,
+    defaultMetrics: false,
+    config: { accessLog: false },
+  });
+  t.after(async () => {
+    await app.close();
+    await monitor.close();
+    await dd.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const proof = (index: number) =>
+    app.inject({
+      url: `/v1/logs/acme/proofs/inclusion?index=${index}&tree_size=600`,
+      headers: { authorization: `Bearer ${adminKey}` },
+    });
+  // A proof that never reads the damaged tile is served, and raises nothing.
+  assert.equal((await proof(599)).statusCode, 200);
+  assert.deepEqual(monitor.alerts.list().alerts, []);
+  const res = await proof(5);
+  assert.equal(res.statusCode, 500);
+  assert.equal(res.json().code, 'log.inconsistent');
+  const [alert, ...more] = monitor.alerts.list().alerts;
+  assert.equal(more.length, 0);
+  assert.equal(alert?.rule, 'verification_failure');
+  assert.equal(alert?.subject, 'log:acme');
+  assert.equal(alert?.details.source, 'request');
+  assert.match(String(alert?.details.message), /hash tile tile\/0\/000 does not match/);
+});
