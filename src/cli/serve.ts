@@ -95,7 +95,10 @@ export function registerServe(program: Command): void {
         monitor.metrics.observeCommitBatch(events);
       });
       for (const r of dd.engine.recoveries()) monitor.recordLifecycle('recovery', r);
-      // Damaged or altered objects found by the archiver raise `verification_failure`.
+      // Damaged or altered objects found by the index feed or the archiver raise `verification_failure`.
+      dd.engine.observeIndexFailures((log, err) =>
+        monitor.reportIntegrityError(err, { source: 'index', log }),
+      );
       dd.archive?.observeFailures((log, err) =>
         monitor.reportIntegrityError(err, { source: 'archive', log }),
       );

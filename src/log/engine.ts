@@ -131,6 +131,14 @@ export class Engine {
     this.commitObserver = observer;
   }
 
+  /**
+   * Observes every failed attempt to feed the search index (retried after a pause): a log whose
+   * records cannot be read back (a damaged bundle: `log.inconsistent`), or an index that fails.
+   */
+  observeIndexFailures(observer: (log: string, error: unknown) => void): void {
+    this.indexer.onFailure = observer;
+  }
+
   /** Logs whose append path failed in storage (they refuse appends until the server restarts). */
   failedLogs(): string[] {
     return [...this.logs.entries()].filter(([, e]) => e.log.failed).map(([name]) => name);

@@ -260,11 +260,16 @@ test('a log whose entries cannot be indexed does not hold up the other logs', as
     },
   });
   const indexer = new Indexer(failing, silentLogger, 0);
+  const failures: string[] = [];
+  indexer.onFailure = (log, err) => failures.push(`${log}: ${(err as Error).message}`);
   indexer.enqueue(LOG, makeRecords(3));
   indexer.enqueue('beta', makeRecords(3, 'beta'));
   for (let i = 0; i < 100 && (await index.coveredSize('beta')) < 3; i++) await sleep(20);
   assert.equal(await index.coveredSize('beta'), 3);
   assert.equal(indexer.lag(LOG), 3);
+  // Each failure reaches the observer (the server's monitor), none of them for the other log.
+  assert.ok(failures.length >= 1);
+  assert.ok(failures.every((f) => f === `${LOG}: damaged bundle`));
   await indexer.close();
   index.close();
 });

@@ -84,6 +84,8 @@ export class Indexer {
   private readonly failureWaiters = new Set<() => void>();
   // Set by close(): indexing stops retrying after GIVE_UP_AFTER failures in a row.
   private stopping = false;
+  /** Told of every failed index call after it is logged (Engine.observeIndexFailures). */
+  onFailure: ((log: string, error: unknown) => void) | undefined;
 
   constructor(
     private readonly index: SearchIndex,
@@ -204,6 +206,7 @@ export class Indexer {
               return;
             }
             this.logger.error({ err, log, from }, 'indexing failed; will retry');
+            this.onFailure?.(log, err);
             await new Promise((r) => setTimeout(r, Math.min(5000, 100 * this.failures)));
             // Other logs get their turn before this one is retried (the flush is rescheduled while
             // anything is queued): one log whose records cannot be indexed, say a damaged bundle
