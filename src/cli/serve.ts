@@ -40,10 +40,11 @@ export function registerServe(program: Command): void {
     .action(async (opts: ServeOptions) => {
       const dir = dataDirOption(opts.data);
       // Loaded here, not at the top: every other command starts faster without the HTTP stack.
-      const [{ pino }, { buildServer }, { createMonitor }] = await Promise.all([
+      const [{ pino }, { buildServer }, { createMonitor }, { registerArchiveMetrics }] = await Promise.all([
         import('pino'),
         import('../http/server.js'),
         import('../monitor/monitor.js'),
+        import('../retention/archive-metrics.js'),
       ]);
       const config: ServerConfig = opts.config ? loadServerConfig(opts.config) : {};
       const listen = parseListen(
@@ -102,6 +103,7 @@ export function registerServe(program: Command): void {
       dd.archive?.observeFailures((log, err) =>
         monitor.reportIntegrityError(err, { source: 'archive', log }),
       );
+      if (dd.archive) registerArchiveMetrics(monitor.registry, dd.archive);
       // Retention pruning after each log's retention.max (never under legal hold), recorded in _audit.
       const retention = new RetentionService({
         engine: dd.engine,

@@ -72,6 +72,19 @@ export interface ArchivedDriverOptions {
   onEvent?: (log: string, event: ArchiveEvent) => void;
 }
 
+/** One log's archive runs (archive, then evict) since the process started. */
+export interface ArchiveRunStats {
+  log: string;
+  succeeded: number;
+  failed: number;
+  /** When the current streak of failed runs began (ms), undefined after a success. */
+  failingSince: number | undefined;
+  lastSuccessAt: number | undefined;
+  /** After the last successful run: the tree size the archive alone verifies, and the eviction watermark. */
+  archivedSize: number;
+  evictedSize: number;
+}
+
 export interface LogRunResult {
   log: string;
   legalHold?: LegalHoldReport;
@@ -115,6 +128,7 @@ export class ArchivedDriver implements StorageDriver {
   readonly #opened = new Map<string, Archiver>();
   readonly #schedule = new Schedule(() => this.#runAll(), 'archive');
   #failureObserver: ((log: string, error: unknown) => void) | undefined;
+  readonly #runStats = new Map<string, ArchiveRunStats>();
   readonly #syncs = new Set<Promise<unknown>>();
   #closed = false;
 
@@ -302,13 +316,37 @@ export class ArchivedDriver implements StorageDriver {
     return this.#schedule.run();
   }
 
+  /** Each log's archive runs since this process started (the archive metrics: archive-metrics.ts). */
+  runStats(): ArchiveRunStats[] {
+    return [...this.#runStats.values()].map((s) => ({ ...s }));
+  }
+
   async #runAll(): Promise<LogRunResult[]> {
     const results: LogRunResult[] = [];
+    const clock = this.#o.clock ?? systemClock;
     for (const log of await this.listLogs()) {
+      const stats = this.#runStats.get(log) ?? {
+        log,
+        succeeded: 0,
+        failed: 0,
+        failingSince: undefined,
+        lastSuccessAt: undefined,
+        archivedSize: 0,
+        evictedSize: 0,
+      };
+      this.#runStats.set(log, stats);
       try {
-        results.push({ log, ...(await (await this.archiver(log)).run()) });
+        const run = await (await this.archiver(log)).run();
+        results.push({ log, ...run });
+        stats.succeeded++;
+        stats.failingSince = undefined;
+        stats.lastSuccessAt = clock.now();
+        stats.archivedSize = run.archive.archivedSize;
+        stats.evictedSize = run.evict.evictedSize;
       } catch (error) {
         (this.#o.logger ?? silentLogger).error({ err: error, log }, 'archive run failed; will retry');
+        stats.failed++;
+        stats.failingSince ??= clock.now();
         this.#failureObserver?.(log, error);
         results.push({ log, error });
       }

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { Registry } from 'prom-client';
 import { verifyS3Archive } from '../cli/verify-s3.js';
 import { hashLeaf } from '../core/merkle.js';
 import { verifyReceipt } from '../core/receipt.js';
@@ -19,6 +20,7 @@ import { verifyStorage } from '../log/verify.js';
 import { rejectsWith } from '../storage/conformance-helpers.js';
 import { createLocalDriver } from '../storage/local/local-driver.js';
 import { openTestS3, s3SkipReason, s3TestOptions, type TestS3 } from '../storage/s3/test-env.js';
+import { registerArchiveMetrics } from './archive-metrics.js';
 import { openArchivedDriver } from './archived-driver.js';
 import { type ArchiveEvent, Archiver, edgeKeys } from './archiver.js';
 import { RetentionError } from './errors.js';
@@ -291,6 +293,13 @@ describe('archiver', s3TestOptions(), () => {
 
     const failed: Array<[string, unknown]> = [];
     driver.observeFailures((log, err) => failed.push([log, err]));
+    const registry = new Registry();
+    registerArchiveMetrics(registry, driver, clock.now);
+    const metric = async (name: string, labels: string) =>
+      (await registry.getSingleMetricAsString(name))
+        .split('\n')
+        .find((line) => line.startsWith(`${name}{${labels}}`))
+        ?.split(' ')[1];
     const results = await driver.runOnce();
     // The server's monitor hears of each (serve.ts: a verification_failure alert per log).
     assert.deepEqual(failed.map(([log]) => log).sort(), Object.keys(damage).sort());
@@ -310,6 +319,16 @@ describe('archiver', s3TestOptions(), () => {
       );
     }
 
+    // Metrics show the failing archive: a failed run, no success yet, failing since this run.
+    assert.equal(await metric('indelible_archive_runs_total', 'log="backdated",result="failure"'), '1');
+    assert.equal(await metric('indelible_archive_runs_total', 'log="backdated",result="success"'), '0');
+    assert.equal(
+      await metric('indelible_archive_last_success_timestamp_seconds', 'log="backdated"'),
+      undefined,
+    );
+    clock.offset += 5000;
+    assert.ok(Number(await metric('indelible_archive_failing_seconds', 'log="backdated"')) >= 5);
+
     // Restored: each log archives everything, and its archive verifies from the bucket alone.
     for (const [log, d] of Object.entries(damage)) {
       await blobsOf(log).delete(d.object, { retention: true });
@@ -328,6 +347,11 @@ describe('archiver', s3TestOptions(), () => {
       });
       assert.equal(report.treeSize, 600, run.log);
     }
+    assert.equal(await metric('indelible_archive_runs_total', 'log="backdated",result="success"'), '1');
+    assert.equal(await metric('indelible_archive_failing_seconds', 'log="backdated"'), '0');
+    assert.equal(await metric('indelible_archive_archived_entries', 'log="backdated"'), '600');
+    const last = Number(await metric('indelible_archive_last_success_timestamp_seconds', 'log="backdated"'));
+    assert.ok(Math.abs(last * 1000 - clock.now()) < 60_000);
   });
 
   test('each log archives and evicts with its own policy; logs without one use the server defaults', async (t) => {
