@@ -18,7 +18,7 @@ import { IndelibleError } from '../core/errors.js';
 import { createSearchIndex } from '../index/sqlite/threaded-index.js';
 import { Engine, type EngineOptions } from '../log/engine.js';
 import type { Clock, Logger } from '../log/types.js';
-import { adminEvent } from '../monitor/audit-events.js';
+import { AUDIT_LOG, adminEvent } from '../monitor/audit-events.js';
 import { type ArchivedDriver, openArchivedDriver } from '../retention/archived-driver.js';
 import { resolveArchiverPolicy } from '../retention/policy.js';
 import { DurableFolders, writeFileDurable } from '../storage/local/durable-write.js';
@@ -26,7 +26,8 @@ import { createLocalDriver } from '../storage/local/local-driver.js';
 import type { StorageDriver } from '../storage/types.js';
 import type { ServerConfig } from './config.js';
 
-export const AUDIT_LOG = '_audit';
+export { AUDIT_LOG };
+
 const FORMAT = 1;
 
 export type DataDirErrorCode = 'datadir.not_empty' | 'datadir.not_initialized' | 'datadir.bad_format';

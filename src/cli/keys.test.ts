@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { initDataDir, openDataDir } from '../app/data-dir.js';
+import { createMonitor } from '../monitor/monitor.js';
+import { createRecordedKey } from './keys.js';
 
 let dir: string;
 
@@ -178,4 +180,31 @@ test('keys work on a data directory where another log cannot open (a damaged bun
       ['audit.admin.key.revoke', key.id],
     ],
   );
+});
+
+test('a key whose creation cannot be recorded in _audit is revoked at once and the command fails', async (t) => {
+  const data = mkdtempSync(join(tmpdir(), 'indelible-keys-unrecorded-'));
+  t.after(() => rmSync(data, { recursive: true, force: true }));
+  await initDataDir(data);
+  const dd = await openDataDir(data, { logs: ['_audit'] });
+  const monitor = createMonitor({ engine: dd.engine, meta: dd.meta, background: false });
+  try {
+    const before = dd.keys.list().length;
+    // The append to _audit fails as a full disk would make it.
+    dd.engine.append = async () => {
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    };
+    await assert.rejects(
+      createRecordedKey(dd.keys, monitor, { role: 'writer', logs: ['acme'], description: null }),
+      (err: Error) => /revoked at once/.test(err.message) && /ENOSPC/.test(err.message),
+    );
+    const keys = dd.keys.list();
+    assert.equal(keys.length, before + 1);
+    const made = keys.at(-1)!;
+    assert.equal(made.role, 'writer');
+    assert.notEqual(made.revokedAt, null, 'the unrecorded key must not stay usable');
+  } finally {
+    await monitor.close().catch(() => undefined);
+    await dd.close();
+  }
 });

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { AuthError } from '../auth/errors.js';
-import { ROLES, type Role } from '../auth/types.js';
+import { type KeyStore, ROLES, type Role } from '../auth/types.js';
+import type { Monitor } from '../monitor/monitor.js';
 import { cliActor, withAuditedDataDir } from './operator.js';
 import { printJson, UsageError } from './options.js';
 import { addRemoteOptions, remoteClient } from './remote.js';
@@ -39,6 +40,37 @@ function printKeys(list: KeyView[], json: boolean | undefined): void {
 }
 
 /**
+ * Creates a key on a data directory and makes its `audit.admin.key.create` record durable in
+ * `_audit` before the secret is handed out. If that record cannot be written the key is revoked at
+ * once and the command fails: the process exits right after, so unlike the server (which keeps the
+ * record queued and retries) nothing would ever write it, and a usable key must never exist
+ * without its creation on the record.
+ */
+export async function createRecordedKey(
+  keys: Pick<KeyStore, 'create' | 'revoke'>,
+  monitor: Pick<Monitor, 'recordAdmin' | 'flush'>,
+  input: { role: Role; logs: string[] | null; description: string | null },
+): Promise<{ id: string; key: string; role: Role; logs: string[] | null }> {
+  const { info, secret } = keys.create(input);
+  monitor.recordAdmin({
+    what: 'key.create',
+    actor: cliActor(),
+    target: { id: info.id, type: 'key' },
+    details: { created_key: info.id, role: info.role, logs: info.logs },
+  });
+  try {
+    await monitor.flush();
+  } catch (err) {
+    keys.revoke(info.id);
+    throw new Error(
+      `key ${info.id} was revoked at once: its creation could not be recorded in _audit (${(err as Error).message})`,
+      { cause: err },
+    );
+  }
+  return { id: info.id, key: secret, role: info.role, logs: info.logs };
+}
+
+/**
  * API keys, against a running server (`--url`, with an admin key in `--api-key` or
  * INDELIBLE_API_KEY) or straight on a stopped data directory (`--data`; the directory is locked
  * while a server runs). Either way each command is recorded in `_audit` (`audit.admin.key.create`,
@@ -74,16 +106,9 @@ export function registerKeys(program: Command): void {
         const k = await remoteClient({ url: opts.url, apiKey: opts.apiKey }).createKey(input);
         out = { id: k.id, key: k.key, role: k.role, logs: k.logs };
       } else {
-        out = await withAuditedDataDir(opts.data, (dd, monitor) => {
-          const { info, secret } = dd.keys.create({ ...input, description: opts.description ?? null });
-          monitor.recordAdmin({
-            what: 'key.create',
-            actor: cliActor(),
-            target: { id: info.id, type: 'key' },
-            details: { created_key: info.id, role: info.role, logs: info.logs },
-          });
-          return { id: info.id, key: secret, role: info.role, logs: info.logs };
-        });
+        out = await withAuditedDataDir(opts.data, (dd, monitor) =>
+          createRecordedKey(dd.keys, monitor, { ...input, description: opts.description ?? null }),
+        );
       }
       if (opts.json) printJson(out);
       else process.stdout.write(`${out.id} ${out.role} ${out.logs?.join(',') ?? '(all logs)'}\n${out.key}\n`);

@@ -29,13 +29,22 @@ export async function withAuditedDataDir<T>(
   // other log cannot open (a key must be revocable while a damaged object waits to be restored).
   const dd = await openDataDir(dataDirOption(data), { logs: [AUDIT_LOG] });
   const monitor = createMonitor({ engine: dd.engine, meta: dd.meta, background: false });
-  try {
-    return await work(dd, monitor);
-  } finally {
+  const close = async () => {
     try {
       await monitor.close();
     } finally {
       await dd.close();
     }
+  };
+  let result: T;
+  try {
+    result = await work(dd, monitor);
+  } catch (err) {
+    // The work's error is the one to report; closing after it fails too when `_audit` cannot be
+    // written (the monitor flushes again), which would only repeat the cause.
+    await close().catch(() => undefined);
+    throw err;
   }
+  await close();
+  return result;
 }

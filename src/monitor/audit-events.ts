@@ -19,6 +19,8 @@ import {
 import type { AccessEvent } from '../http/context.js';
 import type { RuleName, Severity } from './config.js';
 
+/** The system log the self-audit is recorded in (created by `initDataDir`). */
+export const AUDIT_LOG = '_audit';
 export const AUDIT_SERVICE = 'indelible';
 const SYSTEM_ACTOR: AuditActor = { id: 'indelible', type: 'system' };
 const MONITOR_ACTOR: AuditActor = { id: 'indelible.monitor', type: 'system' };

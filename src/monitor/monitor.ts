@@ -18,6 +18,7 @@ import {
   type AccessInput,
   type AdminRecord,
   type Alert,
+  AUDIT_LOG,
   accessToAuditEvent,
   adminEvent,
   alertEvent,
@@ -42,7 +43,7 @@ import { AccessRules } from './rules.js';
 import { WebhookDeliverer } from './webhook.js';
 import { touch } from './windows.js';
 
-export const AUDIT_LOG = '_audit';
+export { AUDIT_LOG };
 
 /**
  * Error codes meaning that stored data does not match what a log signed: a sealed object damaged or
