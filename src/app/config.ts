@@ -64,6 +64,9 @@ export const ServerConfigSchema = Type.Object(
           integrator: Type.Optional(
             Type.Object({ intervalMs: Type.Optional(Int(1)), maxPending: Type.Optional(Int(1)) }, closed),
           ),
+          readCache: Type.Optional(
+            Type.Object({ tiles: Type.Optional(Int(1)), bundles: Type.Optional(Int(1)) }, closed),
+          ),
         },
         closed,
       ),

@@ -111,7 +111,7 @@ export interface OpenedDataDir {
 export interface OpenOptions {
   clock?: Clock;
   logger?: Logger;
-  engine?: EngineOptions['config'];
+  engine?: EngineOptions['config'] & { readCache?: EngineOptions['readCache'] };
   eventLimits?: EngineOptions['eventLimits'];
   /** Also set the filesystem immutable flag on sealed files (needs CAP_LINUX_IMMUTABLE). */
   immutableFlag?: boolean;
@@ -167,6 +167,7 @@ export async function openDataDir(dir: string, options: OpenOptions = {}): Promi
       index,
       originPrefix: identity.origin_prefix,
       ...(options.engine ? { config: options.engine } : {}),
+      ...(options.engine?.readCache ? { readCache: options.engine.readCache } : {}),
       ...(options.eventLimits ? { eventLimits: options.eventLimits } : {}),
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.logger ? { logger: options.logger } : {}),

@@ -23,6 +23,7 @@ import { LogError } from './errors.js';
 import { Indexer } from './indexer.js';
 import { Log, type PreparedEvent } from './log.js';
 import { readLogConfig, STATE_CONFIG, type StoredLogConfig } from './log-config.js';
+import { createReadCaches, type ReadCaches } from './read-cache.js';
 import { type AppendedEntry, type Clock, type Logger, silentLogger, systemClock } from './types.js';
 
 const LOG_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
@@ -60,6 +61,12 @@ export interface EngineOptions {
    * recovery nor fail on a log that cannot open.
    */
   logs?: readonly string[];
+  /**
+   * Bounds on what all logs together keep in memory for reads and proofs (read-cache.ts): hash
+   * tile entries (each tile counts twice; default 8,192, about 32 MiB of tiles) and decoded entry
+   * bundles (default 64).
+   */
+  readCache?: { tiles?: number; bundles?: number };
 }
 
 export interface AppendResult {
@@ -79,6 +86,7 @@ export class Engine {
   readonly clock: Clock;
   readonly logger: Logger;
   private readonly indexer: Indexer;
+  private readonly caches: ReadCaches;
   private closed = false;
   private commitObserver: ((log: string, events: number, seconds: number) => void) | undefined;
   // Set once deriveEvent failed (logged once; the index then parses those records).
@@ -89,6 +97,7 @@ export class Engine {
     this.clock = opts.clock ?? systemClock;
     this.logger = opts.logger ?? silentLogger;
     this.indexer = new Indexer(opts.index, this.logger);
+    this.caches = createReadCaches(opts.readCache);
   }
 
   /** Opens every log found in storage (recovering each) and catches the index up. */
@@ -258,6 +267,7 @@ export class Engine {
         logger: this.logger,
         onSequenced: (records) => this.indexer.enqueue(name, records),
         onCommit: (events, seconds) => this.commitObserver?.(name, events, seconds),
+        caches: this.caches,
       });
       const info: LogInfo = {
         name,

@@ -31,9 +31,7 @@ import {
 } from '../core/tile.js';
 import type { BlobStore } from '../storage/types.js';
 import { LogError } from './errors.js';
-
-/** Hash tiles kept in memory for proofs (8 KiB each at most). */
-const TILE_CACHE_SIZE = 4096;
+import { CacheBudget, DEFAULT_READ_CACHE } from './read-cache.js';
 
 export class LogProofs {
   // Hash tiles by path, and the interior node hashes computed from them (keyed by the same bytes),
@@ -61,6 +59,11 @@ export class LogProofs {
     private readonly blobs: Pick<BlobStore, 'get'>,
     private readonly size: () => number,
     private readonly edgeTile: (level: number) => Uint8Array | undefined,
+    /**
+     * The bound on tiles cached here, shared with the other logs of an engine (read-cache.ts);
+     * by default one of its own.
+     */
+    private readonly budget: CacheBudget = new CacheBudget(DEFAULT_READ_CACHE.tiles),
   ) {}
 
   /**
@@ -91,11 +94,7 @@ export class LogProofs {
       if (bytes === undefined) return undefined;
       await this.checkFullTile(ref.level, ref.index, bytes);
       // Tiles at a path never change (the width is in the path), so caching them is always safe.
-      if (options.cache !== false) {
-        if (this.tileCache.size >= TILE_CACHE_SIZE)
-          this.tileCache.delete(this.tileCache.keys().next().value!);
-        this.tileCache.set(key, bytes);
-      }
+      if (options.cache !== false) this.budget.set(this.tileCache, key, bytes);
     }
     return ref.width === available ? bytes : bytes.subarray(0, ref.width * 32);
   }
@@ -204,12 +203,7 @@ export class LogProofs {
     if (bytes === undefined)
       throw new LogError('log.inconsistent', `log ${this.name}: tile ${tilePath(ref)} is missing`);
     const known = this.proofTiles.get(key);
-    if (known === undefined || known.length < bytes.length) {
-      if (known === undefined && this.proofTiles.size >= TILE_CACHE_SIZE) {
-        this.proofTiles.delete(this.proofTiles.keys().next().value!);
-      }
-      this.proofTiles.set(key, bytes);
-    }
+    if (known === undefined || known.length < bytes.length) this.budget.set(this.proofTiles, key, bytes);
     return bytes;
   }
 

@@ -31,6 +31,7 @@ import type { Journal, LogStorage } from '../storage/types.js';
 import type { EngineConfig } from './config.js';
 import { LogError } from './errors.js';
 import { LogProofs } from './log-proofs.js';
+import { createReadCaches, type ReadCaches } from './read-cache.js';
 import { Sequencer } from './sequencer.js';
 import { loadSignedEdge } from './signed-edge.js';
 import type { AppendedEntry, Clock, Logger, SignedCheckpoint } from './types.js';
@@ -84,6 +85,8 @@ export interface LogOptions {
   onSequenced?: (records: readonly SequencedRecord[]) => void;
   /** Observes each sequencer commit: events made durable and the journal write + fsync time. */
   onCommit?: (events: number, seconds: number) => void;
+  /** Bounds on the tiles and bundles cached for reads, shared by an engine's logs; own ones by default. */
+  caches?: ReadCaches;
 }
 
 export function checkpointHistoryKey(size: number): string {
@@ -121,6 +124,7 @@ export class Log {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly bundleCache = new Map<number, Uint8Array[]>();
+  private readonly caches: ReadCaches;
   // Entries below this were pruned by retention (C2SP tlog-tiles minimum index); never served.
   private minIndex = 0;
   // Published hash tiles and the proofs computed from them (with their caches).
@@ -130,6 +134,7 @@ export class Log {
 
   private constructor(opts: LogOptions) {
     this.opts = opts;
+    this.caches = opts.caches ?? createReadCaches();
     this.name = opts.name;
     this.origin = opts.origin;
     this.verifier = opts.verifier;
@@ -138,6 +143,7 @@ export class Log {
       opts.storage.blobs,
       () => this.checkpoint.size,
       (level) => this.edgeTiles.get(level),
+      this.caches.tiles,
     );
     this.sequencer = new Sequencer(
       opts.config.sequencer,
@@ -630,10 +636,7 @@ export class Log {
       throw new LogError('log.inconsistent', `log ${this.name}: entry bundle ${key} is missing`);
     // Checked against the signed tree (its level-0 tile) before it is used.
     const entries = await this.proofs.fullBundle(bundleIndex, bytes, { cache });
-    if (cache) {
-      if (this.bundleCache.size >= 64) this.bundleCache.delete(this.bundleCache.keys().next().value!);
-      this.bundleCache.set(bundleIndex, entries);
-    }
+    if (cache) this.caches.bundles.set(this.bundleCache, bundleIndex, entries);
     return entries;
   }
 
