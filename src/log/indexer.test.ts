@@ -139,6 +139,31 @@ test('the memory budget also counts bytes: large records are read back past it',
   assert.equal(index.coveredSize(LOG), 8);
 });
 
+test('the memory bound is shared by all logs: a second log past it reads its records back', async () => {
+  const index = createSqliteIndex({ path: ':memory:' });
+  const a = makeRecords(4, 'alpha');
+  const b = makeRecords(4, 'beta');
+  const srcA = source(a);
+  const srcB = source(b);
+  const indexer = new Indexer(index, silentLogger, 60_000, 5);
+  indexer.attach('alpha', srcA);
+  indexer.attach('beta', srcB);
+  // alpha holds 4 of the 5 records the indexer may hold; beta's 4 do not fit beside them.
+  indexer.enqueue('alpha', a);
+  indexer.enqueue('beta', b);
+  await indexer.drain();
+  assert.deepEqual(srcA.read, []);
+  assert.deepEqual(srcB.read, [0, 1, 2, 3]);
+  assert.equal(index.coveredSize('alpha'), 4);
+  assert.equal(index.coveredSize('beta'), 4);
+  // Indexed records free their room for every log.
+  const moreB = makeRecords(7, 'beta').slice(4);
+  indexer.enqueue('beta', moreB);
+  await indexer.drain();
+  assert.deepEqual(srcB.read, [0, 1, 2, 3]);
+  assert.equal(index.coveredSize('beta'), 7);
+});
+
 test('spilled entries pruned before the index reached them are skipped, the rest indexed', async () => {
   const index = createSqliteIndex({ path: ':memory:' });
   const records = makeRecords(10);

@@ -11,11 +11,12 @@ import type { Logger } from './types.js';
 /** Entries per index transaction, at most. */
 const CHUNK = 8192;
 /**
- * Records held in memory for the index, per log. When the index falls further behind (sustained
- * ingest faster than full-text indexing), or its held records pass DEFAULT_INDEX_MEMORY_BYTES, later
- * entries keep only their id and entry number here and their records are read back from the log
- * when the index reaches them: memory grows by an id per waiting entry, not a record, and the
- * engine's lag limit (log.pushback) bounds the ids.
+ * Records held in memory for the index, all logs together (so memory does not grow with the number
+ * of logs ingesting at once). When the index falls further behind (sustained ingest faster than
+ * full-text indexing), or the held records pass DEFAULT_INDEX_MEMORY_BYTES, a log's later entries
+ * keep only their id and entry number here and their records are read back from the log when the
+ * index reaches them: memory grows by an id per waiting entry, not a record, and the engine's lag
+ * limit per log (log.pushback) bounds the ids.
  */
 export const DEFAULT_INDEX_MEMORY_ENTRIES = 4 * CHUNK;
 /** The same bound in bytes: held records (up to 64 KiB each, typically ~600 B) and their derived index fields. */
@@ -60,8 +61,6 @@ export interface RecordSource {
  */
 interface Queue {
   held: SequencedRecord[];
-  /** Bytes of the records in `held`. */
-  heldBytes: number;
   spilled: string[];
   spillFrom: number;
 }
@@ -76,6 +75,9 @@ export class Indexer {
   // A timer that starts the next flush after `delayMs`, with the function that starts it at once.
   private delayed: { timer: NodeJS.Timeout; start: () => void } | undefined;
   private queued = 0;
+  // Records held in memory across every queue, and their bytes (heldSize): the memory bounds.
+  private held = 0;
+  private heldBytes = 0;
   private failures = 0;
   // Index calls that succeeded, ever: tells a drain() whether its failures were in a row.
   private successes = 0;
@@ -142,7 +144,7 @@ export class Indexer {
     if (m) for (const r of records) if (m.has(r.id)) m.set(r.id, r.index);
     let q = this.queues.get(log);
     if (q === undefined) {
-      q = { held: [], heldBytes: 0, spilled: [], spillFrom: 0 };
+      q = { held: [], spilled: [], spillFrom: 0 };
       this.queues.set(log, q);
     }
     let bytes = 0;
@@ -150,14 +152,15 @@ export class Indexer {
     // Once anything is spilled, later entries are too (index order); else hold while there is room.
     const spill =
       q.spilled.length > 0 ||
-      ((q.held.length + records.length > this.memoryEntries || q.heldBytes + bytes > this.memoryBytes) &&
+      ((this.held + records.length > this.memoryEntries || this.heldBytes + bytes > this.memoryBytes) &&
         this.sources.has(log));
     if (spill) {
       if (q.spilled.length === 0) q.spillFrom = records[0]!.index;
       for (const r of records) q.spilled.push(r.id);
     } else {
       for (const r of records) q.held.push(r);
-      q.heldBytes += bytes;
+      this.held += records.length;
+      this.heldBytes += bytes;
     }
     this.queued += records.length;
     this.schedule();
@@ -216,7 +219,10 @@ export class Indexer {
           this.failures = 0;
           this.successes++;
           if (q.held.length > 0) {
-            for (const r of chunk) q.heldBytes -= heldSize(r);
+            let freed = 0;
+            for (const r of chunk) freed += heldSize(r);
+            this.heldBytes -= freed;
+            this.held -= ids.length;
             q.held.splice(0, ids.length);
           } else {
             q.spilled.splice(0, ids.length);
