@@ -9,7 +9,7 @@
  */
 import { bytesEqual } from '../core/crypto.js';
 import { CompactRange, HASH_SIZE, hashLeaf } from '../core/merkle.js';
-import { planRoot } from '../core/proof.js';
+import { planRoot, proveInclusion, verifyInclusion } from '../core/proof.js';
 import {
   decodeBundle,
   entriesPath,
@@ -47,30 +47,41 @@ export async function loadSignedEdge(
   rootHash: Uint8Array,
 ): Promise<SignedEdge> {
   const missing: string[] = [];
+  // Each tile is read once: the bytes kept as the edge are the bytes that made the root.
+  const read = new Map<string, Uint8Array>();
   const readTile = async (ref: TileRef): Promise<Uint8Array> => {
     const key = tilePath(ref);
+    const known = read.get(key);
+    if (known !== undefined) return known;
+    // A read that fails (I/O, S3) says nothing about the tree: it is thrown as it is.
     const bytes = await blobs.get(key);
     if (bytes === undefined || bytes.length !== ref.width * HASH_SIZE) {
       missing.push(key);
       throw new LogError('log.storage_behind', `missing ${key}`);
     }
+    read.set(key, bytes);
     return bytes;
   };
   const reader = tileHashReader(readTile, size);
   let hashes: Uint8Array[];
-  let lastLeaf: Uint8Array[];
+  let lastLeaf: Uint8Array;
+  let lastProof: Uint8Array[];
   try {
     hashes = await reader(planRoot(size));
-    lastLeaf = await reader([{ level: 0, index: size - 1 }]);
+    [lastLeaf] = (await reader([{ level: 0, index: size - 1 }])) as [Uint8Array];
+    lastProof = await proveInclusion(size - 1, size, reader);
   } catch (err) {
+    if (missing.length === 0) throw err;
     throw new LogError(
       'log.storage_behind',
-      `log ${log}: the last signed checkpoint covers ${size} entries but storage lacks ${missing.join(', ') || 'tiles'}; refusing to start (restore the data directory from backup)`,
+      `log ${log}: the last signed checkpoint covers ${size} entries but storage lacks ${missing.join(', ')}; refusing to start (restore the data directory from backup)`,
       { cause: err, details: { log, checkpointSize: size, missing } },
     );
   }
   const range = CompactRange.fromHashes(size, hashes);
-  if (!bytesEqual(range.root(), rootHash)) {
+  // The last leaf (the next record's `prev`) may sit in a full tile the root does not read: its
+  // inclusion proof ties it to the signed root too.
+  if (!bytesEqual(range.root(), rootHash) || !includes(size, lastLeaf, lastProof, rootHash)) {
     throw new LogError(
       'log.inconsistent',
       `log ${log}: stored tiles do not reproduce the root of the last signed checkpoint (size ${size})`,
@@ -80,7 +91,7 @@ export async function loadSignedEdge(
   const tiles = new Map<number, Uint8Array>();
   for (const ref of partialTiles(size)) tiles.set(ref.level, await readTile(ref));
   const edgeWidth = size % TILE_WIDTH;
-  if (edgeWidth === 0) return { range, lastLeaf: lastLeaf[0]!, tiles, bundle: [], bundleBytes: undefined };
+  if (edgeWidth === 0) return { range, lastLeaf, tiles, bundle: [], bundleBytes: undefined };
 
   const key = entriesPath(Math.floor(size / TILE_WIDTH), edgeWidth);
   const bytes = await blobs.get(key);
@@ -114,5 +125,14 @@ export async function loadSignedEdge(
     row.length === edgeWidth * HASH_SIZE &&
     bundle.every((rec, i) => bytesEqual(hashLeaf(rec), row.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE)));
   if (!ok) throw inconsistent();
-  return { range, lastLeaf: lastLeaf[0]!, tiles, bundle, bundleBytes: bytes };
+  return { range, lastLeaf, tiles, bundle, bundleBytes: bytes };
+}
+
+function includes(size: number, leaf: Uint8Array, proof: Uint8Array[], rootHash: Uint8Array): boolean {
+  try {
+    verifyInclusion(size - 1, size, leaf, proof, rootHash);
+    return true;
+  } catch {
+    return false;
+  }
 }
