@@ -73,6 +73,12 @@ export interface ServerContext {
   state: ServerState;
   /** Records an access (calls `onAccess`; a failing hook is logged, never fails the request). */
   access(request: FastifyRequest, event: Pick<AccessEvent, 'kind'> & Partial<AccessEvent>): void;
+  /**
+   * Tells the monitor about an error a request hit, which raises `verification_failure` when it is
+   * damaged data (Monitor.reportIntegrityError); for errors that cannot reach the error handler,
+   * such as one in the middle of a streamed export. Never throws.
+   */
+  integrityError(err: unknown, log: string | undefined): void;
 }
 
 /** The `:log` route parameter, when the route has one. */

@@ -173,7 +173,11 @@ export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
         const stream = Readable.from(
           lines(
             plan,
-            (err) => request.log.error({ err }, 'export failed mid-stream'),
+            (err) => {
+              request.log.error({ err }, 'export failed mid-stream');
+              // Too late for a 500: a damaged bundle found here must still raise its alert.
+              ctx.integrityError(err, name);
+            },
             (count) => ctx.access(request, { kind: 'export', filter: audit, count, status: 200 }),
           ),
           { objectMode: false },

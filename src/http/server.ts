@@ -124,6 +124,13 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
     metrics,
     idempotency,
     state,
+    integrityError(err, log) {
+      try {
+        monitor?.reportIntegrityError(err, { source: 'request', ...(log === undefined ? {} : { log }) });
+      } catch {
+        // Reporting must never turn into a second failure of the request.
+      }
+    },
     access(request, event) {
       if (onAccess === undefined) return;
       const key = request.apiKey;
@@ -186,8 +193,7 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
     const res = toProblem(err, request, config.retryAfterSeconds);
     if (res.problem.status >= 500) {
       // A damaged or altered object found while answering: an alert, not only a 500.
-      const log = (request.params as { log?: unknown } | undefined)?.log;
-      monitor?.reportIntegrityError(err, { source: 'request', ...(typeof log === 'string' ? { log } : {}) });
+      ctx.integrityError(err, logParam(request));
     }
     if (res.internal) request.log.error({ err }, 'request failed');
     else if (res.problem.status >= 500) {

@@ -298,3 +298,23 @@ test('a log whose entries cannot be indexed does not hold up the other logs', as
   await indexer.close();
   index.close();
 });
+
+test('a failure observer that throws does not stop the feed', { timeout: 10_000 }, async () => {
+  const inner = createSqliteIndex({ path: ':memory:' });
+  const { index: flaky, state } = breakableIndex(inner);
+  const records = makeRecords(3);
+  const indexer = new Indexer(flaky, silentLogger, 0);
+  indexer.attach(LOG, source(records));
+  let told = 0;
+  indexer.onFailure = () => {
+    told++;
+    throw new Error('observer bug');
+  };
+  indexer.enqueue(LOG, records);
+  while (told < 2) await sleep(20);
+  state.broken = false;
+  await indexer.drain();
+  assert.equal(indexer.lag(LOG), 0);
+  assert.deepEqual(await indexedEvents(inner), expected(records));
+  await indexer.close();
+});

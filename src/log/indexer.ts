@@ -209,7 +209,12 @@ export class Indexer {
               return;
             }
             this.logger.error({ err, log, from }, 'indexing failed; will retry');
-            this.onFailure?.(log, err);
+            try {
+              this.onFailure?.(log, err);
+            } catch (observerErr) {
+              // An observer that throws must not stop the feed (nor escape as an unhandled rejection).
+              this.logger.error({ err: observerErr }, 'the index failure observer threw');
+            }
             await new Promise((r) => setTimeout(r, Math.min(5000, 100 * this.failures)));
             // Other logs get their turn before this one is retried (the flush is rescheduled while
             // anything is queued): one log whose records cannot be indexed, say a damaged bundle

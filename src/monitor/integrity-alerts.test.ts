@@ -97,3 +97,52 @@ test('a request that finds a damaged hash tile raises verification_failure for i
   assert.equal(alert?.details.source, 'request');
   assert.match(String(alert?.details.message), /hash tile tile\/0\/000 does not match/);
 });
+
+test('an export that meets a damaged entry bundle mid-stream raises verification_failure', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'indelible-integrity-export-'));
+  const { adminKey } = await initDataDir(dir);
+  let dd = await openDataDir(dir);
+  await dd.engine.createLog('acme');
+  await dd.engine.append(
+    'acme',
+    Array.from({ length: 600 }, (_, i) => ({ action: 'doc.read', actor: { id: `u${i}` } })),
+  );
+  await dd.close();
+  const bundle = join(dir, 'logs', 'acme', 'tile', 'entries', '001');
+  chmodSync(bundle, 0o644);
+  const bytes = readFileSync(bundle);
+  bytes[100] = bytes[100]! ^ 1;
+  writeFileSync(bundle, bytes);
+
+  dd = await openDataDir(dir);
+  const monitor = createMonitor({ engine: dd.engine, meta: dd.meta, background: false });
+  const app = await buildServer({
+    engine: dd.engine,
+    keys: dd.keys,
+    meta: dd.meta,
+    monitor,
+    defaultMetrics: false,
+    config: { accessLog: false },
+  });
+  t.after(async () => {
+    await app.close();
+    await monitor.close();
+    await dd.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const res = await app.inject({
+    url: '/v1/logs/acme/export',
+    headers: { authorization: `Bearer ${adminKey}` },
+  });
+  // The 200 was sent before the damaged bundle was reached: the stream stops there with an error
+  // line instead of the checkpoint, so it cannot verify.
+  assert.equal(res.statusCode, 200);
+  const lines = res.body.split('\n').filter((l) => l !== '');
+  assert.equal(lines.length, 257);
+  assert.equal(JSON.parse(lines[256]!).error.code, 'log.inconsistent');
+  const alerts = monitor.alerts.list().alerts.filter((a) => a.rule === 'verification_failure');
+  assert.equal(alerts.length, 1);
+  assert.equal(alerts[0]!.subject, 'log:acme');
+  assert.equal(alerts[0]!.details.source, 'request');
+  assert.match(String(alerts[0]!.details.message), /entry bundle tile\/entries\/001/);
+});

@@ -347,7 +347,11 @@ export class ArchivedDriver implements StorageDriver {
         (this.#o.logger ?? silentLogger).error({ err: error, log }, 'archive run failed; will retry');
         stats.failed++;
         stats.failingSince ??= clock.now();
-        this.#failureObserver?.(log, error);
+        try {
+          this.#failureObserver?.(log, error);
+        } catch (observerErr) {
+          (this.#o.logger ?? silentLogger).error({ err: observerErr }, 'the archive failure observer threw');
+        }
         results.push({ log, error });
       }
     }

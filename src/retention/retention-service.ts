@@ -55,7 +55,11 @@ export class RetentionService {
         );
       } catch (error) {
         logger.error({ err: error, log: name }, 'retention run failed; will retry');
-        this.o.onFailure?.(name, error);
+        try {
+          this.o.onFailure?.(name, error);
+        } catch (observerErr) {
+          logger.error({ err: observerErr }, 'the retention failure observer threw');
+        }
         results.push({ log: name, error });
       }
     }
