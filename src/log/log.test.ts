@@ -846,3 +846,37 @@ test('search fields are taken from the event as validated, not as its object is 
   assert.deepEqual(await found({ actor: 'u2' }), []);
   await engine.close();
 });
+
+test('a bundle the pruner deleted while a read was on its way is log.pruned, not a damaged log', async () => {
+  const engine = await openTestEngine(createMemoryDriver());
+  try {
+    await engine.createLog('acme');
+    await engine.append(
+      'acme',
+      Array.from({ length: 600 }, (_, i) => sampleEvent(i, 120)),
+    );
+    const log = engine.log('acme');
+    await log.integrate();
+    const blobs = (log as unknown as { opts: { storage: { blobs: { get(key: string): Promise<unknown> } } } })
+      .opts.storage.blobs;
+    const get = blobs.get.bind(blobs);
+    // The read passed the minimum-index check; the pruner moves it and deletes the bundle meanwhile.
+    blobs.get = async (key: string) => {
+      if (key !== 'tile/entries/000') return get(key);
+      log.advanceMinimumIndex(256);
+      return undefined;
+    };
+    await assert.rejects(log.readRecords(10, 11), (err: LogError) => {
+      assert.equal(err.code, 'log.pruned');
+      return true;
+    });
+    // A bundle missing above the minimum index is still a damaged log.
+    blobs.get = async (key: string) => (key === 'tile/entries/001' ? undefined : get(key));
+    await assert.rejects(log.readRecords(300, 301), (err: LogError) => {
+      assert.equal(err.code, 'log.inconsistent');
+      return true;
+    });
+  } finally {
+    await engine.close();
+  }
+});

@@ -632,8 +632,12 @@ export class Log {
     }
     const key = entriesPath(bundleIndex, width);
     const bytes = await this.opts.storage.blobs.get(key);
-    if (bytes === undefined)
+    if (bytes === undefined) {
+      // The pruner may have raised the minimum index and deleted the bundle while this read was
+      // on its way: that is a pruned entry, not a damaged log.
+      if ((bundleIndex + 1) * TILE_WIDTH <= this.minIndex) throw this.pruned(bundleIndex * TILE_WIDTH);
       throw new LogError('log.inconsistent', `log ${this.name}: entry bundle ${key} is missing`);
+    }
     // Checked against the signed tree (its level-0 tile) before it is used.
     const entries = await this.proofs.fullBundle(bundleIndex, bytes, { cache });
     if (cache) this.caches.bundles.set(this.bundleCache, bundleIndex, entries);
