@@ -35,10 +35,21 @@ test('reportIntegrityError raises verification_failure for damaged data only', (
   ]) {
     assert.equal(monitor.reportIntegrityError(other, { source: 'request', log: 'acme' }), false);
   }
+  // The archive's own copy gone bad counts when an archive run meets it, not elsewhere.
+  const conflict = new IndelibleError(
+    'storage.immutable_conflict',
+    'object tile/0/000 is archived with other bytes',
+  );
+  assert.equal(monitor.reportIntegrityError(conflict, { source: 'request', log: 'c' }), false);
+  assert.equal(monitor.reportIntegrityError(conflict, { source: 'archive', log: 'c' }), true);
+  const corrupt = new IndelibleError('storage.corrupt', 'archived object tile/entries/000 is missing');
+  assert.equal(monitor.reportIntegrityError(corrupt, { source: 'archive', log: 'd' }), true);
   const alerts = monitor.alerts.list().alerts;
   assert.deepEqual(alerts.map((a) => [a.rule, a.subject, a.severity]).sort(), [
     ['verification_failure', 'log:acme', 'critical'],
     ['verification_failure', 'log:b', 'critical'],
+    ['verification_failure', 'log:c', 'critical'],
+    ['verification_failure', 'log:d', 'critical'],
   ]);
   const acme = alerts.find((a) => a.subject === 'log:acme')!;
   assert.equal(acme.details.source, 'request');

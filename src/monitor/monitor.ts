@@ -56,6 +56,17 @@ export const INTEGRITY_CODES: ReadonlySet<string> = new Set([
   'retention.bad_local_object',
 ]);
 
+/**
+ * More codes that mean damaged data when an archive run meets them (source `archive`): the local
+ * copy was checked before upload, so an object already archived with other bytes
+ * (storage.immutable_conflict) or one missing or altered in the bucket (storage.corrupt, from the
+ * read-back before eviction) is the archive's copy gone bad.
+ */
+export const ARCHIVE_INTEGRITY_CODES: ReadonlySet<string> = new Set([
+  'storage.immutable_conflict',
+  'storage.corrupt',
+]);
+
 /** The subset of the engine the monitor uses (`Engine` satisfies it). */
 export interface MonitoredEngine {
   append(log: string, events: readonly unknown[]): Promise<unknown>;
@@ -305,7 +316,12 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     reportVerificationFailure,
     reportIntegrityError(error, where) {
       const code = (error as { code?: unknown } | null)?.code;
-      if (typeof code !== 'string' || !INTEGRITY_CODES.has(code)) return false;
+      if (
+        typeof code !== 'string' ||
+        !(INTEGRITY_CODES.has(code) || (where.source === 'archive' && ARCHIVE_INTEGRITY_CODES.has(code)))
+      ) {
+        return false;
+      }
       const details = (error as { details?: Record<string, unknown> }).details ?? {};
       const log = typeof details.log === 'string' ? details.log : where.log;
       reportVerificationFailure({
