@@ -1,8 +1,8 @@
 /**
  * Prometheus metrics of the S3 archive, read from the archived driver at scrape time: runs per log
  * and result, the time of each log's last successful run, and how far its archive reaches. An archive
- * that stops working (S3 unreachable, a damaged object it refuses) shows as a growing
- * `time() - indelible_archive_last_success_timestamp_seconds`; docs/MONITORING.md suggests alerts.
+ * that stops working (S3 unreachable, a damaged object it refuses, a run that hangs) shows as a
+ * growing `indelible_archive_seconds_since_success`; docs/MONITORING.md suggests alerts.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ArchiveRunStats } from './archived-driver.js';
@@ -45,6 +45,11 @@ export function registerArchiveMetrics(
     'indelible_archive_last_success_timestamp_seconds',
     'Unix time of the last successful archive run of a log (absent until one succeeds).',
     (s) => (s.lastSuccessAt === undefined ? undefined : s.lastSuccessAt / 1000),
+  );
+  perLog(
+    'indelible_archive_seconds_since_success',
+    "Seconds since a log's last successful archive run, or since this process first started one when none has succeeded; unlike failing_seconds it also grows while a run hangs and after a restart.",
+    (s) => Math.max(0, now() - (s.lastSuccessAt ?? s.watchedSince)) / 1000,
   );
   perLog(
     'indelible_archive_failing_seconds',

@@ -80,6 +80,8 @@ export interface ArchiveRunStats {
   /** When the current streak of failed runs began (ms), undefined after a success. */
   failingSince: number | undefined;
   lastSuccessAt: number | undefined;
+  /** When this process first started an archive run of the log (ms): the clock before any success. */
+  watchedSince: number;
   /** After the last successful run: the tree size the archive alone verifies, and the eviction watermark. */
   archivedSize: number;
   evictedSize: number;
@@ -331,6 +333,7 @@ export class ArchivedDriver implements StorageDriver {
         failed: 0,
         failingSince: undefined,
         lastSuccessAt: undefined,
+        watchedSince: clock.now(),
         archivedSize: 0,
         evictedSize: 0,
       };

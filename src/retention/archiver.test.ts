@@ -328,6 +328,7 @@ describe('archiver', s3TestOptions(), () => {
     );
     clock.offset += 5000;
     assert.ok(Number(await metric('indelible_archive_failing_seconds', 'log="backdated"')) >= 5);
+    assert.ok(Number(await metric('indelible_archive_seconds_since_success', 'log="backdated"')) >= 5);
 
     // Restored: each log archives everything, and its archive verifies from the bucket alone.
     for (const [log, d] of Object.entries(damage)) {
@@ -349,6 +350,7 @@ describe('archiver', s3TestOptions(), () => {
     }
     assert.equal(await metric('indelible_archive_runs_total', 'log="backdated",result="success"'), '1');
     assert.equal(await metric('indelible_archive_failing_seconds', 'log="backdated"'), '0');
+    assert.ok(Number(await metric('indelible_archive_seconds_since_success', 'log="backdated"')) < 5);
     assert.equal(await metric('indelible_archive_archived_entries', 'log="backdated"'), '600');
     const last = Number(await metric('indelible_archive_last_success_timestamp_seconds', 'log="backdated"'));
     assert.ok(Math.abs(last * 1000 - clock.now()) < 60_000);
