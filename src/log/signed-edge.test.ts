@@ -86,6 +86,8 @@ test('a last leaf in a full tile that does not lead to the signed root is refuse
   };
   await assert.rejects(loadSignedEdge('acme', damaged, 512, rootHash), (err: StorageError) => {
     assert.equal(err.code, 'log.inconsistent');
+    // The operator learns which objects to look at.
+    assert.match(err.message, /tile\/0\/001\b/);
     return true;
   });
 });

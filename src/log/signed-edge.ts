@@ -84,8 +84,8 @@ export async function loadSignedEdge(
   if (!bytesEqual(range.root(), rootHash) || !includes(size, lastLeaf, lastProof, rootHash)) {
     throw new LogError(
       'log.inconsistent',
-      `log ${log}: stored tiles do not reproduce the root of the last signed checkpoint (size ${size})`,
-      { details: { log, checkpointSize: size } },
+      `log ${log}: stored tiles do not reproduce the root of the last signed checkpoint (size ${size}); one of ${[...read.keys()].join(', ')} is damaged`,
+      { details: { log, checkpointSize: size, objects: [...read.keys()] } },
     );
   }
   const tiles = new Map<number, Uint8Array>();
