@@ -191,6 +191,7 @@ test('a key whose creation cannot be recorded in _audit is revoked at once and t
   try {
     const before = dd.keys.list().length;
     // The append to _audit fails as a full disk would make it.
+    const append = dd.engine.append.bind(dd.engine);
     dd.engine.append = async () => {
       throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
     };
@@ -203,6 +204,15 @@ test('a key whose creation cannot be recorded in _audit is revoked at once and t
     const made = keys.at(-1)!;
     assert.equal(made.role, 'writer');
     assert.notEqual(made.revokedAt, null, 'the unrecorded key must not stay usable');
+    // Should the record reach _audit after all (closing flushes again), its revoke follows it.
+    dd.engine.append = append;
+    await monitor.close();
+    const log = dd.engine.log('_audit');
+    const events = (await log.readRecords(0, log.size)).map(
+      (r) => JSON.parse(Buffer.from(r).toString('utf8')).event as Recorded,
+    );
+    const about = events.filter((e) => e.target?.id === made.id).map((e) => e.action);
+    assert.deepEqual(about, ['audit.admin.key.create', 'audit.admin.key.revoke']);
   } finally {
     await monitor.close().catch(() => undefined);
     await dd.close();

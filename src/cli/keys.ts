@@ -61,9 +61,22 @@ export async function createRecordedKey(
   try {
     await monitor.flush();
   } catch (err) {
-    keys.revoke(info.id);
+    // The create record may still reach `_audit` (closing flushes again): its revoke goes behind it.
+    let revoked: string;
+    try {
+      keys.revoke(info.id);
+      monitor.recordAdmin({
+        what: 'key.revoke',
+        actor: cliActor(),
+        target: { id: info.id, type: 'key' },
+        details: { revoked_key: info.id, reason: 'its creation could not be recorded in _audit' },
+      });
+      revoked = 'was revoked at once';
+    } catch (revokeErr) {
+      revoked = `could not be revoked either (${(revokeErr as Error).message}); revoke it with \`indelible keys revoke ${info.id}\``;
+    }
     throw new Error(
-      `key ${info.id} was revoked at once: its creation could not be recorded in _audit (${(err as Error).message})`,
+      `key ${info.id} ${revoked}: its creation could not be recorded in _audit (${(err as Error).message})`,
       { cause: err },
     );
   }

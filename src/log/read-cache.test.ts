@@ -21,17 +21,24 @@ test('a budget evicts the oldest insertions of any map under it', () => {
   budget.set(b, 1, 'one');
   budget.set(a, 'y', 2);
   assert.deepEqual([a.size, b.size], [2, 1]);
-  // Replacing a value is not a new entry.
-  budget.set(a, 'x', 10);
-  assert.equal(budget.size, 3);
-  assert.equal(a.get('x'), 10);
-  // A fourth entry pushes out the oldest insertion, in the other map's first key.
+  // A fourth insertion pushes out the oldest, whichever map holds it.
   budget.set(b, 2, 'two');
   assert.deepEqual([...a.keys()], ['y']);
   assert.deepEqual([...b.keys()], [1, 2]);
+  // A replaced value takes a new slot; its old slot, when evicted, leaves the new value alone.
+  budget.set(a, 'y', 20);
+  assert.deepEqual([...b.keys()], [2]);
   budget.set(b, 3, 'three');
+  assert.equal(a.get('y'), 20);
   assert.deepEqual([...b.keys()], [2, 3]);
-  assert.deepEqual([...a.keys()], ['y']);
+  // A key the map dropped itself and set again is not removed through its stale slot.
+  const c = new Map<string, number>();
+  const small = new CacheBudget(2);
+  small.set(c, 'A', 1);
+  small.set(c, 'B', 2);
+  c.delete('A'); // as the pruner drops a pruned bundle
+  small.set(c, 'A', 3);
+  assert.equal(c.get('A'), 3, 'the stale slot of A evicted the new A');
   for (const bad of [0, -1, 1.5, Number.NaN]) assert.throws(() => new CacheBudget(bad), RangeError);
 });
 

@@ -6,14 +6,16 @@
  *
  * The caches stay plain Maps, so a hit costs one Map lookup; only an insertion goes through the
  * budget, which evicts the oldest insertions of any map under it (first in, first out) once more
- * than `limit` are held. Invariant: every entry present in a map under the budget was admitted by
- * `set` and is still in the queue, so the maps hold at most `limit` entries between them. An entry a
- * map drops by itself (`delete`, `clear`) keeps its place in the queue until evicted there, which
- * only makes the bound stricter for a while.
+ * than `limit` are held. Each insertion takes a slot (map, key, value); evicting a slot deletes the
+ * key only while the map still holds that slot's value, so a slot made stale (the map deleted the
+ * key itself, or a later `set` replaced the value) never removes a newer value. Invariant: every
+ * entry present in a map under the budget has its own slot in the queue, so the maps hold at most
+ * `limit` entries between them; stale slots only make the bound stricter until they are evicted.
  */
 export class CacheBudget {
   private readonly maps: Array<Map<unknown, unknown>> = [];
   private readonly keys: unknown[] = [];
+  private readonly values: unknown[] = [];
   private head = 0;
 
   constructor(readonly limit: number) {
@@ -29,19 +31,21 @@ export class CacheBudget {
 
   /** `map.set(key, value)`, then evicts the oldest admitted entries beyond the limit. */
   set<K, V>(map: Map<K, V>, key: K, value: V): void {
-    if (!map.has(key)) {
-      this.maps.push(map as Map<unknown, unknown>);
-      this.keys.push(key);
-    }
+    this.maps.push(map as Map<unknown, unknown>);
+    this.keys.push(key);
+    this.values.push(value);
     map.set(key, value);
     while (this.size > this.limit) {
       const i = this.head++;
-      this.maps[i]!.delete(this.keys[i]);
+      const m = this.maps[i]!;
+      if (m.get(this.keys[i]) === this.values[i]) m.delete(this.keys[i]);
+      this.values[i] = undefined; // let the evicted value go now
     }
     // Drop the evicted slots now and then, so the queue stays about `limit` long.
     if (this.head > 1024 && this.head * 2 > this.keys.length) {
       this.maps.splice(0, this.head);
       this.keys.splice(0, this.head);
+      this.values.splice(0, this.head);
       this.head = 0;
     }
   }
