@@ -2,7 +2,7 @@
  * One bound on the entries that several caches hold together: the hash tiles and entry bundles that
  * every log of an engine keeps in memory for its read path and proofs. Without it each log had its
  * own bound, so a server's memory grew with the number of logs read (a mirror fetching every tile
- * of 50 large logs held 50 full tile caches).
+ * of 50 large logs could hold 50 full tile caches).
  *
  * The caches stay plain Maps, so a hit costs one Map lookup; only an insertion goes through the
  * budget, which evicts the oldest insertions of any map under it (first in, first out) once more

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { initDataDir, openDataDir } from '../app/data-dir.js';
 import { IndelibleError } from '../core/errors.js';
 import { buildServer } from '../http/server.js';
@@ -58,7 +58,11 @@ test('reportIntegrityError raises verification_failure for damaged data only', (
   assert.deepEqual(acme.details.details, { log: 'acme', tile: 'tile/0/000' });
 });
 
-test('a request that finds a damaged hash tile raises verification_failure for its log', async (t) => {
+/**
+ * A data directory whose log `acme` holds 600 entries, with one bit flipped at `at` in the sealed
+ * file `object` (a path under the log's directory), served with a monitor; closed after the test.
+ */
+async function serveDamaged(t: TestContext, object: string, at: number) {
   const dir = mkdtempSync(join(tmpdir(), 'indelible-integrity-'));
   const { adminKey } = await initDataDir(dir);
   let dd = await openDataDir(dir);
@@ -68,11 +72,11 @@ test('a request that finds a damaged hash tile raises verification_failure for i
     Array.from({ length: 600 }, (_, i) => ({ action: 'doc.read', actor: { id: `u${i}` } })),
   );
   await dd.close();
-  const tile = join(dir, 'logs', 'acme', 'tile', '0', '000');
-  chmodSync(tile, 0o644);
-  const bytes = readFileSync(tile);
-  bytes[40] = bytes[40]! ^ 1;
-  writeFileSync(tile, bytes);
+  const file = join(dir, 'logs', 'acme', ...object.split('/'));
+  chmodSync(file, 0o644);
+  const bytes = readFileSync(file);
+  bytes[at] = bytes[at]! ^ 1;
+  writeFileSync(file, bytes);
 
   dd = await openDataDir(dir);
   const monitor = createMonitor({ engine: dd.engine, meta: dd.meta, background: false });
@@ -90,6 +94,11 @@ test('a request that finds a damaged hash tile raises verification_failure for i
     await dd.close();
     rmSync(dir, { recursive: true, force: true });
   });
+  return { app, monitor, adminKey };
+}
+
+test('a request that finds a damaged hash tile raises verification_failure for its log', async (t) => {
+  const { app, monitor, adminKey } = await serveDamaged(t, 'tile/0/000', 40);
   const proof = (index: number) =>
     app.inject({
       url: `/v1/logs/acme/proofs/inclusion?index=${index}&tree_size=600`,
@@ -110,37 +119,7 @@ test('a request that finds a damaged hash tile raises verification_failure for i
 });
 
 test('an export that meets a damaged entry bundle mid-stream raises verification_failure', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'indelible-integrity-export-'));
-  const { adminKey } = await initDataDir(dir);
-  let dd = await openDataDir(dir);
-  await dd.engine.createLog('acme');
-  await dd.engine.append(
-    'acme',
-    Array.from({ length: 600 }, (_, i) => ({ action: 'doc.read', actor: { id: `u${i}` } })),
-  );
-  await dd.close();
-  const bundle = join(dir, 'logs', 'acme', 'tile', 'entries', '001');
-  chmodSync(bundle, 0o644);
-  const bytes = readFileSync(bundle);
-  bytes[100] = bytes[100]! ^ 1;
-  writeFileSync(bundle, bytes);
-
-  dd = await openDataDir(dir);
-  const monitor = createMonitor({ engine: dd.engine, meta: dd.meta, background: false });
-  const app = await buildServer({
-    engine: dd.engine,
-    keys: dd.keys,
-    meta: dd.meta,
-    monitor,
-    defaultMetrics: false,
-    config: { accessLog: false },
-  });
-  t.after(async () => {
-    await app.close();
-    await monitor.close();
-    await dd.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { app, monitor, adminKey } = await serveDamaged(t, 'tile/entries/001', 100);
   const res = await app.inject({
     url: '/v1/logs/acme/export',
     headers: { authorization: `Bearer ${adminKey}` },
