@@ -8,11 +8,13 @@
 // Without /usr/bin/chromium the browser part is skipped with the reason, unless
 // INDELIBLE_REQUIRE_BROWSER=1 (CI), which makes a missing browser a failure.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
 import { createSqliteIndex } from '../index/sqlite/sqlite-index.js';
@@ -41,6 +43,20 @@ describe('browser bundle', () => {
     assert.ok(!inputs.some((p) => /core[/\\](crypto|encoding)\.(ts|js)$/.test(p)));
     assert.ok(inputs.some((p) => p.includes('@noble/curves')));
     assert.ok(!/\brequire\(|node:/.test(code), 'no require() or node: specifier in the bundle');
+  });
+
+  test('`build.js OUTFILE` (npm run build:browser) creates the folders it writes into', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'indelible-bundle-'));
+    try {
+      const out = join(dir, 'not', 'yet', 'indelible-verifier.js');
+      const script = fileURLToPath(new URL('./build.js', import.meta.url));
+      const res = spawnSync(process.execPath, [script, out], { encoding: 'utf8' });
+      assert.equal(res.status, 0, res.stderr);
+      assert.match(res.stdout, /^wrote .*indelible-verifier\.js \(\d+ bytes\)/);
+      assert.match(readFileSync(out, 'utf8'), /IndelibleVerifier/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('a Node built-in anywhere fails the build, and the metafile check catches externals', async () => {

@@ -8,7 +8,7 @@
  * Works from source (tsx, .ts files) and from the compiled tree (dist, .js files) alike.
  * Run `node dist/src/browser/build.js OUTFILE` to write the bundle (IIFE, global `IndelibleVerifier`).
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -96,6 +96,7 @@ if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.
     process.exit(2);
   }
   const { code } = await buildBrowserVerifier({ minify: true });
+  mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, code);
   process.stdout.write(`wrote ${out} (${code.length} bytes)\n`);
 }

@@ -92,6 +92,10 @@ export function registerAlerts(program: Command): void {
     .option('--note <text>', 'why: false positive, handled, …')
     .option('--data <dir>', 'data directory (env INDELIBLE_DATA)')
     .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ indelible alerts ack 3 --note "planned key rotation" --data ./data\n',
+    )
     .action(async (idText: string, opts: { note?: string; data?: string; json?: boolean }) => {
       if (!/^[1-9][0-9]{0,15}$/.test(idText) || !Number.isSafeInteger(Number(idText)))
         throw new UsageError('the alert id must be a positive integer');

@@ -131,7 +131,12 @@ export function registerKeys(program: Command): void {
     .command('list')
     .description('list API keys (never their secrets)')
     .option('--data <dir>', 'a stopped data directory (env INDELIBLE_DATA)')
-    .option('--json', 'print JSON');
+    .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ indelible keys list --url http://127.0.0.1:7070   # running server, admin key in INDELIBLE_API_KEY\n' +
+        '  $ indelible keys list --data ./data --json          # stopped server\n',
+    );
   addRemoteOptions(list, false).action(async (opts: Target & { json?: boolean }) => {
     if (isRemote(opts)) {
       printKeys(await remoteClient(opts).listKeys(), opts.json);
@@ -146,7 +151,12 @@ export function registerKeys(program: Command): void {
   const revoke = keys
     .command('revoke <id>')
     .description('revoke an API key (effective on the next request)')
-    .option('--data <dir>', 'a stopped data directory (env INDELIBLE_DATA)');
+    .option('--data <dir>', 'a stopped data directory (env INDELIBLE_DATA)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ indelible keys revoke key_tciowlscufo7 --url http://127.0.0.1:7070\n' +
+        '  $ indelible keys revoke key_tciowlscufo7 --data ./data\n',
+    );
   addRemoteOptions(revoke, false).action(async (id: string, opts: Target) => {
     if (isRemote(opts)) await remoteClient(opts).revokeKey(id);
     else {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { UsageError } from './options.js';
-import { policyUpdateFromFlags } from './policy.js';
+import { policyText, policyUpdateFromFlags } from './policy.js';
 
 describe('policy set flags', () => {
   it('--archive-bucket [--archive-prefix] sets the target; --archive-target default resets it', () => {
@@ -34,4 +34,23 @@ describe('policy set flags', () => {
       assert.throws(() => policyUpdateFromFlags(flags), UsageError);
     });
   }
+});
+
+describe('policy show', () => {
+  const policy = (max: number | null) => ({
+    log: 'acme',
+    retention: { min: 366 * 86_400_000, max },
+    archive: { after: 30 * 86_400_000, target: null },
+    legal_hold: null,
+    updated_at: null,
+  });
+
+  it('says what retention.max does: older entries are pruned, or kept forever without one', () => {
+    const text = policyText(policy(10 * 366 * 86_400_000));
+    assert.match(text, /^retention\.max {2}10y {2}\(older entries are pruned, never under a legal hold\)$/m);
+    assert.match(policyText(policy(null)), /^retention\.max {2}none {2}\(entries are kept forever\)$/m);
+    assert.match(text, /^retention\.min {2}1y$/m);
+    assert.match(text, /^legal_hold {5}none$/m);
+    assert.doesNotMatch(text, /not implemented/);
+  });
 });

@@ -34,6 +34,11 @@ function printPolicy(p: Record<string, unknown>, json: boolean | undefined): voi
     printJson(p);
     return;
   }
+  process.stdout.write(`${policyText(p)}\n`);
+}
+
+/** The policy as `policy show` prints it, one setting per line (docs/RETENTION.md says what each does). */
+export function policyText(p: Record<string, unknown>): string {
   const retention = (p.retention ?? {}) as { min?: unknown; max?: unknown };
   const archive = (p.archive ?? {}) as {
     after?: unknown;
@@ -44,13 +49,13 @@ function printPolicy(p: Record<string, unknown>, json: boolean | undefined): voi
   const lines = [
     `log            ${String(p.log)}`,
     `retention.min  ${formatDuration(retention.min)}`,
-    `retention.max  ${formatDuration(retention.max)}  (stored; pruning is not implemented yet)`,
+    `retention.max  ${formatDuration(retention.max)}  ${retention.max === null ? '(entries are kept forever)' : '(older entries are pruned, never under a legal hold)'}`,
     `archive.after  ${formatDuration(archive.after)}`,
     `archive.target ${target ? `s3://${target.bucket}${target.prefix === '' ? '' : `/${target.prefix}`}` : "(the server's)"}`,
     `legal_hold     ${hold ? `SET by ${hold.set_by} at ${hold.set_at}: ${hold.reason}` : 'none'}`,
     `updated        ${p.updated_at === null ? '(defaults)' : `${String(p.updated_at)} by ${String(p.updated_by)}`}`,
   ];
-  process.stdout.write(`${lines.join('\n')}\n`);
+  return lines.join('\n');
 }
 
 /** A duration flag as the API takes it: `<n><unit>` or `never` as text, plain digits as ms. */
@@ -113,7 +118,11 @@ export function registerPolicy(program: Command): void {
     .command('policy')
     .description("a log's retention policy and legal hold (docs/RETENTION.md); every change is audited");
 
-  const show = policy.command('show').description('print the policy').option('--json', 'print JSON');
+  const show = policy
+    .command('show')
+    .description('print the policy')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  $ indelible policy show --log acme --url http://127.0.0.1:7070\n');
   addRemoteOptions(show).action(async (opts: PolicyOptions) => {
     printPolicy(await remoteClient(opts).policy(logName(opts)), opts.json);
   });
@@ -145,7 +154,11 @@ export function registerPolicy(program: Command): void {
     .command('hold')
     .description('set a legal hold: every deletion of the log is blocked until it is released')
     .requiredOption('--reason <text>', 'why (recorded in the policy and in _audit)')
-    .option('--json', 'print JSON');
+    .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ indelible policy hold --log acme --reason "litigation 2026-117: keep everything"\n',
+    );
   addRemoteOptions(hold).action(async (opts: PolicyOptions & { reason: string }) => {
     if (opts.reason.trim() === '') throw new UsageError('--reason must not be empty');
     printPolicy(await remoteClient(opts).setLegalHold(logName(opts), opts.reason), opts.json);
@@ -154,7 +167,8 @@ export function registerPolicy(program: Command): void {
   const release = policy
     .command('release')
     .description('release the legal hold (an audited admin action)')
-    .option('--json', 'print JSON');
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  $ indelible policy release --log acme\n');
   addRemoteOptions(release).action(async (opts: PolicyOptions) => {
     printPolicy(await remoteClient(opts).releaseLegalHold(logName(opts)), opts.json);
   });

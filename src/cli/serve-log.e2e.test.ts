@@ -9,6 +9,7 @@ import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { VERSION } from '../version.js';
 import { cli, parseNdjson, serve, until } from './test-cli.js';
 
 const root = mkdtempSync(join(tmpdir(), 'indelible-serve-log-'));
@@ -64,4 +65,25 @@ test('serve on an address already in use exits with status 1 naming it, instead 
   // Nothing was left locked: the directory opens again.
   const again = await serve(dir);
   await again.stop();
+});
+
+test('service.start in _audit names the version, the address served and the number of logs', async () => {
+  const dir = join(root, 'lifecycle');
+  const init = await cli(['init', '--data', dir, '--json']);
+  assert.equal(init.status, 0, init.stderr);
+  const { admin_key: admin } = JSON.parse(init.stdout) as { admin_key: string };
+  const server = await serve(dir);
+  try {
+    type Hit = { event: { action: string; metadata: Record<string, unknown> } };
+    const started = await until(async () => {
+      const res = await fetch(`${server.url}/v1/logs/_audit/events?action=service.start`, {
+        headers: { authorization: `Bearer ${admin}` },
+      });
+      assert.equal(res.status, 200);
+      return ((await res.json()) as { events: Hit[] }).events[0];
+    }, 10_000);
+    assert.deepEqual(started.event.metadata, { url: server.url, logs: 1, version: VERSION });
+  } finally {
+    await server.stop();
+  }
 });

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { loadServerConfig, type ServerConfig } from '../app/config.js';
 import { initDataDir, isInitialized, openDataDir } from '../app/data-dir.js';
 import { RetentionService } from '../retention/retention-service.js';
+import { VERSION } from '../version.js';
 import { cliActor } from './operator.js';
 import { dataDirOption, UsageError } from './options.js';
 
@@ -152,7 +153,7 @@ export function registerServe(program: Command): void {
       const port = bound && typeof bound === 'object' ? bound.port : listen.port;
       const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
       const url = `http://${host}:${port}`;
-      monitor.recordLifecycle('start', { url, logs: dd.engine.listLogs().length });
+      monitor.recordLifecycle('start', { url, logs: dd.engine.listLogs().length, version: VERSION });
       process.stdout.write(`Indelible is serving ${dir} at ${url}\n`);
       if (adminKey) {
         process.stdout.write(

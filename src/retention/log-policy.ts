@@ -9,8 +9,8 @@
  * `retention.max` may be `null` (keep forever). `archive.target` is `{ bucket, prefix }` or `null`
  * (the server's configured archive target).
  *
- * What is enforced is listed in docs/RETENTION.md: this module stores and validates; pruning
- * after `retention.max` is not implemented.
+ * What is enforced is listed in docs/RETENTION.md: this module stores and validates; pruning after
+ * `retention.max` is retention/pruner.ts, archiving and eviction retention/archiver.ts.
  */
 import { resolveS3Config } from '../storage/s3/s3-client.js';
 import type { StateStore } from '../storage/types.js';

@@ -1,0 +1,31 @@
+/**
+ * README and CLI.md promise that every command's `--help` shows examples: each command that runs
+ * (a leaf of the command tree) has an `Example:` or `Examples:` section with an `indelible` line.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Command } from 'commander';
+import { buildProgram } from './program.js';
+
+function leaves(cmd: Command, path: string[] = []): Array<[string, Command]> {
+  if (cmd.commands.length === 0) return [[path.join(' '), cmd]];
+  return cmd.commands.flatMap((c) => leaves(c, [...path, c.name()]));
+}
+
+const commands = leaves(buildProgram());
+
+test('the command tree is walked (a sanity check of the walk itself)', () => {
+  const names = commands.map(([name]) => name);
+  for (const name of ['serve', 'keys revoke', 'policy release', 'alerts ack', 'verify']) {
+    assert.ok(names.includes(name), `${name} is a command`);
+  }
+});
+
+for (const [name, cmd] of commands) {
+  test(`indelible ${name} --help shows an example`, () => {
+    let out = '';
+    cmd.configureOutput({ writeOut: (s) => (out += s), writeErr: (s) => (out += s) });
+    cmd.outputHelp();
+    assert.match(out, new RegExp(`\\nExamples?:\\n {2}\\$ (\\S+=\\S+ )*indelible ${name}\\b`), out);
+  });
+}
