@@ -55,6 +55,22 @@ export interface ApiKeyInfo {
   revokedAt: string | null;
 }
 
+/**
+ * A key as the API shows it (`GET /v1/keys`) and the CLI's `keys list --json` prints it: field names
+ * in snake_case, never the secret. Takes the key store's `ApiKeyInfo` or the SDK's `KeyInfo` alike.
+ */
+export function keyView(k: ApiKeyInfo) {
+  return {
+    id: k.id,
+    role: k.role,
+    logs: k.logs,
+    description: k.description,
+    created_at: k.createdAt,
+    last_used_at: k.lastUsedAt,
+    revoked_at: k.revokedAt,
+  };
+}
+
 export interface KeyStore {
   /**
    * Creates a key; the secret is returned only here. Throws `auth.invalid_role`, `auth.invalid_scope`

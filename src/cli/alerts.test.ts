@@ -49,12 +49,31 @@ test('list, ack, list --open; both commands are recorded in _audit', async () =>
     alerts: Array<{ id: number; subject: string }>;
     next_cursor: null;
   };
+  // The API's field names (GET /v1/alerts), not the store's camelCase.
+  assert.deepEqual(Object.keys(listed.alerts[0]!).sort(), [
+    'acknowledged_at',
+    'acknowledged_by',
+    'at',
+    'details',
+    'id',
+    'note',
+    'rule',
+    'severity',
+    'subject',
+  ]);
   assert.deepEqual(
     listed.alerts.map((a) => a.subject),
     ['log:beta', 'log:acme'],
   );
   const target = listed.alerts[1]!.id;
   assert.equal(ok('ack', String(target), '--note', 'restored from backup'), `acknowledged ${target}\n`);
+  const again = JSON.parse(ok('ack', String(target), '--json')) as {
+    alert: Record<string, unknown>;
+    changed: boolean;
+  };
+  assert.equal(again.changed, false);
+  assert.equal(again.alert.note, 'restored from backup');
+  assert.match(String(again.alert.acknowledged_at), /^\d{4}-/);
   assert.match(ok('ack', String(target)), /was already acknowledged/);
   const open = ok('list', '--open');
   assert.equal(open.trim().split('\n').length, 1);
@@ -72,7 +91,7 @@ test('list, ack, list --open; both commands are recorded in _audit', async () =>
         },
     );
     const acks = events.filter((e) => e.action === 'audit.admin.alert.ack');
-    assert.equal(acks.length, 2);
+    assert.equal(acks.length, 3); // the first, the --json repeat and the plain repeat
     assert.equal(acks[0]!.actor.type, 'operator');
     assert.equal((acks[0]!.metadata.after as { note: string }).note, 'restored from backup');
     assert.equal(events.filter((e) => e.action === 'audit.admin.alert.list').length, 2);

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { isRfc3339DateTime } from '../core/event.js';
 import { MAX_ALERT_LIMIT } from '../monitor/alert-store.js';
-import type { Alert } from '../monitor/audit-events.js';
+import { type Alert, alertView } from '../monitor/audit-events.js';
 import { RULES, SEVERITIES } from '../monitor/config.js';
 import { cliActor, withAuditedDataDir } from './operator.js';
 import { printJson, UsageError } from './options.js';
@@ -78,7 +78,7 @@ export function registerAlerts(program: Command): void {
             actor: cliActor(),
             details: { filter: { ...query }, count: page.alerts.length },
           });
-          if (opts.json) printJson({ alerts: page.alerts, next_cursor: page.nextCursor });
+          if (opts.json) printJson({ alerts: page.alerts.map(alertView), next_cursor: page.nextCursor });
           else {
             for (const a of page.alerts) process.stdout.write(line(a));
             if (page.nextCursor !== null) process.stdout.write(`(more: --cursor ${page.nextCursor})\n`);
@@ -116,7 +116,7 @@ export function registerAlerts(program: Command): void {
           after: state(after),
           details: { rule: after.rule, changed },
         });
-        if (opts.json) printJson({ alert: after, changed });
+        if (opts.json) printJson({ alert: alertView(after), changed });
         else
           process.stdout.write(
             changed

@@ -72,8 +72,20 @@ test('create, list and revoke on a data directory are recorded in _audit, withou
   assert.match(key.key, /^ik_/);
   const listed = run('list', '--json');
   assert.equal(listed.status, 0, listed.stderr);
-  const keys = (JSON.parse(listed.stdout) as { keys: Array<{ id: string }> }).keys;
-  assert.ok(keys.some((k) => k.id === key.id));
+  const keys = (JSON.parse(listed.stdout) as { keys: Array<Record<string, unknown>> }).keys;
+  // The API's field names (GET /v1/keys), not the SDK's camelCase.
+  const shown = keys.find((k) => k.id === key.id);
+  assert.deepEqual(Object.keys(shown ?? {}).sort(), [
+    'created_at',
+    'description',
+    'id',
+    'last_used_at',
+    'logs',
+    'revoked_at',
+    'role',
+  ]);
+  assert.equal(shown?.revoked_at, null);
+  assert.ok(!Number.isNaN(Date.parse(String(shown?.created_at))));
   assert.equal(run('revoke', key.id).stdout, `revoked ${key.id}\n`);
 
   const { events, text } = await audit();

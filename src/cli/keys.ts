@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { AuthError } from '../auth/errors.js';
-import { type KeyStore, ROLES, type Role } from '../auth/types.js';
+import { type KeyStore, keyView, ROLES, type Role } from '../auth/types.js';
 import type { Monitor } from '../monitor/monitor.js';
 import { cliActor, withAuditedDataDir } from './operator.js';
 import { printJson, UsageError } from './options.js';
@@ -20,16 +20,10 @@ function isRemote(opts: Target): boolean {
   return opts.url !== undefined || (opts.data === undefined && process.env.INDELIBLE_URL !== undefined);
 }
 
-interface KeyView {
-  id: string;
-  role: string;
-  logs: string[] | null;
-  revokedAt: string | null;
-}
-
-function printKeys(list: KeyView[], json: boolean | undefined): void {
+function printKeys(list: Parameters<typeof keyView>[0][], json: boolean | undefined): void {
   if (json) {
-    printJson({ keys: list });
+    // The API's own shape (GET /v1/keys), whichever way the keys were read.
+    printJson({ keys: list.map(keyView) });
     return;
   }
   for (const k of list) {

@@ -7,7 +7,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { AuthError } from '../auth/errors.js';
 import { inScope } from '../auth/policy.js';
-import type { ApiKeyInfo } from '../auth/types.js';
+import { type ApiKeyInfo, keyView } from '../auth/types.js';
 import { type LogInfo as EngineLogInfo, isValidLogName } from '../log/engine.js';
 import { LogError } from '../log/errors.js';
 import type { ServerContext } from './context.js';
@@ -173,18 +173,6 @@ export function adminRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
         return reply.code(204).send(null);
       },
     );
-  };
-}
-
-function keyView(k: ApiKeyInfo) {
-  return {
-    id: k.id,
-    role: k.role,
-    logs: k.logs,
-    description: k.description,
-    created_at: k.createdAt,
-    last_used_at: k.lastUsedAt,
-    revoked_at: k.revokedAt,
   };
 }
 

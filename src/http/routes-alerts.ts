@@ -9,7 +9,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { isRfc3339DateTime } from '../core/event.js';
 import { DEFAULT_ALERT_LIMIT, MAX_ALERT_LIMIT } from '../monitor/alert-store.js';
-import type { Alert } from '../monitor/audit-events.js';
+import { type Alert, alertView } from '../monitor/audit-events.js';
 import { RULES, SEVERITIES } from '../monitor/config.js';
 import type { Monitor } from '../monitor/monitor.js';
 import type { ServerContext } from './context.js';
@@ -55,20 +55,6 @@ const AckBody = Type.Object(
   { note: Type.Optional(Type.String({ maxLength: 1024, description: 'why (false positive, handled, …)' })) },
   { additionalProperties: false },
 );
-
-export function alertView(a: Alert) {
-  return {
-    id: a.id,
-    rule: a.rule,
-    severity: a.severity,
-    at: a.at,
-    subject: a.subject,
-    details: a.details,
-    acknowledged_at: a.acknowledgedAt,
-    acknowledged_by: a.acknowledgedBy,
-    note: a.note,
-  };
-}
 
 function timeParam(value: string | undefined, field: string): number | undefined {
   if (value === undefined) return undefined;

@@ -247,6 +247,21 @@ export interface Alert {
   note: string | null;
 }
 
+/** An alert as the API shows it (`GET /v1/alerts`) and the CLI's `alerts … --json` prints it (snake_case). */
+export function alertView(a: Alert) {
+  return {
+    id: a.id,
+    rule: a.rule,
+    severity: a.severity,
+    at: a.at,
+    subject: a.subject,
+    details: a.details,
+    acknowledged_at: a.acknowledgedAt,
+    acknowledged_by: a.acknowledgedBy,
+    note: a.note,
+  };
+}
+
 /** `alert.<rule>`; the target is the subject (`key:key_abc` → `{id: "key_abc", type: "key"}`). */
 export function alertEvent(a: Alert): AuditEvent {
   const colon = a.subject.indexOf(':');
