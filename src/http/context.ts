@@ -30,6 +30,11 @@ declare module 'fastify' {
     routeUrl: string | undefined;
     /** SHA-256 (hex) of the raw body, computed only when an Idempotency-Key header is present. */
     bodyDigest: string | undefined;
+    /**
+     * The client's address, taken when the request arrived: `request.ip` reads the socket, which a
+     * client that disconnects mid-response (an aborted export) has already closed.
+     */
+    clientIp: string;
   }
 }
 
@@ -47,6 +52,8 @@ export interface AccessEvent {
   filter: Record<string, unknown> | null;
   /** Entries returned or exported; null when not applicable. */
   count: number | null;
+  /** True when the client went away before the response was complete (an export it aborted). */
+  incomplete?: boolean;
   status: number;
   ip: string;
   requestId: string;

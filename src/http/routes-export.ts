@@ -63,11 +63,13 @@ export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
   async function* lines(
     plan: Plan,
     onError: (err: unknown) => void,
-    onDone: (count: number) => void,
+    onDone: (count: number, complete: boolean) => void,
   ): AsyncGenerator<string> {
     const { log, from, end, checkpoint } = plan;
     const proofs = createProofReader(log, checkpoint);
     let count = 0;
+    // Stays false when the client goes away first: the stream then ends this generator at a yield.
+    let complete = false;
     const line = async (index: number, bytes: Uint8Array) => {
       const proof = (await proofs.inclusion(index)).map(toHex);
       const record = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
@@ -105,14 +107,16 @@ export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
         }
       }
       yield `${JSON.stringify({ checkpoint: checkpoint.note, tree_size: checkpoint.size, count })}\n`;
+      complete = true;
     } catch (err) {
       const code =
         typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : '';
       const known = Object.hasOwn(PROBLEMS, code) ? code : 'server.internal';
       onError(err);
       yield `${JSON.stringify({ error: { code: known, detail: 'the export failed; it is incomplete and will not verify' } })}\n`;
+      complete = true;
     } finally {
-      onDone(count);
+      onDone(count, complete);
     }
   }
 
@@ -178,7 +182,28 @@ export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
               // Too late for a 500: a damaged bundle found here must still raise its alert.
               ctx.integrityError(err, name);
             },
-            (count) => ctx.access(request, { kind: 'export', filter: audit, count, status: 200 }),
+            (count, complete) => {
+              ctx.access(request, {
+                kind: 'export',
+                filter: audit,
+                count,
+                status: 200,
+                ...(complete ? {} : { incomplete: true }),
+              });
+              // Fastify writes no access-log line for a response the client abandoned; this one says so.
+              if (!complete) {
+                request.log.warn(
+                  {
+                    route: request.routeUrl,
+                    log: name,
+                    key_id: request.apiKey?.id,
+                    ip: request.clientIp,
+                    count,
+                  },
+                  'export aborted by the client',
+                );
+              }
+            },
           ),
           { objectMode: false },
         );

@@ -3,7 +3,11 @@
  * body validation, and that every change is an admin access carrying before/after.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { createLocalDriver } from '../storage/local/local-driver.js';
 import { type Harness, startHarness } from './test-harness.js';
 
 const DAY = 86_400_000;
@@ -148,6 +152,34 @@ describe('policy routes', () => {
     assert.equal(res.statusCode, 400);
   });
 
+  it('refuses a reason with a lone surrogate (the policy and _audit would hold different text)', async () => {
+    for (const reason of ['\ud800', 'case \udc00 42']) {
+      const res = await h.req({
+        method: 'POST',
+        url: hold('other'),
+        key: h.admin,
+        headers: { 'content-type': 'application/json' },
+        // JSON.stringify escapes a lone surrogate (\ud800), as a client sending one would.
+        payload: JSON.stringify({ reason }),
+      });
+      assert.equal(res.statusCode, 400, res.body);
+      assert.equal(res.json().code, 'retention.invalid_policy');
+      assert.equal(res.json().field, 'reason');
+    }
+    const policy = await h.req({ method: 'GET', url: url('other'), key: h.admin });
+    assert.equal(policy.json().legal_hold, null);
+    // A pair (an emoji) is a character like any other.
+    const ok = await h.req({
+      method: 'POST',
+      url: hold('other'),
+      key: h.admin,
+      payload: { reason: 'case 🔒 7' },
+    });
+    assert.equal(ok.statusCode, 200, ok.body);
+    assert.equal(ok.json().legal_hold.reason, 'case 🔒 7');
+    await h.req({ method: 'DELETE', url: hold('other'), key: h.admin });
+  });
+
   it('auditors read but may not change; writers and readers may not read; scope applies', async () => {
     const auditor = h.key('auditor', ['acme']);
     assert.equal((await h.req({ method: 'GET', url: url(), key: auditor })).statusCode, 200);
@@ -173,5 +205,48 @@ describe('policy routes', () => {
     const res = await h.req({ method: 'GET', url: url('nope'), key: h.admin });
     assert.equal(res.statusCode, 404);
     assert.equal(res.json().code, 'log.not_found');
+  });
+});
+
+// The local driver's compare-and-swap does real I/O between its read and its write, so concurrent
+// changes interleave there as they do in a server (the memory driver's run without a pause).
+describe('policy routes on the local driver', () => {
+  let h: Harness;
+  let root: string;
+  const url = (log: string) => `/v1/logs/${log}/policy`;
+  before(async () => {
+    root = mkdtempSync(join(tmpdir(), 'indelible-policy-'));
+    h = await startHarness({ driver: await createLocalDriver({ root }) });
+    await h.createLog('busy');
+  });
+  after(async () => {
+    await h.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('concurrent valid changes all succeed, one after another (no 503 from a lost compare-and-swap)', async () => {
+    h.accesses.length = 0;
+    const days = Array.from({ length: 20 }, (_, i) => 10 + i);
+    const answers = await Promise.all(
+      days.map((d) =>
+        h.req({ method: 'PUT', url: url('busy'), key: h.admin, payload: { archive: { after: `${d}d` } } }),
+      ),
+    );
+    assert.deepEqual(
+      answers.map((r) => r.statusCode),
+      days.map(() => 200),
+      answers.map((r) => r.body).join('\n'),
+    );
+    for (const [i, r] of answers.entries()) assert.equal(r.json().archive.after, days[i]! * DAY);
+    // Serialized: each change's "before" is the previous change's "after" (the first: the default).
+    const audit = h.accesses.filter((a) => a.kind === 'admin' && a.log === 'busy');
+    const pairs = audit.map(
+      (a) => a.filter as { before: { archive: { after: number } }; after: { archive: { after: number } } },
+    );
+    const chain = [30 * DAY, ...pairs.map((p) => p.after.archive.after)];
+    assert.deepEqual(
+      pairs.map((p) => p.before.archive.after),
+      chain.slice(0, -1),
+    );
   });
 });

@@ -22,6 +22,7 @@ import {
   withLegalHold,
   withoutLegalHold,
 } from '../retention/log-policy.js';
+import { KeyedMutex } from '../util/keyed-mutex.js';
 import type { ServerContext } from './context.js';
 import { errors, LogParams } from './schemas.js';
 
@@ -112,6 +113,9 @@ export function policyRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
   const { engine } = ctx;
   const view = (log: string, p: LogPolicy) => ({ log, ...policyToWire(p) });
   const now = () => new Date(engine.clock.now()).toISOString();
+  // One change of a log's policy at a time in this process: concurrent admins queue rather than
+  // race each other's compare-and-swap (which would answer 503 storage.cas_conflict when busy).
+  const changes = new KeyedMutex();
 
   return async (app) => {
     app.get(
@@ -149,8 +153,8 @@ export function policyRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
         const by = request.apiKey!.id;
         const state = engine.stateOf(log);
         const context = { archive: state instanceof PolicyStateStore };
-        const { before, after } = await updateLogPolicy(state, (current) =>
-          applyPolicyUpdate(current, request.body, by, now(), context),
+        const { before, after } = await changes.run(log, () =>
+          updateLogPolicy(state, (current) => applyPolicyUpdate(current, request.body, by, now(), context)),
         );
         ctx.access(request, {
           kind: 'admin',
@@ -176,8 +180,10 @@ export function policyRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
       async (request) => {
         const { log } = request.params;
         const by = request.apiKey!.id;
-        const { before, after } = await updateLogPolicy(engine.stateOf(log), (current) =>
-          withLegalHold(current, request.body.reason, by, now()),
+        const { before, after } = await changes.run(log, () =>
+          updateLogPolicy(engine.stateOf(log), (current) =>
+            withLegalHold(current, request.body.reason, by, now()),
+          ),
         );
         ctx.access(request, {
           kind: 'admin',
@@ -202,8 +208,8 @@ export function policyRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
       async (request) => {
         const { log } = request.params;
         const by = request.apiKey!.id;
-        const { before, after } = await updateLogPolicy(engine.stateOf(log), (current) =>
-          withoutLegalHold(current, by, now()),
+        const { before, after } = await changes.run(log, () =>
+          updateLogPolicy(engine.stateOf(log), (current) => withoutLegalHold(current, by, now())),
         );
         ctx.access(request, {
           kind: 'admin',

@@ -144,7 +144,7 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
           filter: null,
           count: null,
           status: 200,
-          ip: request.ip,
+          ip: request.clientIp,
           requestId: String(request.id),
           at: new Date(clock.now()).toISOString(),
           ...event,
@@ -158,6 +158,7 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
   app.decorateRequest('apiKey', undefined);
   app.decorateRequest('routeUrl', undefined);
   app.decorateRequest('bodyDigest', undefined);
+  app.decorateRequest('clientIp', '');
 
   // ---- bodies: JSON and NDJSON only, parsed once from raw bytes
   app.removeAllContentTypeParsers();
@@ -229,6 +230,7 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
   });
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    request.clientIp = request.ip ?? '';
     const url = request.url;
     if (state.closing && url !== '/healthz' && url !== '/readyz') {
       return done(new HttpError('server.shutting_down', 'the server is shutting down; retry shortly'));
@@ -248,7 +250,7 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
           status: reply.statusCode,
           ms: Math.round(reply.elapsedTime * 100) / 100,
           key_id: request.apiKey?.id,
-          ip: request.ip,
+          ip: request.clientIp,
         },
         'request',
       );

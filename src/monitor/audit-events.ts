@@ -141,6 +141,7 @@ export function accessToAuditEvent(e: AccessInput): AuditEvent {
     if (Object.keys(filter).length > 0) metadata.filter = filter;
   }
   if (typeof e.count === 'number' && Number.isSafeInteger(e.count)) metadata.count = e.count;
+  if (e.incomplete === true) metadata.incomplete = true;
   if (typeof e.requestId === 'string' && e.requestId !== '') metadata.request_id = clip(e.requestId, 128);
   if (typeof e.keyIdPrefix === 'string' && e.keyIdPrefix !== '')
     metadata.key_id_prefix = clip(e.keyIdPrefix, 16);

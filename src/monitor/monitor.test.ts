@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { type AddressInfo, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -295,6 +296,54 @@ test('admin actions record before/after; lifecycle is recorded; alerts become al
       (r) => String(r.event.metadata.route).endsWith('/events') && r.event.metadata.method === 'POST',
     ).length,
     0,
+  );
+});
+
+test('an export the client abandons is recorded with its address and as incomplete, and raises no alert', async () => {
+  // Enough entries that the export is still being produced when the client goes away.
+  const batch = Array.from({ length: 1000 }, (_, n) => ({ action: 'doc.read', actor: { id: `bulk-${n}` } }));
+  for (let i = 0; i < 20; i++) await dd.engine.append('acme', batch);
+  const made = await req({
+    method: 'POST',
+    url: '/v1/keys',
+    key: admin,
+    payload: { role: 'auditor', logs: ['acme'] },
+  });
+  const exporter = made.res.json() as { key: string };
+  // Its first use, from 127.0.0.1 as the export will be: the address is known by then.
+  assert.equal((await req({ url: '/v1/logs/acme/checkpoint', key: exporter.key })).res.statusCode, 200);
+  const alertsBefore = monitor.alerts.list().alerts.length;
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = app.server.address() as AddressInfo;
+  const requestId = 'abandoned-export';
+  await new Promise<void>((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.write(
+        `GET /v1/logs/acme/export HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${exporter.key}\r\n` +
+          `X-Request-Id: ${requestId}\r\n\r\n`,
+      );
+    });
+    socket.once('data', () => {
+      socket.destroy();
+      resolve();
+    });
+    socket.once('error', reject);
+  });
+  let event: AuditRecord['event'] | undefined;
+  for (let i = 0; i < 500 && event === undefined; i++) {
+    event = await recordFor(requestId);
+    if (event === undefined) await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.ok(event, 'the abandoned export is recorded');
+  assert.equal(event.action, 'audit.export');
+  assert.equal(event.actor.ip, '127.0.0.1');
+  assert.equal(event.metadata.incomplete, true);
+  assert.ok((event.metadata.count as number) < 20_003, `count ${String(event.metadata.count)}`);
+  const raised = monitor.alerts.list().alerts.slice(0, monitor.alerts.list().alerts.length - alertsBefore);
+  assert.deepEqual(
+    raised.map((a) => a.rule),
+    [],
+    'no alert (a missing address read as a new one raised new_address)',
   );
 });
 

@@ -111,7 +111,8 @@ export class AccessRules {
   /** Rules about the key itself: where it is used from, after how long, and at what local time. */
   private keyRules(keyId: string, subject: string, ip: string, now: number): void {
     const r = this.rules;
-    if (r.new_address.enabled || r.dormant_key.enabled) {
+    // No address (the socket was gone when it was read): nothing to compare, and no false alert.
+    if (ip !== '' && (r.new_address.enabled || r.dormant_key.enabled)) {
       let network = this.networks.get(ip);
       if (network === undefined) {
         network = networkOf(ip, r.new_address.ipv4PrefixLength, r.new_address.ipv6PrefixLength);

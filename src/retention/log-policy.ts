@@ -235,8 +235,17 @@ export function minRetentionFor(policy: LogPolicy, receivedMs: number): number {
 
 /** Sets the hold; a second hold over a live one is refused so its reason is never silently lost. */
 export function withLegalHold(current: LogPolicy, reason: unknown, by: string, at: string): LogPolicy {
-  if (typeof reason !== 'string' || reason.trim() === '' || reason.length > MAX_REASON_LENGTH) {
-    throw invalid('reason', `must be a non-empty string of at most ${MAX_REASON_LENGTH} characters`);
+  // No lone surrogate: `_audit` (JCS) could not hold the reason as stored, so the two would differ.
+  if (
+    typeof reason !== 'string' ||
+    reason.trim() === '' ||
+    reason.length > MAX_REASON_LENGTH ||
+    /\p{Surrogate}/u.test(reason)
+  ) {
+    throw invalid(
+      'reason',
+      `must be a non-empty string of at most ${MAX_REASON_LENGTH} characters, without lone surrogates`,
+    );
   }
   if (current.legalHold !== null) {
     throw new RetentionError('retention.legal_hold_active', 'a legal hold is already set; release it first', {

@@ -8,12 +8,13 @@
  */
 import { readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import type { KeyedMutex } from '../../util/keyed-mutex.js';
 import { StorageError, toStorageError } from '../errors.js';
 import { isKeySegment, parsePrefix, RESERVED_BLOB_ROOTS, validateBlobKey } from '../keys.js';
 import type { BlobStore, PutOptions } from '../types.js';
 import { type DurableFolders, fsyncDir, writeFileDurable } from './durable-write.js';
 import type { ImmutableFlag } from './immutable-flag.js';
-import type { Gate, KeyedMutex } from './serial.js';
+import type { Gate } from './serial.js';
 
 /** What one log's stores share with the driver. */
 export interface LocalLogContext {

@@ -12,6 +12,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { KeyedMutex } from '../../util/keyed-mutex.js';
 import { toStorageError } from '../errors.js';
 import { validateLogName } from '../keys.js';
 import type { Journal, JournalSegmentScan, LogStorage, StorageDriver } from '../types.js';
@@ -21,7 +22,7 @@ import { DurableFolders } from './durable-write.js';
 import { findChattr, ImmutableFlag } from './immutable-flag.js';
 import { type LocalJournal, openLocalJournal, scanLocalJournal } from './journal.js';
 import { type StorageLogger, stderrLogger } from './logger.js';
-import { Gate, KeyedMutex } from './serial.js';
+import { Gate } from './serial.js';
 import { LocalStateStore } from './state-store.js';
 
 export interface LocalDriverOptions {

@@ -14,9 +14,10 @@
  * that delete is refused with `storage.retained` before any request that would try it.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
+import { KeyedMutex } from '../../util/keyed-mutex.js';
 import { StorageError } from '../errors.js';
 import { parsePrefix, validateBlobKey, validateLogName } from '../keys.js';
-import { Gate, KeyedMutex } from '../local/serial.js';
+import { Gate } from '../local/serial.js';
 import type { BlobStore, PutOptions } from '../types.js';
 import { archiveRoots, type LogLayout, logLayout } from './s3-client.js';
 import { md5Of, type ObjectHead, S3Objects } from './s3-objects.js';
