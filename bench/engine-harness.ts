@@ -48,35 +48,47 @@ export interface RunFigures {
 
 /**
  * Runs `writers` loops that each submit the next batch and await its ack until `events` are acked.
- * `onAck(batch, lastIndex)` sees every ack in the order they arrive.
+ * `onAck(batch, lastIndex)` sees every ack in the order they arrive. If it returns a promise, every
+ * writer waits for it before submitting another batch (batches already submitted complete), and that
+ * pause is not counted in the run's time: the memory samples use it to let the search index catch up.
  */
 export async function drive(
   shape: Shape,
   append: (events: Record<string, unknown>[]) => Promise<number>,
-  onAck?: (acked: number, lastIndex: number) => void,
+  onAck?: (acked: number, lastIndex: number) => Promise<void> | undefined,
 ): Promise<RunFigures> {
   const batches = Math.ceil(shape.events / BATCH);
   const ackMs = new Float64Array(batches);
   let issued = 0;
   let acked = 0;
+  let paused: Promise<void> | undefined;
+  let pausedMs = 0;
   const start = performance.now();
   const writer = async () => {
     for (;;) {
+      while (paused !== undefined) await paused;
       const b = issued++;
       if (b >= batches) return;
       if (shape.pace !== undefined) {
-        const due = start + (b * BATCH * 1000) / shape.pace;
+        const due = start + pausedMs + (b * BATCH * 1000) / shape.pace;
         const wait = due - performance.now();
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       }
       const t0 = performance.now();
       const lastIndex = await append(pool[b % POOL_BATCHES]!);
       ackMs[acked++] = performance.now() - t0;
-      onAck?.(acked * BATCH, lastIndex);
+      const pause = onAck?.(acked * BATCH, lastIndex);
+      if (pause !== undefined) {
+        const from = performance.now();
+        paused = pause.finally(() => {
+          pausedMs += performance.now() - from;
+          paused = undefined;
+        });
+      }
     }
   };
   await Promise.all(Array.from({ length: shape.writers }, writer));
-  const seconds = (performance.now() - start) / 1000;
+  const seconds = (performance.now() - start - pausedMs) / 1000;
   return {
     shape,
     eventsPerSec: (batches * BATCH) / seconds,
