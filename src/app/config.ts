@@ -43,6 +43,7 @@ export const ServerConfigSchema = Type.Object(
           trustProxy: Type.Optional(Type.Boolean()),
           accessLog: Type.Optional(Type.Boolean()),
           drainMs: Type.Optional(Int(0)),
+          requestTimeoutMs: Type.Optional(Int(0)),
         },
         closed,
       ),

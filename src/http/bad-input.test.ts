@@ -663,3 +663,39 @@ function rawExchange(port: number, raw: string): Promise<string> {
     socket.on('close', () => resolve(out));
   });
 }
+
+describe('a request whose body stalls', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({ config: { requestTimeoutMs: 400 } });
+    await h.createLog('acme');
+  });
+  after(() => h.close());
+
+  it('gets 408 and its connection closed once requestTimeoutMs has passed; nothing is appended', async () => {
+    const port = new URL(await h.app.listen({ host: '127.0.0.1', port: 0 })).port;
+    const started = Date.now();
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => {
+        // Headers, then the start of a chunked body, then nothing more (a slow-body client).
+        socket.write(
+          `POST /v1/logs/acme/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${h.admin}\r\n` +
+            'Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"act\r\n',
+        );
+      });
+      let out = '';
+      socket.setEncoding('utf8').on('data', (d: string) => (out += d));
+      socket.on('error', (err) => (out === '' ? reject(err) : resolve(out)));
+      socket.on('close', () => resolve(out));
+      // Without a limit the socket would stay open: fail rather than hang.
+      setTimeout(() => socket.destroy(new Error('still open after 10 s')), 10_000).unref();
+    });
+    const elapsed = Date.now() - started;
+    assert.match(answer, /^HTTP\/1\.1 408 /);
+    assert.match(answer, /application\/problem\+json/);
+    assert.match(answer, /"code":"request\.rejected"/);
+    assert.ok(elapsed >= 350 && elapsed < 5_000, `closed after ${elapsed} ms`);
+    assert.equal(h.engine.log('acme').size, 0);
+    assert.equal((await h.req({ method: 'GET', url: '/healthz' })).statusCode, 200);
+  });
+});

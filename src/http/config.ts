@@ -40,6 +40,12 @@ export interface HttpConfig {
    * so load balancers stop routing here first. Default 0.
    */
   drainMs: number;
+  /**
+   * Longest time a request may take to arrive, headers and body, in ms; a client that stalls past it
+   * gets 408 and its connection is closed (a slow-body attack would otherwise hold it forever).
+   * Default 120,000; 0 turns the limit off (only behind a proxy that enforces its own).
+   */
+  requestTimeoutMs: number;
 }
 
 export const defaultHttpConfig: Readonly<HttpConfig> = Object.freeze({
@@ -55,6 +61,7 @@ export const defaultHttpConfig: Readonly<HttpConfig> = Object.freeze({
   trustProxy: false,
   accessLog: true,
   drainMs: 0,
+  requestTimeoutMs: 120_000,
 });
 
 /** Completes a partial config; throws RangeError naming the first invalid option. */
@@ -77,6 +84,7 @@ export function resolveHttpConfig(partial: Partial<HttpConfig> = {}): HttpConfig
   for (const [name, v] of [
     ['exportIndexWaitMs', cfg.exportIndexWaitMs],
     ['drainMs', cfg.drainMs],
+    ['requestTimeoutMs', cfg.requestTimeoutMs],
   ] as const) {
     if (!Number.isSafeInteger(v) || v < 0)
       throw new RangeError(`http config ${name} must be a non-negative integer`);

@@ -74,6 +74,18 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     bodyLimit: config.bodyLimit,
+    // Node 20 enforces the limit only when the HTTP server is created with it (Fastify sets its own
+    // `requestTimeout` on the server afterwards, which alone has no effect), so it goes in `http` too.
+    // Node checks for late requests every connectionsCheckingInterval (30 s by default); checking
+    // at a quarter of the limit keeps a short limit close to what it says.
+    requestTimeout: config.requestTimeoutMs,
+    http: {
+      requestTimeout: config.requestTimeoutMs,
+      connectionsCheckingInterval: Math.max(
+        50,
+        Math.min(30_000, Math.floor(config.requestTimeoutMs / 4) || 30_000),
+      ),
+    },
     trustProxy: config.trustProxy,
     return503OnClosing: false,
     forceCloseConnections: 'idle',
