@@ -81,6 +81,8 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
     requestTimeout: config.requestTimeoutMs,
     http: {
       requestTimeout: config.requestTimeoutMs,
+      // Node derives this as min(60 s, requestTimeout), which would turn it off with the limit.
+      headersTimeout: config.requestTimeoutMs === 0 ? 60_000 : Math.min(60_000, config.requestTimeoutMs),
       connectionsCheckingInterval: Math.max(
         50,
         Math.min(30_000, Math.floor(config.requestTimeoutMs / 4) || 30_000),
