@@ -174,6 +174,19 @@ const cases: Case[] = [
     code: 'request.unsupported_media_type',
   },
   {
+    name: 'a compressed body (Content-Encoding gzip), which is not read as plain JSON',
+    body: ev(),
+    headers: { 'content-encoding': 'gzip' },
+    status: 415,
+    code: 'request.unsupported_media_type',
+  },
+  {
+    name: 'an integer beyond 2^53 written with a fraction, stored rounded otherwise',
+    body: '{"action":"x","actor":{"id":"u"},"metadata":{"n":9007199254740993.0}}',
+    status: 400,
+    code: 'request.imprecise_number',
+  },
+  {
     name: 'an integer beyond 2^53 that would be stored rounded',
     body: '{"action":"x","actor":{"id":"u"},"metadata":{"n":9007199254740993}}',
     status: 400,

@@ -96,6 +96,12 @@ describe('integers a JSON number cannot hold exactly', () => {
       '{"a":[1,-9007199254740993]}',
       '{"a":{"b":123456789012345678901234567890}}',
       '{"a":100000000000000000000001}',
+      // The same integers written with a fraction or an exponent are the same integers.
+      '{"a":9007199254740993.0}',
+      '{"a":9.007199254740993e15}',
+      '{"a":-9007199254740993e0}',
+      '{"a":90071992547409930e-1}',
+      '{"a":12345678901234567890.000}',
     ]) {
       const e = codeOf(() => parseJsonBody(buf(body)));
       assert.equal(e.code, 'request.imprecise_number', body);
@@ -108,12 +114,18 @@ describe('integers a JSON number cannot hold exactly', () => {
         'request.imprecise_number',
       );
     }
+    // A nonzero number below the smallest double would be stored as 0.
+    for (const body of ['{"a":1e-400}', '{"a":-2.5E-330}', `{"a":0.${'0'.repeat(400)}1}`]) {
+      const u = codeOf(() => parseJsonBody(buf(body)));
+      assert.equal(u.code, 'request.imprecise_number', body);
+      assert.match(u.message, /too small for a JSON number/);
+    }
     const e = codeOf(() => parseNdjson(buf('{"a":1}\n{"n":18446744073709551615}\n')));
     assert.equal(e.code, 'request.imprecise_number');
     assert.equal(e.details?.line, 2);
   });
 
-  it('pass when exact, in strings, or written as decimals (which are approximations anyway)', () => {
+  it('pass when stored as the same number, in strings, or as decimal fractions (approximations anyway)', () => {
     const ok = [
       '{"a":9007199254740992}',
       '{"a":-9007199254740992}',
@@ -122,8 +134,15 @@ describe('integers a JSON number cannot hold exactly', () => {
       '{"a":"x\\"9007199254740993"}',
       '{"a":9007199254740993.5}',
       '{"a":1.0000000000000000001}',
-      '{"a":9007199254740993e0}',
       '{"a":1e30}',
+      // Stored as 1e+30 (JCS writes the shortest text that reads back as the same double).
+      '{"a":1.0E30}',
+      '{"a":123456789012345678901234567890e-10}',
+      '{"a":0e-400}',
+      '{"a":5e-324}',
+      '{"a":9007199254740992.000}',
+      // Hex ids and UUIDs with digit-e-digit runs are strings, never numbers.
+      '{"a":"4e29-1e5","b":"0x2e10","c":[1e2,2E-3]}',
     ];
     for (const body of ok) assert.deepEqual(parseJsonBody(buf(body)), JSON.parse(body), body);
     assert.equal(parseNdjson(buf('{"a":"12345678901234567890"}\n{"b":9007199254740991}')).events.length, 2);

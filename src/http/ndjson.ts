@@ -37,6 +37,20 @@ export function refuseForeignCharset(contentType: string | undefined): void {
   );
 }
 
+/**
+ * Bodies are read as sent: a `Content-Encoding` (gzip, br, …) is refused as
+ * `request.unsupported_media_type` (RFC 9110 §8.4.1) rather than parsed as if it were plain JSON.
+ */
+export function refuseContentEncoding(encoding: string | string[] | undefined): void {
+  if (encoding === undefined) return;
+  const value = Array.isArray(encoding) ? encoding.join(', ') : encoding;
+  if (/^\s*(identity\s*)?$/i.test(value)) return;
+  throw new HttpError(
+    'request.unsupported_media_type',
+    `Content-Encoding ${JSON.stringify(value.slice(0, 40))} is not supported; send the body uncompressed`,
+  );
+}
+
 /** Decodes strict UTF-8; throws `request.invalid_utf8`. */
 export function decodeUtf8(buf: Buffer): string {
   if (!isUtf8(buf)) throw new HttpError('request.invalid_utf8', 'the request body is not valid UTF-8');
@@ -53,7 +67,7 @@ export function parseJsonBody(buf: Buffer): unknown {
     throw new HttpError('request.malformed_json', `the request body is not JSON: ${(err as Error).message}`);
   }
   checkMembers(text, value);
-  if (LONG_DIGITS.test(text)) rejectImpreciseIntegers(text);
+  if (MAYBE_IMPRECISE.test(text)) rejectImpreciseNumbers(text);
   return value;
 }
 
@@ -74,7 +88,7 @@ export function parseNdjson(buf: Buffer, maxEvents = Number.POSITIVE_INFINITY): 
   const text = decodeUtf8(buf);
   const events: unknown[] = [];
   const lines: number[] = [];
-  const checkDigits = LONG_DIGITS.test(text);
+  const checkDigits = MAYBE_IMPRECISE.test(text);
   // Non-blank lines past maxEvents: counted for the error, never parsed.
   let over = 0;
   let start = 0;
@@ -101,7 +115,7 @@ export function parseNdjson(buf: Buffer, maxEvents = Number.POSITIVE_INFINITY): 
       );
     }
     checkMembers(raw, value, line);
-    if (checkDigits && LONG_DIGITS.test(raw)) rejectImpreciseIntegers(raw, line);
+    if (checkDigits && MAYBE_IMPRECISE.test(raw)) rejectImpreciseNumbers(raw, line);
     events.push(value);
     lines.push(line);
   }
@@ -109,32 +123,71 @@ export function parseNdjson(buf: Buffer, maxEvents = Number.POSITIVE_INFINITY): 
   return new NdjsonBatch(events, lines);
 }
 
-/** 16 digits in a row: the cheap test for a body that may hold an integer beyond 2^53 (16 digits). */
-const LONG_DIGITS = /\d{16}/;
+/**
+ * The cheap test for a body that may hold a number a double cannot hold as written: 16 digits
+ * (possibly around a decimal point), or a number with an exponent. The exponent form is matched
+ * only as a whole token, so the digit-`e`-digit runs of hex ids and UUIDs in strings do not count.
+ */
+const MAYBE_IMPRECISE = /\d(?:\.?\d){15}|(?<![\w.-])-?\d+(?:\.\d+)?[eE][+-]?\d+(?![\w.-])/;
 /** JSON string and number tokens, in order (strings are matched whole, so no number is found inside one). */
 const STRING_OR_NUMBER = /"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g;
+const NUMBER_PARTS = /^-?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
 
 /**
- * Refuses an integer literal that a JSON number (an IEEE 754 double, as JCS and every JavaScript
- * client read it) cannot hold exactly: 9007199254740993 would be stored as 9007199254740992, and
- * an audit log must store what it was sent or say no. I-JSON (RFC 7493 §2.2), which JCS requires,
- * advises against such integers; send them as strings. Literals with a fraction or exponent are
- * decimal approximations by nature and pass. `text` parsed as JSON already.
+ * Refuses a number that a JSON number (an IEEE 754 double, as JCS and every JavaScript client read
+ * it) would store as another value of a different kind: an integer beyond 2^53 that has no exact
+ * double (9007199254740993, however written: `9007199254740993.0`, `9.007199254740993e15`, which
+ * all become 9007199254740992), and a nonzero number too small for any double (`1e-400`, which
+ * becomes 0). An audit log must store what it was sent or say no; I-JSON (RFC 7493 §2.2), which JCS
+ * requires, advises against such numbers; send them as strings. A decimal fraction (0.1) is an
+ * approximation by nature and passes, as does an integer a double holds exactly (1e20). Numbers
+ * too large for any double are refused by validation (JCS cannot encode them). `text` parsed as JSON.
  */
-function rejectImpreciseIntegers(text: string, line?: number): void {
+function rejectImpreciseNumbers(text: string, line?: number): void {
   for (const [token] of text.matchAll(STRING_OR_NUMBER)) {
-    if (token.length < 16 || token.charCodeAt(0) === 0x22 || /[.eE]/.test(token)) continue;
-    // Past 310 characters an integer literal is beyond any finite double (1.8e308): refuse it
-    // without converting megabytes of digits. Otherwise compare it with the double it becomes.
-    const value = token.length > 310 ? Number.POSITIVE_INFINITY : Number(token);
-    if (Number.isFinite(value) && BigInt(token) === BigInt(value)) continue;
+    if (token.charCodeAt(0) === 0x22 || (token.length < 16 && !/[eE]/.test(token))) continue;
+    const why = impreciseNumber(token);
+    if (why === undefined) continue;
     const shown = token.length > 40 ? `${token.slice(0, 40)}…` : token;
     throw new HttpError(
       'request.imprecise_number',
-      `the integer ${shown} cannot be stored exactly: a JSON number holds integers exactly only up to 2^53 (9007199254740992); send it as a string`,
+      why === 'integer'
+        ? `the integer ${shown} cannot be stored exactly: a JSON number holds integers exactly only up to 2^53 (9007199254740992); send it as a string`
+        : `the number ${shown} is too small for a JSON number (it would be stored as 0); send it as a string`,
       line === undefined ? undefined : { details: { line } },
     );
   }
+}
+
+/** Why a number literal cannot be stored as written, or undefined when it can (see above). */
+function impreciseNumber(token: string): 'integer' | 'underflow' | undefined {
+  const sent = decimalOf(token);
+  if (sent === undefined) return undefined; // zero, written any way
+  const value = Number(token);
+  if (value === 0) return 'underflow';
+  // Beyond any double: an integer literal is refused here, other forms by validation (as before).
+  if (!Number.isFinite(value)) return /[.eE]/.test(token) ? undefined : 'integer';
+  // A fraction is approximate by nature; an integer below 10^15 is always exact.
+  if (sent.scale < 0 || sent.significant.length + sent.scale <= 15) return undefined;
+  // What is stored is the double's shortest text (JCS, RFC 8785 §3.2.2.3): refuse if it names
+  // another integer (9007199254740993 → 9007199254740992; 1e30 → 1e+30 is the same number).
+  const stored = decimalOf(String(Math.abs(value)))!;
+  return stored.significant === sent.significant && stored.scale === sent.scale ? undefined : 'integer';
+}
+
+/**
+ * A number literal as significant digits (no leading or trailing zeros) × 10^scale, sign dropped;
+ * undefined for zero. An integer exactly when scale ≥ 0.
+ */
+function decimalOf(text: string): { significant: string; scale: number } | undefined {
+  const m = NUMBER_PARTS.exec(text);
+  if (m === null) return undefined;
+  const fraction = m[2] ?? '';
+  const digits = `${m[1]!}${fraction}`.replace(/^0+/, '');
+  if (digits === '') return undefined;
+  const significant = digits.replace(/0+$/, '');
+  const exponent = m[3] === undefined ? 0 : Number(m[3]);
+  return { significant, scale: exponent - fraction.length + (digits.length - significant.length) };
 }
 
 /** Deeper bodies are refused rather than risk the stack (events allow far less anyway). */

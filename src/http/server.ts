@@ -25,7 +25,7 @@ import { type HttpConfig, resolveHttpConfig } from './config.js';
 import { type AccessEvent, logParam, type ServerContext, type ServerState } from './context.js';
 import { createSqliteIdempotencyStore, type IdempotencyStore } from './idempotency.js';
 import { createHttpMetrics } from './metrics.js';
-import { parseJsonBody, parseNdjson, refuseForeignCharset } from './ndjson.js';
+import { parseJsonBody, parseNdjson, refuseContentEncoding, refuseForeignCharset } from './ndjson.js';
 import { clientErrorResponse, HttpError, sendProblem, toProblem } from './problem.js';
 import { adminRoutes } from './routes-admin.js';
 import { alertRoutes } from './routes-alerts.js';
@@ -187,6 +187,7 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     try {
       refuseForeignCharset(request.headers['content-type']);
+      refuseContentEncoding(request.headers['content-encoding']);
       digestIfNeeded(request, body as Buffer);
       done(null, parseJsonBody(body as Buffer));
     } catch (err) {
@@ -196,6 +197,7 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
   app.addContentTypeParser('application/x-ndjson', { parseAs: 'buffer' }, (request, body, done) => {
     try {
       refuseForeignCharset(request.headers['content-type']);
+      refuseContentEncoding(request.headers['content-encoding']);
       digestIfNeeded(request, body as Buffer);
       done(null, parseNdjson(body as Buffer, config.maxBatchEvents));
     } catch (err) {
