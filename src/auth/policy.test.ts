@@ -192,6 +192,26 @@ describe('authorize', () => {
     );
   });
 
+  test('a 403 names the role and what the refused action covers, not an internal action name', () => {
+    const messageOf = (fn: () => void): string => {
+      try {
+        fn();
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return '';
+    };
+    // A reader on a policy read or the alerts (the `export` action): not "may not export here".
+    assert.equal(
+      messageOf(() => authorize(key('reader', ['acme']), 'export', 'acme')),
+      'this reader key may not export, or read policies and alerts (auditor and admin keys) here',
+    );
+    assert.equal(
+      messageOf(() => authorize(key('writer', null), 'events.read', 'acme')),
+      'this writer key may not read events here',
+    );
+  });
+
   test('an out-of-scope key may still read public data when reads are public', () => {
     assert.equal(
       codeOf(() => authorize(key('writer', ['acme']), 'public.read', 'other')),

@@ -47,6 +47,20 @@ const ROLE_ACTIONS: Readonly<Record<Role, ReadonlySet<Action>>> = {
 /** Global actions only an admin for all logs may take. */
 const ALL_LOGS_ADMIN_ACTIONS: ReadonlySet<Action> = new Set<Action>(['logs.create', 'keys.manage']);
 
+/** What each action allows, in the words of a 403 (several routes share one action). */
+const ACTION_WORDS: Readonly<Record<Action, string>> = {
+  'logs.create': 'create logs',
+  'logs.list': 'list logs',
+  'keys.manage': 'manage API keys',
+  'policy.manage': 'change retention policies or legal holds',
+  'events.append': 'append events',
+  'events.read': 'read events',
+  'receipts.read': 'read receipts',
+  export: 'export, or read policies and alerts (auditor and admin keys)',
+  'proofs.read': 'read proofs',
+  'public.read': 'read checkpoints, tiles or keys',
+};
+
 /** True when `log` is within the key's scope (`logs: null` covers every log, system logs included). */
 export function inScope(key: ApiKeyInfo, log: string): boolean {
   return key.logs === null || key.logs.includes(log);
@@ -97,7 +111,7 @@ export function authorize(
   }
   if (!can(key, action, log)) {
     // The log name comes from the URL: it is left out of the message, which the edge may show as is.
-    throw new AuthError('auth.forbidden', `this key may not ${action} here`, {
+    throw new AuthError('auth.forbidden', `this ${key.role} key may not ${ACTION_WORDS[action]} here`, {
       details: { action, keyId: key.id, role: key.role },
     });
   }

@@ -54,6 +54,13 @@ export function createAuthHook(
     let key: ApiKeyInfo | undefined;
     const header = request.headers.authorization;
     if (header !== undefined) {
+      // Node keeps the first of repeated Authorization headers: which key is meant is ambiguous.
+      if (authorizationHeaders(request.raw.rawHeaders) > 1) {
+        throw fail(
+          request,
+          new AuthError('auth.unauthenticated', 'send one Authorization header, not several'),
+        );
+      }
       const secret = parseBearer(header);
       key = secret === undefined ? undefined : ctx.keys.authenticate(secret);
       if (key === undefined) {
@@ -108,4 +115,14 @@ export function createAuthHook(
     }
     done(failure);
   };
+}
+
+/** How many Authorization headers a request carries (`rawHeaders` alternates names and values). */
+function authorizationHeaders(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 13 && name.toLowerCase() === 'authorization') n++;
+  }
+  return n;
 }

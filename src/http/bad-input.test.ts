@@ -578,6 +578,26 @@ describe('bad input changes nothing', () => {
     assert.deepEqual(await snapshot(), state);
   });
 
+  it('refuses two Authorization headers in either order (which key is meant is ambiguous)', async () => {
+    const port = Number(await listeningPort());
+    const reader = h.key('reader', ['acme']);
+    const body = JSON.stringify(ev());
+    for (const [first, second] of [
+      [h.admin, reader],
+      [reader, h.admin],
+    ]) {
+      const out = await rawExchange(
+        port,
+        `POST /v1/logs/acme/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${first}\r\n` +
+          `Authorization: Bearer ${second}\r\nContent-Type: application/json\r\n` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+      assert.match(out, /^HTTP\/1\.1 401 /);
+      assert.match(out, /"code":"auth\.unauthenticated"/);
+    }
+    assert.deepEqual(await snapshot(), state);
+  });
+
   // Refused before any route runs: by Fastify's URL decoding and parameter limit, and by Node's HTTP
   // parser. Each is still problem+json with a stable code, and changes nothing.
   it('requests refused before routing are problem+json too', async () => {

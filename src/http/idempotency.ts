@@ -100,7 +100,7 @@ function isClientError(err: unknown): boolean {
 export function idempotencyMismatch(): HttpError {
   return new HttpError(
     'idempotency.mismatch',
-    'this Idempotency-Key was already used with a different request body; use a new key for a new request',
+    'this Idempotency-Key was already used for a different request (another body, or another log); use a new key for a new request',
     { details: { field: 'Idempotency-Key' } },
   );
 }

@@ -50,7 +50,7 @@ export type HttpErrorCode =
   | 'request.not_found'
   /** Another 4xx from the HTTP framework (bad URL, bad Content-Length, …). */
   | 'request.rejected'
-  /** The Idempotency-Key was used before with a different request body. */
+  /** The Idempotency-Key was used before with a different request (body or log). */
   | 'idempotency.mismatch'
   /** The Idempotency-Key could not be recorded durably (the metadata database refused the write); nothing was appended. */
   | 'idempotency.unavailable'
