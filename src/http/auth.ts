@@ -17,6 +17,7 @@ import { authorize } from '../auth/policy.js';
 import type { RateLimiter } from '../auth/rate-limit.js';
 import type { ApiKeyInfo } from '../auth/types.js';
 import { logParam, type RouteAccess, type ServerContext } from './context.js';
+import { headerCount } from './headers.js';
 import { HttpError } from './problem.js';
 
 const BEARER = /^Bearer +([^\s]+) *$/i;
@@ -55,7 +56,7 @@ export function createAuthHook(
     const header = request.headers.authorization;
     if (header !== undefined) {
       // Node keeps the first of repeated Authorization headers: which key is meant is ambiguous.
-      if (authorizationHeaders(request.raw.rawHeaders) > 1) {
+      if (headerCount(request.raw.rawHeaders, 'authorization') > 1) {
         throw fail(
           request,
           new AuthError('auth.unauthenticated', 'send one Authorization header, not several'),
@@ -115,14 +116,4 @@ export function createAuthHook(
     }
     done(failure);
   };
-}
-
-/** How many Authorization headers a request carries (`rawHeaders` alternates names and values). */
-function authorizationHeaders(raw: readonly string[]): number {
-  let n = 0;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length === 13 && name.toLowerCase() === 'authorization') n++;
-  }
-  return n;
 }

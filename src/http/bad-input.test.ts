@@ -174,6 +174,13 @@ const cases: Case[] = [
     code: 'request.unsupported_media_type',
   },
   {
+    name: 'JSON declaring two charsets (the first would win silently)',
+    body: ev(),
+    type: 'application/json; charset=utf-8; charset=iso-8859-1',
+    status: 415,
+    code: 'request.unsupported_media_type',
+  },
+  {
     name: 'a compressed body (Content-Encoding gzip), which is not read as plain JSON',
     body: ev(),
     headers: { 'content-encoding': 'gzip' },
@@ -574,6 +581,25 @@ describe('bad input changes nothing', () => {
       const res = await rawGet(port, `/v1/logs/acme/${path}`);
       assert.equal(res.status, 400, `${path}: ${res.body}`);
       assert.equal(JSON.parse(res.body).code, 'tile.invalid_path');
+    }
+    assert.deepEqual(await snapshot(), state);
+  });
+
+  it('refuses two Content-Type headers in either order (which one is meant is ambiguous)', async () => {
+    const port = Number(await listeningPort());
+    const body = JSON.stringify(ev());
+    for (const [first, second] of [
+      ['application/json', 'text/plain'],
+      ['text/plain', 'application/json'],
+    ]) {
+      const out = await rawExchange(
+        port,
+        `POST /v1/logs/acme/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${h.admin}\r\n` +
+          `Content-Type: ${first}\r\nContent-Type: ${second}\r\n` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+      assert.match(out, /^HTTP\/1\.1 415 /);
+      assert.match(out, /"code":"request\.unsupported_media_type"/);
     }
     assert.deepEqual(await snapshot(), state);
   });

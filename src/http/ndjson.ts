@@ -23,12 +23,19 @@ export class NdjsonBatch {
 }
 
 const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)/i;
+const CHARSETS = /;\s*charset\s*=[^]*;\s*charset\s*=/i;
 
 /**
  * JSON text is UTF-8 (RFC 8259 §8.1): a body whose Content-Type declares another charset is refused
  * as `request.unsupported_media_type` rather than misread. No charset, or utf-8, passes.
  */
 export function refuseForeignCharset(contentType: string | undefined): void {
+  if (contentType !== undefined && CHARSETS.test(contentType)) {
+    throw new HttpError(
+      'request.unsupported_media_type',
+      'the Content-Type declares more than one charset; declare one (utf-8) or none',
+    );
+  }
   const charset = contentType === undefined ? undefined : CHARSET.exec(contentType)?.[1];
   if (charset === undefined || /^utf-?8$/i.test(charset)) return;
   throw new HttpError(

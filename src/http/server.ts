@@ -14,7 +14,12 @@ import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Database from 'better-sqlite3';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import { isPublicAction } from '../auth/policy.js';
 import { createRateLimiter, type RateLimiter } from '../auth/rate-limit.js';
 import type { KeyStore } from '../auth/types.js';
@@ -23,6 +28,7 @@ import type { Monitor } from '../monitor/monitor.js';
 import { createAuthHook } from './auth.js';
 import { type HttpConfig, resolveHttpConfig } from './config.js';
 import { type AccessEvent, logParam, type ServerContext, type ServerState } from './context.js';
+import { headerCount } from './headers.js';
 import { createSqliteIdempotencyStore, type IdempotencyStore } from './idempotency.js';
 import { createHttpMetrics } from './metrics.js';
 import { parseJsonBody, parseNdjson, refuseContentEncoding, refuseForeignCharset } from './ndjson.js';
@@ -184,10 +190,18 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
       request.bodyDigest = createHash('sha256').update(body).digest('hex');
     }
   };
+  // What the body is must be unambiguous: one Content-Type (Node would keep the first of two), one
+  // charset and it UTF-8, and no Content-Encoding (the body is read as sent).
+  const refuseAmbiguousBody = (request: FastifyRequest): void => {
+    if (headerCount(request.raw.rawHeaders, 'content-type') > 1) {
+      throw new HttpError('request.unsupported_media_type', 'send one Content-Type header, not several');
+    }
+    refuseForeignCharset(request.headers['content-type']);
+    refuseContentEncoding(request.headers['content-encoding']);
+  };
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     try {
-      refuseForeignCharset(request.headers['content-type']);
-      refuseContentEncoding(request.headers['content-encoding']);
+      refuseAmbiguousBody(request);
       // A DELETE carries no body; clients that label its empty one as JSON are not refused for it.
       if (request.method === 'DELETE' && (body as Buffer).length === 0) return done(null, undefined);
       digestIfNeeded(request, body as Buffer);
@@ -198,8 +212,7 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
   });
   app.addContentTypeParser('application/x-ndjson', { parseAs: 'buffer' }, (request, body, done) => {
     try {
-      refuseForeignCharset(request.headers['content-type']);
-      refuseContentEncoding(request.headers['content-encoding']);
+      refuseAmbiguousBody(request);
       digestIfNeeded(request, body as Buffer);
       done(null, parseNdjson(body as Buffer, config.maxBatchEvents));
     } catch (err) {
