@@ -23,7 +23,7 @@ export class NdjsonBatch {
 }
 
 const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)/i;
-const CHARSETS = /;\s*charset\s*=[^]*;\s*charset\s*=/i;
+const CHARSETS = /;\s*charset\s*=.*;\s*charset\s*=/is;
 
 /**
  * JSON text is UTF-8 (RFC 8259 §8.1): a body whose Content-Type declares another charset is refused
