@@ -73,17 +73,25 @@ export async function drive(
         const due = start + pausedMs + (b * BATCH * 1000) / shape.pace;
         const wait = due - performance.now();
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        // A pause that began while this writer slept holds it too.
+        while (paused !== undefined) await paused;
       }
       const t0 = performance.now();
       const lastIndex = await append(pool[b % POOL_BATCHES]!);
       ackMs[acked++] = performance.now() - t0;
+      // The sample's own first step (gc, under-load figures) runs inside onAck: part of the pause.
+      const from = performance.now();
       const pause = onAck?.(acked * BATCH, lastIndex);
       if (pause !== undefined) {
-        const from = performance.now();
-        paused = pause.finally(() => {
-          pausedMs += performance.now() - from;
-          paused = undefined;
-        });
+        // Pauses never overlap: a second one waits for the first (and is timed from its own start).
+        const previous = paused ?? Promise.resolve();
+        const current: Promise<void> = previous
+          .then(() => pause)
+          .finally(() => {
+            pausedMs += performance.now() - from;
+            if (paused === current) paused = undefined;
+          });
+        paused = current;
       }
     }
   };

@@ -204,7 +204,7 @@ describe('authorize', () => {
     // A reader on a policy read or the alerts (the `export` action): not "may not export here".
     assert.equal(
       messageOf(() => authorize(key('reader', ['acme']), 'export', 'acme')),
-      'this reader key may not export, or read policies and alerts (auditor and admin keys) here',
+      'this reader key may not export, read policies, or list and acknowledge alerts (auditor and admin keys) here',
     );
     assert.equal(
       messageOf(() => authorize(key('writer', null), 'events.read', 'acme')),

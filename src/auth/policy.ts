@@ -56,9 +56,9 @@ const ACTION_WORDS: Readonly<Record<Action, string>> = {
   'events.append': 'append events',
   'events.read': 'read events',
   'receipts.read': 'read receipts',
-  export: 'export, or read policies and alerts (auditor and admin keys)',
+  export: 'export, read policies, or list and acknowledge alerts (auditor and admin keys)',
   'proofs.read': 'read proofs',
-  'public.read': 'read checkpoints, tiles or keys',
+  'public.read': 'read checkpoints, tiles, keys or pruning state',
 };
 
 /** True when `log` is within the key's scope (`logs: null` covers every log, system logs included). */

@@ -174,6 +174,13 @@ const cases: Case[] = [
     code: 'request.unsupported_media_type',
   },
   {
+    name: 'a malformed body sent where no route is: 404, the body never parsed',
+    url: '/v1/nope',
+    body: `{"a":1${'0'.repeat(1000)}`,
+    status: 404,
+    code: 'request.not_found',
+  },
+  {
     name: 'JSON declaring two charsets (the first would win silently)',
     body: ev(),
     type: 'application/json; charset=utf-8; charset=iso-8859-1',

@@ -125,6 +125,23 @@ describe('integers a JSON number cannot hold exactly', () => {
     assert.equal(e.details?.line, 2);
   });
 
+  it('are found by a scan linear in the body: long digit runs, huge strings and many escapes', () => {
+    // A regex over these ran in quadratic time (a million zeros) or overflowed its stack (a
+    // 10-million-character string: a RangeError, i.e. a 500).
+    const zeros = '0'.repeat(1_000_000);
+    assert.equal(codeOf(() => parseJsonBody(buf(`{"a":1${zeros}1}`))).code, 'request.imprecise_number');
+    assert.deepEqual(parseJsonBody(buf(`{"a":1.${zeros}1}`)), { a: 1 });
+    assert.equal(codeOf(() => parseJsonBody(buf(`{"a":0.${zeros}1}`))).code, 'request.imprecise_number');
+    const long = 'x'.repeat(10_400_000);
+    assert.equal((parseJsonBody(buf(`{"a":"${long}","b":1e5}`)) as { b: number }).b, 1e5);
+    const escapes = '\\"'.repeat(3_000_000);
+    // The number after a string of escaped quotes is still found.
+    assert.equal(
+      codeOf(() => parseJsonBody(buf(`{"a":"${escapes}","b":9007199254740993}`))).code,
+      'request.imprecise_number',
+    );
+  });
+
   it('pass when stored as the same number, in strings, or as decimal fractions (approximations anyway)', () => {
     const ok = [
       '{"a":9007199254740992}',

@@ -140,10 +140,6 @@ export function parseNdjson(buf: Buffer, maxEvents = Number.POSITIVE_INFINITY): 
 const LONG_DIGITS = /\d{16}/;
 const EXPONENT = /(?<![\w.-])-?\d+(?:\.\d+)?[eE][+-]?\d+(?![\w.-])/;
 const maybeImprecise = (text: string): boolean => LONG_DIGITS.test(text) || EXPONENT.test(text);
-/** JSON string and number tokens, in order (strings are matched whole, so no number is found inside one). */
-const STRING_OR_NUMBER = /"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g;
-const NUMBER_PARTS = /^-?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
-
 /**
  * Refuses a number that a JSON number (an IEEE 754 double, as JCS and every JavaScript client read
  * it) would store as another value of a different kind: an integer beyond 2^53 that has no exact
@@ -152,11 +148,26 @@ const NUMBER_PARTS = /^-?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
  * becomes 0). An audit log must store what it was sent or say no; I-JSON (RFC 7493 §2.2), which JCS
  * requires, advises against such numbers; send them as strings. A decimal fraction (0.1) is an
  * approximation by nature and passes, as does an integer a double holds exactly (1e20). Numbers
- * too large for any double are refused by validation (JCS cannot encode them). `text` parsed as JSON.
+ * too large for any double are refused by validation (JCS cannot encode them). `text` parsed as JSON
+ * already, so its number tokens are the runs of number characters outside strings; the scan is
+ * linear in the text (no regex over a string, which a multi-megabyte one could overflow).
  */
 function rejectImpreciseNumbers(text: string, line?: number): void {
-  for (const [token] of text.matchAll(STRING_OR_NUMBER)) {
-    if (token.charCodeAt(0) === 0x22 || (token.length < 16 && !/[eE]/.test(token))) continue;
+  const n = text.length;
+  for (let i = 0; i < n; ) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      i = stringEnd(text, i) + 1;
+      continue;
+    }
+    if (c !== 0x2d && (c < 0x30 || c > 0x39)) {
+      i++;
+      continue;
+    }
+    let j = i + 1;
+    while (j < n && isNumberChar(text.charCodeAt(j))) j++;
+    const token = text.slice(i, j);
+    i = j;
     const why = impreciseNumber(token);
     if (why === undefined) continue;
     const shown = token.length > 40 ? `${token.slice(0, 40)}…` : token;
@@ -170,35 +181,70 @@ function rejectImpreciseNumbers(text: string, line?: number): void {
   }
 }
 
+/** Digits, `.`, `e`, `E`, `+`, `-`: what a JSON number token is made of. */
+function isNumberChar(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x65 || c === 0x45 || c === 0x2b || c === 0x2d;
+}
+
 /** Why a number literal cannot be stored as written, or undefined when it can (see above). */
 function impreciseNumber(token: string): 'integer' | 'underflow' | undefined {
-  const sent = decimalOf(token);
-  if (sent === undefined) return undefined; // zero, written any way
+  const exponent = exponentAt(token);
+  if (token.length < 16 && exponent === -1) return undefined; // below 10^15, or a short fraction
   const value = Number(token);
-  if (value === 0) return 'underflow';
+  if (value === 0)
+    return hasNonzeroDigit(token, exponent === -1 ? token.length : exponent) ? 'underflow' : undefined;
   // Beyond any double: an integer literal is refused here, other forms by validation (as before).
-  if (!Number.isFinite(value)) return /[.eE]/.test(token) ? undefined : 'integer';
-  // A fraction is approximate by nature; an integer below 10^15 is always exact.
-  if (sent.scale < 0 || sent.significant.length + sent.scale <= 15) return undefined;
+  if (!Number.isFinite(value)) return exponent === -1 && !token.includes('.') ? 'integer' : undefined;
+  // Below 10^15 (so read as below 1e15) an integer is always exact, and anything else a fraction.
+  if (Math.abs(value) < 1e15) return undefined;
+  const sent = decimalOf(token, exponent);
+  if (sent === undefined || sent.scale < 0) return undefined; // a fraction: approximate by nature
   // What is stored is the double's shortest text (JCS, RFC 8785 §3.2.2.3): refuse if it names
   // another integer (9007199254740993 → 9007199254740992; 1e30 → 1e+30 is the same number).
-  const stored = decimalOf(String(Math.abs(value)))!;
+  const shortest = String(Math.abs(value));
+  const stored = decimalOf(shortest, exponentAt(shortest))!;
   return stored.significant === sent.significant && stored.scale === sent.scale ? undefined : 'integer';
 }
 
+/** Index of the `e` or `E` of a number token, or -1. */
+function exponentAt(token: string): number {
+  for (let k = 0; k < token.length; k++) {
+    const c = token.charCodeAt(k);
+    if (c === 0x65 || c === 0x45) return k;
+  }
+  return -1;
+}
+
+function hasNonzeroDigit(token: string, end: number): boolean {
+  for (let k = 0; k < end; k++) {
+    const c = token.charCodeAt(k);
+    if (c >= 0x31 && c <= 0x39) return true;
+  }
+  return false;
+}
+
 /**
- * A number literal as significant digits (no leading or trailing zeros) × 10^scale, sign dropped;
- * undefined for zero. An integer exactly when scale ≥ 0.
+ * A number token as significant digits (no leading or trailing zeros) × 10^scale, sign dropped;
+ * undefined for zero. An integer exactly when scale ≥ 0. Linear in the token (loops, no regex).
  */
-function decimalOf(text: string): { significant: string; scale: number } | undefined {
-  const m = NUMBER_PARTS.exec(text);
-  if (m === null) return undefined;
-  const fraction = m[2] ?? '';
-  const digits = `${m[1]!}${fraction}`.replace(/^0+/, '');
-  if (digits === '') return undefined;
-  const significant = digits.replace(/0+$/, '');
-  const exponent = m[3] === undefined ? 0 : Number(m[3]);
-  return { significant, scale: exponent - fraction.length + (digits.length - significant.length) };
+function decimalOf(token: string, exponent: number): { significant: string; scale: number } | undefined {
+  const end = exponent === -1 ? token.length : exponent;
+  const start = token.charCodeAt(0) === 0x2d ? 1 : 0;
+  const dot = token.indexOf('.', start);
+  const intEnd = dot === -1 || dot > end ? end : dot;
+  const digits =
+    intEnd === end ? token.slice(start, end) : token.slice(start, intEnd) + token.slice(intEnd + 1, end);
+  const fractionLength = intEnd === end ? 0 : end - intEnd - 1;
+  let first = 0;
+  while (first < digits.length && digits.charCodeAt(first) === 0x30) first++;
+  if (first === digits.length) return undefined;
+  let last = digits.length - 1;
+  while (digits.charCodeAt(last) === 0x30) last--;
+  const e = exponent === -1 ? 0 : Number(token.slice(exponent + 1));
+  return {
+    significant: digits.slice(first, last + 1),
+    scale: e - fractionLength + (digits.length - 1 - last),
+  };
 }
 
 /** Deeper bodies are refused rather than risk the stack (events allow far less anyway). */

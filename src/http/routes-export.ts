@@ -60,20 +60,25 @@ export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
     }
   }
 
+  /** What an export stream has written so far, read when its response closes (see the route). */
+  interface Progress {
+    /** Entries written to the response (the client may not have received the last ones). */
+    count: number;
+    /** The export failed midway: its last line is an error, and it will not verify. */
+    failed: boolean;
+  }
+
   async function* lines(
     plan: Plan,
+    progress: Progress,
     onError: (err: unknown) => void,
-    onDone: (count: number, complete: boolean) => void,
   ): AsyncGenerator<string> {
     const { log, from, end, checkpoint } = plan;
     const proofs = createProofReader(log, checkpoint);
-    let count = 0;
-    // Stays false when the client goes away first: the stream then ends this generator at a yield.
-    let complete = false;
     const line = async (index: number, bytes: Uint8Array) => {
       const proof = (await proofs.inclusion(index)).map(toHex);
       const record = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
-      count++;
+      progress.count++;
       return `${JSON.stringify({ index, leaf_hash: toHex(hashLeaf(bytes)), record, proof })}\n`;
     };
     try {
@@ -106,17 +111,14 @@ export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
           cursor = page.nextCursor;
         }
       }
-      yield `${JSON.stringify({ checkpoint: checkpoint.note, tree_size: checkpoint.size, count })}\n`;
-      complete = true;
+      yield `${JSON.stringify({ checkpoint: checkpoint.note, tree_size: checkpoint.size, count: progress.count })}\n`;
     } catch (err) {
       const code =
         typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : '';
       const known = Object.hasOwn(PROBLEMS, code) ? code : 'server.internal';
+      progress.failed = true;
       onError(err);
       yield `${JSON.stringify({ error: { code: known, detail: 'the export failed; it is incomplete and will not verify' } })}\n`;
-      complete = true;
-    } finally {
-      onDone(count, complete);
     }
   }
 
@@ -174,39 +176,43 @@ export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
           ...(qs.from === undefined ? {} : { from }),
           ...(to === undefined ? {} : { to }),
         };
+        const progress: Progress = { count: 0, failed: false };
         const stream = Readable.from(
-          lines(
-            plan,
-            (err) => {
-              request.log.error({ err }, 'export failed mid-stream');
-              // Too late for a 500: a damaged bundle found here must still raise its alert.
-              ctx.integrityError(err, name);
-            },
-            (count, complete) => {
-              ctx.access(request, {
-                kind: 'export',
-                filter: audit,
-                count,
-                status: 200,
-                ...(complete ? {} : { incomplete: true }),
-              });
-              // Fastify writes no access-log line for a response the client abandoned; this one says so.
-              if (!complete) {
-                request.log.warn(
-                  {
-                    route: request.routeUrl,
-                    log: name,
-                    key_id: request.apiKey?.id,
-                    ip: request.clientIp,
-                    count,
-                  },
-                  'export aborted by the client',
-                );
-              }
-            },
-          ),
+          lines(plan, progress, (err) => {
+            request.log.error({ err }, 'export failed mid-stream');
+            // Too late for a 500: a damaged bundle found here must still raise its alert.
+            ctx.integrityError(err, name);
+          }),
           { objectMode: false },
         );
+        // Recorded when the response closes, however it ends: complete only if all of it was
+        // written out and nothing failed. A client that went away (before the first line, or
+        // with the last ones still buffered) leaves an export recorded as incomplete.
+        const record = () => {
+          const complete = reply.raw.writableFinished && !progress.failed;
+          ctx.access(request, {
+            kind: 'export',
+            filter: audit,
+            count: progress.count,
+            status: 200,
+            ...(complete ? {} : { incomplete: true }),
+          });
+          // Fastify writes no access-log line for a response the client abandoned; this one says so.
+          if (!complete && !progress.failed) {
+            request.log.warn(
+              {
+                route: request.routeUrl,
+                log: name,
+                key_id: request.apiKey?.id,
+                ip: request.clientIp,
+                count: progress.count,
+              },
+              'export aborted by the client',
+            );
+          }
+        };
+        if (reply.raw.closed) record();
+        else reply.raw.once('close', record);
         return reply.header('cache-control', 'no-store').type('application/x-ndjson').send(stream);
       },
     );

@@ -89,10 +89,10 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
       requestTimeout: config.requestTimeoutMs,
       // Node derives this as min(60 s, requestTimeout), which would turn it off with the limit.
       headersTimeout: config.requestTimeoutMs === 0 ? 60_000 : Math.min(60_000, config.requestTimeoutMs),
-      connectionsCheckingInterval: Math.max(
-        50,
-        Math.min(30_000, Math.floor(config.requestTimeoutMs / 4) || 30_000),
-      ),
+      connectionsCheckingInterval:
+        config.requestTimeoutMs === 0
+          ? 30_000
+          : Math.max(50, Math.min(30_000, Math.floor(config.requestTimeoutMs / 4))),
     },
     trustProxy: config.trustProxy,
     return503OnClosing: false,
@@ -200,6 +200,9 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
     refuseContentEncoding(request.headers['content-encoding']);
   };
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    // No route, no reading: a body sent to a path that does not exist is never parsed (its 404
+    // needs no body, and parsing megabytes for anyone, with or without a key, is work for nothing).
+    if (request.is404) return done(null, undefined);
     try {
       refuseAmbiguousBody(request);
       // A DELETE carries no body; clients that label its empty one as JSON are not refused for it.
@@ -211,6 +214,7 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
     }
   });
   app.addContentTypeParser('application/x-ndjson', { parseAs: 'buffer' }, (request, body, done) => {
+    if (request.is404) return done(null, undefined);
     try {
       refuseAmbiguousBody(request);
       digestIfNeeded(request, body as Buffer);
