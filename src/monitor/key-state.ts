@@ -73,17 +73,21 @@ export class KeyState {
     };
   }
 
-  /** Records that `keyId` was used from `network` at `now`, and says what was known before. */
-  see(keyId: string, network: string, now: number): Sighting {
+  /**
+   * Records that `keyId` was used from `network` (undefined: from an address that could not be
+   * read, which updates only when it was last seen) at `now`, and says what was known before.
+   */
+  see(keyId: string, network: string | undefined, now: number): Sighting {
     const e = this.load(keyId);
     const previousSeen = e.lastSeen;
     const knownNetworks = e.networks.size;
-    const known = e.networks.has(network);
     e.lastSeen = Math.max(now, e.lastSeen ?? now);
     if (previousSeen === undefined || now - e.persistedSeen >= SEEN_WRITE_EVERY_MS) {
       this.dirtySeen.set(keyId, e.lastSeen);
       e.persistedSeen = now;
     }
+    if (network === undefined) return { previousSeen, newNetwork: false, knownNetworks };
+    const known = e.networks.has(network);
     const lastNet = e.networks.get(network);
     if (!known || now - (lastNet ?? 0) >= SEEN_WRITE_EVERY_MS) {
       this.dirtyNetworks.set(`${keyId}\n${network}`, { keyId, network, at: now });

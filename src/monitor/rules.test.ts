@@ -136,6 +136,21 @@ const cases: Case[] = [
     subject: `key:${KEY}`,
   },
   {
+    rule: 'dormant_key',
+    config: { rules: { dormant_key: { dormantMs: 30 * DAY } } },
+    // A request without an address still counts as a use of the key (only the network rule needs one).
+    below: (m, clock) => {
+      m.onAccess(access());
+      clock.advance(30 * DAY - 1);
+      m.onAccess(access({ ip: '' }));
+    },
+    reach: (m, clock) => {
+      clock.advance(30 * DAY);
+      m.onAccess(access({ ip: '' }));
+    },
+    subject: `key:${KEY}`,
+  },
+  {
     rule: 'integration_stalled',
     config: { rules: { integration_stalled: { stalledMs: MIN } } },
     // An idle hour first: the stall clock starts when work appears, not at the last progress.

@@ -111,16 +111,19 @@ export class AccessRules {
   /** Rules about the key itself: where it is used from, after how long, and at what local time. */
   private keyRules(keyId: string, subject: string, ip: string, now: number): void {
     const r = this.rules;
-    // No address (the socket was gone when it was read): nothing to compare, and no false alert.
-    if (ip !== '' && (r.new_address.enabled || r.dormant_key.enabled)) {
-      let network = this.networks.get(ip);
-      if (network === undefined) {
-        network = networkOf(ip, r.new_address.ipv4PrefixLength, r.new_address.ipv6PrefixLength);
-        if (this.networks.size >= 4096) this.networks.clear();
-        this.networks.set(ip, network);
+    if (r.new_address.enabled || r.dormant_key.enabled) {
+      // No address (none could be read): a use of the key, but nothing to compare networks with.
+      let network: string | undefined;
+      if (ip !== '') {
+        network = this.networks.get(ip);
+        if (network === undefined) {
+          network = networkOf(ip, r.new_address.ipv4PrefixLength, r.new_address.ipv6PrefixLength);
+          if (this.networks.size >= 4096) this.networks.clear();
+          this.networks.set(ip, network);
+        }
       }
       const seen = this.keys.see(clip(keyId, 128), network, now);
-      if (r.new_address.enabled && seen.newNetwork) {
+      if (r.new_address.enabled && seen.newNetwork && network !== undefined) {
         // Each network is new once; no folding needed (and a second new network is news too).
         this.raise('new_address', subject, { ip, network, known_networks: seen.knownNetworks }, undefined);
       }
