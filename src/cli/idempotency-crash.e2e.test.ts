@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { cli, type ServedDir, serve } from './test-cli.js';
+import { cli, initWithAdminKey, type ServedDir, serve } from './test-cli.js';
 
 const root = mkdtempSync(join(tmpdir(), 'indelible-idem-crash-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -37,9 +37,7 @@ function kill(server: ServedDir): Promise<void> {
 
 test('keyed batches sent through random SIGKILLs are each appended exactly once', async () => {
   const dir = join(root, 'data');
-  const init = await cli(['init', '--data', dir, '--json']);
-  assert.equal(init.status, 0, init.stderr);
-  const { admin_key: admin } = JSON.parse(init.stdout) as { admin_key: string };
+  const admin = await initWithAdminKey(dir);
   let server = await serve(dir);
   const api = (path: string, init: RequestInit & { key?: string } = {}) =>
     fetch(`${server.url}${path}`, {

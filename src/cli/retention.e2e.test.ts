@@ -9,16 +9,14 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parseVerifierKey } from '../core/note.js';
 import { openPruneStatement } from '../core/prune-statement.js';
-import { cli, serve, until } from './test-cli.js';
+import { cli, initWithAdminKey, serve, until } from './test-cli.js';
 
 const root = mkdtempSync(join(tmpdir(), 'indelible-cli-retention-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 test('serve prunes after retention.max, audits it, and the directory still verifies', async () => {
   const dir = join(root, 'data');
-  const init = await cli(['init', '--data', dir, '--json']);
-  assert.equal(init.status, 0, init.stderr);
-  const { admin_key: admin } = JSON.parse(init.stdout) as { admin_key: string };
+  const admin = await initWithAdminKey(dir);
   const server = await serve(dir, { retention: { intervalMs: 1000 } });
   try {
     const api = (path: string, init: RequestInit = {}) =>

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { VERSION } from '../version.js';
-import { cli, parseNdjson, serve, until } from './test-cli.js';
+import { cli, initWithAdminKey, parseNdjson, serve, until } from './test-cli.js';
 
 const root = mkdtempSync(join(tmpdir(), 'indelible-serve-log-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -21,9 +21,7 @@ const lines = (out: string): Line[] => parseNdjson(out.replace(/^[^{].*$/gm, '')
 
 test('access-log lines of a quiet server appear within the flush interval, without secrets; the last at stop', async () => {
   const dir = join(root, 'data');
-  const init = await cli(['init', '--data', dir, '--json']);
-  assert.equal(init.status, 0, init.stderr);
-  const { admin_key: admin } = JSON.parse(init.stdout) as { admin_key: string };
+  const admin = await initWithAdminKey(dir);
   const server = await serve(dir, { logLevel: 'info', http: { accessLog: true } });
   try {
     // One short request: far less than the 4 KiB a write waits for, so only the timer flushes it.
@@ -69,9 +67,7 @@ test('serve on an address already in use exits with status 1 naming it, instead 
 
 test('service.start in _audit names the version, the address served and the number of logs', async () => {
   const dir = join(root, 'lifecycle');
-  const init = await cli(['init', '--data', dir, '--json']);
-  assert.equal(init.status, 0, init.stderr);
-  const { admin_key: admin } = JSON.parse(init.stdout) as { admin_key: string };
+  const admin = await initWithAdminKey(dir);
   const server = await serve(dir);
   try {
     type Hit = { event: { action: string; metadata: Record<string, unknown> } };

@@ -56,6 +56,13 @@ export function cli(
   });
 }
 
+/** `indelible init --data DIR --json` (which must succeed); resolves with the admin key it printed. */
+export async function initWithAdminKey(dir: string): Promise<string> {
+  const init = await cli(['init', '--data', dir, '--json']);
+  if (init.status !== 0) throw new Error(`indelible init exited ${init.status}: ${init.stderr}`);
+  return (JSON.parse(init.stdout) as { admin_key: string }).admin_key;
+}
+
 export interface ServedDir {
   url: string;
   proc: ChildProcess;

@@ -599,12 +599,11 @@ describe('bad input changes nothing', () => {
       ['application/json', 'text/plain'],
       ['text/plain', 'application/json'],
     ]) {
-      const out = await rawExchange(
-        port,
-        `POST /v1/logs/acme/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${h.admin}\r\n` +
-          `Content-Type: ${first}\r\nContent-Type: ${second}\r\n` +
-          `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-      );
+      const out = await rawPost(port, body, [
+        `Authorization: Bearer ${h.admin}`,
+        `Content-Type: ${first}`,
+        `Content-Type: ${second}`,
+      ]);
       assert.match(out, /^HTTP\/1\.1 415 /);
       assert.match(out, /"code":"request\.unsupported_media_type"/);
     }
@@ -619,12 +618,11 @@ describe('bad input changes nothing', () => {
       [h.admin, reader],
       [reader, h.admin],
     ]) {
-      const out = await rawExchange(
-        port,
-        `POST /v1/logs/acme/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${first}\r\n` +
-          `Authorization: Bearer ${second}\r\nContent-Type: application/json\r\n` +
-          `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-      );
+      const out = await rawPost(port, body, [
+        `Authorization: Bearer ${first}`,
+        `Authorization: Bearer ${second}`,
+        'Content-Type: application/json',
+      ]);
       assert.match(out, /^HTTP\/1\.1 401 /);
       assert.match(out, /"code":"auth\.unauthenticated"/);
     }
@@ -709,6 +707,15 @@ function rawGet(port: string, path: string): Promise<{ status: number; body: str
     req.on('error', reject);
     req.end();
   });
+}
+
+/** A raw `POST /v1/logs/acme/events` with exactly these header lines (repeats included) and `body`. */
+function rawPost(port: number, body: string, headers: readonly string[]): Promise<string> {
+  return rawExchange(
+    port,
+    `POST /v1/logs/acme/events HTTP/1.1\r\nHost: x\r\n${headers.map((h) => `${h}\r\n`).join('')}` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 /** Writes `raw` to a new connection and returns everything the server sends until it closes. */
