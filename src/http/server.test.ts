@@ -498,3 +498,21 @@ describe('graceful shutdown', () => {
     h.meta.close();
   });
 });
+
+describe('request timeouts', () => {
+  it('requestTimeoutMs reaches the HTTP server; 0 turns it off but keeps the 60 s header limit', async () => {
+    for (const [limit, request, headers] of [
+      [120_000, 120_000, 60_000],
+      [400, 400, 400],
+      [0, 0, 60_000],
+    ] as const) {
+      const h = await startHarness({ config: { requestTimeoutMs: limit } });
+      try {
+        assert.equal(h.app.server.requestTimeout, request, `requestTimeoutMs ${limit}`);
+        assert.equal(h.app.server.headersTimeout, headers, `requestTimeoutMs ${limit}`);
+      } finally {
+        await h.close();
+      }
+    }
+  });
+});
