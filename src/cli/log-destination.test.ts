@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { type LogSink, TurnBatchedDestination } from './log-destination.js';
 
@@ -80,4 +82,31 @@ test('through pino and its file destination, every line arrives once and whole',
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('serverLogDestination: lines logged in the turn the process dies in are written before it exits', () => {
+  // A child that logs and then throws in the same turn (an uncaught error): the lines are still in
+  // the batcher, not yet in sonic-boom, when the process exits.
+  const module = fileURLToPath(new URL('./log-destination.js', import.meta.url));
+  const script = `
+    import { pino } from 'pino';
+    import { serverLogDestination } from ${JSON.stringify(module)};
+    const logger = pino({ base: undefined }, serverLogDestination());
+    logger.info('first');
+    setImmediate(() => {
+      logger.info('second');
+      logger.error('last words');
+      throw new Error('boom');
+    });`;
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: fileURLToPath(new URL('../../..', import.meta.url)),
+    encoding: 'utf8',
+  });
+  assert.notEqual(child.status, 0, 'the child died of its error');
+  assert.match(child.stderr, /boom/);
+  const msgs = child.stdout
+    .trimEnd()
+    .split('\n')
+    .map((l) => (JSON.parse(l) as { msg: string }).msg);
+  assert.deepEqual(msgs, ['first', 'second', 'last words']);
 });

@@ -9,7 +9,7 @@
  * the main thread allocated per request (≈ 5 KB of ≈ 35 KB), and the garbage collector's time with
  * it. Joining a turn's lines once costs one copy of each line.
  */
-import type { DestinationStream } from 'pino';
+import { type DestinationStream, pino } from 'pino';
 
 /** What the batcher writes to (sonic-boom, as `pino.destination` returns it). */
 export interface LogSink {
@@ -50,4 +50,24 @@ export class TurnBatchedDestination implements DestinationStream {
     this.#parts = [];
     this.sink.write(parts.length === 1 ? parts[0]! : parts.join(''));
   };
+}
+
+/**
+ * The server's destination: stdout through sonic-boom, asynchronous, in writes of at least 4 KiB
+ * (one write per access-log line cost ≈ 3% of a busy server's main thread), batched per turn. Lines
+ * logged in the turn the process exits in (an uncaught error, say) are written before it ends, as
+ * pino does for its own destinations.
+ */
+export function serverLogDestination(fd = 1): TurnBatchedDestination {
+  const destination = new TurnBatchedDestination(
+    pino.destination({ dest: fd, sync: false, minLength: 4096 }),
+  );
+  process.once('exit', () => {
+    try {
+      destination.flushSync();
+    } catch {
+      // Nothing more can be done while exiting (stdout closed, say).
+    }
+  });
+  return destination;
 }

@@ -4,7 +4,6 @@ import { loadServerConfig, type ServerConfig } from '../app/config.js';
 import { initDataDir, isInitialized, openDataDir } from '../app/data-dir.js';
 import { RetentionService } from '../retention/retention-service.js';
 import { VERSION } from '../version.js';
-import { TurnBatchedDestination } from './log-destination.js';
 import { cliActor } from './operator.js';
 import { dataDirOption, UsageError } from './options.js';
 
@@ -42,8 +41,15 @@ export function registerServe(program: Command): void {
     .action(async (opts: ServeOptions) => {
       const dir = dataDirOption(opts.data);
       // Loaded here, not at the top: every other command starts faster without the HTTP stack.
-      const [{ pino }, { buildServer }, { createMonitor }, { registerArchiveMetrics }] = await Promise.all([
+      const [
+        { pino },
+        { serverLogDestination },
+        { buildServer },
+        { createMonitor },
+        { registerArchiveMetrics },
+      ] = await Promise.all([
         import('pino'),
+        import('./log-destination.js'),
         import('../http/server.js'),
         import('../monitor/monitor.js'),
         import('../retention/archive-metrics.js'),
@@ -52,16 +58,14 @@ export function registerServe(program: Command): void {
       const listen = parseListen(
         opts.listen ?? process.env.INDELIBLE_LISTEN ?? config.listen ?? '127.0.0.1:7070',
       );
-      // Asynchronous log writes keep the request path off the terminal or pipe. Lines are batched
-      // into 4 KiB writes (one write per access-log line cost ≈ 3% of a busy server's main thread)
-      // and flushed at least every 250 ms, and at stop; each event-loop turn's lines reach the
-      // destination as one string (log-destination.ts says why).
+      // Asynchronous log writes keep the request path off the terminal or pipe (log-destination.ts);
+      // they are flushed at least every 250 ms, and at stop.
       const logger = pino(
         {
           level: opts.logLevel ?? process.env.INDELIBLE_LOG_LEVEL ?? config.logLevel ?? 'info',
           redact: ['req.headers.authorization', 'headers.authorization'],
         },
-        new TurnBatchedDestination(pino.destination({ dest: 1, sync: false, minLength: 4096 })),
+        serverLogDestination(),
       );
       setInterval(() => {
         try {
