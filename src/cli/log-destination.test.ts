@@ -43,6 +43,17 @@ test('lines written in one turn reach the sink as one write, in order, at the en
   assert.equal(calls.length, 2, 'an idle turn writes nothing');
 });
 
+test('a turn that logs more than 64 KiB hands it over at once rather than holding it all', async () => {
+  const { sink, calls } = recordingSink();
+  const dest = new TurnBatchedDestination(sink);
+  const line = `${'x'.repeat(1023)}\n`;
+  for (let i = 0; i < 64; i++) dest.write(line);
+  assert.deepEqual(calls, [`write:${line.repeat(64)}`], 'handed over within the turn, at 64 KiB');
+  dest.write('after\n');
+  await nextTurn();
+  assert.deepEqual(calls, [`write:${line.repeat(64)}`, 'write:after\n'], 'the rest at the end of the turn');
+});
+
 test('flush and flushSync hand the pending lines to the sink before flushing it', async () => {
   const { sink, calls } = recordingSink();
   const dest = new TurnBatchedDestination(sink);
@@ -109,4 +120,38 @@ test('serverLogDestination: lines logged in the turn the process dies in are wri
     .split('\n')
     .map((l) => (JSON.parse(l) as { msg: string }).msg);
   assert.deepEqual(msgs, ['first', 'second', 'last words']);
+});
+
+test('serverLogDestination: the last turn reaches a non-blocking stdout pipe whole at exit', () => {
+  // serve.ts writes its banner through process.stdout, which puts a stdout pipe in non-blocking
+  // mode. A long turn keeps the pipe busy; the last one holds less than one hand-over (64 KiB) but
+  // more than sonic-boom's minimum write, so the exit hook is what writes it. (Before the 64 KiB
+  // hand-over, a 2.5 MB last turn handed to sonic-boom at exit lost most of its lines.)
+  const module = fileURLToPath(new URL('./log-destination.js', import.meta.url));
+  const script = `
+    import { pino } from 'pino';
+    import { serverLogDestination } from ${JSON.stringify(module)};
+    process.stdout;
+    const logger = pino({ base: undefined }, serverLogDestination());
+    setImmediate(() => {
+      for (let i = 0; i < 20000; i++) logger.info({ i, pad: 'x'.repeat(100) }, 'line');
+      setImmediate(() => {
+        for (let i = 20000; i < 20050; i++) logger.info({ i, pad: 'x'.repeat(1000) }, 'line');
+        logger.error('last words');
+        throw new Error('boom');
+      });
+    });`;
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: fileURLToPath(new URL('../../..', import.meta.url)),
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  });
+  assert.notEqual(child.status, 0, 'the child died of its error');
+  const lines = child.stdout.trimEnd().split('\n');
+  assert.equal(lines.length, 20051);
+  lines.forEach((l, n) => {
+    const o = JSON.parse(l) as { i?: number; msg: string };
+    if (n < 20050) assert.equal(o.i, n);
+    else assert.equal(o.msg, 'last words');
+  });
 });

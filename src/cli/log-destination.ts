@@ -18,14 +18,23 @@ export interface LogSink {
   flushSync(): void;
 }
 
+/** Text held for one hand-over at most (UTF-16 units); a turn that logs more hands it over at once. */
+const MAX_HELD = 64 * 1024;
+
 export class TurnBatchedDestination implements DestinationStream {
   #parts: string[] = [];
+  #held = 0;
   #scheduled = false;
 
   constructor(private readonly sink: LogSink) {}
 
   write(line: string): void {
     this.#parts.push(line);
+    this.#held += line.length;
+    if (this.#held >= MAX_HELD) {
+      this.#hand();
+      return;
+    }
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(this.#hand);
@@ -48,6 +57,7 @@ export class TurnBatchedDestination implements DestinationStream {
     const parts = this.#parts;
     if (parts.length === 0) return;
     this.#parts = [];
+    this.#held = 0;
     this.sink.write(parts.length === 1 ? parts[0]! : parts.join(''));
   };
 }
@@ -59,11 +69,15 @@ export class TurnBatchedDestination implements DestinationStream {
  * pino does for its own destinations.
  */
 export function serverLogDestination(fd = 1): TurnBatchedDestination {
-  const destination = new TurnBatchedDestination(
-    pino.destination({ dest: fd, sync: false, minLength: 4096 }),
-  );
+  const sink = pino.destination({ dest: fd, sync: false, minLength: 4096 });
+  const destination = new TurnBatchedDestination(sink);
   process.once('exit', () => {
     try {
+      // No callback runs once the process exits, so an asynchronous write of the last lines could
+      // be cut short on a non-blocking pipe (EAGAIN, or a partial write: seen with a 2.5 MB last
+      // turn before hand-overs were capped at 64 KiB). sonic-boom reads `sync` on every write: from
+      // here on it writes synchronously, retrying EAGAIN.
+      (sink as unknown as { sync: boolean }).sync = true;
       destination.flushSync();
     } catch {
       // Nothing more can be done while exiting (stdout closed, say).
