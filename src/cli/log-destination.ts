@@ -41,7 +41,10 @@ export class TurnBatchedDestination implements DestinationStream {
     }
   }
 
-  /** Hands what is pending to the sink, then flushes the sink (pino's `logger.flush`). */
+  /**
+   * Hands what is pending to the sink, then flushes the sink (pino's `logger.flush`). Without `cb`,
+   * sonic-boom only starts writing what it buffers; with one it also waits for the write and fsyncs.
+   */
   flush(cb?: (err?: Error | null) => void): void {
     this.#hand();
     this.sink.flush(cb);

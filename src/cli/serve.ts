@@ -58,18 +58,21 @@ export function registerServe(program: Command): void {
       const listen = parseListen(
         opts.listen ?? process.env.INDELIBLE_LISTEN ?? config.listen ?? '127.0.0.1:7070',
       );
-      // Asynchronous log writes keep the request path off the terminal or pipe (log-destination.ts);
-      // they are flushed at least every 250 ms, and at stop.
+      // Asynchronous log writes keep the request path off the terminal or pipe (log-destination.ts).
+      // Lines reach stdout at most 250 ms late: the destination's own flush, without a callback, only
+      // writes what is buffered (pino's logger.flush would also fsync stdout and, while a pipe is
+      // stalled, leave a listener behind each time). At stop, logger.flush.
+      const logDestination = serverLogDestination();
       const logger = pino(
         {
           level: opts.logLevel ?? process.env.INDELIBLE_LOG_LEVEL ?? config.logLevel ?? 'info',
           redact: ['req.headers.authorization', 'headers.authorization'],
         },
-        serverLogDestination(),
+        logDestination,
       );
       setInterval(() => {
         try {
-          logger.flush();
+          logDestination.flush();
         } catch {
           // The destination is closed (stopping): nothing left to flush.
         }
