@@ -181,6 +181,28 @@ export function nullIndex(): SearchIndex {
   };
 }
 
+/**
+ * `engine.append(LOG, events)` as a client does it: a `log.pushback` (the search index too far
+ * behind; HTTP: 503 + Retry-After) waits 10 ms and retries, told to `onPushback`. Resolves with the
+ * index of the batch's last entry.
+ */
+export async function appendRetrying(
+  engine: Engine,
+  events: Record<string, unknown>[],
+  onPushback?: () => void,
+): Promise<number> {
+  for (;;) {
+    try {
+      const { entries } = await engine.append(LOG, events);
+      return entries[entries.length - 1]!.index;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'log.pushback') throw err;
+      onPushback?.();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+}
+
 export interface OpenedEngine {
   engine: Engine;
   close(): Promise<void>;

@@ -15,6 +15,7 @@
  * 10^5, 10^6 (10^7 with --full) entries. Targets ≥ 150,000 events/s, ≥ 0.5× baseline, p99 ≤ 1.2 s.
  */
 import {
+  appendRetrying,
   BATCH,
   benchDir,
   drive,
@@ -146,19 +147,10 @@ async function runEngine(
     const poller = setInterval(poll, 2);
     const figures = await drive(
       shape,
-      async (events) => {
-        // A full index queue pushes back (HTTP: 503 + Retry-After); a client waits and retries.
-        for (;;) {
-          try {
-            const { entries } = await engine.append(LOG, events);
-            return entries[entries.length - 1]!.index;
-          } catch (err) {
-            if ((err as { code?: string }).code !== 'log.pushback') throw err;
-            pushbacks++;
-            await new Promise((r) => setTimeout(r, 10));
-          }
-        }
-      },
+      (events) =>
+        appendRetrying(engine, events, () => {
+          pushbacks++;
+        }),
       (ackedEvents, lastIndex) => {
         ackAt[acks] = performance.now();
         ackLast[acks] = lastIndex;

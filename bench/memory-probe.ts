@@ -13,8 +13,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { benchDir, drive, LOG, openEngine } from './engine-harness.js';
-import { fmt } from './report.js';
+import { appendRetrying, benchDir, drive, LOG, openEngine } from './engine-harness.js';
+import { fmt, mib } from './report.js';
 
 const { values } = parseArgs({
   options: {
@@ -32,7 +32,6 @@ if (!Number.isSafeInteger(events) || events <= 0 || at.some((n) => !Number.isSaf
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error('memory-probe: run node with --expose-gc');
 
-const mib = (bytes: number) => `${fmt(bytes / 2 ** 20)} MiB`;
 /** Resident memory by kind from /proc (anonymous: heaps and allocators; file: mapped code and data). */
 function residentKinds(): string {
   try {
@@ -51,17 +50,7 @@ try {
   const started = performance.now();
   const run = await drive(
     { label: 'probe', writers: 8, events },
-    async (batch) => {
-      for (;;) {
-        try {
-          const { entries } = await engine.append(LOG, batch);
-          return entries[entries.length - 1]!.index;
-        } catch (err) {
-          if ((err as { code?: string }).code !== 'log.pushback') throw err;
-          await new Promise((r) => setTimeout(r, 10));
-        }
-      }
-    },
+    (batch) => appendRetrying(engine, batch),
     (acked) => {
       if (!marks.has(acked)) return undefined;
       return (async () => {
