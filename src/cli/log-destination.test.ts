@@ -111,24 +111,35 @@ test('through pino and its file destination, every line arrives once and whole',
   }
 });
 
-test('serverLogDestination: lines logged in the turn the process dies in are written before it exits', () => {
-  // A child that logs and then throws in the same turn (an uncaught error): the lines are still in
-  // the batcher, not yet in sonic-boom, when the process exits.
+/**
+ * Runs `body` in a child process with `logger`, a pino logger on serverLogDestination() (stdout),
+ * after `setup`; returns what the child left.
+ */
+function runLoggingChild(body: string, setup = '') {
   const module = fileURLToPath(new URL('./log-destination.js', import.meta.url));
   const script = `
     import { pino } from 'pino';
     import { serverLogDestination } from ${JSON.stringify(module)};
+    ${setup}
     const logger = pino({ base: undefined }, serverLogDestination());
+    ${body}`;
+  return spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: fileURLToPath(new URL('../../..', import.meta.url)),
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  });
+}
+
+test('serverLogDestination: lines logged in the turn the process dies in are written before it exits', () => {
+  // A child that logs and then throws in the same turn (an uncaught error): the lines are still in
+  // the batcher, not yet in sonic-boom, when the process exits.
+  const child = runLoggingChild(`
     logger.info('first');
     setImmediate(() => {
       logger.info('second');
       logger.error('last words');
       throw new Error('boom');
-    });`;
-  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
-    cwd: fileURLToPath(new URL('../../..', import.meta.url)),
-    encoding: 'utf8',
-  });
+    });`);
   assert.notEqual(child.status, 0, 'the child died of its error');
   assert.match(child.stderr, /boom/);
   const msgs = child.stdout
@@ -143,25 +154,17 @@ test('serverLogDestination: the last turn reaches a non-blocking stdout pipe who
   // mode. A long turn keeps the pipe busy; the last one holds less than one hand-over (64 KiB) but
   // more than sonic-boom's minimum write, so the exit hook is what writes it. (Before the 64 KiB
   // hand-over, a 2.5 MB last turn handed to sonic-boom at exit lost most of its lines.)
-  const module = fileURLToPath(new URL('./log-destination.js', import.meta.url));
-  const script = `
-    import { pino } from 'pino';
-    import { serverLogDestination } from ${JSON.stringify(module)};
-    process.stdout;
-    const logger = pino({ base: undefined }, serverLogDestination());
-    setImmediate(() => {
+  const child = runLoggingChild(
+    `setImmediate(() => {
       for (let i = 0; i < 20000; i++) logger.info({ i, pad: 'x'.repeat(100) }, 'line');
       setImmediate(() => {
         for (let i = 20000; i < 20050; i++) logger.info({ i, pad: 'x'.repeat(1000) }, 'line');
         logger.error('last words');
         throw new Error('boom');
       });
-    });`;
-  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
-    cwd: fileURLToPath(new URL('../../..', import.meta.url)),
-    encoding: 'utf8',
-    maxBuffer: 1 << 26,
-  });
+    });`,
+    'process.stdout;',
+  );
   assert.notEqual(child.status, 0, 'the child died of its error');
   const lines = child.stdout.trimEnd().split('\n');
   // Every line once. Not necessarily in order: at exit, sonic-boom writes what it still buffers
