@@ -52,8 +52,18 @@ export interface EngineOptions {
   eventLimits?: Partial<EventLimits>;
   clock?: Clock;
   logger?: Logger;
-  /** Entries waiting for the search index beyond which appends get `log.pushback` (default 200,000). */
+  /**
+   * Entries waiting for the search index beyond which appends get `log.pushback` (default 200,000).
+   * Appends are pushed back earlier, as soon as the feed can no longer hold a log's waiting records
+   * in memory (`indexMemory`).
+   */
   maxIndexLag?: number;
+  /**
+   * What the search index feed holds in memory for all logs together (indexer.ts; defaults 32,768
+   * entries and 32 MiB): past it, a log's waiting entries keep their ids only and its appends get
+   * `log.pushback` until the index has caught up with them.
+   */
+  indexMemory?: { entries?: number; bytes?: number };
   /**
    * Open only these logs (default: every log in storage). The others are left as they are, not
    * recovered, not indexed and not served (`log.not_found`); creating one is still `log.exists`.
@@ -96,7 +106,13 @@ export class Engine {
     this.config = resolveEngineConfig(opts.config);
     this.clock = opts.clock ?? systemClock;
     this.logger = opts.logger ?? silentLogger;
-    this.indexer = new Indexer(opts.index, this.logger);
+    this.indexer = new Indexer(
+      opts.index,
+      this.logger,
+      undefined,
+      opts.indexMemory?.entries,
+      opts.indexMemory?.bytes,
+    );
     this.caches = createReadCaches(opts.readCache);
   }
 
@@ -308,11 +324,17 @@ export class Engine {
     assigned?: { ids: ReadonlyArray<string | undefined>; fresh: boolean },
   ): Promise<AppendResult> {
     const log = this.log(name);
-    // The index is fed from memory; if it falls far behind, push back rather than grow without bound.
+    // The index is fed from memory. Once it falls behind by more than the feed holds in memory, the
+    // feed keeps ids only and reads those records back from the log, which costs the index about
+    // twice the work per entry: an index that is slower than ingest would then never catch up again
+    // (and the process would sit at a higher memory level). So push back as soon as a log has such
+    // entries, and in any case past maxLag waiting entries, rather than grow the backlog.
     const maxLag = this.opts.maxIndexLag ?? MAX_INDEX_LAG;
-    if (this.indexer.lag(name) > maxLag) {
+    const lag = this.indexer.lag(name);
+    const spilled = this.indexer.spilled(name);
+    if (lag > maxLag || spilled > 0) {
       throw new LogError('log.pushback', `the search index of ${name} is behind; retry shortly`, {
-        details: { log: name, indexLag: this.indexer.lag(name), limit: maxLag },
+        details: { log: name, indexLag: lag, limit: maxLag, readBack: spilled },
       });
     }
     const n = events.length;

@@ -15,8 +15,9 @@ const CHUNK = 8192;
  * of logs ingesting at once). When the index falls further behind (sustained ingest faster than
  * full-text indexing), or the held records pass DEFAULT_INDEX_MEMORY_BYTES, a log's later entries
  * keep only their id and entry number here and their records are read back from the log when the
- * index reaches them: memory grows by an id per waiting entry, not a record, and the engine's lag
- * limit per log (log.pushback) bounds the ids.
+ * index reaches them: memory grows by an id per waiting entry, not a record. The engine refuses
+ * appends to a log while it has such entries (log.pushback; see Engine.append), so under sustained
+ * overload the feed stays on the cheap path instead of settling on the expensive one.
  */
 export const DEFAULT_INDEX_MEMORY_ENTRIES = 4 * CHUNK;
 /** The same bound in bytes: held records (up to 64 KiB each, typically ~600 B) and their derived index fields. */
@@ -101,6 +102,14 @@ export class Indexer {
   lag(log: string): number {
     const q = this.queues.get(log);
     return q === undefined ? 0 : q.held.length + q.spilled.length;
+  }
+
+  /**
+   * Entries of `log` waiting with their id only (the memory budget was full when they came), whose
+   * records must be read back from the log and parsed again: about twice the index's work per entry.
+   */
+  spilled(log: string): number {
+    return this.queues.get(log)?.spilled.length ?? 0;
   }
 
   /** Where records of `log` that were not kept in memory are read back from. */

@@ -242,6 +242,54 @@ test('a search index that falls behind pushes appends back instead of growing me
   await engine.close();
 });
 
+test('appends are pushed back once the index feed can no longer hold the records, well before maxIndexLag', async () => {
+  const stalled = createSqliteIndex({ path: ':memory:' });
+  let release: () => void = () => {};
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  const index = Object.assign(Object.create(stalled) as typeof stalled, {
+    add: async (log: string, entries: Parameters<typeof stalled.add>[1]) => {
+      await gate;
+      return stalled.add(log, entries);
+    },
+  });
+  // Room in memory for 10 waiting records; the lag limit alone would allow 1,000.
+  const engine = await Engine.open({
+    driver: createMemoryDriver(),
+    index,
+    originPrefix: 'x',
+    maxIndexLag: 1000,
+    indexMemory: { entries: 10 },
+  });
+  await engine.createLog('acme');
+  // 8 fit in memory: still accepted.
+  await engine.append(
+    'acme',
+    Array.from({ length: 8 }, (_, i) => sampleEvent(i)),
+  );
+  await engine.append('acme', [sampleEvent(8)]);
+  // These 5 no longer fit: accepted (the check comes first), kept as ids to be read back.
+  await engine.append(
+    'acme',
+    Array.from({ length: 5 }, (_, i) => sampleEvent(9 + i)),
+  );
+  assert.equal(engine.indexLag('acme'), 14);
+  await assert.rejects(engine.append('acme', [sampleEvent(20)]), (err: unknown) => {
+    const e = err as { code?: string; details?: Record<string, unknown> };
+    assert.equal(e.code, 'log.pushback');
+    assert.deepEqual(e.details, { log: 'acme', indexLag: 14, limit: 1000, readBack: 5 });
+    return true;
+  });
+  assert.equal(engine.log('acme').size, 14, 'the refused append added nothing');
+  release();
+  for (let i = 0; i < 100 && engine.indexLag('acme') > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(engine.indexLag('acme'), 0);
+  await engine.append('acme', [sampleEvent(21)]);
+  assert.equal(engine.log('acme').size, 15);
+  await engine.close();
+});
+
 test('a batch with a conflicting retried id is refused whole, and nothing is left unhandled', async () => {
   const engine = await openTestEngine(createMemoryDriver());
   await engine.createLog('acme');
