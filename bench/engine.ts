@@ -344,12 +344,12 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
       rssFirst && rssLastSettled
         ? `RSS from ${fmt(rssAt[0]!)} to ${fmt(rssLast!.entries)} entries with the search index caught up: ${mib(rssFirst.rssMiB * 2 ** 20)} → ${mib(rssLastSettled.rssMiB * 2 ** 20)} (heap ${fmt(rssFirst.heapUsedMiB)} → ${fmt(rssLastSettled.heapUsedMiB)} MiB).`
         : 'RSS was not sampled with the index caught up.',
-      'Memory is sampled twice at each size: at once, under load, and after the writers paused until the search index caught up (that pause is not counted in the run time). Under load, a lagging index holds records it has not written yet (at most 32 MiB across logs) and the ids of entries it does not cover (at most 200,000 entries per log before appends are refused), so the first figure varies with the lag at that moment; the target reads the second.',
+      'Memory is sampled twice at each size: at once, under load, and after the writers paused until the search index caught up (that pause is not counted in the run time). Under load, a lagging index holds records it has not written yet (at most 32,768 entries or 32 MiB across logs, past which appends are refused), so the first figure varies with the lag at that moment; the target reads the second.',
       gc
         ? 'gc() ran before every memory sample.'
         : 'Run through bench/run.ts (it passes --expose-gc) to get gc() before memory samples.',
       'The paced run reaches its rate only if the engine can sustain it; its events/s shows whether it did.',
-      'A writer whose append is refused with `log.pushback` (the search index more than 200,000 entries behind) waits 10 ms and retries, as a client does on 503; the events/s of such a run is the sustained rate of the index, not of the ack path.',
+      'A writer whose append is refused with `log.pushback` (the search index further behind than its feed holds in memory) waits 10 ms and retries, as a client does on 503; the events/s of such a run is the sustained rate of the index, not of the ack path.',
     ],
     data: { baseConcA, engConc, baseConcB, engNoIndex, baseSeq, engSeq, engPaced, ratioConc, ratioSeq },
   };
