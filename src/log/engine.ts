@@ -54,14 +54,14 @@ export interface EngineOptions {
   logger?: Logger;
   /**
    * Entries waiting for the search index beyond which appends get `log.pushback` (default 200,000).
-   * Appends are pushed back earlier, as soon as the feed can no longer hold a log's waiting records
-   * in memory (`indexMemory`).
+   * Appends are pushed back earlier once the feed can no longer hold a log's waiting records in
+   * memory (`indexMemory`).
    */
   maxIndexLag?: number;
   /**
    * What the search index feed holds in memory for all logs together (indexer.ts; defaults 32,768
-   * entries and 32 MiB): past it, a log's waiting entries keep their ids only and its appends get
-   * `log.pushback` until the index has caught up with them.
+   * entries and 32 MiB): past it, a log's waiting entries keep their ids only, and once more than
+   * 8,192 (or `entries`, if smaller) wait its appends get `log.pushback` (Indexer.backedUp).
    */
   indexMemory?: { entries?: number; bytes?: number };
   /**
@@ -327,12 +327,12 @@ export class Engine {
     // The index is fed from memory. Once it falls behind by more than the feed holds in memory, the
     // feed keeps ids only and reads those records back from the log, which costs the index about
     // twice the work per entry: an index that is slower than ingest would then never catch up again
-    // (and the process would sit at a higher memory level). So push back as soon as a log has such
-    // entries, and in any case past maxLag waiting entries, rather than grow the backlog.
+    // (and the process would sit at a higher memory level). So push back as soon as this log is
+    // behind with such entries (Indexer.backedUp), and in any case past maxLag waiting entries.
     const maxLag = this.opts.maxIndexLag ?? MAX_INDEX_LAG;
     const lag = this.indexer.lag(name);
-    const spilled = this.indexer.spilled(name);
-    if (lag > maxLag || spilled > 0) {
+    if (lag > maxLag || this.indexer.backedUp(name)) {
+      const spilled = this.indexer.spilled(name);
       throw new LogError('log.pushback', `the search index of ${name} is behind; retry shortly`, {
         details: { log: name, indexLag: lag, limit: maxLag, readBack: spilled },
       });

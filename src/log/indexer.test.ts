@@ -119,6 +119,34 @@ test('beyond its memory budget a log keeps ids only and reads the records back f
   assert.equal(index.coveredSize(LOG), 14);
 });
 
+test('logs take turns, one index transaction each: a busy log does not hold back the others', async () => {
+  const inner = createSqliteIndex({ path: ':memory:' });
+  const calls: string[] = [];
+  const index = new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'add') {
+        return (log: string, entries: Parameters<typeof inner.add>[1]) => {
+          calls.push(`${log} ${entries.length}`);
+          return target.add(log, entries);
+        };
+      }
+      return Reflect.get(target, prop, receiver);
+    },
+  });
+  // Three transactions' worth (8,192 entries each) for the busy log, one entry for another.
+  const busy = makeRecords(2 * 8192 + 10);
+  const quiet = makeRecords(1, 'quiet');
+  const indexer = new Indexer(index, silentLogger, 60_000);
+  indexer.attach(LOG, source(busy));
+  indexer.attach('quiet', source(quiet));
+  indexer.enqueue(LOG, busy);
+  indexer.enqueue('quiet', quiet);
+  await indexer.drain();
+  assert.deepEqual(calls, [`${LOG} 8192`, 'quiet 1', `${LOG} 8192`, `${LOG} 10`]);
+  assert.equal(inner.coveredSize(LOG), busy.length);
+  assert.equal(inner.coveredSize('quiet'), 1);
+});
+
 test('the memory budget also counts bytes: large records are read back past it', async () => {
   const index = createSqliteIndex({ path: ':memory:' });
   const records = makeRecords(6);

@@ -112,6 +112,17 @@ export class Indexer {
     return this.queues.get(log)?.spilled.length ?? 0;
   }
 
+  /**
+   * Whether appends to `log` should wait for the index (Engine.append answers `log.pushback`): it
+   * has entries kept as ids only and more than one index transaction's worth waiting. A log with a
+   * few such entries only because other logs filled the shared budget is not held back.
+   */
+  backedUp(log: string): boolean {
+    const q = this.queues.get(log);
+    if (q === undefined || q.spilled.length === 0) return false;
+    return q.held.length + q.spilled.length > Math.min(CHUNK, this.memoryEntries);
+  }
+
   /** Where records of `log` that were not kept in memory are read back from. */
   attach(log: string, source: RecordSource): void {
     this.sources.set(log, source);
@@ -197,8 +208,14 @@ export class Indexer {
 
   private async flush(): Promise<void> {
     try {
-      for (const [log, q] of this.queues) {
-        while (q.held.length > 0 || q.spilled.length > 0) {
+      // One chunk per log per round, so a log whose appends keep its queue full cannot hold back
+      // the index of every other log (the `_audit` log among them). A log whose chunk failed waits
+      // for the next flush, which is scheduled while anything is queued.
+      const failed = new Set<string>();
+      for (let progressed = true; progressed; ) {
+        progressed = false;
+        for (const [log, q] of this.queues) {
+          if (failed.has(log) || (q.held.length === 0 && q.spilled.length === 0)) continue;
           let chunk: SequencedRecord[];
           let ids: string[];
           try {
@@ -228,7 +245,8 @@ export class Indexer {
             // Other logs get their turn before this one is retried (the flush is rescheduled while
             // anything is queued): one log whose records cannot be indexed, say a damaged bundle
             // read back for a spilled entry, must not stop the index for every log.
-            break;
+            failed.add(log);
+            continue;
           }
           this.failures = 0;
           this.successes++;
@@ -245,6 +263,7 @@ export class Indexer {
           this.queued -= ids.length;
           const m = this.claims.get(log);
           if (m) for (const id of ids) m.delete(id);
+          progressed = true;
           // Yield between chunks so indexing never monopolises the event loop.
           await new Promise((r) => setImmediate(r));
         }

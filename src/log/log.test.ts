@@ -242,7 +242,7 @@ test('a search index that falls behind pushes appends back instead of growing me
   await engine.close();
 });
 
-test('appends are pushed back once the index feed can no longer hold the records, well before maxIndexLag', async () => {
+test('appends are pushed back once the index feed can no longer hold the records, well before maxIndexLag; a quiet log is not', async () => {
   const stalled = createSqliteIndex({ path: ':memory:' });
   let release: () => void = () => {};
   const gate = new Promise<void>((r) => {
@@ -263,30 +263,39 @@ test('appends are pushed back once the index feed can no longer hold the records
     indexMemory: { entries: 10 },
   });
   await engine.createLog('acme');
+  await engine.createLog('quiet');
   // 8 fit in memory: still accepted.
   await engine.append(
     'acme',
     Array.from({ length: 8 }, (_, i) => sampleEvent(i)),
   );
-  await engine.append('acme', [sampleEvent(8)]);
+  await engine.append('acme', [sampleEvent(8), sampleEvent(9)]);
   // These 5 no longer fit: accepted (the check comes first), kept as ids to be read back.
   await engine.append(
     'acme',
-    Array.from({ length: 5 }, (_, i) => sampleEvent(9 + i)),
+    Array.from({ length: 5 }, (_, i) => sampleEvent(10 + i)),
   );
-  assert.equal(engine.indexLag('acme'), 14);
+  assert.equal(engine.indexLag('acme'), 15);
   await assert.rejects(engine.append('acme', [sampleEvent(20)]), (err: unknown) => {
     const e = err as { code?: string; details?: Record<string, unknown> };
     assert.equal(e.code, 'log.pushback');
-    assert.deepEqual(e.details, { log: 'acme', indexLag: 14, limit: 1000, readBack: 5 });
+    assert.deepEqual(e.details, { log: 'acme', indexLag: 15, limit: 1000, readBack: 5 });
     return true;
   });
-  assert.equal(engine.log('acme').size, 14, 'the refused append added nothing');
+  assert.equal(engine.log('acme').size, 15, 'the refused append added nothing');
+  // Another log finds the shared memory full too, but has only its own few entries waiting: its
+  // appends go on (a busy log must not stop the others, `_audit` among them).
+  await engine.append('quiet', [sampleEvent(30)]);
+  await engine.append('quiet', [sampleEvent(31)]);
+  assert.equal(engine.indexLag('quiet'), 2);
   release();
-  for (let i = 0; i < 100 && engine.indexLag('acme') > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 100 && engine.indexLag('acme') + engine.indexLag('quiet') > 0; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
   assert.equal(engine.indexLag('acme'), 0);
   await engine.append('acme', [sampleEvent(21)]);
-  assert.equal(engine.log('acme').size, 15);
+  assert.equal(engine.log('acme').size, 16);
+  assert.equal(engine.log('quiet').size, 2);
   await engine.close();
 });
 
