@@ -14,7 +14,7 @@
  *   `"checkpoint"` (note text) and a per-entry `"receipt"` (C2SP tlog-proof against that checkpoint).
  * - `Idempotency-Key`: see idempotency.ts (same key + same body → the original entries; a different
  *   body → 409 `idempotency.mismatch`).
- * - 503 `log.pushback` + Retry-After when the log's queue is full.
+ * - 503 `log.pushback` + Retry-After when the log's queue is full or its search index is too far behind.
  * - 403 for system logs (names starting with `_`): only the server appends to them.
  */
 import type { SwaggerTransform } from '@fastify/swagger';
