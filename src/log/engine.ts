@@ -324,19 +324,6 @@ export class Engine {
     assigned?: { ids: ReadonlyArray<string | undefined>; fresh: boolean },
   ): Promise<AppendResult> {
     const log = this.log(name);
-    // The index is fed from memory. Once it falls behind by more than the feed holds in memory, the
-    // feed keeps ids only and reads those records back from the log, which costs the index about
-    // twice the work per entry: an index that is slower than ingest would then never catch up again
-    // (and the process would sit at a higher memory level). So push back as soon as this log is
-    // behind with such entries (Indexer.backedUp), and in any case past maxLag waiting entries.
-    const maxLag = this.opts.maxIndexLag ?? MAX_INDEX_LAG;
-    const lag = this.indexer.lag(name);
-    if (lag > maxLag || this.indexer.backedUp(name)) {
-      const spilled = this.indexer.spilled(name);
-      throw new LogError('log.pushback', `the search index of ${name} is behind; retry shortly`, {
-        details: { log: name, indexLag: lag, limit: maxLag, readBack: spilled },
-      });
-    }
     const n = events.length;
     const assignedIds = assigned?.ids;
     if (
@@ -399,6 +386,9 @@ export class Engine {
       ids.push(id);
       prepared.push({ id, eventJson, derived: this.deriveForIndex(event) });
     }
+    // Only what adds entries waits for the index: a retry whose events are all in the log already
+    // gets its original entries.
+    if (prepared.length > 0) this.refuseWhileIndexBehind(name);
     // Every id of this batch is claimed before the first await, so a concurrent request carrying one
     // of them finds it; the claims resolve with the entries, or vanish if the batch is refused.
     let settle!: { resolve: (e: AppendedEntry[]) => void; reject: (err: unknown) => void };
@@ -426,6 +416,25 @@ export class Engine {
       duplicates[i] = kinds[i] !== STEP_NEW;
     }
     return { entries: out, duplicates };
+  }
+
+  /**
+   * `log.pushback` while the search index is too far behind this log. The index is fed from memory;
+   * once it falls behind by more than the feed holds, the feed keeps ids only and reads those
+   * records back from the log, which costs the index about twice the work per entry, so an index
+   * slower than ingest would never catch up again (and the process would sit at a higher memory
+   * level). Hence a log is pushed back while it is behind with such entries (Indexer.backedUp), and
+   * in any case past maxIndexLag waiting entries. System logs (`_audit`: a few events per request,
+   * which the server must not lose) only know the latter.
+   */
+  private refuseWhileIndexBehind(name: string): void {
+    const maxLag = this.opts.maxIndexLag ?? MAX_INDEX_LAG;
+    const lag = this.indexer.lag(name);
+    if (lag > maxLag || (!name.startsWith('_') && this.indexer.backedUp(name))) {
+      throw new LogError('log.pushback', `the search index of ${name} is behind; retry shortly`, {
+        details: { log: name, indexLag: lag, limit: maxLag, readBack: this.indexer.spilled(name) },
+      });
+    }
   }
 
   /**

@@ -147,6 +147,101 @@ test('logs take turns, one index transaction each: a busy log does not hold back
   assert.equal(inner.coveredSize('quiet'), 1);
 });
 
+test('a log is backed up from past a transaction with read-back entries until none is left, then back in memory', async () => {
+  const inner = createSqliteIndex({ path: ':memory:' });
+  // The index takes one transaction per `step()`.
+  const gates: Array<() => void> = [];
+  const index = new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'add') {
+        return async (log: string, entries: Parameters<typeof inner.add>[1]) => {
+          await new Promise<void>((r) => gates.push(r));
+          return target.add(log, entries);
+        };
+      }
+      return Reflect.get(target, prop, receiver);
+    },
+  });
+  const step = async () => {
+    while (gates.length === 0) await sleep(1);
+    gates.shift()!();
+  };
+  const records = makeRecords(40);
+  const src = source(records);
+  // Memory for 20 entries, so a transaction's worth is 20 as well.
+  const indexer = new Indexer(index, silentLogger, 0, 20);
+  indexer.attach(LOG, src);
+  indexer.enqueue(LOG, records.slice(0, 20));
+  indexer.enqueue(LOG, records.slice(20, 25));
+  assert.equal(indexer.spilled(LOG), 5);
+  assert.equal(indexer.backedUp(LOG), true, '25 waiting, 5 of them read back');
+  await step(); // the 20 held entries
+  while (indexer.lag(LOG) !== 5) await sleep(1);
+  // Only 5 wait now, but they are read back, and so would be anything appended before they are.
+  assert.equal(indexer.backedUp(LOG), true);
+  await step();
+  while (indexer.lag(LOG) !== 0) await sleep(1);
+  assert.equal(indexer.backedUp(LOG), false);
+  indexer.enqueue(LOG, records.slice(25, 30));
+  assert.equal(indexer.spilled(LOG), 0, 'held in memory again');
+  await step();
+  await indexer.drain();
+  assert.deepEqual(src.read, [20, 21, 22, 23, 24]);
+  // A few read-back entries alone (fewer than a transaction's worth) do not back a log up.
+  indexer.enqueue(LOG, records.slice(30, 40));
+  assert.equal(indexer.backedUp(LOG), false);
+  while (gates.length > 0 || indexer.lag(LOG) > 0) {
+    if (gates.length > 0) gates.shift()!();
+    await sleep(1);
+  }
+});
+
+test('a log whose index call failed takes its turn again after its back-off, however busy another log keeps the feed', {
+  timeout: 20_000,
+}, async () => {
+  const inner = createSqliteIndex({ path: ':memory:' });
+  const busy = makeRecords(3000);
+  const other = makeRecords(1, 'other');
+  let next = 1;
+  let failOther = true;
+  let otherIndexedAtBusyCall = -1;
+  let busyCalls = 0;
+  let indexer!: Indexer;
+  const index = new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'add') {
+        return (log: string, entries: Parameters<typeof inner.add>[1]) => {
+          if (log === 'other') {
+            if (failOther) {
+              failOther = false;
+              throw new Error('disk full');
+            }
+            otherIndexedAtBusyCall = busyCalls;
+          } else {
+            busyCalls++;
+            // Appends keep coming while the busy log is indexed: one more entry each time.
+            if (next < busy.length) indexer.enqueue(LOG, [busy[next++]!]);
+          }
+          return target.add(log, entries);
+        };
+      }
+      return Reflect.get(target, prop, receiver);
+    },
+  });
+  indexer = new Indexer(index, silentLogger, 0);
+  indexer.attach(LOG, source(busy));
+  indexer.attach('other', source(other));
+  indexer.enqueue(LOG, [busy[0]!]);
+  indexer.enqueue('other', other);
+  await indexer.drain();
+  assert.equal(inner.coveredSize('other'), 1);
+  assert.ok(
+    otherIndexedAtBusyCall >= 0 && otherIndexedAtBusyCall < busy.length - 1,
+    `the other log was indexed while the busy one still had entries coming (at call ${otherIndexedAtBusyCall})`,
+  );
+  assert.equal(inner.coveredSize(LOG), busy.length);
+});
+
 test('the memory budget also counts bytes: large records are read back past it', async () => {
   const index = createSqliteIndex({ path: ':memory:' });
   const records = makeRecords(6);

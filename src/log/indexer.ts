@@ -64,6 +64,12 @@ interface Queue {
   held: SequencedRecord[];
   spilled: string[];
   spillFrom: number;
+  /**
+   * Appends to the log wait (backedUp) from the moment more than a transaction's worth is waiting
+   * with spilled entries among it until no spilled entry is left: entries let in earlier would be
+   * spilled too (spilling lasts while any entry is), and the log would never get back to the cheap path.
+   */
+  backedUp: boolean;
 }
 
 export class Indexer {
@@ -113,14 +119,13 @@ export class Indexer {
   }
 
   /**
-   * Whether appends to `log` should wait for the index (Engine.append answers `log.pushback`): it
-   * has entries kept as ids only and more than one index transaction's worth waiting. A log with a
-   * few such entries only because other logs filled the shared budget is not held back.
+   * Whether appends to `log` should wait for the index (Engine.append answers `log.pushback`): once
+   * it has entries kept as ids only and more than one index transaction's worth waiting, until the
+   * index has taken every such entry. A log with a few such entries only because other logs filled
+   * the shared budget is not held back.
    */
   backedUp(log: string): boolean {
-    const q = this.queues.get(log);
-    if (q === undefined || q.spilled.length === 0) return false;
-    return q.held.length + q.spilled.length > Math.min(CHUNK, this.memoryEntries);
+    return this.queues.get(log)?.backedUp === true;
   }
 
   /** Where records of `log` that were not kept in memory are read back from. */
@@ -164,7 +169,7 @@ export class Indexer {
     if (m) for (const r of records) if (m.has(r.id)) m.set(r.id, r.index);
     let q = this.queues.get(log);
     if (q === undefined) {
-      q = { held: [], spilled: [], spillFrom: 0 };
+      q = { held: [], spilled: [], spillFrom: 0, backedUp: false };
       this.queues.set(log, q);
     }
     let bytes = 0;
@@ -177,6 +182,7 @@ export class Indexer {
     if (spill) {
       if (q.spilled.length === 0) q.spillFrom = records[0]!.index;
       for (const r of records) q.spilled.push(r.id);
+      if (q.held.length + q.spilled.length > Math.min(CHUNK, this.memoryEntries)) q.backedUp = true;
     } else {
       for (const r of records) q.held.push(r);
       this.held += records.length;
@@ -209,13 +215,15 @@ export class Indexer {
   private async flush(): Promise<void> {
     try {
       // One chunk per log per round, so a log whose appends keep its queue full cannot hold back
-      // the index of every other log (the `_audit` log among them). A log whose chunk failed waits
-      // for the next flush, which is scheduled while anything is queued.
-      const failed = new Set<string>();
+      // the index of every other log (the `_audit` log among them). A log whose chunk failed sits
+      // out the rounds of its back-off, then takes its turn again, however busy the others keep
+      // the flush (when nothing else is left, the next flush retries it).
+      const retryAt = new Map<string, number>();
       for (let progressed = true; progressed; ) {
         progressed = false;
         for (const [log, q] of this.queues) {
-          if (failed.has(log) || (q.held.length === 0 && q.spilled.length === 0)) continue;
+          if (q.held.length === 0 && q.spilled.length === 0) continue;
+          if ((retryAt.get(log) ?? 0) > Date.now()) continue;
           let chunk: SequencedRecord[];
           let ids: string[];
           try {
@@ -241,11 +249,12 @@ export class Indexer {
               // An observer that throws must not stop the feed (nor escape as an unhandled rejection).
               this.logger.error({ err: observerErr }, 'the index failure observer threw');
             }
-            await new Promise((r) => setTimeout(r, Math.min(5000, 100 * this.failures)));
-            // Other logs get their turn before this one is retried (the flush is rescheduled while
-            // anything is queued): one log whose records cannot be indexed, say a damaged bundle
-            // read back for a spilled entry, must not stop the index for every log.
-            failed.add(log);
+            const backoff = Math.min(5000, 100 * this.failures);
+            await new Promise((r) => setTimeout(r, backoff));
+            // Other logs get their turn before this one is retried: one log whose records cannot
+            // be indexed, say a damaged bundle read back for a spilled entry, must not stop the
+            // index for every log.
+            retryAt.set(log, Date.now() + backoff);
             continue;
           }
           this.failures = 0;
@@ -259,6 +268,7 @@ export class Indexer {
           } else {
             q.spilled.splice(0, ids.length);
             q.spillFrom += ids.length;
+            if (q.spilled.length === 0) q.backedUp = false;
           }
           this.queued -= ids.length;
           const m = this.claims.get(log);

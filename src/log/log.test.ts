@@ -242,7 +242,7 @@ test('a search index that falls behind pushes appends back instead of growing me
   await engine.close();
 });
 
-test('appends are pushed back once the index feed can no longer hold the records, well before maxIndexLag; a quiet log is not', async () => {
+test('appends are pushed back once the index feed can no longer hold the records, well before maxIndexLag; a quiet log, a system log and a pure retry are not', async () => {
   const stalled = createSqliteIndex({ path: ':memory:' });
   let release: () => void = () => {};
   const gate = new Promise<void>((r) => {
@@ -264,10 +264,11 @@ test('appends are pushed back once the index feed can no longer hold the records
   });
   await engine.createLog('acme');
   await engine.createLog('quiet');
+  await engine.createLog('_sys', { system: true });
   // 8 fit in memory: still accepted.
-  await engine.append(
+  const first = await engine.append(
     'acme',
-    Array.from({ length: 8 }, (_, i) => sampleEvent(i)),
+    Array.from({ length: 8 }, (_, i) => ({ ...sampleEvent(i), id: `e-${i}` })),
   );
   await engine.append('acme', [sampleEvent(8), sampleEvent(9)]);
   // These 5 no longer fit: accepted (the check comes first), kept as ids to be read back.
@@ -283,19 +284,36 @@ test('appends are pushed back once the index feed can no longer hold the records
     return true;
   });
   assert.equal(engine.log('acme').size, 15, 'the refused append added nothing');
+  // A retry of events the log already holds adds nothing, so it gets its entries, not a pushback…
+  const retry = await engine.append('acme', [{ ...sampleEvent(3), id: 'e-3' }]);
+  assert.deepEqual(retry.entries, [first.entries[3]]);
+  assert.deepEqual(retry.duplicates, [true]);
+  // …but a batch with anything new in it is refused whole.
+  await assert.rejects(engine.append('acme', [{ ...sampleEvent(3), id: 'e-3' }, sampleEvent(22)]), {
+    code: 'log.pushback',
+  });
+  // A system log (`_audit`) is only held to maxIndexLag: 12 waiting, all of them read back.
+  await engine.append(
+    '_sys',
+    Array.from({ length: 12 }, (_, i) => sampleEvent(40 + i)),
+  );
+  await engine.append('_sys', [sampleEvent(52)]);
+  assert.equal(engine.indexLag('_sys'), 13);
   // Another log finds the shared memory full too, but has only its own few entries waiting: its
   // appends go on (a busy log must not stop the others, `_audit` among them).
   await engine.append('quiet', [sampleEvent(30)]);
   await engine.append('quiet', [sampleEvent(31)]);
   assert.equal(engine.indexLag('quiet'), 2);
   release();
-  for (let i = 0; i < 100 && engine.indexLag('acme') + engine.indexLag('quiet') > 0; i++) {
+  const logs = ['acme', 'quiet', '_sys'];
+  for (let i = 0; i < 200 && logs.some((l) => engine.indexLag(l) > 0); i++) {
     await new Promise((r) => setTimeout(r, 10));
   }
   assert.equal(engine.indexLag('acme'), 0);
   await engine.append('acme', [sampleEvent(21)]);
   assert.equal(engine.log('acme').size, 16);
   assert.equal(engine.log('quiet').size, 2);
+  assert.equal(engine.log('_sys').size, 13);
   await engine.close();
 });
 
