@@ -306,7 +306,7 @@ test('appends are pushed back once the index feed can no longer hold the records
   assert.equal(engine.indexLag('quiet'), 2);
   release();
   const logs = ['acme', 'quiet', '_sys'];
-  for (let i = 0; i < 200 && logs.some((l) => engine.indexLag(l) > 0); i++) {
+  for (let i = 0; i < 500 && logs.some((l) => engine.indexLag(l) > 0); i++) {
     await new Promise((r) => setTimeout(r, 10));
   }
   assert.equal(engine.indexLag('acme'), 0);
