@@ -23,7 +23,17 @@ const writer = async (w: number) => {
       actor: { id: `writer-${w}` },
       metadata: { n: n++, i, pad: 'x'.repeat(200) },
     }));
-    const { entries } = await dd.engine.append('crash', batch);
+    let entries: Awaited<ReturnType<typeof dd.engine.append>>['entries'];
+    for (;;) {
+      try {
+        ({ entries } = await dd.engine.append('crash', batch));
+        break;
+      } catch (err) {
+        // The search index is behind (refused whole, nothing appended): retry, as a client does.
+        if ((err as { code?: string }).code !== 'log.pushback') throw err;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
     say(entries.map((e) => `ack ${e.index} ${e.leafHash}`).join('\n'));
     const cp = log.latestCheckpoint();
     if (cp.size !== lastCp) {
