@@ -249,62 +249,6 @@ test('a log whose index call failed takes its turn again after its back-off, how
   assert.equal(inner.coveredSize(LOG), next);
 });
 
-test('a log that keeps failing does not slow the others: they are indexed while it backs off', async (t) => {
-  // Back-off waits are timers, and here neither time passes nor any timer fires unless the test
-  // ticks: the busy log must get through without one.
-  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
-  const inner = createSqliteIndex({ path: ':memory:' });
-  const busy = makeRecords(50);
-  let next = 1;
-  let brokenCalls = 0;
-  let indexer!: Indexer;
-  const index = new Proxy(inner, {
-    get(target, prop, receiver) {
-      if (prop === 'add') {
-        return (log: string, entries: Parameters<typeof inner.add>[1]) => {
-          if (log === 'broken') {
-            brokenCalls++;
-            throw new Error('damaged bundle');
-          }
-          if (next < busy.length) indexer.enqueue(LOG, [busy[next++]!]);
-          return target.add(log, entries);
-        };
-      }
-      return Reflect.get(target, prop, receiver);
-    },
-  });
-  indexer = new Indexer(index, silentLogger, 0);
-  indexer.attach(LOG, source(busy));
-  indexer.attach('broken', source(makeRecords(1, 'broken')));
-  indexer.enqueue('broken', makeRecords(1, 'broken'));
-  indexer.enqueue(LOG, [busy[0]!]);
-  for (let i = 0; i < 10_000 && inner.coveredSize(LOG) < busy.length; i++) {
-    await new Promise((r) => setImmediate(r));
-  }
-  assert.equal(inner.coveredSize(LOG), busy.length);
-  assert.equal(brokenCalls, 1, 'the failing log waits out its back-off');
-  assert.equal(indexer.lag('broken'), 1);
-  // Entries that come while only the failing log has work (so the feed waits for its back-off) do
-  // not wait for it either.
-  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
-  const late = makeRecords(1, 'late');
-  indexer.attach('late', source(late));
-  indexer.enqueue('late', late);
-  for (let i = 0; i < 1000 && inner.coveredSize('late') < 1; i++) await new Promise((r) => setImmediate(r));
-  assert.equal(inner.coveredSize('late'), 1);
-  // close() gives up on it after three failures in a row: each tick ends one back-off.
-  let closed = false;
-  const closing = indexer.close().then(() => {
-    closed = true;
-  });
-  for (let i = 0; i < 10 && !closed; i++) {
-    t.mock.timers.tick(5000);
-    await new Promise((r) => setImmediate(r));
-  }
-  await closing;
-  assert.equal(brokenCalls, 4);
-});
-
 test('the memory budget also counts bytes: large records are read back past it', async () => {
   const index = createSqliteIndex({ path: ':memory:' });
   const records = makeRecords(6);

@@ -82,8 +82,6 @@ export class Indexer {
   private scheduled: Promise<void> | undefined;
   // A timer that starts the next flush after `delayMs`, with the function that starts it at once.
   private delayed: { timer: NodeJS.Timeout; start: () => void } | undefined;
-  // Ends a flush's wait for a failed log's back-off (pause) when new entries come.
-  private wakeFlush: (() => void) | undefined;
   private queued = 0;
   // Records held in memory across every queue, and their bytes (heldSize): the memory bounds.
   private held = 0;
@@ -192,7 +190,6 @@ export class Indexer {
       this.heldBytes += bytes;
     }
     this.queued += records.length;
-    this.wakeFlush?.();
     this.schedule();
   }
 
@@ -220,19 +217,14 @@ export class Indexer {
     try {
       // One chunk per log per round, so a log whose appends keep its queue full cannot hold back
       // the index of every other log (the `_audit` log among them). A log whose chunk failed sits
-      // out its own back-off (growing with its failures in a row) while the others go on; the
-      // flush waits only when every log with work is backing off.
-      const backoff = new Map<string, { failures: number; until: number }>();
-      for (;;) {
-        let progressed = false;
-        let nextTry = Number.POSITIVE_INFINITY;
+      // out the rounds of its back-off, then takes its turn again, however busy the others keep
+      // the flush (when nothing else is left, the next flush retries it).
+      const retryAt = new Map<string, number>();
+      for (let progressed = true; progressed; ) {
+        progressed = false;
         for (const [log, q] of this.queues) {
           if (q.held.length === 0 && q.spilled.length === 0) continue;
-          const off = backoff.get(log);
-          if (off !== undefined && off.until > Date.now()) {
-            nextTry = Math.min(nextTry, off.until);
-            continue;
-          }
+          if ((retryAt.get(log) ?? 0) > Date.now()) continue;
           let chunk: SequencedRecord[];
           let ids: string[];
           try {
@@ -258,15 +250,14 @@ export class Indexer {
               // An observer that throws must not stop the feed (nor escape as an unhandled rejection).
               this.logger.error({ err: observerErr }, 'the index failure observer threw');
             }
-            // Other logs go on meanwhile: one log whose records cannot be indexed, say a damaged
-            // bundle read back for a spilled entry, must not stop or slow the index of every log.
-            const failures = (off?.failures ?? 0) + 1;
-            const until = Date.now() + Math.min(5000, 100 * failures);
-            backoff.set(log, { failures, until });
-            nextTry = Math.min(nextTry, until);
+            const backoff = Math.min(5000, 100 * this.failures);
+            await new Promise((r) => setTimeout(r, backoff));
+            // Other logs get their turn before this one is retried: one log whose records cannot
+            // be indexed, say a damaged bundle read back for a spilled entry, must not stop the
+            // index for every log.
+            retryAt.set(log, Date.now() + backoff);
             continue;
           }
-          backoff.delete(log);
           this.failures = 0;
           this.successes++;
           if (q.held.length > 0) {
@@ -287,27 +278,11 @@ export class Indexer {
           // Yield between chunks so indexing never monopolises the event loop.
           await new Promise((r) => setImmediate(r));
         }
-        if (progressed) continue;
-        if (nextTry === Number.POSITIVE_INFINITY) break;
-        // Every log with work is backing off: wait for the first of them, or for new entries.
-        await this.pause(nextTry - Date.now());
       }
     } finally {
       this.scheduled = undefined;
       if (this.queued > 0 && !(this.stopping && this.failures >= GIVE_UP_AFTER)) this.schedule();
     }
-  }
-
-  /** Waits `ms`, or less if enqueue() brings new entries meanwhile. */
-  private pause(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => this.wakeFlush?.(), Math.max(0, ms));
-      this.wakeFlush = () => {
-        clearTimeout(timer);
-        this.wakeFlush = undefined;
-        resolve();
-      };
-    });
   }
 
   /**
