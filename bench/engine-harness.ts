@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { initDataDir, openDataDir } from '../src/app/data-dir.js';
 import type { SearchIndex } from '../src/index/types.js';
 import { Engine } from '../src/log/engine.js';
-import { sampleEvent } from '../src/log/test-helpers.js';
+import { appendRetrying as appendToLog, sampleEvent } from '../src/log/test-helpers.js';
 import { silentLogger } from '../src/log/types.js';
 import { createLocalDriver } from '../src/storage/local/local-driver.js';
 import { percentile } from './measure.js';
@@ -191,16 +191,8 @@ export async function appendRetrying(
   events: Record<string, unknown>[],
   onPushback?: () => void,
 ): Promise<number> {
-  for (;;) {
-    try {
-      const { entries } = await engine.append(LOG, events);
-      return entries[entries.length - 1]!.index;
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'log.pushback') throw err;
-      onPushback?.();
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
+  const { entries } = await appendToLog(engine, LOG, events, onPushback);
+  return entries[entries.length - 1]!.index;
 }
 
 export interface OpenedEngine {

@@ -7,6 +7,7 @@
 import { writeSync } from 'node:fs';
 import { openDataDir } from '../app/data-dir.js';
 import { toHex } from '../core/encoding.js';
+import { appendRetrying } from './test-helpers.js';
 
 const dir = process.argv[2];
 if (!dir) throw new Error('usage: crash-child DATA_DIR');
@@ -23,17 +24,7 @@ const writer = async (w: number) => {
       actor: { id: `writer-${w}` },
       metadata: { n: n++, i, pad: 'x'.repeat(200) },
     }));
-    let entries: Awaited<ReturnType<typeof dd.engine.append>>['entries'];
-    for (;;) {
-      try {
-        ({ entries } = await dd.engine.append('crash', batch));
-        break;
-      } catch (err) {
-        // The search index is behind (refused whole, nothing appended): retry, as a client does.
-        if ((err as { code?: string }).code !== 'log.pushback') throw err;
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    }
+    const { entries } = await appendRetrying(dd.engine, 'crash', batch);
     say(entries.map((e) => `ack ${e.index} ${e.leafHash}`).join('\n'));
     const cp = log.latestCheckpoint();
     if (cp.size !== lastCp) {

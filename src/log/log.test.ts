@@ -210,7 +210,8 @@ test('entries acknowledged but not integrated before a crash are replayed and re
   await after.close();
 });
 
-test('a search index that falls behind pushes appends back instead of growing memory', async () => {
+/** An in-memory SQLite index whose `add` waits until `release()`: an index that has fallen behind. */
+function gatedIndex() {
   const stalled = createSqliteIndex({ path: ':memory:' });
   let release: () => void = () => {};
   const gate = new Promise<void>((r) => {
@@ -222,6 +223,11 @@ test('a search index that falls behind pushes appends back instead of growing me
       return stalled.add(log, entries);
     },
   });
+  return { index, release };
+}
+
+test('a search index that falls behind pushes appends back instead of growing memory', async () => {
+  const { index, release } = gatedIndex();
   const engine = await Engine.open({
     driver: createMemoryDriver(),
     index,
@@ -243,17 +249,7 @@ test('a search index that falls behind pushes appends back instead of growing me
 });
 
 test('appends are pushed back once the index feed can no longer hold the records, well before maxIndexLag; a quiet log, a system log and a pure retry are not', async () => {
-  const stalled = createSqliteIndex({ path: ':memory:' });
-  let release: () => void = () => {};
-  const gate = new Promise<void>((r) => {
-    release = r;
-  });
-  const index = Object.assign(Object.create(stalled) as typeof stalled, {
-    add: async (log: string, entries: Parameters<typeof stalled.add>[1]) => {
-      await gate;
-      return stalled.add(log, entries);
-    },
-  });
+  const { index, release } = gatedIndex();
   // Room in memory for 10 waiting records; the lag limit alone would allow 1,000.
   const engine = await Engine.open({
     driver: createMemoryDriver(),
@@ -271,7 +267,7 @@ test('appends are pushed back once the index feed can no longer hold the records
     Array.from({ length: 8 }, (_, i) => ({ ...sampleEvent(i), id: `e-${i}` })),
   );
   await engine.append('acme', [sampleEvent(8), sampleEvent(9)]);
-  // These 5 no longer fit: accepted (the check comes first), kept as ids to be read back.
+  // These 5 no longer fit: accepted (checked before they are queued), kept as ids to be read back.
   await engine.append(
     'acme',
     Array.from({ length: 5 }, (_, i) => sampleEvent(10 + i)),

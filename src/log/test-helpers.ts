@@ -3,7 +3,7 @@ import { createSqliteIndex } from '../index/sqlite/sqlite-index.js';
 import { createLocalDriver } from '../storage/local/local-driver.js';
 import type { StorageDriver } from '../storage/types.js';
 import type { EngineConfig } from './config.js';
-import { Engine } from './engine.js';
+import { type AppendResult, Engine } from './engine.js';
 import { verifyStorage } from './verify.js';
 
 export function openTestEngine(
@@ -19,6 +19,28 @@ export function openTestEngine(
     originPrefix: 'test.example',
     config: { ...config, integrator: { intervalMs: 60_000, ...config?.integrator } },
   });
+}
+
+/**
+ * `engine.append(log, events)` as a client does it: a `log.pushback` (the search index too far
+ * behind; HTTP: 503 + Retry-After; nothing of the batch was appended) waits 10 ms and retries, told
+ * to `onPushback`.
+ */
+export async function appendRetrying(
+  engine: Pick<Engine, 'append'>,
+  log: string,
+  events: readonly unknown[],
+  onPushback?: () => void,
+): Promise<AppendResult> {
+  for (;;) {
+    try {
+      return await engine.append(log, events);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'log.pushback') throw err;
+      onPushback?.();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
 }
 
 /**
