@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import { hashesToHex } from './hex.js';
+import { hashesToHex, hashesToJsonArray } from './hex.js';
 
 test('hashesToHex: each hash as 64 lowercase hex digits, in order', () => {
   const digests = ['a', 'b', 'c'].map((s) => createHash('sha256').update(s).digest());
@@ -20,4 +20,17 @@ test('hashesToHex: each hash as 64 lowercase hex digits, in order', () => {
 test('hashesToHex: refuses anything but 32-byte hashes', () => {
   assert.throws(() => hashesToHex([new Uint8Array(32), new Uint8Array(31)]), RangeError);
   assert.throws(() => hashesToHex([new Uint8Array(33)]), RangeError);
+});
+
+test('hashesToJsonArray: the JSON text of hashesToHex, refusing the same inputs', () => {
+  const digests = ['a', 'b', 'c'].map((s) => createHash('sha256').update(s).digest());
+  for (const hashes of [[], digests.slice(0, 1), digests]) {
+    const text = hashesToJsonArray(hashes);
+    assert.equal(text, JSON.stringify(hashesToHex(hashes)));
+    assert.deepEqual(
+      JSON.parse(text),
+      hashes.map((h) => h.toString('hex')),
+    );
+  }
+  assert.throws(() => hashesToJsonArray([new Uint8Array(32), new Uint8Array(31)]), RangeError);
 });

@@ -111,7 +111,9 @@ describe('tlog read path', () => {
           url: `/v1/logs/acme/proofs/inclusion?index=${index}&tree_size=${treeSize}`,
         });
         assert.equal(res.statusCode, 200);
+        assert.equal(res.headers['content-type'], 'application/json; charset=utf-8');
         const body = res.json();
+        assert.deepEqual(Object.keys(body), ['index', 'tree_size', 'hashes']);
         assert.equal(body.index, index);
         assert.equal(body.tree_size, treeSize);
         if (treeSize === N) {
@@ -136,6 +138,8 @@ describe('tlog read path', () => {
       url: `/v1/logs/acme/proofs/consistency?from=${old.size}&to=${cur.size}`,
     });
     assert.equal(res.statusCode, 200);
+    assert.equal(res.headers['content-type'], 'application/json; charset=utf-8');
+    assert.deepEqual(Object.keys(res.json()), ['from', 'to', 'hashes']);
     const { from, to, hashes } = res.json();
     assert.equal(from, old.size);
     assert.equal(to, cur.size);
