@@ -429,6 +429,95 @@ test('a log whose entries cannot be indexed does not hold up the other logs', as
   index.close();
 });
 
+/**
+ * An index whose `add` fails for every call on `log` (as one whose records hit a damaged bundle
+ * would) and works for the others; counts calls per log and when each other log's call ran.
+ */
+function failingFor(log: string) {
+  const inner = createSqliteIndex({ path: ':memory:' });
+  const calls = new Map<string, number>();
+  const index = new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'add') {
+        return (name: string, entries: SequencedRecord[]) => {
+          calls.set(name, (calls.get(name) ?? 0) + 1);
+          return name === log ? Promise.reject(new Error('damaged bundle')) : target.add(name, entries);
+        };
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { inner, index, calls };
+}
+
+test('a log in a long back-off does not delay the other logs, and close() does not wait it out', {
+  timeout: 20_000,
+}, async () => {
+  const { inner, index } = failingFor(LOG);
+  const indexer = new Indexer(index, silentLogger, DEFAULT_INDEX_DELAY_MS);
+  let failures = 0;
+  let fifth!: () => void;
+  const fifthFailure = new Promise<void>((resolve) => {
+    fifth = resolve;
+  });
+  indexer.onFailure = () => {
+    if (++failures === 5) fifth();
+  };
+  indexer.enqueue(LOG, makeRecords(3));
+  // The back-off grows by 100 ms per failure in a row: 500 ms after the fifth.
+  await fifthFailure;
+  const beta = makeRecords(2, 'beta');
+  const started = performance.now();
+  indexer.enqueue('beta', beta);
+  while (inner.coveredSize('beta') < 2) await sleep(5);
+  const waited = performance.now() - started;
+  assert.ok(waited < 300, `beta waited ${Math.round(waited)} ms (its delay is ${DEFAULT_INDEX_DELAY_MS} ms)`);
+  assert.equal(failures, 5, 'the failing log was not retried before its back-off ended');
+  // Closing retries the failing log at once, a few times, instead of waiting out its back-off.
+  const closing = performance.now();
+  await indexer.close();
+  assert.ok(performance.now() - closing < 3000, 'close() gave up within a few short attempts');
+  assert.equal(indexer.lag(LOG), 3, 'the failing log keeps its entries for the next open');
+  inner.close();
+});
+
+test('while a log fails for good, the others are still indexed in batches, not per append', {
+  timeout: 20_000,
+}, async () => {
+  const { inner, index, calls } = failingFor(LOG);
+  const indexer = new Indexer(index, silentLogger, DEFAULT_INDEX_DELAY_MS);
+  indexer.enqueue(LOG, makeRecords(3));
+  const beta = makeRecords(120, 'beta');
+  // One append every 5 ms for 0.6 s: with the 50 ms delay, about a dozen index transactions.
+  for (const r of beta) {
+    indexer.enqueue('beta', [r]);
+    await sleep(5);
+  }
+  while (inner.coveredSize('beta') < beta.length) await sleep(5);
+  const betaCalls = calls.get('beta') ?? 0;
+  assert.ok(betaCalls <= 40, `${betaCalls} index transactions for 120 appends`);
+  await indexer.close();
+  inner.close();
+});
+
+test('a log that keeps failing alone is retried at its back-off, with an idle event loop between', {
+  timeout: 20_000,
+}, async () => {
+  const { inner, index, calls } = failingFor(LOG);
+  const indexer = new Indexer(index, silentLogger, 0);
+  const before = performance.eventLoopUtilization();
+  indexer.enqueue(LOG, makeRecords(3));
+  await sleep(1200);
+  const busy = performance.eventLoopUtilization(before).utilization;
+  // 100 + 200 + 300 + 400 ms of back-off fit in 1.2 s: five attempts, give or take a timer.
+  const attempts = calls.get(LOG) ?? 0;
+  assert.ok(attempts >= 3 && attempts <= 7, `${attempts} attempts in 1.2 s`);
+  assert.ok(busy < 0.5, `event loop ${Math.round(busy * 100)}% busy while waiting to retry`);
+  await indexer.close();
+  inner.close();
+});
+
 test('a failure observer that throws does not stop the feed', { timeout: 10_000 }, async () => {
   const inner = createSqliteIndex({ path: ':memory:' });
   const { index: flaky, state } = breakableIndex(inner);

@@ -80,8 +80,13 @@ export class Indexer {
   // entry index once it is durable (so a long index lag holds a number per id, not the batch's acks).
   private readonly claims = new Map<string, Map<string, Claim | number>>();
   private scheduled: Promise<void> | undefined;
-  // A timer that starts the next flush after `delayMs`, with the function that starts it at once.
-  private delayed: { timer: NodeJS.Timeout; start: () => void } | undefined;
+  // A timer that starts the next flush at `at` (performance.now() time), with the function that starts it at once.
+  private delayed: { timer: NodeJS.Timeout; start: () => void; at: number } | undefined;
+  // Logs whose last index call failed: their failures in a row, and when (performance.now()) they
+  // may be tried again.
+  // Until then a flush passes them by (other logs are indexed as usual) and no timer waits for them
+  // unless nothing else is waiting.
+  private readonly backoff = new Map<string, { failures: number; retryAt: number }>();
   private queued = 0;
   // Records held in memory across every queue, and their bytes (heldSize): the memory bounds.
   private held = 0;
@@ -193,38 +198,70 @@ export class Indexer {
     this.schedule();
   }
 
-  /** Starts a flush: at once when a chunk is ready (or `now`), else after `delayMs`. */
+  /**
+   * Makes sure a flush starts when there is work it can do: at once when a chunk is ready (or
+   * `now`), else after `delayMs`; for logs in back-off only, when the first of them may retry. A
+   * flush already running picks up new entries itself (and schedules the next when it ends).
+   */
   private schedule(now = false): void {
-    if (this.delayed && (now || this.queued >= CHUNK)) {
-      const { timer, start } = this.delayed;
-      clearTimeout(timer);
-      start();
+    const wait = this.waitForWork(now);
+    if (wait === undefined) return;
+    const at = performance.now() + wait;
+    if (this.delayed) {
+      if (this.delayed.at <= at) return;
+      clearTimeout(this.delayed.timer);
+      if (wait === 0) this.delayed.start();
+      else {
+        this.delayed.timer = setTimeout(this.delayed.start, wait);
+        this.delayed.at = at;
+      }
       return;
     }
     if (this.scheduled) return;
-    const wait = now || this.queued >= CHUNK || this.delayMs <= 0 ? 0 : this.delayMs;
     this.scheduled = new Promise<void>((resolve) => {
       const start = () => {
         this.delayed = undefined;
         setImmediate(resolve);
       };
       if (wait === 0) start();
-      else this.delayed = { timer: setTimeout(start, wait), start };
+      else this.delayed = { timer: setTimeout(start, wait), start, at };
     }).then(() => this.flush());
+  }
+
+  /**
+   * Milliseconds until a flush has work (undefined: none queued). Entries of logs in back-off count
+   * only from their retry time; a closing indexer retries at once (close() bounds the attempts).
+   */
+  private waitForWork(now: boolean): number | undefined {
+    if (this.queued === 0) return undefined;
+    let ready = this.queued;
+    let retryIn = Number.POSITIVE_INFINITY;
+    if (this.backoff.size > 0 && !this.stopping) {
+      const t = performance.now();
+      for (const [log, b] of this.backoff) {
+        const waiting = this.lag(log);
+        if (waiting === 0 || b.retryAt <= t) continue;
+        ready -= waiting;
+        retryIn = Math.min(retryIn, b.retryAt - t);
+      }
+    }
+    if (ready <= 0) return retryIn;
+    return now || ready >= CHUNK || this.delayMs <= 0 ? 0 : Math.min(this.delayMs, retryIn);
   }
 
   private async flush(): Promise<void> {
     try {
       // One chunk per log per round, so a log whose appends keep its queue full cannot hold back
       // the index of every other log (the `_audit` log among them). A log whose chunk failed sits
-      // out the rounds of its back-off, then takes its turn again, however busy the others keep
-      // the flush (when nothing else is left, the next flush retries it).
-      const retryAt = new Map<string, number>();
+      // out its back-off (100 ms per failure in a row, at most 5 s) without holding up the others,
+      // then takes its turn again, however busy the others keep the flush; when only such logs
+      // are left, the flush ends and schedule() times the next one for the first retry.
       for (let progressed = true; progressed; ) {
         progressed = false;
         for (const [log, q] of this.queues) {
           if (q.held.length === 0 && q.spilled.length === 0) continue;
-          if ((retryAt.get(log) ?? 0) > Date.now()) continue;
+          const b = this.backoff.get(log);
+          if (b !== undefined && b.retryAt > performance.now() && !this.stopping) continue;
           let chunk: SequencedRecord[];
           let ids: string[];
           try {
@@ -250,16 +287,17 @@ export class Indexer {
               // An observer that throws must not stop the feed (nor escape as an unhandled rejection).
               this.logger.error({ err: observerErr }, 'the index failure observer threw');
             }
-            const backoff = Math.min(5000, 100 * this.failures);
-            await new Promise((r) => setTimeout(r, backoff));
-            // Other logs get their turn before this one is retried: one log whose records cannot
-            // be indexed, say a damaged bundle read back for a spilled entry, must not stop the
-            // index for every log.
-            retryAt.set(log, Date.now() + backoff);
+            // One log whose records cannot be indexed, say a damaged bundle read back for a
+            // spilled entry, must not slow the index of every other log: it waits alone.
+            const failures = (b?.failures ?? 0) + 1;
+            this.backoff.set(log, { failures, retryAt: performance.now() + Math.min(5000, 100 * failures) });
+            // Closing: the attempts are few (GIVE_UP_AFTER), and close() waits for them.
+            if (this.stopping) await new Promise((r) => setTimeout(r, Math.min(5000, 100 * this.failures)));
             continue;
           }
           this.failures = 0;
           this.successes++;
+          if (b !== undefined) this.backoff.delete(log);
           if (q.held.length > 0) {
             let freed = 0;
             for (const r of chunk) freed += heldSize(r);
