@@ -39,7 +39,7 @@ export function createMonitorMetrics(registry: Registry, sources: MetricSources)
   const registers = [registry];
   const fsync = new Histogram({
     name: 'indelible_fsync_duration_seconds',
-    help: 'Duration of each journal fsync (durable write) in seconds.',
+    help: 'Duration of each journal commit in seconds: the write and fdatasync, plus the wait for the event loop to resume the commit (under load the larger part).',
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
     registers,
   });
