@@ -482,7 +482,7 @@ export class Engine {
   /** Rebuilds the search index of one log from the log itself; returns the entries indexed. */
   async reindex(name: string, onProgress?: (done: number, total: number) => void): Promise<number> {
     const log = this.log(name);
-    await this.indexer.drain();
+    await this.indexer.drain(name);
     await this.opts.index.reset(name);
     await this.indexer.catchUp(name, log, onProgress);
     return log.size;
@@ -494,7 +494,7 @@ export class Engine {
    */
   async checkIndex(name: string): Promise<number | undefined> {
     const log = this.log(name);
-    await this.indexer.drain();
+    await this.indexer.drain(name);
     await this.opts.index.pruneBefore(name, log.minimumIndex);
     return this.opts.index.verifyAgainst(name, async (from, to) =>
       (await log.readRecords(from, Math.min(to, log.size), { cache: false })).map((r) => hashLeaf(r)),
@@ -508,7 +508,7 @@ export class Engine {
   async pruneBefore(name: string, minimumIndex: number): Promise<void> {
     const log = this.log(name);
     log.advanceMinimumIndex(minimumIndex);
-    await this.indexer.drain();
+    await this.indexer.drain(name);
     await this.opts.index.pruneBefore(name, minimumIndex);
   }
 

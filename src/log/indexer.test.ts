@@ -241,6 +241,8 @@ test('a log whose index call failed takes its turn again after its back-off, how
   indexer.enqueue(LOG, [busy[0]!]);
   indexer.enqueue('other', other);
   await indexer.drain();
+  // drain() waits for what was enqueued when it was called; the busy log's last entry came later.
+  await indexer.drain();
   assert.equal(inner.coveredSize('other'), 1);
   assert.ok(
     otherIndexedAtBusyCall >= 0 && otherIndexedAtBusyCall < busy.length - 1,
@@ -436,11 +438,14 @@ test('a log whose entries cannot be indexed does not hold up the other logs', as
 function failingFor(log: string) {
   const inner = createSqliteIndex({ path: ':memory:' });
   const calls = new Map<string, number>();
+  // performance.now() of each call for the failing log.
+  const attempts: number[] = [];
   const index = new Proxy(inner, {
     get(target, prop, receiver) {
       if (prop === 'add') {
         return (name: string, entries: SequencedRecord[]) => {
           calls.set(name, (calls.get(name) ?? 0) + 1);
+          if (name === log) attempts.push(performance.now());
           return name === log ? Promise.reject(new Error('damaged bundle')) : target.add(name, entries);
         };
       }
@@ -448,13 +453,13 @@ function failingFor(log: string) {
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
-  return { inner, index, calls };
+  return { inner, index, calls, attempts };
 }
 
 test('a log in a long back-off does not delay the other logs, and close() does not wait it out', {
   timeout: 20_000,
 }, async () => {
-  const { inner, index } = failingFor(LOG);
+  const { inner, index, attempts } = failingFor(LOG);
   const indexer = new Indexer(index, silentLogger, DEFAULT_INDEX_DELAY_MS);
   let failures = 0;
   let fifth!: () => void;
@@ -476,9 +481,65 @@ test('a log in a long back-off does not delay the other logs, and close() does n
   assert.equal(failures, 5, 'the failing log was not retried before its back-off ended');
   // Closing retries the failing log at once, a few times, instead of waiting out its back-off.
   const closing = performance.now();
+  const backoffLeft = attempts[4]! + 500 - closing;
+  assert.ok(backoffLeft > 250, `${Math.round(backoffLeft)} ms of back-off left when close() begins`);
   await indexer.close();
-  assert.ok(performance.now() - closing < 3000, 'close() gave up within a few short attempts');
+  assert.equal(attempts.length, 5 + 3, 'three more attempts at close, then it gives up');
+  const first = attempts[5]! - closing;
+  assert.ok(first < backoffLeft - 100, `first attempt ${Math.round(first)} ms into close()`);
   assert.equal(indexer.lag(LOG), 3, 'the failing log keeps its entries for the next open');
+  inner.close();
+});
+
+test('close() still indexes the other logs after giving up on one that keeps failing', {
+  timeout: 20_000,
+}, async () => {
+  const { inner, index, attempts } = failingFor(LOG);
+  const indexer = new Indexer(index, silentLogger, DEFAULT_INDEX_DELAY_MS);
+  // The failing log's queue comes first, and it has failed more than the close() bound already.
+  indexer.enqueue(LOG, makeRecords(3));
+  while (attempts.length < 4) await sleep(10);
+  const beta = makeRecords(5, 'beta');
+  indexer.enqueue('beta', beta);
+  await indexer.close();
+  assert.equal(inner.coveredSize('beta'), 5, 'the healthy log was indexed by close()');
+  assert.equal(indexer.lag(LOG), 3);
+  await indexer.drain('beta');
+  await assert.rejects(indexer.drain(LOG), { code: 'index.unavailable' });
+  inner.close();
+});
+
+test('drain(log) waits for that log only, and gives up on its failures while others succeed', {
+  timeout: 20_000,
+}, async () => {
+  const { inner, index, attempts } = failingFor(LOG);
+  const indexer = new Indexer(index, silentLogger, DEFAULT_INDEX_DELAY_MS);
+  indexer.enqueue(LOG, makeRecords(3));
+  const beta = makeRecords(3000, 'beta');
+  let appended = 0;
+  let appending = true;
+  // Appends to beta every 2 ms for as long as the test runs: the feed is never idle.
+  const appender = (async () => {
+    while (appending && appended < beta.length) {
+      indexer.enqueue('beta', [beta[appended++]!]);
+      await sleep(2);
+    }
+  })();
+  await sleep(20);
+  const upTo = appended;
+  await indexer.drain('beta');
+  assert.ok(inner.coveredSize('beta') >= upTo, 'what beta had when drain(beta) began is indexed');
+  assert.ok(appending && appended < beta.length, 'beta was still receiving entries');
+  const before = attempts.length;
+  await assert.rejects(indexer.drain(LOG), (err: Error & { code?: string; details?: unknown }) => {
+    assert.equal(err.code, 'index.unavailable');
+    assert.deepEqual(err.details, { log: LOG, failures: 3 });
+    return true;
+  });
+  assert.equal(attempts.length - before, 3, 'three attempts while it waited, beta succeeding between them');
+  appending = false;
+  await appender;
+  await indexer.close();
   inner.close();
 });
 

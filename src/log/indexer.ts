@@ -71,6 +71,14 @@ interface Queue {
    * spilled too (spilling lasts while any entry is), and the log would never get back to the cheap path.
    */
   backedUp: boolean;
+  /** One past the last entry enqueued (what a drain() waits for). */
+  end: number;
+}
+
+/** The first entry of `q` still waiting for the index (Infinity: none). */
+function nextWaiting(q: Queue): number {
+  if (q.held.length > 0) return q.held[0]!.index;
+  return q.spilled.length > 0 ? q.spillFrom : Number.POSITIVE_INFINITY;
 }
 
 export class Indexer {
@@ -83,21 +91,20 @@ export class Indexer {
   // A timer that starts the next flush at `at` (performance.now() time), with the function that starts it at once.
   private delayed: { timer: NodeJS.Timeout; start: () => void; at: number } | undefined;
   // Logs whose last index call failed: their failures in a row, and when (performance.now()) they
-  // may be tried again.
+  // may be tried again. close() gives each GIVE_UP_AFTER more attempts, then leaves it in `givenUp`.
   // Until then a flush passes them by (other logs are indexed as usual) and no timer waits for them
   // unless nothing else is waiting.
   private readonly backoff = new Map<string, { failures: number; retryAt: number }>();
+  private readonly givenUp = new Set<string>();
   private queued = 0;
   // Records held in memory across every queue, and their bytes (heldSize): the memory bounds.
   private held = 0;
   private heldBytes = 0;
-  private failures = 0;
-  // Index calls that succeeded, ever: tells a drain() whether its failures were in a row.
-  private successes = 0;
   private lastError: unknown;
-  // Woken on every failed index call, so a drain() can give up while the feed keeps retrying.
-  private readonly failureWaiters = new Set<() => void>();
-  // Set by close(): indexing stops retrying after GIVE_UP_AFTER failures in a row.
+  // Told of every index call's outcome, and (with no log) of the end of every flush: drain() counts
+  // a log's failures in a row with them, and looks again whether it is done.
+  private readonly outcomes = new Set<(log?: string, ok?: boolean) => void>();
+  // Set by close(): each log stops being retried after GIVE_UP_AFTER failures in a row.
   private stopping = false;
   /** Told of every failed index call after it is logged (Engine.observeIndexFailures). */
   onFailure: ((log: string, error: unknown) => void) | undefined;
@@ -175,7 +182,7 @@ export class Indexer {
     if (m) for (const r of records) if (m.has(r.id)) m.set(r.id, r.index);
     let q = this.queues.get(log);
     if (q === undefined) {
-      q = { held: [], spilled: [], spillFrom: 0, backedUp: false };
+      q = { held: [], spilled: [], spillFrom: 0, backedUp: false, end: 0 };
       this.queues.set(log, q);
     }
     let bytes = 0;
@@ -194,6 +201,7 @@ export class Indexer {
       this.held += records.length;
       this.heldBytes += bytes;
     }
+    q.end = records[records.length - 1]!.index + 1;
     this.queued += records.length;
     this.schedule();
   }
@@ -229,23 +237,25 @@ export class Indexer {
   }
 
   /**
-   * Milliseconds until a flush has work (undefined: none queued). Entries of logs in back-off count
-   * only from their retry time; a closing indexer retries at once (close() bounds the attempts).
+   * Milliseconds until a flush has work (undefined: none it may do). Entries of logs in back-off
+   * count only from their retry time, and those of logs close() gave up on not at all.
    */
   private waitForWork(now: boolean): number | undefined {
     if (this.queued === 0) return undefined;
     let ready = this.queued;
     let retryIn = Number.POSITIVE_INFINITY;
-    if (this.backoff.size > 0 && !this.stopping) {
+    for (const log of this.givenUp) ready -= this.lag(log);
+    if (this.backoff.size > 0) {
       const t = performance.now();
       for (const [log, b] of this.backoff) {
         const waiting = this.lag(log);
-        if (waiting === 0 || b.retryAt <= t) continue;
+        if (waiting === 0 || b.retryAt <= t || this.givenUp.has(log)) continue;
         ready -= waiting;
-        retryIn = Math.min(retryIn, b.retryAt - t);
+        // A millisecond more: timers may fire up to one early, which would find nothing to retry.
+        retryIn = Math.min(retryIn, Math.ceil(b.retryAt - t) + 1);
       }
     }
-    if (ready <= 0) return retryIn;
+    if (ready <= 0) return retryIn === Number.POSITIVE_INFINITY ? undefined : retryIn;
     return now || ready >= CHUNK || this.delayMs <= 0 ? 0 : Math.min(this.delayMs, retryIn);
   }
 
@@ -261,24 +271,26 @@ export class Indexer {
         for (const [log, q] of this.queues) {
           if (q.held.length === 0 && q.spilled.length === 0) continue;
           const b = this.backoff.get(log);
-          if (b !== undefined && b.retryAt > performance.now() && !this.stopping) continue;
+          if ((b !== undefined && b.retryAt > performance.now()) || this.givenUp.has(log)) continue;
           let chunk: SequencedRecord[];
           let ids: string[];
           try {
             ({ chunk, ids } = q.held.length > 0 ? this.heldChunk(q) : await this.spilledChunk(log, q));
             if (chunk.length > 0) await this.index.add(log, chunk);
           } catch (err) {
-            this.failures++;
             this.lastError = err;
-            for (const wake of this.failureWaiters) wake();
+            const failures = (b?.failures ?? 0) + 1;
             const from = q.held.length > 0 ? q.held[0]!.index : q.spillFrom;
-            if (this.stopping && this.failures >= GIVE_UP_AFTER) {
+            for (const told of this.outcomes) told(log, false);
+            if (this.stopping && failures >= GIVE_UP_AFTER) {
               // Closing: what is durable stays in the log, and catchUp indexes it at the next open.
+              // The other logs are still indexed.
+              this.givenUp.add(log);
               this.logger.error(
                 { err, log, from },
                 'indexing failed at close; the index catches up at the next open',
               );
-              return;
+              continue;
             }
             this.logger.error({ err, log, from }, 'indexing failed; will retry');
             try {
@@ -289,14 +301,9 @@ export class Indexer {
             }
             // One log whose records cannot be indexed, say a damaged bundle read back for a
             // spilled entry, must not slow the index of every other log: it waits alone.
-            const failures = (b?.failures ?? 0) + 1;
             this.backoff.set(log, { failures, retryAt: performance.now() + Math.min(5000, 100 * failures) });
-            // Closing: the attempts are few (GIVE_UP_AFTER), and close() waits for them.
-            if (this.stopping) await new Promise((r) => setTimeout(r, Math.min(5000, 100 * this.failures)));
             continue;
           }
-          this.failures = 0;
-          this.successes++;
           if (b !== undefined) this.backoff.delete(log);
           if (q.held.length > 0) {
             let freed = 0;
@@ -312,6 +319,7 @@ export class Indexer {
           this.queued -= ids.length;
           const m = this.claims.get(log);
           if (m) for (const id of ids) m.delete(id);
+          for (const told of this.outcomes) told(log, true);
           progressed = true;
           // Yield between chunks so indexing never monopolises the event loop.
           await new Promise((r) => setImmediate(r));
@@ -319,17 +327,23 @@ export class Indexer {
       }
     } finally {
       this.scheduled = undefined;
-      if (this.queued > 0 && !(this.stopping && this.failures >= GIVE_UP_AFTER)) this.schedule();
+      if (this.queued > 0) this.schedule();
+      for (const told of this.outcomes) told();
     }
   }
 
   /**
-   * Indexes what is queued, then stops: after GIVE_UP_AFTER failures in a row the feed itself stops
-   * retrying (an index that cannot take writes must not hold a shutdown forever), where a drain()
-   * only stops waiting and leaves the feed retrying.
+   * Indexes what is queued, then stops. A log in back-off is retried at once, and one that fails
+   * GIVE_UP_AFTER times in a row from here is given up (an index that cannot take writes must not
+   * hold a shutdown forever; its entries wait in the log for the next open's catchUp) while the
+   * other logs are still indexed. A drain() only stops waiting and leaves the feed retrying.
    */
   async close(): Promise<void> {
     this.stopping = true;
+    for (const b of this.backoff.values()) {
+      b.failures = 0;
+      b.retryAt = 0;
+    }
     while (this.scheduled) {
       this.schedule(true);
       await this.scheduled;
@@ -360,46 +374,68 @@ export class Indexer {
   }
 
   /**
-   * Resolves when everything enqueued so far is indexed (without waiting out the delay). Rejects
-   * with `index.unavailable` once the index has failed `maxFailures` times in a row while it waited;
-   * the feed itself keeps retrying in the background (nothing is dropped), so a later drain may
-   * succeed. After close() gave up, it rejects at once: what is left waits for the next open.
+   * Resolves when every entry of `log` (of every log, without one) enqueued so far is indexed,
+   * without waiting out the delay and however busy other logs keep the feed. Rejects with
+   * `index.unavailable` once a log it waits for has failed `maxFailures` times in a row while it
+   * waited (whatever other logs do meanwhile); the feed itself keeps retrying in the background
+   * (nothing is dropped), so a later drain may succeed. After close() gave up on a log it waits
+   * for, it rejects at once: what is left waits for the next open.
    */
-  async drain(maxFailures = GIVE_UP_AFTER): Promise<void> {
-    let streak = 0;
-    let successes = this.successes;
-    while (this.scheduled) {
-      this.schedule(true);
-      let wake!: () => void;
-      const failed = new Promise<boolean>((resolve) => {
-        wake = () => resolve(true);
-      });
-      this.failureWaiters.add(wake);
-      let failure: boolean;
-      try {
-        failure = await Promise.race([this.scheduled.then(() => false), failed]);
-      } finally {
-        this.failureWaiters.delete(wake);
-      }
-      if (!failure) continue;
-      if (this.successes !== successes) {
-        successes = this.successes;
-        streak = 0;
-      }
-      if (++streak >= maxFailures) {
-        throw new IndexError(
-          'index.unavailable',
-          `the search index failed ${streak} times in a row; entries wait in the feed and are retried`,
-          { cause: this.lastError, details: { failures: streak } },
-        );
-      }
+  async drain(log?: string, maxFailures = GIVE_UP_AFTER): Promise<void> {
+    // Each log waited for, and the entry it must get past.
+    const targets = new Map<string, number>();
+    for (const [name, q] of this.queues) {
+      if ((log === undefined || name === log) && nextWaiting(q) < q.end) targets.set(name, q.end);
     }
-    if (this.stopping && this.queued > 0) {
-      throw new IndexError(
-        'index.unavailable',
-        `the search index feed stopped with ${this.queued} entries waiting; they are indexed at the next open`,
-        { cause: this.lastError, details: { waiting: this.queued } },
-      );
+    const seen: Array<{ log: string; ok: boolean }> = [];
+    let wake: (() => void) | undefined;
+    let flushEnded = false;
+    // Registered once for the whole wait, so no outcome between two checks is missed.
+    const listener = (name?: string, ok?: boolean) => {
+      if (name === undefined) flushEnded = true;
+      else seen.push({ log: name, ok: ok === true });
+      wake?.();
+    };
+    this.outcomes.add(listener);
+    try {
+      const streaks = new Map<string, number>();
+      for (;;) {
+        for (const { log: name, ok } of seen.splice(0)) {
+          if (!targets.has(name)) continue;
+          const streak = ok ? 0 : (streaks.get(name) ?? 0) + 1;
+          streaks.set(name, streak);
+          if (streak >= maxFailures) {
+            throw new IndexError(
+              'index.unavailable',
+              `the search index failed ${streak} times in a row for log ${name}; its entries wait in the feed and are retried`,
+              { cause: this.lastError, details: { log: name, failures: streak } },
+            );
+          }
+        }
+        for (const [name, end] of targets) {
+          const q = this.queues.get(name);
+          if (q === undefined || nextWaiting(q) >= end) targets.delete(name);
+        }
+        if (targets.size === 0) return;
+        if (this.stopping && this.scheduled === undefined) {
+          const waiting = [...targets.keys()].reduce((n, name) => n + this.lag(name), 0);
+          throw new IndexError(
+            'index.unavailable',
+            `the search index feed stopped with ${waiting} entries waiting; they are indexed at the next open`,
+            { cause: this.lastError, details: { waiting } },
+          );
+        }
+        this.schedule(true);
+        if (seen.length === 0 && !flushEnded) {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+          });
+          wake = undefined;
+        }
+        flushEnded = false;
+      }
+    } finally {
+      this.outcomes.delete(listener);
     }
   }
 
