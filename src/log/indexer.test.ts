@@ -435,7 +435,7 @@ test('a log whose entries cannot be indexed does not hold up the other logs', as
  * An index whose `add` fails for every call on `log` (as one whose records hit a damaged bundle
  * would) and works for the others; counts calls per log and when each other log's call ran.
  */
-function failingFor(log: string) {
+function failingFor(log: string, onAttempt?: (n: number) => void) {
   const inner = createSqliteIndex({ path: ':memory:' });
   const calls = new Map<string, number>();
   // performance.now() of each call for the failing log.
@@ -445,7 +445,10 @@ function failingFor(log: string) {
       if (prop === 'add') {
         return (name: string, entries: SequencedRecord[]) => {
           calls.set(name, (calls.get(name) ?? 0) + 1);
-          if (name === log) attempts.push(performance.now());
+          if (name === log) {
+            attempts.push(performance.now());
+            onAttempt?.(attempts.length);
+          }
           return name === log ? Promise.reject(new Error('damaged bundle')) : target.add(name, entries);
         };
       }
@@ -494,14 +497,20 @@ test('a log in a long back-off does not delay the other logs, and close() does n
 test('close() still indexes the other logs after giving up on one that keeps failing', {
   timeout: 20_000,
 }, async () => {
-  const { inner, index, attempts } = failingFor(LOG);
+  const beta = makeRecords(5, 'beta');
+  let giveUpAt = Number.POSITIVE_INFINITY;
+  // The healthy log gets its entries in the very call after which close() gives up the failing
+  // log: they must still be indexed, in the same round.
+  const { inner, index, attempts } = failingFor(LOG, (n) => {
+    if (n === giveUpAt) indexer.enqueue('beta', beta);
+  });
   const indexer = new Indexer(index, silentLogger, DEFAULT_INDEX_DELAY_MS);
   // The failing log's queue comes first, and it has failed more than the close() bound already.
   indexer.enqueue(LOG, makeRecords(3));
   while (attempts.length < 4) await sleep(10);
-  const beta = makeRecords(5, 'beta');
-  indexer.enqueue('beta', beta);
+  giveUpAt = attempts.length + 3;
   await indexer.close();
+  assert.equal(attempts.length, giveUpAt, 'three attempts at close');
   assert.equal(inner.coveredSize('beta'), 5, 'the healthy log was indexed by close()');
   assert.equal(indexer.lag(LOG), 3);
   await indexer.drain('beta');
@@ -511,7 +520,7 @@ test('close() still indexes the other logs after giving up on one that keeps fai
 
 test('drain(log) waits for that log only, and gives up on its failures while others succeed', {
   timeout: 20_000,
-}, async () => {
+}, async (t) => {
   const { inner, index, attempts } = failingFor(LOG);
   const indexer = new Indexer(index, silentLogger, DEFAULT_INDEX_DELAY_MS);
   indexer.enqueue(LOG, makeRecords(3));
@@ -525,6 +534,13 @@ test('drain(log) waits for that log only, and gives up on its failures while oth
       await sleep(2);
     }
   })();
+  // Stopped however the test ends: a failed assertion must not leave retry timers running.
+  t.after(async () => {
+    appending = false;
+    await appender;
+    await indexer.close();
+    inner.close();
+  });
   await sleep(20);
   const upTo = appended;
   await indexer.drain('beta');
@@ -537,10 +553,6 @@ test('drain(log) waits for that log only, and gives up on its failures while oth
     return true;
   });
   assert.equal(attempts.length - before, 3, 'three attempts while it waited, beta succeeding between them');
-  appending = false;
-  await appender;
-  await indexer.close();
-  inner.close();
 });
 
 test('while a log fails for good, the others are still indexed in batches, not per append', {
