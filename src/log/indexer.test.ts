@@ -555,6 +555,36 @@ test('drain(log) waits for that log only, and gives up on its failures while oth
   assert.equal(attempts.length - before, 3, 'three attempts while it waited, beta succeeding between them');
 });
 
+test("drain(log) rejects with that log's own error as the cause, not another log's", {
+  timeout: 20_000,
+}, async () => {
+  const inner = createSqliteIndex({ path: ':memory:' });
+  const index = new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'add') {
+        // LOG's call throws at once, so its failure lands before a waiting drain() looks again.
+        return (name: string) => {
+          if (name === LOG) throw new Error('damaged bundle');
+          return Promise.reject(new Error('disk full'));
+        };
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  const indexer = new Indexer(index, silentLogger, 0);
+  // beta's queue comes first, so each round fails beta, then LOG.
+  indexer.enqueue('beta', makeRecords(2, 'beta'));
+  indexer.enqueue(LOG, makeRecords(2));
+  await assert.rejects(indexer.drain('beta'), (err: Error & { cause?: Error; details?: unknown }) => {
+    assert.equal(err.cause?.message, 'disk full');
+    assert.deepEqual(err.details, { log: 'beta', failures: 3 });
+    return true;
+  });
+  await indexer.close();
+  inner.close();
+});
+
 test('while a log fails for good, the others are still indexed in batches, not per append', {
   timeout: 20_000,
 }, async () => {

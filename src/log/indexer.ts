@@ -101,9 +101,9 @@ export class Indexer {
   private held = 0;
   private heldBytes = 0;
   private lastError: unknown;
-  // Told of every index call's outcome, and (with no log) of the end of every flush: drain() counts
-  // a log's failures in a row with them, and looks again whether it is done.
-  private readonly outcomes = new Set<(log?: string, ok?: boolean) => void>();
+  // Told of every index call (its log, and its error if it failed) and, with no log, of the end of
+  // every flush: drain() counts a log's failures in a row with them, and looks again whether it is done.
+  private readonly outcomes = new Set<(log?: string, error?: unknown) => void>();
   // Set by close(): each log stops being retried after GIVE_UP_AFTER failures in a row.
   private stopping = false;
   /** Told of every failed index call after it is logged (Engine.observeIndexFailures). */
@@ -281,7 +281,7 @@ export class Indexer {
             this.lastError = err;
             const failures = (b?.failures ?? 0) + 1;
             const from = q.held.length > 0 ? q.held[0]!.index : q.spillFrom;
-            for (const told of this.outcomes) told(log, false);
+            for (const told of this.outcomes) told(log, err ?? new Error('index call failed'));
             if (this.stopping && failures >= GIVE_UP_AFTER) {
               // Closing: what is durable stays in the log, and catchUp indexes it at the next open.
               // The other logs are still indexed.
@@ -319,7 +319,7 @@ export class Indexer {
           this.queued -= ids.length;
           const m = this.claims.get(log);
           if (m) for (const id of ids) m.delete(id);
-          for (const told of this.outcomes) told(log, true);
+          for (const told of this.outcomes) told(log);
           progressed = true;
           // Yield between chunks so indexing never monopolises the event loop.
           await new Promise((r) => setImmediate(r));
@@ -387,28 +387,29 @@ export class Indexer {
     for (const [name, q] of this.queues) {
       if ((log === undefined || name === log) && nextWaiting(q) < q.end) targets.set(name, q.end);
     }
-    const seen: Array<{ log: string; ok: boolean }> = [];
+    // Outcomes of index calls since the last look: the log, and the error if the call failed.
+    const seen: Array<{ log: string; error: unknown }> = [];
     let wake: (() => void) | undefined;
     let flushEnded = false;
     // Registered once for the whole wait, so no outcome between two checks is missed.
-    const listener = (name?: string, ok?: boolean) => {
+    const listener = (name?: string, error?: unknown) => {
       if (name === undefined) flushEnded = true;
-      else seen.push({ log: name, ok: ok === true });
+      else seen.push({ log: name, error });
       wake?.();
     };
     this.outcomes.add(listener);
     try {
       const streaks = new Map<string, number>();
       for (;;) {
-        for (const { log: name, ok } of seen.splice(0)) {
+        for (const { log: name, error } of seen.splice(0)) {
           if (!targets.has(name)) continue;
-          const streak = ok ? 0 : (streaks.get(name) ?? 0) + 1;
+          const streak = error === undefined ? 0 : (streaks.get(name) ?? 0) + 1;
           streaks.set(name, streak);
           if (streak >= maxFailures) {
             throw new IndexError(
               'index.unavailable',
               `the search index failed ${streak} times in a row for log ${name}; its entries wait in the feed and are retried`,
-              { cause: this.lastError, details: { log: name, failures: streak } },
+              { cause: error, details: { log: name, failures: streak } },
             );
           }
         }
