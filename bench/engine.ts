@@ -344,7 +344,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
       rssFirst && rssLastSettled
         ? `RSS from ${fmt(rssAt[0]!)} to ${fmt(rssLast!.entries)} entries with the search index caught up: ${mib(rssFirst.rssMiB * 2 ** 20)} → ${mib(rssLastSettled.rssMiB * 2 ** 20)} (heap ${fmt(rssFirst.heapUsedMiB)} → ${fmt(rssLastSettled.heapUsedMiB)} MiB).`
         : 'RSS was not sampled with the index caught up.',
-      'Memory is sampled twice at each size: at once, under load, and after the writers paused until the search index caught up (that pause is not counted in the run time). Under load, a lagging index holds records it has not written yet (at most 32,768 entries or 32 MiB across logs, past which appends are refused), so the first figure varies with the lag at that moment; the target reads the second.',
+      'Memory is sampled twice at each size: at once, under load, and after the writers paused until the search index caught up (that pause is not counted in the run time). Under load, a lagging index holds records it has not written yet (at most 32,768 entries or 32 MiB across logs; past that, entries wait as ids and a log with more than 8,192 waiting has its appends refused), so the first figure varies with the lag at that moment; the target reads the second.',
       gc
         ? 'gc() ran before every memory sample.'
         : 'Run through bench/run.ts (it passes --expose-gc) to get gc() before memory samples.',
