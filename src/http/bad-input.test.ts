@@ -629,6 +629,26 @@ describe('bad input changes nothing', () => {
     assert.deepEqual(await snapshot(), state);
   });
 
+  it('refuses two Idempotency-Key headers, same or different (Node would join them into a third key)', async () => {
+    const port = Number(await listeningPort());
+    const body = JSON.stringify(ev());
+    for (const [first, second] of [
+      ['k-twice', 'k-twice'],
+      ['k-a', 'k-b'],
+    ]) {
+      const out = await rawPost(port, body, [
+        `Authorization: Bearer ${h.admin}`,
+        'Content-Type: application/json',
+        `Idempotency-Key: ${first}`,
+        `Idempotency-Key: ${second}`,
+      ]);
+      assert.match(out, /^HTTP\/1\.1 400 /);
+      assert.match(out, /"code":"request\.invalid"/);
+      assert.match(out, /"field":"Idempotency-Key"/);
+    }
+    assert.deepEqual(await snapshot(), state);
+  });
+
   // Refused before any route runs: by Fastify's URL decoding and parameter limit, and by Node's HTTP
   // parser. Each is still problem+json with a stable code, and changes nothing.
   it('requests refused before routing are problem+json too', async () => {

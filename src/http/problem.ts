@@ -273,14 +273,20 @@ export function toProblem(err: unknown, request: FastifyRequest, defaultRetryAft
     } else if (mapped !== undefined) {
       code = mapped;
       detail = mapped === 'request.unsupported_media_type' ? unsupportedMediaDetail(request) : err.message;
-    } else if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+    } else if (clientStatus(err) !== undefined) {
       code = 'request.rejected';
-      status = err.statusCode;
+      status = clientStatus(err);
       detail = err.message;
     } else {
       code = 'server.internal';
       detail = '';
     }
+  } else if (clientStatus(err) !== undefined) {
+    // Plugins we do not own (@fastify/static's `send`: a path outside its root, an unsatisfiable
+    // Range, a failed If-Match) throw http-errors objects: a 4xx status and no string code.
+    code = 'request.rejected';
+    status = clientStatus(err);
+    detail = (err as Error).message;
   } else {
     code = 'server.internal';
     detail = '';
@@ -364,6 +370,14 @@ interface FastifyLikeError {
     message?: string;
   }>;
   validationContext?: string;
+}
+
+/** The 4xx status an error says the client caused (`statusCode`, else http-errors' `status`), if any. */
+function clientStatus(err: unknown): number | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const { statusCode, status } = err as { statusCode?: unknown; status?: unknown };
+  const s = typeof statusCode === 'number' ? statusCode : status;
+  return typeof s === 'number' && Number.isInteger(s) && s >= 400 && s < 500 ? s : undefined;
 }
 
 function isFastifyError(err: unknown): err is FastifyLikeError {

@@ -24,6 +24,7 @@ import { EventError } from '../core/event.js';
 import { newEventId } from '../core/record.js';
 import type { AppendedEntry } from '../log/types.js';
 import type { ServerContext } from './context.js';
+import { headerCount } from './headers.js';
 import { idempotencyMismatch, isValidIdempotencyKey } from './idempotency.js';
 import { batchTooLarge, NdjsonBatch } from './ndjson.js';
 import { HttpError } from './problem.js';
@@ -127,6 +128,12 @@ export function ingestRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
         let replayed: boolean;
         const idemKey = request.headers['idempotency-key'];
         if (idemKey !== undefined) {
+          // Node joins repeated headers with ", ": two keys would silently become a third one.
+          if (headerCount(request.raw.rawHeaders, 'idempotency-key') > 1) {
+            throw new HttpError('request.invalid', 'send one Idempotency-Key header, not several', {
+              details: { field: 'Idempotency-Key' },
+            });
+          }
           if (typeof idemKey !== 'string' || !isValidIdempotencyKey(idemKey)) {
             throw new HttpError('request.invalid', 'Idempotency-Key must be 1-255 visible ASCII characters', {
               details: { field: 'Idempotency-Key' },

@@ -466,6 +466,21 @@ describe('operations', () => {
     assert.equal(res.statusCode, 200);
     assert.match(res.body, /swagger/i);
   });
+
+  it("answers the docs files' client errors as 4xx problems, not 500 (errors without a code)", async () => {
+    const cases: Array<[string, Record<string, string>, number]> = [
+      ['/docs/static/..%5c..%5cpackage.json', {}, 403],
+      ['/docs/static/a%00b', {}, 400],
+      ['/docs/static/swagger-ui.css', { range: 'bytes=99999999-' }, 416],
+      ['/docs/static/swagger-ui.css', { 'if-match': '"nope"' }, 412],
+    ];
+    for (const [url, headers, status] of cases) {
+      const res = await h.req({ method: 'GET', url, headers });
+      assert.equal(res.statusCode, status, `${url} ${JSON.stringify(headers)}: ${res.body}`);
+      assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
+      assert.equal(res.json().code, 'request.rejected');
+    }
+  });
 });
 
 describe('graceful shutdown', () => {
