@@ -2,7 +2,7 @@
 // corruption, modes, the data-directory lock, the immutable flag).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -81,6 +81,21 @@ describe('local driver files', () => {
     assert.equal((await stat(join(dir, 'checkpoint'))).mode & 0o777, 0o644);
     await blobs.put('checkpoint', A, { immutable: true }); // same bytes: sealed
     assert.equal((await stat(join(dir, 'checkpoint'))).mode & 0o777, 0o444);
+  });
+
+  test('the state (which holds the signing key) is private: folder 0700, files 0600, old folders closed on read', async () => {
+    const state = driver.log('private').state;
+    const dir = join(root, 'logs', 'private', 'state');
+    await state.compareAndSwap('config', undefined, A);
+    assert.equal((await stat(dir)).mode & 0o777, 0o700);
+    assert.equal((await stat(join(dir, 'config'))).mode & 0o777, 0o600);
+    // As an older version left it: world-readable. A new process's first read closes the folder.
+    await chmod(dir, 0o755);
+    await chmod(join(dir, 'config'), 0o644);
+    await driver.close();
+    driver = await createLocalDriver({ root, logger: quiet });
+    assert.deepEqual((await driver.log('private').state.read('config'))?.value, A);
+    assert.equal((await stat(dir)).mode & 0o777, 0o700);
   });
 
   test('writes leave no temp files behind, and stray temp files are not listed', async () => {

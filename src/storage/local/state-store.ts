@@ -10,8 +10,12 @@
  * The version token is the counter in decimal. Keys are never deleted, so a counter never repeats
  * for a key and a stale token can never match again. Compare-and-swap is atomic because swaps of one
  * key are serialized within the process and the data-directory LOCK keeps other processes out.
+ *
+ * The state holds the log's private signing key (`config`), so its folder is mode 0700 and its
+ * files 0600, whatever the umask, and however the data directory is later copied or its public
+ * objects served. A folder left 0755 by an older version is closed at the first read.
  */
-import { readFile } from 'node:fs/promises';
+import { chmod, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageError, toStorageError } from '../errors.js';
 import { validateKey } from '../keys.js';
@@ -48,11 +52,27 @@ function decode(buf: Buffer, key: string): Stored {
   return { counter, value: new Uint8Array(buf.buffer, buf.byteOffset + HEADER, buf.length - HEADER) };
 }
 
+const STATE_FILE_MODE = 0o600;
+const STATE_FOLDER_MODE = 0o700;
+
 export class LocalStateStore implements StateStore {
   readonly #ctx: LocalLogContext;
+  /** Whether this process has made the state folder private yet. */
+  #private = false;
 
   constructor(ctx: LocalLogContext) {
     this.#ctx = ctx;
+  }
+
+  /** Makes the state folder readable by this user alone, once it exists. */
+  async #restrict(): Promise<void> {
+    if (this.#private) return;
+    try {
+      await chmod(join(this.#ctx.dir, 'state'), STATE_FOLDER_MODE);
+      this.#private = true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw toStorageError(err, 'state chmod', {});
+    }
   }
 
   async #load(path: string, key: string): Promise<Stored | undefined> {
@@ -70,6 +90,7 @@ export class LocalStateStore implements StateStore {
   async read(key: string): Promise<Versioned | undefined> {
     const path = join(this.#ctx.dir, 'state', ...validateKey(key));
     return this.#ctx.gate.run(async () => {
+      await this.#restrict();
       const stored = await this.#load(path, key);
       return stored && { value: stored.value, version: String(stored.counter) };
     });
@@ -88,7 +109,8 @@ export class LocalStateStore implements StateStore {
         }
         const next = (current?.counter ?? 0) + 1;
         try {
-          await writeFileDurable(this.#ctx.folders, path, encode(next, value), 0o644);
+          await writeFileDurable(this.#ctx.folders, path, encode(next, value), STATE_FILE_MODE);
+          await this.#restrict();
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
           if (code === 'ENOTDIR' || code === 'EISDIR') {
