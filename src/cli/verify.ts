@@ -194,7 +194,7 @@ async function verifyData(opts: VerifyOptions): Promise<void> {
               ? `; ${plural(r.pending, 'more entry', 'more entries')} acknowledged but not yet in a signed checkpoint (in the journal: valid records chained to the tree, but no signature covers them yet)`
               : '') +
             (r.tornBytes > 0
-              ? `; ${plural(r.tornBytes, 'byte')} of a torn final write left out (a crash cut that append, so it was never acknowledged; the server discards it at its next start)\n`
+              ? `; ${plural(r.tornBytes, 'byte')} of a torn final write left out (as a crash leaves one: cut short before it was acknowledged, or, if the file was cut by hand, unknowable; no signature covers it; the server discards it at its next start)\n`
               : '\n'),
         );
       }

@@ -92,7 +92,7 @@ export async function openLocalJournal(options: LocalJournalOptions): Promise<Lo
         await fh.sync();
         options.logger.warn(
           { component: 'storage.local', segment: path, discardedBytes: bytes.length - scan.validLength },
-          'journal: discarded a torn tail left by a crash',
+          'journal: discarded a torn final write (as a crash leaves one; with no crash before this start, find out who cut the file)',
         );
       }
     }

@@ -13,7 +13,8 @@
  *
  * The state holds the log's private signing key (`config`), so its folder is mode 0700 and its
  * files 0600, whatever the umask, and however the data directory is later copied or its public
- * objects served. A folder left 0755 by an older version is closed at the first read.
+ * objects served. A folder left 0755 by an older version is closed at the first read (where the
+ * process may: a read-only snapshot is read as it is).
  */
 import { chmod, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -64,14 +65,17 @@ export class LocalStateStore implements StateStore {
     this.#ctx = ctx;
   }
 
-  /** Makes the state folder readable by this user alone, once it exists. */
+  /**
+   * Makes the state folder readable by this user alone, once it exists. Best effort: a read-only
+   * snapshot (EROFS) or another user's directory (EPERM) is read as it is.
+   */
   async #restrict(): Promise<void> {
     if (this.#private) return;
     try {
       await chmod(join(this.#ctx.dir, 'state'), STATE_FOLDER_MODE);
       this.#private = true;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw toStorageError(err, 'state chmod', {});
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#private = true;
     }
   }
 
