@@ -4,7 +4,7 @@
  * stdout at a graceful stop, and no API key is ever written. Real binary, real socket.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,4 +82,30 @@ test('service.start in _audit names the version, the address served and the numb
   } finally {
     await server.stop();
   }
+});
+
+test('a shutdown whose last integration fails logs it and exits 1, without an uncaught exception', async () => {
+  const dir = join(root, 'stuck');
+  const admin = await initWithAdminKey(dir);
+  // No integration until the stop: the appended entries wait in the journal.
+  const server = await serve(dir, { logLevel: 'info', engine: { integrator: { intervalMs: 600_000 } } });
+  const post = (path: string, body: unknown) =>
+    fetch(`${server.url}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  assert.equal((await post('/v1/logs', { name: 'acme' })).status, 201);
+  const events = Array.from({ length: 300 }, (_, i) => ({ action: 'a.b', actor: { id: `u${i}` } }));
+  assert.equal((await post('/v1/logs/acme/events', { events })).status, 201);
+  // A full tile with other bytes where the stop's integration must seal tile/0/000.
+  const tile = join(dir, 'logs', 'acme', 'tile', '0');
+  mkdirSync(tile, { recursive: true });
+  writeFileSync(join(tile, '000'), Buffer.alloc(32 * 256, 7), { mode: 0o444 });
+  const exited = new Promise<number | null>((r) => server.proc.once('exit', (code) => r(code)));
+  server.proc.kill('SIGTERM');
+  assert.equal(await exited, 1);
+  const failed = lines(server.output()).find((l) => l.msg?.startsWith('shutdown failed'));
+  assert.ok(failed, server.output().slice(-2_000));
+  assert.doesNotMatch(server.output(), /Uncaught|triggerUncaughtException/);
 });

@@ -149,8 +149,19 @@ export function registerServe(program: Command): void {
         })();
         return stopping;
       };
-      process.once('SIGINT', () => void stop('SIGINT'));
-      process.once('SIGTERM', () => void stop('SIGTERM'));
+      // A shutdown that cannot finish (an integration that fails: a full disk, a damaged tile) says
+      // so in the log and exits 1; acknowledged entries stay in the journal for the next start.
+      const stopOnSignal = (signal: string) =>
+        stop(signal).catch((err: unknown) => {
+          logger.error(
+            { err },
+            'shutdown failed; acknowledged entries stay in the journal for the next start',
+          );
+          logger.flush();
+          process.exitCode = 1;
+        });
+      process.once('SIGINT', () => void stopOnSignal('SIGINT'));
+      process.once('SIGTERM', () => void stopOnSignal('SIGTERM'));
       try {
         await app.listen({ host: listen.host, port: listen.port });
       } catch (err) {

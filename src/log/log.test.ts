@@ -420,6 +420,41 @@ test('a state store rolled back behind the published checkpoint refuses to open'
   await assert.rejects(openTestEngine(createMemoryDriver({ state: mixed })), { code: 'log.storage_behind' });
 });
 
+test('state, journal and checkpoints restored from before a full tile was sealed refuse to open', async () => {
+  const driver = createMemoryDriver();
+  const engine = await openTestEngine(driver);
+  await engine.createLog('acme');
+  await engine.append(
+    'acme',
+    Array.from({ length: 100 }, (_, i) => sampleEvent(i)),
+  );
+  await engine.log('acme').integrate();
+  const before = driver.snapshot();
+  await engine.append(
+    'acme',
+    Array.from({ length: 200 }, (_, i) => sampleEvent(100 + i)),
+  );
+  await engine.log('acme').integrate(); // seals tile/0/000 and tile/entries/000 (entries 0..255)
+  await engine.close();
+  // Everything but the tiles and bundles from the older copy: state, journal (empty at 100) and every
+  // checkpoint agree, so only the sealed objects past 100 tell. Resuming would acknowledge entries
+  // 100..255 anew, which can never be sealed over the different ones already there.
+  const mixed = cloneState(driver.snapshot());
+  const old = cloneState(before).logs.get('acme')!;
+  const log = mixed.logs.get('acme')!;
+  log.state = old.state;
+  log.journal = old.journal;
+  for (const key of log.blobs.list('checkpoint')) log.blobs.delete(key);
+  for (const key of old.blobs.list('checkpoint')) log.blobs.set(key, old.blobs.get(key)!);
+  await assert.rejects(openTestEngine(createMemoryDriver({ state: mixed })), (err: LogError) => {
+    assert.equal(err.code, 'log.storage_behind');
+    assert.match(err.message, /tile\/0\/000 is sealed past the last signed checkpoint \(100 entries\)/);
+    return true;
+  });
+  // A crash between sealing and committing the checkpoint leaves such objects with the journal still
+  // holding their entries: recovery.test.ts's failure-point table covers that case opening.
+});
+
 test('a failed journal write marks the log failed (readiness reports it) instead of hiding it', async () => {
   let fail = false;
   const driver = createMemoryDriver({
@@ -691,11 +726,18 @@ function bundleWatchingDriver() {
       const blobs = new Proxy(storage.blobs, {
         get(target, prop, receiver) {
           if (prop !== 'get') return Reflect.get(target, prop, receiver);
+          // Only reads that find an object count: a miss (the open-time look for sealed objects past
+          // the signed tree) reads nothing.
           return async (key: string) => {
             if (key.startsWith('tile/entries/')) {
+              if ((await target.get(key)) === undefined) return undefined;
               bundleGets.push(key);
               if (held) await held;
-            } else if (key.startsWith('tile/')) tileGets.push(key);
+            } else if (key.startsWith('tile/')) {
+              const data = await target.get(key);
+              if (data !== undefined) tileGets.push(key);
+              return data;
+            }
             return target.get(key);
           };
         },

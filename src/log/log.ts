@@ -467,6 +467,7 @@ export class Log {
         { details: { log: this.name, checkpointSize: size, journalEnd: this.journal.end } },
       );
     }
+    await this.refuseIfSealedAhead(size, this.journal.end);
     // Replay records sequenced after the checkpoint, re-checking the chain they carry.
     this.sequencedSize = size;
     if (this.journal.end > size) {
@@ -522,6 +523,27 @@ export class Log {
         'log.storage_behind',
         `log ${this.name}: ${newest} is a signed checkpoint of ${signed} entries but the state store covers only ${size}; the state was rolled back (a partial restore?), refusing to start`,
         { details: { log: this.name, checkpointSize: size, signedSize: signed, object: newest } },
+      );
+    }
+  }
+
+  /**
+   * Full tiles and bundles are written before the checkpoint that covers them is committed, and the
+   * journal keeps their entries until after that commit; so a full object past the signed tree
+   * whose entries the journal does not hold was sealed by a later state than this one: the state
+   * and journal came back from an older copy than the tiles. Resuming would acknowledge appends at
+   * indices whose sealed objects hold other entries, and never sign them. (When the journal does
+   * hold them, re-integrating at open rewrites the objects, and refuses different bytes.)
+   */
+  private async refuseIfSealedAhead(size: number, journalEnd: number): Promise<void> {
+    const k = Math.floor(size / TILE_WIDTH);
+    if (journalEnd >= (k + 1) * TILE_WIDTH) return;
+    for (const key of [tilePath({ level: 0, index: k, width: TILE_WIDTH }), entriesPath(k, TILE_WIDTH)]) {
+      if ((await this.opts.storage.blobs.get(key)) === undefined) continue;
+      throw new LogError(
+        'log.storage_behind',
+        `log ${this.name}: ${key} is sealed past the last signed checkpoint (${size} entries) and the journal, which ends at ${journalEnd}, does not hold its entries; the state and journal came from an older copy than the tiles (a partial restore?), refusing to start`,
+        { details: { log: this.name, checkpointSize: size, journalEnd, object: key } },
       );
     }
   }

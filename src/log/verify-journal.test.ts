@@ -265,6 +265,24 @@ test('a partial restore (state, journal and published checkpoint from an older c
   });
 });
 
+test('a restore of everything but the tiles (checkpoints/ included) is refused by the tiles sealed past it', async () => {
+  const dir = copy();
+  // State, journal and every checkpoint agree at 100 entries; only the tiles and bundles are newer
+  // (tile/0/000 and tile/entries/000 sealed at 256), and the journal does not hold their entries.
+  for (const key of ['state', 'journal', 'checkpoint', 'checkpoints']) {
+    rmSync(join(dir, 'logs', 'acme', key), { recursive: true, force: true });
+    cpSync(join(early, 'logs', 'acme', key), join(dir, 'logs', 'acme', key), { recursive: true });
+  }
+  await assert.rejects(openDataDir(dir, { logger: silentLogger }), (err: unknown) => {
+    const e = err as { code: string; details: Record<string, unknown> };
+    assert.equal(e.code, 'log.storage_behind');
+    assert.equal(e.details.object, 'tile/0/000');
+    assert.equal(e.details.checkpointSize, 100);
+    return true;
+  });
+  await rejectsWith(dir, 'verify.state_behind', { object: 'tile/0/000' });
+});
+
 test('a kept checkpoint ahead of the state that does not verify is refused at open, not trusted or skipped', async () => {
   const dir = copy();
   const forged = `checkpoints/${String(SIGNED + 50).padStart(20, '0')}`;

@@ -470,6 +470,21 @@ async function verifyJournal(
       index: end,
     });
   }
+  // Full tiles and bundles are sealed before the checkpoint covering them is committed, and the
+  // journal drops their entries only after: one past the signed tree that the journal does not
+  // account for was sealed by a later state than this one (the engine refuses to start the same way).
+  const journalEnd = end ?? treeSize;
+  const k = Math.floor(treeSize / TILE_WIDTH);
+  if (journalEnd < (k + 1) * TILE_WIDTH) {
+    for (const key of [tilePath({ level: 0, index: k, width: TILE_WIDTH }), entriesPath(k, TILE_WIDTH)]) {
+      if ((await storage.blobs.get(key)) === undefined) continue;
+      fail(
+        'verify.state_behind',
+        `log ${log}: ${key} is sealed past the signed tree (${treeSize} entries) and the journal, which ends at ${journalEnd}, does not hold its entries: the state, journal and checkpoints came from an older copy than the tiles`,
+        { log, object: key },
+      );
+    }
+  }
   return { pending: end === undefined ? 0 : Math.max(0, end - treeSize), tornBytes };
 }
 
