@@ -10,7 +10,14 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { readVectorJson, vectorPath } from '../testing/paths.js';
-import { canonicalize, canonicalizeBytes, canonicalizeString, JcsError, type JcsErrorCode } from './jcs.js';
+import {
+  canonicalize,
+  canonicalizeBytes,
+  canonicalizeString,
+  JCS_MAX_DEPTH,
+  JcsError,
+  type JcsErrorCode,
+} from './jcs.js';
 
 const CYBERPHONE = ['arrays', 'french', 'structures', 'unicode', 'values', 'weird'];
 
@@ -223,6 +230,38 @@ const codeUnitString = fc.string({
   unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)),
 });
 const wellFormed = fc.string({ unit: 'binary' });
+
+test('maxLength: a text of exactly that length is built, one longer is jcs.too_large wherever it grows', () => {
+  const cases: unknown[] = [
+    { a: 'x'.repeat(50), b: [1, 2, 3] },
+    [{ k: 1 }, 'long string value', [true, null]],
+    'just a string',
+    { nested: { deeper: { deepest: ['a', 'bb', 'ccc'] } } },
+  ];
+  for (const v of cases) {
+    const text = oracle(v);
+    assert.equal(canonicalize(v, JCS_MAX_DEPTH, text.length), text);
+    assertJcsError(() => canonicalize(v, JCS_MAX_DEPTH, text.length - 1), 'jcs.too_large');
+  }
+  // A container with more members than could fit is refused before its keys are sorted or read.
+  const huge: Record<string, unknown> = {};
+  for (let i = 0; i < 200_000; i++) huge[`k${i}`] = 0;
+  let reads = 0;
+  const watched = new Proxy(huge, {
+    get(target, key, receiver) {
+      reads++;
+      return Reflect.get(target, key, receiver);
+    },
+  });
+  assert.throws(
+    () => canonicalize(Object.setPrototypeOf({ m: watched }, Object.prototype), JCS_MAX_DEPTH, 65_536),
+    (err: unknown) => err instanceof JcsError && err.code === 'jcs.too_large' && err.path.join('.') === 'm',
+  );
+  assert.equal(reads, 0, 'no member value was read');
+  assertJcsError(() => canonicalize(new Array(40_000).fill(0), JCS_MAX_DEPTH, 65_536), 'jcs.too_large');
+  // A limit the text fits under changes nothing.
+  assert.equal(canonicalize(huge, JCS_MAX_DEPTH, 10_000_000), oracle(huge));
+});
 
 test('property: output equals a naive oracle and round-trips through JSON.parse', () => {
   const value = fc.letrec((tie) => ({

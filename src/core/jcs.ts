@@ -15,7 +15,7 @@
  * caller holds: `jcs.unsupported_type` for undefined, BigInt, functions, symbols and non-plain objects
  * (Date, Map, Set, RegExp, typed arrays, Buffer, boxed primitives, class instances, objects from
  * another realm); `jcs.non_finite_number` for NaN/±Infinity (RFC 8785 Appendix B);
- * `jcs.lone_surrogate`; `jcs.cyclic`; `jcs.too_deep` past `maxDepth` nested containers (so deep
+ * `jcs.lone_surrogate`; `jcs.cyclic`; `jcs.too_large` past `maxLength`; `jcs.too_deep` past `maxDepth` nested containers (so deep
  * input cannot exhaust the stack). Errors carry `details.path`: the keys and indices from the root to
  * the offending value.
  *
@@ -31,7 +31,8 @@ export type JcsErrorCode =
   | 'jcs.lone_surrogate'
   | 'jcs.unsupported_type'
   | 'jcs.cyclic'
-  | 'jcs.too_deep';
+  | 'jcs.too_deep'
+  | 'jcs.too_large';
 
 /** A key or array index on the way from the root to a value. */
 export type JsonPathSegment = string | number;
@@ -60,6 +61,8 @@ const NEEDS_CARE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 interface Context {
   readonly maxDepth: number;
+  /** Longest text (UTF-16 code units) worth building; past it, `jcs.too_large`. */
+  readonly maxLength: number;
   /** Containers on the path from the root to the current value, for cycle detection. */
   readonly ancestors: object[];
 }
@@ -67,13 +70,24 @@ interface Context {
 /**
  * The RFC 8785 canonical JSON text of `value`.
  * @param maxDepth maximum nesting of arrays/objects (root container = 1); an integer 0..1000.
+ * @param maxLength longest text wanted, in UTF-16 code units (UTF-8 never needs fewer bytes): a
+ *   longer one throws `jcs.too_large` as soon as that is certain, before a container of more
+ *   members than could fit is even sorted, so a caller with a size limit never pays for building
+ *   (and sorting) megabytes it will refuse.
  * @throws JcsError for any value outside the JSON data model (see the module comment).
  */
-export function canonicalize(value: unknown, maxDepth: number = JCS_MAX_DEPTH): string {
+export function canonicalize(
+  value: unknown,
+  maxDepth: number = JCS_MAX_DEPTH,
+  maxLength: number = Number.POSITIVE_INFINITY,
+): string {
   if (!Number.isSafeInteger(maxDepth) || maxDepth < 0 || maxDepth > JCS_MAX_DEPTH) {
     throw new RangeError(`maxDepth must be an integer in 0..${JCS_MAX_DEPTH}`);
   }
-  const text = serializeValue(value, { maxDepth, ancestors: [] });
+  const ctx: Context = { maxDepth, maxLength, ancestors: [] };
+  const text = serializeValue(value, ctx);
+  // The containers check as they grow; their closing bracket, or a scalar root, is checked here.
+  if (text.length > maxLength) throw tooLarge(ctx);
   // Concatenation built the text as a tree of pieces (a V8 rope) that every later read (encoding,
   // hashing) walks, and that lives as long as the text. Reading a character makes V8 flatten it now,
   // while the pieces are young and cheap to collect: the append path encodes the text only after a
@@ -147,12 +161,15 @@ function serializeContainer(value: object, ctx: Context): string {
 
 function serializeArray(value: readonly unknown[], ctx: Context): string {
   if (value.length === 0) return '[]';
+  // n elements take at least n characters and n - 1 commas between the brackets.
+  if (2 * value.length + 1 > ctx.maxLength) throw tooLarge(ctx);
   let out = '[';
   let i = 0;
   try {
     for (; i < value.length; i++) {
       if (i > 0) out += ',';
       out += serializeValue(value[i], ctx);
+      if (out.length > ctx.maxLength) throw tooLarge(ctx);
     }
   } catch (err) {
     throw prependPath(err, i);
@@ -161,8 +178,11 @@ function serializeArray(value: readonly unknown[], ctx: Context): string {
 }
 
 function serializeObject(value: { [key: string]: unknown }, ctx: Context): string {
-  const keys = sortKeys(Object.keys(value));
-  if (keys.length === 0) return '{}';
+  const names = Object.keys(value);
+  if (names.length === 0) return '{}';
+  // n members take at least `"":0` each and n - 1 commas between the braces.
+  if (5 * names.length + 1 > ctx.maxLength) throw tooLarge(ctx);
+  const keys = sortKeys(names);
   let out = '{';
   let i = 0;
   try {
@@ -170,6 +190,7 @@ function serializeObject(value: { [key: string]: unknown }, ctx: Context): strin
       const key = keys[i]!;
       if (i > 0) out += ',';
       out += keyPrefix(key) + serializeValue(value[key], ctx);
+      if (out.length > ctx.maxLength) throw tooLarge(ctx);
     }
   } catch (err) {
     throw prependPath(err, keys[i]!);
@@ -211,6 +232,12 @@ function keyPrefix(key: string): string {
     }
   }
   return prefix;
+}
+
+function tooLarge(ctx: Context): JcsError {
+  return new JcsError('jcs.too_large', `encoding exceeds ${ctx.maxLength} characters`, {
+    limit: ctx.maxLength,
+  });
 }
 
 function unsupported(what: string): JcsError {

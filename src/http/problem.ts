@@ -149,6 +149,7 @@ export const PROBLEMS: Readonly<Record<KnownCode, ProblemKind>> = {
   'jcs.unsupported_type': p(400, 'Value cannot be encoded'),
   'jcs.cyclic': p(400, 'Value cannot be encoded'),
   'jcs.too_deep': p(400, 'Value nested too deeply'),
+  'jcs.too_large': p(413, 'Value too large'),
 
   'index.invalid_log': p(404, 'Log not found'),
   'index.invalid_entry': p(500, 'Internal server error'),
