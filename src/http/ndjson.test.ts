@@ -290,6 +290,21 @@ describe('parseNdjson', () => {
     assert.deepEqual(b.lines, [1, 4, 5]);
   });
 
+  it('skips only JSON white space as blank: a line of other Unicode space is malformed, naming it', () => {
+    assert.deepEqual(parseNdjson(buf('{"a":1}\n \t\r\n{"a":2}')).events, [{ a: 1 }, { a: 2 }]);
+    for (const space of ['\u00a0', '\u2028', '\u3000', '\ufeff']) {
+      assert.throws(
+        () => parseNdjson(buf(`{"a":1}\n${space}\n{"a":2}`)),
+        (err: unknown) => {
+          const e = err as { code: string; details: Record<string, unknown> };
+          assert.equal(e.code, 'request.malformed_ndjson', JSON.stringify(space));
+          assert.equal(e.details.line, 2);
+          return true;
+        },
+      );
+    }
+  });
+
   it('treats a final newline as optional', () => {
     assert.deepEqual(parseNdjson(buf('{"a":1}\n')).events, [{ a: 1 }]);
     assert.deepEqual(parseNdjson(buf('{"a":1}')).events, [{ a: 1 }]);

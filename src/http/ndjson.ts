@@ -85,6 +85,9 @@ export function batchTooLarge(max: number, got: number): HttpError {
   });
 }
 
+/** A line of JSON white space alone (space, tab, CR: the LF ends it), skipped as blank. */
+const BLANK_LINE = /^[ \t\r]*$/;
+
 /**
  * Parses `application/x-ndjson`: one JSON value per LF-terminated line (CRLF accepted, the final
  * newline optional, whitespace-only lines skipped). Throws `request.malformed_ndjson` with `line`,
@@ -104,7 +107,8 @@ export function parseNdjson(buf: Buffer, maxEvents = Number.POSITIVE_INFINITY): 
     if (end === -1) end = text.length;
     const raw = text.slice(start, end);
     start = end + 1;
-    if (raw.trim() === '') continue;
+    // Blank means JSON white space only (RFC 8259 §2): a line of U+00A0 or U+2028 is not JSON.
+    if (BLANK_LINE.test(raw)) continue;
     if (events.length === maxEvents) {
       over++;
       continue;

@@ -219,6 +219,12 @@ test('acknowledging: bad ids and bodies are 4xx', async () => {
   assert.equal((await ack('x1', 'admin')).statusCode, 400);
   assert.equal((await ack(1, 'admin', { note: 'n', extra: true })).statusCode, 400);
   assert.equal((await ack(1, 'reader')).statusCode, 403);
+  // A note is stored (and audited) as sent, or refused: a lone surrogate is not replaced by U+FFFD.
+  const [alert] = monitor.alerts.list({}).alerts;
+  const bad = await ack(alert!.id, 'admin', { note: 'half \ud800 a pair' });
+  assert.equal(bad.statusCode, 400, bad.body);
+  assert.deepEqual([bad.json().code, bad.json().field], ['request.invalid', 'note']);
+  assert.equal(monitor.alerts.list({}).alerts.find((a) => a.id === alert!.id)?.note, alert!.note);
 });
 
 test('acknowledging an unknown alert is 404 monitor.alert_not_found', async (t) => {

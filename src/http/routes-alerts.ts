@@ -129,6 +129,12 @@ export function alertRoutes(
       async (request) => {
         const id = toSafeInteger(request.params.id, 'id');
         const note = request.body.note ?? null;
+        // Stored and written to _audit as sent, or refused: never with a lone surrogate replaced.
+        if (note !== null && !(note as unknown as { isWellFormed(): boolean }).isWellFormed()) {
+          throw new HttpError('request.invalid', 'note must not contain lone surrogates', {
+            details: { field: 'note' },
+          });
+        }
         // Throws monitor.alert_not_found (404) for an unknown id.
         const { before, after, changed } = monitor.acknowledge(id, request.apiKey!.id, note);
         const state = (a: Alert) => ({
