@@ -121,6 +121,8 @@ export interface OpenOptions {
   identityOverride?: Identity;
   /** Open only these logs (EngineOptions.logs). */
   logs?: readonly string[];
+  /** Logs whose index may be ahead of the log and is then rebuilt (EngineOptions.rebuildIndexAhead). */
+  rebuildIndexAhead?: EngineOptions['rebuildIndexAhead'];
 }
 
 export async function openDataDir(dir: string, options: OpenOptions = {}): Promise<OpenedDataDir> {
@@ -172,6 +174,7 @@ export async function openDataDir(dir: string, options: OpenOptions = {}): Promi
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.logs ? { logs: options.logs } : {}),
+      ...(options.rebuildIndexAhead ? { rebuildIndexAhead: options.rebuildIndexAhead } : {}),
     });
     const m = meta;
     archived?.start(options.archive?.intervalMs ?? 10 * 60_000);

@@ -18,7 +18,11 @@ export function registerReindex(program: Command): void {
         'Examples:\n  $ indelible reindex --data ./data\n  $ indelible reindex --data ./data --log acme --check\n',
     )
     .action(async (opts: { data?: string; log?: string[]; check?: boolean }) => {
-      const dd = await openDataDir(dataDirOption(opts.data));
+      // Rebuilding is the way out of an index ahead of its log (which the server refuses): allowed
+      // for the logs being rebuilt; --check opens as the server does, so it reports that refusal.
+      const dd = await openDataDir(dataDirOption(opts.data), {
+        ...(opts.check ? {} : { rebuildIndexAhead: opts.log ?? 'all' }),
+      });
       try {
         const names = opts.log ?? dd.engine.listLogs().map((l) => l.name);
         for (const name of names) {

@@ -77,6 +77,14 @@ export interface EngineOptions {
    * bundles (default 64).
    */
   readCache?: { tiles?: number; bundles?: number };
+  /**
+   * Logs whose search index may cover more entries than the log holds, and is then rebuilt (for
+   * `indelible reindex`, which rebuilds on purpose). For any other log that is refused at open
+   * (`log.storage_behind`): entries are indexed only once durable, so an index ahead means the log
+   * lost entries it had acknowledged (a partial restore, a cut journal), and resuming would sign
+   * different entries at those indices.
+   */
+  rebuildIndexAhead?: readonly string[] | 'all';
 }
 
 export interface AppendResult {
@@ -293,7 +301,10 @@ export class Engine {
         system: name.startsWith('_'),
       };
       this.indexer.attach(name, log);
-      await this.indexer.catchUp(name, log);
+      const rebuild = this.opts.rebuildIndexAhead;
+      await this.indexer.catchUp(name, log, undefined, {
+        rebuildAhead: rebuild === 'all' || (rebuild?.includes(name) ?? false),
+      });
       this.logs.set(name, { log, info });
       return log;
     })();
@@ -484,7 +495,7 @@ export class Engine {
     const log = this.log(name);
     await this.indexer.drain(name);
     await this.opts.index.reset(name);
-    await this.indexer.catchUp(name, log, onProgress);
+    await this.indexer.catchUp(name, log, onProgress, { rebuildAhead: true });
     return log.size;
   }
 

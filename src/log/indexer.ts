@@ -5,6 +5,7 @@
  */
 import { hashLeaf } from '../core/merkle.js';
 import { IndexError, type SearchIndex } from '../index/types.js';
+import { LogError } from './errors.js';
 import { type Log, SequencedRecord } from './log.js';
 import type { Logger } from './types.js';
 
@@ -442,11 +443,25 @@ export class Indexer {
 
   /**
    * Indexes entries the index is missing (after a crash, or a fresh or rebuilt index), reading them
-   * from the log. An index that claims more than the log holds is reset and rebuilt.
+   * from the log. An index that claims more than the log holds is evidence that the log lost
+   * entries it had made durable (entries are indexed only then): refused with `log.storage_behind`,
+   * or, with `rebuildAhead` (a deliberate `indelible reindex`), reset and rebuilt.
    */
-  async catchUp(name: string, log: Log, onProgress?: (done: number, total: number) => void): Promise<void> {
+  async catchUp(
+    name: string,
+    log: Log,
+    onProgress?: (done: number, total: number) => void,
+    opts: { rebuildAhead?: boolean } = {},
+  ): Promise<void> {
     let covered = await this.index.coveredSize(name);
     if (covered > log.size) {
+      if (!opts.rebuildAhead) {
+        throw new LogError(
+          'log.storage_behind',
+          `log ${name}: the search index covers ${covered} entries but the log holds only ${log.size}: the log lost entries it had acknowledged (restored from an older copy than index.sqlite? a cut journal?), refusing to start; to keep the log as it is, rebuild its index with \`indelible reindex --log ${name}\``,
+          { details: { log: name, indexCovered: covered, size: log.size, object: 'index.sqlite' } },
+        );
+      }
       this.logger.warn({ log: name, covered, size: log.size }, 'index is ahead of the log; rebuilding it');
       await this.index.reset(name);
       covered = 0;

@@ -434,3 +434,46 @@ test('indelible verify --data reads a read-only snapshot without its lock, and r
     await dd.close();
   }
 });
+
+test('an index ahead of its log (the log restored from an older copy than index.sqlite) refuses to open; reindex rebuilds it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'indelible-vj-ahead-'));
+  const backup = mkdtempSync(join(tmpdir(), 'indelible-vj-ahead-backup-'));
+  work.push(dir, backup);
+  await initDataDir(dir);
+  let dd = await openDataDir(dir, { logger: silentLogger });
+  await dd.engine.createLog('acme');
+  await dd.engine.append(
+    'acme',
+    Array.from({ length: 100 }, (_, k) => sampleEvent(k, 200)),
+  );
+  await dd.close();
+  cpSync(join(dir, 'logs', 'acme'), backup, { recursive: true });
+  dd = await openDataDir(dir, { logger: silentLogger });
+  await dd.engine.append(
+    'acme',
+    Array.from({ length: 200 }, (_, k) => sampleEvent(100 + k, 200)),
+  );
+  await dd.close();
+  // The log alone comes back from the backup; index.sqlite still covers the 300 entries.
+  rmSync(join(dir, 'logs', 'acme'), { recursive: true });
+  cpSync(backup, join(dir, 'logs', 'acme'), { recursive: true });
+  await assert.rejects(openDataDir(dir, { logger: silentLogger }), (err: unknown) => {
+    const e = err as { code: string; message: string; details: Record<string, unknown> };
+    assert.equal(e.code, 'log.storage_behind');
+    assert.deepEqual([e.details.indexCovered, e.details.size], [300, 100]);
+    assert.match(e.message, /indelible reindex --log acme/);
+    return true;
+  });
+  // Refused again, not rebuilt by the first attempt (the evidence is kept).
+  await assert.rejects(openDataDir(dir, { logger: silentLogger }), { code: 'log.storage_behind' });
+  // A deliberate rebuild of that log keeps the log as it is and opens.
+  dd = await openDataDir(dir, { logger: silentLogger, rebuildIndexAhead: ['acme'] });
+  try {
+    assert.equal(dd.engine.log('acme').size, 100);
+    assert.equal(await dd.engine.checkIndex('acme'), undefined);
+  } finally {
+    await dd.close();
+  }
+  dd = await openDataDir(dir, { logger: silentLogger });
+  await dd.close();
+});
