@@ -353,10 +353,14 @@ export class Engine {
     let allNew = true;
     const checks: Array<Promise<AppendedEntry>> = [];
     let batchIds: Map<string, { json: string; at: number }> | undefined;
+    // The server's own records (`_audit`) are held to the default limits: the configured ones are
+    // for clients' events, and a strict setting must not silence the audit trail (a request id alone
+    // is 36 characters).
+    const configured = name.startsWith('_') ? undefined : this.opts.eventLimits;
     const eventLimits =
-      limits === undefined && this.opts.eventLimits === undefined
+      limits === undefined && configured === undefined
         ? undefined
-        : resolveEventLimits({ ...this.opts.eventLimits, ...limits });
+        : resolveEventLimits({ ...configured, ...limits });
     for (let i = 0; i < n; i++) {
       let event: AuditEvent;
       let eventJson: string;

@@ -137,6 +137,26 @@ test('log names are validated; reserved names only for system logs; duplicates r
   await engine.close();
 });
 
+test("configured event limits apply to clients' logs; the server's own (_audit) keeps the defaults", async () => {
+  const engine = await Engine.open({
+    driver: createMemoryDriver(),
+    index: createSqliteIndex({ path: ':memory:' }),
+    originPrefix: 'test.example',
+    eventLimits: { maxFieldLength: 32 },
+  });
+  try {
+    await engine.createLog('_audit', { system: true });
+    await engine.createLog('acme');
+    // What every request-driven self-audit record carries: a 36-character request id.
+    const event = { action: 'audit.read', actor: { id: 'k1' }, source: { request_id: crypto.randomUUID() } };
+    await assert.rejects(engine.append('acme', [event]), { code: 'event.invalid_value' });
+    const { entries } = await engine.append('_audit', [event]);
+    assert.equal(entries.length, 1);
+  } finally {
+    await engine.close();
+  }
+});
+
 test('back-pressure: over the queue limit, add fails fast with log.pushback', async () => {
   const engine = await openTestEngine(createMemoryDriver(), {
     sequencer: { maxQueuedEvents: 10, maxBatchEvents: 10 },

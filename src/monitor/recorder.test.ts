@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { validateEvent } from '../core/event.js';
+import { EventError, validateEvent } from '../core/event.js';
 import { silentLogger } from '../log/types.js';
 import { accessToAuditEvent, adminWhat, lifecycleEvent, outcomeOf } from './audit-events.js';
 import { AuditRecorder } from './recorder.js';
@@ -14,11 +14,16 @@ import { access, ManualClock } from './test-helpers.js';
 class CountingEngine {
   batches: unknown[][] = [];
   failNext = 0;
+  /** Actions refused as invalid (EventError), as the engine refuses an event over its limits. */
+  invalid = new Set<string>();
   async append(_log: string, events: readonly unknown[]): Promise<unknown> {
     if (this.failNext > 0) {
       this.failNext--;
       throw Object.assign(new Error('busy'), { code: 'log.pushback' });
     }
+    const bad = events.find((e) => this.invalid.has((e as { action: string }).action));
+    if (bad !== undefined)
+      throw new EventError('event.invalid_value', 'refused', { details: { field: 'action' } });
     this.batches.push([...events]);
     return {};
   }
@@ -103,6 +108,37 @@ test('a full buffer counts drops and records them once appends work again', asyn
     engine.events.slice(1).map((e) => e.metadata?.request_id),
     ['r0', 'r1', 'r2'],
   );
+  await r.close();
+});
+
+test('an event the log refuses is dropped alone: counted, reported as a failure, the rest appended', async () => {
+  const engine = new CountingEngine();
+  const appended: number[] = [];
+  const failures: unknown[] = [];
+  const r = new AuditRecorder({
+    engine,
+    log: '_audit',
+    flushIntervalMs: 60_000,
+    maxBatchEvents: 500,
+    maxQueuedEvents: 100_000,
+    clock: new ManualClock(),
+    logger: silentLogger,
+    onFailure: (err) => failures.push(err),
+    onAppended: (n) => appended.push(n),
+  });
+  engine.invalid.add('service.start');
+  r.record(ev(1));
+  r.record(lifecycleEvent('start', 0, {}));
+  r.record(ev(2));
+  await r.flush();
+  assert.deepEqual(
+    engine.events.map((e) => e.metadata?.request_id),
+    ['r1', 'r2'],
+  );
+  assert.equal(r.dropped, 1);
+  assert.deepEqual(appended, [2], 'only the events written count as appended');
+  assert.equal(failures.length, 1);
+  assert.ok(failures[0] instanceof EventError);
   await r.close();
 });
 

@@ -80,7 +80,7 @@ export class AuditRecorder {
     return this.queue.length;
   }
 
-  /** Events dropped because the buffer was full, since start. */
+  /** Events dropped since start: the buffer was full, or one was invalid (a bug; logged). */
   get dropped(): number {
     return this.droppedTotal;
   }
@@ -157,8 +157,9 @@ export class AuditRecorder {
     while (this.queue.length > 0 || this.droppedSince > 0) {
       this.noteDrops();
       const batch = this.queue.splice(0, this.opts.maxBatchEvents);
+      let invalid: number;
       try {
-        await this.appendBatch(batch);
+        invalid = await this.appendBatch(batch);
       } catch (err) {
         this.queue.unshift(...batch);
         this.lastError = err;
@@ -172,28 +173,40 @@ export class AuditRecorder {
         return;
       }
       this.failures = 0;
+      // Done with, one way or the other (flush waits on this); only those written count as appended.
       this.appended += batch.length;
-      this.opts.onAppended?.(batch.length);
+      this.droppedTotal += invalid;
+      if (batch.length > invalid) this.opts.onAppended?.(batch.length - invalid);
     }
   }
 
   /**
    * One append. Events are built to validate, but should one not, the batch is retried event by
-   * event so the others are still recorded, and the bad one is logged and dropped.
+   * event so the others are still recorded, and the bad one is logged, counted as dropped and
+   * reported as a write failure (an alert). Resolves with the number dropped.
    */
-  private async appendBatch(batch: AuditEvent[]): Promise<void> {
+  private async appendBatch(batch: AuditEvent[]): Promise<number> {
     try {
       await this.opts.engine.append(this.opts.log, batch);
+      return 0;
     } catch (err) {
       if (!(err instanceof EventError)) throw err;
+      let dropped = 0;
       for (const event of batch) {
         try {
           await this.opts.engine.append(this.opts.log, [event]);
         } catch (one) {
           if (!(one instanceof EventError)) throw one;
+          dropped++;
           this.opts.logger.error({ err: one, action: event.action }, 'invalid audit event dropped');
+          try {
+            this.opts.onFailure?.(one);
+          } catch {
+            // A failing observer must not stop the recorder.
+          }
         }
       }
+      return dropped;
     }
   }
 
