@@ -10,18 +10,20 @@ import { IndelibleError } from '../core/errors.js';
 import { DEFAULT_EVENT_LIMITS } from '../core/event.js';
 import { defaultHttpConfig } from '../http/config.js';
 import { defaultEngineConfig } from '../log/config.js';
+import { resolveMonitorConfig } from '../monitor/config.js';
 import { MonitorConfigSchema } from '../monitor/config-schema.js';
 
 const Int = (min = 0) => Type.Integer({ minimum: min });
 const closed = { additionalProperties: false } as const;
 
+/** The server's log levels (pino's), most to least severe. */
+export const LOG_LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
 export const ServerConfigSchema = Type.Object(
   {
     /** `HOST:PORT` to listen on. */
     listen: Type.Optional(Type.String()),
-    logLevel: Type.Optional(
-      Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
-    ),
+    logLevel: Type.Optional(Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)))),
     /** Also set the filesystem immutable flag on sealed tiles and bundles. */
     immutableFlag: Type.Optional(Type.Boolean()),
     http: Type.Optional(
@@ -169,6 +171,9 @@ export function parseServerConfig(value: unknown, source = 'config'): ServerConf
       `${source}: eventLimits.maxRecordBytes (${limits.maxRecordBytes}) exceeds 65535, the largest entry a tlog-tiles entry bundle can hold`,
     );
   }
+  // The monitor's values beyond their types (a webhook secret's length, a time zone, an off-hours
+  // period) are checked here too, so a bad one stops the server before the data directory is opened.
+  if (value.monitor !== undefined) resolveMonitorConfig(value.monitor);
   return value;
 }
 

@@ -109,3 +109,24 @@ test('a shutdown whose last integration fails logs it and exits 1, without an un
   assert.ok(failed, server.output().slice(-2_000));
   assert.doesNotMatch(server.output(), /Uncaught|triggerUncaughtException/);
 });
+
+test('settings that cannot be honoured stop serve at once, naming them, and leave the directory unlocked', {
+  timeout: 60_000,
+}, async () => {
+  const dir = join(root, 'bad-settings');
+  assert.equal((await cli(['init', '--data', dir])).status, 0);
+  // Valid by type, refused by the monitor: before, the server printed this and then hung holding the lock.
+  await assert.rejects(
+    serve(dir, { monitor: { webhooks: [{ url: 'https://x.example/h', secret: 'short' }] } }),
+    /webhooks\[0\]\.secret must be at least 16 characters/,
+  );
+  const level = await cli(['serve', '--data', dir, '--log-level', 'bogus'], { timeoutMs: 20_000 });
+  assert.equal(level.status, 2, level.stderr);
+  assert.match(
+    level.stderr,
+    /--log-level must be one of fatal, error, warn, info, debug, trace, silent, not "bogus"/,
+  );
+  assert.doesNotMatch(level.stderr, /\n\s+at /, 'no stack trace');
+  const again = await serve(dir);
+  await again.stop();
+});

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import type { Command } from 'commander';
-import { loadServerConfig, type ServerConfig } from '../app/config.js';
+import { LOG_LEVELS, loadServerConfig, type ServerConfig } from '../app/config.js';
 import { initDataDir, isInitialized, openDataDir } from '../app/data-dir.js';
 import { RetentionService } from '../retention/retention-service.js';
 import { VERSION } from '../version.js';
@@ -63,9 +63,19 @@ export function registerServe(program: Command): void {
       // writes what is buffered (pino's logger.flush would also fsync stdout and, while a pipe is
       // stalled, leave a listener behind each time). At stop, logger.flush.
       const logDestination = serverLogDestination();
+      const level = opts.logLevel ?? process.env.INDELIBLE_LOG_LEVEL ?? config.logLevel ?? 'info';
+      if (!LOG_LEVELS.includes(level)) {
+        const from =
+          opts.logLevel !== undefined
+            ? '--log-level'
+            : process.env.INDELIBLE_LOG_LEVEL !== undefined
+              ? 'INDELIBLE_LOG_LEVEL'
+              : 'logLevel';
+        throw new UsageError(`${from} must be one of ${LOG_LEVELS.join(', ')}, not ${JSON.stringify(level)}`);
+      }
       const logger = pino(
         {
-          level: opts.logLevel ?? process.env.INDELIBLE_LOG_LEVEL ?? config.logLevel ?? 'info',
+          level,
           redact: ['req.headers.authorization', 'headers.authorization'],
         },
         logDestination,
@@ -80,9 +90,14 @@ export function registerServe(program: Command): void {
       let adminKey: string | undefined;
       if (!isInitialized(dir)) {
         const empty = !existsSync(dir) || readdirSync(dir).length === 0;
-        if (!opts.init || !empty) {
+        if (!opts.init) {
           throw new UsageError(
             `${dir} is not an Indelible data directory; create it with \`indelible init --data ${dir}\` (or pass --init)`,
+          );
+        }
+        if (!empty) {
+          throw new UsageError(
+            `${dir} is not an Indelible data directory and not empty; --init initialises only a missing or empty directory`,
           );
         }
         adminKey = (await initDataDir(dir, { actor: cliActor() })).adminKey;
@@ -94,44 +109,59 @@ export function registerServe(program: Command): void {
         ...(config.eventLimits ? { eventLimits: config.eventLimits } : {}),
         ...(config.archive ? { archive: config.archive } : {}),
       });
-      // The self-audit monitor records every access in `_audit`; there is no switch to turn it off.
-      const monitor = createMonitor({
-        engine: dd.engine,
-        meta: dd.meta,
-        logger,
-        ...(config.monitor ? { config: config.monitor } : {}),
-      });
-      dd.engine.observeCommits((_log, events, seconds) => {
-        monitor.metrics.observeFsync(seconds);
-        monitor.metrics.observeCommitBatch(events);
-      });
-      for (const r of dd.engine.recoveries()) monitor.recordLifecycle('recovery', r);
-      // Damaged or altered objects found by the index feed or the archiver raise `verification_failure`.
-      dd.engine.observeIndexFailures((log, err) =>
-        monitor.reportIntegrityError(err, { source: 'index', log }),
-      );
-      dd.archive?.observeFailures((log, err) =>
-        monitor.reportIntegrityError(err, { source: 'archive', log }),
-      );
-      if (dd.archive) registerArchiveMetrics(monitor.registry, dd.archive);
-      // Retention pruning after each log's retention.max (never under legal hold), recorded in _audit.
-      const retention = new RetentionService({
-        engine: dd.engine,
-        logger,
-        audit: (log, d) => monitor.recordPrune({ log, ...d }),
-        onFailure: (log, err) => monitor.reportIntegrityError(err, { source: 'retention', log }),
-        // The store of the log's opened archiver: its own target (policy archive.target) or the server's.
-        ...(dd.archive ? { archiveOf: async (log: string) => (await dd.archive!.archiver(log)).store } : {}),
-      });
-      retention.start(config.retention?.intervalMs ?? 60_000);
-      const app = await buildServer({
-        engine: dd.engine,
-        keys: dd.keys,
-        meta: dd.meta,
-        logger,
-        monitor,
-        ...(config.http ? { config: config.http } : {}),
-      });
+      // A start that fails past this point (a monitor, retention or HTTP setting that cannot be
+      // honoured) closes what it opened, so the process exits and the data directory is unlocked.
+      let monitor!: ReturnType<typeof createMonitor>;
+      let retention!: RetentionService;
+      let app!: Awaited<ReturnType<typeof buildServer>>;
+      try {
+        // The self-audit monitor records every access in `_audit`; there is no switch to turn it off.
+        monitor = createMonitor({
+          engine: dd.engine,
+          meta: dd.meta,
+          logger,
+          ...(config.monitor ? { config: config.monitor } : {}),
+        });
+        dd.engine.observeCommits((_log, events, seconds) => {
+          monitor.metrics.observeFsync(seconds);
+          monitor.metrics.observeCommitBatch(events);
+        });
+        for (const r of dd.engine.recoveries()) monitor.recordLifecycle('recovery', r);
+        // Damaged or altered objects found by the index feed or the archiver raise `verification_failure`.
+        dd.engine.observeIndexFailures((log, err) =>
+          monitor.reportIntegrityError(err, { source: 'index', log }),
+        );
+        dd.archive?.observeFailures((log, err) =>
+          monitor.reportIntegrityError(err, { source: 'archive', log }),
+        );
+        if (dd.archive) registerArchiveMetrics(monitor.registry, dd.archive);
+        // Retention pruning after each log's retention.max (never under legal hold), recorded in _audit.
+        retention = new RetentionService({
+          engine: dd.engine,
+          logger,
+          audit: (log, d) => monitor.recordPrune({ log, ...d }),
+          onFailure: (log, err) => monitor.reportIntegrityError(err, { source: 'retention', log }),
+          // The store of the log's opened archiver: its own target (policy archive.target) or the server's.
+          ...(dd.archive
+            ? { archiveOf: async (log: string) => (await dd.archive!.archiver(log)).store }
+            : {}),
+        });
+        retention.start(config.retention?.intervalMs ?? 60_000);
+        app = await buildServer({
+          engine: dd.engine,
+          keys: dd.keys,
+          meta: dd.meta,
+          logger,
+          monitor,
+          ...(config.http ? { config: config.http } : {}),
+        });
+      } catch (err) {
+        // Either may not exist yet (declared, not yet assigned).
+        await (retention as RetentionService | undefined)?.close().catch(() => undefined);
+        await (monitor as typeof monitor | undefined)?.close().catch(() => undefined);
+        await dd.close().catch(() => undefined);
+        throw err;
+      }
       let stopping: Promise<void> | undefined;
       const stop = (signal: string) => {
         stopping ??= (async () => {
