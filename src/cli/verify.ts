@@ -177,6 +177,14 @@ async function verifyData(opts: VerifyOptions): Promise<void> {
   const driver = await createLocalDriver({ root: dir, lock: !readOnly });
   const tty = process.stderr.isTTY;
   try {
+    // A pinned key for a log the directory does not hold pins nothing: a typo must not pass.
+    const logs = await driver.listLogs();
+    const unknown = Object.keys(verifierKeys).filter((name) => !logs.includes(name));
+    if (unknown.length > 0) {
+      throw new UsageError(
+        `--key names ${unknown.length === 1 ? 'a log' : 'logs'} not in ${dir}: ${unknown.join(', ')} (its logs: ${logs.join(', ')})`,
+      );
+    }
     const reports = await verifyStorage(driver, {
       verifierKeys,
       onProgress: tty

@@ -368,6 +368,10 @@ test('indelible verify --data reports the pending entries, and names a damaged j
     logs: Array<{ log: string; pending: number }>;
   };
   assert.equal(json.logs.find((l) => l.log === 'acme')?.pending, PENDING);
+  // A pinned key for a log the directory does not hold (a typo) is refused, not silently unused.
+  const typo = cli('verify', '--data', dir, '--key', 'acmee=indelible.local/x+abcd1234+AAAA');
+  assert.equal(typo.status, 2, typo.stdout);
+  assert.match(typo.stderr, /--key names a log not in .*: acmee \(its logs: _audit, acme\)/);
 
   const torn = copy();
   const segment = join(journalDir(torn), segmentName(SIGNED));
