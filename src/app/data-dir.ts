@@ -9,12 +9,13 @@
  *   <dir>/meta.sqlite      API keys (hashes only) and idempotency records
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { createSqliteKeyStore } from '../auth/key-store.js';
 import type { ApiKeyInfo, KeyStore } from '../auth/types.js';
 import { IndelibleError } from '../core/errors.js';
+import { isValidKeyName } from '../core/note.js';
 import { createSearchIndex } from '../index/sqlite/threaded-index.js';
 import { Engine, type EngineOptions } from '../log/engine.js';
 import type { Clock, Logger } from '../log/types.js';
@@ -30,7 +31,11 @@ export { AUDIT_LOG };
 
 const FORMAT = 1;
 
-export type DataDirErrorCode = 'datadir.not_empty' | 'datadir.not_initialized' | 'datadir.bad_format';
+export type DataDirErrorCode =
+  | 'datadir.not_empty'
+  | 'datadir.not_initialized'
+  | 'datadir.bad_format'
+  | 'datadir.bad_origin_prefix';
 export class DataDirError extends IndelibleError<DataDirErrorCode> {}
 
 interface Identity {
@@ -38,6 +43,19 @@ interface Identity {
   server_id: string;
   origin_prefix: string;
   created_at: string;
+}
+
+/**
+ * Why `prefix` cannot start log origins (`<prefix>/<log>`, C2SP: schema-less, a signed-note key
+ * name: no white space or `+`), or undefined when it can.
+ */
+export function originPrefixProblem(prefix: string): string | undefined {
+  if (prefix.includes('://'))
+    return 'must not carry a scheme (C2SP origins are schema-less: audit.example.com)';
+  if (prefix.startsWith('/') || prefix.endsWith('/')) return 'must not start or end with /';
+  if (!isValidKeyName(`${prefix}/log`))
+    return 'must be non-empty, without white space, control characters or +';
+  return undefined;
 }
 
 export function isInitialized(dir: string): boolean {
@@ -54,10 +72,36 @@ export async function initDataDir(
   dir: string,
   options: { originPrefix?: string; clock?: Clock; actor?: { id: string; type: string } } = {},
 ): Promise<{ adminKey: string; adminKeyId: string; originPrefix: string }> {
-  if (existsSync(dir) && readdirSync(dir).length > 0) {
+  const problem = options.originPrefix === undefined ? undefined : originPrefixProblem(options.originPrefix);
+  if (problem !== undefined) {
+    throw new DataDirError(
+      'datadir.bad_origin_prefix',
+      `origin prefix ${JSON.stringify(options.originPrefix)} ${problem}`,
+      {
+        details: { field: 'originPrefix' },
+      },
+    );
+  }
+  const existed = existsSync(dir);
+  if (existed && readdirSync(dir).length > 0) {
     throw new DataDirError('datadir.not_empty', `${dir} exists and is not empty; refusing to initialise it`);
   }
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  try {
+    return await initEmptyDir(dir, options);
+  } catch (err) {
+    // An unfinished init would block the next one (not empty) and serve (not a data directory):
+    // remove what it wrote, which is everything in the directory, since it was empty.
+    for (const entry of readdirSync(dir)) rmSync(join(dir, entry), { recursive: true, force: true });
+    if (!existed) rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function initEmptyDir(
+  dir: string,
+  options: { originPrefix?: string; clock?: Clock; actor?: { id: string; type: string } },
+): Promise<{ adminKey: string; adminKeyId: string; originPrefix: string }> {
   const serverId = randomBytes(4).toString('hex');
   const identity: Identity = {
     format: FORMAT,

@@ -2,11 +2,12 @@
 // HTTP → graceful stop (SIGTERM) → verify offline passes → tamper → verify fails naming the object.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { initDataDir } from '../app/data-dir.js';
 import { parseVerifierKey } from '../core/note.js';
 import { verifyReceipt } from '../core/receipt.js';
 
@@ -47,6 +48,42 @@ test('init refuses a non-empty directory and prints the admin key once as JSON',
   const again = cli('init', '--data', dir, '--json');
   assert.equal(again.status, 1);
   assert.match(again.stderr, /not empty/);
+});
+
+test('init checks --origin-prefix before writing anything; a failed init leaves nothing behind', async () => {
+  for (const [prefix, why] of [
+    ['bad prefix!', /white space/],
+    ['https://audit.example.com', /scheme/],
+    ['audit.example.com/', /end with \//],
+    ['a+b', /\+/],
+  ] as const) {
+    const dir = join(root, `prefix-${prefix.replace(/\W/g, '_')}`);
+    const res = cli('init', '--data', dir, '--origin-prefix', prefix);
+    assert.equal(res.status, 2, res.stderr);
+    assert.match(res.stderr, /--origin-prefix /);
+    assert.match(res.stderr, why);
+    assert.ok(!existsSync(dir), `${dir} was not created`);
+  }
+  // The library call refuses the same way, before creating anything.
+  const lib = join(root, 'prefix-lib');
+  await assert.rejects(initDataDir(lib, { originPrefix: 'bad prefix' }), {
+    code: 'datadir.bad_origin_prefix',
+  });
+  assert.ok(!existsSync(lib));
+  // An init that fails midway (a clock that breaks once the directory's files exist) removes what it
+  // wrote, so the next init of the same directory works.
+  const dir = join(root, 'prefix-midway');
+  let calls = 0;
+  const breaking = {
+    now: () => {
+      if (++calls > 2) throw new Error('clock broke');
+      return Date.now();
+    },
+  };
+  await assert.rejects(initDataDir(dir, { clock: breaking }), /clock broke/);
+  assert.ok(calls > 2, 'the clock was read after the directory was created');
+  assert.ok(!existsSync(dir), 'the unfinished directory was removed');
+  assert.equal(cli('init', '--data', dir, '--origin-prefix', 'audit.example.com').status, 0);
 });
 
 test('serve, append over HTTP, stop, verify; a tampered bundle fails verification', async () => {

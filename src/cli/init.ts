@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { initDataDir } from '../app/data-dir.js';
+import { initDataDir, originPrefixProblem } from '../app/data-dir.js';
 import { cliActor } from './operator.js';
-import { dataDirOption, printJson } from './options.js';
+import { dataDirOption, printJson, UsageError } from './options.js';
 
 export function registerInit(program: Command): void {
   program
@@ -16,6 +16,8 @@ export function registerInit(program: Command): void {
     .addHelpText('after', '\nExample:\n  $ indelible init --data ./data --origin-prefix audit.example.com\n')
     .action(async (opts: { data?: string; originPrefix?: string; json?: boolean }) => {
       const dir = dataDirOption(opts.data);
+      const problem = opts.originPrefix === undefined ? undefined : originPrefixProblem(opts.originPrefix);
+      if (problem !== undefined) throw new UsageError(`--origin-prefix ${problem}`);
       const r = await initDataDir(dir, {
         actor: cliActor(),
         ...(opts.originPrefix ? { originPrefix: opts.originPrefix } : {}),
