@@ -199,12 +199,14 @@ const cases: Case[] = [
     body: '{"action":"x","actor":{"id":"u"},"metadata":{"n":9007199254740993.0}}',
     status: 400,
     code: 'request.imprecise_number',
+    field: 'metadata.n',
   },
   {
     name: 'an integer beyond 2^53 that would be stored rounded',
     body: '{"action":"x","actor":{"id":"u"},"metadata":{"n":9007199254740993}}',
     status: 400,
     code: 'request.imprecise_number',
+    field: 'metadata.n',
   },
   {
     name: 'a member name twice in one object (JSON.parse would keep the last silently)',

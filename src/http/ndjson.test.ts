@@ -125,6 +125,22 @@ describe('integers a JSON number cannot hold exactly', () => {
     assert.equal(e.details?.line, 2);
   });
 
+  it('name the field where the number is, as other errors do (NDJSON: within its line)', () => {
+    for (const [body, field] of [
+      ['{"a":9007199254740993}', 'a'],
+      ['{"a":[1,-9007199254740993]}', 'a[1]'],
+      ['{"s":"9007199254740993","a":{"b.c":{"d":123456789012345678901234567890}}}', 'a["b.c"].d'],
+      ['{"events":[{"x":1},{"m":{"n":[0,{"k":1e-400}]}}]}', 'events[1].m.n[1].k'],
+      ['9007199254740993', ''],
+    ] as const) {
+      const e = codeOf(() => parseJsonBody(buf(body)));
+      assert.equal(e.code, 'request.imprecise_number', body);
+      assert.equal(e.details?.field, field, body);
+    }
+    const e = codeOf(() => parseNdjson(buf('{"a":1}\n{"x":{"n":18446744073709551615}}\n')));
+    assert.deepEqual([e.details?.line, e.details?.field], [2, 'x.n']);
+  });
+
   it('are found by a scan linear in the body: long digit runs, huge strings and many escapes', () => {
     // A regex over these ran in quadratic time (a million zeros) or overflowed its stack (a
     // 10-million-character string: a RangeError, i.e. a 500).

@@ -175,12 +175,13 @@ function rejectImpreciseNumbers(text: string, line?: number): void {
     const why = impreciseNumber(token);
     if (why === undefined) continue;
     const shown = token.length > 40 ? `${token.slice(0, 40)}…` : token;
+    const field = fieldAt(text, j - token.length);
     throw new HttpError(
       'request.imprecise_number',
       why === 'integer'
-        ? `the integer ${shown} cannot be stored exactly: a JSON number holds integers exactly only up to 2^53 (9007199254740992); send it as a string`
-        : `the number ${shown} is too small for a JSON number (it would be stored as 0); send it as a string`,
-      line === undefined ? undefined : { details: { line } },
+        ? `the integer ${shown} at ${field || 'the top level'} cannot be stored exactly: a JSON number holds integers exactly only up to 2^53 (9007199254740992); send it as a string`
+        : `the number ${shown} at ${field || 'the top level'} is too small for a JSON number (it would be stored as 0); send it as a string`,
+      { details: line === undefined ? { field } : { field, line } },
     );
   }
 }
@@ -371,8 +372,36 @@ interface Container {
  * Linear in the text, however deep: the place is spelled out only once a repeat is found.
  */
 function duplicateName(text: string): { name: string; field: string } | undefined {
+  let found: { name: string; field: string } | undefined;
+  walkNames(text, text.length, (top, name, stack) => {
+    top.names ??= new Set<string>();
+    if (top.names.has(name)) found = { name, field: fieldOf(stack) };
+    top.names.add(name);
+    return found !== undefined;
+  });
+  return found;
+}
+
+/**
+ * The path of the value starting at `offset` of a JSON text (`events[2].metadata.n`), named as
+ * duplicateName names places. Only for an error's message: it reads the text up to there again.
+ */
+function fieldAt(text: string, offset: number): string {
+  return fieldOf(walkNames(text, offset));
+}
+
+/**
+ * Reads a JSON text up to `end`, keeping the stack of open containers with the current member name
+ * or item index of each; `onName` sees every member name as it is read and stops the walk by
+ * returning true. Returns the stack where the walk stopped.
+ */
+function walkNames(
+  text: string,
+  end: number,
+  onName?: (top: Container, name: string, stack: readonly Container[]) => boolean,
+): Container[] {
   const stack: Container[] = [];
-  for (let i = 0; i < text.length; i++) {
+  for (let i = 0; i < end; i++) {
     const c = text.charCodeAt(i);
     const top = stack[stack.length - 1];
     if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
@@ -383,19 +412,16 @@ function duplicateName(text: string): { name: string; field: string } | undefine
       if (top.names === null) top.item++;
       else top.expectName = true;
     } else if (c === 0x22 /* " */) {
-      const end = stringEnd(text, i);
+      const close = stringEnd(text, i);
       if (top !== undefined && top.names !== null && top.expectName) {
-        const name = JSON.parse(text.slice(i, end + 1)) as string;
-        top.name = name;
+        top.name = JSON.parse(text.slice(i, close + 1)) as string;
         top.expectName = false;
-        top.names ??= new Set<string>();
-        if (top.names.has(name)) return { name, field: fieldOf(stack) };
-        top.names.add(name);
+        if (onName?.(top, top.name, stack)) break;
       }
-      i = end;
+      i = close;
     }
   }
-  return undefined;
+  return stack;
 }
 
 /** The path of the current member or item of the innermost container: `a.b[2].c`, `a["b.c"]`. */
