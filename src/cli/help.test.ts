@@ -3,7 +3,9 @@
  * (a leaf of the command tree) has an `Example:` or `Examples:` section with an `indelible` line.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { buildProgram } from './program.js';
 
@@ -29,3 +31,17 @@ for (const [name, cmd] of commands) {
     assert.match(out, new RegExp(`\\nExamples?:\\n {2}\\$ (\\S+=\\S+ )*indelible ${name}\\b`), out);
   });
 }
+
+test('help into a pipe its reader closed ends quietly with status 0 (was an unhandled EPIPE)', () => {
+  const bin = fileURLToPath(new URL('./bin.js', import.meta.url));
+  // `true` exits without reading: the help text meets a closed pipe.
+  for (let i = 0; i < 3; i++) {
+    const res = spawnSync(
+      'bash',
+      ['-c', `"${process.execPath}" "${bin}" help verify | true; echo "status \${PIPESTATUS[0]}"`],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    assert.equal(res.stdout.trim(), 'status 0', res.stderr);
+    assert.equal(res.stderr, '');
+  }
+});

@@ -7,8 +7,12 @@ import { CommanderError } from 'commander';
 import { isIndelibleError } from '../core/errors.js';
 import { UsageError } from './options.js';
 import { buildProgram } from './program.js';
+import { exitOnClosedPipe } from './remote.js';
 
 async function main(argv: string[]): Promise<number> {
+  // A reader that went away (`indelible help verify | head`) ends the command quietly, status 0. Not
+  // the server's: it keeps serving whatever happens to the pipe of its log.
+  if (argv[2] !== 'serve') exitOnClosedPipe();
   try {
     await buildProgram().parseAsync(argv);
     return process.exitCode === undefined ? 0 : Number(process.exitCode);
