@@ -631,6 +631,29 @@ describe('bad input changes nothing', () => {
     assert.deepEqual(await snapshot(), state);
   });
 
+  it('refuses a transfer coding other than chunked (Node decodes only that framing)', async () => {
+    const port = Number(await listeningPort());
+    const body = JSON.stringify(ev());
+    const chunked = `${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n0\r\n\r\n`;
+    const send = (coding: string) =>
+      rawExchange(
+        port,
+        `POST /v1/logs/acme/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${h.admin}\r\n` +
+          `Content-Type: application/json\r\nTransfer-Encoding: ${coding}\r\nConnection: close\r\n\r\n${chunked}`,
+      );
+    for (const coding of ['gzip, chunked', 'deflate, chunked']) {
+      const out = await send(coding);
+      assert.match(out, /^HTTP\/1\.1 415 /, coding);
+      assert.match(out, /"code":"request\.unsupported_media_type"/);
+      assert.match(out, /Transfer-Encoding/);
+    }
+    assert.deepEqual(await snapshot(), state);
+    // Plain chunked is fine; the snapshot moves on to include that append.
+    const ok = await send('chunked');
+    assert.match(ok, /^HTTP\/1\.1 201 /, ok);
+    state = await snapshot();
+  });
+
   it('refuses two Idempotency-Key headers, same or different (Node would join them into a third key)', async () => {
     const port = Number(await listeningPort());
     const body = JSON.stringify(ev());

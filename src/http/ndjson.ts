@@ -58,6 +58,18 @@ export function refuseContentEncoding(encoding: string | string[] | undefined): 
   );
 }
 
+/**
+ * Refuses a transfer coding other than `chunked` (Node decodes only that framing, so a body sent
+ * `gzip, chunked` would be read as if it were plain): `request.unsupported_media_type`.
+ */
+export function refuseTransferCoding(coding: string | undefined): void {
+  if (coding === undefined || /^\s*chunked\s*$/i.test(coding)) return;
+  throw new HttpError(
+    'request.unsupported_media_type',
+    `Transfer-Encoding ${JSON.stringify(coding.slice(0, 40))} is not supported; send the body plain, chunked or with a Content-Length`,
+  );
+}
+
 /** Decodes strict UTF-8; throws `request.invalid_utf8`. */
 export function decodeUtf8(buf: Buffer): string {
   if (!isUtf8(buf)) throw new HttpError('request.invalid_utf8', 'the request body is not valid UTF-8');

@@ -31,7 +31,13 @@ import { type AccessEvent, logParam, type ServerContext, type ServerState } from
 import { headerCount } from './headers.js';
 import { createSqliteIdempotencyStore, type IdempotencyStore } from './idempotency.js';
 import { createHttpMetrics } from './metrics.js';
-import { parseJsonBody, parseNdjson, refuseContentEncoding, refuseForeignCharset } from './ndjson.js';
+import {
+  parseJsonBody,
+  parseNdjson,
+  refuseContentEncoding,
+  refuseForeignCharset,
+  refuseTransferCoding,
+} from './ndjson.js';
 import { clientErrorResponse, HttpError, sendProblem, toProblem } from './problem.js';
 import { adminRoutes } from './routes-admin.js';
 import { alertRoutes } from './routes-alerts.js';
@@ -198,6 +204,7 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
     }
     refuseForeignCharset(request.headers['content-type']);
     refuseContentEncoding(request.headers['content-encoding']);
+    refuseTransferCoding(request.headers['transfer-encoding']);
   };
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     // No route, no reading: a body sent to a path that does not exist is never parsed (its 404
