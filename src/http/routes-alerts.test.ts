@@ -163,6 +163,7 @@ test('bad query parameters are 400 request.invalid naming the field', async () =
     ['rule=nope', 'rule'],
     ['acknowledged=yes', 'acknowledged'],
     ['extra=1', 'extra'],
+    ['since=2027-01-01T00:00:00Z&until=2026-01-01T00:00:00Z', 'until'],
   ]) {
     const res = await get(`/v1/alerts?${qs}`, 'admin');
     assert.equal(res.statusCode, 400, qs);

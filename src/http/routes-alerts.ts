@@ -27,7 +27,9 @@ export const AlertView = Type.Object({
   subject: Type.String({ description: '`key:<id>`, `ip:<address>`, `log:<name>` or `service:<name>`' }),
   details: Type.Record(Type.String(), Type.Unknown(), { description: 'rule-specific evidence' }),
   acknowledged_at: Nullable(Timestamp),
-  acknowledged_by: Nullable(Type.String({ description: 'key id (API) or `cli`' })),
+  acknowledged_by: Nullable(
+    Type.String({ description: 'the key id (API), or `cli:<operating-system user>` (indelible alerts ack)' }),
+  ),
   note: Nullable(Type.String()),
 });
 
@@ -88,13 +90,18 @@ export function alertRoutes(
             details: { field: 'limit' },
           });
         }
+        const since = timeParam(q.since, 'since');
+        const until = timeParam(q.until, 'until');
+        if (since !== undefined && until !== undefined && until < since) {
+          throw new HttpError('request.invalid', 'until is before since', { details: { field: 'until' } });
+        }
         const page = monitor.alerts.list({
           ...(q.rule === undefined ? {} : { rule: q.rule }),
           ...(q.severity === undefined ? {} : { severity: q.severity }),
           ...(q.subject === undefined ? {} : { subject: q.subject }),
           ...(q.acknowledged === undefined ? {} : { acknowledged: q.acknowledged === 'true' }),
-          since: timeParam(q.since, 'since'),
-          until: timeParam(q.until, 'until'),
+          since,
+          until,
           ...(limit === undefined ? {} : { limit }),
           ...(q.cursor === undefined ? {} : { cursor: q.cursor }),
         });

@@ -48,6 +48,18 @@ interface Plan {
   checkpoint: SignedCheckpoint;
 }
 
+/** The export's line format, as the OpenAPI document describes it (the module comment has the rest). */
+const EXPORT_FORMAT = [
+  'One JSON object per LF-terminated line, entries in index order:',
+  '',
+  '- `{"index":I,"leaf_hash":"<hex>","record":"<exact record text>","proof":["<hex>",…]}` per entry,',
+  '  `proof` being its RFC 6962 inclusion proof in the tree of the final checkpoint;',
+  '- last, `{"checkpoint":"<signed note>","tree_size":N,"count":M}`.',
+  '',
+  'If the server fails after the 200 was sent, the last line is `{"error":{"code","detail"}}` instead:',
+  'an export without its checkpoint line is incomplete and never verifies (`indelible verify --export`).',
+].join('\n');
+
 export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
   const { engine, config } = ctx;
 
@@ -127,14 +139,17 @@ export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
       '/v1/logs/:log/export',
       {
         config: { access: 'export' },
+        // A HEAD would run the export and audit it as one of 0 entries: there is nothing to head.
+        exposeHeadRoute: false,
         schema: {
           tags: ['events'],
           summary:
             'Export entries as NDJSON with inclusion proofs and a final checkpoint (offline-verifiable)',
+          description: EXPORT_FORMAT,
           params: LogParams,
           querystring: ExportQuery,
           response: {
-            200: text('NDJSON, see the format in the description', 'application/x-ndjson'),
+            200: text('NDJSON in the format the description gives', 'application/x-ndjson'),
             ...errors(400, 401, 403, 404, 422, 429),
           },
         },

@@ -51,6 +51,9 @@ const documentIngestBody: SwaggerTransform = ({ schema, url }) => ({
   url,
   schema: {
     ...schema,
+    // The body's own description is dropped by the OpenAPI conversion of a multi-type body.
+    description:
+      'The body is one event object, `{"events":[…]}` (1 to `http.maxBatchEvents` events), or NDJSON (`application/x-ndjson`, one event per line). 201 only once every event is durable.',
     headers: {
       type: 'object',
       properties: {

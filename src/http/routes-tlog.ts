@@ -14,6 +14,7 @@
  * Access: the checkpoint, hash tiles and key are `public.read` (no key needed while `publicReads` is
  * on); entry bundles hold event data and need `events.read`.
  */
+import type { SwaggerTransform } from '@fastify/swagger';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
@@ -30,6 +31,33 @@ const cacheControl = (visibility: 'public' | 'private', full: boolean) =>
 const tileAction = (request: FastifyRequest) => {
   const rest = (request.params as { '*'?: unknown })['*'];
   return typeof rest === 'string' && rest.startsWith('entries/') ? 'events.read' : 'public.read';
+};
+
+/**
+ * OpenAPI has no wildcard: the route's `*` (the rest of the path, slashes included) is published as
+ * a `{path}` parameter that tools can fill in.
+ */
+const documentTilePath: SwaggerTransform = ({ schema, url }) => {
+  const params = (schema as { params?: { properties?: Record<string, unknown> } }).params;
+  const { '*': rest, ...named } = params?.properties ?? {};
+  return {
+    url: url.replace(/\*$/, ':path'),
+    schema: {
+      ...schema,
+      params: {
+        type: 'object',
+        required: ['log', 'path'],
+        properties: {
+          ...named,
+          path: {
+            ...(rest as object),
+            description:
+              'the tile or bundle path after `tile/`, slashes included (C2SP tlog-tiles): 0/x001/234, 0/000.p/7, entries/000',
+          },
+        },
+      },
+    },
+  };
 };
 
 export function tlogRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
@@ -59,7 +87,7 @@ export function tlogRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
     app.get(
       '/v1/logs/:log/tile/*',
       {
-        config: { access: tileAction },
+        config: { access: tileAction, swaggerTransform: documentTilePath },
         schema: {
           tags: ['tlog'],
           summary: 'A hash tile or entry bundle (C2SP tlog-tiles); bundles need the reader role',

@@ -283,6 +283,13 @@ describe('ingest and reads', () => {
     assert.equal(typeof r?.keyId, 'string');
   });
 
+  it('has no HEAD for the export, which would run it and audit an export of 0 entries', async () => {
+    const before = h.accesses.length;
+    const res = await h.req({ method: 'HEAD', url: '/v1/logs/acme/export', key: h.admin });
+    assert.equal(res.statusCode, 404);
+    assert.ok(!h.accesses.slice(before).some((a) => a.kind === 'export'), 'no export audited');
+  });
+
   it('never lets a key append to a system log, whatever its scope', async () => {
     await h.engine.createLog('_audit', { system: true });
     for (const key of [h.admin, h.key('writer')]) {
@@ -426,7 +433,7 @@ describe('operations', () => {
       ['get', '/v1/logs/{log}/events', ['200', '400', '401', '403', '404']],
       ['get', '/v1/logs/{log}/entries/{index}', ['200', '400', '404']],
       ['get', '/v1/logs/{log}/checkpoint', ['200', '404']],
-      ['get', '/v1/logs/{log}/tile/{*}', ['200', '400', '404']],
+      ['get', '/v1/logs/{log}/tile/{path}', ['200', '400', '404']],
       ['get', '/v1/logs/{log}/key', ['200', '404']],
       ['get', '/v1/logs/{log}/proofs/inclusion', ['200', '400', '404', '422']],
       ['get', '/v1/logs/{log}/proofs/consistency', ['200', '400', '404', '422']],
@@ -451,11 +458,20 @@ describe('operations', () => {
       'key optional',
     );
     assert.deepEqual(
-      doc.paths['/v1/logs/{log}/tile/{*}'].get.security,
+      doc.paths['/v1/logs/{log}/tile/{path}'].get.security,
       [{}, { bearer: [] }],
       'hash tiles are public reads (entry bundles need a key, as the summary says)',
     );
     assert.equal(doc.paths['/v1/logs/{log}/events'].get.security, undefined, 'the global bearer requirement');
+    // OpenAPI has no wildcard: the tile route's rest-of-path is a named parameter tools can fill in.
+    const tileParams = doc.paths['/v1/logs/{log}/tile/{path}'].get.parameters.map(
+      (p: { name: string }) => p.name,
+    );
+    assert.deepEqual(tileParams.sort(), ['log', 'path']);
+    // Descriptions the conversion would drop: the ingest body's forms, the export's line format.
+    assert.match(doc.paths['/v1/logs/{log}/events'].post.description, /\{"events":\[…\]\}.*NDJSON/);
+    assert.match(doc.paths['/v1/logs/{log}/export'].get.description, /"checkpoint":"<signed note>"/);
+    assert.equal(doc.paths['/v1/logs/{log}/export'].head, undefined, 'no HEAD for the export');
     const ingest = doc.paths['/v1/logs/{log}/events'].post;
     assert.ok(ingest.requestBody.content['application/json']);
     assert.ok(ingest.requestBody.content['application/x-ndjson']);
