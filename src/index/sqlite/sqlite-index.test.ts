@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { isIndelibleError } from '../../core/errors.js';
 import type { AuditEvent } from '../../core/event.js';
 import { buildRecord, formatTimestamp, ZERO_HASH } from '../../core/record.js';
-import type { EventQuery, IndexEntry, QueryResult } from '../types.js';
+import { type EventQuery, type IndexEntry, IndexError, type QueryResult } from '../types.js';
 import { createSqliteIndex, type SqliteIndex, type SqliteIndexOptions } from './sqlite-index.js';
 
 const T0 = Date.UTC(2026, 10, 27, 7, 0, 0);
@@ -657,6 +657,32 @@ test('verifyAgainst finds the first entry that differs from the log', async () =
   db.prepare(`UPDATE events SET id = 'forged' WHERE k = ${k(12)}`).run();
   db.close();
   assert.equal(await index.verifyAgainst('acme', reader(truth)), 12);
+  index.close();
+});
+
+test('a row deleted by hand while its full text stays is index.conflict naming the entry, not a crash', () => {
+  const path = freshPath();
+  const index = createSqliteIndex({ path });
+  index.add('acme', ACME_ENTRIES);
+  const victim = index.query('acme', {}).events[3]!;
+  const actor = (victim.event as { actor: { id: string } }).actor.id;
+  const db = new Database(path);
+  db.prepare(
+    `DELETE FROM events WHERE k = ((SELECT log_id FROM logs WHERE name = 'acme') << 43) | ${victim.index}`,
+  ).run();
+  db.close();
+  // A filter is answered by the full text, which still has the entry.
+  assert.throws(
+    () => index.query('acme', { actor }),
+    (err: unknown) => {
+      const e = err as IndexError;
+      assert.ok(e instanceof IndexError, String(err));
+      assert.equal(e.code, 'index.conflict');
+      assert.deepEqual(e.details, { log: 'acme', index: victim.index });
+      assert.match(e.message, /reindex --check/);
+      return true;
+    },
+  );
   index.close();
 });
 

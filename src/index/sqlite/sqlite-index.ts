@@ -280,7 +280,15 @@ export class SqliteIndex implements SearchIndex {
   }
 
   private readEvent(log: string, logId: number, index: number): IndexedEvent {
-    const row = this.sql.getEntry.get(logId, index)!;
+    const row = this.sql.getEntry.get(logId, index);
+    if (row === undefined) {
+      // The full text matched an entry the events table lacks: rows were deleted by hand.
+      throw new IndexError(
+        'index.conflict',
+        `log ${log}: the search index matched entry ${index} but holds no row for it; the index disagrees with the log (check it with \`indelible reindex --check\`)`,
+        { details: { log, index } },
+      );
+    }
     const { record, event } = parseRecord(log, index, row.record);
     return {
       index,
