@@ -146,7 +146,16 @@ export class Engine {
             { details: { log: name, missing: ['state/config'] } },
           );
         }
-        await engine.openLog(name, storage);
+        try {
+          await engine.openLog(name, storage);
+        } catch (err) {
+          // Name the log whatever failed (a damaged state file, a checkpoint that does not verify):
+          // the operator must know which directory to look at.
+          if (err instanceof Error && !err.message.startsWith(`log ${name}`)) {
+            err.message = `log ${name}: ${err.message}`;
+          }
+          throw err;
+        }
       }
     } catch (err) {
       // A log that refuses to open fails the start: release what opened so far (the logs already

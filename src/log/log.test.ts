@@ -475,6 +475,22 @@ test('state, journal and checkpoints restored from before a full tile was sealed
   // holding their entries: recovery.test.ts's failure-point table covers that case opening.
 });
 
+test('a log that cannot open is named in the error, whatever failed (here: a damaged state checkpoint)', async () => {
+  const driver = createMemoryDriver();
+  const engine = await openTestEngine(driver);
+  await engine.createLog('acme');
+  await engine.append('acme', [sampleEvent(1)]);
+  await engine.log('acme').integrate();
+  await engine.close();
+  const state = cloneState(driver.snapshot());
+  const cp = state.logs.get('acme')!.state.get('checkpoint')!;
+  cp.value[cp.value.length - 2]! ^= 1; // inside the signature line
+  await assert.rejects(openTestEngine(createMemoryDriver({ state })), (err: Error) => {
+    assert.match(err.message, /^log acme: /);
+    return true;
+  });
+});
+
 test('a failed journal write marks the log failed (readiness reports it) instead of hiding it', async () => {
   let fail = false;
   const driver = createMemoryDriver({
