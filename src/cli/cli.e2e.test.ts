@@ -191,4 +191,16 @@ test('usage errors exit 2 with a message', () => {
   assert.match(r.stderr, /--listen expects HOST:PORT/);
   const v = cli('verify');
   assert.equal(v.status, 2);
+  // Each names where the bad value came from: a positional NAME, a configuration file's key.
+  const name = cli('logs', 'create', 'Bad Name');
+  assert.equal(name.status, 2);
+  assert.match(name.stderr, /^indelible: NAME: "Bad Name" is not a log name \(lowercase letters/);
+  const config = join(root, 'bad-listen.json');
+  writeFileSync(config, JSON.stringify({ listen: '127.0.0.1:99999' }));
+  const listen = cli('serve', '--data', join(root, 'missing'), '--config', config);
+  assert.equal(listen.status, 2);
+  assert.match(
+    listen.stderr,
+    new RegExp(`${config.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: listen expects HOST:PORT`),
+  );
 });

@@ -35,7 +35,7 @@ export function registerLogs(program: Command): void {
       '\nExample:\n  $ INDELIBLE_API_KEY=ik_… indelible logs create acme --url https://audit.example.com\n',
     )
     .action(async (name: string, opts: RemoteOptions) => {
-      const created = await remoteClient(opts).createLog(logName({ log: name }));
+      const created = await remoteClient(opts).createLog(logName({ log: name }, process.env, 'NAME'));
       if (opts.json) {
         printJson({ name: created.name, origin: created.origin, verifier_key: created.verifierKey });
         return;
@@ -71,7 +71,7 @@ export function registerLogs(program: Command): void {
     .option('--json', 'print one JSON object')
     .addHelpText('after', '\nExample:\n  $ indelible logs show acme\n')
     .action(async (name: string, opts: RemoteOptions) => {
-      const l = await remoteClient(opts).getLog(logName({ log: name }));
+      const l = await remoteClient(opts).getLog(logName({ log: name }, process.env, 'NAME'));
       if (opts.json) {
         printJson(wire(l));
         return;

@@ -48,10 +48,19 @@ export function remoteClient(opts: RemoteOptions, env: NodeJS.ProcessEnv = proce
 const LOG_NAME = /^_?[a-z0-9][a-z0-9._-]{0,62}$/;
 
 /** The log from `--log`, else INDELIBLE_LOG; required and checked against the log-name syntax. */
-export function logName(opts: { log?: string }, env: NodeJS.ProcessEnv = process.env): string {
+export function logName(
+  opts: { log?: string },
+  env: NodeJS.ProcessEnv = process.env,
+  /** What the name was given as, for the message (a positional NAME, say). */
+  source = opts.log !== undefined ? '--log' : 'INDELIBLE_LOG',
+): string {
   const log = opts.log ?? env.INDELIBLE_LOG;
   if (log === undefined || log === '') throw new UsageError('--log NAME (or INDELIBLE_LOG) is required');
-  if (!LOG_NAME.test(log)) throw new UsageError(`--log: ${JSON.stringify(log)} is not a log name`);
+  if (!LOG_NAME.test(log)) {
+    throw new UsageError(
+      `${source}: ${JSON.stringify(log)} is not a log name (lowercase letters, digits, '.', '_' and '-', starting with a letter or digit, at most 63)`,
+    );
+  }
   return log;
 }
 

@@ -8,10 +8,10 @@ import { cliActor } from './operator.js';
 import { dataDirOption, UsageError } from './options.js';
 
 /** Parses `HOST:PORT` (IPv6 as `[::1]:7070`). */
-export function parseListen(value: string): { host: string; port: number } {
+export function parseListen(value: string, source = '--listen'): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
   const port = m ? Number(m[3]) : Number.NaN;
-  if (!m || port > 65535) throw new UsageError(`--listen expects HOST:PORT, got ${JSON.stringify(value)}`);
+  if (!m || port > 65535) throw new UsageError(`${source} expects HOST:PORT, got ${JSON.stringify(value)}`);
   return { host: (m[1] ?? m[2])!, port };
 }
 
@@ -57,6 +57,13 @@ export function registerServe(program: Command): void {
       const config: ServerConfig = opts.config ? loadServerConfig(opts.config) : {};
       const listen = parseListen(
         opts.listen ?? process.env.INDELIBLE_LISTEN ?? config.listen ?? '127.0.0.1:7070',
+        opts.listen !== undefined
+          ? '--listen'
+          : process.env.INDELIBLE_LISTEN !== undefined
+            ? 'INDELIBLE_LISTEN'
+            : config.listen !== undefined
+              ? `${opts.config}: listen`
+              : '--listen',
       );
       // Asynchronous log writes keep the request path off the terminal or pipe (log-destination.ts).
       // Lines reach stdout at most 250 ms late: the destination's own flush, without a callback, only
