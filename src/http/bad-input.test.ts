@@ -631,6 +631,20 @@ describe('bad input changes nothing', () => {
     assert.deepEqual(await snapshot(), state);
   });
 
+  it('takes NDJSON only where events are appended: elsewhere 415, naming the route', async () => {
+    const res = await h.req({
+      method: 'POST',
+      url: '/v1/logs',
+      key: h.admin,
+      headers: { 'content-type': 'application/x-ndjson' },
+      payload: '{"name":"from-ndjson"}\n',
+    });
+    assert.equal(res.statusCode, 415, res.body);
+    assert.equal(res.json().code, 'request.unsupported_media_type');
+    assert.match(res.json().detail, /POST \/v1\/logs takes application\/json/);
+    assert.equal((await h.req({ method: 'GET', url: '/v1/logs/from-ndjson', key: h.admin })).statusCode, 404);
+  });
+
   it('refuses a transfer coding other than chunked (Node decodes only that framing)', async () => {
     const port = Number(await listeningPort());
     const body = JSON.stringify(ev());
@@ -699,6 +713,12 @@ describe('bad input changes nothing', () => {
         'GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n',
         400,
         /HPE_/,
+      ],
+      [
+        'an Expect other than 100-continue',
+        'GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: foo\r\n\r\n',
+        417,
+        /Expect "foo" is not supported; only 100-continue is/,
       ],
       [
         'headers over the limit',

@@ -360,6 +360,21 @@ export function clientErrorResponse(err: { code?: string }): string | undefined 
   );
 }
 
+/**
+ * The 417 problem for an `Expect` the server does not meet (anything but `100-continue`, which Node
+ * answers itself): Node's own answer has no body.
+ */
+export function expectationFailedBody(expect: string | undefined): string {
+  const code: HttpErrorCode = 'request.rejected';
+  return JSON.stringify({
+    type: `urn:indelible:problem:${code}`,
+    title: PROBLEMS[code].title,
+    status: 417,
+    detail: `Expect ${JSON.stringify(String(expect ?? '').slice(0, 40))} is not supported; only 100-continue is`,
+    code,
+  });
+}
+
 interface FastifyLikeError {
   code: string;
   message: string;

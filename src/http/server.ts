@@ -9,7 +9,9 @@
  * waits for in-flight requests — so appends already accepted finish and are acknowledged — before
  * it returns.
  */
+
 import { createHash, randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -38,7 +40,7 @@ import {
   refuseForeignCharset,
   refuseTransferCoding,
 } from './ndjson.js';
-import { clientErrorResponse, HttpError, sendProblem, toProblem } from './problem.js';
+import { clientErrorResponse, expectationFailedBody, HttpError, sendProblem, toProblem } from './problem.js';
 import { adminRoutes } from './routes-admin.js';
 import { alertRoutes } from './routes-alerts.js';
 import { exportRoutes } from './routes-export.js';
@@ -49,6 +51,9 @@ import { proofRoutes } from './routes-proofs.js';
 import { pruningRoutes } from './routes-pruning.js';
 import { readRoutes } from './routes-read.js';
 import { tlogRoutes } from './routes-tlog.js';
+
+/** The one route that takes NDJSON bodies. */
+const INGEST_ROUTE = '/v1/logs/:log/events';
 
 export type { HttpConfig } from './config.js';
 export type { AccessEvent } from './context.js';
@@ -224,6 +229,13 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
     if (request.is404) return done(null, undefined);
     try {
       refuseAmbiguousBody(request);
+      // Only appends take NDJSON: a log or key created from a line of it would be a guess.
+      if (request.routeOptions.url !== INGEST_ROUTE) {
+        throw new HttpError(
+          'request.unsupported_media_type',
+          `${request.method} ${request.routeOptions.url} takes application/json; application/x-ndjson is for appending events`,
+        );
+      }
       digestIfNeeded(request, body as Buffer);
       done(null, parseNdjson(body as Buffer, config.maxBatchEvents));
     } catch (err) {
@@ -248,6 +260,16 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
       );
     }
     return sendProblem(reply, res);
+  });
+  // Node answers an Expect it cannot meet with a bare 417; this one says why, as every error does.
+  app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    const body = expectationFailedBody(req.headers.expect);
+    res.writeHead(417, {
+      'content-type': 'application/problem+json',
+      'content-length': Buffer.byteLength(body),
+      connection: 'close',
+    });
+    res.end(body);
   });
   app.setNotFoundHandler((request, reply) => {
     const err = new HttpError(
