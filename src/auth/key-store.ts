@@ -331,6 +331,15 @@ export function createSqliteKeyStore(
       return recordUse(cacheKey, info);
     },
 
+    revokedKeyId(secret) {
+      if (!isWellFormedSecret(secret)) return undefined;
+      const hash = hashSecret(secret);
+      const row = selectByHash.get(hash);
+      if (row === undefined || row.revoked_at === null) return undefined;
+      const stored = row.secret_sha256;
+      return stored.length === hash.length && timingSafeEqual(stored, hash) ? row.id : undefined;
+    },
+
     get(id) {
       if (typeof id !== 'string' || !KEY_ID.test(id)) return undefined;
       const row = selectById.get(id);

@@ -82,6 +82,12 @@ export interface KeyStore {
   };
   /** The active key for a presented secret, or undefined (unknown, malformed or revoked). */
   authenticate(secret: string): ApiKeyInfo | undefined;
+  /**
+   * The id of the revoked key a presented secret belongs to, or undefined (active, unknown or
+   * malformed). For the audit trail only: a refused request made with a revoked key is recorded
+   * under that key, since it means the secret is still out there.
+   */
+  revokedKeyId?(secret: string): string | undefined;
   /** The key with this id, revoked or not; undefined for an unknown or malformed id. */
   get(id: string): ApiKeyInfo | undefined;
   /** Every key, revoked ones included, oldest first. Never secrets or hashes. */

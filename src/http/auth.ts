@@ -40,8 +40,13 @@ export function createAuthHook(
   url: string,
 ): onRequestHookHandler {
   const publicReads = ctx.config.publicReads;
-  const fail = (request: FastifyRequest, err: AuthError): AuthError => {
-    ctx.access(request, { kind: 'auth_failure', status: err.code === 'auth.forbidden' ? 403 : 401 });
+  const fail = (request: FastifyRequest, err: AuthError, revokedKeyId?: string): AuthError => {
+    ctx.access(request, {
+      kind: 'auth_failure',
+      status: err.code === 'auth.forbidden' ? 403 : 401,
+      // A revoked key still in use is recorded under its id: its secret is still out there.
+      ...(revokedKeyId === undefined ? {} : { keyId: revokedKeyId, filter: { reason: 'revoked_key' } }),
+    });
     return err;
   };
 
@@ -71,6 +76,7 @@ export function createAuthHook(
             'auth.unauthenticated',
             'the API key is malformed, unknown or revoked (Authorization: Bearer <key>)',
           ),
+          secret === undefined ? undefined : ctx.keys.revokedKeyId?.(secret),
         );
       }
       request.apiKey = key;

@@ -109,9 +109,16 @@ describe('admin routes', () => {
     });
     assert.equal(revoked.statusCode, 204);
     assert.equal(revoked.body, '');
+    const seen = h.accesses.length;
     const after = await h.req({ method: 'GET', url: '/v1/logs/acme/events', key });
     assert.equal(after.statusCode, 401);
     assert.equal(after.json().code, 'auth.unauthenticated');
+    // The refusal is audited under the revoked key (its secret is still out there); an unknown key
+    // stays anonymous.
+    const refused = h.accesses.slice(seen).find((a) => a.kind === 'auth_failure');
+    assert.deepEqual([refused?.keyId, refused?.filter], [id, { reason: 'revoked_key' }]);
+    await h.req({ method: 'GET', url: '/v1/logs/acme/events', key: `ik_${'A'.repeat(43)}` });
+    assert.equal(h.accesses.at(-1)?.keyId, null);
     const twice = await h.req({ method: 'DELETE', url: `/v1/keys/${id}`, key: h.admin });
     assert.equal(twice.statusCode, 404);
     assert.equal(twice.json().code, 'auth.key_not_found');
