@@ -133,7 +133,13 @@ export function registerServe(program: Command): void {
           monitor.metrics.observeFsync(seconds);
           monitor.metrics.observeCommitBatch(events);
         });
-        for (const r of dd.engine.recoveries()) monitor.recordLifecycle('recovery', r);
+        for (const r of dd.engine.recoveries()) {
+          const { tornBytes, ...replayed } = r;
+          monitor.recordLifecycle('recovery', {
+            ...replayed,
+            ...(tornBytes === undefined ? {} : { torn_bytes: tornBytes }),
+          });
+        }
         // Damaged or altered objects found by the index feed or the archiver raise `verification_failure`.
         dd.engine.observeIndexFailures((log, err) =>
           monitor.reportIntegrityError(err, { source: 'index', log }),

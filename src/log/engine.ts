@@ -187,7 +187,7 @@ export class Engine {
   }
 
   /** Logs that replayed acknowledged entries from their journal when they were opened. */
-  recoveries(): Array<{ log: string; from: number; to: number }> {
+  recoveries(): Array<{ log: string; from: number; to: number; tornBytes?: number }> {
     return [...this.logs.entries()].flatMap(([log, e]) =>
       e.log.recovered ? [{ log, ...e.log.recovered }] : [],
     );

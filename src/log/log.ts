@@ -129,8 +129,11 @@ export class Log {
   private minIndex = 0;
   // Published hash tiles and the proofs computed from them (with their caches).
   private readonly proofs: LogProofs;
-  /** Entries replayed from the journal at open (acknowledged but not yet integrated before a stop). */
-  recovered: { from: number; to: number } | undefined;
+  /**
+   * What open recovered: entries replayed from the journal (acknowledged but not yet integrated
+   * before a stop), and the bytes of a torn final write it cut (`tornBytes`, when there was one).
+   */
+  recovered: { from: number; to: number; tornBytes?: number } | undefined;
 
   private constructor(opts: LogOptions) {
     this.opts = opts;
@@ -486,6 +489,10 @@ export class Log {
         'recovered sequenced entries from the journal',
       );
     }
+    // A cut torn write is in the audit trail too (service.recovery): after a crash it is expected;
+    // without one, someone cut the journal.
+    const torn = this.journal.discardedBytes ?? 0;
+    if (torn > 0) this.recovered = { from: size, to: this.sequencedSize, tornBytes: torn };
     if (state !== undefined) await this.publish(this.checkpoint);
     if (this.pendingRecords.length > 0) await this.integrate();
   }

@@ -207,6 +207,14 @@ test('a torn final write is left out, as the engine discards it, and the file is
   assert.equal(acme?.tornBytes, torn.length - firstAppendBytes);
   assert.deepEqual(readFileSync(path), torn, 'verification changed nothing');
   assert.deepEqual(segments(dir), [segmentName(SIGNED)]);
+  // The engine cuts the same bytes, and its recovery report (service.recovery in _audit) says so.
+  const dd = await openDataDir(dir, { logger: silentLogger });
+  try {
+    const r = dd.engine.recoveries().find((x) => x.log === 'acme');
+    assert.deepEqual(r, { log: 'acme', from: SIGNED, to: SIGNED + PENDING / 2, tornBytes: acme?.tornBytes });
+  } finally {
+    await dd.close();
+  }
 });
 
 test('a journal of several segments verifies; a gap between segments or damage in an earlier one fails', async () => {

@@ -90,6 +90,11 @@ export interface Journal {
   /** Index one past the last durable record. */
   readonly end: number;
   /**
+   * Bytes of a torn final write that opening cut (a crash in the middle of an append), 0 or absent
+   * when there was none: what recovery reports, so the audit trail shows it.
+   */
+  readonly discardedBytes?: number;
+  /**
    * Appends `records` at indices `end .. end+records.length-1`. Resolves only when all of them are
    * durable; MUST NOT be called again before the previous call settled. On rejection the journal is
    * unusable until reopened (its calls fail with `storage.closed`; a partial write may or may not

@@ -64,6 +64,7 @@ export async function openLocalJournal(options: LocalJournalOptions): Promise<Lo
   checkIndex('base', base);
   const segments: Segment[] = [];
   let nextTag = 0;
+  let discarded = 0;
   try {
     await folders.ensure(dir);
     const names = await segmentNames(dir);
@@ -90,6 +91,7 @@ export async function openLocalJournal(options: LocalJournalOptions): Promise<Lo
         // A torn final append: never acknowledged, so cutting it loses nothing that was promised.
         await fh.truncate(scan.validLength);
         await fh.sync();
+        discarded += bytes.length - scan.validLength;
         options.logger.warn(
           { component: 'storage.local', segment: path, discardedBytes: bytes.length - scan.validLength },
           'journal: discarded a torn final write (as a crash leaves one; with no crash before this start, find out who cut the file)',
@@ -101,7 +103,7 @@ export async function openLocalJournal(options: LocalJournalOptions): Promise<Lo
     await Promise.all(segments.map((s) => s.fh.close().catch(() => {})));
     throw toStorageError(err, 'opening the journal', { dir });
   }
-  return new LocalJournal(options, segments, nextTag);
+  return new LocalJournal(options, segments, nextTag, discarded);
 }
 
 /** The segment files in `dir`, oldest first. */
@@ -175,10 +177,14 @@ export class LocalJournal implements Journal {
   // The next append's tag (journal-format.ts): one more than the last append's, mod 64.
   #tag: number;
 
-  constructor(options: LocalJournalOptions, segments: Segment[], nextTag = 0) {
+  /** Bytes of a torn final write cut at open (Journal.discardedBytes). */
+  readonly discardedBytes: number;
+
+  constructor(options: LocalJournalOptions, segments: Segment[], nextTag = 0, discardedBytes = 0) {
     this.#options = options;
     this.#segments = segments;
     this.#tag = nextTag;
+    this.discardedBytes = discardedBytes;
     const last = segments[segments.length - 1]!;
     this.#end = last.base + last.offsets.length;
   }

@@ -126,12 +126,14 @@ describe('local journal on disk', () => {
     test(`a torn tail (${what}) is cut at open, whole records kept, appends continue`, async () => {
       const { name, seg, size } = await threeRecords();
       await appendFile(seg, tail());
+      const written = (await stat(seg)).size;
       const before = warnings.length;
       const j = await driver.log(name).openJournal(0);
       const expected = [rec(0), rec(1), rec(2), ...whole];
       assert.deepEqual({ start: j.start, end: j.end }, { start: 0, end: expected.length });
       const kept = size + whole.reduce((sum, r) => sum + frame(r).length, 0);
       assert.equal((await stat(seg)).size, kept, 'the garbage is gone from the file');
+      assert.equal(j.discardedBytes, written - kept, 'the journal reports what it cut');
       assert.equal(warnings.length, before + 1, 'one warning names the discarded tail');
       assert.deepEqual(await j.read(0, expected.length), expected);
       await j.append([rec(9)]);
