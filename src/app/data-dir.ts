@@ -90,6 +90,8 @@ export async function initDataDir(
   try {
     return await initEmptyDir(dir, options);
   } catch (err) {
+    // Another process holds the directory (two inits at once): what is there is its work, not ours.
+    if ((err as { code?: unknown }).code === 'storage.locked') throw err;
     // An unfinished init would block the next one (not empty) and serve (not a data directory):
     // remove what it wrote, which is everything in the directory, since it was empty.
     for (const entry of readdirSync(dir)) rmSync(join(dir, entry), { recursive: true, force: true });

@@ -21,6 +21,8 @@ export function registerReindex(program: Command): void {
       // Rebuilding is the way out of an index ahead of its log (which the server refuses): allowed
       // for the logs being rebuilt; --check opens as the server does, so it reports that refusal.
       const dd = await openDataDir(dataDirOption(opts.data), {
+        // Only the logs named: another log's state is not this command's business.
+        ...(opts.log ? { logs: opts.log } : {}),
         ...(opts.check ? {} : { rebuildIndexAhead: opts.log ?? 'all' }),
       });
       try {

@@ -152,7 +152,11 @@ export class Engine {
           // Name the log whatever failed (a damaged state file, a checkpoint that does not verify):
           // the operator must know which directory to look at.
           if (err instanceof Error && !err.message.startsWith(`log ${name}`)) {
-            err.message = `log ${name}: ${err.message}`;
+            try {
+              err.message = `log ${name}: ${err.message}`;
+            } catch {
+              // A read-only message (a DOMException's): the error goes on as it is.
+            }
           }
           throw err;
         }
@@ -278,6 +282,16 @@ export class Engine {
       }
       throw err;
     }
+    // The log is new (its configuration was just written where there was none): rows the index
+    // still holds under its name belong to an earlier log of that name whose folder was removed,
+    // and would read as an index ahead of the log (refused at open). Forget them.
+    if ((await this.opts.index.coveredSize(name)) > 0) {
+      this.logger.warn(
+        { log: name },
+        'the search index held entries of an earlier log of this name; forgetting them',
+      );
+      await this.opts.index.reset(name);
+    }
     await this.openLog(name, storage);
     this.logger.info({ log: name, origin }, 'log created');
     return this.info(name);
@@ -311,9 +325,15 @@ export class Engine {
       };
       this.indexer.attach(name, log);
       const rebuild = this.opts.rebuildIndexAhead;
-      await this.indexer.catchUp(name, log, undefined, {
-        rebuildAhead: rebuild === 'all' || (rebuild?.includes(name) ?? false),
-      });
+      try {
+        await this.indexer.catchUp(name, log, undefined, {
+          rebuildAhead: rebuild === 'all' || (rebuild?.includes(name) ?? false),
+        });
+      } catch (err) {
+        // Not in `logs`, so nothing else would close it (its journal, its integration timer).
+        await log.close().catch(() => undefined);
+        throw err;
+      }
       this.logs.set(name, { log, info });
       return log;
     })();

@@ -539,12 +539,13 @@ export class Log {
    * journal keeps their entries until after that commit; so a full object past the signed tree
    * whose entries the journal does not hold was sealed by a later state than this one: the state
    * and journal came back from an older copy than the tiles. Resuming would acknowledge appends at
-   * indices whose sealed objects hold other entries, and never sign them. (When the journal does
-   * hold them, re-integrating at open rewrites the objects, and refuses different bytes.)
+   * indices whose sealed objects hold other entries, and never sign them. Objects of entries the
+   * journal holds are rewritten by the integration at open, which refuses different bytes; the first
+   * one it cannot account for is the tile of entry `journalEnd` (the journal reaches past the
+   * signed tree when a snapshot caught a running server, so that is not always the tree's edge).
    */
   private async refuseIfSealedAhead(size: number, journalEnd: number): Promise<void> {
-    const k = Math.floor(size / TILE_WIDTH);
-    if (journalEnd >= (k + 1) * TILE_WIDTH) return;
+    const k = Math.floor(Math.max(size, journalEnd) / TILE_WIDTH);
     for (const key of [tilePath({ level: 0, index: k, width: TILE_WIDTH }), entriesPath(k, TILE_WIDTH)]) {
       if ((await this.opts.storage.blobs.get(key)) === undefined) continue;
       throw new LogError(

@@ -489,3 +489,72 @@ test('an index ahead of its log (the log restored from an older copy than index.
   dd = await openDataDir(dir, { logger: silentLogger });
   await dd.close();
 });
+
+test('a restore whose journal reaches past the signed tree is still refused by a tile sealed past the journal', async () => {
+  // A snapshot of a running server: signed at 100, the journal holding 100..299. The newer copy went
+  // on to seal tile/0/001 (entries 256..511) with other entries than any that would follow 300.
+  const engine = { integrator: { intervalMs: 3_600_000, maxPending: 1_000_000 } };
+  const dir = mkdtempSync(join(tmpdir(), 'indelible-vj-hole-'));
+  const old = mkdtempSync(join(tmpdir(), 'indelible-vj-hole-old-'));
+  work.push(dir, old);
+  await initDataDir(dir);
+  const dd = await openDataDir(dir, { engine, logger: silentLogger });
+  await dd.engine.createLog('acme');
+  await dd.engine.append(
+    'acme',
+    Array.from({ length: 100 }, (_, k) => sampleEvent(k, 200)),
+  );
+  await dd.engine.log('acme').integrate();
+  await dd.engine.append(
+    'acme',
+    Array.from({ length: 200 }, (_, k) => sampleEvent(100 + k, 200)),
+  );
+  cpSync(join(dir, 'logs', 'acme'), old, { recursive: true });
+  await dd.engine.log('acme').integrate();
+  await dd.engine.append(
+    'acme',
+    Array.from({ length: 300 }, (_, k) => sampleEvent(300 + k, 200)),
+  );
+  await dd.engine.log('acme').integrate();
+  await dd.close();
+  for (const key of ['state', 'journal', 'checkpoint', 'checkpoints']) {
+    rmSync(join(dir, 'logs', 'acme', key), { recursive: true, force: true });
+    cpSync(join(old, key), join(dir, 'logs', 'acme', key), { recursive: true });
+  }
+  await rejectsWith(dir, 'verify.state_behind', { object: 'tile/0/001' });
+  await assert.rejects(openDataDir(dir, { engine, logger: silentLogger }), (err: unknown) => {
+    const e = err as { code: string; details: Record<string, unknown> };
+    assert.equal(e.code, 'log.storage_behind');
+    assert.deepEqual(
+      [e.details.object, e.details.checkpointSize, e.details.journalEnd],
+      ['tile/0/001', 100, 300],
+    );
+    return true;
+  });
+});
+
+test('a log whose folder was removed by hand can be created again: the index forgets its old rows', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'indelible-vj-recreate-'));
+  work.push(dir);
+  await initDataDir(dir);
+  let dd = await openDataDir(dir, { logger: silentLogger });
+  await dd.engine.createLog('scratch');
+  await dd.engine.append(
+    'scratch',
+    Array.from({ length: 5 }, (_, k) => sampleEvent(k)),
+  );
+  await dd.close();
+  rmSync(join(dir, 'logs', 'scratch'), { recursive: true });
+  dd = await openDataDir(dir, { logger: silentLogger });
+  try {
+    await dd.engine.createLog('scratch');
+    const { entries } = await dd.engine.append('scratch', [sampleEvent(100)]);
+    assert.equal(entries[0]!.index, 0);
+    assert.equal(await dd.engine.checkIndex('scratch'), undefined);
+  } finally {
+    await dd.close();
+  }
+  dd = await openDataDir(dir, { logger: silentLogger });
+  assert.equal(dd.engine.log('scratch').size, 1);
+  await dd.close();
+});

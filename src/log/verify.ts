@@ -473,17 +473,17 @@ async function verifyJournal(
   // Full tiles and bundles are sealed before the checkpoint covering them is committed, and the
   // journal drops their entries only after: one past the signed tree that the journal does not
   // account for was sealed by a later state than this one (the engine refuses to start the same way).
-  const journalEnd = end ?? treeSize;
-  const k = Math.floor(treeSize / TILE_WIDTH);
-  if (journalEnd < (k + 1) * TILE_WIDTH) {
-    for (const key of [tilePath({ level: 0, index: k, width: TILE_WIDTH }), entriesPath(k, TILE_WIDTH)]) {
-      if ((await storage.blobs.get(key)) === undefined) continue;
-      fail(
-        'verify.state_behind',
-        `log ${log}: ${key} is sealed past the signed tree (${treeSize} entries) and the journal, which ends at ${journalEnd}, does not hold its entries: the state, journal and checkpoints came from an older copy than the tiles`,
-        { log, object: key },
-      );
-    }
+  // The first one the journal cannot account for is the tile of entry `journalEnd` (engine: Log
+  // refuseIfSealedAhead).
+  const journalEnd = Math.max(end ?? treeSize, treeSize);
+  const k = Math.floor(journalEnd / TILE_WIDTH);
+  for (const key of [tilePath({ level: 0, index: k, width: TILE_WIDTH }), entriesPath(k, TILE_WIDTH)]) {
+    if ((await storage.blobs.get(key)) === undefined) continue;
+    fail(
+      'verify.state_behind',
+      `log ${log}: ${key} is sealed past the signed tree (${treeSize} entries) and the journal, which ends at ${journalEnd}, does not hold its entries: the state, journal and checkpoints came from an older copy than the tiles`,
+      { log, object: key },
+    );
   }
   return { pending: end === undefined ? 0 : Math.max(0, end - treeSize), tornBytes };
 }

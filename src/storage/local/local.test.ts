@@ -96,6 +96,14 @@ describe('local driver files', () => {
     driver = await createLocalDriver({ root, logger: quiet });
     assert.deepEqual((await driver.log('private').state.read('config'))?.value, A);
     assert.equal((await stat(dir)).mode & 0o777, 0o700);
+    assert.equal((await stat(join(dir, 'config'))).mode & 0o777, 0o600);
+    // Only group and other bits go: an owner's own choice (read-only, say) stays.
+    await chmod(dir, 0o555);
+    await driver.close();
+    driver = await createLocalDriver({ root, logger: quiet });
+    await driver.log('private').state.read('config');
+    assert.equal((await stat(dir)).mode & 0o777, 0o500);
+    await chmod(dir, 0o700);
   });
 
   test('writes leave no temp files behind, and stray temp files are not listed', async () => {

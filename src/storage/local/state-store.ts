@@ -13,10 +13,11 @@
  *
  * The state holds the log's private signing key (`config`), so its folder is mode 0700 and its
  * files 0600, whatever the umask, and however the data directory is later copied or its public
- * objects served. A folder left 0755 by an older version is closed at the first read (where the
- * process may: a read-only snapshot is read as it is).
+ * objects served. A folder and files left readable by others by an older version are closed at the
+ * first read (group and other bits cleared, where the process may: a read-only snapshot is read as
+ * it is).
  */
-import { chmod, readFile } from 'node:fs/promises';
+import { chmod, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageError, toStorageError } from '../errors.js';
 import { validateKey } from '../keys.js';
@@ -54,7 +55,12 @@ function decode(buf: Buffer, key: string): Stored {
 }
 
 const STATE_FILE_MODE = 0o600;
-const STATE_FOLDER_MODE = 0o700;
+
+/** Clears the group and other permission bits of `path`, if any are set. */
+async function ownerOnly(path: string): Promise<void> {
+  const { mode } = await stat(path);
+  if ((mode & 0o077) !== 0) await chmod(path, mode & 0o700);
+}
 
 export class LocalStateStore implements StateStore {
   readonly #ctx: LocalLogContext;
@@ -66,13 +72,16 @@ export class LocalStateStore implements StateStore {
   }
 
   /**
-   * Makes the state folder readable by this user alone, once it exists. Best effort: a read-only
-   * snapshot (EROFS) or another user's directory (EPERM) is read as it is.
+   * Makes the state folder and its files readable by this user alone, once the folder exists (an
+   * older version left them 0755 and 0644), taking away only group and other bits. Best effort: a
+   * read-only snapshot (EROFS) or another user's directory (EPERM) is read as it is.
    */
   async #restrict(): Promise<void> {
     if (this.#private) return;
+    const dir = join(this.#ctx.dir, 'state');
     try {
-      await chmod(join(this.#ctx.dir, 'state'), STATE_FOLDER_MODE);
+      await ownerOnly(dir);
+      for (const name of await readdir(dir)) await ownerOnly(join(dir, name));
       this.#private = true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#private = true;
