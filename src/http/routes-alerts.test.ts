@@ -167,10 +167,13 @@ test('bad query parameters are 400 request.invalid naming the field', async () =
   ]) {
     const res = await get(`/v1/alerts?${qs}`, 'admin');
     assert.equal(res.statusCode, 400, qs);
-    const p = res.json() as { code: string; field: string };
+    const p = res.json() as { code: string; field: string; detail: string };
     assert.equal(p.code, 'request.invalid', qs);
     assert.equal(p.field, field, qs);
   }
+  // Past what a number holds, the message still names the real bound.
+  const huge = (await get('/v1/alerts?limit=9999999999999999', 'admin')).json() as { detail: string };
+  assert.match(huge.detail, /limit must be at most 1000\b/);
 });
 
 test('acknowledging records who and why, once; it is audited with before/after', async () => {

@@ -84,7 +84,7 @@ export function alertRoutes(
       },
       async (request) => {
         const q = request.query;
-        const limit = q.limit === undefined ? undefined : toSafeInteger(q.limit, 'limit');
+        const limit = q.limit === undefined ? undefined : toSafeInteger(q.limit, 'limit', MAX_ALERT_LIMIT);
         if (limit !== undefined && (limit < 1 || limit > MAX_ALERT_LIMIT)) {
           throw new HttpError('request.invalid', `limit must be 1..${MAX_ALERT_LIMIT}`, {
             details: { field: 'limit' },

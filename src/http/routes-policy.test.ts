@@ -89,6 +89,8 @@ describe('policy routes', () => {
   const badBodies: Array<[string, unknown, string]> = [
     ['max below min', { retention: { min: '2y', max: '1y' } }, 'retention.invalid_policy'],
     ['bad duration', { retention: { min: 'seven years' } }, 'retention.invalid_policy'],
+    // A negative number is named as a duration, not "must be string" (the union's first branch).
+    ['negative duration', { retention: { min: -1 } }, 'retention.invalid_policy'],
     ['unknown field', { retention: { min: '1y' }, prune: true }, 'request.invalid'],
     ['wrong type', { archive: { after: true } }, 'request.invalid'],
     // This server has no S3 archive, so a log cannot name its own target.

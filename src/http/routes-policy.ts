@@ -37,8 +37,11 @@ const ArchiveTargetSchema = () =>
     { additionalProperties: false },
   );
 
-const Duration = Type.Union([Type.String({ maxLength: 32 }), Type.Integer({ minimum: 0 })], {
-  description: 'integer milliseconds, or `<n><unit>` with unit ms, s, m, h, d, w, y (a year is 366 days)',
+// The range is checked by applyPolicyUpdate, whose message names the field and the forms: a schema
+// minimum here would fail the union on its first branch ("must be string") for a negative number.
+const Duration = Type.Union([Type.String({ maxLength: 32 }), Type.Integer()], {
+  description:
+    'integer milliseconds (0 or more), or `<n><unit>` with unit ms, s, m, h, d, w, y (a year is 366 days)',
 });
 
 export const PolicyUpdateBody = Type.Object(

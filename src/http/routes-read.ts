@@ -9,7 +9,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { toHex } from '../core/encoding.js';
 import { hashLeaf } from '../core/merkle.js';
-import type { EventQuery } from '../index/types.js';
+import { type EventQuery, MAX_QUERY_LIMIT } from '../index/types.js';
 import { LogError } from '../log/errors.js';
 import type { ServerContext } from './context.js';
 import {
@@ -51,7 +51,7 @@ export function readRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
             query[k] = v;
           }
         }
-        if (qs.limit !== undefined) query.limit = toSafeInteger(qs.limit, 'limit');
+        if (qs.limit !== undefined) query.limit = toSafeInteger(qs.limit, 'limit', MAX_QUERY_LIMIT);
         if (qs.cursor !== undefined) query.cursor = qs.cursor;
         if (qs.order !== undefined) query.order = qs.order;
         const result = await engine.index.query(name, query);

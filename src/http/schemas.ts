@@ -21,10 +21,11 @@ export const Decimal = (description: string) =>
   });
 
 /** Turns a validated `Decimal` into a number; beyond 2^53 − 1 is `request.invalid` naming `field`. */
-export function toSafeInteger(text: string, field: string): number {
+/** `max`: the field's own bound, named in the message when the text is past what a number holds. */
+export function toSafeInteger(text: string, field: string, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(text);
   if (!Number.isSafeInteger(n)) {
-    throw new HttpError('request.invalid', `${field} must be at most ${Number.MAX_SAFE_INTEGER}`, {
+    throw new HttpError('request.invalid', `${field} must be at most ${max}`, {
       details: { field },
     });
   }
