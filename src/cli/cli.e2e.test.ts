@@ -191,6 +191,13 @@ test('usage errors exit 2 with a message', () => {
   assert.match(r.stderr, /--listen expects HOST:PORT/);
   const v = cli('verify');
   assert.equal(v.status, 2);
+  // Commander's own usage errors read like ours, with a pointer to the help instead of all of it.
+  const role = cli('keys', 'create', '--url', 'http://127.0.0.1:1');
+  assert.equal(role.status, 2);
+  assert.equal(
+    role.stderr,
+    "indelible: required option '--role <role>' not specified\n(add --help for the flags and examples)\n",
+  );
   // Each names where the bad value came from: a positional NAME, a configuration file's key.
   const name = cli('logs', 'create', 'Bad Name');
   assert.equal(name.status, 2);

@@ -18,7 +18,10 @@ export function buildProgram(): Command {
   const program = new Command('indelible')
     .description('Indelible: a self-hosted, tamper-evident audit log')
     .version(VERSION)
-    .showHelpAfterError()
+    // Commander's own usage errors read like ours (`indelible: <message>`, CLI.md), with a pointer
+    // to the command's help rather than all of it; subcommands inherit both settings.
+    .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'indelible: ')) })
+    .showHelpAfterError('(add --help for the flags and examples)')
     .exitOverride()
     .addHelpText(
       'after',
