@@ -162,3 +162,39 @@ test('records of another log than the one pinned with --log fail', async () => {
     isIndelibleError(err, 'export.bad_record'),
   );
 });
+
+/** The export without entry lines `drop` (0-based), its `count` lowered to match: what an editor does. */
+function withoutEntries(drop: (i: number) => boolean): string {
+  const entries = lines.slice(0, -1).filter((_, i) => !drop(i));
+  const last = JSON.parse(lines.at(-1)!) as Record<string, unknown>;
+  return joined([...entries, JSON.stringify({ ...last, count: entries.length })]);
+}
+
+test('entries removed with count lowered to match: reported as missing, and refused with complete', async () => {
+  // `count` is not signed: only the indices show what is gone.
+  const middle = withoutEntries((i) => i >= 100 && i < 111);
+  const r = await verify(middle);
+  assert.deepEqual([r.count, r.first, r.last, r.missing], [289, 0, 299, 11]);
+  await assert.rejects(
+    verifyExportFile(file(middle), parseVerifierKey(vkey), { complete: true }),
+    (err: unknown) => {
+      assert.ok(isIndelibleError(err, 'export.gap'), String(err));
+      assert.deepEqual([err.details?.from, err.details?.to], [100, 111]);
+      return true;
+    },
+  );
+  // The last entries removed: no gap inside, but the file ends before the checkpoint's tree does.
+  const tail = withoutEntries((i) => i >= 290);
+  assert.equal((await verify(tail)).missing, 0);
+  await assert.rejects(
+    verifyExportFile(file(tail), parseVerifierKey(vkey), { complete: true }),
+    (err: unknown) => {
+      assert.ok(isIndelibleError(err, 'export.gap'), String(err));
+      assert.deepEqual([err.details?.from, err.details?.to], [290, 300]);
+      return true;
+    },
+  );
+  // The untouched, unfiltered export is complete.
+  const whole = await verifyExportFile(file(joined(lines)), parseVerifierKey(vkey), { complete: true });
+  assert.deepEqual([whole.count, whole.missing], [300, 0]);
+});

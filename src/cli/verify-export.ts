@@ -12,7 +12,11 @@
  * 2. every other line, streamed in order, must be an entry whose record hashes to its `leaf_hash`,
  *    is a valid record naming this log and this index, chains (`prev`) to the entry before when
  *    that one is in the file too, and whose inclusion proof leads to the checkpoint's root;
- * 3. the number of entries must equal `count`.
+ * 3. the number of entries must equal `count` (a consistency check of the file only: that line is
+ *    not signed, so whoever removes entries can lower it too);
+ * 4. with `complete`, no entry may be missing from the first one in the file to the checkpoint's
+ *    last (`export.gap`): what an unfiltered export without `to` holds. Without it, the report
+ *    says how many indices between the first and the last are not in the file.
  *
  * Memory stays constant whatever the file's size: only the previous entry is remembered.
  */
@@ -45,7 +49,9 @@ export type ExportVerifyErrorCode =
   /** A record's `prev` is not the leaf hash of the entry before it. */
   | 'export.chain_broken'
   /** The number of entries is not the final line's `count`. */
-  | 'export.count_mismatch';
+  | 'export.count_mismatch'
+  /** With `complete`: an entry between the file's first and the checkpoint's last is not in the file. */
+  | 'export.gap';
 export class ExportVerifyError extends IndelibleError<ExportVerifyErrorCode> {}
 
 export interface ExportReport {
@@ -58,11 +64,19 @@ export interface ExportReport {
   count: number;
   first: number | undefined;
   last: number | undefined;
+  /** Indices between `first` and `last` that are not in the file (a filtered export, or removed). */
+  missing: number;
 }
 
 export interface VerifyExportOptions {
   /** Require every record to name this log (default: the log the first record names). */
   log?: string;
+  /**
+   * Require every entry from the file's first to the checkpoint's last (`export.gap` otherwise):
+   * an unfiltered export. The file's first index is reported, not checked (a pruned log starts
+   * at its minimum index).
+   */
+  complete?: boolean;
   onProgress?: (done: number, bytes: { read: number; total: number }) => void;
 }
 
@@ -170,6 +184,7 @@ export async function verifyExportFile(
   let prev: { index: number; leaf: Uint8Array } | undefined;
   let first: number | undefined;
   let count = 0;
+  let missing = 0;
   const { cp, count: expected } = finalLine(last.text, verifier);
 
   const checkEntry = (text: string) => {
@@ -194,6 +209,16 @@ export async function verifyExportFile(
     const at = { line, index: i };
     if ((prev !== undefined && i <= prev.index) || i >= cp.size)
       throw fail('export.out_of_order', `line ${line}: entry ${i} is out of order or beyond the tree`, at);
+    if (prev !== undefined && i > prev.index + 1) {
+      if (options.complete) {
+        throw fail('export.gap', `line ${line}: entries ${prev.index + 1}..${i - 1} are not in the export`, {
+          ...at,
+          from: prev.index + 1,
+          to: i,
+        });
+      }
+      missing += i - prev.index - 1;
+    }
     const leaf = hashLeaf(utf8(record));
     if (!bytesEqual(leaf, fromHex(leafHex)!))
       throw fail(
@@ -280,7 +305,17 @@ export async function verifyExportFile(
       },
     );
   }
+  const end = prev === undefined ? undefined : prev.index + 1;
+  if (options.complete && end !== cp.size) {
+    const from = end ?? 0;
+    throw fail(
+      'export.gap',
+      `entries ${from}..${cp.size - 1} of the checkpoint's tree are not in the export (it ends ${end === undefined ? 'without entries' : `at entry ${from - 1}`})`,
+      { from, to: cp.size },
+    );
+  }
   return {
+    missing,
     log,
     origin: cp.origin,
     treeSize: cp.size,

@@ -40,6 +40,7 @@ interface VerifyOptions {
   state?: string;
   apiKey?: string;
   checkpointOnly?: boolean;
+  complete?: boolean;
   record?: string;
   leafHash?: string;
   endpoint?: string;
@@ -56,6 +57,7 @@ const BELONGS: ReadonlyArray<[keyof VerifyOptions, string, readonly Form[]]> = [
   ['state', '--state', ['url']],
   ['apiKey', '--api-key', ['url']],
   ['checkpointOnly', '--checkpoint-only', ['url']],
+  ['complete', '--complete', ['export']],
   ['record', '--record', ['receipt']],
   ['leafHash', '--leaf-hash', ['receipt']],
   ['log', '--log', ['url', 'export', 's3']],
@@ -115,6 +117,10 @@ export function registerVerify(program: Command): void {
     )
     .option('--api-key <key>', 'with --url: a reader key to read entry bundles (env INDELIBLE_API_KEY)')
     .option('--checkpoint-only', 'with --url: check the checkpoint and its consistency, not the entries')
+    .option(
+      '--complete',
+      "with --export: require every entry from the file's first to the checkpoint's last (an unfiltered export)",
+    )
     .option('--record <file>', 'with --receipt: the exact record text (`indelible get`) the receipt proves')
     .option('--leaf-hash <hex>', 'with --receipt: the leaf hash the receipt proves (from the append answer)')
     .option('--json', 'print a JSON report')
@@ -232,6 +238,7 @@ async function verifyExport(opts: VerifyOptions): Promise<void> {
   try {
     const r = await verifyExportFile(opts.export!, verifier, {
       ...(opts.log === undefined ? {} : { log: opts.log }),
+      ...(opts.complete ? { complete: true } : {}),
       onProgress: (done, bytes) => bar.update(done, 'entries verified', bytes.read / bytes.total),
     });
     bar.done();
@@ -245,10 +252,19 @@ async function verifyExport(opts: VerifyOptions): Promise<void> {
         count: r.count,
         first: r.first,
         last: r.last,
+        missing: r.missing,
+        complete: r.missing === 0 && (r.last ?? -1) + 1 === r.treeSize,
       });
       return;
     }
-    const range = r.first === undefined ? '' : ` (indices ${r.first}..${r.last})`;
+    // What the proofs cannot show is said plainly: indices the file leaves out.
+    const gaps =
+      r.missing > 0
+        ? `, ${plural(r.missing, 'index', 'indices')} between them not in the file (a filtered export, or entries removed: --complete requires them all)`
+        : (r.last ?? -1) + 1 < r.treeSize
+          ? `, ending before the tree's last entry ${r.treeSize - 1}`
+          : '';
+    const range = r.first === undefined ? '' : ` (indices ${r.first}..${r.last}${gaps})`;
     process.stdout.write(
       `export OK: ${plural(r.count, 'entry', 'entries')} of ${r.log ?? 'the log'}${range}, each proven in the checkpoint of ` +
         `${r.origin} at tree size ${r.treeSize}, root ${r.rootHash}\n`,
