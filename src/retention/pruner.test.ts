@@ -292,6 +292,33 @@ test('a legal hold set while a run is in progress stops it before anything is de
   }
 });
 
+test('a retention change made while a run is in progress stops it before the commit', async () => {
+  for (const update of [{ retention: { max: null } }, { retention: { min: '1y', max: '2y' } }]) {
+    const { dd, clock } = await setup();
+    try {
+      await setPolicy(dd, { retention: { min: '1s', max: '5s' } });
+      clock.t = T0 + 12_000;
+      // The change arrives while the run waits for the checkpoint covering its statement.
+      const log = dd.engine.log('acme');
+      const covering = log.checkpointCovering.bind(log);
+      log.checkpointCovering = async (size: number) => {
+        await setPolicy(dd, update);
+        return covering(size);
+      };
+      const report = await pruneLog({ engine: dd.engine, log: 'acme', clock });
+      assert.equal(report.status, 'policy_changed', JSON.stringify(update));
+      assert.equal(report.minimumIndex, 0);
+      assert.notEqual(await dd.engine.blobsOf('acme').get('tile/entries/000'), undefined);
+      assert.equal((await readPruneState(dd.engine.stateOf('acme'))).prune, null);
+      // The next run decides under the new policy: nothing is due under either.
+      log.checkpointCovering = covering;
+      assert.notEqual((await pruneLog({ engine: dd.engine, log: 'acme', clock })).status, 'pruned');
+    } finally {
+      await dd.close();
+    }
+  }
+});
+
 test('a bundle whose received_at times were back-dated on disk is refused, never pruned or signed for', async () => {
   const { dir, dd, clock } = await setup();
   await setPolicy(dd, { retention: { min: '1s', max: '5s' } });

@@ -8,6 +8,7 @@
  * One run (`pruneLog`), each step durable before the next:
  *  1. read the policy; a legal hold stops the run here (no decision, no deletion) — and it is read
  *     again before the commit and before every deletion, so a hold set during a run stops it there;
+ *     a retention change made during the run (a longer min, no max) stops it before the commit too;
  *  2. an entry is due once older than max(retention.max, the retention.min binding it — the current
  *     one, or a longer one in force when it was received: log-policy.ts `minRetentionFor`); the new
  *     minimum index M is the end of the longest run of full, integrated bundles from the current
@@ -34,7 +35,7 @@ import type { Engine } from '../log/engine.js';
 import { type Clock, type Logger, silentLogger, systemClock } from '../log/types.js';
 import type { StateStore } from '../storage/types.js';
 import { RetentionError } from './errors.js';
-import { minRetentionFor, readLogPolicy } from './log-policy.js';
+import { type LogPolicy, minRetentionFor, readLogPolicy } from './log-policy.js';
 import { encodePruneState, PRUNE_STATE_KEY, type PruneState, readPruneState } from './prune-state.js';
 import { noteSize } from './sealed-objects.js';
 
@@ -66,8 +67,12 @@ export interface PruneDecision {
 
 export interface PruneReport {
   log: string;
-  /** `held`: a legal hold blocked the run; `no_max`: no retention.max; `pruned`: M grew this run. */
-  status: 'held' | 'no_max' | 'nothing_due' | 'pruned';
+  /**
+   * `held`: a legal hold blocked the run; `no_max`: no retention.max; `pruned`: M grew this run;
+   * `policy_changed`: the retention policy changed while the run decided, so it pruned nothing (the
+   * next run decides under the new policy).
+   */
+  status: 'held' | 'no_max' | 'nothing_due' | 'pruned' | 'policy_changed';
   minimumIndex: number;
   decision?: PruneDecision;
   deletedLocal: number;
@@ -125,7 +130,17 @@ export async function pruneLog(o: PruneOptions): Promise<PruneReport> {
       // Every pruned entry is older than the current max(retention.max, retention.min) at least.
       const receivedBefore = new Date(now - Math.max(maxMs, policy.retentionMinMs)).toISOString();
       const decision = await decide(o, target, receivedBefore);
-      if (await heldNow(state)) return { ...report, status: 'held' };
+      // The scan and the statement take time (bundles read back from S3, a checkpoint to wait for):
+      // what was decided must still be what the policy allows at the commit.
+      const current = (await readLogPolicy(state)).policy;
+      if (current.legalHold !== null) return { ...report, status: 'held' };
+      if (!sameRetention(policy, current)) {
+        logger.info(
+          { log: o.log },
+          'retention policy changed during a prune run; nothing pruned, the next run decides again',
+        );
+        return { ...report, status: 'policy_changed' };
+      }
       prune = await commit(state, version, decision, new Date(clock.now()).toISOString());
       report.status = 'pruned';
       report.decision = decision;
@@ -138,6 +153,15 @@ export async function pruneLog(o: PruneOptions): Promise<PruneReport> {
   if (prune !== null) await o.engine.pruneBefore(o.log, prune.minimumIndex);
   await deleteBundles(o, state, report);
   return report;
+}
+
+/** True when two policies prune alike (retention.max, retention.min and its floors). */
+function sameRetention(a: LogPolicy, b: LogPolicy): boolean {
+  return (
+    a.retentionMaxMs === b.retentionMaxMs &&
+    a.retentionMinMs === b.retentionMinMs &&
+    JSON.stringify(a.retentionMinFloors) === JSON.stringify(b.retentionMinFloors)
+  );
 }
 
 /** True when a legal hold is set now (re-read: a hold may be set while a run is in progress). */
