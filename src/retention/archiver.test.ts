@@ -19,12 +19,14 @@ import { openTestEngine, sampleEvent } from '../log/test-helpers.js';
 import { verifyStorage } from '../log/verify.js';
 import { rejectsWith } from '../storage/conformance-helpers.js';
 import { createLocalDriver } from '../storage/local/local-driver.js';
+import { createMemoryDriver } from '../storage/memory/memory-driver.js';
 import { openTestS3, s3SkipReason, s3TestOptions, type TestS3 } from '../storage/s3/test-env.js';
 import { registerArchiveMetrics } from './archive-metrics.js';
 import { openArchivedDriver } from './archived-driver.js';
-import { type ArchiveEvent, Archiver, edgeKeys } from './archiver.js';
+import { type ArchiveEvent, Archiver, edgeKeys, readRunPolicy } from './archiver.js';
 import { RetentionError } from './errors.js';
 import { applyPolicyUpdate, readLogPolicy, updateLogPolicy } from './log-policy.js';
+import { retainUntilFor } from './policy.js';
 import { encodePruneState, PRUNE_STATE_KEY } from './prune-state.js';
 import { sealedCoverage } from './sealed-objects.js';
 
@@ -470,4 +472,23 @@ describe('archiver', s3TestOptions(), () => {
     assert.equal(await blobs.get('tile/0/000'), undefined, 'the hash tile of a pruned bundle is evicted');
     assert.equal(await blobs.get(entriesPath(2)), undefined);
   });
+});
+
+test("a run's policy carries the floors of a lowered retention.min, so old entries keep their lock", async () => {
+  const state = createMemoryDriver().log('acme').state;
+  const at = (ms: number) => new Date(ms).toISOString();
+  await updateLogPolicy(state, (p) => applyPolicyUpdate(p, { retention: { min: '1h' } }, 'test', at(1000)));
+  await updateLogPolicy(state, (p) => applyPolicyUpdate(p, { retention: { min: '1s' } }, 'test', at(5000)));
+  const policy = await readRunPolicy(state, { minMs: 86_400_000, afterMs: 0 });
+  assert.equal(policy.minMs, 1000);
+  // The default 365 days lowered at 1 s, then 1 h lowered at 5 s.
+  assert.deepEqual(policy.minFloors, [
+    { minMs: 365 * 86_400_000, before: at(1000) },
+    { minMs: 3_600_000, before: at(5000) },
+  ]);
+  // Entries received from 2 s to 3 s, archived at 10 s: locked for the hour (received before 5 s),
+  // not the second, and not the year (none received before 1 s).
+  assert.equal(retainUntilFor(policy, 10_000, 3000, 2000).getTime(), 3000 + 3_600_000);
+  // Entries from 6 s on: the current second.
+  assert.equal(retainUntilFor(policy, 10_000, 9000, 6000).getTime(), 11_000);
 });

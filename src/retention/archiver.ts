@@ -49,9 +49,9 @@ import { EntryDater } from './entry-dater.js';
 import { RetentionError } from './errors.js';
 import { type LegalHoldReport, syncLegalHold } from './legal-hold-sync.js';
 import { readLogPolicy } from './log-policy.js';
-import { type ArchiverPolicy, retainUntilFor } from './policy.js';
+import { type ArchiverPolicy, requiredRetainUntilMs, retainUntilFor } from './policy.js';
 import { PRUNE_STATE_KEY, readMinimumIndex } from './prune-state.js';
-import { historySize, noteSize, sealedTileKeys } from './sealed-objects.js';
+import { historySize, noteSize, sealedStart, sealedTileKeys } from './sealed-objects.js';
 
 export interface ArchiveEvent {
   kind: SealedPutResult | 'mutable' | 'evicted' | 'saved' | 'legal-hold';
@@ -113,10 +113,27 @@ export async function readRunPolicy(state: StateStore, defaults: ArchiverPolicy)
   if (version === undefined) return { ...defaults, legalHold: false, minimumIndex };
   return {
     minMs: policy.retentionMinMs,
+    minFloors: policy.retentionMinFloors,
     afterMs: policy.archiveAfterMs,
     legalHold: policy.legalHold !== null,
     minimumIndex,
   };
+}
+
+/**
+ * When the newest and the oldest entry a sealed object commits to were received (0 for none, or
+ * for a pruned one): the lock must cover the longest retention.min any of them is owed.
+ */
+async function spanTimes(
+  dater: EntryDater,
+  key: string,
+  coverage: number,
+  minimumIndex: number,
+): Promise<{ newest: number; oldest: number }> {
+  if (coverage === 0) return { newest: 0, oldest: 0 };
+  const newest = await dater.time(coverage - 1);
+  const first = Math.max(sealedStart(key) ?? 0, minimumIndex);
+  return { newest, oldest: first < coverage - 1 ? await dater.time(first) : newest };
 }
 
 export class Archiver {
@@ -284,8 +301,8 @@ export class Archiver {
       if (isPrunedBundle(key, coverage, policy.minimumIndex)) return;
       const bytes = await this.#localBytes(key);
       await source.checkSealed(key, bytes);
-      const newest = coverage === 0 ? 0 : await dater.time(coverage - 1);
-      const until = retainUntilFor(policy, this.#clock.now(), newest);
+      const { newest, oldest } = await spanTimes(dater, key, coverage, policy.minimumIndex);
+      const until = retainUntilFor(policy, this.#clock.now(), newest, oldest);
       const result = await archive.putSealed(key, bytes, until, hold);
       report[result]++;
       this.#o.onEvent?.({ kind: result, key });
@@ -375,14 +392,14 @@ export class Archiver {
       if (isPrunedBundle(key, coverage, policy.minimumIndex)) return; // pruning deletes it
       const bytes = await local.get(key);
       if (bytes === undefined) return; // evicted before a crash
-      const newest = coverage === 0 ? 0 : await dater.time(coverage - 1);
+      const { newest, oldest } = await spanTimes(dater, key, coverage, policy.minimumIndex);
       try {
-        await archive.verifySealed(key, bytes, newest + policy.minMs, 'head');
+        await archive.verifySealed(key, bytes, requiredRetainUntilMs(policy, newest, oldest), 'head');
       } catch (err) {
         if ((err as { code?: string }).code !== 'storage.object_lock_missing') throw err;
         // Locked for less than the current retention.min (raised since the upload): extend the
         // lock; putSealed reads the object back and checks the new lock before it resolves.
-        await archive.putSealed(key, bytes, retainUntilFor(policy, this.#clock.now(), newest));
+        await archive.putSealed(key, bytes, retainUntilFor(policy, this.#clock.now(), newest, oldest));
       }
       await local.delete(key, { retention: true });
       report.evicted++;

@@ -6,6 +6,7 @@ import {
   DEFAULT_ARCHIVE_AFTER_MS,
   DEFAULT_RETENTION_MIN_MS,
   parseDuration,
+  requiredRetainUntilMs,
   resolveArchiverPolicy,
   retainUntilFor,
 } from './policy.js';
@@ -70,4 +71,23 @@ test('retain-until = max(now, newest entry) + retention.min', () => {
   const policy = { minMs: 1000 };
   assert.equal(retainUntilFor(policy, 5000, 3000).getTime(), 6000, 'entry in the past: from now');
   assert.equal(retainUntilFor(policy, 5000, 9000).getTime(), 10_000, 'entry ahead of our clock: from it');
+});
+
+test('a lowered retention.min still binds the entries received before the change (its floor)', () => {
+  // min lowered from 100 s to 1 s at t = 5 s: entries received before 5 s keep 100 s.
+  const policy = { minMs: 1000, minFloors: [{ minMs: 100_000, before: new Date(5000).toISOString() }] };
+  // Every entry before the change: the newest (3 s) is owed 3 s + 100 s.
+  assert.equal(retainUntilFor(policy, 4000, 3000).getTime(), 103_000);
+  assert.equal(requiredRetainUntilMs(policy, 3000), 103_000);
+  // An object whose entries span the change (oldest 4 s, newest 9 s): the last bound one may be from
+  // just before it, so 5 s + 100 s.
+  assert.equal(retainUntilFor(policy, 9500, 9000, 4000).getTime(), 105_000);
+  assert.equal(requiredRetainUntilMs(policy, 9000, 4000), 105_000);
+  // An object of entries all received after the change: the floor binds none of them.
+  assert.equal(retainUntilFor(policy, 9500, 9000, 6000).getTime(), 10_500);
+  assert.equal(requiredRetainUntilMs(policy, 9000, 6000), 10_000);
+  // Long after the floor has run out, the current min decides again.
+  assert.equal(retainUntilFor(policy, 200_000, 200_000).getTime(), 201_000);
+  // No floors: as before.
+  assert.equal(requiredRetainUntilMs({ minMs: 1000 }, 3000), 4000);
 });

@@ -15,6 +15,11 @@ export interface RetentionPolicy {
    * undone: choose it from your regulation (SOX 7 years, HIPAA 6, PCI DSS 1). Default 365 days.
    */
   minMs: number;
+  /**
+   * Longer `retention.min` values still binding the entries received before `before` (it was
+   * lowered then: log-policy.ts `RetentionFloor`). An object holding such entries is locked for them.
+   */
+  minFloors?: ReadonlyArray<{ minMs: number; before: string }>;
 }
 
 export interface ArchivePolicy {
@@ -83,7 +88,40 @@ export function resolveArchiverPolicy(
   return { minMs, afterMs };
 }
 
-/** The Object Lock retain-until for an object whose newest entry was received at `newestEntryMs`. */
-export function retainUntilFor(policy: RetentionPolicy, nowMs: number, newestEntryMs: number): Date {
-  return new Date(Math.max(nowMs, newestEntryMs) + policy.minMs);
+/**
+ * The Object Lock retain-until for an object whose newest entry was received at `newestEntryMs`
+ * and oldest at `oldestEntryMs` (default: the newest, for an object of one entry or none).
+ */
+export function retainUntilFor(
+  policy: RetentionPolicy,
+  nowMs: number,
+  newestEntryMs: number,
+  oldestEntryMs = newestEntryMs,
+): Date {
+  return new Date(
+    Math.max(Math.max(nowMs, newestEntryMs) + policy.minMs, floorUntil(policy, newestEntryMs, oldestEntryMs)),
+  );
+}
+
+/**
+ * The least retain-until an already archived object must carry: its newest entry plus retention.min,
+ * and for every floor binding one of its entries (the oldest was received before `before`), the
+ * latest entry it can bind (received before both `before` and the newest) plus that floor's min.
+ * Never earlier than what any entry of the object is owed.
+ */
+export function requiredRetainUntilMs(
+  policy: RetentionPolicy,
+  newestEntryMs: number,
+  oldestEntryMs = newestEntryMs,
+): number {
+  return Math.max(newestEntryMs + policy.minMs, floorUntil(policy, newestEntryMs, oldestEntryMs));
+}
+
+function floorUntil(policy: RetentionPolicy, newestEntryMs: number, oldestEntryMs: number): number {
+  let until = 0;
+  for (const f of policy.minFloors ?? []) {
+    const before = Date.parse(f.before);
+    if (oldestEntryMs < before) until = Math.max(until, Math.min(newestEntryMs, before) + f.minMs);
+  }
+  return until;
 }

@@ -35,6 +35,17 @@ export function sealedCoverage(key: string): number | undefined {
   return Number.isSafeInteger(end) ? end : undefined;
 }
 
+/**
+ * The first entry a sealed object commits to (0 for a checkpoint, which commits to the whole tree),
+ * or undefined for a key that is not sealed: with `sealedCoverage`, the span `[start, end)`.
+ */
+export function sealedStart(key: string): number | undefined {
+  if (sealedCoverage(key) === undefined) return undefined;
+  if (HISTORY.test(key)) return 0;
+  const ref = parseTilePath(key);
+  return ref.index * TILE_WIDTH ** (ref.level + 1);
+}
+
 /** The size a checkpoint history key names, or undefined. */
 export function historySize(key: string): number | undefined {
   return HISTORY.test(key) ? sealedCoverage(key) : undefined;
