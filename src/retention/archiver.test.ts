@@ -25,7 +25,7 @@ import { registerArchiveMetrics } from './archive-metrics.js';
 import { openArchivedDriver } from './archived-driver.js';
 import { type ArchiveEvent, Archiver, edgeKeys, readRunPolicy } from './archiver.js';
 import { RetentionError } from './errors.js';
-import { applyPolicyUpdate, readLogPolicy, updateLogPolicy } from './log-policy.js';
+import { applyPolicyUpdate, readLogPolicy, updateLogPolicy, withLegalHold } from './log-policy.js';
 import { retainUntilFor } from './policy.js';
 import { encodePruneState, PRUNE_STATE_KEY } from './prune-state.js';
 import { sealedCoverage } from './sealed-objects.js';
@@ -431,6 +431,45 @@ describe('archiver', s3TestOptions(), () => {
       (extended?.retainUntil ?? 0) >= (await receivedAt(engine, 'plain', 255)) + 20_000 - 1000,
       'plain: lock extended to the raised retention.min before eviction',
     );
+  });
+
+  test('a legal hold set while an eviction runs stops it before the next local deletion', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'indelible-archive-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const prefix = s3!.newPrefix('hold-mid-evict');
+    clock.offset = 0;
+    let engine: Engine | undefined;
+    let holds = 0;
+    const local = await createLocalDriver({ root: dir });
+    const driver = await openArchivedDriver({
+      local,
+      s3: { ...s3!.connection, bucket: s3!.bucket, prefix },
+      client: s3!.client,
+      policy: { minMs: RETENTION_MS, afterMs: 0 },
+      clock,
+      concurrency: 1,
+      onEvent: (_log, e) => {
+        // The first local deletion: an inquiry starts.
+        if (e.kind === 'evicted' && holds++ === 0) {
+          void updateLogPolicy(engine!.stateOf('acme'), (p) => withLegalHold(p, 'inquiry', 'test', 'now'));
+        }
+      },
+    });
+    engine = await openTestEngine(driver);
+    t.after(() => engine!.close());
+    await engine.createLog('acme');
+    await appendBatches(engine, [300, 300]);
+    const [run] = await driver.runOnce();
+    assert.equal(run!.error, undefined);
+    // The watermark had moved (readers look in S3 on a miss), but deletions stopped at the hold:
+    // most local copies of the evicted range are still there.
+    assert.equal(run!.evict?.evictedSize, 512);
+    const kept = (await local.log('acme').blobs.list('tile/')).filter((k) => sealedCoverage(k) !== undefined);
+    assert.ok(run!.evict!.evicted <= 2, `evicted ${run!.evict!.evicted} after the hold`);
+    assert.ok(kept.length > 0, 'local copies kept while held');
+    // And no later run deletes anything while the hold stands.
+    const [again] = await driver.runOnce();
+    assert.equal(again!.evict?.evicted, 0);
   });
 
   test('entry bundles below the minimum index are neither uploaded nor needed; hash tiles still are', async (t) => {

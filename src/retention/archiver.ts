@@ -204,11 +204,11 @@ export class Archiver {
   run(): Promise<{ legalHold: LegalHoldReport; archive: ArchiveReport; evict: EvictReport }> {
     return this.#queue(async () => {
       const p = await this.#runPolicy();
-      return {
-        legalHold: await this.#syncLegalHold(p),
-        archive: await this.#archive(p),
-        evict: await this.#evict(p),
-      };
+      const legalHold = await this.#syncLegalHold(p);
+      const archived = await this.#archive(p);
+      // Read again: a hold set while the archive step ran (uploads can take long) must stop the
+      // eviction of this very run.
+      return { legalHold, archive: archived, evict: await this.#evict(await this.#runPolicy()) };
     });
   }
 
@@ -388,7 +388,12 @@ export class Archiver {
     const { clean, evicted } = this.#cursor;
     report.evictedSize = evicted;
     if (clean >= evicted) return report;
+    // A hold set while this eviction runs stops it before the next deletion: the watermark stays
+    // where it is (readers already look in the archive on a local miss) and `clean` does not move,
+    // so the rest is deleted only after the hold is released.
+    let held = false;
     const evictOne = async (key: string, coverage: number): Promise<void> => {
+      if (held) return;
       if (isPrunedBundle(key, coverage, policy.minimumIndex)) return; // pruning deletes it
       const bytes = await local.get(key);
       if (bytes === undefined) return; // evicted before a crash
@@ -401,6 +406,10 @@ export class Archiver {
         // lock; putSealed reads the object back and checks the new lock before it resolves.
         await archive.putSealed(key, bytes, retainUntilFor(policy, this.#clock.now(), newest, oldest));
       }
+      if (held || (await this.#runPolicy()).legalHold) {
+        held = true;
+        return;
+      }
       await local.delete(key, { retention: true });
       report.evicted++;
       this.#o.onEvent?.({ kind: 'evicted', key });
@@ -411,6 +420,10 @@ export class Archiver {
       .map(historySize)
       .filter((s): s is number => s !== undefined && s <= evicted);
     await forEachLimit(history, limit, (s) => evictOne(checkpointHistoryKey(s), s));
+    if (held) {
+      this.#logger.info({ ...report }, 'eviction stopped: a legal hold was set during the run');
+      return report;
+    }
     await this.#save({ clean: evicted });
     this.#logger.info({ ...report }, 'eviction run finished');
     return report;
