@@ -225,6 +225,43 @@ describe('AuditLogger', () => {
     assert.deepEqual(await allIds('split'), ids);
   });
 
+  test("a proxy's own answers: a bare 413 splits, a 408 and an unreadable 2xx are retried, nothing lost", async () => {
+    await admin.createLog('proxied');
+    const sizes: number[] = [];
+    let answered = 0;
+    // A proxy with a body limit of 2 events that answers HTML, that times one request out, and that
+    // forwards one append but answers it with a page nobody can read.
+    const client = new IndelibleClient({
+      url: server.url,
+      apiKey: server.adminKey,
+      fetch: async (url, init) => {
+        if (init.method !== 'POST' || !url.includes('/events')) return fetch(url, init);
+        const n = (JSON.parse(String(init.body)) as { events: unknown[] }).events.length;
+        sizes.push(n);
+        if (n > 2) return new Response('<html>413 Request Entity Too Large</html>', { status: 413 });
+        answered++;
+        if (answered === 1) return new Response('<html>408</html>', { status: 408 });
+        if (answered === 2) {
+          await fetch(url, init); // appended, but the answer is lost behind an HTML page
+          return new Response('<html>ok</html>', { status: 200, headers: { 'content-type': 'text/html' } });
+        }
+        return fetch(url, init);
+      },
+    });
+    const failures: unknown[] = [];
+    const logger = client.logger('proxied', {
+      maxBatch: 4,
+      maxDelayMs: 60_000,
+      retry: { initialDelayMs: 5 },
+      onError: (err) => failures.push(err),
+    });
+    const ids = await Promise.all(Array.from({ length: 4 }, (_, i) => logger.log(event(i))));
+    await logger.close();
+    assert.deepEqual(failures, []);
+    assert.deepEqual(await allIds('proxied'), ids, 'every event once, in order');
+    assert.deepEqual(sizes.slice(0, 2), [4, 2]);
+  });
+
   test('an invalid event is rejected by log() itself', async () => {
     const logger = admin.logger('partial');
     await assert.rejects(

@@ -237,15 +237,21 @@ export class AuditLogger {
           caught instanceof ClientError
             ? caught
             : new ClientError('client.bad_response', 'sending the batch failed', { cause: caught });
-        if (isRetryable(err) && attempt < this.#opts.retry.maxAttempts) {
+        // An answer that cannot be read (a proxy's HTML page with a 2xx) may follow a durable append:
+        // the same Idempotency-Key makes asking again safe, and the events must not leave the spool.
+        const retryable = isRetryable(err) || err.code === 'client.bad_response';
+        if (retryable && attempt < this.#opts.retry.maxAttempts) {
           await new Promise((r) => setTimeout(r, retryDelay(attempt, err, this.#opts.retry)));
           continue;
         }
-        const final = !isRetryable(err);
+        const final = !retryable;
         if (
           final &&
           items.length > 1 &&
-          (err.code === 'request.batch_too_large' || err.code === 'request.body_too_large')
+          (err.code === 'request.batch_too_large' ||
+            err.code === 'request.body_too_large' ||
+            // A proxy's body limit answers 413 without our problem code: too large all the same.
+            err.status === 413)
         ) {
           // The server's limits are lower than maxBatch: halve the batch (each half gets its own key).
           const half = Math.ceil(items.length / 2);

@@ -103,5 +103,6 @@ export function isRetryable(err: unknown): boolean {
   if (!(err instanceof ClientError)) return false;
   if (err.code === 'client.network' || err.code === 'client.timeout') return true;
   const s = err.status;
-  return s !== undefined && (s === 429 || s >= 500);
+  // 408: the server (or a proxy) gave up waiting for the request, so it was not processed.
+  return s !== undefined && (s === 408 || s === 429 || s >= 500);
 }
