@@ -74,7 +74,7 @@ interface Batch {
 }
 
 /** Reads up to `max` events (and MAX_BATCH_BYTES) from `it`; `exact` asks for that many, no byte cap. */
-async function nextEvents(
+export async function nextEvents(
   it: AsyncIterator<SourceEvent>,
   max: number,
   exact?: number,
@@ -85,7 +85,8 @@ async function nextEvents(
     const r = await it.next();
     if (r.done) break;
     out.push(r.value);
-    bytes += r.value.text.length + 1;
+    // Bytes, not characters: text of 3-byte characters would otherwise make 12 MiB batches.
+    bytes += Buffer.byteLength(r.value.text) + 1;
     if (exact === undefined && bytes >= MAX_BATCH_BYTES) break;
   }
   return out;
