@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { IndelibleClient } from './client.js';
 import type { ClientError } from './errors.js';
-import { Spool } from './spool.js';
+import { Spool, takeLock } from './spool.js';
 import { initDir, loggedIds, scratch, serveDir, startFaultProxy, type TestServer } from './test-support.js';
 
 const { root, cleanup } = scratch('spool');
@@ -146,4 +146,33 @@ describe('Spool', () => {
       await proxy.close();
     }
   });
+});
+
+test('two takeovers of one stale lock: the one that moved a fresh lock puts it back and gives up', async () => {
+  const { mkdtempSync, existsSync, readdirSync } = await import('node:fs');
+  const { hostname, tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'indelible-spool-lock-'));
+  // A lock left by a process that is gone (no pid is above 2^22 on Linux).
+  const stale = `${2 ** 22 + 7} ${hostname()}\n`;
+  writeFileSync(join(dir, 'LOCK'), stale);
+  // Between our reading the stale holder and our taking over, another process takes it over and
+  // writes its own lock (here: the same process, lock content of its own).
+  let theirs = '';
+  await assert.rejects(
+    takeLock(dir, {
+      afterRead: async () => {
+        await takeLock(dir);
+        theirs = readFileSync(join(dir, 'LOCK'), 'utf8');
+      },
+    }),
+    (err: ClientError) => err.code === 'client.spool_locked',
+  );
+  assert.notEqual(theirs, stale);
+  assert.equal(readFileSync(join(dir, 'LOCK'), 'utf8'), theirs, 'their lock is back in place');
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f !== 'LOCK'),
+    [],
+    'no moved lock left behind',
+  );
+  assert.ok(existsSync(join(dir, 'LOCK')));
 });

@@ -16,7 +16,7 @@
  * when they grow large the live events are rewritten to a new file (temp, fsync, rename, fsync dir).
  */
 import { constants } from 'node:fs';
-import { type FileHandle, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ClientError } from './errors.js';
@@ -219,8 +219,17 @@ async function syncDir(dir: string): Promise<void> {
  * Creates LOCK exclusively. A LOCK left by a process that no longer exists on this host (a crash,
  * SIGKILL) is taken over; a live holder is `client.spool_locked` — two loggers appending to one
  * spool would resend each other's events.
+ *
+ * Taking over is a rename of the stale LOCK to a name of our own, then a check that what moved is
+ * what was judged stale: two processes finding the same stale lock (workers restarted together)
+ * could otherwise both delete "it", the second deleting the first's new lock, and both own the
+ * spool. The one that moved a fresh lock puts it back and reports the spool locked.
+ * `afterRead` is a test seam: it runs between reading the holder and taking over.
  */
-async function takeLock(dir: string): Promise<void> {
+export async function takeLock(
+  dir: string,
+  options: { afterRead?: () => Promise<void> } = {},
+): Promise<void> {
   const path = join(dir, LOCK);
   const me = `${process.pid} ${hostname()}\n`;
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -236,7 +245,12 @@ async function takeLock(dir: string): Promise<void> {
     } catch (err) {
       if ((err as { code?: unknown }).code !== 'EEXIST') throw err;
     }
-    const holder = await readFile(path, 'utf8').catch(ifMissing(''));
+    let holder = await readFile(path, 'utf8').catch(ifMissing(''));
+    if (holder === '') {
+      // Empty: a holder between its exclusive create and its write, or one that died there.
+      await new Promise((r) => setTimeout(r, 50));
+      holder = await readFile(path, 'utf8').catch(ifMissing(''));
+    }
     const [pidText, host] = holder.trim().split(' ');
     const pid = Number(pidText);
     if (host === hostname() && Number.isSafeInteger(pid) && pid > 0 && isAlive(pid)) {
@@ -250,7 +264,23 @@ async function takeLock(dir: string): Promise<void> {
         `spool ${dir} is locked by ${host}; remove ${path} if stale`,
       );
     }
-    await unlink(path).catch(ifMissing(undefined));
+    await options.afterRead?.();
+    const moved = `${path}.stale-${process.pid}-${Date.now()}-${attempt}`;
+    try {
+      await rename(path, moved);
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'ENOENT') continue; // someone else took it over
+      throw err;
+    }
+    const taken = await readFile(moved, 'utf8').catch(ifMissing(''));
+    if (taken !== holder) {
+      // Another process replaced the stale lock with its own meanwhile: give it back (where the
+      // place is still free), and leave the spool to it.
+      await link(moved, path).catch(() => {});
+      await unlink(moved).catch(() => {});
+      throw new ClientError('client.spool_locked', `spool ${dir} was just taken by another process`);
+    }
+    await unlink(moved).catch(ifMissing(undefined));
   }
   throw new ClientError('client.spool_locked', `could not take the lock of spool ${dir}`);
 }
