@@ -27,7 +27,7 @@ import { buildRecordRun, formatTimestamp, ZERO_HASH } from '../core/record.js';
 import { encodeBundle, entriesPath, partialTiles, TILE_WIDTH, type TileRef, tilePath } from '../core/tile.js';
 import { buildTiles } from '../core/tile-builder.js';
 import { readMinimumIndex } from '../retention/prune-state.js';
-import type { Journal, LogStorage } from '../storage/types.js';
+import type { BlobStore, Journal, LogStorage } from '../storage/types.js';
 import type { EngineConfig } from './config.js';
 import { LogError } from './errors.js';
 import { LogProofs } from './log-proofs.js';
@@ -91,6 +91,27 @@ export interface LogOptions {
 
 export function checkpointHistoryKey(size: number): string {
   return `checkpoints/${String(size).padStart(20, '0')}`;
+}
+
+/**
+ * A full tile or bundle that only a later state than this one can have sealed, or undefined. Full
+ * tiles and bundles are written before the checkpoint that covers them is committed, and the journal
+ * keeps their entries until after that commit. Objects of entries the journal holds are rewritten
+ * (and checked) by the integration at open; the first one it cannot account for is the one holding
+ * entry `max(treeSize, journalEnd)` (past the tree's edge when a snapshot caught a running server).
+ * If it exists, the state and journal came back from an older copy than the tiles (Log.open and
+ * `verify --data` both refuse that).
+ */
+export async function sealedPastJournal(
+  blobs: BlobStore,
+  treeSize: number,
+  journalEnd: number,
+): Promise<string | undefined> {
+  const k = Math.floor(Math.max(treeSize, journalEnd) / TILE_WIDTH);
+  for (const key of [tilePath({ level: 0, index: k, width: TILE_WIDTH }), entriesPath(k, TILE_WIDTH)]) {
+    if ((await blobs.get(key)) !== undefined) return key;
+  }
+  return undefined;
 }
 
 /** The keys `checkpointHistoryKey` makes. */
@@ -483,7 +504,6 @@ export class Log {
         this.lastLeafHash = leaf;
         this.sequencedSize++;
       }
-      this.recovered = { from: size, to: this.sequencedSize };
       this.opts.logger.info(
         { log: this.name, from: size, to: this.sequencedSize },
         'recovered sequenced entries from the journal',
@@ -492,7 +512,9 @@ export class Log {
     // A cut torn write is in the audit trail too (service.recovery): after a crash it is expected;
     // without one, someone cut the journal.
     const torn = this.journal.discardedBytes ?? 0;
-    if (torn > 0) this.recovered = { from: size, to: this.sequencedSize, tornBytes: torn };
+    if (this.sequencedSize > size || torn > 0) {
+      this.recovered = { from: size, to: this.sequencedSize, ...(torn > 0 ? { tornBytes: torn } : {}) };
+    }
     if (state !== undefined) await this.publish(this.checkpoint);
     if (this.pendingRecords.length > 0) await this.integrate();
   }
@@ -535,25 +557,17 @@ export class Log {
   }
 
   /**
-   * Full tiles and bundles are written before the checkpoint that covers them is committed, and the
-   * journal keeps their entries until after that commit; so a full object past the signed tree
-   * whose entries the journal does not hold was sealed by a later state than this one: the state
-   * and journal came back from an older copy than the tiles. Resuming would acknowledge appends at
-   * indices whose sealed objects hold other entries, and never sign them. Objects of entries the
-   * journal holds are rewritten by the integration at open, which refuses different bytes; the first
-   * one it cannot account for is the tile of entry `journalEnd` (the journal reaches past the
-   * signed tree when a snapshot caught a running server, so that is not always the tree's edge).
+   * Resuming from a state older than the tiles (`sealedPastJournal`) would acknowledge appends at
+   * indices whose sealed objects hold other entries, and never sign them.
    */
   private async refuseIfSealedAhead(size: number, journalEnd: number): Promise<void> {
-    const k = Math.floor(Math.max(size, journalEnd) / TILE_WIDTH);
-    for (const key of [tilePath({ level: 0, index: k, width: TILE_WIDTH }), entriesPath(k, TILE_WIDTH)]) {
-      if ((await this.opts.storage.blobs.get(key)) === undefined) continue;
-      throw new LogError(
-        'log.storage_behind',
-        `log ${this.name}: ${key} is sealed past the last signed checkpoint (${size} entries) and the journal, which ends at ${journalEnd}, does not hold its entries; the state and journal came from an older copy than the tiles (a partial restore?), refusing to start`,
-        { details: { log: this.name, checkpointSize: size, journalEnd, object: key } },
-      );
-    }
+    const key = await sealedPastJournal(this.opts.storage.blobs, size, journalEnd);
+    if (key === undefined) return;
+    throw new LogError(
+      'log.storage_behind',
+      `log ${this.name}: ${key} is sealed past the last signed checkpoint (${size} entries) and the journal, which ends at ${journalEnd}, does not hold its entries; the state and journal came from an older copy than the tiles (a partial restore?), refusing to start`,
+      { details: { log: this.name, checkpointSize: size, journalEnd, object: key } },
+    );
   }
 
   /** A replayed record must be the one this log would have written at `index` after `lastLeafHash`. */

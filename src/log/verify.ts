@@ -28,7 +28,7 @@ import { parseRecord, ZERO_HASH } from '../core/record.js';
 import { decodeBundle, entriesPath, parseTilePath, TILE_WIDTH, tilePath } from '../core/tile.js';
 import { readPruneState } from '../retention/prune-state.js';
 import type { JournalSegmentScan, LogStorage, StorageDriver } from '../storage/types.js';
-import { checkpointHistoryKey } from './log.js';
+import { checkpointHistoryKey, sealedPastJournal } from './log.js';
 import { readLogConfig } from './log-config.js';
 
 export type VerifyErrorCode =
@@ -470,19 +470,14 @@ async function verifyJournal(
       index: end,
     });
   }
-  // Full tiles and bundles are sealed before the checkpoint covering them is committed, and the
-  // journal drops their entries only after: one past the signed tree that the journal does not
-  // account for was sealed by a later state than this one (the engine refuses to start the same way).
-  // The first one the journal cannot account for is the tile of entry `journalEnd` (engine: Log
-  // refuseIfSealedAhead).
+  // A sealed object only a later state can have written (the engine refuses to start the same way).
   const journalEnd = Math.max(end ?? treeSize, treeSize);
-  const k = Math.floor(journalEnd / TILE_WIDTH);
-  for (const key of [tilePath({ level: 0, index: k, width: TILE_WIDTH }), entriesPath(k, TILE_WIDTH)]) {
-    if ((await storage.blobs.get(key)) === undefined) continue;
+  const sealed = await sealedPastJournal(storage.blobs, treeSize, journalEnd);
+  if (sealed !== undefined) {
     fail(
       'verify.state_behind',
-      `log ${log}: ${key} is sealed past the signed tree (${treeSize} entries) and the journal, which ends at ${journalEnd}, does not hold its entries: the state, journal and checkpoints came from an older copy than the tiles`,
-      { log, object: key },
+      `log ${log}: ${sealed} is sealed past the signed tree (${treeSize} entries) and the journal, which ends at ${journalEnd}, does not hold its entries: the state, journal and checkpoints came from an older copy than the tiles`,
+      { log, object: sealed },
     );
   }
   return { pending: end === undefined ? 0 : Math.max(0, end - treeSize), tornBytes };
