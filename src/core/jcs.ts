@@ -15,7 +15,8 @@
  * caller holds: `jcs.unsupported_type` for undefined, BigInt, functions, symbols and non-plain objects
  * (Date, Map, Set, RegExp, typed arrays, Buffer, boxed primitives, class instances, objects from
  * another realm); `jcs.non_finite_number` for NaN/±Infinity (RFC 8785 Appendix B);
- * `jcs.lone_surrogate`; `jcs.cyclic`; `jcs.too_large` past `maxLength`; `jcs.too_deep` past `maxDepth` nested containers (so deep
+ * `jcs.lone_surrogate`; `jcs.cyclic`; `jcs.too_large` past `maxLength`; `jcs.too_deep` past
+ * `maxDepth` nested containers (so deep
  * input cannot exhaust the stack). Errors carry `details.path`: the keys and indices from the root to
  * the offending value.
  *
@@ -103,13 +104,18 @@ export function canonicalizeBytes(value: unknown, maxDepth: number = JCS_MAX_DEP
   return utf8(canonicalize(value, maxDepth));
 }
 
+/** True when `s` holds no lone surrogate (RFC 8785 §3.2.2.2): what JCS can encode and store as sent. */
+export function isWellFormed(s: string): boolean {
+  return (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+}
+
 /**
  * The JCS encoding of one string (quotes included).
  * @throws JcsError `jcs.lone_surrogate` (with an empty path; callers that know the position add it).
  */
 export function canonicalizeString(s: string): string {
   if (!NEEDS_CARE.test(s)) return '"' + s + '"';
-  if (!(s as unknown as { isWellFormed(): boolean }).isWellFormed()) {
+  if (!isWellFormed(s)) {
     throw new JcsError('jcs.lone_surrogate', 'string contains a lone surrogate');
   }
   return JSON.stringify(s);

@@ -259,34 +259,28 @@ export function toProblem(err: unknown, request: FastifyRequest, defaultRetryAft
   let code: string;
   let detail: string;
   let details: Readonly<Record<string, unknown>> | undefined;
+  const mapped = isFastifyError(err) ? FASTIFY_CODES[err.code] : undefined;
+  const rejected = clientStatus(err);
   let status: number | undefined;
   if (err instanceof IndelibleError && Object.hasOwn(PROBLEMS, err.code)) {
     code = err.code;
     detail = err.message;
     details = err.details;
-  } else if (isFastifyError(err)) {
-    const mapped = FASTIFY_CODES[err.code];
-    if (mapped === 'request.invalid') {
-      const v = fromValidation(err);
-      code = 'request.invalid';
-      detail = v.detail;
-      details = { field: v.field };
-    } else if (mapped !== undefined) {
-      code = mapped;
-      detail = mapped === 'request.unsupported_media_type' ? unsupportedMediaDetail(request) : err.message;
-    } else if (clientStatus(err) !== undefined) {
-      code = 'request.rejected';
-      status = clientStatus(err);
-      detail = err.message;
-    } else {
-      code = 'server.internal';
-      detail = '';
-    }
-  } else if (clientStatus(err) !== undefined) {
-    // Plugins we do not own (@fastify/static's `send`: a path outside its root, an unsatisfiable
-    // Range, a failed If-Match) throw http-errors objects: a 4xx status and no string code.
+  } else if (mapped === 'request.invalid') {
+    const v = fromValidation(err as FastifyLikeError);
+    code = 'request.invalid';
+    detail = v.detail;
+    details = { field: v.field };
+  } else if (mapped !== undefined) {
+    code = mapped;
+    detail =
+      mapped === 'request.unsupported_media_type' ? unsupportedMediaDetail(request) : (err as Error).message;
+  } else if (rejected !== undefined) {
+    // Any other 4xx the framework or a plugin we do not own reports: Fastify's own codes, and
+    // @fastify/static's http-errors (a path outside its root, an unsatisfiable Range, a failed
+    // If-Match), which carry a status and no string code.
     code = 'request.rejected';
-    status = clientStatus(err);
+    status = rejected;
     detail = (err as Error).message;
   } else {
     code = 'server.internal';

@@ -8,6 +8,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { isRfc3339DateTime } from '../core/event.js';
+import { isWellFormed } from '../core/jcs.js';
 import { DEFAULT_ALERT_LIMIT, MAX_ALERT_LIMIT } from '../monitor/alert-store.js';
 import { type Alert, alertView } from '../monitor/audit-events.js';
 import { RULES, SEVERITIES } from '../monitor/config.js';
@@ -137,7 +138,7 @@ export function alertRoutes(
         const id = toSafeInteger(request.params.id, 'id');
         const note = request.body.note ?? null;
         // Stored and written to _audit as sent, or refused: never with a lone surrogate replaced.
-        if (note !== null && !(note as unknown as { isWellFormed(): boolean }).isWellFormed()) {
+        if (note !== null && !isWellFormed(note)) {
           throw new HttpError('request.invalid', 'note must not contain lone surrogates', {
             details: { field: 'note' },
           });

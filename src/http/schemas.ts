@@ -20,8 +20,10 @@ export const Decimal = (description: string) =>
     description: `${description} (decimal, no leading zeros)`,
   });
 
-/** Turns a validated `Decimal` into a number; beyond 2^53 − 1 is `request.invalid` naming `field`. */
-/** `max`: the field's own bound, named in the message when the text is past what a number holds. */
+/**
+ * Turns a validated `Decimal` into a number; beyond 2^53 − 1 is `request.invalid` naming `field`
+ * and `max`, the field's own bound (a query limit's 1000, say).
+ */
 export function toSafeInteger(text: string, field: string, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(text);
   if (!Number.isSafeInteger(n)) {
