@@ -262,6 +262,17 @@ export function createSqliteKeyStore(
     }
   }
 
+  /** The key whose secret hashes to `hash`, revoked or not. */
+  function rowOf(hash: Buffer): HashedKeyRow | undefined {
+    const row = selectByHash.get(hash);
+    // The index lookup already matched; compare again in constant time so correctness never rests
+    // on how the database compares blobs.
+    const stored = row?.secret_sha256;
+    return stored !== undefined && stored.length === hash.length && timingSafeEqual(stored, hash)
+      ? row
+      : undefined;
+  }
+
   function recordUse(cacheKey: string, info: ApiKeyInfo): ApiKeyInfo {
     const now = clock.now();
     const last = lastUsedWritten.get(info.id);
@@ -319,13 +330,8 @@ export function createSqliteKeyStore(
       const cacheKey = hashSecretHex(secret);
       const cached = cache.get(cacheKey);
       if (cached !== undefined) return recordUse(cacheKey, cached);
-      const hash = Buffer.from(cacheKey, 'hex');
-      const row = selectByHash.get(hash);
+      const row = rowOf(Buffer.from(cacheKey, 'hex'));
       if (row === undefined || row.revoked_at !== null) return undefined;
-      // The index lookup already matched; compare again in constant time so correctness never rests
-      // on how the database compares blobs.
-      const stored = row.secret_sha256;
-      if (stored.length !== hash.length || !timingSafeEqual(stored, hash)) return undefined;
       const info = rowToInfo(row);
       setBounded(cache, cacheKey, info);
       return recordUse(cacheKey, info);
@@ -333,11 +339,8 @@ export function createSqliteKeyStore(
 
     revokedKeyId(secret) {
       if (!isWellFormedSecret(secret)) return undefined;
-      const hash = hashSecret(secret);
-      const row = selectByHash.get(hash);
-      if (row === undefined || row.revoked_at === null) return undefined;
-      const stored = row.secret_sha256;
-      return stored.length === hash.length && timingSafeEqual(stored, hash) ? row.id : undefined;
+      const row = rowOf(hashSecret(secret));
+      return row !== undefined && row.revoked_at !== null ? row.id : undefined;
     },
 
     get(id) {

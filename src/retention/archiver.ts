@@ -406,7 +406,7 @@ export class Archiver {
         // lock; putSealed reads the object back and checks the new lock before it resolves.
         await archive.putSealed(key, bytes, retainUntilFor(policy, this.#clock.now(), newest, oldest));
       }
-      if (held || (await this.#runPolicy()).legalHold) {
+      if (held || (await readLogPolicy(this.#o.state)).policy.legalHold !== null) {
         held = true;
         return;
       }

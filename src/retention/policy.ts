@@ -98,8 +98,9 @@ export function retainUntilFor(
   newestEntryMs: number,
   oldestEntryMs = newestEntryMs,
 ): Date {
+  // From now at the earliest: a lock date must lie in the future.
   return new Date(
-    Math.max(Math.max(nowMs, newestEntryMs) + policy.minMs, floorUntil(policy, newestEntryMs, oldestEntryMs)),
+    Math.max(nowMs + policy.minMs, requiredRetainUntilMs(policy, newestEntryMs, oldestEntryMs)),
   );
 }
 
