@@ -55,15 +55,16 @@ export function registerServe(program: Command): void {
         import('../retention/archive-metrics.js'),
       ]);
       const config: ServerConfig = opts.config ? loadServerConfig(opts.config) : {};
+      /** Where a setting came from, for its error: the flag, the environment or the configuration file. */
+      const sourceOf = (flag: string, given: unknown, env: string, key: string) =>
+        given !== undefined
+          ? flag
+          : process.env[env] !== undefined
+            ? env
+            : `${opts.config ?? 'config'}: ${key}`;
       const listen = parseListen(
         opts.listen ?? process.env.INDELIBLE_LISTEN ?? config.listen ?? '127.0.0.1:7070',
-        opts.listen !== undefined
-          ? '--listen'
-          : process.env.INDELIBLE_LISTEN !== undefined
-            ? 'INDELIBLE_LISTEN'
-            : config.listen !== undefined
-              ? `${opts.config}: listen`
-              : '--listen',
+        sourceOf('--listen', opts.listen, 'INDELIBLE_LISTEN', 'listen'),
       );
       // Asynchronous log writes keep the request path off the terminal or pipe (log-destination.ts).
       // Lines reach stdout at most 250 ms late: the destination's own flush, without a callback, only
@@ -72,12 +73,7 @@ export function registerServe(program: Command): void {
       const logDestination = serverLogDestination();
       const level = opts.logLevel ?? process.env.INDELIBLE_LOG_LEVEL ?? config.logLevel ?? 'info';
       if (!LOG_LEVELS.includes(level)) {
-        const from =
-          opts.logLevel !== undefined
-            ? '--log-level'
-            : process.env.INDELIBLE_LOG_LEVEL !== undefined
-              ? 'INDELIBLE_LOG_LEVEL'
-              : 'logLevel';
+        const from = sourceOf('--log-level', opts.logLevel, 'INDELIBLE_LOG_LEVEL', 'logLevel');
         throw new UsageError(`${from} must be one of ${LOG_LEVELS.join(', ')}, not ${JSON.stringify(level)}`);
       }
       const logger = pino(

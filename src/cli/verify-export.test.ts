@@ -171,30 +171,27 @@ function withoutEntries(drop: (i: number) => boolean): string {
 }
 
 test('entries removed with count lowered to match: reported as missing, and refused with complete', async () => {
+  /** `content` fails with `complete`, as export.gap naming entries [from, to). */
+  const refusedAsGap = (content: string, from: number, to: number) =>
+    assert.rejects(
+      verifyExportFile(file(content), parseVerifierKey(vkey), { complete: true }),
+      (err: unknown) => {
+        assert.ok(isIndelibleError(err, 'export.gap'), String(err));
+        assert.deepEqual([err.details?.from, err.details?.to], [from, to]);
+        return true;
+      },
+    );
   // `count` is not signed: only the indices show what is gone.
   const middle = withoutEntries((i) => i >= 100 && i < 111);
   const r = await verify(middle);
-  assert.deepEqual([r.count, r.first, r.last, r.missing], [289, 0, 299, 11]);
-  await assert.rejects(
-    verifyExportFile(file(middle), parseVerifierKey(vkey), { complete: true }),
-    (err: unknown) => {
-      assert.ok(isIndelibleError(err, 'export.gap'), String(err));
-      assert.deepEqual([err.details?.from, err.details?.to], [100, 111]);
-      return true;
-    },
-  );
+  assert.deepEqual([r.count, r.first, r.last, r.missing, r.complete], [289, 0, 299, 11, false]);
+  await refusedAsGap(middle, 100, 111);
   // The last entries removed: no gap inside, but the file ends before the checkpoint's tree does.
   const tail = withoutEntries((i) => i >= 290);
-  assert.equal((await verify(tail)).missing, 0);
-  await assert.rejects(
-    verifyExportFile(file(tail), parseVerifierKey(vkey), { complete: true }),
-    (err: unknown) => {
-      assert.ok(isIndelibleError(err, 'export.gap'), String(err));
-      assert.deepEqual([err.details?.from, err.details?.to], [290, 300]);
-      return true;
-    },
-  );
+  const t = await verify(tail);
+  assert.deepEqual([t.missing, t.complete], [0, false]);
+  await refusedAsGap(tail, 290, 300);
   // The untouched, unfiltered export is complete.
   const whole = await verifyExportFile(file(joined(lines)), parseVerifierKey(vkey), { complete: true });
-  assert.deepEqual([whole.count, whole.missing], [300, 0]);
+  assert.deepEqual([whole.count, whole.missing, whole.complete], [300, 0, true]);
 });

@@ -66,6 +66,8 @@ export interface ExportReport {
   last: number | undefined;
   /** Indices between `first` and `last` that are not in the file (a filtered export, or removed). */
   missing: number;
+  /** No entry missing from the file's first to the checkpoint's last (what `complete` requires). */
+  complete: boolean;
 }
 
 export interface VerifyExportOptions {
@@ -306,7 +308,8 @@ export async function verifyExportFile(
     );
   }
   const end = prev === undefined ? undefined : prev.index + 1;
-  if (options.complete && end !== cp.size) {
+  const complete = missing === 0 && (end ?? 0) === cp.size;
+  if (options.complete && !complete) {
     const from = end ?? 0;
     throw fail(
       'export.gap',
@@ -316,6 +319,7 @@ export async function verifyExportFile(
   }
   return {
     missing,
+    complete,
     log,
     origin: cp.origin,
     treeSize: cp.size,

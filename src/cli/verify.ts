@@ -253,7 +253,7 @@ async function verifyExport(opts: VerifyOptions): Promise<void> {
         first: r.first,
         last: r.last,
         missing: r.missing,
-        complete: r.missing === 0 && (r.last ?? -1) + 1 === r.treeSize,
+        complete: r.complete,
       });
       return;
     }
@@ -261,7 +261,7 @@ async function verifyExport(opts: VerifyOptions): Promise<void> {
     const gaps =
       r.missing > 0
         ? `, ${plural(r.missing, 'index', 'indices')} between them not in the file (a filtered export, or entries removed: --complete requires them all)`
-        : (r.last ?? -1) + 1 < r.treeSize
+        : !r.complete
           ? `, ending before the tree's last entry ${r.treeSize - 1}`
           : '';
     const range = r.first === undefined ? '' : ` (indices ${r.first}..${r.last}${gaps})`;
