@@ -268,20 +268,33 @@ test('a lowered retention.min binds only entries received after the change', asy
   }
 });
 
+/**
+ * Runs `meanwhile` while a prune run waits for the checkpoint covering its statement (after its
+ * decision, before its commit); returns the restore of the log's own `checkpointCovering`.
+ */
+function whileDeciding(dd: OpenedDataDir, meanwhile: () => Promise<unknown>): () => void {
+  const log = dd.engine.log('acme');
+  const covering = log.checkpointCovering.bind(log);
+  log.checkpointCovering = async (size: number) => {
+    await meanwhile();
+    return covering(size);
+  };
+  return () => {
+    log.checkpointCovering = covering;
+  };
+}
+
 test('a legal hold set while a run is in progress stops it before anything is deleted', async () => {
   const { dd, clock } = await setup();
   try {
     await setPolicy(dd, { retention: { min: '1s', max: '5s' } });
     clock.t = T0 + 12_000;
     // The hold arrives while the run waits for the checkpoint covering its statement.
-    const log = dd.engine.log('acme');
-    const covering = log.checkpointCovering.bind(log);
-    log.checkpointCovering = async (size: number) => {
-      await updateLogPolicy(dd.engine.stateOf('acme'), (p) =>
+    whileDeciding(dd, () =>
+      updateLogPolicy(dd.engine.stateOf('acme'), (p) =>
         withLegalHold(p, 'inquiry', 'test', new Date(clock.t).toISOString()),
-      );
-      return covering(size);
-    };
+      ),
+    );
     const report = await pruneLog({ engine: dd.engine, log: 'acme', clock });
     assert.equal(report.status, 'held');
     assert.equal(report.minimumIndex, 0);
@@ -299,19 +312,14 @@ test('a retention change made while a run is in progress stops it before the com
       await setPolicy(dd, { retention: { min: '1s', max: '5s' } });
       clock.t = T0 + 12_000;
       // The change arrives while the run waits for the checkpoint covering its statement.
-      const log = dd.engine.log('acme');
-      const covering = log.checkpointCovering.bind(log);
-      log.checkpointCovering = async (size: number) => {
-        await setPolicy(dd, update);
-        return covering(size);
-      };
+      const restore = whileDeciding(dd, () => setPolicy(dd, update));
       const report = await pruneLog({ engine: dd.engine, log: 'acme', clock });
       assert.equal(report.status, 'policy_changed', JSON.stringify(update));
       assert.equal(report.minimumIndex, 0);
       assert.notEqual(await dd.engine.blobsOf('acme').get('tile/entries/000'), undefined);
       assert.equal((await readPruneState(dd.engine.stateOf('acme'))).prune, null);
       // The next run decides under the new policy: nothing is due under either.
-      log.checkpointCovering = covering;
+      restore();
       assert.notEqual((await pruneLog({ engine: dd.engine, log: 'acme', clock })).status, 'pruned');
     } finally {
       await dd.close();

@@ -88,7 +88,8 @@ export async function openLocalJournal(options: LocalJournalOptions): Promise<Lo
         retired: false,
       });
       if (scan.validLength < bytes.length) {
-        // A torn final append: never acknowledged, so cutting it loses nothing that was promised.
+        // A torn final append, as a crash leaves one (never acknowledged: cutting it loses nothing
+        // promised). A tail cut by hand looks the same, so the bytes are reported (discardedBytes).
         await fh.truncate(scan.validLength);
         await fh.sync();
         discarded += bytes.length - scan.validLength;
