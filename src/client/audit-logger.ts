@@ -113,8 +113,17 @@ export class AuditLogger {
   async #openSpool(dir: string): Promise<void> {
     // Imported on demand: the spool needs node:fs, the rest of the SDK does not.
     const { Spool } = await import('./spool.js');
-    const { spool, recovered } = await Spool.open(dir);
+    const { spool, recovered, damage } = await Spool.open(dir);
     this.#spool = spool;
+    if (damage !== undefined) {
+      const lines = damage.lines.join(', ');
+      const err = new ClientError(
+        'client.spool_corrupt',
+        `${dir}: line${damage.lines.length > 1 ? 's' : ''} ${lines} of events.ndjson ${damage.lines.length > 1 ? 'are not spooled events' : 'is not a spooled event'} and cannot be resent; the file as found is kept as ${damage.keptAs}`,
+        { details: { lines: damage.lines, kept_as: damage.keptAs } },
+      );
+      this.#report(this.#opts.onError, err, []);
+    }
     const now = Date.now();
     for (const r of recovered) {
       this.#queue.push({ seq: ++this.#seq, id: r.id, json: r.json, event: JSON.parse(r.json), at: now });

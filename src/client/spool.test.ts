@@ -60,11 +60,50 @@ describe('Spool', () => {
     await again.spool.close();
   });
 
-  test('a corrupt line in the middle is client.spool_corrupt, not a silent loss', async () => {
+  test('damaged lines in the middle: the file is kept aside, readable events recovered, the damage reported', async () => {
     const dir = join(root, 'corrupt');
     await (await Spool.open(dir)).spool.close();
-    writeFileSync(join(dir, 'events.ndjson'), '{"id":"a"}\nnot json\n{"id":"b"}\n');
-    await assert.rejects(Spool.open(dir), (e: ClientError) => e.code === 'client.spool_corrupt');
+    const found = '{"id":"a"}\nnot json\n{"id":"b"}\n{"no_id":1}\n{"id":"c"}\n';
+    writeFileSync(join(dir, 'events.ndjson'), found);
+    const { spool, recovered, damage } = await Spool.open(dir);
+    assert.deepEqual(
+      recovered.map((e) => e.id),
+      ['a', 'b', 'c'],
+    );
+    assert.deepEqual(damage?.lines, [2, 4]);
+    assert.match(damage!.keptAs, /events\.ndjson\.damaged-\d{4}-/);
+    assert.equal(readFileSync(damage!.keptAs, 'utf8'), found, 'the file as found, byte for byte');
+    assert.equal(read(dir, 'events.ndjson'), '{"id":"a"}\n{"id":"b"}\n{"id":"c"}\n');
+    await spool.close();
+    // An undamaged spool reports nothing.
+    const clean = await Spool.open(dir);
+    assert.equal(clean.damage, undefined);
+    await clean.spool.close();
+  });
+
+  test('a logger on a damaged spool sends what it can read and reports the rest to onError', async () => {
+    await admin.createLog('damaged');
+    const spoolDir = join(root, 'damaged-spool');
+    await (await Spool.open(spoolDir)).spool.close();
+    writeFileSync(
+      join(spoolDir, 'events.ndjson'),
+      '{"id":"dmg-1","action":"a.b","actor":{"id":"u"}}\n\u0000\u0000garbage\n{"id":"dmg-2","action":"a.b","actor":{"id":"u"}}\n',
+    );
+    const errors: ClientError[] = [];
+    const logger = admin.logger('damaged', {
+      spoolDir,
+      onError: (e, events) => {
+        assert.deepEqual(events, []);
+        errors.push(e);
+      },
+    });
+    await logger.ready;
+    await logger.log({ action: 'a.c', actor: { id: 'u' }, id: 'dmg-3' });
+    await logger.close();
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0]!.code, 'client.spool_corrupt');
+    assert.match(errors[0]!.message, /line 2 of events\.ndjson is not a spooled event.*kept as .*damaged-/);
+    assert.deepEqual(await loggedIds(admin, 'damaged'), ['dmg-1', 'dmg-2', 'dmg-3']);
   });
 
   test('events that ran out of retries are reported and stay spooled for the next logger', async () => {

@@ -14,11 +14,16 @@
  * log() never resolved) and is dropped. When every spooled event is acknowledged both files are
  * truncated (events first: a crash in between leaves ids that match nothing, which is harmless);
  * when they grow large the live events are rewritten to a new file (temp, fsync, rename, fsync dir).
+ *
+ * A line before the last LF that is not a spooled event (a damaged disk, a hand edit) cannot be a
+ * torn write. Opening does not refuse the whole spool for it (the application could then log
+ * nothing): the file as found is kept beside the spool as `events.ndjson.damaged-<time>`, the
+ * readable events are recovered, and `open` reports the damage so the logger can raise it.
  */
 import { constants } from 'node:fs';
 import { type FileHandle, link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { ClientError } from './errors.js';
 
 const EVENTS = 'events.ndjson';
@@ -26,6 +31,13 @@ const ACKED = 'acked.txt';
 const LOCK = 'LOCK';
 /** Rewrite the events file (keeping only live events) once it reaches this size. */
 const COMPACT_BYTES = 8 * 1024 * 1024;
+
+/** Lines of events.ndjson that were not spooled events, and where the file as found was kept. */
+export interface SpoolDamage {
+  /** 1-based line numbers. */
+  lines: number[];
+  keptAs: string;
+}
 
 /** One spooled event: its id and its exact JSON text (what is resent). */
 export interface SpooledEvent {
@@ -55,11 +67,18 @@ export class Spool {
   }
 
   /** Takes the lock, reads what a previous process left unacknowledged, and compacts the files. */
-  static async open(dir: string): Promise<{ spool: Spool; recovered: SpooledEvent[] }> {
+  static async open(dir: string): Promise<{ spool: Spool; recovered: SpooledEvent[]; damage?: SpoolDamage }> {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await takeLock(dir);
     try {
-      const recovered = await readLive(dir);
+      const { live: recovered, damaged } = await readLive(dir);
+      let damage: SpoolDamage | undefined;
+      if (damaged.length > 0) {
+        // Keep the file as found before it is rewritten without the damaged lines.
+        const keptAs = join(dir, `${EVENTS}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+        await writeDurably(dir, basename(keptAs), await readFile(join(dir, EVENTS)));
+        damage = { lines: damaged, keptAs };
+      }
       // Start from clean files holding exactly the live events (no torn tail, no stale acks).
       await writeDurably(dir, EVENTS, recovered.map((e) => `${e.json}\n`).join(''));
       const events = await open(join(dir, EVENTS), constants.O_WRONLY | constants.O_APPEND);
@@ -68,7 +87,7 @@ export class Spool {
       await syncDir(dir);
       const spool = new Spool(dir, events, acked, bytes);
       for (const e of recovered) spool.#live.set(e.id, e.json);
-      return { spool, recovered };
+      return damage === undefined ? { spool, recovered } : { spool, recovered, damage };
     } catch (err) {
       await unlink(join(dir, LOCK)).catch(() => {});
       throw err;
@@ -155,8 +174,8 @@ export class Spool {
   }
 }
 
-/** Reads events.ndjson minus acked.txt, in spool order, each id once. */
-async function readLive(dir: string): Promise<SpooledEvent[]> {
+/** Reads events.ndjson minus acked.txt, in spool order, each id once; and the damaged lines' numbers. */
+async function readLive(dir: string): Promise<{ live: SpooledEvent[]; damaged: number[] }> {
   const text = await readFile(join(dir, EVENTS), 'utf8').catch(ifMissing(''));
   const acked = new Set((await readFile(join(dir, ACKED), 'utf8').catch(ifMissing(''))).split('\n'));
   const lines = text.split('\n');
@@ -164,6 +183,7 @@ async function readLive(dir: string): Promise<SpooledEvent[]> {
   lines.pop();
   const seen = new Set<string>();
   const out: SpooledEvent[] = [];
+  const damaged: number[] = [];
   for (let i = 0; i < lines.length; i++) {
     const json = lines[i]!;
     let id: unknown;
@@ -173,16 +193,14 @@ async function readLive(dir: string): Promise<SpooledEvent[]> {
       id = undefined;
     }
     if (typeof id !== 'string') {
-      throw new ClientError(
-        'client.spool_corrupt',
-        `${join(dir, EVENTS)} line ${i + 1} is not a spooled event`,
-      );
+      damaged.push(i + 1);
+      continue;
     }
     if (acked.has(id) || seen.has(id)) continue;
     seen.add(id);
     out.push({ id, json });
   }
-  return out;
+  return { live: out, damaged };
 }
 
 const ifMissing =
@@ -193,11 +211,11 @@ const ifMissing =
   };
 
 /** Replaces `dir/name` with `text`: temp file, fsync, rename, fsync the directory. */
-async function writeDurably(dir: string, name: string, text: string): Promise<void> {
+async function writeDurably(dir: string, name: string, text: string | Buffer): Promise<void> {
   const tmp = join(dir, `${name}.tmp`);
   const fh = await open(tmp, 'w', 0o600);
   try {
-    await fh.write(text);
+    await fh.writeFile(text);
     await fh.sync();
   } finally {
     await fh.close();
