@@ -187,31 +187,73 @@ describe('Spool', () => {
   });
 });
 
-test('two takeovers of one stale lock: the one that moved a fresh lock puts it back and gives up', async () => {
-  const { mkdtempSync, existsSync, readdirSync } = await import('node:fs');
-  const { hostname, tmpdir } = await import('node:os');
-  const dir = mkdtempSync(join(tmpdir(), 'indelible-spool-lock-'));
-  // A lock left by a process that is gone (no pid is above 2^22 on Linux).
-  const stale = `${2 ** 22 + 7} ${hostname()}\n`;
-  writeFileSync(join(dir, 'LOCK'), stale);
-  // Between our reading the stale holder and our taking over, another process takes it over and
-  // writes its own lock (here: the same process, lock content of its own).
-  let theirs = '';
-  await assert.rejects(
-    takeLock(dir, {
-      afterRead: async () => {
-        await takeLock(dir);
-        theirs = readFileSync(join(dir, 'LOCK'), 'utf8');
+describe('takeLock', () => {
+  const setup = async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const { hostname, tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'indelible-spool-lock-'));
+    // A lock left by a process that is gone (no pid is above 2^22 on Linux).
+    const stale = `${2 ** 22 + 7} ${hostname()}\n`;
+    writeFileSync(join(dir, 'LOCK'), stale);
+    return { dir, stale };
+  };
+  const leftovers = async (dir: string) =>
+    (await import('node:fs')).readdirSync(dir).filter((f) => f !== 'LOCK');
+
+  test('three takeovers of one stale lock, each overtaken by the next: one owner, nothing left behind', async () => {
+    const { dir, stale } = await setup();
+    // A reads the stale holder; before it acts, B does, and before B acts, C takes the lock.
+    let owner = '';
+    const outcomes: string[] = [];
+    const attempt = async (name: string, afterRead?: () => Promise<void>): Promise<void> => {
+      try {
+        await takeLock(dir, afterRead === undefined ? {} : { afterRead });
+        outcomes.push(`${name} owns`);
+        owner = readFileSync(join(dir, 'LOCK'), 'utf8');
+      } catch (err) {
+        outcomes.push(`${name} ${(err as ClientError).code}`);
+      }
+    };
+    await attempt('A', () => attempt('B', () => attempt('C')));
+    assert.deepEqual(outcomes, ['C owns', 'B client.spool_locked', 'A client.spool_locked']);
+    assert.notEqual(owner, stale);
+    assert.equal(readFileSync(join(dir, 'LOCK'), 'utf8'), owner, 'the owner’s lock is in place');
+    assert.deepEqual(await leftovers(dir), []);
+  });
+
+  test('while one process holds the takeover token, another cannot take the stale lock over too', async () => {
+    const { dir, stale } = await setup();
+    const outcomes: string[] = [];
+    await takeLock(dir, {
+      afterToken: async () => {
+        // The token holder has checked nothing yet; a second contender finds the same stale lock.
+        await takeLock(dir).then(
+          () => outcomes.push('second owns'),
+          (err: ClientError) => outcomes.push(`second ${err.code}: ${err.message}`),
+        );
+        assert.equal(readFileSync(join(dir, 'LOCK'), 'utf8'), stale, 'untouched by the second');
       },
-    }),
-    (err: ClientError) => err.code === 'client.spool_locked',
-  );
-  assert.notEqual(theirs, stale);
-  assert.equal(readFileSync(join(dir, 'LOCK'), 'utf8'), theirs, 'their lock is back in place');
-  assert.deepEqual(
-    readdirSync(dir).filter((f) => f !== 'LOCK'),
-    [],
-    'no moved lock left behind',
-  );
-  assert.ok(existsSync(join(dir, 'LOCK')));
+    });
+    assert.equal(outcomes.length, 1);
+    assert.match(outcomes[0]!, /^second client\.spool_locked: .* is being taken over by process \d+/);
+    assert.notEqual(readFileSync(join(dir, 'LOCK'), 'utf8'), stale);
+    assert.deepEqual(await leftovers(dir), []);
+  });
+
+  test('a takeover left unfinished by a dead process is reported, naming the token to remove', async () => {
+    const { dir, stale } = await setup();
+    const { createHash } = await import('node:crypto');
+    const token = `LOCK.takeover-${createHash('sha256').update(stale).digest('hex').slice(0, 16)}`;
+    const { hostname } = await import('node:os');
+    writeFileSync(join(dir, token), `${2 ** 22 + 9} ${hostname()} x\n`);
+    await assert.rejects(takeLock(dir), (err: ClientError) => {
+      assert.equal(err.code, 'client.spool_locked');
+      assert.ok(err.message.includes(`remove ${join(dir, token)}`), err.message);
+      return true;
+    });
+    assert.equal(readFileSync(join(dir, 'LOCK'), 'utf8'), stale);
+    (await import('node:fs')).unlinkSync(join(dir, token));
+    await takeLock(dir);
+    assert.deepEqual(await leftovers(dir), []);
+  });
 });

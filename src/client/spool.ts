@@ -20,8 +20,10 @@
  * nothing): the file as found is kept beside the spool as `events.ndjson.damaged-<time>`, the
  * readable events are recovered, and `open` reports the damage so the logger can raise it.
  */
+
+import { createHash, randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { type FileHandle, link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, link, mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import { ClientError } from './errors.js';
@@ -234,73 +236,97 @@ async function syncDir(dir: string): Promise<void> {
 }
 
 /**
- * Creates LOCK exclusively. A LOCK left by a process that no longer exists on this host (a crash,
+ * Takes the spool's LOCK. A LOCK left by a process that no longer exists on this host (a crash,
  * SIGKILL) is taken over; a live holder is `client.spool_locked` — two loggers appending to one
  * spool would resend each other's events.
  *
- * Taking over is a rename of the stale LOCK to a name of our own, then a check that what moved is
- * what was judged stale: two processes finding the same stale lock (workers restarted together)
- * could otherwise both delete "it", the second deleting the first's new lock, and both own the
- * spool. The one that moved a fresh lock puts it back and reports the spool locked.
- * `afterRead` is a test seam: it runs between reading the holder and taking over.
+ * The lock is created complete: our line (pid, host, a nonce) is written to a file of our own and
+ * hard-linked to LOCK, which fails if LOCK exists, so no one ever reads a half-written lock.
+ *
+ * Taking over a stale lock must leave one owner however many processes find it at once (workers
+ * restarted together). Replacing the stale content H needs the takeover token for H,
+ * `LOCK.takeover-<hash of H>`, created exclusively: one process at a time. Its holder checks that
+ * LOCK still reads H and renames its own lock over it. Nothing else can change LOCK meanwhile (it
+ * exists, so no one can create it, and replacing H needs the token). The token is removed after the
+ * replacement: whoever gets it later finds LOCK no longer H and starts again. A token whose holder
+ * died in between is reported, naming it, rather than guessed about.
+ *
+ * `afterRead` and `afterToken` are test seams: they run after reading a stale holder and after
+ * taking its token.
  */
 export async function takeLock(
   dir: string,
-  options: { afterRead?: () => Promise<void> } = {},
+  options: { afterRead?: () => Promise<void>; afterToken?: () => Promise<void> } = {},
 ): Promise<void> {
   const path = join(dir, LOCK);
-  const me = `${process.pid} ${hostname()}\n`;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const fh = await open(path, 'wx', 0o600);
+  const me = `${process.pid} ${hostname()} ${randomUUID()}\n`;
+  const mine = `${path}.new-${process.pid}-${randomUUID()}`;
+  await writeDurably(dir, basename(mine), me);
+  try {
+    for (let attempt = 0; attempt < 5; attempt++) {
       try {
-        await fh.write(me);
-        await fh.sync();
-      } finally {
-        await fh.close();
+        await link(mine, path);
+        return;
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== 'EEXIST') throw err;
       }
-      return;
-    } catch (err) {
-      if ((err as { code?: unknown }).code !== 'EEXIST') throw err;
+      const holder = await readFile(path, 'utf8').catch(ifMissing(undefined));
+      if (holder === undefined) continue; // released meanwhile
+      assertStale(dir, path, holder);
+      await options.afterRead?.();
+      const token = `${path}.takeover-${createHash('sha256').update(holder).digest('hex').slice(0, 16)}`;
+      try {
+        await writeFile(token, me, { flag: 'wx', mode: 0o600 });
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== 'EEXIST') throw err;
+        const taker = await readFile(token, 'utf8').catch(ifMissing(undefined));
+        if (taker === undefined) continue; // that takeover just ended: look again
+        const pid = liveHolder(taker);
+        throw new ClientError(
+          'client.spool_locked',
+          pid === undefined
+            ? `spool ${dir}: a takeover of its stale lock was left unfinished by a process that is gone; remove ${token}`
+            : `spool ${dir} is being taken over by process ${pid}`,
+          { details: { token } },
+        );
+      }
+      try {
+        await options.afterToken?.();
+        if ((await readFile(path, 'utf8').catch(ifMissing(undefined))) !== holder) continue;
+        await rename(mine, path);
+        return;
+      } finally {
+        await unlink(token).catch(ifMissing(undefined));
+      }
     }
-    let holder = await readFile(path, 'utf8').catch(ifMissing(''));
-    if (holder === '') {
-      // Empty: a holder between its exclusive create and its write, or one that died there.
-      await new Promise((r) => setTimeout(r, 50));
-      holder = await readFile(path, 'utf8').catch(ifMissing(''));
-    }
-    const [pidText, host] = holder.trim().split(' ');
-    const pid = Number(pidText);
-    if (host === hostname() && Number.isSafeInteger(pid) && pid > 0 && isAlive(pid)) {
-      throw new ClientError('client.spool_locked', `spool ${dir} is in use by process ${pid}`, {
-        details: { pid },
-      });
-    }
-    if (holder !== '' && host !== hostname()) {
-      throw new ClientError(
-        'client.spool_locked',
-        `spool ${dir} is locked by ${host}; remove ${path} if stale`,
-      );
-    }
-    await options.afterRead?.();
-    const moved = `${path}.stale-${process.pid}-${Date.now()}-${attempt}`;
-    try {
-      await rename(path, moved);
-    } catch (err) {
-      if ((err as { code?: unknown }).code === 'ENOENT') continue; // someone else took it over
-      throw err;
-    }
-    const taken = await readFile(moved, 'utf8').catch(ifMissing(''));
-    if (taken !== holder) {
-      // Another process replaced the stale lock with its own meanwhile: give it back (where the
-      // place is still free), and leave the spool to it.
-      await link(moved, path).catch(() => {});
-      await unlink(moved).catch(() => {});
-      throw new ClientError('client.spool_locked', `spool ${dir} was just taken by another process`);
-    }
-    await unlink(moved).catch(ifMissing(undefined));
+    throw new ClientError('client.spool_locked', `could not take the lock of spool ${dir}`);
+  } finally {
+    await unlink(mine).catch(ifMissing(undefined));
   }
-  throw new ClientError('client.spool_locked', `could not take the lock of spool ${dir}`);
+}
+
+/** Throws `client.spool_locked` unless the lock line names a process of this host that is gone. */
+function assertStale(dir: string, path: string, holder: string): void {
+  const pid = liveHolder(holder);
+  if (pid !== undefined) {
+    throw new ClientError('client.spool_locked', `spool ${dir} is in use by process ${pid}`, {
+      details: { pid },
+    });
+  }
+  const host = holder.trim().split(' ')[1];
+  if (holder.trim() !== '' && host !== hostname()) {
+    throw new ClientError(
+      'client.spool_locked',
+      `spool ${dir} is locked by ${host}; remove ${path} if stale`,
+    );
+  }
+}
+
+/** The pid of a lock line (`pid host [nonce]`) when that process is alive on this host. */
+function liveHolder(line: string): number | undefined {
+  const [pidText, host] = line.trim().split(' ');
+  const pid = Number(pidText);
+  return host === hostname() && Number.isSafeInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
 }
 
 function isAlive(pid: number): boolean {
