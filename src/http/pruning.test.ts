@@ -11,6 +11,7 @@ import { hashLeaf } from '../core/merkle.js';
 import { generateSignerKey, parseSignerKey, parseVerifierKey } from '../core/note.js';
 import { verifyInclusion } from '../core/proof.js';
 import { openPruneStatement, signPruneStatement } from '../core/prune-statement.js';
+import { verifyReceipt } from '../core/receipt.js';
 import { sampleEvent } from '../log/test-helpers.js';
 import { pruneLog } from '../retention/pruner.js';
 import { type Harness, startHarness } from './test-harness.js';
@@ -19,6 +20,8 @@ let h: Harness;
 let url: string;
 let vkey: string;
 let reader: string;
+/** Entry 5's record, read before the prune (as a client that kept it would have it). */
+let record5: string;
 
 before(async () => {
   h = await startHarness();
@@ -36,12 +39,13 @@ before(async () => {
     Array.from({ length: 600 }, (_, i) => sampleEvent(i, 200)),
   );
   await h.engine.log('acme').integrate();
+  reader = h.key('reader', ['acme']);
+  record5 = (await h.req({ method: 'GET', url: '/v1/logs/acme/entries/5', key: reader })).json().record;
   // The pruner's clock is a minute ahead: every entry is past retention.max.
   const report = await pruneLog({ engine: h.engine, log: 'acme', clock: { now: () => Date.now() + 60_000 } });
   assert.equal(report.minimumIndex, 512);
   await h.engine.log('acme').integrate();
   vkey = h.engine.info('acme').verifierKey;
-  reader = h.key('reader', ['acme']);
   url = await h.app.listen({ host: '127.0.0.1', port: 0 });
 });
 
@@ -78,6 +82,17 @@ test('pruned entries and bundles are gone (410), hash tiles and proofs stay', as
 
   const page = await h.req({ method: 'GET', url: '/v1/logs/acme/events?limit=5', key: reader });
   assert.equal(page.json().events[0].index, 512);
+
+  // A receipt for a pruned entry still proves a record kept from before the prune (hashes only).
+  const receipt = await h.req({ method: 'GET', url: '/v1/logs/acme/receipts/5', key: reader });
+  assert.equal(receipt.statusCode, 200, receipt.body);
+  const verified = verifyReceipt(receipt.body, parseVerifierKey(vkey), {
+    record: Buffer.from(record5, 'utf8'),
+  });
+  assert.equal(verified.index, 5);
+  assert.throws(() =>
+    verifyReceipt(receipt.body, parseVerifierKey(vkey), { record: Buffer.from(`${record5} `, 'utf8') }),
+  );
 });
 
 test('an export of a pruned log starts at the minimum index and ends with its checkpoint', async () => {
