@@ -106,6 +106,13 @@ function ndjsonSource(name: string, input: Readable, total?: number): EventSourc
   return { name, events: events(), position: () => (total === undefined ? { read } : { read, total }) };
 }
 
+/** Reads every event of `source`: throws, naming the place, at the first that is not one. */
+export async function checkEvents(source: EventSource): Promise<void> {
+  for await (const _ of source.events) {
+    // Reading is the check.
+  }
+}
+
 /** NDJSON on stdin (`--file -`). */
 export function stdinSource(): EventSource {
   return ndjsonSource('stdin', process.stdin);

@@ -36,6 +36,7 @@ import {
 } from './append-progress.js';
 import {
   argumentSource,
+  checkEvents,
   type EventSource,
   fileSource,
   type SourceEvent,
@@ -190,6 +191,10 @@ Examples:
         throw new UsageError('no events: use --event JSON, --file FILE, or --file - for NDJSON on stdin');
       const client = remoteClient(opts);
       exitOnClosedPipe();
+      // A file can be read twice: check all of it first, so a typo near its end appends nothing.
+      // (stdin cannot: its batches go as they come. Lines added to the file meanwhile are checked
+      // as they are read.)
+      if (opts.file !== undefined && opts.file !== '-') await checkEvents(await fileSource(opts.file));
       const source: EventSource =
         opts.event.length > 0
           ? argumentSource(opts.event)

@@ -106,10 +106,24 @@ describe('append, query, get, proof, receipt, checkpoint', () => {
   });
 
   test('bad input names the line: local JSON errors exit 2, server refusals exit 1', async () => {
-    writeFileSync(f('bad.ndjson'), '{"action":"a","actor":{"id":"x"}}\n{"action":\n');
-    const local = await run('append', '--file', f('bad.ndjson'));
+    const durable = async () =>
+      (
+        (await (
+          await fetch(`${server.url}/v1/logs/acme`, {
+            headers: { authorization: `Bearer ${env.INDELIBLE_API_KEY}` },
+          })
+        ).json()) as { size: number }
+      ).size;
+    const before = await durable();
+    writeFileSync(
+      f('bad.ndjson'),
+      '{"action":"a","actor":{"id":"x"}}\n{"action":"b","actor":{"id":"x"}}\n{"action":\n',
+    );
+    // Batches of one: the typo on line 3 is found before the first batch is sent, not after two.
+    const local = await run('append', '--file', f('bad.ndjson'), '--batch', '1');
     assert.equal(local.status, 2);
-    assert.match(local.stderr, /line 2/);
+    assert.match(local.stderr, /line 3/);
+    assert.equal(await durable(), before, 'nothing of a file with a typo is appended');
     writeFileSync(f('refused.ndjson'), '{"action":"a","actor":{"id":"x"}}\n\n{"action":"a"}\n');
     const refused = await run('append', '--file', f('refused.ndjson'));
     assert.equal(refused.status, 1);
