@@ -23,10 +23,11 @@ test('durations: units, a year of 366 days, never', () => {
     ['2w', 14 * DAY],
     ['7y', 7 * 366 * DAY],
     ['0s', 0],
+    ['0', 0], // zero needs no unit (CONFIGURATION.md shows `archiveAfter: "0"`)
     ['never', Number.POSITIVE_INFINITY],
   ];
   for (const [text, ms] of table) assert.equal(parseDuration(text, 'x'), ms, text);
-  for (const text of ['', '7', 'y', '-1d', '1.5d', '1 d', '1D', '1000000000000d', 'forever']) {
+  for (const text of ['', '7', '00', '01', 'y', '-1d', '1.5d', '1 d', '1D', '1000000000000d', 'forever']) {
     assert.throws(
       () => parseDuration(text, 'x'),
       (e) => e instanceof RetentionError && e.code === 'retention.invalid_policy',

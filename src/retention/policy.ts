@@ -50,11 +50,12 @@ const UNITS: Readonly<Record<string, number>> = {
 /** `250ms`, `90s`, `15m`, `12h`, `30d`, `2w`, `7y` (a year counts as 366 days) or `never`. */
 export function parseDuration(text: string, what: string): number {
   if (text === 'never') return Number.POSITIVE_INFINITY;
+  if (text === '0') return 0; // zero is zero in every unit
   const m = /^([0-9]{1,12})(ms|s|m|h|d|w|y)$/.exec(text);
   if (m === null) {
     throw new RetentionError(
       'retention.invalid_policy',
-      `${what} must look like 90s, 12h, 30d or 7y, got ${JSON.stringify(text)}`,
+      `${what} must look like 0, 90s, 12h, 30d or 7y, got ${JSON.stringify(text)}`,
       { details: { field: what } },
     );
   }
