@@ -42,7 +42,9 @@ export const ServerConfigSchema = Type.Object(
             ),
           ),
           exportIndexWaitMs: Type.Optional(Int(0)),
-          trustProxy: Type.Optional(Type.Boolean()),
+          trustProxy: Type.Optional(
+            Type.Union([Type.Boolean(), Int(1), Type.Array(Type.String(), { minItems: 1 })]),
+          ),
           accessLog: Type.Optional(Type.Boolean()),
           drainMs: Type.Optional(Int(0)),
           requestTimeoutMs: Type.Optional(Int(0)),

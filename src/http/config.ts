@@ -3,6 +3,7 @@
  * one process serving a company. `resolveHttpConfig` fills defaults and refuses nonsense at start
  * with a sentence naming the option.
  */
+import { isIP } from 'node:net';
 import type { EventLimits } from '../core/event.js';
 
 export interface HttpConfig {
@@ -31,8 +32,15 @@ export interface HttpConfig {
    * (the export then includes whatever the index covers). Default 2,000.
    */
   exportIndexWaitMs: number;
-  /** Trust `X-Forwarded-For` for client addresses (set behind a reverse proxy). Default false. */
-  trustProxy: boolean;
+  /**
+   * Which peers are reverse proxies whose `X-Forwarded-For` names the client. `false` (default): no
+   * one, the client is the socket's peer. A list of addresses and CIDR ranges (or `loopback`,
+   * `linklocal`, `uniquelocal`): those proxies; the client is the right-most address not in the list.
+   * A number n: the n nearest hops are proxies, whoever they are; `true` means 1. Never the
+   * left-most entry: proxies append to the header a client sends, so that entry is the client's
+   * own claim. An address that is not an IP falls back to the socket's peer.
+   */
+  trustProxy: boolean | number | string[];
   /** Log one structured line per request at `info`. Default true. */
   accessLog: boolean;
   /**
@@ -89,6 +97,7 @@ export function resolveHttpConfig(partial: Partial<HttpConfig> = {}): HttpConfig
     if (!Number.isSafeInteger(v) || v < 0)
       throw new RangeError(`http config ${name} must be a non-negative integer`);
   }
+  checkTrustProxy(cfg.trustProxy);
   const { ratePerSecond, burst } = cfg.rateLimit;
   if (!Number.isFinite(ratePerSecond) || ratePerSecond < 0) {
     throw new RangeError('http config rateLimit.ratePerSecond must be a finite number ≥ 0 (0 = unlimited)');
@@ -97,4 +106,44 @@ export function resolveHttpConfig(partial: Partial<HttpConfig> = {}): HttpConfig
     throw new RangeError('http config rateLimit.burst must be > 0 when rateLimit.ratePerSecond is set');
   }
   return cfg;
+}
+
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+function checkTrustProxy(v: HttpConfig['trustProxy']): void {
+  if (typeof v === 'boolean') return;
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v) || v < 1)
+      throw new RangeError(
+        'http config trustProxy must be true, false, a hop count ≥ 1, or a list of proxy addresses',
+      );
+    return;
+  }
+  if (!Array.isArray(v) || v.length === 0)
+    throw new RangeError(
+      'http config trustProxy must be true, false, a hop count ≥ 1, or a list of proxy addresses',
+    );
+  for (const entry of v) {
+    const [addr = '', bits, extra] = String(entry).split('/');
+    const family = isIP(addr);
+    const maxBits = family === 6 ? 128 : 32;
+    const bitsOk =
+      bits === undefined ||
+      (/^[0-9]{1,3}$/.test(bits) && Number(bits) <= maxBits) ||
+      (family === 4 && isIP(bits) === 4);
+    if (!(PROXY_NAMES.has(String(entry)) || (family !== 0 && bitsOk && extra === undefined)))
+      throw new RangeError(
+        `http config trustProxy: ${JSON.stringify(entry)} is not an IP address, a CIDR range, or one of loopback, linklocal, uniquelocal`,
+      );
+  }
+}
+
+/** What Fastify's `trustProxy` gets: `true` is one hop (the socket's peer), never "everyone". */
+export function fastifyTrustProxy(
+  v: HttpConfig['trustProxy'],
+): false | string[] | ((address: string, hop: number) => boolean) {
+  if (v === false || Array.isArray(v)) return v;
+  const hops = v === true ? 1 : v;
+  // proxy-addr walks from the socket's peer (hop 0) outwards while this says "a proxy".
+  return (_address, hop) => hop < hops;
 }

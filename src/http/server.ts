@@ -12,6 +12,7 @@
 
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -28,7 +29,7 @@ import type { KeyStore } from '../auth/types.js';
 import type { Engine } from '../log/engine.js';
 import type { Monitor } from '../monitor/monitor.js';
 import { createAuthHook } from './auth.js';
-import { type HttpConfig, resolveHttpConfig } from './config.js';
+import { fastifyTrustProxy, type HttpConfig, resolveHttpConfig } from './config.js';
 import { type AccessEvent, logParam, type ServerContext, type ServerState } from './context.js';
 import { headerCount } from './headers.js';
 import { createSqliteIdempotencyStore, type IdempotencyStore } from './idempotency.js';
@@ -105,7 +106,7 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
           ? 30_000
           : Math.max(50, Math.min(30_000, Math.floor(config.requestTimeoutMs / 4))),
     },
-    trustProxy: config.trustProxy,
+    trustProxy: fastifyTrustProxy(config.trustProxy),
     return503OnClosing: false,
     forceCloseConnections: 'idle',
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'req_id' }),
@@ -294,7 +295,9 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
   });
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
-    request.clientIp = request.ip ?? '';
+    // Behind a proxy the address comes from a header: anything but an IP there is not believed.
+    const ip = request.ip ?? '';
+    request.clientIp = !config.trustProxy || isIP(ip) !== 0 ? ip : (request.socket.remoteAddress ?? '');
     const url = request.url;
     if (state.closing && url !== '/healthz' && url !== '/readyz') {
       return done(new HttpError('server.shutting_down', 'the server is shutting down; retry shortly'));
