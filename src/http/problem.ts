@@ -117,6 +117,7 @@ export const PROBLEMS: Readonly<Record<KnownCode, ProblemKind>> = {
   'auth.store_corrupt': p(500, 'Internal server error'),
 
   'monitor.alert_not_found': p(404, 'Alert not found'),
+  'monitor.self_ack': p(403, 'Forbidden'),
   'monitor.invalid_query': p(400, 'Invalid alert query'),
   'monitor.invalid_config': p(500, 'Internal server error'),
   'monitor.closed': p(503, 'Shutting down'),

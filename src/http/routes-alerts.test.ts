@@ -24,6 +24,7 @@ let keys: KeyStore;
 let monitor: Monitor;
 const secrets: Record<string, string> = {};
 let adminId: string;
+let auditorId: string;
 
 before(async () => {
   engine = await Engine.open({
@@ -38,7 +39,9 @@ before(async () => {
   const admin = keys.create({ role: 'admin', logs: null });
   adminId = admin.info.id;
   secrets.admin = admin.secret;
-  secrets.auditor = keys.create({ role: 'auditor', logs: null }).secret;
+  const auditor = keys.create({ role: 'auditor', logs: null });
+  auditorId = auditor.info.id;
+  secrets.auditor = auditor.secret;
   secrets.scopedAuditor = keys.create({ role: 'auditor', logs: ['acme'] }).secret;
   secrets.reader = keys.create({ role: 'reader', logs: null }).secret;
   app = await buildServer({
@@ -229,6 +232,23 @@ test('acknowledging: bad ids and bodies are 4xx', async () => {
   assert.equal(bad.statusCode, 400, bad.body);
   assert.deepEqual([bad.json().code, bad.json().field], ['request.invalid', 'note']);
   assert.equal(monitor.alerts.list({}).alerts.find((a) => a.id === alert!.id)?.note, alert!.note);
+});
+
+test('a key cannot acknowledge an alert about itself (403 monitor.self_ack); another key can', async () => {
+  const alert = monitor.alerts.insert({
+    rule: 'large_export',
+    severity: 'warning',
+    atMs: Date.now(),
+    subject: `key:${auditorId}`,
+    details: { total: 2000, threshold: 600 },
+  });
+  const self = await ack(alert.id, 'auditor', { note: 'false positive, routine' });
+  assert.equal(self.statusCode, 403, self.body);
+  assert.equal(self.json().code, 'monitor.self_ack');
+  assert.equal(monitor.alerts.get(alert.id)?.acknowledgedAt, null, 'still open');
+  const other = await ack(alert.id, 'admin', { note: 'checked with the auditor' });
+  assert.equal(other.statusCode, 200, other.body);
+  assert.equal(other.json().acknowledged_by, adminId);
 });
 
 test('acknowledging an unknown alert is 404 monitor.alert_not_found', async (t) => {

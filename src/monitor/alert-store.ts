@@ -156,7 +156,8 @@ export class AlertStore {
   /**
    * Acknowledges an alert. Acknowledging one already acknowledged changes nothing (the first
    * acknowledgement stands) and returns it with `changed: false`.
-   * @throws MonitorError `monitor.alert_not_found`
+   * @throws MonitorError `monitor.alert_not_found`; `monitor.self_ack` when `by` is the key the
+   *   alert is about
    */
   acknowledge(
     id: number,
@@ -167,6 +168,15 @@ export class AlertStore {
     const before = this.get(id);
     if (before === undefined) {
       throw new MonitorError('monitor.alert_not_found', `no alert with id ${id}`, { details: { id } });
+    }
+    // The subject of an alert must not be the one to close it: a key whose export raised
+    // large_export could otherwise acknowledge it away itself.
+    if (before.subject === `key:${by}`) {
+      throw new MonitorError(
+        'monitor.self_ack',
+        `alert ${id} is about key ${by}, which cannot acknowledge it; use another admin or auditor key`,
+        { details: { id } },
+      );
     }
     const row = this.stmts.ack.get(atMs, by, note, id);
     return row === undefined

@@ -6,6 +6,8 @@ export type MonitorErrorCode =
   | 'monitor.invalid_config'
   /** No alert has this id. */
   | 'monitor.alert_not_found'
+  /** A key tried to acknowledge an alert about itself (separation of duties). */
+  | 'monitor.self_ack'
   /** An alert listing filter or cursor is malformed (`details.field` names it). */
   | 'monitor.invalid_query'
   /** The monitor was closed. */
