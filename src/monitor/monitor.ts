@@ -153,14 +153,13 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     try {
       const now = clock.now();
       const subj = clip(subject, 256);
+      const key = `${rule}\n${subj}`;
       if (dedupeMs !== undefined) {
-        const key = `${rule}\n${subj}`;
         const last = lastRaised.get(key) ?? store.lastRaised(rule, subj);
         if (last !== undefined && now - last < dedupeMs) {
           touch(lastRaised, key, last, MAX_DEDUPE_ENTRIES);
           return;
         }
-        touch(lastRaised, key, now, MAX_DEDUPE_ENTRIES);
       }
       const bounded = boundedJson(details);
       const alert = store.insert({
@@ -170,6 +169,9 @@ export function createMonitor(deps: MonitorDeps): Monitor {
         subject: subj,
         details: bounded !== null && typeof bounded === 'object' && !Array.isArray(bounded) ? bounded : {},
       });
+      // Folded from now on — only once stored: an alert whose insert failed must not silence its
+      // repeats for the whole window.
+      if (dedupeMs !== undefined) touch(lastRaised, key, now, MAX_DEDUPE_ENTRIES);
       metrics.alert(rule, cfg.severity);
       logger.warn(
         {

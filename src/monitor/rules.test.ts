@@ -269,6 +269,24 @@ test('a burst makes one alert per window, also after a restart', async () => {
   await second.monitor.close();
 });
 
+test('an alert whose insert failed does not fold its repeats away', async () => {
+  const { monitor, meta } = testMonitor({ rules: { auth_failures: { threshold: 3, windowMs: 5 * MIN } } });
+  const fail = () =>
+    access({ kind: 'auth_failure', keyId: null, role: null, status: 401, ip: '203.0.113.6' });
+  // The alert store refuses writes for a moment (a full disk, a locked database).
+  meta.exec(
+    "CREATE TEMP TRIGGER refuse BEFORE INSERT ON monitor_alerts BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+  );
+  for (let i = 0; i < 3; i++) monitor.onAccess(fail());
+  assert.equal(monitor.alerts.list().alerts.length, 0);
+  meta.exec('DROP TRIGGER refuse');
+  monitor.onAccess(fail());
+  const alerts = monitor.alerts.list().alerts;
+  assert.equal(alerts.length, 1, 'the next failure in the window raises it');
+  assert.equal(alerts[0]!.details.total, 4);
+  await monitor.close();
+});
+
 test('a stall fires once per episode and re-arms after progress', async () => {
   const { monitor, clock, engine } = testMonitor({ rules: { integration_stalled: { stalledMs: MIN } } });
   engine.progress.set('acme', { size: 2, treeSize: 1, queueDepth: 0 });
