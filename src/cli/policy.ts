@@ -166,7 +166,7 @@ export function registerPolicy(program: Command): void {
 
   const release = policy
     .command('release')
-    .description('release the legal hold (an audited admin action)')
+    .description('release the legal hold (an audited action of an admin key for all logs)')
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  $ indelible policy release --log acme\n');
   addRemoteOptions(release).action(async (opts: PolicyOptions) => {

@@ -203,6 +203,40 @@ describe('policy routes', () => {
     assert.equal(res.statusCode, 403);
   });
 
+  it('a key scoped to the log may set a legal hold but only an all-logs admin may lift one', async () => {
+    const tenantAdmin = h.key('admin', ['other']);
+    const set = await h.req({
+      method: 'POST',
+      url: hold('other'),
+      key: h.admin,
+      payload: { reason: 'compliance' },
+    });
+    assert.equal(set.statusCode, 200, set.body);
+    h.accesses.length = 0;
+    const lift = await h.req({ method: 'DELETE', url: hold('other'), key: tenantAdmin });
+    assert.equal(lift.statusCode, 403, lift.body);
+    assert.equal(lift.json().code, 'auth.forbidden');
+    assert.match(lift.json().detail, /all logs/);
+    assert.deepEqual(
+      h.accesses.map((a) => [a.kind, a.status]),
+      [['auth_failure', 403]],
+      'the refused release is recorded',
+    );
+    const still = await h.req({ method: 'GET', url: url('other'), key: h.admin });
+    assert.equal(still.json().legal_hold.reason, 'compliance');
+    // Tightening stays open to the tenant's admin: it may set a hold of its own.
+    await h.req({ method: 'DELETE', url: hold('other'), key: h.admin });
+    const own = await h.req({
+      method: 'POST',
+      url: hold('other'),
+      key: tenantAdmin,
+      payload: { reason: 'own' },
+    });
+    assert.equal(own.statusCode, 200, own.body);
+    assert.equal((await h.req({ method: 'DELETE', url: hold('other'), key: tenantAdmin })).statusCode, 403);
+    assert.equal((await h.req({ method: 'DELETE', url: hold('other'), key: h.admin })).statusCode, 200);
+  });
+
   it('404 for a log that does not exist', async () => {
     const res = await h.req({ method: 'GET', url: url('nope'), key: h.admin });
     assert.equal(res.statusCode, 404);

@@ -9,8 +9,10 @@
  * the archived driver's state store checks the change (Object Lock of the new bucket; refused
  * with 409 `retention.archive_moved` once the log has archived data).
  */
+
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { AuthError } from '../auth/errors.js';
 import { PolicyStateStore } from '../retention/archived-driver.js';
 import {
   applyPolicyUpdate,
@@ -210,7 +212,17 @@ export function policyRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
       },
       async (request) => {
         const { log } = request.params;
-        const by = request.apiKey!.id;
+        const key = request.apiKey!;
+        // A tenant's own admin may be the party under investigation: it may set a hold, not lift one.
+        if (key.logs !== null) {
+          ctx.access(request, { kind: 'auth_failure', status: 403 });
+          throw new AuthError(
+            'auth.forbidden',
+            'releasing a legal hold needs an admin key for all logs (a key scoped to some logs may set one, not lift it)',
+            { details: { action: 'legal_hold.release', log, keyId: key.id } },
+          );
+        }
+        const by = key.id;
         const { before, after } = await changes.run(log, () =>
           updateLogPolicy(engine.stateOf(log), (current) => withoutLegalHold(current, by, now())),
         );
