@@ -9,6 +9,8 @@ import { IndelibleError } from '../core/errors.js';
  * - `auth.invalid_description`: a description that is not a string of at most 200 characters without
  *   control characters or lone surrogates (400).
  * - `auth.key_not_found`: no such (active) key, e.g. `DELETE /v1/keys/{id}` when `revoke` is false (404).
+ * - `auth.last_admin`: revoking the last active admin key for all logs over the API, which would leave
+ *   no one able to manage keys until the server is stopped (409).
  * - `auth.unauthenticated`: no key, or one that is malformed, unknown or revoked (401).
  * - `auth.forbidden`: a known key without the right for this action or log (403).
  * - `auth.rate_limited`: the key's token bucket is empty; `details.retryAfterSeconds` (429 + Retry-After).
@@ -21,6 +23,7 @@ export type AuthErrorCode =
   | 'auth.invalid_scope'
   | 'auth.invalid_description'
   | 'auth.key_not_found'
+  | 'auth.last_admin'
   | 'auth.unauthenticated'
   | 'auth.forbidden'
   | 'auth.rate_limited'

@@ -111,6 +111,7 @@ export const PROBLEMS: Readonly<Record<KnownCode, ProblemKind>> = {
   'auth.invalid_description': p(400, 'Invalid key description'),
   'auth.key_not_found': p(404, 'API key not found'),
   'auth.unauthenticated': p(401, 'Authentication required'),
+  'auth.last_admin': p(409, 'Conflict'),
   'auth.forbidden': p(403, 'Forbidden'),
   'auth.rate_limited': p(429, 'Too many requests'),
   'auth.invalid_rate_limit': p(500, 'Internal server error'),

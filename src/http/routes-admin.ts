@@ -161,11 +161,25 @@ export function adminRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
           tags: ['admin'],
           summary: 'Revoke an API key (effective on the next request)',
           params: KeyIdParams,
-          response: { 204: Type.Null({ description: 'Revoked' }), ...errors(401, 403, 404, 429) },
+          response: { 204: Type.Null({ description: 'Revoked' }), ...errors(401, 403, 404, 409, 429) },
         },
       },
       async (request, reply) => {
         const { id } = request.params;
+        // Over the API, someone must stay able to manage keys: the last active all-logs admin key
+        // is not revoked (create its successor first). `indelible keys revoke --data` on the
+        // stopped server still can. Check and revoke run in one turn of the event loop.
+        const target = keys.get(id);
+        if (target !== undefined && isAllLogsAdmin(target) && target.revokedAt === null) {
+          const others = keys.list().filter((k) => k.id !== id && isAllLogsAdmin(k) && k.revokedAt === null);
+          if (others.length === 0) {
+            throw new AuthError(
+              'auth.last_admin',
+              `${id} is the last active admin key for all logs; create another before revoking it`,
+              { details: { id } },
+            );
+          }
+        }
         if (!keys.revoke(id)) {
           throw new AuthError('auth.key_not_found', `no active API key with id ${JSON.stringify(id)}`);
         }
@@ -175,6 +189,8 @@ export function adminRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
     );
   };
 }
+
+const isAllLogsAdmin = (k: ApiKeyInfo) => k.role === 'admin' && k.logs === null;
 
 function forbiddenLog(
   ctx: ServerContext,

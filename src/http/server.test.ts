@@ -124,6 +124,34 @@ describe('admin routes', () => {
     assert.equal(twice.json().code, 'auth.key_not_found');
   });
 
+  it('the last active all-logs admin key cannot be revoked over the API (409 auth.last_admin)', async () => {
+    const g = await startHarness();
+    try {
+      const adminId = (await g.req({ method: 'GET', url: '/v1/keys', key: g.admin })).json().keys[0].id;
+      const self = await g.req({ method: 'DELETE', url: `/v1/keys/${adminId}`, key: g.admin });
+      assert.equal(self.statusCode, 409, self.body);
+      assert.equal(self.json().code, 'auth.last_admin');
+      // A scoped admin is no successor: it cannot manage keys.
+      g.key('admin', ['acme']);
+      assert.equal(
+        (await g.req({ method: 'DELETE', url: `/v1/keys/${adminId}`, key: g.admin })).statusCode,
+        409,
+      );
+      const next = await g.req({ method: 'POST', url: '/v1/keys', key: g.admin, payload: { role: 'admin' } });
+      assert.equal(next.statusCode, 201, next.body);
+      const { id: nextId, key: secret } = next.json() as { id: string; key: string };
+      assert.equal(
+        (await g.req({ method: 'DELETE', url: `/v1/keys/${adminId}`, key: g.admin })).statusCode,
+        204,
+      );
+      const last = await g.req({ method: 'DELETE', url: `/v1/keys/${nextId}`, key: secret });
+      assert.equal(last.statusCode, 409, 'now the successor is the last one');
+      assert.equal((await g.req({ method: 'GET', url: '/v1/keys', key: secret })).statusCode, 200);
+    } finally {
+      await g.close();
+    }
+  });
+
   it('creates an all-logs key when logs is omitted, and refuses bad roles naming the field', async () => {
     const res = await h.req({ method: 'POST', url: '/v1/keys', key: h.admin, payload: { role: 'writer' } });
     assert.equal(res.statusCode, 201);
