@@ -105,10 +105,15 @@ describe('can: every role × action × scope', () => {
     }
   }
 
-  test('system logs need to be in scope explicitly, or an all-logs key', () => {
+  test('system logs need to be in scope explicitly, or an all-logs admin or auditor key', () => {
     assert.equal(can(key('reader', ['_audit']), 'events.read', '_audit'), true);
     assert.equal(can(key('reader', ['acme']), 'events.read', '_audit'), false);
-    assert.equal(can(key('reader', null), 'events.read', '_audit'), true);
+    // `_audit` holds every key's searches and addresses: not part of an all-logs reader's "all".
+    assert.equal(can(key('reader', null), 'events.read', '_audit'), false);
+    assert.equal(can(key('reader', null), 'events.read', 'acme'), true);
+    assert.equal(can(key('auditor', null), 'events.read', '_audit'), true);
+    assert.equal(can(key('auditor', null), 'export', '_audit'), true);
+    assert.equal(can(key('admin', null), 'events.read', '_audit'), true);
   });
 
   test('scope matches whole names only', () => {

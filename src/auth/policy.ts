@@ -61,9 +61,12 @@ const ACTION_WORDS: Readonly<Record<Action, string>> = {
   'public.read': 'read checkpoints, tiles, keys or pruning state',
 };
 
-/** True when `log` is within the key's scope (`logs: null` covers every log, system logs included). */
+/** True when `log` is within the key's scope (`logs: null`: every log, system logs only for admins and auditors). */
 export function inScope(key: ApiKeyInfo, log: string): boolean {
-  return key.logs === null || key.logs.includes(log);
+  if (key.logs !== null) return key.logs.includes(log);
+  // System logs (`_audit`: every key's reads, searches and addresses) are not part of "all logs"
+  // for readers and writers; admins and auditors for all logs reach them, others only when named.
+  return !log.startsWith('_') || key.role === 'admin' || key.role === 'auditor';
 }
 
 /**
