@@ -45,6 +45,20 @@ const MAX_KEYS = 32;
 const MAX_ITEMS = 32;
 const MAX_DEPTH = 4;
 
+/** Bounds of `boundedJson`. */
+interface JsonBounds {
+  string: number;
+  depth: number;
+}
+/** For what a client controls (filters, paths): small. */
+const CLIENT_BOUNDS: JsonBounds = { string: MAX_STRING, depth: MAX_DEPTH };
+/**
+ * For the server's own before/after state of an admin action (a policy with its floors, a legal
+ * hold's reason of up to 1,000 characters, an alert note of up to 1,024): kept whole, bounded only
+ * against runaway values.
+ */
+const STATE_BOUNDS: JsonBounds = { string: 1024, depth: 8 };
+
 /** At most `max` UTF-16 units, never splitting a pair, with lone surrogates replaced (JCS rejects them). */
 export function clip(s: string, max = MAX_STRING): string {
   let out = s.length > max ? s.slice(0, max) : s;
@@ -55,21 +69,21 @@ export function clip(s: string, max = MAX_STRING): string {
 }
 
 /** Any value as bounded JSON: depth, keys, items and string lengths capped; non-JSON values dropped. */
-export function boundedJson(value: unknown, depth = 0): JsonValue | undefined {
+export function boundedJson(value: unknown, bounds = CLIENT_BOUNDS, depth = 0): JsonValue | undefined {
   if (value === null || typeof value === 'boolean') return value;
-  if (typeof value === 'string') return clip(value);
+  if (typeof value === 'string') return clip(value, bounds.string);
   if (typeof value === 'number') return Number.isFinite(value) ? value : null;
-  if (depth >= MAX_DEPTH || typeof value !== 'object') return undefined;
+  if (depth >= bounds.depth || typeof value !== 'object') return undefined;
   if (Array.isArray(value)) {
     const out: JsonValue[] = [];
-    for (const v of value.slice(0, MAX_ITEMS)) out.push(boundedJson(v, depth + 1) ?? null);
+    for (const v of value.slice(0, MAX_ITEMS)) out.push(boundedJson(v, bounds, depth + 1) ?? null);
     return out;
   }
   const out: JsonObject = {};
   let n = 0;
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
     if (n++ >= MAX_KEYS) break;
-    const b = boundedJson(v, depth + 1);
+    const b = boundedJson(v, bounds, depth + 1);
     if (b !== undefined) out[clip(k, 64)] = b;
   }
   return out;
@@ -127,17 +141,15 @@ export function accessToAuditEvent(e: AccessInput): AuditEvent {
     status: Number.isSafeInteger(e.status) ? e.status : 0,
   };
   if (e.role) metadata.role = clip(e.role, 16);
-  if (e.filter !== null && e.filter !== undefined) {
-    const filter = boundedObject(e.filter);
-    // Admin actions put their before/after state in `filter`; they are lifted to the top of metadata.
+  if (e.filter !== null && typeof e.filter === 'object' && !Array.isArray(e.filter)) {
+    // Admin actions put their before/after state in `filter`; it is the server's own, lifted to the
+    // top of metadata with the state bounds. The rest is bounded as client input.
+    const { before, after, ...rest } = e.filter as Record<string, unknown>;
     if (e.kind === 'admin') {
-      for (const k of ['before', 'after'] as const) {
-        if (k in filter) {
-          metadata[k] = filter[k]!;
-          delete filter[k];
-        }
-      }
+      if (before !== undefined) metadata.before = boundedJson(before, STATE_BOUNDS) ?? null;
+      if (after !== undefined) metadata.after = boundedJson(after, STATE_BOUNDS) ?? null;
     }
+    const filter = boundedObject(e.kind === 'admin' ? rest : e.filter);
     if (Object.keys(filter).length > 0) metadata.filter = filter;
   }
   if (typeof e.count === 'number' && Number.isSafeInteger(e.count)) metadata.count = e.count;
@@ -217,8 +229,8 @@ export interface AdminRecord {
 
 export function adminEvent(r: AdminRecord, atMs: number): AuditEvent {
   const metadata: JsonObject = boundedObject(r.details ?? {});
-  if (r.before !== undefined) metadata.before = boundedJson(r.before) ?? null;
-  if (r.after !== undefined) metadata.after = boundedJson(r.after) ?? null;
+  if (r.before !== undefined) metadata.before = boundedJson(r.before, STATE_BOUNDS) ?? null;
+  if (r.after !== undefined) metadata.after = boundedJson(r.after, STATE_BOUNDS) ?? null;
   const what = clip(r.what, 100).replace(/[^A-Za-z0-9._-]/g, '_') || 'unknown';
   const event: AuditEvent = {
     action: `audit.admin.${what}`,

@@ -168,6 +168,32 @@ test('hostile access events still make valid events, clipped and without lone su
   assert.ok(JSON.stringify(event).length < 4096);
 });
 
+test("an admin action's before/after state is kept whole (its bounds are the server's, not a client's)", () => {
+  const reason = `SEC inquiry ${'r'.repeat(600)}`;
+  const policy = {
+    retention: {
+      min: 1000,
+      max: null,
+      min_floors: [{ min: 31_536_000_000, before: '2026-11-29T00:00:00.000Z' }],
+    },
+    legal_hold: { reason, set_at: '2026-11-29T00:00:00.000Z', set_by: 'key_x' },
+  };
+  const event = accessToAuditEvent(
+    access({
+      kind: 'admin',
+      method: 'PUT',
+      route: '/v1/logs/:log/policy',
+      filter: { before: { legal_hold: null }, after: policy, q: 'z'.repeat(600) },
+    }),
+  );
+  validateEvent(event);
+  const md = event.metadata as Record<string, unknown>;
+  assert.deepEqual(md.after, policy, 'the reason in full, the floors with their values');
+  assert.deepEqual(md.before, { legal_hold: null });
+  // Anything else in the filter is still bounded as client input.
+  assert.equal(((md.filter as Record<string, string>).q ?? '').length, 256);
+});
+
 test('outcomes, admin words and lifecycle events', () => {
   assert.deepEqual([200, 204, 304, 400, 401, 403, 404, 429, 500, 503].map(outcomeOf), [
     'success',
