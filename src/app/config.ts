@@ -47,6 +47,8 @@ export const ServerConfigSchema = Type.Object(
           ),
           accessLog: Type.Optional(Type.Boolean()),
           drainMs: Type.Optional(Int(0)),
+          exportCloseGraceMs: Type.Optional(Int(0)),
+          exportIdleTimeoutMs: Type.Optional(Int(0)),
           requestTimeoutMs: Type.Optional(Int(0)),
         },
         closed,

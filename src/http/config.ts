@@ -49,6 +49,17 @@ export interface HttpConfig {
    */
   drainMs: number;
   /**
+   * On shutdown, how long a streaming export may still run before its connection is closed (and the
+   * export recorded as incomplete), in ms; without it one slow reader holds the shutdown. Default
+   * 10,000.
+   */
+  exportCloseGraceMs: number;
+  /**
+   * An export whose client takes nothing for this long (ms) has its connection closed and is recorded
+   * as incomplete. Default 60,000; 0 turns it off.
+   */
+  exportIdleTimeoutMs: number;
+  /**
    * Longest time a request may take to arrive, headers and body, in ms; a client that stalls past it
    * gets 408 and its connection is closed (a slow-body attack would otherwise hold it forever).
    * Default 120,000; 0 turns the limit off (only behind a proxy that enforces its own).
@@ -69,6 +80,8 @@ export const defaultHttpConfig: Readonly<HttpConfig> = Object.freeze({
   trustProxy: false,
   accessLog: true,
   drainMs: 0,
+  exportCloseGraceMs: 10_000,
+  exportIdleTimeoutMs: 60_000,
   requestTimeoutMs: 120_000,
 });
 
@@ -92,6 +105,8 @@ export function resolveHttpConfig(partial: Partial<HttpConfig> = {}): HttpConfig
   for (const [name, v] of [
     ['exportIndexWaitMs', cfg.exportIndexWaitMs],
     ['drainMs', cfg.drainMs],
+    ['exportCloseGraceMs', cfg.exportCloseGraceMs],
+    ['exportIdleTimeoutMs', cfg.exportIdleTimeoutMs],
     ['requestTimeoutMs', cfg.requestTimeoutMs],
   ] as const) {
     if (!Number.isSafeInteger(v) || v < 0)

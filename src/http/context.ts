@@ -54,6 +54,11 @@ export interface AccessEvent {
   count: number | null;
   /** True when the client went away before the response was complete (an export it aborted). */
   incomplete?: boolean;
+  /**
+   * `start`: an export beginning (recorded before its first line, so a crash or a client that never
+   * finishes still leaves a trace); its end is recorded again, with the count, when it closes.
+   */
+  phase?: 'start';
   status: number;
   ip: string;
   requestId: string;

@@ -23,8 +23,10 @@
  * checkpoint is fixed (integrating if needed) before the first line, so the export streams without
  * buffering while appends continue.
  */
+import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { AuthError } from '../auth/errors.js';
 import { toHex } from '../core/encoding.js';
 import { hashLeaf } from '../core/merkle.js';
 import type { EventQuery } from '../index/types.js';
@@ -78,11 +80,21 @@ export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
     count: number;
     /** The export failed midway: its last line is an error, and it will not verify. */
     failed: boolean;
+    /** When the stream last asked for or produced a chunk (ms): a stalled client stops asking. */
+    activeAt: number;
   }
+
+  /** Exports still streaming: shutdown gives them `exportCloseGraceMs`, then closes them. */
+  const active = new Set<ServerResponse>();
+
+  /** Thrown between chunks when the export's key was revoked meanwhile. */
+  const revokedMidway = () =>
+    new AuthError('auth.unauthenticated', 'the API key was revoked during the export');
 
   async function* lines(
     plan: Plan,
     progress: Progress,
+    keyActive: () => boolean,
     onError: (err: unknown) => void,
   ): AsyncGenerator<string> {
     const { log, from, end, checkpoint } = plan;
@@ -96,16 +108,21 @@ export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
     try {
       if (plan.filter === undefined) {
         for (let i = from; i < end; ) {
+          if (!keyActive()) throw revokedMidway();
+          progress.activeAt = Date.now();
           const j = Math.min(end, (Math.floor(i / CHUNK) + 1) * CHUNK);
           const records = await log.readRecords(i, j, { cache: false });
           let out = '';
           for (let k = 0; k < records.length; k++) out += await line(i + k, records[k]!);
+          progress.activeAt = Date.now();
           yield out;
           i = j;
         }
       } else {
         let cursor: string | undefined;
         for (;;) {
+          if (!keyActive()) throw revokedMidway();
+          progress.activeAt = Date.now();
           const q: EventQuery = { ...plan.filter, limit: PAGE, order: 'asc' };
           if (cursor !== undefined) q.cursor = cursor;
           const page = await engine.index.query(plan.name, q);
@@ -118,6 +135,7 @@ export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
             }
             if (e.index >= from) out += await line(e.index, await log.readRecord(e.index));
           }
+          progress.activeAt = Date.now();
           if (out !== '') yield out;
           if (done || page.nextCursor === null) break;
           cursor = page.nextCursor;
@@ -129,12 +147,27 @@ export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
         typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : '';
       const known = Object.hasOwn(PROBLEMS, code) ? code : 'server.internal';
       progress.failed = true;
-      onError(err);
-      yield `${JSON.stringify({ error: { code: known, detail: 'the export failed; it is incomplete and will not verify' } })}\n`;
+      const revoked = known === 'auth.unauthenticated';
+      if (!revoked) onError(err);
+      const detail = revoked
+        ? 'the API key was revoked during the export; it is incomplete and will not verify'
+        : 'the export failed; it is incomplete and will not verify';
+      yield `${JSON.stringify({ error: { code: known, detail } })}\n`;
     }
   }
 
   return async (app) => {
+    // A slow (or stalled) reader must not hold the shutdown: past the grace, open exports are closed
+    // and recorded as incomplete. The timer does not keep the process alive by itself.
+    app.addHook('preClose', (done) => {
+      if (active.size > 0) {
+        setTimeout(() => {
+          for (const res of active) res.destroy();
+        }, config.exportCloseGraceMs).unref();
+      }
+      done();
+    });
+
     app.get(
       '/v1/logs/:log/export',
       {
@@ -191,9 +224,14 @@ export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
           ...(qs.from === undefined ? {} : { from }),
           ...(to === undefined ? {} : { to }),
         };
-        const progress: Progress = { count: 0, failed: false };
+        // Recorded before the first line: a crash, or a client that never finishes, still leaves a
+        // trace, and the key rules (new address, off hours, dormant key) judge the time it began.
+        ctx.access(request, { kind: 'export', phase: 'start', filter: audit, count: null, status: 200 });
+        const progress: Progress = { count: 0, failed: false, activeAt: Date.now() };
+        const keyId = request.apiKey!.id;
+        const keyActive = () => ctx.keys.get(keyId)?.revokedAt === null;
         const stream = Readable.from(
-          lines(plan, progress, (err) => {
+          lines(plan, progress, keyActive, (err) => {
             request.log.error({ err }, 'export failed mid-stream');
             // Too late for a 500: a damaged bundle found here must still raise its alert.
             ctx.integrityError(err, name);
@@ -227,7 +265,27 @@ export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
           }
         };
         if (reply.raw.closed) record();
-        else reply.raw.once('close', record);
+        else {
+          const res = reply.raw;
+          active.add(res);
+          // A client that stops reading stops pulling chunks: after exportIdleTimeoutMs without one,
+          // its connection is closed.
+          const idleMs = config.exportIdleTimeoutMs;
+          const watch =
+            idleMs > 0
+              ? setInterval(
+                  () => {
+                    if (Date.now() - progress.activeAt > idleMs) res.destroy();
+                  },
+                  Math.max(10, idleMs / 4),
+                ).unref()
+              : undefined;
+          res.once('close', () => {
+            clearInterval(watch);
+            active.delete(res);
+            record();
+          });
+        }
         return reply.header('cache-control', 'no-store').type('application/x-ndjson').send(stream);
       },
     );

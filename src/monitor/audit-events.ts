@@ -116,7 +116,7 @@ function actionOf(e: AccessEvent): string {
     case 'read':
       return 'audit.read';
     case 'export':
-      return 'audit.export';
+      return e.phase === 'start' ? 'audit.export.start' : 'audit.export';
     case 'auth_failure':
       return 'audit.auth_failure';
     default:

@@ -63,8 +63,13 @@ async function req(opts: {
   return { res, requestId };
 }
 
-async function recordFor(requestId: string): Promise<AuditRecord['event'] | undefined> {
-  const found = (await auditRecords()).filter((r) => r.event.metadata.request_id === requestId);
+/** The `_audit` record of a request; an export's start record only when `action` asks for it. */
+async function recordFor(requestId: string, action?: string): Promise<AuditRecord['event'] | undefined> {
+  const found = (await auditRecords()).filter(
+    (r) =>
+      r.event.metadata.request_id === requestId &&
+      (action === undefined ? r.event.action !== 'audit.export.start' : r.event.action === action),
+  );
   assert.ok(found.length <= 1, 'one entry per access');
   return found[0]?.event;
 }
@@ -336,6 +341,10 @@ test('an export the client abandons is recorded with its address and as incomple
   }
   assert.ok(event, 'the abandoned export is recorded');
   assert.equal(event.action, 'audit.export');
+  const start = await recordFor(requestId, 'audit.export.start');
+  assert.ok(start, 'and so is its start');
+  assert.equal(start.metadata.count, undefined);
+  assert.equal(start.actor.ip, '127.0.0.1');
   assert.equal(event.actor.ip, '127.0.0.1');
   assert.equal(event.metadata.incomplete, true);
   assert.ok((event.metadata.count as number) < 20_003, `count ${String(event.metadata.count)}`);
