@@ -9,7 +9,11 @@ import { after, before, test } from 'node:test';
 import { IndelibleClient } from '../client/client.js';
 import { initDir, scratch, serveDir, type TestServer } from '../client/test-support.js';
 import { isIndelibleError } from '../core/errors.js';
-import { generateSignerKey, parseVerifierKey } from '../core/note.js';
+import { generateSignerKey, parseSignerKey, parseVerifierKey } from '../core/note.js';
+import { PRUNE_ACTION, signPruneStatement } from '../core/prune-statement.js';
+import { startHarness } from '../http/test-harness.js';
+import { sampleEvent } from '../log/test-helpers.js';
+import { pruneLog } from '../retention/pruner.js';
 import { verifyExportFile } from './verify-export.js';
 
 const { root, cleanup } = scratch('verify-export');
@@ -194,4 +198,110 @@ test('entries removed with count lowered to match: reported as missing, and refu
   // The untouched, unfiltered export is complete.
   const whole = await verifyExportFile(file(joined(lines)), parseVerifierKey(vkey), { complete: true });
   assert.deepEqual([whole.count, whole.missing, whole.complete], [300, 0, true]);
+});
+
+test('a prefix removed (count lowered to match) is not complete: export.gap from 0 (review G, A4)', async () => {
+  const refused = async (content: string, to: number) =>
+    assert.rejects(
+      verifyExportFile(file(content), parseVerifierKey(vkey), { complete: true }),
+      (err: unknown) => {
+        assert.ok(isIndelibleError(err, 'export.gap'), String(err));
+        assert.deepEqual([err.details?.from, err.details?.to], [0, to]);
+        return true;
+      },
+    );
+  // Entries 0..99 removed: the rest verifies, but the report says the file starts at 100.
+  const dropPrefix = withoutEntries((i) => i < 100);
+  const r = await verify(dropPrefix);
+  assert.deepEqual(
+    [r.first, r.last, r.missing, r.minimumIndex, r.statementIndex, r.complete],
+    [100, 299, 0, 0, undefined, false],
+  );
+  await refused(dropPrefix, 100);
+  // Everything but the last entry.
+  const onlyLast = withoutEntries((i) => i < 299);
+  assert.equal((await verify(onlyLast)).complete, false);
+  await refused(onlyLast, 299);
+});
+
+test('a pruned log: complete from its minimum index only under the signed prune statement in the file', async () => {
+  const h = await startHarness();
+  try {
+    await h.createLog('acme');
+    const put = await h.req({
+      method: 'PUT',
+      url: '/v1/logs/acme/policy',
+      key: h.admin,
+      payload: { retention: { min: '1s', max: '2s' } },
+    });
+    assert.equal(put.statusCode, 200, put.body);
+    await h.engine.append(
+      'acme',
+      Array.from({ length: 600 }, (_, i) => sampleEvent(i, 100)),
+    );
+    await h.engine.log('acme').integrate();
+    // The pruner's clock is a minute ahead: every entry is past retention.max.
+    const pruned = await pruneLog({
+      engine: h.engine,
+      log: 'acme',
+      clock: { now: () => Date.now() + 60_000 },
+    });
+    assert.equal(pruned.minimumIndex, 512);
+    // More entries after the statement (entry 600), then a prune record any writer could append:
+    // a statement for minimum index 768, signed by another key under the log's name.
+    const { origin, verifierKey } = h.engine.info('acme');
+    const forger = parseSignerKey(generateSignerKey(origin).signerKey);
+    const forged = signPruneStatement(
+      {
+        origin,
+        minimumIndex: 768,
+        treeSize: 800,
+        rootHash: new Uint8Array(32),
+        receivedBefore: '2026-01-01T00:00:00.000Z',
+      },
+      forger,
+    );
+    await h.engine.append('acme', [
+      ...Array.from({ length: 199 }, (_, i) => sampleEvent(601 + i, 100)),
+      { action: PRUNE_ACTION, actor: { id: 'writer' }, metadata: { statement: forged } },
+    ]);
+    await h.engine.log('acme').integrate();
+    const res = await h.req({ method: 'GET', url: '/v1/logs/acme/export', key: h.key('auditor', ['acme']) });
+    assert.equal(res.statusCode, 200);
+    const all = res.body.split('\n');
+    assert.equal(all.pop(), '');
+    const key = parseVerifierKey(verifierKey);
+    const check = (drop: (index: number) => boolean, complete = true) => {
+      const entries = all.slice(0, -1).filter((l) => !drop((JSON.parse(l) as { index: number }).index));
+      const last = JSON.parse(all.at(-1)!) as Record<string, unknown>;
+      const content = joined([...entries, JSON.stringify({ ...last, count: entries.length })]);
+      return verifyExportFile(file(content), key, complete ? { complete: true } : {});
+    };
+    const gap = (from: number, to: number) => (err: unknown) => {
+      assert.ok(isIndelibleError(err, 'export.gap'), String(err));
+      assert.deepEqual([err.details?.from, err.details?.to], [from, to]);
+      return true;
+    };
+
+    // The export as served starts at 512 and holds the statement (entry 600): complete.
+    const whole = await check(() => false);
+    assert.deepEqual(
+      [whole.first, whole.last, whole.minimumIndex, whole.statementIndex, whole.complete],
+      [512, 800, 512, 600, true],
+    );
+    // Entries 512..599 removed: the statement still proves 0..511 pruned, not 512..599.
+    await assert.rejects(
+      check((i) => i < 600),
+      gap(512, 600),
+    );
+    // Entries 512..767 removed, the real statement with them: the forged one proves nothing.
+    await assert.rejects(
+      check((i) => i < 768),
+      gap(0, 768),
+    );
+    const report = await check((i) => i < 768, false);
+    assert.deepEqual([report.first, report.minimumIndex, report.complete], [768, 0, false]);
+  } finally {
+    await h.close();
+  }
 });

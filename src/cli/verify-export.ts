@@ -14,9 +14,14 @@
  *    that one is in the file too, and whose inclusion proof leads to the checkpoint's root;
  * 3. the number of entries must equal `count` (a consistency check of the file only: that line is
  *    not signed, so whoever removes entries can lower it too);
- * 4. with `complete`, no entry may be missing from the first one in the file to the checkpoint's
- *    last (`export.gap`): what an unfiltered export without `to` holds. Without it, the report
- *    says how many indices between the first and the last are not in the file.
+ * 4. with `complete`, no entry may be missing from the log's start to the checkpoint's last
+ *    (`export.gap`): what an unfiltered export without `from` or `to` holds. The log's start is
+ *    index 0, or — for a pruned log — its minimum index M when the file proves it: an unfiltered
+ *    export of a pruned log holds the prune record (action `indelible.retention.prune`, always at
+ *    an index ≥ M), whose statement, signed by the same key, declares every entry below M pruned
+ *    (core/prune-statement.ts). A file starting above 0 without such a statement is missing its
+ *    prefix. Without `complete`, the report says where the file starts against that start, how many
+ *    indices between its first and last are not in it, and whether it reaches the tree's end.
  *
  * Memory stays constant whatever the file's size: only the previous entry is remembered.
  */
@@ -29,6 +34,12 @@ import { IndelibleError } from '../core/errors.js';
 import { hashLeaf, MerkleError } from '../core/merkle.js';
 import type { NoteVerifier } from '../core/note.js';
 import { ProofError, verifyInclusion } from '../core/proof.js';
+import {
+  openPruneStatement,
+  PruneStatementError,
+  statementFits,
+  statementOfEvent,
+} from '../core/prune-statement.js';
 import { parseRecord, RecordError } from '../core/record.js';
 
 export type ExportVerifyErrorCode =
@@ -50,7 +61,10 @@ export type ExportVerifyErrorCode =
   | 'export.chain_broken'
   /** The number of entries is not the final line's `count`. */
   | 'export.count_mismatch'
-  /** With `complete`: an entry between the file's first and the checkpoint's last is not in the file. */
+  /**
+   * With `complete`: an entry between the log's start (0, or a minimum index proven by a prune
+   * statement in the file) and the checkpoint's last is not in the file.
+   */
   | 'export.gap';
 export class ExportVerifyError extends IndelibleError<ExportVerifyErrorCode> {}
 
@@ -66,7 +80,19 @@ export interface ExportReport {
   last: number | undefined;
   /** Indices between `first` and `last` that are not in the file (a filtered export, or removed). */
   missing: number;
-  /** No entry missing from the file's first to the checkpoint's last (what `complete` requires). */
+  /**
+   * Where the log starts, as far as the file proves: 0, or the minimum index M of a pruned log when
+   * the file holds a prune record whose statement (signed by the key, for this origin) declares
+   * the entries below M pruned. A `first` above it means entries before the file's first are not in
+   * it (a filtered export, one with `from`, or a prefix removed).
+   */
+  minimumIndex: number;
+  /** The entry holding the prune statement that proves `minimumIndex`, when it is above 0. */
+  statementIndex: number | undefined;
+  /**
+   * No entry missing from `minimumIndex` to the checkpoint's last (what `complete` requires):
+   * the file starts there, has no gap, and reaches the end of the tree.
+   */
   complete: boolean;
 }
 
@@ -74,9 +100,9 @@ export interface VerifyExportOptions {
   /** Require every record to name this log (default: the log the first record names). */
   log?: string;
   /**
-   * Require every entry from the file's first to the checkpoint's last (`export.gap` otherwise):
-   * an unfiltered export. The file's first index is reported, not checked (a pruned log starts
-   * at its minimum index).
+   * Require every entry from the log's start to the checkpoint's last (`export.gap` otherwise):
+   * an unfiltered export. The start is 0, or a pruned log's minimum index when a prune statement
+   * in the file proves it (`ExportReport.minimumIndex`).
    */
   complete?: boolean;
   onProgress?: (done: number, bytes: { read: number; total: number }) => void;
@@ -188,6 +214,11 @@ export async function verifyExportFile(
   let count = 0;
   let missing = 0;
   const { cp, count: expected } = finalLine(last.text, verifier);
+  /**
+   * The minimum indices declared by valid prune statements in the file, and the entry holding each
+   * (an unfiltered export of a pruned log holds at least the one for its minimum index).
+   */
+  const statements = new Map<number, number>();
 
   const checkEntry = (text: string) => {
     line++;
@@ -262,6 +293,18 @@ export async function verifyExportFile(
       throw fail('export.inclusion_failed', `line ${line}: entry ${i}'s inclusion proof fails`, at, cause);
     }
     first ??= i;
+    // A prune record: its statement counts only when signed by this key for this origin (any
+    // writer can append an event with this action; only the log key can sign the statement).
+    const note = statementOfEvent(rec.event);
+    if (note !== undefined) {
+      try {
+        const s = openPruneStatement(note, verifier, cp.origin);
+        if (statementFits(s, { minimumIndex: s.minimumIndex, treeSize: cp.size, statementIndex: i }))
+          statements.set(s.minimumIndex, i);
+      } catch (cause) {
+        if (!(cause instanceof PruneStatementError)) throw cause;
+      }
+    }
     prev = { index: i, leaf };
     count++;
   };
@@ -308,7 +351,26 @@ export async function verifyExportFile(
     );
   }
   const end = prev === undefined ? undefined : prev.index + 1;
-  const complete = missing === 0 && (end ?? 0) === cp.size;
+  // The log's start as far as the file proves it: the highest minimum index a statement in it
+  // declares at or below its first entry (those below the file's first entry prove part of its
+  // missing prefix pruned; those above it come from a prune decided after the export began).
+  let minimumIndex = 0;
+  for (const m of statements.keys()) if (m <= (first ?? 0) && m > minimumIndex) minimumIndex = m;
+  const statementIndex = minimumIndex > 0 ? statements.get(minimumIndex) : undefined;
+  const startsAtStart = (first ?? minimumIndex) === minimumIndex;
+  const complete = startsAtStart && missing === 0 && (end ?? 0) === cp.size;
+  if (options.complete && !startsAtStart) {
+    const to = first!;
+    const proven =
+      minimumIndex > 0
+        ? `the prune statement in entry ${statementIndex} proves only the entries below ${minimumIndex} pruned`
+        : 'it holds no prune statement signed by the key that declares them pruned';
+    throw fail(
+      'export.gap',
+      `entries ${minimumIndex}..${to - 1} are not in the export: it starts at entry ${to}, and ${proven}`,
+      { from: minimumIndex, to },
+    );
+  }
   if (options.complete && !complete) {
     const from = end ?? 0;
     throw fail(
@@ -327,5 +389,7 @@ export async function verifyExportFile(
     count,
     first,
     last: prev?.index,
+    minimumIndex,
+    statementIndex,
   };
 }

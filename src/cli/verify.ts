@@ -253,17 +253,25 @@ async function verifyExport(opts: VerifyOptions): Promise<void> {
         first: r.first,
         last: r.last,
         missing: r.missing,
+        minimum_index: r.minimumIndex,
+        statement_index: r.statementIndex ?? null,
         complete: r.complete,
       });
       return;
     }
     // What the proofs cannot show is said plainly: indices the file leaves out.
-    const gaps =
-      r.missing > 0
-        ? `, ${plural(r.missing, 'index', 'indices')} between them not in the file (a filtered export, or entries removed: --complete requires them all)`
-        : !r.complete
-          ? `, ending before the tree's last entry ${r.treeSize - 1}`
-          : '';
+    const notes: string[] = [];
+    if (r.first !== undefined && r.first > r.minimumIndex)
+      notes.push(
+        `entries ${r.minimumIndex}..${r.first - 1} before them not in the file and not proven pruned`,
+      );
+    if (r.missing > 0) notes.push(`${plural(r.missing, 'index', 'indices')} between them not in the file`);
+    if (r.last !== undefined && r.last + 1 < r.treeSize)
+      notes.push(`ending before the tree's last entry ${r.treeSize - 1}`);
+    if (notes.length > 0) notes.push('a filtered export, or entries removed: --complete requires them all');
+    if (r.minimumIndex > 0)
+      notes.push(`pruned below ${r.minimumIndex} under the prune statement in entry ${r.statementIndex}`);
+    const gaps = notes.map((n) => `, ${n}`).join('');
     const range = r.first === undefined ? '' : ` (indices ${r.first}..${r.last}${gaps})`;
     process.stdout.write(
       `export OK: ${plural(r.count, 'entry', 'entries')} of ${r.log ?? 'the log'}${range}, each proven in the checkpoint of ` +
