@@ -40,7 +40,8 @@ export type ClientOwnErrorCode =
   | 'client.fork_detected'
   /**
    * Data served by the log disagrees with a checkpoint verified under the pinned key: a record,
-   * the record chain, an entry bundle, a tile or an inclusion proof. `details` say where.
+   * the record chain, an entry bundle, a tile or an inclusion proof; or a verified search result
+   * that does not match its query (`details.filter`). `details` say where.
    */
   | 'client.inconsistent'
   /** An entry is durable but not yet in a signed checkpoint after waiting. Retryable. */

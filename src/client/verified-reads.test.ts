@@ -13,6 +13,7 @@ import type { FetchLike } from './http.js';
 import { fileTrustStore, loadTrustedState } from './state-file.js';
 import { copyDir, initDir, scratch, serveDir, type TestServer, waitForIndex } from './test-support.js';
 import { memoryTrustStore } from './trust.js';
+import type { QueryOptions } from './types.js';
 import { VerifiedReader } from './verified-reads.js';
 
 const { root, cleanup } = scratch('vreads');
@@ -120,6 +121,87 @@ describe('VerifiedReader', () => {
       })(),
       (e: ClientError) => e.code === 'client.inconsistent' && e.details?.index === 12,
     );
+  });
+
+  test('search results that do not match the query are client.inconsistent, naming the filter (review G, A5)', async () => {
+    /** A server that answers `/events` for the query `edit` makes of the one asked. */
+    const answering =
+      (
+        edit: (q: URLSearchParams) => void,
+        body: (page: { events: unknown[] }) => void = () => {},
+      ): FetchLike =>
+      async (url, init) => {
+        const u = new URL(url);
+        if (!u.pathname.endsWith('/events')) return fetch(url, init);
+        edit(u.searchParams);
+        const res = await fetch(u.toString(), init);
+        const page = (await res.json()) as { events: unknown[] };
+        body(page);
+        return new Response(JSON.stringify(page), { status: res.status, headers: res.headers });
+      };
+    const readerOf = (f: FetchLike) =>
+      new VerifiedReader({
+        client: new IndelibleClient({ url: a.url, apiKey: a.adminKey, fetch: f }),
+        log: 'acme',
+        verifierKey: vkey,
+      });
+    // A page may stop short at the index's 50 ms budget (a loaded CI machine): follow the cursor
+    // until a page has results, whose verification must throw.
+    const pages = async (reader: VerifiedReader, options: QueryOptions) => {
+      let cursor: string | null | undefined = options.cursor;
+      for (let n = 0; n < 100; n++) {
+        const page = await reader.query({ ...options, ...(cursor ? { cursor } : {}) });
+        if (page.events.length > 0) return page;
+        cursor = page.nextCursor;
+        if (cursor === null) break;
+      }
+      assert.fail('no results');
+    };
+    const rejects = (f: FetchLike, options: QueryOptions, filter: string) =>
+      assert.rejects(pages(readerOf(f), options), (e: ClientError) => {
+        assert.equal(e.code, 'client.inconsistent', String(e));
+        assert.equal(e.details?.filter, filter, String(e));
+        return true;
+      });
+    const set = (k: string, v: string) => (q: URLSearchParams) => q.set(k, v);
+    const drop = (k: string) => (q: URLSearchParams) => q.delete(k);
+
+    // actor=u1 answered with u2's events: each one proven in the log, and not what was asked.
+    await rejects(answering(set('actor', 'u2')), { actor: 'u1' }, 'actor');
+    await rejects(answering(set('target', 'd6')), { target: 'd5' }, 'target');
+    await rejects(answering(drop('action')), { action: 'nothing.*' }, 'action');
+    await rejects(answering(set('action', 'late.read')), { action: 'seed.read' }, 'action');
+    await rejects(answering(drop('outcome')), { outcome: 'success' }, 'outcome');
+    await rejects(answering(drop('since')), { since: '2999-01-01T00:00:00Z' }, 'since');
+    await rejects(answering(drop('until')), { until: '2000-01-01T00:00:00+01:00' }, 'until');
+    // The page's shape: in the query's order, after its cursor, within its limit.
+    await rejects(
+      answering(
+        () => {},
+        (p) => p.events.reverse(),
+      ),
+      { actor: 'u1', limit: 10 },
+      'order',
+    );
+    await rejects(answering(set('limit', '20')), { actor: 'u1', limit: 10 }, 'limit');
+    const honest = readerOf(fetch);
+    const first = await pages(honest, { actor: 'u1', limit: 3 });
+    assert.ok(first.nextCursor);
+    await rejects(answering(drop('cursor')), { actor: 'u1', limit: 3, cursor: first.nextCursor }, 'cursor');
+
+    // The same filters, answered honestly, pass: prefixes, targets, instants in another form.
+    const atTen = (await honest.entry(10)).receivedAt;
+    const plusOne = new Date(Date.parse(atTen) + 3_600_000).toISOString().replace('Z', '+01:00');
+    for (const options of [
+      { actor: 'u1' },
+      { action: 'seed.*' },
+      { action: '*' },
+      { target: 'd5' },
+      { since: plusOne.replace(/\.\d+/, '$&000'), until: '2999-01-01T00:00:00Z' },
+    ] as QueryOptions[]) {
+      const page = await pages(honest, { ...options, limit: 5 });
+      assert.ok(page.events.length > 0, JSON.stringify(options));
+    }
   });
 
   test('a forked server fails the first read with both checkpoints', async () => {

@@ -3,7 +3,9 @@
  * them. Each returned entry's record is parsed strictly, must name this log and its index, and its
  * leaf hash must be included (RFC 9162 §2.1.3) in a checkpoint whose signature verified under the
  * pinned key and which provably extends the last checkpoint trusted (trust.ts). Search results
- * must also equal the record they came from (id, received_at, leaf hash, canonical event).
+ * must also equal the record they came from (id, received_at, leaf hash, canonical event), and that
+ * record must match the query's filters as the index applies them (`mismatchedFilter`): every filter
+ * but the free-text `q`. What no client can check is that a search left nothing out.
  *
  * The reader refreshes the checkpoint on first use, when an entry is beyond it, and after
  * `refreshMs`; each refresh is a consistency check against the trusted one, so a forked server is
@@ -26,6 +28,8 @@ import {
   tileHashReader,
   tilePath,
 } from '../core/tile.js';
+import { decodeCursor, normalizeTimestamp } from '../index/sqlite/query-input.js';
+import { DEFAULT_QUERY_LIMIT } from '../index/types.js';
 import type { IndelibleClient } from './client.js';
 import { ClientError } from './errors.js';
 import {
@@ -173,14 +177,22 @@ export class VerifiedReader {
   }
 
   /**
-   * One page of a search, each result checked against its record (read from the entry bundles)
-   * and the record's inclusion proven from hash tiles against a trusted checkpoint.
+   * One page of a search, each result checked against its record (read from the entry bundles),
+   * the record's inclusion proven from hash tiles against a trusted checkpoint, and the record
+   * checked against every filter but `q` (free text, which only the index can evaluate). Results
+   * must come in the query's order, after its cursor, at most `limit` of them. A server can still
+   * leave matching entries out: only a whole-log walk (`verifyRemoteLog`) sees every entry.
    */
   async query(options: QueryOptions = {}): Promise<VerifiedPage> {
     const page = await this.#client.query(this.#log, options);
     if (page.events.length === 0)
       return { events: [], nextCursor: page.nextCursor, coveredSize: page.coveredSize };
     const cp = await this.#covering(Math.max(...page.events.map((e) => e.index)) + 1);
+    checkPageShape(
+      page.events.map((e) => e.index),
+      options,
+      cp.note,
+    );
     const bundles = new Map<number, Promise<Uint8Array[]>>();
     const bundleOf = (b: number) => {
       let p = bundles.get(b);
@@ -219,6 +231,13 @@ export class VerifiedReader {
             checkpoint: cp.note,
             index: hit.index,
           });
+        }
+        const filter = mismatchedFilter(v.record, options);
+        if (filter !== undefined) {
+          throw inconsistent(
+            `search result ${hit.index} does not match the query: its record fails the ${filter} filter`,
+            { checkpoint: cp.note, index: hit.index, filter, expected: options[filter] },
+          );
         }
         return v;
       }),
@@ -286,6 +305,87 @@ export class VerifiedReader {
       event: record.event,
       checkpoint: cp,
     };
+  }
+}
+
+/** The filters of a query that a client can check on a verified record (all but free-text `q`). */
+type CheckableFilter = 'actor' | 'action' | 'outcome' | 'target' | 'since' | 'until';
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const obj = (v: unknown): Record<string, unknown> | undefined =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+
+/**
+ * The first filter of `query` that `record` fails, as the search index applies it
+ * (index/sqlite/query-input.ts, record-fields.ts): `actor` equals `actor.id`; `action` equals
+ * `action`, or is a prefix of it when it ends in `*` (a lone `*` matches all); `outcome` equals
+ * `outcome`; `target` equals `target.id` or any `targets[].id`; `since` ≤ `received_at` < `until`,
+ * compared as instants. `q` is not checked: undefined when every other filter holds.
+ */
+function mismatchedFilter(record: AuditRecord, query: QueryOptions): CheckableFilter | undefined {
+  const event = record.event as unknown as Record<string, unknown>;
+  if (query.actor !== undefined && str(obj(event.actor)?.id) !== query.actor) return 'actor';
+  if (query.action !== undefined) {
+    const action = str(event.action);
+    if (query.action.endsWith('*')) {
+      const prefix = query.action.slice(0, -1);
+      if (prefix !== '' && !action?.startsWith(prefix)) return 'action';
+    } else if (action !== query.action) return 'action';
+  }
+  if (query.outcome !== undefined && str(event.outcome) !== query.outcome) return 'outcome';
+  if (query.target !== undefined) {
+    const targets = [event.target, ...(Array.isArray(event.targets) ? event.targets : [])];
+    if (!targets.some((t) => str(obj(t)?.id) === query.target)) return 'target';
+  }
+  if (query.since !== undefined || query.until !== undefined) {
+    // The index compares canonical instants (nine fraction digits, UTC), not the texts as given.
+    const at = normalizeTimestamp(record.received_at);
+    if (query.since !== undefined) {
+      const since = normalizeTimestamp(query.since);
+      if (at === undefined || since === undefined || at < since) return 'since';
+    }
+    if (query.until !== undefined) {
+      const until = normalizeTimestamp(query.until);
+      if (at === undefined || until === undefined || at >= until) return 'until';
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A page's indices must be strictly in the query's order (so no result repeats), after its cursor
+ * when the cursor is one the index issues, and at most `limit` of them.
+ */
+function checkPageShape(indices: readonly number[], query: QueryOptions, checkpoint: string): void {
+  const desc = query.order === 'desc';
+  const bad = (why: string, filter: string, index?: number): never => {
+    throw inconsistent(`the search answer does not match the query: ${why}`, {
+      checkpoint,
+      filter,
+      ...(index === undefined ? {} : { index }),
+    });
+  };
+  const limit = query.limit ?? DEFAULT_QUERY_LIMIT;
+  if (indices.length > limit) bad(`${indices.length} results for a limit of ${limit}`, 'limit');
+  for (let i = 1; i < indices.length; i++) {
+    const [a, b] = [indices[i - 1]!, indices[i]!];
+    if (desc ? b >= a : b <= a)
+      bad(`result ${b} after ${a} is not in ${desc ? 'descending' : 'ascending'} order`, 'order', b);
+  }
+  if (query.cursor !== undefined) {
+    let after: number | undefined;
+    try {
+      after = decodeCursor(query.cursor, desc ? 'desc' : 'asc');
+    } catch {
+      after = undefined; // not a cursor the index issues: its position is unknown
+    }
+    const first = indices[0]!;
+    if (after !== undefined && (desc ? first >= after : first <= after))
+      bad(
+        `result ${first} is not ${desc ? 'before' : 'after'} the cursor's position ${after}`,
+        'cursor',
+        first,
+      );
   }
 }
 
