@@ -7,8 +7,9 @@
  * believed until it is bound to the checkpoint, and the checkpoint to the pinned key:
  *
  * 1. the LAST line is read first: it must be the checkpoint line (a missing one, or the server's
- *    `{"error"}` line, means the export is truncated), its note must verify under the key and its
- *    size equal `tree_size`;
+ *    `{"error"}` line, means the export is truncated), its note must verify under the key, its
+ *    origin be the key's name (Indelible names every log key after its log's origin) and its size
+ *    equal `tree_size`;
  * 2. every other line, streamed in order, must be an entry whose record hashes to its `leaf_hash`,
  *    is a valid record naming this log and this index, chains (`prev`) to the entry before when
  *    that one is in the file too, and whose inclusion proof leads to the checkpoint's root;
@@ -185,7 +186,8 @@ function finalLine(text: string, verifier: NoteVerifier): { cp: Checkpoint; coun
     throw fail('export.malformed', 'the last line: tree_size and count must be integers', { line });
   let cp: Checkpoint;
   try {
-    cp = openCheckpoint(o.checkpoint, verifier);
+    // Indelible names every log key after its log's origin: another origin is another log's.
+    cp = openCheckpoint(o.checkpoint, verifier, verifier.name);
   } catch (cause) {
     if (!(cause instanceof CheckpointError)) throw cause;
     throw fail('export.bad_checkpoint', `the export's checkpoint does not verify: ${cause.message}`, {

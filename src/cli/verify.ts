@@ -310,7 +310,7 @@ async function verifyReceiptFile(opts: VerifyOptions): Promise<void> {
     let index: number;
     let cp: Checkpoint;
     if (leaf !== undefined) {
-      const r = verifyReceipt(text, verifier, leaf);
+      const r = verifyReceipt(text, verifier, leaf, verifier.name);
       index = r.index;
       cp = r.checkpoint;
     } else {
@@ -350,7 +350,7 @@ function checkReceiptWithoutLeaf(text: string, verifier: NoteVerifier): { index:
   const r = parseReceipt(text);
   let cp: Checkpoint;
   try {
-    cp = openCheckpoint(r.checkpoint, verifier);
+    cp = openCheckpoint(r.checkpoint, verifier, verifier.name);
   } catch (cause) {
     if (!(cause instanceof CheckpointError)) throw cause;
     // Codes as verifyReceipt reports them (receipt.bad_signature, receipt.unverified, …).

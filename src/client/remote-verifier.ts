@@ -2,7 +2,8 @@
  * Verifies a remote log through its public read path, trusting nothing but the pinned verifier
  * key (the engine behind `indelible verify --url URL --log NAME --key VKEY [--state FILE]`):
  *
- * 1. fetch the latest checkpoint and verify its signature (and origin, once one is trusted);
+ * 1. fetch the latest checkpoint and verify its signature and its origin (the key's name: Indelible
+ *    names every log key after its log's origin), first run included;
  * 2. prove it consistent with the trusted checkpoint of the previous run (trust.ts): a rewritten
  *    history is `client.fork_detected`, with both notes and the proof as evidence;
  * 3. walk the entry bundles — all of them, or on an incremental run only the new ones, resuming
@@ -82,16 +83,13 @@ export async function verifyRemoteLog(options: VerifyRemoteOptions): Promise<Rem
   const { log } = options;
   const client = options.client ?? clientFor(options);
   const verifier = parseVerifierKey(options.verifierKey);
+  // Indelible names every log key after the log's origin: a checkpoint for another origin is not
+  // this log's, even when the key signed it (a key misused for two logs), first use included.
   const trusted =
     options.state === undefined
       ? undefined
-      : openVerified(options.state.checkpoint, verifier, undefined, 'the trusted checkpoint');
-  const latest = openVerified(
-    await client.checkpoint(log),
-    verifier,
-    trusted?.origin,
-    'the latest checkpoint',
-  );
+      : openVerified(options.state.checkpoint, verifier, verifier.name, 'the trusted checkpoint');
+  const latest = openVerified(await client.checkpoint(log), verifier, verifier.name, 'the latest checkpoint');
 
   const walked = options.state?.walked;
   if (trusted !== undefined) {

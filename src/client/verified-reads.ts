@@ -117,13 +117,14 @@ export class VerifiedReader {
         this.#trusted = openVerified(
           this.#state.checkpoint,
           this.#verifier,
-          undefined,
+          this.#verifier.name,
           'the trusted checkpoint',
         );
       }
     }
     const note = await this.#client.checkpoint(this.#log);
-    const latest = openVerified(note, this.#verifier, this.#trusted?.origin, 'the latest checkpoint');
+    // The origin is the key's name (Indelible names every log key after its origin), first use included.
+    const latest = openVerified(note, this.#verifier, this.#verifier.name, 'the latest checkpoint');
     const relation =
       this.#trusted === undefined
         ? 'extends'
