@@ -47,7 +47,7 @@ export const ServerConfigSchema = Type.Object(
           ),
           accessLog: Type.Optional(Type.Boolean()),
           drainMs: Type.Optional(Int(0)),
-          exportCloseGraceMs: Type.Optional(Int(0)),
+          shutdownGraceMs: Type.Optional(Int(0)),
           exportIdleTimeoutMs: Type.Optional(Int(0)),
           requestTimeoutMs: Type.Optional(Int(0)),
         },

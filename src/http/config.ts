@@ -49,11 +49,12 @@ export interface HttpConfig {
    */
   drainMs: number;
   /**
-   * On shutdown, how long a streaming export may still run before its connection is closed (and the
-   * export recorded as incomplete), in ms; without it one slow reader holds the shutdown. Default
-   * 10,000.
+   * On shutdown (after `drainMs`), how long requests still open may take before every connection is
+   * closed, in ms: without it one slow client (an export nobody reads, a body sent a byte at a time)
+   * holds the shutdown and the data directory's lock. A cut export is recorded as incomplete; a cut
+   * append that was durable stays appended (retry with its Idempotency-Key). Default 10,000.
    */
-  exportCloseGraceMs: number;
+  shutdownGraceMs: number;
   /**
    * An export whose client takes nothing for this long (ms) has its connection closed and is recorded
    * as incomplete. Default 60,000; 0 turns it off.
@@ -80,7 +81,7 @@ export const defaultHttpConfig: Readonly<HttpConfig> = Object.freeze({
   trustProxy: false,
   accessLog: true,
   drainMs: 0,
-  exportCloseGraceMs: 10_000,
+  shutdownGraceMs: 10_000,
   exportIdleTimeoutMs: 60_000,
   requestTimeoutMs: 120_000,
 });
@@ -105,7 +106,7 @@ export function resolveHttpConfig(partial: Partial<HttpConfig> = {}): HttpConfig
   for (const [name, v] of [
     ['exportIndexWaitMs', cfg.exportIndexWaitMs],
     ['drainMs', cfg.drainMs],
-    ['exportCloseGraceMs', cfg.exportCloseGraceMs],
+    ['shutdownGraceMs', cfg.shutdownGraceMs],
     ['exportIdleTimeoutMs', cfg.exportIdleTimeoutMs],
     ['requestTimeoutMs', cfg.requestTimeoutMs],
   ] as const) {

@@ -118,8 +118,8 @@ test('a client that stops reading loses the connection after exportIdleTimeoutMs
   }
 });
 
-test('shutdown closes a stalled export after exportCloseGraceMs instead of waiting for it', async () => {
-  const { h, url } = await harnessWithEntries({ exportIdleTimeoutMs: 0, exportCloseGraceMs: 200 }, ENTRIES);
+test('shutdown closes a stalled export after shutdownGraceMs instead of waiting for it', async () => {
+  const { h, url } = await harnessWithEntries({ exportIdleTimeoutMs: 0, shutdownGraceMs: 200 }, ENTRIES);
   const res = await startPaused(url, h.key('auditor', ['acme']));
   const t0 = Date.now();
   await h.close();
@@ -128,4 +128,25 @@ test('shutdown closes a stalled export after exportCloseGraceMs instead of waiti
   await until(() => exports(h).length === 2, 2000);
   assert.equal(exports(h)[1]!.incomplete, true);
   res.destroy();
+});
+
+test('shutdown cuts a request whose body never finishes after shutdownGraceMs', async () => {
+  const { connect } = await import('node:net');
+  const h = await startHarness({ config: { shutdownGraceMs: 200, requestTimeoutMs: 0 } });
+  await h.createLog('acme');
+  const url = new URL(await h.app.listen({ host: '127.0.0.1', port: 0 }));
+  const writer = h.key('writer', ['acme']);
+  const socket = connect(Number(url.port), '127.0.0.1');
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  socket.write(
+    `POST /v1/logs/acme/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${writer}\r\n` +
+      'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"events":[',
+  );
+  const cut = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  await new Promise((r) => setTimeout(r, 100));
+  const t0 = Date.now();
+  await h.close();
+  assert.ok(Date.now() - t0 < 5000, `close took ${Date.now() - t0} ms`);
+  await cut;
+  assert.equal(h.engine.log('acme').size, 0);
 });

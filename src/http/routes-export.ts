@@ -23,7 +23,6 @@
  * checkpoint is fixed (integrating if needed) before the first line, so the export streams without
  * buffering while appends continue.
  */
-import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { AuthError } from '../auth/errors.js';
@@ -83,9 +82,6 @@ export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
     /** When the stream last asked for or produced a chunk (ms): a stalled client stops asking. */
     activeAt: number;
   }
-
-  /** Exports still streaming: shutdown gives them `exportCloseGraceMs`, then closes them. */
-  const active = new Set<ServerResponse>();
 
   /** Thrown between chunks when the export's key was revoked meanwhile. */
   const revokedMidway = () =>
@@ -157,17 +153,6 @@ export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
   }
 
   return async (app) => {
-    // A slow (or stalled) reader must not hold the shutdown: past the grace, open exports are closed
-    // and recorded as incomplete. The timer does not keep the process alive by itself.
-    app.addHook('preClose', (done) => {
-      if (active.size > 0) {
-        setTimeout(() => {
-          for (const res of active) res.destroy();
-        }, config.exportCloseGraceMs).unref();
-      }
-      done();
-    });
-
     app.get(
       '/v1/logs/:log/export',
       {
@@ -267,7 +252,6 @@ export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
         if (reply.raw.closed) record();
         else {
           const res = reply.raw;
-          active.add(res);
           // A client that stops reading stops pulling chunks: after exportIdleTimeoutMs without one,
           // its connection is closed.
           const idleMs = config.exportIdleTimeoutMs;
@@ -282,7 +266,6 @@ export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
               : undefined;
           res.once('close', () => {
             clearInterval(watch);
-            active.delete(res);
             record();
           });
         }

@@ -288,6 +288,10 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
     state.draining = true;
     if (config.drainMs > 0) await new Promise((r) => setTimeout(r, config.drainMs));
     state.closing = true;
+    // Node stops enforcing requestTimeout once the server closes, and Fastify waits for requests in
+    // flight: a slow client could hold the shutdown for ever. Past the grace every connection is cut
+    // (an export is then recorded as incomplete). The timer alone keeps nothing alive.
+    setTimeout(() => app.server.closeAllConnections(), config.shutdownGraceMs).unref();
   });
   app.addHook('onClose', async () => {
     await idempotency.close();
