@@ -35,6 +35,8 @@ declare module 'fastify' {
      * client that disconnects mid-response (an aborted export) has already closed.
      */
     clientIp: string;
+    /** An admin action was recorded: the response waits until `_audit` holds it (server.ts). */
+    auditPending: boolean;
   }
 }
 

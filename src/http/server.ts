@@ -77,7 +77,10 @@ export interface BuildServerDeps {
    * The self-audit monitor: its `onAccess` is used when `onAccess` is absent, its alert routes
    * (`/v1/alerts`) are served, and its metrics share the server's registry.
    */
-  monitor?: Pick<Monitor, 'alerts' | 'acknowledge' | 'onAccess' | 'registry' | 'reportIntegrityError'>;
+  monitor?: Pick<
+    Monitor,
+    'alerts' | 'acknowledge' | 'onAccess' | 'registry' | 'reportIntegrityError' | 'flush'
+  >;
   /** Wall clock in ms (idempotency expiry, access times). */
   clock?: { now(): number };
   /** Include Node process metrics in /metrics (default true). */
@@ -85,6 +88,8 @@ export interface BuildServerDeps {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+/** Longest an admin action's answer waits for its `_audit` record (see the onSend hook). */
+const ADMIN_AUDIT_WAIT_MS = 5000;
 
 export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstance> {
   const config = resolveHttpConfig(deps.config);
@@ -165,6 +170,7 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
     },
     access(request, event) {
       if (onAccess === undefined) return;
+      if (event.kind === 'admin') request.auditPending = true;
       const key = request.apiKey;
       try {
         onAccess({
@@ -191,6 +197,31 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
   app.decorateRequest('routeUrl', undefined);
   app.decorateRequest('bodyDigest', undefined);
   app.decorateRequest('clientIp', '');
+  app.decorateRequest('auditPending', false);
+  // An admin action is answered once its `_audit` record is durable: a crash right after the answer
+  // must not leave a revoked key, a released hold or a new log with no record of who did it. The
+  // wait is bounded: if `_audit` cannot be written (audit_write_failure is raised), the action,
+  // already done, is still answered.
+  if (monitor !== undefined) {
+    // Callback style: every other request passes through without a promise.
+    app.addHook('onSend', (request, _reply, payload, done) => {
+      if (!request.auditPending) return done(null, payload);
+      let timer: NodeJS.Timeout | undefined;
+      Promise.race([
+        monitor.flush(),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('timed out')), ADMIN_AUDIT_WAIT_MS);
+        }),
+      ])
+        .catch((err: unknown) => {
+          request.log.error({ err }, 'the admin action is done but its _audit record is not yet durable');
+        })
+        .finally(() => {
+          clearTimeout(timer);
+          done(null, payload);
+        });
+    });
+  }
 
   // ---- bodies: JSON and NDJSON only, parsed once from raw bytes
   app.removeAllContentTypeParsers();
