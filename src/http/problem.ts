@@ -58,8 +58,10 @@ export type HttpErrorCode =
   | 'tile.not_found'
   /** The server is shutting down; retry against another instance or later. */
   | 'server.shutting_down'
-  /** The server has not finished starting. */
+  /** The server has not finished starting, or a log failed in storage. */
   | 'server.not_ready'
+  /** A log failed in storage and takes no appends until the server restarts (`/healthz`). */
+  | 'server.failed'
   /** An unexpected failure (details only in the server log). */
   | 'server.internal';
 
@@ -104,6 +106,7 @@ export const PROBLEMS: Readonly<Record<KnownCode, ProblemKind>> = {
   'tile.not_found': p(404, 'Tile not found'),
   'server.shutting_down': p(503, 'Shutting down'),
   'server.not_ready': p(503, 'Not ready'),
+  'server.failed': p(503, 'Failed'),
   'server.internal': p(500, 'Internal server error'),
 
   'auth.invalid_role': p(400, 'Invalid role'),

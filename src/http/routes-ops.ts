@@ -1,7 +1,10 @@
 /**
  * Operations: liveness, readiness, Prometheus metrics and the OpenAPI document.
  *
- * - `/healthz` is 200 whenever the process answers (liveness).
+ * - `/healthz` is 200 while the process answers and every log can take appends (liveness); 503
+ *   `server.failed` once a log's storage failed. A failed write or fsync cannot be retried safely
+ *   (the kernel may have dropped the pages), so such a log stays failed until the process restarts
+ *   and recovers it from its journal: a liveness probe on /healthz makes the orchestrator do that.
  * - `/readyz` is 200 once the server accepts writes and 503 `server.shutting_down` (+ Retry-After)
  *   from the moment a graceful shutdown starts, so load balancers drain it first.
  * - `/metrics` needs an admin key for all logs unless `publicMetrics` is on: metric labels name
@@ -22,10 +25,22 @@ export function opsRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
       '/healthz',
       {
         config: { access: 'none' },
-        schema: { tags: ['ops'], summary: 'Liveness', response: { 200: Status } },
+        schema: {
+          tags: ['ops'],
+          summary: 'Liveness: 503 once a log failed in storage (restart to recover it)',
+          response: { 200: Status, ...errors(503) },
+        },
       },
       async (_request, reply) => {
         reply.header('cache-control', 'no-store');
+        const failed = ctx.engine.failedLogs().length;
+        if (failed > 0) {
+          // Public: the count only, not the names (a tenant's log name is not everyone's business).
+          throw new HttpError(
+            'server.failed',
+            `${failed} log${failed > 1 ? 's' : ''} failed in storage and take${failed > 1 ? '' : 's'} no appends until the server restarts`,
+          );
+        }
         return { status: 'ok' };
       },
     );
@@ -48,7 +63,7 @@ export function opsRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
         if (failed.length > 0) {
           throw new HttpError(
             'server.not_ready',
-            `appends to ${failed.join(', ')} failed in storage; restart the server`,
+            `${failed.length} log${failed.length > 1 ? 's' : ''} failed in storage; restart the server`,
           );
         }
         return { status: 'ready' };

@@ -9,6 +9,7 @@ import { openCheckpoint } from '../core/checkpoint.js';
 import { fromHex } from '../core/encoding.js';
 import { parseVerifierKey } from '../core/note.js';
 import { verifyReceipt } from '../core/receipt.js';
+import { createMemoryDriver } from '../storage/memory/memory-driver.js';
 import { type Harness, leafHashOf, sampleEvent, startHarness } from './test-harness.js';
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -399,6 +400,36 @@ describe('operations', () => {
     const ready = await h.req({ method: 'GET', url: '/readyz' });
     assert.equal(ready.statusCode, 200);
     assert.equal(ready.json().status, 'ready');
+  });
+
+  it('a log failed in storage turns healthz and readyz to 503 (a restart recovers it), naming no log', async () => {
+    let fail = false;
+    const g = await startHarness({
+      driver: createMemoryDriver({ faults: (c) => (fail && c.op === 'append' ? 'fail-before' : 'proceed') }),
+    });
+    try {
+      await g.createLog('tenant-secret-name');
+      fail = true;
+      const append = await g.req({
+        method: 'POST',
+        url: '/v1/logs/tenant-secret-name/events',
+        key: g.admin,
+        payload: sampleEvent(1),
+      });
+      assert.equal(append.statusCode, 500, append.body);
+      assert.equal(append.json().code, 'storage.io');
+      for (const [url, code] of [
+        ['/healthz', 'server.failed'],
+        ['/readyz', 'server.not_ready'],
+      ] as const) {
+        const res = await g.req({ method: 'GET', url });
+        assert.equal(res.statusCode, 503, url);
+        assert.equal(res.json().code, code);
+        assert.ok(!res.body.includes('tenant-secret-name'), `${url} names no log`);
+      }
+    } finally {
+      await g.close();
+    }
   });
 
   it('metrics need an admin key for all logs and are Prometheus text', async () => {

@@ -91,6 +91,34 @@ test('a failed append is retried: nothing lost, nothing twice, the failure repor
   await r.close();
 });
 
+test('events _audit cannot take by the close are written to the server log, not silently dropped', async () => {
+  const engine = new CountingEngine();
+  const logged: Array<{ obj: Record<string, unknown>; msg: string }> = [];
+  const logger = {
+    ...silentLogger,
+    error: (obj: Record<string, unknown>, msg: string) => logged.push({ obj, msg }),
+  } as typeof silentLogger;
+  const r = new AuditRecorder({
+    engine,
+    log: '_audit',
+    flushIntervalMs: 60_000,
+    maxBatchEvents: 500,
+    maxQueuedEvents: 100_000,
+    clock: new ManualClock(),
+    logger,
+    onFailure: () => {},
+  });
+  for (let i = 0; i < 3; i++) r.record(ev(i));
+  engine.failNext = 1_000; // `_audit`'s storage failed for good
+  await assert.rejects(r.close());
+  const last = logged.at(-1)!;
+  assert.match(last.msg, /3 access events could not be recorded in _audit/);
+  assert.deepEqual(
+    (last.obj.audit_events as Array<{ metadata: { request_id: string } }>).map((e) => e.metadata.request_id),
+    ['r0', 'r1', 'r2'],
+  );
+});
+
 test('a full buffer counts drops and records them once appends work again', async () => {
   const engine = new CountingEngine();
   const { r } = recorder(engine, { maxBatchEvents: 2, maxQueuedEvents: 3 });

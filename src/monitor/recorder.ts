@@ -120,7 +120,15 @@ export class AuditRecorder {
       this.closed = true;
       this.timers.clearTimeout(this.timer);
       this.timer = undefined;
-      await this.running;
+      await this.running?.catch(() => {});
+      // `_audit` could not take them (its storage failed): the server log is the last place left.
+      if (this.queue.length > 0) {
+        this.opts.logger.error(
+          { audit_events: this.queue, dropped: this.droppedSince },
+          `${this.queue.length} access events could not be recorded in _audit; they are in this log line`,
+        );
+        this.queue = [];
+      }
     }
   }
 
