@@ -65,6 +65,31 @@ test('serve on an address already in use exits with status 1 naming it, instead 
   await again.stop();
 });
 
+test('serve --init that cannot listen still prints the admin key of the directory it initialised', async () => {
+  const dir = join(root, 'busy-init');
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  const { port } = blocker.address() as AddressInfo;
+  try {
+    const res = await cli(['serve', '--data', dir, '--init', '--listen', `127.0.0.1:${port}`], {
+      timeoutMs: 20_000,
+    });
+    assert.equal(res.status, 1, res.stderr);
+    const key = /Admin API key[^\n]*\n\s+(ik_[A-Za-z0-9_-]+)/.exec(res.stderr)?.[1];
+    assert.ok(key, `the key is printed: ${res.stderr}`);
+    blocker.close();
+    const server = await serve(dir);
+    try {
+      const logs = await fetch(`${server.url}/v1/logs`, { headers: { authorization: `Bearer ${key}` } });
+      assert.equal(logs.status, 200, "and it is the directory's admin key");
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    blocker.close();
+  }
+});
+
 test('service.start in _audit names the version, the address served and the number of logs', async () => {
   const dir = join(root, 'lifecycle');
   const admin = await initWithAdminKey(dir);

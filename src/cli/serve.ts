@@ -206,6 +206,13 @@ export function registerServe(program: Command): void {
       } catch (err) {
         // A port already in use, say: close what was opened, so the process exits with the error.
         await stop('listen failed');
+        // The directory was initialised all the same; its admin key would otherwise be lost (the
+        // next `serve --init` finds the directory initialised and prints none).
+        if (adminKey) {
+          process.stderr.write(
+            `\nThe data directory ${dir} was initialised before the server failed to start.\nAdmin API key (shown only now; store it safely):\n  ${adminKey}\n\n`,
+          );
+        }
         throw err;
       }
       const bound = app.addresses()[0];
