@@ -139,7 +139,15 @@ class AppendRun {
     if (this.opts.json) await write(r.entries.map((e) => ndjson(wireEntry(e))).join(''));
     else if (this.opts.waitCheckpoint) {
       const at = (i: number) => `${this.source.name} line ${batch.events[i]?.line}`;
-      await write(r.entries.map((e, i) => `# entry ${e.index} (${at(i)})\n${e.receipt}\n`).join(''));
+      await write(
+        r.entries
+          .map((e, i) =>
+            e.receipt === undefined
+              ? `# entry ${e.index} (${at(i)}): appended, but the server could not sign a checkpoint yet; get its receipt later with \`indelible receipt ${e.index}\`\n`
+              : `# entry ${e.index} (${at(i)})\n${e.receipt}\n`,
+          )
+          .join(''),
+      );
     }
     const pos = this.source.position();
     this.bar.update(

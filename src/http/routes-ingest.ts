@@ -163,10 +163,26 @@ export function ingestRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
         if (request.query.wait === 'checkpoint') {
           let end = 0;
           for (const a of acks) if (a.index + 1 > end) end = a.index + 1;
-          const cp = await log.checkpointCovering(end);
-          const proofs = createProofReader(log, cp);
-          for (const a of acks) a.receipt = await proofs.receipt(a.index);
-          checkpoint = cp.note;
+          try {
+            const cp = await log.checkpointCovering(end);
+            const proofs = createProofReader(log, cp);
+            const receipts: string[] = [];
+            for (const a of acks) receipts.push(await proofs.receipt(a.index));
+            acks.forEach((a, i) => {
+              a.receipt = receipts[i]!;
+            });
+            checkpoint = cp.note;
+          } catch (err) {
+            // The entries are durable: an error now would invite a retry that appends them again
+            // (without an Idempotency-Key). Answer 201 without a checkpoint; receipts can be fetched
+            // later (GET …/receipts/{index}).
+            request.log.error(
+              { err, log: name },
+              'appended, but no checkpoint covering the entries could be signed',
+            );
+            ctx.integrityError(err, name);
+            reply.header('indelible-checkpoint', 'unavailable');
+          }
         }
         if (replayed) reply.header('idempotent-replayed', 'true');
         reply.code(201);

@@ -402,6 +402,40 @@ describe('operations', () => {
     assert.equal(ready.json().status, 'ready');
   });
 
+  it('wait=checkpoint when no checkpoint can be signed: 201 with the durable entries, no checkpoint', async () => {
+    let failTiles = false;
+    const g = await startHarness({
+      driver: createMemoryDriver({
+        faults: (c) => (failTiles && c.op === 'put' && c.log === 'acme' ? 'fail-before' : 'proceed'),
+      }),
+      engine: { integrator: { intervalMs: 60_000 } },
+    });
+    try {
+      await g.createLog('acme');
+      failTiles = true;
+      const res = await g.req({
+        method: 'POST',
+        url: '/v1/logs/acme/events?wait=checkpoint',
+        key: g.admin,
+        payload: sampleEvent(1),
+      });
+      assert.equal(res.statusCode, 201, res.body);
+      assert.equal(res.headers['indelible-checkpoint'], 'unavailable');
+      const body = res.json() as { entries: Array<{ index: number; receipt?: string }>; checkpoint?: string };
+      assert.equal(body.checkpoint, undefined);
+      assert.deepEqual(
+        body.entries.map((e) => [e.index, e.receipt]),
+        [[0, undefined]],
+      );
+      assert.equal(g.engine.log('acme').size, 1, 'durable, so a 5xx would have invited a duplicate');
+      failTiles = false;
+      const receipt = await g.req({ method: 'GET', url: '/v1/logs/acme/receipts/0', key: g.admin });
+      assert.equal(receipt.statusCode, 200, 'the receipt, once signing works again');
+    } finally {
+      await g.close();
+    }
+  });
+
   it('a log failed in storage turns healthz and readyz to 503 (a restart recovers it), naming no log', async () => {
     let fail = false;
     const g = await startHarness({
