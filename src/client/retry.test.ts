@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ClientError, isRetryable } from './errors.js';
 import { parseRetryAfter } from './http.js';
-import { resolveRetry, retryDelay } from './retry.js';
+import { RETRY_AFTER_CEILING_MS, resolveRetry, retryDelay } from './retry.js';
 
 test('Retry-After: delay-seconds and HTTP-date; anything else is ignored', () => {
   const now = Date.parse('Sun, 06 Nov 1994 08:49:37 GMT');
@@ -54,6 +54,30 @@ test('Retry-After is a floor, even above maxDelayMs', () => {
   assert.equal(
     retryDelay(3, soon, r, () => 0),
     200,
+  );
+});
+
+test("a huge Retry-After is capped (an hour, or maxDelayMs if longer), never past a timer's limit", () => {
+  // Node fires a setTimeout above 2^31−1 ms after 1 ms: uncapped, Retry-After: 3000000 is a hot loop.
+  const r = resolveRetry({ initialDelayMs: 100, maxDelayMs: 1000 });
+  const huge = new ClientError('log.pushback', 'busy', { status: 503, retryAfterMs: 3_000_000_000 });
+  assert.equal(
+    retryDelay(1, huge, r, () => 0.5),
+    RETRY_AFTER_CEILING_MS,
+  );
+  const long = resolveRetry({ initialDelayMs: 100, maxDelayMs: 2 * RETRY_AFTER_CEILING_MS });
+  assert.equal(
+    retryDelay(1, huge, long, () => 0.5),
+    2 * RETRY_AFTER_CEILING_MS,
+  );
+  const absurd = resolveRetry({ initialDelayMs: 100, maxDelayMs: 2 ** 40 });
+  assert.equal(
+    retryDelay(60, huge, absurd, () => 0.5),
+    2 ** 31 - 1,
+  );
+  assert.equal(
+    retryDelay(60, new Error('x'), absurd, () => 0.5),
+    2 ** 31 - 1,
   );
 });
 

@@ -1,7 +1,7 @@
 /**
  * Retry timing for the AuditLogger: capped exponential backoff with "equal jitter" (half fixed,
  * half random, so clients that failed together do not retry together yet never retry at once), and
- * the server's Retry-After honoured as a floor — when the server says when to come back (429 rate
+ * the server's Retry-After honoured as a floor (up to an hour) — when the server says when to come back (429 rate
  * limit, 503 push-back or shutdown), coming back earlier only earns another refusal.
  */
 import { ClientError } from './errors.js';
@@ -11,7 +11,7 @@ export interface RetryOptions {
   maxAttempts?: number;
   /** Backoff before the first retry, in ms. Default 200. */
   initialDelayMs?: number;
-  /** Cap of the exponential backoff, in ms (a longer Retry-After is still honoured). Default 30,000. */
+  /** Cap of the exponential backoff, in ms (a longer Retry-After is still honoured, up to an hour). Default 30,000. */
   maxDelayMs?: number;
 }
 
@@ -41,9 +41,19 @@ export function resolveRetry(options: RetryOptions = {}): ResolvedRetry {
 }
 
 /**
+ * The longest Retry-After honoured: one hour (or `maxDelayMs` when that is longer). A server (or a
+ * proxy) may send any number; a larger one is cut to this rather than stalling a batch for days.
+ */
+export const RETRY_AFTER_CEILING_MS = 3_600_000;
+
+/** setTimeout's largest delay: Node and browsers fire a longer one after 1 ms instead. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
  * The wait before retry number `attempt` (1 = the first retry) after `err`: backoff in
  * [d/2, d) with d = min(maxDelayMs, initialDelayMs · 2^(attempt−1)), and never less than the
- * server's Retry-After.
+ * server's Retry-After, itself capped at max(RETRY_AFTER_CEILING_MS, maxDelayMs). The result never
+ * exceeds 2^31−1 ms, the most a timer can wait (a longer one would fire at once: a hot loop).
  */
 export function retryDelay(
   attempt: number,
@@ -53,6 +63,8 @@ export function retryDelay(
 ): number {
   const d = Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** Math.min(attempt - 1, 52));
   const backoff = d / 2 + random() * (d / 2);
-  const after = err instanceof ClientError ? err.retryAfterMs : undefined;
-  return Math.round(after === undefined ? backoff : Math.max(after, backoff));
+  const raw = err instanceof ClientError ? err.retryAfterMs : undefined;
+  const after =
+    raw === undefined ? undefined : Math.min(raw, Math.max(RETRY_AFTER_CEILING_MS, retry.maxDelayMs));
+  return Math.min(MAX_TIMER_MS, Math.round(after === undefined ? backoff : Math.max(after, backoff)));
 }
