@@ -7,7 +7,7 @@
 import { parseTilePath } from '../core/tile.js';
 import { AuditLogger } from './audit-logger.js';
 import { ClientError } from './errors.js';
-import { decodeJson, decodeText, type FetchLike, type HttpRequest, Transport } from './http.js';
+import { BODY_LIMITS, decodeJson, decodeText, type FetchLike, type HttpRequest, Transport } from './http.js';
 import type { AuditLoggerOptions } from './logger-options.js';
 import type {
   AppendResult,
@@ -65,6 +65,14 @@ export interface AppendOptions {
 
 const FILTERS = ['actor', 'action', 'target', 'outcome', 'since', 'until', 'q'] as const;
 
+/** The server's largest query page, and what one hit may take (an event of ≤ 65,535 bytes, escaped). */
+const MAX_PAGE = 1000;
+const HIT_BYTES = 2 * 65_536;
+/** Lists of logs or keys: thousands of short objects. */
+const LIST_BYTES = 16 * 1024 * 1024;
+/** An append's answer: up to 10,000 entries (http.maxBatchEvents), each with a receipt when waited for. */
+const APPEND_BYTES = 64 * 1024 * 1024;
+
 const seg = (s: string) => encodeURIComponent(s);
 const logPath = (log: string) => {
   if (typeof log !== 'string' || log.length === 0)
@@ -96,8 +104,15 @@ export class IndelibleClient {
     return { value: decodeJson(bytes, `the answer to ${req.method} ${req.path}`), res };
   }
 
-  async #get(path: string, query?: HttpRequest['query']): Promise<unknown> {
-    return (await this.#json({ method: 'GET', path, ...(query ? { query } : {}) })).value;
+  async #get(path: string, query?: HttpRequest['query'], maxBytes?: number): Promise<unknown> {
+    return (
+      await this.#json({
+        method: 'GET',
+        path,
+        ...(query ? { query } : {}),
+        ...(maxBytes === undefined ? {} : { maxBytes }),
+      })
+    ).value;
   }
 
   // ---------------------------------------------------------------- logs and keys (admin)
@@ -109,7 +124,7 @@ export class IndelibleClient {
 
   /** The logs in this key's scope. */
   async listLogs(): Promise<LogInfo[]> {
-    return toLogList(await this.#get('/v1/logs'));
+    return toLogList(await this.#get('/v1/logs', undefined, LIST_BYTES));
   }
 
   async getLog(name: string): Promise<LogInfo> {
@@ -129,7 +144,7 @@ export class IndelibleClient {
   }
 
   async listKeys(): Promise<KeyInfo[]> {
-    return toKeyList(await this.#get('/v1/keys'));
+    return toKeyList(await this.#get('/v1/keys', undefined, LIST_BYTES));
   }
 
   async revokeKey(id: string): Promise<void> {
@@ -186,6 +201,7 @@ export class IndelibleClient {
       body,
       headers,
       signal: options.signal,
+      maxBytes: APPEND_BYTES,
     });
     return toAppendResult(value, res.headers.get('idempotent-replayed') === 'true');
   }
@@ -204,7 +220,8 @@ export class IndelibleClient {
     if (options.limit !== undefined) query.limit = checkIndex(options.limit, 'limit');
     query.cursor = options.cursor;
     query.order = options.order;
-    return toEventPage(await this.#get(`${logPath(log)}/events`, query));
+    const hits = Math.min(options.limit ?? MAX_PAGE, MAX_PAGE);
+    return toEventPage(await this.#get(`${logPath(log)}/events`, query, (hits + 8) * HIT_BYTES));
   }
 
   /** Every event matching `options`, page after page (stable while appends continue). */
@@ -228,6 +245,8 @@ export class IndelibleClient {
       method: 'GET',
       path: `${logPath(log)}/checkpoint`,
       headers: { accept: 'text/plain' },
+      maxBytes: BODY_LIMITS.note,
+      what: 'the checkpoint',
     });
     return decodeText(bytes, 'the checkpoint');
   }
@@ -238,8 +257,9 @@ export class IndelibleClient {
    */
   async tile(log: string, path: string): Promise<Uint8Array> {
     const full = path.startsWith('tile/') ? path : `tile/${path}`;
+    let kind: 'hash' | 'entries';
     try {
-      parseTilePath(full);
+      kind = parseTilePath(full).kind;
     } catch (cause) {
       throw new ClientError('client.invalid_argument', `not a tile path: ${JSON.stringify(path)}`, { cause });
     }
@@ -247,6 +267,8 @@ export class IndelibleClient {
       method: 'GET',
       path: `${logPath(log)}/${full}`,
       headers: { accept: 'application/octet-stream' },
+      maxBytes: kind === 'entries' ? BODY_LIMITS.entryBundle : BODY_LIMITS.hashTile,
+      what: kind === 'entries' ? `the entry bundle ${full}` : `the tile ${full}`,
     });
     return bytes;
   }
@@ -263,12 +285,14 @@ export class IndelibleClient {
 
   async inclusionProof(log: string, index: number, treeSize: number): Promise<InclusionProof> {
     const query = { index: checkIndex(index, 'index'), tree_size: checkIndex(treeSize, 'treeSize') };
-    return toInclusionProof(await this.#get(`${logPath(log)}/proofs/inclusion`, query));
+    return toInclusionProof(await this.#get(`${logPath(log)}/proofs/inclusion`, query, BODY_LIMITS.proof));
   }
 
   async consistencyProof(log: string, from: number, to: number): Promise<ConsistencyProof> {
     const query = { from: checkIndex(from, 'from'), to: checkIndex(to, 'to') };
-    return toConsistencyProof(await this.#get(`${logPath(log)}/proofs/consistency`, query));
+    return toConsistencyProof(
+      await this.#get(`${logPath(log)}/proofs/consistency`, query, BODY_LIMITS.proof),
+    );
   }
 
   /** A C2SP tlog-proof receipt for one entry (verify with `verifyReceipt`). */
@@ -277,6 +301,8 @@ export class IndelibleClient {
       method: 'GET',
       path: `${logPath(log)}/receipts/${checkIndex(index, 'index')}`,
       headers: { accept: 'text/plain' },
+      maxBytes: BODY_LIMITS.note,
+      what: 'the receipt',
     });
     return decodeText(bytes, 'the receipt');
   }
@@ -300,7 +326,7 @@ export class IndelibleClient {
     if (res.body === null) throw new ClientError('client.incomplete_export', 'the export has no body');
     let ended = false;
     try {
-      for await (const line of ndjsonLines(res.body)) {
+      for await (const line of ndjsonLines(res.body, BODY_LIMITS.exportLine)) {
         if (ended)
           throw new ClientError('client.bad_response', 'the export continues after its checkpoint line');
         const item = toExportLine(decodeJson(line, 'an export line'));
@@ -316,8 +342,11 @@ export class IndelibleClient {
   }
 }
 
-/** Splits a byte stream into LF-terminated lines (bytes, without the LF); a partial last line is kept. */
-async function* ndjsonLines(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+/**
+ * Splits a byte stream into LF-terminated lines (bytes, without the LF); a partial last line is
+ * kept. A line longer than `maxLine` bytes is `client.bad_response` (memory stays bounded).
+ */
+async function* ndjsonLines(body: ReadableStream<Uint8Array>, maxLine: number): AsyncGenerator<Uint8Array> {
   const reader = body.getReader();
   let buf = new Uint8Array(0);
   try {
@@ -329,16 +358,24 @@ async function* ndjsonLines(body: ReadableStream<Uint8Array>): AsyncGenerator<Ui
       joined.set(value, buf.length);
       let start = 0;
       for (let i = joined.indexOf(10); i >= 0; i = joined.indexOf(10, start)) {
+        if (i - start > maxLine) throw tooLong(maxLine);
         if (i > start) yield joined.subarray(start, i);
         start = i + 1;
       }
       buf = joined.slice(start);
+      if (buf.length > maxLine) throw tooLong(maxLine);
     }
     if (buf.length > 0) yield buf;
   } finally {
     // An early `break` by the consumer: stop the download rather than leave the socket open.
     await reader.cancel().catch(() => {});
   }
+}
+
+function tooLong(maxLine: number): ClientError {
+  return new ClientError('client.bad_response', `an export line is longer than ${maxLine} bytes`, {
+    details: { maxBytes: maxLine },
+  });
 }
 
 function asObject(value: unknown): Record<string, unknown> {

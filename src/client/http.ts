@@ -28,9 +28,39 @@ export interface HttpRequest {
   contentType?: string;
   headers?: Record<string, string>;
   signal?: AbortSignal | undefined;
+  /**
+   * The most body bytes `request` reads (after any Content-Encoding is decoded), default
+   * DEFAULT_MAX_BYTES; a larger answer is `client.bad_response` and its download is stopped.
+   */
+  maxBytes?: number;
+  /** What the body is, for that error ("the checkpoint"); default "the answer to METHOD PATH". */
+  what?: string;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+
+/**
+ * Body limits. `fetch` decodes gzip/br/deflate by itself, so a small answer on the wire can be GiBs
+ * in memory (a "gzip bomb"): every body is counted as it is decoded, and the read stops at the limit.
+ */
+export const BODY_LIMITS = {
+  /** JSON answers without a larger bound of their own (a log, a key, the pruning state). */
+  json: 1024 * 1024,
+  /** A checkpoint or a receipt: C2SP notes carry a few signatures of at most a few kB. */
+  note: 1024 * 1024,
+  /** A hash tile: 256 hashes of 32 bytes. */
+  hashTile: 256 * 32,
+  /** An entry bundle: 256 entries, each a 2-byte length and at most 65,535 bytes. */
+  entryBundle: 256 * (2 + 65_535),
+  /** An inclusion or consistency proof (at most 2·63 hashes of 64 hex digits). */
+  proof: 64 * 1024,
+  /** A problem+json body of an error answer: a longer one is ignored (the status still counts). */
+  problem: 64 * 1024,
+  /** One line of an export: a record (at most 65,535 bytes, JSON-escaped) and its proof. */
+  exportLine: 1024 * 1024,
+} as const;
+
+export const DEFAULT_MAX_BYTES = BODY_LIMITS.json;
 
 export class Transport {
   readonly baseUrl: string;
@@ -58,11 +88,22 @@ export class Transport {
     this.#timeoutMs = timeoutMs;
   }
 
-  /** Sends the request and reads the whole body, both within the timeout. */
+  /**
+   * Sends the request and reads the whole body, both within the timeout; a body longer than
+   * `req.maxBytes` (default DEFAULT_MAX_BYTES) is `client.bad_response`.
+   */
   async request(req: HttpRequest): Promise<{ bytes: Uint8Array; res: Response }> {
     const sent = await this.#send(req);
+    const max = req.maxBytes ?? DEFAULT_MAX_BYTES;
     try {
-      return { bytes: new Uint8Array(await sent.res.arrayBuffer()), res: sent.res };
+      const bytes = await readBody(sent.res, max);
+      if (bytes === undefined) {
+        const what = req.what ?? `the answer to ${req.method} ${req.path}`;
+        throw new ClientError('client.bad_response', `${what} is larger than ${max} bytes`, {
+          details: { maxBytes: max },
+        });
+      }
+      return { bytes, res: sent.res };
     } catch (err) {
       throw sent.fail(err);
     } finally {
@@ -145,14 +186,52 @@ function describe(err: unknown): string {
   return inner === '' ? msg : `${msg} (${inner})`;
 }
 
+/**
+ * Reads a body of at most `max` bytes (as decoded by fetch), counting while it streams; undefined
+ * (and the download cancelled) as soon as it is longer, so memory stays bounded whatever was sent.
+ */
+export async function readBody(res: Response, max: number): Promise<Uint8Array | undefined> {
+  const declared = Number(res.headers.get('content-length') ?? Number.NaN);
+  // Content-Length counts encoded bytes: only a plain body can be refused before it is read.
+  if (res.headers.get('content-encoding') === null && declared > max) {
+    await res.body?.cancel().catch(() => {});
+    return undefined;
+  }
+  if (res.body === null) return new Uint8Array(0);
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      length += value.length;
+      if (length > max) return undefined;
+      chunks.push(value);
+    }
+  } finally {
+    // Stops the download (and the decompression) when the body was too long; a no-op otherwise.
+    await reader.cancel().catch(() => {});
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
 /** The ClientError for a non-2xx answer: the problem's `code` when the body is problem+json. */
 async function problemError(res: Response, req: HttpRequest): Promise<ClientError> {
   const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
   const extra = retryAfterMs === undefined ? {} : { retryAfterMs };
   let problem: Problem | undefined;
-  const text = await res.text();
+  // Bounded like any body: a problem longer than BODY_LIMITS.problem is ignored (the status stays).
+  const body = await readBody(res, BODY_LIMITS.problem);
   try {
-    const parsed = JSON.parse(text) as unknown;
+    const parsed = JSON.parse(body === undefined ? '' : new TextDecoder().decode(body)) as unknown;
     if (parsed !== null && typeof parsed === 'object' && typeof (parsed as Problem).code === 'string') {
       problem = parsed as Problem;
     }
