@@ -5,6 +5,7 @@
  */
 import { CommanderError } from 'commander';
 import { isIndelibleError } from '../core/errors.js';
+import { printable } from '../util/printable.js';
 import { UsageError } from './options.js';
 import { buildProgram } from './program.js';
 
@@ -38,17 +39,18 @@ async function run(argv: string[]): Promise<number> {
       return err.exitCode === 0 ? 0 : 2;
     }
     if (isIndelibleError(err)) {
-      process.stderr.write(`indelible: ${err.message} [${err.code}]\n`);
+      // Messages can quote a server's words: printed escaped, never as terminal controls.
+      process.stderr.write(`indelible: ${printable(err.message)} [${printable(err.code)}]\n`);
       return 1;
     }
     // System errors (EADDRINUSE, EACCES, ENOENT…) and usage errors are the user's to fix: no stack.
     const sys = err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string';
     if (err instanceof UsageError) {
-      process.stderr.write(`indelible: ${err.message}\n`);
+      process.stderr.write(`indelible: ${printable(err.message)}\n`);
       return 2;
     }
     process.stderr.write(
-      `indelible: ${err instanceof Error ? (sys ? err.message : (err.stack ?? err.message)) : String(err)}\n`,
+      `indelible: ${printable(err instanceof Error ? (sys ? err.message : (err.stack ?? err.message)) : String(err)).replaceAll('\\x0a', '\n')}\n`,
     );
     return 1;
   }

@@ -13,6 +13,7 @@ import type { IndelibleClient } from '../client/client.js';
 import { isRetryable } from '../client/errors.js';
 import type { EventHit, EventPage, QueryOptions } from '../client/types.js';
 import { isRfc3339DateTime } from '../core/event.js';
+import { printable } from '../util/printable.js';
 import { UsageError } from './options.js';
 import {
   addRemoteOptions,
@@ -210,7 +211,8 @@ async function pageThrough(
         if (stopped) break;
         // A long-running follow outlives server restarts and network blips: keep the cursor, retry.
         if (followMs === undefined || !isRetryable(err)) throw err;
-        if (!failing) process.stderr.write(`${(err as Error).message}; retrying every ${followMs} ms\n`);
+        if (!failing)
+          process.stderr.write(`${printable((err as Error).message)}; retrying every ${followMs} ms\n`);
         failing = true;
         await pause(followMs);
         continue;

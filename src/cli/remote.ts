@@ -11,6 +11,7 @@ import { IndelibleClient } from '../client/client.js';
 import { type Checkpoint, CheckpointError, parseCheckpoint } from '../core/checkpoint.js';
 import { isIndelibleError } from '../core/errors.js';
 import { isValidNoteText, type NoteVerifier, parseVerifierKey } from '../core/note.js';
+import { printable } from '../util/printable.js';
 import { UsageError } from './options.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:7070';
@@ -110,10 +111,8 @@ export function paint(text: string, colour: Colour, on: boolean = useColour()): 
   return on ? `\x1b[${CODES[colour]}m${text}\x1b[0m` : text;
 }
 
-/** Terminal control characters in server-supplied text are shown escaped, never interpreted. */
-export function printable(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
+// Terminal control characters in server-supplied text are shown escaped, never interpreted.
+export { printable };
 
 export interface Column<T> {
   header: string;

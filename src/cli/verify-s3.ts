@@ -29,6 +29,7 @@ import {
   s3ConnectionFromEnv,
 } from '../storage/s3/s3-client.js';
 import type { BlobStore, LogStorage } from '../storage/types.js';
+import { printable } from '../util/printable.js';
 import { UsageError } from './options.js';
 
 export interface VerifyS3ArchiveOptions {
@@ -236,7 +237,7 @@ export async function runVerifyS3(
     }
   } catch (err) {
     if (!isIndelibleError(err)) throw err;
-    io.err(`verification FAILED: ${err.message} [${err.code}]\n`);
+    io.err(`verification FAILED: ${printable(err.message)} [${printable(err.code)}]\n`);
     if (opts.json) json({ ok: false, code: err.code, message: err.message, details: err.details });
     process.exitCode = 1;
     return;

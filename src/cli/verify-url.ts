@@ -17,7 +17,7 @@ import { loadTrustedState, saveTrustedState } from '../client/state-file.js';
 import { toHex } from '../core/encoding.js';
 import { isIndelibleError } from '../core/errors.js';
 import { printJson, UsageError } from './options.js';
-import { logName, Progress, plural, remoteClient, verifierKeyOption } from './remote.js';
+import { logName, Progress, plural, printable, remoteClient, verifierKeyOption } from './remote.js';
 
 export interface VerifyUrlOptions {
   url: string;
@@ -73,7 +73,7 @@ export async function runVerifyUrl(opts: VerifyUrlOptions): Promise<void> {
   } catch (err) {
     bar.done();
     if (!isIndelibleError(err, ...VERIFICATION_CODES)) throw err;
-    process.stderr.write(`verification FAILED: ${err.message} [${err.code}]\n`);
+    process.stderr.write(`verification FAILED: ${printable(err.message)} [${printable(err.code)}]\n`);
     const d = err.details ?? {};
     if (err.code === 'client.fork_detected') {
       const proof = Array.isArray(d.proof) ? (d.proof as string[]) : [];

@@ -24,7 +24,7 @@ import { parseReceipt, ReceiptError, type ReceiptErrorCode, verifyReceipt } from
 import { verifyStorage } from '../log/verify.js';
 import { createLocalDriver } from '../storage/local/local-driver.js';
 import { dataDirOption, printJson, UsageError } from './options.js';
-import { Progress, plural, verifierKeyOption } from './remote.js';
+import { Progress, plural, printable, verifierKeyOption } from './remote.js';
 import { verifyExportFile } from './verify-export.js';
 import { addVerifyS3Options, runVerifyS3 } from './verify-s3.js';
 import { runVerifyUrl } from './verify-url.js';
@@ -84,7 +84,7 @@ function formOf(opts: VerifyOptions): Form {
 }
 
 function failed(err: IndelibleError, json: boolean | undefined): void {
-  process.stderr.write(`verification FAILED: ${err.message} [${err.code}]\n`);
+  process.stderr.write(`verification FAILED: ${printable(err.message)} [${printable(err.code)}]\n`);
   if (json) printJson({ ok: false, code: err.code, message: err.message, details: err.details });
   process.exitCode = 1;
 }

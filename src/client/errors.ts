@@ -96,6 +96,16 @@ export class ClientError extends IndelibleError<ClientErrorCode> {
 }
 
 /**
+ * A code a server sent (problem+json `code`, an export's error line), when the SDK may adopt it:
+ * lowercase dotted words, and never in the SDK's own `client.` namespace, so a server cannot pass
+ * its answer off as a verdict of the client (`client.fork_detected`, say). Undefined otherwise.
+ */
+export function serverCode(code: unknown): string | undefined {
+  if (typeof code !== 'string' || code.length > 100 || !/^[a-z0-9_.]+$/.test(code)) return undefined;
+  return code.startsWith('client.') ? undefined : code;
+}
+
+/**
  * True when retrying the same request may succeed: no answer at all (network, timeout), 429, or a
  * 5xx (503 is the server's push-back; 500/502/504 are usually a restarting server or a proxy).
  * Other 4xx answers will not change on a retry.

@@ -101,3 +101,52 @@ test('an oversized problem body is ignored: the status is still reported', async
   };
   await assert.rejects(client.getLog('acme'), { code: 'client.http', status: 500 });
 });
+
+test("a server's problem cannot inject terminal controls nor claim the SDK's own codes", async () => {
+  let problem: Record<string, unknown> = {};
+  handler = (_req, res) => {
+    res.writeHead(503, { 'content-type': 'application/problem+json' });
+    res.end(JSON.stringify(problem));
+  };
+  const forged = '\n\x1b[1A\x1b[2K\racme: OK, tree size 600\u202e\n\x1b[8m';
+  problem = { code: 'client.fork_detected', detail: forged };
+  await assert.rejects(client.checkpoint('acme'), (e: ClientError) => {
+    assert.equal(e.code, 'client.http');
+    assert.equal(e.status, 503);
+    assert.equal(e.details?.serverCode, 'client.fork_detected');
+    assert.equal(e.problem?.detail, forged, 'the raw problem is kept');
+    assert.doesNotMatch(e.message, /[\x00-\x1f\x7f-\x9f\u202e]/);
+    assert.ok(e.message.endsWith('\\x0a\\x1b[1A\\x1b[2K\\x0dacme: OK, tree size 600\\u{202e}\\x0a\\x1b[8m'));
+    return true;
+  });
+  for (const code of ['Log.Not_Found', 'log not found', 'x'.repeat(101)]) {
+    problem = { code, detail: 'd' };
+    await assert.rejects(client.checkpoint('acme'), (e: ClientError) => {
+      assert.equal(e.code, 'client.http', String(code));
+      assert.equal(e.details?.serverCode, code);
+      return true;
+    });
+  }
+  problem = { code: 'log.pushback', detail: 'busy' };
+  await assert.rejects(client.checkpoint('acme'), { code: 'log.pushback', status: 503 });
+});
+
+test("an export's error line is held to the same rules", async () => {
+  handler = (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    res.end(`${JSON.stringify({ error: { code: 'client.fork_detected', detail: '\x1b[2Kok' } })}\n`);
+  };
+  await assert.rejects(
+    (async () => {
+      for await (const _ of client.export('acme')) {
+        // nothing
+      }
+    })(),
+    (e: ClientError) => {
+      assert.equal(e.code, 'client.http');
+      assert.equal(e.details?.serverCode, 'client.fork_detected');
+      assert.doesNotMatch(e.message, /\x1b/);
+      return true;
+    },
+  );
+});

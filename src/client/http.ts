@@ -3,7 +3,8 @@
  * failure turned into a coded ClientError — the server's problem+json `code` when it sent one.
  * Uses only `fetch`, `AbortController` and `TextDecoder`, so it runs in Node ≥ 20 and browsers.
  */
-import { ClientError, type Problem } from './errors.js';
+import { printable } from '../util/printable.js';
+import { ClientError, type Problem, serverCode } from './errors.js';
 
 /** The subset of `fetch` the SDK uses (inject one for tests, proxies or custom agents). */
 export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
@@ -244,16 +245,24 @@ async function problemError(res: Response, req: HttpRequest): Promise<ClientErro
       ...extra,
     });
   }
-  const detail = typeof problem.detail === 'string' ? problem.detail : String(problem.title ?? '');
-  return new ClientError(
-    problem.code,
-    `${req.method} ${req.path}: ${res.status} ${problem.code}: ${detail}`,
-    {
+  // The server's words, escaped (no terminal controls) and cut short: they end up in messages.
+  const raw = typeof problem.detail === 'string' ? problem.detail : String(problem.title ?? '');
+  const detail = printable(raw.length > 500 ? `${raw.slice(0, 500)}…` : raw);
+  const code = serverCode(problem.code);
+  if (code === undefined) {
+    // A code the SDK does not adopt (its own `client.*` namespace, or malformed): kept in details.
+    return new ClientError('client.http', `${req.method} ${req.path}: HTTP ${res.status}: ${detail}`, {
       status: res.status,
       problem,
+      details: { serverCode: problem.code },
       ...extra,
-    },
-  );
+    });
+  }
+  return new ClientError(code, `${req.method} ${req.path}: ${res.status} ${code}: ${detail}`, {
+    status: res.status,
+    problem,
+    ...extra,
+  });
 }
 
 /** Retry-After as delay-seconds or an HTTP-date (RFC 9110 §10.2.3), in ms; undefined when absent or bad. */

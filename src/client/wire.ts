@@ -4,7 +4,8 @@
  * `client.bad_response`, never a TypeError later in the caller.
  */
 import type { AuditEvent } from '../core/event.js';
-import { ClientError } from './errors.js';
+import { printable } from '../util/printable.js';
+import { ClientError, serverCode } from './errors.js';
 import type {
   AppendedEntry,
   AppendResult,
@@ -220,9 +221,11 @@ export function toExportLine(v: unknown): ExportEntry | ExportEnd {
   const o = obj(v, 'export line');
   if (o.error !== undefined) {
     const e = obj(o.error, 'export error');
-    const code = typeof e.code === 'string' ? e.code : 'server.internal';
-    throw new ClientError(code, `the export failed on the server: ${String(e.detail ?? code)}`, {
-      details: { export: 'incomplete' },
+    // The server's code unless it is malformed or the SDK's own (`client.*`); its text escaped.
+    const code = serverCode(e.code) ?? (e.code === undefined ? 'server.internal' : 'client.http');
+    const detail = printable(String(e.detail ?? code).slice(0, 500));
+    throw new ClientError(code, `the export failed on the server: ${detail}`, {
+      details: { export: 'incomplete', ...(code === e.code ? {} : { serverCode: e.code }) },
     });
   }
   if (o.checkpoint !== undefined) {
