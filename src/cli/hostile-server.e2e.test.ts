@@ -53,3 +53,21 @@ test("the server's problem text is printed escaped, and its client.* code is not
   assert.match(r.stderr, /\\x1b\[1A\\x1b\[2K\\x0dacme: OK, tree size 600\\x0a\\x1b\[8m \[client\.http\]\n$/);
   assert.doesNotMatch(r.stderr, /fork/);
 });
+
+test('--json reports every failure, not only verification failures', async () => {
+  handler = (_req, res) => problem(res, 500, 'server.internal', 'boom');
+  let r = await verify(undefined, '--json');
+  assert.equal(r.status, 1);
+  assert.deepEqual(
+    (({ ok, code }) => ({ ok, code }))(JSON.parse(r.stdout) as { ok: boolean; code: string }),
+    { ok: false, code: 'server.internal' },
+  );
+  assert.match(r.stderr, /\[server\.internal\]\n$/);
+  handler = (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end(Buffer.from([0xff, 0xfe]));
+  };
+  r = await verify(undefined, '--json');
+  assert.equal(r.status, 1);
+  assert.equal((JSON.parse(r.stdout) as { code: string }).code, 'client.bad_response');
+});

@@ -72,7 +72,16 @@ export async function runVerifyUrl(opts: VerifyUrlOptions): Promise<void> {
     });
   } catch (err) {
     bar.done();
-    if (!isIndelibleError(err, ...VERIFICATION_CODES)) throw err;
+    if (!isIndelibleError(err)) throw err;
+    if (!VERIFICATION_CODES.includes(err.code)) {
+      // Could not check (the server refused, broke off, sent garbage): no evidence to print, but
+      // --json still reports it, as every failure is.
+      if (!opts.json) throw err;
+      process.stderr.write(`indelible: ${printable(err.message)} [${printable(err.code)}]\n`);
+      printJson({ ok: false, code: err.code, message: err.message, details: err.details ?? {} });
+      process.exitCode = 1;
+      return;
+    }
     process.stderr.write(`verification FAILED: ${printable(err.message)} [${printable(err.code)}]\n`);
     const d = err.details ?? {};
     if (err.code === 'client.fork_detected') {
