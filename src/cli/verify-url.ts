@@ -32,6 +32,7 @@ export interface VerifyUrlOptions {
 /** Codes that mean "the log does not verify" (exit 1 with the evidence), not "could not check". */
 const VERIFICATION_CODES = [
   'client.fork_detected',
+  'client.unproven_consistency',
   'client.inconsistent',
   'client.bad_checkpoint',
   'client.bad_state',
@@ -90,6 +91,19 @@ export async function runVerifyUrl(opts: VerifyUrlOptions): Promise<void> {
         "\nThe log's key signed both of these checkpoints, and they cannot both be true.\n" +
           'Keep them: anyone can check them with the verifier key.\n\n' +
           // Verbatim (both verified under the key first, so they hold no control characters).
+          `--- trusted checkpoint (${opts.state ?? 'state'}, tree size ${String(d.trustedSize)}) ---\n${String(d.trusted)}` +
+          `--- latest checkpoint (${client.url}, tree size ${String(d.latestSize)}) ---\n${String(d.latest)}` +
+          (proof.length > 0
+            ? `--- consistency proof (it leads to one root but not to the other) ---\n${proof.map((h) => `${h}\n`).join('')}`
+            : ''),
+      );
+    }
+    if (err.code === 'client.unproven_consistency') {
+      const proof = Array.isArray(d.proof) ? (d.proof as string[]) : [];
+      process.stderr.write(
+        "\nThe server did not prove that these two checkpoints, both signed by the log's key, are one\n" +
+          'history. That is not evidence of a fork (a broken server or a proxy can cause it), but the\n' +
+          'trusted checkpoint stays as it was. Keep both: a later proof, or its absence, will tell.\n\n' +
           `--- trusted checkpoint (${opts.state ?? 'state'}, tree size ${String(d.trustedSize)}) ---\n${String(d.trusted)}` +
           `--- latest checkpoint (${client.url}, tree size ${String(d.latestSize)}) ---\n${String(d.latest)}` +
           (proof.length > 0

@@ -34,10 +34,18 @@ export type ClientOwnErrorCode =
   /** A checkpoint's signature, origin or syntax does not verify under the pinned key. */
   | 'client.bad_checkpoint'
   /**
-   * The latest checkpoint does not extend the trusted one: equal sizes with different roots, or a
-   * consistency proof that fails. `details` carry both checkpoint notes and the proof.
+   * Proof that the log's key signed two trees that are not prefixes of one another: equal sizes
+   * with different roots, or a consistency proof that rebuilds the larger tree's signed root but
+   * another root for the smaller size. `details` carry both checkpoint notes and the proof.
    */
   | 'client.fork_detected'
+  /**
+   * The server did not prove that its checkpoint and the trusted one are one history (the newer
+   * extends the older): no proof, whatever the HTTP status, or one that fails or has the wrong
+   * length. Not evidence of a fork (a proxy or a broken server can cause it), but the trust does
+   * not move. `details` carry both checkpoint notes (and the proof, when it had the right length).
+   */
+  | 'client.unproven_consistency'
   /**
    * Data served by the log disagrees with a checkpoint verified under the pinned key: a record,
    * the record chain, an entry bundle, a tile or an inclusion proof; or a verified search result

@@ -36,6 +36,13 @@ function stub(tree: Uint8Array[] | 'missing'): IndelibleClient {
         nodes.map(({ level, index }) => rootOf(tree.slice(index * 2 ** level, (index + 1) * 2 ** level)));
       return { from, to, hashes: (await proveConsistency(from, to, read)).map(toHex) };
     },
+    // Level-0 hash tiles only (these trees are small): the leaf hashes.
+    async tile(_log: string, path: string) {
+      const m = /^tile\/0\/000(?:\.p\/([0-9]+))?$/.exec(path);
+      if (tree === 'missing' || m === null) throw new ClientError('log.not_found', 'no', { status: 404 });
+      const width = m[1] === undefined ? 256 : Number(m[1]);
+      return new Uint8Array(tree.slice(0, width).flatMap((h) => [...h]));
+    },
   } as unknown as IndelibleClient;
 }
 
@@ -53,22 +60,93 @@ test('same, extends and stale are told apart', async () => {
   assert.equal(await compareCheckpoints(stub(honest), 'log', at20, empty), 'stale');
 });
 
-test('forks carry both notes: same size, failed proof, a rollback that cannot be proven', async () => {
+test('forks carry both notes: same size, a proof that shows another prefix either way', async () => {
   const trusted = checkpoint(honest.slice(0, 15));
-  const cases: Array<[string, IndelibleClient, ReturnType<typeof checkpoint>]> = [
+  const at16 = checkpoint(honest.slice(0, 16));
+  const cases: Array<
+    [string, IndelibleClient, ReturnType<typeof checkpoint>, ReturnType<typeof checkpoint>?]
+  > = [
     ['same size, other root', stub(forked), checkpoint(forked.slice(0, 15))],
     ['larger, not an extension', stub(forked), checkpoint(forked)],
-    ['smaller, not a prefix', stub(forked), checkpoint(forked.slice(0, 12))],
-    ['smaller, no proof (rolled back)', stub('missing'), checkpoint(forked.slice(0, 12))],
+    // 16 is a power of two: the proof leaves that root out, the server's hash tile gives it.
+    ['larger, not an extension of a power-of-two tree', stub(forked), checkpoint(forked), at16],
+    // A server behind the trusted tree whose (honest) proof rebuilds the trusted root.
+    ['smaller, proven not a prefix', stub(honest), checkpoint(forked.slice(0, 12))],
   ];
-  for (const [name, client, latest] of cases) {
+  for (const [name, client, latest, from = trusted] of cases) {
     await assert.rejects(
-      compareCheckpoints(client, 'log', trusted, latest),
+      compareCheckpoints(client, 'log', from, latest),
       (e: ClientError) =>
         e.code === 'client.fork_detected' &&
-        e.details?.trusted === trusted.note &&
+        e.details?.trusted === from.note &&
         e.details?.latest === latest.note &&
         Array.isArray(e.details?.proof),
+      name,
+    );
+  }
+});
+
+/** A client whose consistency proofs come from `tree`, then changed by `alter`. */
+function altered(tree: Uint8Array[], alter: (hashes: string[]) => string[]): IndelibleClient {
+  const inner = stub(tree);
+  return {
+    async consistencyProof(log: string, from: number, to: number) {
+      const p = await inner.consistencyProof(log, from, to);
+      return { ...p, hashes: alter(p.hashes) };
+    },
+    tile: (log: string, path: string) => inner.tile(log, path),
+  } as unknown as IndelibleClient;
+}
+
+/** A client whose consistency proof request fails with `err`. */
+const failing = (err: ClientError) =>
+  ({
+    async consistencyProof() {
+      throw err;
+    },
+  }) as unknown as IndelibleClient;
+
+test('a proof not given, failing or too long is client.unproven_consistency (not a fork), with both notes', async () => {
+  const trusted = checkpoint(honest.slice(0, 15));
+  const at16 = checkpoint(honest.slice(0, 16));
+  const grown = checkpoint(honest);
+  const flip = (hashes: string[]) => [
+    `${hashes[0]!.slice(0, 63)}${hashes[0]!.endsWith('0') ? '1' : '0'}`,
+    ...hashes.slice(1),
+  ];
+  const cases: Array<
+    [string, IndelibleClient, ReturnType<typeof checkpoint>, boolean, ReturnType<typeof checkpoint>?]
+  > = [
+    // An on-path proxy flipping one bit of an honest proof: the trees ARE consistent.
+    ['larger, a bit flipped', altered(honest, flip), grown, true],
+    // From a power-of-two size, the tile gives the server's prefix root, which is the trusted one.
+    ['larger from 16, a bit flipped', altered(honest, flip), grown, true, at16],
+    ['larger, a hash missing', altered(honest, (h) => h.slice(1)), grown, false],
+    ['larger, hashes added', altered(honest, (h) => [...h, ...Array(1000).fill(h[0])]), grown, false],
+    ['larger, empty', altered(honest, () => []), grown, false],
+    ['larger, 404', failing(new ClientError('log.out_of_range', 'no', { status: 404 })), grown, false],
+    ['larger, 500', failing(new ClientError('client.http', 'no', { status: 500 })), grown, false],
+    ['larger, unreadable', failing(new ClientError('client.bad_response', 'no')), grown, false],
+    ['smaller, 404 (rolled back or not)', stub('missing'), checkpoint(forked.slice(0, 12)), false],
+    ['smaller, its own proof', stub(forked), checkpoint(forked.slice(0, 12)), true],
+    [
+      'smaller honest prefix, 500',
+      failing(new ClientError('client.http', 'no', { status: 500 })),
+      checkpoint(honest.slice(0, 12)),
+      false,
+    ],
+  ];
+  for (const [name, client, latest, proofKept, from = trusted] of cases) {
+    await assert.rejects(
+      compareCheckpoints(client, 'log', from, latest),
+      (e: ClientError) => {
+        assert.equal(e.code, 'client.unproven_consistency', name);
+        assert.equal(e.details?.trusted, from.note, name);
+        assert.equal(e.details?.latest, latest.note, name);
+        assert.equal((e.details!.proof as string[]).length > 0, proofKept, name);
+        assert.doesNotMatch(e.message, /fork/, name);
+        return true;
+      },
       name,
     );
   }

@@ -9,9 +9,10 @@
 import { type Checkpoint, CheckpointError, openCheckpoint } from '../core/checkpoint.js';
 import { bytesEqual } from '../core/crypto.js';
 import { fromHex, toHex } from '../core/encoding.js';
-import { MerkleError } from '../core/merkle.js';
+import { bitLength, isPowerOfTwo, MerkleError, rootOf } from '../core/merkle.js';
 import type { NoteVerifier } from '../core/note.js';
-import { ProofError, verifyConsistency } from '../core/proof.js';
+import { ProofError, planConsistency, verifyConsistency } from '../core/proof.js';
+import { nodeTile, tilePath } from '../core/tile.js';
 import type { IndelibleClient } from './client.js';
 import { ClientError } from './errors.js';
 
@@ -81,8 +82,13 @@ export function openVerified(
 /**
  * How `latest` relates to `trusted`: `same`, `extends` (a consistency proof verified), or `stale`
  * (an older tree, proven a prefix of the trusted one: a lagging cache or replica; keep `trusted`).
- * Throws `client.fork_detected` with both notes (and the proof) when the log's key signed two trees
- * that are not prefixes of one another, or the server cannot prove the older one a prefix.
+ *
+ * Throws `client.fork_detected` with both notes (and the proof) only when they prove the log's key
+ * signed two trees that are not prefixes of one another: equal sizes with different roots, or a
+ * consistency proof that leads to the larger tree's root but to another root for the smaller size.
+ * Anything else the server does not prove — no proof (whatever the HTTP status), a proof that fails
+ * or is longer than RFC 9162 allows — is `client.unproven_consistency`, with both notes as well: the
+ * trust cannot move, but a broken or tampered answer is no evidence of a fork.
  */
 export async function compareCheckpoints(
   client: IndelibleClient,
@@ -98,31 +104,79 @@ export async function compareCheckpoints(
   const newer = older === latest ? trusted : latest;
   // Every tree extends the empty tree (and RFC 9162 has no proof from size 0).
   if (older.size === 0) return older === trusted ? 'extends' : 'stale';
+  const claim =
+    older === trusted
+      ? 'the server did not prove that the latest checkpoint extends the trusted one'
+      : 'the server is behind the trusted checkpoint and did not prove its tree a prefix of it';
   let hashes: string[];
   try {
     hashes = (await client.consistencyProof(log, older.size, newer.size)).hashes;
   } catch (cause) {
-    // A server behind the trusted tree that cannot prove its tree a prefix has rolled back.
-    if (older === latest && cause instanceof ClientError && cause.status === 404) {
-      throw fork(
-        'the log went back to a smaller tree and cannot prove it a prefix of the trusted one',
-        trusted,
-        latest,
-        [],
-        cause,
-      );
-    }
-    throw cause;
+    // Whatever the server answered instead (404, 500, garbage, nothing), nothing was proven
+    // either way: the server picks its status code, so none of them can mean "fork" or "fine".
+    if (!(cause instanceof ClientError) || cause.code === 'client.aborted') throw cause;
+    const why = `${claim} (the proof request failed: ${cause.status === undefined ? cause.code : `HTTP ${cause.status}`})`;
+    throw relation('client.unproven_consistency', why, trusted, latest, [], cause, {
+      proofError: { code: cause.code, ...(cause.status === undefined ? {} : { status: cause.status }) },
+    });
+  }
+  // RFC 9162 §2.1.4.1: PROOF(m, D[n]) has exactly this many hashes (at most about 2·log2 n).
+  const length = planConsistency(older.size, newer.size).length;
+  if (hashes.length !== length) {
+    // Not kept as evidence: it proves nothing, and a huge one would only flood the report.
+    const why = `${claim} (the proof has ${hashes.length} hashes; one from ${older.size} to ${newer.size} has ${length})`;
+    throw relation('client.unproven_consistency', why, trusted, latest, []);
   }
   const proof = hashes.map((h) => fromHex(h)!);
   try {
     verifyConsistency(older.size, newer.size, proof, older.rootHash, newer.rootHash);
   } catch (cause) {
     if (!(cause instanceof ProofError || cause instanceof MerkleError)) throw cause;
-    throw fork(
-      older === trusted
-        ? 'the latest checkpoint does not extend the trusted one (the consistency proof fails)'
-        : 'the log went back to a smaller tree that is not a prefix of the trusted one',
+    const d = cause instanceof ProofError ? cause.details : undefined;
+    if (d?.root2Matches === true && d.root1Matches === false) {
+      // The proof's hashes rebuild the larger tree's signed root, so they are that tree's nodes;
+      // its prefix of the smaller size then has another root than the smaller checkpoint's.
+      throw relation(
+        'client.fork_detected',
+        older === trusted
+          ? 'the latest checkpoint does not extend the trusted one (the consistency proof leads to the latest root, but not to the trusted one)'
+          : 'the log went back to a smaller tree that is not a prefix of the trusted one (the consistency proof leads to the trusted root, but not to the latest one)',
+        trusted,
+        latest,
+        hashes,
+        cause,
+      );
+    }
+    // When the smaller size is a power of two, RFC 9162 leaves that tree's root out of the proof
+    // (the verifier supplies it), so a failing proof cannot tell a fork from a broken answer. The
+    // larger tree's node for that prefix is in its (public) hash tiles: if it and the proof rebuild
+    // the larger signed root, it is that tree's prefix, and when it differs, that is the fork.
+    const prefix = isPowerOfTwo(older.size)
+      ? await prefixNode(client, log, older.size, newer.size)
+      : undefined;
+    if (prefix !== undefined && !bytesEqual(prefix, older.rootHash)) {
+      let rebuilt = false;
+      try {
+        verifyConsistency(older.size, newer.size, proof, prefix, newer.rootHash);
+        rebuilt = true;
+      } catch {
+        // The tile does not fit the proof: nothing proven.
+      }
+      if (rebuilt) {
+        throw relation(
+          'client.fork_detected',
+          `the ${older === trusted ? 'latest' : 'trusted'} tree's first ${older.size} entries have another root than the ${older === trusted ? 'trusted' : 'latest'} checkpoint (its hash tile and the consistency proof lead to its signed root)`,
+          trusted,
+          latest,
+          hashes,
+          cause,
+          { prefixRoot: toHex(prefix) },
+        );
+      }
+    }
+    throw relation(
+      'client.unproven_consistency',
+      `${claim} (the consistency proof fails)`,
       trusted,
       latest,
       hashes,
@@ -139,7 +193,44 @@ function fork(
   proof: string[],
   cause?: unknown,
 ): ClientError {
-  return new ClientError('client.fork_detected', `fork detected for ${trusted.origin}: ${why}`, {
+  return relation('client.fork_detected', why, trusted, latest, proof, cause);
+}
+
+/**
+ * The root of the first `size` (a power of two) leaves of the server's tree of `treeSize`, from
+ * its hash tile; undefined when the tile cannot be had. Unverified: the caller checks it against
+ * a signed root.
+ */
+async function prefixNode(
+  client: IndelibleClient,
+  log: string,
+  size: number,
+  treeSize: number,
+): Promise<Uint8Array | undefined> {
+  try {
+    const at = nodeTile({ level: bitLength(size) - 1, index: 0 }, treeSize);
+    const tile = await client.tile(log, tilePath(at.tile));
+    if (tile.length < at.end * 32) return undefined;
+    const hashes = [];
+    for (let i = at.start; i < at.end; i++) hashes.push(tile.subarray(i * 32, (i + 1) * 32));
+    return rootOf(hashes);
+  } catch {
+    return undefined;
+  }
+}
+
+/** `client.fork_detected` or `client.unproven_consistency`, with both notes (and the proof). */
+function relation(
+  code: 'client.fork_detected' | 'client.unproven_consistency',
+  why: string,
+  trusted: VerifiedCheckpoint,
+  latest: VerifiedCheckpoint,
+  proof: string[],
+  cause?: unknown,
+  extra: Record<string, unknown> = {},
+): ClientError {
+  const what = code === 'client.fork_detected' ? 'fork detected' : 'consistency not proven';
+  return new ClientError(code, `${what} for ${trusted.origin}: ${why}`, {
     ...(cause === undefined ? {} : { cause }),
     details: {
       origin: trusted.origin,
@@ -150,6 +241,7 @@ function fork(
       trustedRoot: toHex(trusted.rootHash),
       latestRoot: toHex(latest.rootHash),
       proof,
+      ...extra,
     },
   });
 }

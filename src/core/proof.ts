@@ -400,9 +400,13 @@ export function verifyConsistency(
   }
   // Step 7.
   if (sn !== 0) throw new ProofError('proof.wrong_length', 'consistency proof is too short');
-  if (!bytesEqual(fr, root1) || !bytesEqual(sr, root2)) {
+  const root1Matches = bytesEqual(fr, root1);
+  const root2Matches = bytesEqual(sr, root2);
+  if (!root1Matches || !root2Matches) {
+    // Which root the path reproduced: one that leads to root2 but not to root1 shows the tree of
+    // root2 has another prefix of size1 (a fork), where a path that misses root2 shows nothing.
     throw new ProofError('proof.root_mismatch', 'consistency proof does not lead to both roots', {
-      details: { size1, size2 },
+      details: { size1, size2, root1Matches, root2Matches },
     });
   }
 }
