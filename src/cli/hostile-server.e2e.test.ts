@@ -145,3 +145,20 @@ test('a proof that fails or is not given is "not proven", with both notes, never
   assert.equal((JSON.parse(r.stdout) as { code: string }).code, 'client.fork_detected');
   assert.match(r.stderr, /cannot both be true/);
 });
+
+test('an impossible empty tree is refused; an older prefix passes with a warning naming both sizes', async () => {
+  const honest = leaves('a', 20);
+  const trusted = note(honest.slice(0, 15));
+  handler = serving(note([], rootOf(honest)), honest);
+  for (const state of [trusted, undefined]) {
+    const r = await verify(state, '--json');
+    assert.equal(r.status, 1);
+    assert.equal((JSON.parse(r.stdout) as { code: string }).code, 'client.bad_checkpoint');
+    assert.match(r.stderr, /empty tree but its root is not SHA-256\(""\)/);
+  }
+  handler = serving(note(honest.slice(0, 10)), honest);
+  const r = await verify(trusted);
+  assert.equal(r.status, 0);
+  assert.match(r.stdout, /OK, tree size 15, .*stale, not a fork/);
+  assert.match(r.stderr, /warning: the server serves tree size 10, behind the trusted tree size 15/);
+});

@@ -118,6 +118,13 @@ export async function runVerifyUrl(opts: VerifyUrlOptions): Promise<void> {
   bar.done();
   if (opts.state !== undefined) await saveTrustedState(opts.state, result.state);
   const cp = result.checkpoint;
+  if (result.stale) {
+    // Proven a prefix, so no fork; but a server kept behind can hide every entry since.
+    process.stderr.write(
+      `warning: the server serves tree size ${result.served.size}, behind the trusted tree size ${cp.size}; ` +
+        'nothing after it was checked (a lagging replica or cache; if it persists, the log is frozen for you)\n',
+    );
+  }
   if (opts.json) {
     printJson({
       ok: true,
@@ -128,6 +135,7 @@ export async function runVerifyUrl(opts: VerifyUrlOptions): Promise<void> {
       verified_entries: result.verifiedEntries,
       first_run: firstRun,
       stale: result.stale,
+      served_size: result.served.size,
       checkpoint: cp.note,
     });
     return;

@@ -75,6 +75,8 @@ export interface RemoteVerification {
   verifiedEntries: number;
   /** True when the server served a tree older than (and a prefix of) the trusted one. */
   stale: boolean;
+  /** The checkpoint the server served (older than `checkpoint` when `stale`). */
+  served: VerifiedCheckpoint;
   /** Store this and pass it to the next run. */
   state: TrustedState;
 }
@@ -95,12 +97,12 @@ export async function verifyRemoteLog(options: VerifyRemoteOptions): Promise<Rem
   if (trusted !== undefined) {
     const relation = await compareCheckpoints(client, log, trusted, latest);
     if (relation === 'stale')
-      return { checkpoint: trusted, verifiedEntries: 0, stale: true, state: options.state! };
+      return { checkpoint: trusted, verifiedEntries: 0, stale: true, served: latest, state: options.state! };
   }
   if (options.entries === false) {
     const state: TrustedState = { checkpoint: latest.note };
     if (walked !== undefined) state.walked = walked;
-    return { checkpoint: latest, verifiedEntries: 0, stale: false, state };
+    return { checkpoint: latest, verifiedEntries: 0, stale: false, served: latest, state };
   }
   if (walked !== undefined && walked.size > trusted!.size) {
     throw new ClientError('client.bad_state', 'the saved walk goes beyond the trusted checkpoint');
@@ -110,6 +112,7 @@ export async function verifyRemoteLog(options: VerifyRemoteOptions): Promise<Rem
     checkpoint: latest,
     verifiedEntries: result.size - (walked?.size ?? 0),
     stale: false,
+    served: latest,
     state: { checkpoint: latest.note, walked: result },
   };
 }

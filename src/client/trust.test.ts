@@ -152,6 +152,18 @@ test('a proof not given, failing or too long is client.unproven_consistency (not
   }
 });
 
+test('a signed checkpoint of size 0 whose root is not SHA-256("") is client.bad_checkpoint', async () => {
+  const bogus = signCheckpoint(
+    { origin: 'example.com/log', size: 0, rootHash: rootOf(honest), extensions: [] },
+    signer,
+  );
+  assert.throws(() => openVerified(bogus, verifier, undefined, 'the latest checkpoint'), {
+    code: 'client.bad_checkpoint',
+    message: 'the latest checkpoint is for an empty tree but its root is not SHA-256("")',
+  });
+  assert.equal(openVerified(checkpoint([]).note, verifier, undefined, 'x').size, 0);
+});
+
 test('a checkpoint that does not verify is client.bad_checkpoint', () => {
   const note = checkpoint(honest).note.replace('\n20\n', '\n21\n');
   assert.throws(() => openVerified(note, verifier, undefined, 'x'), { code: 'client.bad_checkpoint' });

@@ -9,7 +9,7 @@
 import { type Checkpoint, CheckpointError, openCheckpoint } from '../core/checkpoint.js';
 import { bytesEqual } from '../core/crypto.js';
 import { fromHex, toHex } from '../core/encoding.js';
-import { bitLength, isPowerOfTwo, MerkleError, rootOf } from '../core/merkle.js';
+import { bitLength, EMPTY_ROOT, isPowerOfTwo, MerkleError, rootOf } from '../core/merkle.js';
 import type { NoteVerifier } from '../core/note.js';
 import { ProofError, planConsistency, verifyConsistency } from '../core/proof.js';
 import { nodeTile, tilePath } from '../core/tile.js';
@@ -66,10 +66,9 @@ export function openVerified(
   origin: string | undefined,
   what: string,
 ): VerifiedCheckpoint {
+  let cp: Checkpoint;
   try {
-    const cp = openCheckpoint(note, verifier, origin);
-    const text = typeof note === 'string' ? note : new TextDecoder().decode(note);
-    return { ...cp, note: text };
+    cp = openCheckpoint(note, verifier, origin);
   } catch (cause) {
     if (!(cause instanceof CheckpointError)) throw cause;
     throw new ClientError('client.bad_checkpoint', `${what} does not verify: ${cause.message}`, {
@@ -77,6 +76,18 @@ export function openVerified(
       details: { reason: cause.code, checkpoint: typeof note === 'string' ? note : undefined },
     });
   }
+  const text = typeof note === 'string' ? note : new TextDecoder().decode(note);
+  // The empty tree has exactly one root, SHA-256(""): a signed size 0 with another is impossible.
+  if (cp.size === 0 && !bytesEqual(cp.rootHash, EMPTY_ROOT)) {
+    throw new ClientError(
+      'client.bad_checkpoint',
+      `${what} is for an empty tree but its root is not SHA-256("")`,
+      {
+        details: { reason: 'checkpoint.bad_empty_root', checkpoint: text },
+      },
+    );
+  }
+  return { ...cp, note: text };
 }
 
 /**
