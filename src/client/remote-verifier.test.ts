@@ -153,6 +153,15 @@ describe('verifyRemoteLog', () => {
         }),
         (e) => e.details?.tile === 'tile/0/001' && e.details?.index === 256 + 3,
       ],
+      [
+        // Named as a short tile, not as its last entry's mismatching leaf hash.
+        'tile one hash short',
+        tampering(/\/tile\/0\/000$/, (b) => b.subarray(0, b.length - 32)),
+        (e) =>
+          e.details?.tile === 'tile/0/000' &&
+          e.details?.index === undefined &&
+          e.message === 'hash tile tile/0/000 is 8160 bytes, not 8192',
+      ],
     ];
     for (const [name, fetch, where] of cases) {
       const tiles = !name.includes('without tiles');

@@ -236,6 +236,14 @@ async function walk(
         checkStatementRoot(range, pruned, where);
       }
     }
+    if (entries !== undefined && tile0 !== undefined && tile0.length !== widthOf(b) * 32) {
+      // Its length first, so a short tile is named as such rather than as a mismatching entry.
+      const path = tilePath({ level: 0, index: b, width: widthOf(b) });
+      throw inconsistent(`hash tile ${path} is ${tile0.length} bytes, not ${widthOf(b) * 32}`, {
+        ...where,
+        tile: path,
+      });
+    }
     for (
       let i = Math.max(start, b * TILE_WIDTH);
       entries !== undefined && i < b * TILE_WIDTH + entries.length;
