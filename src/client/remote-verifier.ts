@@ -5,7 +5,8 @@
  * 1. fetch the latest checkpoint and verify its signature and its origin (the key's name: Indelible
  *    names every log key after its log's origin), first run included;
  * 2. prove it consistent with the trusted checkpoint of the previous run (trust.ts): a rewritten
- *    history is `client.fork_detected`, with both notes and the proof as evidence;
+ *    history is `client.fork_detected`, with both notes and the proof as evidence; a server that
+ *    does not prove consistency (no proof, a failing one) is `client.unproven_consistency`;
  * 3. walk the entry bundles — all of them, or on an incremental run only the new ones, resuming
  *    from the tree edge saved in the state — checking every record (strict RFC 8785 form, `log`,
  *    `index`, the `prev` chain), recomputing the Merkle tree, comparing every hash tile the walk
