@@ -98,8 +98,9 @@ export function openVerified(
  * signed two trees that are not prefixes of one another: equal sizes with different roots, or a
  * consistency proof that leads to the larger tree's root but to another root for the smaller size.
  * Anything else the server does not prove — no proof (whatever the HTTP status), a proof that fails
- * or is longer than RFC 9162 allows — is `client.unproven_consistency`, with both notes as well: the
- * trust cannot move, but a broken or tampered answer is no evidence of a fork.
+ * or whose length is not the one RFC 9162 gives for the two sizes — is `client.unproven_consistency`,
+ * with both notes as well: the trust cannot move, but a broken or tampered answer is no evidence of
+ * a fork. When the smaller size is a power of two, the prefix node is read from a hash tile.
  */
 export async function compareCheckpoints(
   client: IndelibleClient,
