@@ -22,7 +22,8 @@ import type { Clock, Logger } from '../log/types.js';
 import { AUDIT_LOG, adminEvent } from '../monitor/audit-events.js';
 import { type ArchivedDriver, openArchivedDriver } from '../retention/archived-driver.js';
 import { resolveArchiverPolicy } from '../retention/policy.js';
-import { DurableFolders, writeFileDurable } from '../storage/local/durable-write.js';
+import { acquireDataDirLock } from '../storage/local/data-dir-lock.js';
+import { DurableFolders, fsyncDir, writeFileDurable } from '../storage/local/durable-write.js';
 import { createLocalDriver } from '../storage/local/local-driver.js';
 import type { StorageDriver } from '../storage/types.js';
 import type { ServerConfig } from './config.js';
@@ -84,10 +85,19 @@ export async function initDataDir(
   }
   const existed = existsSync(dir);
   if (existed && readdirSync(dir).length > 0) {
-    throw new DataDirError('datadir.not_empty', `${dir} exists and is not empty; refusing to initialise it`);
+    if (!isUnfinishedInit(dir)) {
+      throw new DataDirError(
+        'datadir.not_empty',
+        `${dir} exists and is not empty; refusing to initialise it`,
+      );
+    }
+    // An init killed midway (SIGKILL, power loss) left its marker and no identity: start it over.
+    await clearUnfinishedInit(dir);
   }
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   try {
+    // First, before anything else is written: what follows is an init until the marker is removed.
+    await writeFileDurable(new DurableFolders(), join(dir, INIT_MARKER), new Uint8Array(0), 0o600);
     return await initEmptyDir(dir, options);
   } catch (err) {
     // Another process holds the directory (two inits at once): what is there is its work, not ours.
@@ -97,6 +107,30 @@ export async function initDataDir(
     for (const entry of readdirSync(dir)) rmSync(join(dir, entry), { recursive: true, force: true });
     if (!existed) rmSync(dir, { recursive: true, force: true });
     throw err;
+  }
+}
+
+/** Written first by `init` and removed last: its presence without `indelible.json` is an init cut short. */
+const INIT_MARKER = '.init-unfinished';
+
+export function isUnfinishedInit(dir: string): boolean {
+  return existsSync(join(dir, INIT_MARKER)) && !existsSync(join(dir, 'indelible.json'));
+}
+
+/**
+ * Removes what an init cut short left, under the directory's lock: `storage.locked` when another
+ * process holds it (an init still running is not disturbed). The lock files stay.
+ */
+async function clearUnfinishedInit(dir: string): Promise<void> {
+  const lock = await acquireDataDirLock(dir);
+  try {
+    if (!isUnfinishedInit(dir)) return; // finished or cleared meanwhile
+    for (const entry of readdirSync(dir)) {
+      if (entry !== 'LOCK' && entry !== 'LOCK.db' && entry !== INIT_MARKER)
+        rmSync(join(dir, entry), { recursive: true, force: true });
+    }
+  } finally {
+    await lock.release();
   }
 }
 
@@ -130,13 +164,17 @@ async function initEmptyDir(
         (options.clock ?? Date).now(),
       ),
     ]);
-    // The identity file is written last: a directory without it is an unfinished init.
+    // The identity file is written last: a directory without it is an unfinished init. Then the
+    // marker goes (a crash in between leaves both: the identity decides, the init is complete).
+    const folders = new DurableFolders();
     await writeFileDurable(
-      new DurableFolders(),
+      folders,
       join(dir, 'indelible.json'),
       new TextEncoder().encode(`${JSON.stringify(identity, null, 2)}\n`),
       0o644,
     );
+    rmSync(join(dir, INIT_MARKER), { force: true });
+    await fsyncDir(dir);
     return { adminKey: secret, adminKeyId: info.id, originPrefix: identity.origin_prefix };
   } finally {
     await opened.close();

@@ -86,6 +86,30 @@ test('init checks --origin-prefix before writing anything; a failed init leaves 
   assert.equal(cli('init', '--data', dir, '--origin-prefix', 'audit.example.com').status, 0);
 });
 
+test('an init cut short (killed: its marker and no identity) is started over; other directories are not touched', async () => {
+  // What a SIGKILL between the marker and the identity leaves: the marker, some of the files.
+  const dir = join(root, 'killed-init');
+  const { mkdirSync, readdirSync } = await import('node:fs');
+  mkdirSync(join(dir, 'logs', '_audit'), { recursive: true });
+  writeFileSync(join(dir, '.init-unfinished'), '');
+  writeFileSync(join(dir, 'meta.sqlite'), 'half');
+  const again = cli('init', '--data', dir, '--json');
+  assert.equal(again.status, 0, again.stderr);
+  assert.match((JSON.parse(again.stdout) as { admin_key: string }).admin_key, /^ik_/);
+  assert.ok(existsSync(join(dir, 'indelible.json')));
+  assert.ok(!existsSync(join(dir, '.init-unfinished')), 'a complete init leaves no marker');
+  assert.equal(cli('verify', '--data', dir).status, 0);
+
+  // Without the marker a non-empty directory is someone else's: refused, left as it was.
+  const other = join(root, 'not-ours');
+  mkdirSync(other);
+  writeFileSync(join(other, 'notes.txt'), 'keep me');
+  const refused = cli('init', '--data', other);
+  assert.equal(refused.status, 1, refused.stderr);
+  assert.match(refused.stderr, /not empty/);
+  assert.deepEqual(readdirSync(other), ['notes.txt']);
+});
+
 test('serve, append over HTTP, stop, verify; a tampered bundle fails verification', async () => {
   const dir = join(root, 'data');
   const init = cli('init', '--data', dir, '--json');

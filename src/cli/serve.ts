@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import type { Command } from 'commander';
 import { LOG_LEVELS, loadServerConfig, type ServerConfig } from '../app/config.js';
-import { initDataDir, isInitialized, openDataDir } from '../app/data-dir.js';
+import { initDataDir, isInitialized, isUnfinishedInit, openDataDir } from '../app/data-dir.js';
 import { RetentionService } from '../retention/retention-service.js';
 import { VERSION } from '../version.js';
 import { cliActor } from './operator.js';
@@ -92,7 +92,8 @@ export function registerServe(program: Command): void {
       }, 250).unref();
       let adminKey: string | undefined;
       if (!isInitialized(dir)) {
-        const empty = !existsSync(dir) || readdirSync(dir).length === 0;
+        // An init cut short (its marker, no identity) is started over like an empty directory.
+        const empty = !existsSync(dir) || readdirSync(dir).length === 0 || isUnfinishedInit(dir);
         if (!opts.init) {
           throw new UsageError(
             `${dir} is not an Indelible data directory; create it with \`indelible init --data ${dir}\` (or pass --init)`,
