@@ -37,6 +37,8 @@ declare module 'fastify' {
     clientIp: string;
     /** An admin action was recorded: the response waits until `_audit` holds it (server.ts). */
     auditPending: boolean;
+    /** An access of this request was recorded (a refused one not recorded is, when it ends). */
+    accessRecorded: boolean;
   }
 }
 

@@ -98,7 +98,9 @@ export function ingestRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
       async (request, reply) => {
         const name = request.params.log;
         if (name.startsWith('_')) {
-          // System logs (`_audit`) are written by the server alone, whatever a key's scope says.
+          // System logs (`_audit`) are written by the server alone, whatever a key's scope says. An
+          // attempt is recorded (and counts for the auth-failure rule), as any refused request.
+          ctx.access(request, { kind: 'auth_failure', status: 403 });
           throw new AuthError('auth.forbidden', `the system log ${name} is written by the server only`, {
             details: { action: 'events.append', log: name },
           });

@@ -125,6 +125,36 @@ describe('admin routes', () => {
     assert.equal(twice.json().code, 'auth.key_not_found');
   });
 
+  it('what a key tried and failed is recorded with its status; appends to _audit as auth failures', async () => {
+    const reader = h.key('reader', ['acme']);
+    const tries: Array<[Parameters<Harness['req']>[0], number, string]> = [
+      [{ method: 'DELETE', url: '/v1/keys/key_nonexistent0000000000', key: h.admin }, 404, 'admin'],
+      [{ method: 'POST', url: '/v1/logs', key: h.admin, payload: { name: 'acme' } }, 409, 'admin'],
+      [{ method: 'GET', url: '/v1/logs/acme/entries/999999', key: reader }, 404, 'read'],
+      [{ method: 'GET', url: '/v1/logs/acme/events?cursor=zzz', key: reader }, 400, 'read'],
+      [
+        { method: 'POST', url: '/v1/logs/_audit/events', key: h.admin, payload: sampleEvent(1) },
+        403,
+        'auth_failure',
+      ],
+    ];
+    for (const [req, status, kind] of tries) {
+      const before = h.accesses.length;
+      const res = await h.req(req);
+      assert.equal(res.statusCode, status, `${req.method} ${req.url}: ${res.body}`);
+      assert.deepEqual(
+        h.accesses.slice(before).map((a) => [a.kind, a.status]),
+        [[kind, status]],
+        `${req.method} ${req.url}`,
+      );
+    }
+    // Not recorded: a refused append to a tenant log (appends are not audited), public reads.
+    const before = h.accesses.length;
+    await h.req({ method: 'POST', url: '/v1/logs/acme/events', key: h.admin, payload: { nope: 1 } });
+    await h.req({ method: 'GET', url: '/v1/logs/acme/tile/0/999' });
+    assert.equal(h.accesses.length, before);
+  });
+
   it('the last active all-logs admin key cannot be revoked over the API (409 auth.last_admin)', async () => {
     const g = await startHarness();
     try {

@@ -88,6 +88,14 @@ export interface BuildServerDeps {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+/** Route actions whose requests are not audited (appends are in the log itself; public reads). */
+const UNAUDITED: ReadonlySet<string> = new Set([
+  'none',
+  'metrics',
+  'events.append',
+  'public.read',
+  'proofs.read',
+]);
 /** Longest an admin action's answer waits for its `_audit` record (see the onSend hook). */
 const ADMIN_AUDIT_WAIT_MS = 5000;
 
@@ -170,6 +178,7 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
     },
     access(request, event) {
       if (onAccess === undefined) return;
+      request.accessRecorded = true;
       if (event.kind === 'admin') request.auditPending = true;
       const key = request.apiKey;
       try {
@@ -193,11 +202,39 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
     },
   };
 
+  /**
+   * A request a key made that ended in an error and recorded nothing (a 404 probe, a 409 on a
+   * duplicate log, a failed revocation, a 500): recorded with its status, so `_audit` shows what a
+   * key tried and failed to do (outcome `failure`, `denied` or `error`). Requests without a valid
+   * key are recorded by the auth hook already; appends and public reads are not audited at all.
+   */
+  function recordRefusal(request: FastifyRequest, status: number): void {
+    if (request.apiKey === undefined || request.routeUrl === undefined) return;
+    const access = request.routeOptions.config.access;
+    let action: string | undefined;
+    try {
+      action = typeof access === 'function' ? access(request) : access;
+    } catch {
+      action = undefined;
+    }
+    if (action === undefined || UNAUDITED.has(action)) return;
+    const kind =
+      status === 401 || status === 403
+        ? 'auth_failure'
+        : request.method !== 'GET' && request.method !== 'HEAD'
+          ? 'admin'
+          : request.routeUrl === '/v1/logs/:log/export'
+            ? 'export'
+            : 'read';
+    ctx.access(request, { kind, status });
+  }
+
   app.decorateRequest('apiKey', undefined);
   app.decorateRequest('routeUrl', undefined);
   app.decorateRequest('bodyDigest', undefined);
   app.decorateRequest('clientIp', '');
   app.decorateRequest('auditPending', false);
+  app.decorateRequest('accessRecorded', false);
   // An admin action is answered once its `_audit` record is durable: a crash right after the answer
   // must not leave a revoked key, a released hold or a new log with no record of who did it. The
   // wait is bounded: if `_audit` cannot be written (audit_write_failure is raised), the action,
@@ -343,6 +380,7 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
     const route = request.routeUrl ?? '(unmatched)';
     const seconds = reply.elapsedTime / 1000;
     metrics.observeRequest(request.method, route, reply.statusCode, seconds);
+    if (reply.statusCode >= 400 && !request.accessRecorded) recordRefusal(request, reply.statusCode);
     if (config.accessLog) {
       request.log.info(
         {
