@@ -61,6 +61,7 @@ export const MonitorConfigSchema = Type.Object(
           checkpoint_stale: Type.Optional(Type.Object({ ...base, maxAgeMs: Int() }, closed)),
           verification_failure: Type.Optional(Type.Object({ ...base, windowMs: Int() }, closed)),
           audit_write_failure: Type.Optional(Type.Object({ ...base, windowMs: Int() }, closed)),
+          revoked_key_used: Type.Optional(Type.Object({ ...base, windowMs: Int() }, closed)),
         },
         closed,
       ),

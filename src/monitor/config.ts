@@ -19,6 +19,7 @@ export const RULES = [
   'checkpoint_stale',
   'verification_failure',
   'audit_write_failure',
+  'revoked_key_used',
 ] as const;
 export type RuleName = (typeof RULES)[number];
 
@@ -83,6 +84,8 @@ export interface RulesConfig {
   checkpoint_stale: CheckpointStaleRule;
   verification_failure: EveryTimeRule;
   audit_write_failure: EveryTimeRule;
+  /** A revoked key's secret was presented: it is out there. Folded per key per window. */
+  revoked_key_used: EveryTimeRule;
 }
 
 export interface WebhookConfig {
@@ -154,6 +157,7 @@ const defaults: MonitorConfig = {
     checkpoint_stale: { enabled: false, severity: 'warning', maxAgeMs: DAY },
     verification_failure: { enabled: true, severity: 'critical', windowMs: MINUTE },
     audit_write_failure: { enabled: true, severity: 'critical', windowMs: 5 * MINUTE },
+    revoked_key_used: { enabled: true, severity: 'warning', windowMs: DAY },
   },
   webhooks: [],
   delivery: { initialBackoffMs: 1_000, maxBackoffMs: 5 * MINUTE, timeoutMs: 10_000 },

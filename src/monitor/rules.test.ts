@@ -269,6 +269,29 @@ test('a burst makes one alert per window, also after a restart', async () => {
   await second.monitor.close();
 });
 
+test("a revoked key's secret in use raises revoked_key_used at once, folded per key for a day", async () => {
+  const { monitor, clock } = testMonitor();
+  const used = (keyId: string) =>
+    access({ kind: 'auth_failure', keyId, role: null, status: 401, filter: { reason: 'revoked_key' } });
+  monitor.onAccess(used('key_revoked0001'));
+  monitor.onAccess(used('key_revoked0001'));
+  monitor.onAccess(used('key_revoked0002'));
+  // An unknown key is not a revoked one.
+  monitor.onAccess(access({ kind: 'auth_failure', keyId: null, role: null, status: 401 }));
+  const alerts = () => monitor.alerts.list({ rule: 'revoked_key_used' }).alerts;
+  assert.deepEqual(
+    alerts()
+      .map((a) => a.subject)
+      .sort(),
+    ['key:key_revoked0001', 'key:key_revoked0002'],
+  );
+  assert.equal(alerts()[0]!.severity, 'warning');
+  clock.advance(DAY);
+  monitor.onAccess(used('key_revoked0001'));
+  assert.equal(alerts().length, 3, 'again the next day');
+  await monitor.close();
+});
+
 test('an alert whose insert failed does not fold its repeats away', async () => {
   const { monitor, meta } = testMonitor({ rules: { auth_failures: { threshold: 3, windowMs: 5 * MIN } } });
   const fail = () =>

@@ -59,6 +59,19 @@ export class AccessRules {
     const log: JsonObject = typeof e.log === 'string' ? { log: clip(e.log, 64) } : {};
 
     if (e.kind === 'auth_failure') {
+      // A revoked key's secret in use: leaked, or a client nobody updated. Either way, say so.
+      if (
+        e.keyId &&
+        r.revoked_key_used.enabled &&
+        (e.filter as { reason?: unknown } | null)?.reason === 'revoked_key'
+      ) {
+        this.raise(
+          'revoked_key_used',
+          subject,
+          { ip, route: clip(e.route, 256) },
+          r.revoked_key_used.windowMs,
+        );
+      }
       if (!r.auth_failures.enabled) return;
       this.windowRule('auth_failures', this.failures, `ip:${ip}`, 1, now, { ip, route: clip(e.route, 256) });
       if (e.keyId)
