@@ -147,15 +147,22 @@ export function createMonitor(deps: MonitorDeps): Monitor {
   const lastRaised = new Map<string, number>();
   let closed = false;
 
-  function raise(rule: RuleName, subject: string, details: JsonObject, dedupeMs: number | undefined): void {
+  function raise(
+    rule: RuleName,
+    subject: string,
+    details: JsonObject,
+    dedupeMs: number | undefined,
+    foldAs?: string,
+  ): void {
     const cfg = config.rules[rule];
     if (!cfg.enabled || closed) return;
     try {
       const now = clock.now();
       const subj = clip(subject, 256);
-      const key = `${rule}\n${subj}`;
+      const key = `${rule}\n${foldAs === undefined ? subj : clip(foldAs, 300)}`;
       if (dedupeMs !== undefined) {
-        const last = lastRaised.get(key) ?? store.lastRaised(rule, subj);
+        // The store remembers alerts by subject: a fold under another name is remembered in memory.
+        const last = lastRaised.get(key) ?? (foldAs === undefined ? store.lastRaised(rule, subj) : undefined);
         if (last !== undefined && now - last < dedupeMs) {
           touch(lastRaised, key, last, MAX_DEDUPE_ENTRIES);
           return;

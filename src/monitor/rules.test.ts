@@ -342,9 +342,23 @@ test('a key whose networks exceed the bound forgets the least recently seen', as
     monitor.onAccess(access({ ip }));
     clock.advance(MIN);
   }
-  assert.equal(monitor.alerts.list({ rule: 'new_address' }).alerts.length, 2);
+  const alerts = () => monitor.alerts.list({ rule: 'new_address' }).alerts;
+  assert.equal(alerts().length, 2);
+  assert.equal(alerts()[0]!.details.many_networks, true, 'the third network filled the bound');
   monitor.onAccess(access({ ip: '10.0.3.9' })); // still known
-  monitor.onAccess(access({ ip: '10.0.1.9' })); // forgotten: new again
-  assert.equal(monitor.alerts.list({ rule: 'new_address' }).alerts.length, 3);
+  // Forgotten, so new again — but a key rotating over more networks than it remembers would make
+  // every use an alert (review H: 98 alerts from 99 requests): at its bound, one per hour.
+  for (const ip of ['10.0.1.9', '10.0.4.1', '10.0.5.1', '10.0.6.1']) monitor.onAccess(access({ ip }));
+  assert.equal(alerts().length, 2);
+  clock.advance(60 * MIN);
+  monitor.onAccess(access({ ip: '10.0.7.1' }));
+  assert.equal(alerts().length, 3);
+  await monitor.close();
+});
+
+test('below its bound every new network of a key is an alert, however close together', async () => {
+  const { monitor } = testMonitor({ rules: { new_address: { maxNetworksPerKey: 32 } } });
+  for (let n = 0; n < 10; n++) monitor.onAccess(access({ ip: `10.0.${n}.1` }));
+  assert.equal(monitor.alerts.list({ rule: 'new_address' }).alerts.length, 9);
   await monitor.close();
 });

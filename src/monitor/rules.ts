@@ -17,15 +17,20 @@ import type { KeyState } from './key-state.js';
 import { networkOf } from './network.js';
 import { WindowDistinct, WindowSum } from './windows.js';
 
+/** How often a key used from more networks than it remembers may raise `new_address`. */
+const HOUR_MS = 60 * 60 * 1000;
+
 /**
  * Raises an alert unless `rule` already fired for `subject` within `dedupeMs` (undefined: always).
- * Implemented by the monitor (store, audit, metrics, log line, webhooks).
+ * `foldAs` folds under another name than the subject (a kind of alert about the subject that
+ * folds apart from its others). Implemented by the monitor (store, audit, metrics, log line, webhooks).
  */
 export type Raise = (
   rule: RuleName,
   subject: string,
   details: JsonObject,
   dedupeMs: number | undefined,
+  foldAs?: string,
 ) => void;
 
 export class AccessRules {
@@ -137,8 +142,18 @@ export class AccessRules {
       }
       const seen = this.keys.see(clip(keyId, 128), network, now);
       if (r.new_address.enabled && seen.newNetwork && network !== undefined) {
-        // Each network is new once; no folding needed (and a second new network is news too).
-        this.raise('new_address', subject, { ip, network, known_networks: seen.knownNetworks }, undefined);
+        // Each network is new once, and a second new network is news too: no folding. Except for a
+        // key at its bound of remembered networks, which forgets the least recent: rotating over
+        // more networks than that would make each use "new" (an alert storm). Such a key gets one
+        // alert per hour, which says so.
+        const crowded = seen.knownNetworks >= r.new_address.maxNetworksPerKey;
+        this.raise(
+          'new_address',
+          subject,
+          { ip, network, known_networks: seen.knownNetworks, ...(crowded ? { many_networks: true } : {}) },
+          crowded ? HOUR_MS : undefined,
+          crowded ? `${subject}#many_networks` : undefined,
+        );
       }
       if (
         r.dormant_key.enabled &&
