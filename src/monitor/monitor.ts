@@ -14,11 +14,13 @@ import { Registry } from 'prom-client';
 import type { JsonObject } from '../core/event.js';
 import { type Clock, type Logger, silentLogger, systemClock } from '../log/types.js';
 import { AlertStore } from './alert-store.js';
+import { AnonymousFailureFold, type FoldSummary } from './anonymous-fold.js';
 import {
   type AccessInput,
   type AdminRecord,
   type Alert,
   AUDIT_LOG,
+  AUDIT_SERVICE,
   accessToAuditEvent,
   adminEvent,
   alertEvent,
@@ -243,8 +245,26 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     },
   });
 
+  const anonymousFold = new AnonymousFailureFold();
+  const recordFold = (f: FoldSummary) =>
+    recorder.record({
+      action: 'audit.auth_failure.suppressed',
+      actor: { id: 'indelible.monitor', type: 'system' },
+      outcome: 'denied',
+      occurred_at: new Date(f.windowStart).toISOString(),
+      source: { service: AUDIT_SERVICE },
+      metadata: {
+        count: f.suppressed,
+        window_ms: f.windowMs,
+        top_addresses: f.top,
+        other_addresses_count: f.otherAddresses,
+        reason: 'requests without a valid key past the per-address or total limit of individual records',
+      },
+    });
+
   function check(): void {
     if (closed) return;
+    anonymousFold.roll(clock.now(), recordFold);
     try {
       const snapshot = [];
       for (const { name } of engine.listLogs()) {
@@ -306,7 +326,10 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     onAccess(e) {
       if (closed) return;
       try {
-        recorder.record(accessToAuditEvent(e));
+        const anonymous = e.kind === 'auth_failure' && !e.keyId;
+        if (!anonymous || anonymousFold.admit(e.ip ?? '', clock.now(), recordFold)) {
+          recorder.record(accessToAuditEvent(e));
+        }
         if (e.kind === 'auth_failure') metrics.authFailure(e.status);
         rules.observe(e, clock.now());
       } catch (err) {
