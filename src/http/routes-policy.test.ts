@@ -137,11 +137,17 @@ describe('policy routes', () => {
     assert.equal(relAgain.json().code, 'retention.no_legal_hold');
 
     const audit = h.accesses.filter((a) => a.kind === 'admin');
+    // The refused second set and release are recorded too, with their 409.
     assert.deepEqual(
-      audit.map((a) => a.method),
-      ['POST', 'DELETE'],
+      audit.map((a) => [a.method, a.status]),
+      [
+        ['POST', 200],
+        ['POST', 409],
+        ['DELETE', 200],
+        ['DELETE', 409],
+      ],
     );
-    const released = audit[1]!.filter as {
+    const released = audit[2]!.filter as {
       before: { legal_hold: { reason: string } };
       after: { legal_hold: null };
     };

@@ -18,13 +18,13 @@ import {
   applyPolicyUpdate,
   type LogPolicy,
   MAX_REASON_LENGTH,
+  policyLock,
   policyToWire,
   readLogPolicy,
   updateLogPolicy,
   withLegalHold,
   withoutLegalHold,
 } from '../retention/log-policy.js';
-import { KeyedMutex } from '../util/keyed-mutex.js';
 import type { ServerContext } from './context.js';
 import { errors, LogParams } from './schemas.js';
 
@@ -118,9 +118,10 @@ export function policyRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
   const { engine } = ctx;
   const view = (log: string, p: LogPolicy) => ({ log, ...policyToWire(p) });
   const now = () => new Date(engine.clock.now()).toISOString();
-  // One change of a log's policy at a time in this process: concurrent admins queue rather than
-  // race each other's compare-and-swap (which would answer 503 storage.cas_conflict when busy).
-  const changes = new KeyedMutex();
+  // One change of a log's policy at a time in this process (log-policy.ts policyLock): concurrent
+  // admins queue rather than race each other's compare-and-swap (which would answer 503
+  // storage.cas_conflict when busy), and a prune's commit never slips past a hold being set.
+  const changes = policyLock;
 
   return async (app) => {
     app.get(

@@ -12,12 +12,22 @@
  * What is enforced is listed in docs/RETENTION.md: this module stores and validates; pruning after
  * `retention.max` is retention/pruner.ts, archiving and eviction retention/archiver.ts.
  */
+
 import { resolveS3Config } from '../storage/s3/s3-client.js';
 import type { StateStore } from '../storage/types.js';
+import { KeyedMutex } from '../util/keyed-mutex.js';
 import { RetentionError } from './errors.js';
 import { DEFAULT_ARCHIVE_AFTER_MS, DEFAULT_RETENTION_MIN_MS, parseDuration } from './policy.js';
 
 export const POLICY_STATE_KEY = 'policy';
+
+/**
+ * One change of a log's policy — or one prune commit, which must not slip between a legal hold being
+ * set and its taking effect — at a time in this process, per log name: the policy routes change a
+ * policy under it, and the pruner's last policy check and its commit run under it together.
+ */
+export const policyLock = new KeyedMutex();
+
 /** Longest duration accepted for retention (a COMPLIANCE date must stay representable). */
 export const MAX_RETENTION_MS = 100 * 366 * 86_400_000;
 /** Longest legal-hold reason in UTF-16 units (it is copied into `_audit` records). */

@@ -17,7 +17,14 @@ import { sampleEvent } from '../log/test-helpers.js';
 import { verifyStorage } from '../log/verify.js';
 import { findChattr } from '../storage/local/immutable-flag.js';
 import { createLocalDriver } from '../storage/local/local-driver.js';
-import { applyPolicyUpdate, updateLogPolicy, withLegalHold, withoutLegalHold } from './log-policy.js';
+import {
+  applyPolicyUpdate,
+  policyLock,
+  readLogPolicy,
+  updateLogPolicy,
+  withLegalHold,
+  withoutLegalHold,
+} from './log-policy.js';
 import { PRUNE_STATE_KEY, readPruneState } from './prune-state.js';
 import { type PruneDecision, pruneLog } from './pruner.js';
 import { RetentionService } from './retention-service.js';
@@ -300,6 +307,40 @@ test('a legal hold set while a run is in progress stops it before anything is de
     assert.equal(report.minimumIndex, 0);
     assert.notEqual(await dd.engine.blobsOf('acme').get('tile/entries/000'), undefined);
     assert.equal((await readPruneState(dd.engine.stateOf('acme'))).prune, null);
+  } finally {
+    await dd.close();
+  }
+});
+
+test('a legal hold set between the last policy check and the commit waits for the commit (policy lock)', async () => {
+  const { dd, clock } = await setup();
+  try {
+    await setPolicy(dd, { retention: { min: '1s', max: '5s' } });
+    clock.t = T0 + 12_000;
+    let holdSet: Promise<unknown> | undefined;
+    let heldBeforeCommit: boolean | undefined;
+    const report = await pruneLog({
+      engine: dd.engine,
+      log: 'acme',
+      clock,
+      beforeCommit: async () => {
+        // An admin sets a hold now, through the lock every policy change takes.
+        holdSet = policyLock.run('acme', () =>
+          updateLogPolicy(dd.engine.stateOf('acme'), (p) =>
+            withLegalHold(p, 'inquiry', 'test', new Date(clock.t).toISOString()),
+          ),
+        );
+        await new Promise((r) => setTimeout(r, 50));
+        heldBeforeCommit = (await readLogPolicy(dd.engine.stateOf('acme'))).policy.legalHold !== null;
+      },
+    });
+    await holdSet;
+    assert.equal(heldBeforeCommit, false, 'the hold waited: the commit was not made under a hold');
+    assert.equal(report.status, 'pruned');
+    // Set right after the commit, the hold stops what is left: the deletions.
+    assert.notEqual((await readLogPolicy(dd.engine.stateOf('acme'))).policy.legalHold, null);
+    const next = await pruneLog({ engine: dd.engine, log: 'acme', clock });
+    assert.equal(next.status, 'held');
   } finally {
     await dd.close();
   }

@@ -35,7 +35,7 @@ import type { Engine } from '../log/engine.js';
 import { type Clock, type Logger, silentLogger, systemClock } from '../log/types.js';
 import type { StateStore } from '../storage/types.js';
 import { RetentionError } from './errors.js';
-import { type LogPolicy, minRetentionFor, readLogPolicy } from './log-policy.js';
+import { type LogPolicy, minRetentionFor, policyLock, readLogPolicy } from './log-policy.js';
 import { encodePruneState, PRUNE_STATE_KEY, type PruneState, readPruneState } from './prune-state.js';
 import { noteSize } from './sealed-objects.js';
 
@@ -93,6 +93,8 @@ export interface PruneOptions {
   audit?: (log: string, decision: PruneDecision) => void;
   /** Bundles examined per run at most (default 4096, about a million entries). */
   maxBundlesPerRun?: number;
+  /** Test seam: runs under the policy lock, after the last policy check, just before the commit. */
+  beforeCommit?: () => Promise<void>;
 }
 
 interface Progress {
@@ -131,17 +133,25 @@ export async function pruneLog(o: PruneOptions): Promise<PruneReport> {
       const receivedBefore = new Date(now - Math.max(maxMs, policy.retentionMinMs)).toISOString();
       const decision = await decide(o, target, receivedBefore);
       // The scan and the statement take time (bundles read back from S3, a checkpoint to wait for):
-      // what was decided must still be what the policy allows at the commit.
-      const current = (await readLogPolicy(state)).policy;
-      if (current.legalHold !== null) return { ...report, status: 'held' };
-      if (!sameRetention(policy, current)) {
+      // what was decided must still be what the policy allows at the commit. The check and the
+      // commit hold the policy lock, so a hold set in between waits for the commit (and then
+      // stops the deletions) instead of being overtaken by it.
+      const outcome = await policyLock.run(o.log, async () => {
+        const current = (await readLogPolicy(state)).policy;
+        if (current.legalHold !== null) return 'held' as const;
+        if (!sameRetention(policy, current)) return 'policy_changed' as const;
+        await o.beforeCommit?.();
+        return commit(state, version, decision, new Date(clock.now()).toISOString());
+      });
+      if (outcome === 'held') return { ...report, status: 'held' };
+      if (outcome === 'policy_changed') {
         logger.info(
           { log: o.log },
           'retention policy changed during a prune run; nothing pruned, the next run decides again',
         );
         return { ...report, status: 'policy_changed' };
       }
-      prune = await commit(state, version, decision, new Date(clock.now()).toISOString());
+      prune = outcome;
       report.status = 'pruned';
       report.decision = decision;
       report.minimumIndex = target;
