@@ -236,6 +236,16 @@ for (const [i, c] of cases.entries()) {
   });
 }
 
+test('listing alerts (a read of no log) does not count towards bulk_read', async () => {
+  const { monitor } = testMonitor({ rules: { bulk_read: { threshold: 100, windowMs: HOUR } } });
+  for (let i = 0; i < 5; i++)
+    monitor.onAccess(access({ route: '/v1/alerts', log: null, count: 100, filter: { alerts: {} } }));
+  assert.equal(monitor.alerts.list({ rule: 'bulk_read' }).alerts.length, 0);
+  monitor.onAccess(access({ count: 100 }));
+  assert.equal(monitor.alerts.list({ rule: 'bulk_read' }).alerts.length, 1, 'entries of a log still count');
+  await monitor.close();
+});
+
 test('window rules do not count what left the window', async () => {
   const { monitor, clock } = testMonitor({ rules: { bulk_read: { threshold: 100, windowMs: HOUR } } });
   monitor.onAccess(access({ count: 99 }));

@@ -84,7 +84,8 @@ export class AccessRules {
       return;
     }
 
-    if (e.kind === 'read' && r.bulk_read.enabled && count > 0) {
+    // Entries of a log: a listing of alerts (no log) reads no event data and is not a bulk read.
+    if (e.kind === 'read' && r.bulk_read.enabled && count > 0 && typeof e.log === 'string') {
       this.windowRule('bulk_read', this.reads, subject, count, now, log);
     }
     if (e.kind === 'export' && r.large_export.enabled && count > 0) {
