@@ -90,10 +90,17 @@ test('serve --init that cannot listen still prints the admin key of the director
   }
 });
 
-test('service.start in _audit names the version, the address served and the number of logs', async () => {
+test('service.start in _audit names the version, the address, the number of logs and the settings', async () => {
   const dir = join(root, 'lifecycle');
   const admin = await initWithAdminKey(dir);
-  const server = await serve(dir);
+  const secret = 'whsec-0123456789abcdef-never-recorded';
+  const server = await serve(dir, {
+    http: { trustProxy: ['10.0.0.0/8'] },
+    monitor: {
+      rules: { bulk_read: { threshold: 777 }, off_hours: { enabled: false } },
+      webhooks: [{ id: 'soc', url: 'https://hooks.example.com/indelible', secret }],
+    },
+  });
   try {
     type Hit = { event: { action: string; metadata: Record<string, unknown> } };
     const started = await until(async () => {
@@ -103,7 +110,20 @@ test('service.start in _audit names the version, the address served and the numb
       assert.equal(res.status, 200);
       return ((await res.json()) as { events: Hit[] }).events[0];
     }, 10_000);
-    assert.deepEqual(started.event.metadata, { url: server.url, logs: 1, version: VERSION });
+    const { settings, ...rest } = started.event.metadata as { settings: Record<string, unknown> };
+    assert.deepEqual(rest, { url: server.url, logs: 1, version: VERSION });
+    const s = settings as {
+      http: { trustProxy: unknown; publicReads: boolean };
+      monitor: { rules: Record<string, unknown>; webhooks: unknown[] };
+      digest: string;
+    };
+    assert.deepEqual(s.http.trustProxy, ['10.0.0.0/8']);
+    assert.equal(s.http.publicReads, true);
+    assert.equal((s.monitor.rules.bulk_read as { threshold: number }).threshold, 777);
+    assert.equal(s.monitor.rules.off_hours, 'off');
+    assert.deepEqual(s.monitor.webhooks, [{ id: 'soc', host: 'hooks.example.com', events: 'all' }]);
+    assert.match(s.digest, /^[0-9a-f]{64}$/);
+    assert.ok(!JSON.stringify(started).includes(secret), 'no webhook secret');
   } finally {
     await server.stop();
   }

@@ -6,6 +6,7 @@ import { RetentionService } from '../retention/retention-service.js';
 import { VERSION } from '../version.js';
 import { cliActor } from './operator.js';
 import { dataDirOption, UsageError } from './options.js';
+import { settingsSummary } from './settings-summary.js';
 
 /** Parses `HOST:PORT` (IPv6 as `[::1]:7070`). */
 export function parseListen(value: string, source = '--listen'): { host: string; port: number } {
@@ -220,7 +221,12 @@ export function registerServe(program: Command): void {
       const port = bound && typeof bound === 'object' ? bound.port : listen.port;
       const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
       const url = `http://${host}:${port}`;
-      monitor.recordLifecycle('start', { url, logs: dd.engine.listLogs().length, version: VERSION });
+      monitor.recordLifecycle('start', {
+        url,
+        logs: dd.engine.listLogs().length,
+        version: VERSION,
+        settings: settingsSummary(config.http, config.monitor),
+      });
       process.stdout.write(`Indelible is serving ${dir} at ${url}\n`);
       if (adminKey) {
         process.stdout.write(

@@ -89,8 +89,8 @@ export function boundedJson(value: unknown, bounds = CLIENT_BOUNDS, depth = 0): 
   return out;
 }
 
-function boundedObject(value: unknown): JsonObject {
-  const b = boundedJson(value);
+function boundedObject(value: unknown, bounds = CLIENT_BOUNDS): JsonObject {
+  const b = boundedJson(value, bounds);
   return b !== null && typeof b === 'object' && !Array.isArray(b) ? b : {};
 }
 
@@ -211,7 +211,8 @@ export function lifecycleEvent(kind: LifecycleKind, atMs: number, details: unkno
     outcome: 'success',
     occurred_at: new Date(atMs).toISOString(),
     source: { service: AUDIT_SERVICE },
-    metadata: boundedObject(details ?? {}),
+    // The server's own state (the settings it started with): the state bounds, not a client's.
+    metadata: boundedObject(details ?? {}, STATE_BOUNDS),
   };
 }
 
