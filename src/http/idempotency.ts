@@ -20,7 +20,8 @@
  * is replayed as is.
  *
  * A first attempt refused as the client's fault (a 4xx problem) has its intent removed (with the
- * next write, at the end of the event-loop turn), so the key may be used again, perhaps with a
+ * next write, at the end of the event-loop turn, before the 4xx is answered, so that not even a
+ * crash right after the answer keeps the key), so the key may be used again, perhaps with a
  * corrected body; any other failure keeps it, since the attempt may have appended before it failed.
  */
 import type BetterSqlite3 from 'better-sqlite3';
@@ -288,7 +289,10 @@ export function createSqliteIdempotencyStore(
             // the re-run was refused (a limit lowered since).
             if (stored === undefined && isClientError(err)) {
               pending.set(id, { scope, key, record: null });
-              scheduleFlush();
+              // Answered only once the removal is durable: a crash right after the 4xx must not
+              // leave the key taken by an intent whose request was refused (the corrected retry
+              // would get idempotency.mismatch). A failed removal is not the request's error.
+              await commitIntent(id).catch(() => {});
             }
             throw err;
           }
