@@ -246,6 +246,20 @@ test('listing alerts (a read of no log) does not count towards bulk_read', async
   await monitor.close();
 });
 
+test('auth failures spread over one network alert for the network; one address alerts once', async () => {
+  const { monitor } = testMonitor({ rules: { auth_failures: { threshold: 5, windowMs: 5 * MIN } } });
+  const fail = (ip: string) => access({ kind: 'auth_failure', keyId: null, role: null, status: 401, ip });
+  for (let n = 1; n <= 200; n++) monitor.onAccess(fail(`198.51.100.${n}`));
+  for (let i = 0; i < 200; i++) monitor.onAccess(fail(`2001:db8:1:2:${(i + 1).toString(16)}::1`));
+  for (let i = 0; i < 6; i++) monitor.onAccess(fail('203.0.113.9'));
+  const subjects = monitor.alerts
+    .list({ rule: 'auth_failures' })
+    .alerts.map((a) => a.subject)
+    .sort();
+  assert.deepEqual(subjects, ['ip:203.0.113.9', 'net:198.51.100.0/24', 'net:2001:db8:1:2:0:0:0:0/64']);
+  await monitor.close();
+});
+
 test('window rules do not count what left the window', async () => {
   const { monitor, clock } = testMonitor({ rules: { bulk_read: { threshold: 100, windowMs: HOUR } } });
   monitor.onAccess(access({ count: 99 }));

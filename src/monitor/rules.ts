@@ -78,7 +78,22 @@ export class AccessRules {
         );
       }
       if (!r.auth_failures.enabled) return;
-      this.windowRule('auth_failures', this.failures, `ip:${ip}`, 1, now, { ip, route: clip(e.route, 256) });
+      const fromIp = this.windowRule('auth_failures', this.failures, `ip:${ip}`, 1, now, {
+        ip,
+        route: clip(e.route, 256),
+      });
+      // Per network too (the prefixes of new_address): failures spread over a /24 (or the 2^64
+      // addresses of one IPv6 client) would otherwise stay under the threshold of each address.
+      // Only failures of addresses still under it count, so one address does not alert twice; and
+      // only those without a valid key (a key's refusals add up under the key).
+      const network = ip === '' || e.keyId ? undefined : this.networkOf(ip);
+      if (network !== undefined && network !== ip && fromIp < r.auth_failures.threshold) {
+        this.windowRule('auth_failures', this.failures, `net:${network}`, 1, now, {
+          ip,
+          network,
+          route: clip(e.route, 256),
+        });
+      }
       if (e.keyId)
         this.windowRule('auth_failures', this.failures, subject, 1, now, { ip, route: clip(e.route, 256) });
       return;
@@ -118,13 +133,26 @@ export class AccessRules {
     amount: number,
     now: number,
     extra: JsonObject,
-  ): void {
+  ): number {
     const cfg = this.rules[rule];
     const total = window.add(subject, amount, now);
     if (total >= cfg.threshold) {
       const details: JsonObject = { total, threshold: cfg.threshold, window_ms: cfg.windowMs, ...extra };
       this.raise(rule, subject, details, cfg.windowMs);
     }
+    return total;
+  }
+
+  /** The network of an address (new_address's prefixes), cached for the 4,096 last addresses. */
+  private networkOf(ip: string): string {
+    let network = this.networks.get(ip);
+    if (network === undefined) {
+      const r = this.rules.new_address;
+      network = networkOf(ip, r.ipv4PrefixLength, r.ipv6PrefixLength);
+      if (this.networks.size >= 4096) this.networks.clear();
+      this.networks.set(ip, network);
+    }
+    return network;
   }
 
   /** Rules about the key itself: where it is used from, after how long, and at what local time. */
@@ -132,15 +160,7 @@ export class AccessRules {
     const r = this.rules;
     if (r.new_address.enabled || r.dormant_key.enabled) {
       // No address (none could be read): a use of the key, but nothing to compare networks with.
-      let network: string | undefined;
-      if (ip !== '') {
-        network = this.networks.get(ip);
-        if (network === undefined) {
-          network = networkOf(ip, r.new_address.ipv4PrefixLength, r.new_address.ipv6PrefixLength);
-          if (this.networks.size >= 4096) this.networks.clear();
-          this.networks.set(ip, network);
-        }
-      }
+      const network = ip === '' ? undefined : this.networkOf(ip);
       const seen = this.keys.see(clip(keyId, 128), network, now);
       if (r.new_address.enabled && seen.newNetwork && network !== undefined) {
         // Each network is new once, and a second new network is news too: no folding. Except for a
