@@ -243,6 +243,25 @@ describe('policy routes', () => {
     assert.equal((await h.req({ method: 'DELETE', url: hold('other'), key: h.admin })).statusCode, 200);
   });
 
+  it('a key scoped to the log may change its retention but not point its archive at a bucket', async () => {
+    const tenantAdmin = h.key('admin', ['other']);
+    const target = await h.req({
+      method: 'PUT',
+      url: url('other'),
+      key: tenantAdmin,
+      payload: { archive: { target: { bucket: 'someone-elses-bucket', prefix: 'x' } } },
+    });
+    assert.equal(target.statusCode, 403, target.body);
+    assert.equal(target.json().code, 'auth.forbidden');
+    const retention = await h.req({
+      method: 'PUT',
+      url: url('other'),
+      key: tenantAdmin,
+      payload: { retention: { min: '400d' } },
+    });
+    assert.equal(retention.statusCode, 200, retention.body);
+  });
+
   it('404 for a log that does not exist', async () => {
     const res = await h.req({ method: 'GET', url: url('nope'), key: h.admin });
     assert.equal(res.statusCode, 404);

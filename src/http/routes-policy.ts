@@ -156,7 +156,19 @@ export function policyRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
       },
       async (request) => {
         const { log } = request.params;
-        const by = request.apiKey!.id;
+        const key = request.apiKey!;
+        // The target names where the server's own S3 credentials write locked objects: any bucket
+        // they reach, and objects nobody can delete before their lock ends. Only an admin for all
+        // logs may point a log there (a tenant's admin could otherwise fill any such bucket).
+        if (request.body.archive?.target !== undefined && key.logs !== null) {
+          ctx.access(request, { kind: 'auth_failure', status: 403 });
+          throw new AuthError(
+            'auth.forbidden',
+            "changing a log's archive target needs an admin key for all logs",
+            { details: { action: 'archive.target', log, keyId: key.id } },
+          );
+        }
+        const by = key.id;
         const state = engine.stateOf(log);
         const context = { archive: state instanceof PolicyStateStore };
         const { before, after } = await changes.run(log, () =>
