@@ -155,6 +155,27 @@ describe('admin routes', () => {
     assert.equal(h.accesses.length, before);
   });
 
+  it('requests refused by the rate limit are not recorded one by one', async () => {
+    const g = await startHarness({ config: { rateLimit: { ratePerSecond: 0.001, burst: 1 } } });
+    try {
+      await g.createLog('acme');
+      const reader = g.key('reader', ['acme']);
+      const before = g.accesses.length;
+      const statuses: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        statuses.push((await g.req({ method: 'GET', url: '/v1/logs/acme/events', key: reader })).statusCode);
+      }
+      assert.deepEqual([statuses[0], statuses[19]], [200, 429]);
+      assert.deepEqual(
+        g.accesses.slice(before).map((a) => a.status),
+        [200],
+        'one record (the read), not one per 429',
+      );
+    } finally {
+      await g.close();
+    }
+  });
+
   it('the last active all-logs admin key cannot be revoked over the API (409 auth.last_admin)', async () => {
     const g = await startHarness();
     try {

@@ -380,7 +380,10 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
     const route = request.routeUrl ?? '(unmatched)';
     const seconds = reply.elapsedTime / 1000;
     metrics.observeRequest(request.method, route, reply.statusCode, seconds);
-    if (reply.statusCode >= 400 && !request.accessRecorded) recordRefusal(request, reply.statusCode);
+    // Not a 429: a key over its rate limit would otherwise write a record per refused request.
+    if (reply.statusCode >= 400 && reply.statusCode !== 429 && !request.accessRecorded) {
+      recordRefusal(request, reply.statusCode);
+    }
     if (config.accessLog) {
       request.log.info(
         {

@@ -24,8 +24,8 @@ test('the fold admits the first per address and in total, counts the rest, and r
   assert.equal(summaries[0]!.suppressed, 3);
   // Counted by name up to maxAddresses (2): a and c; d beyond it.
   assert.deepEqual(summaries[0]!.top, [
-    { ip: 'a', count: 1 },
-    { ip: 'c', count: 1 },
+    { source: 'a', count: 1 },
+    { source: 'c', count: 1 },
   ]);
   assert.equal(summaries[0]!.otherAddresses, 1);
   // A new window admits again; a quiet window reports nothing.
@@ -58,10 +58,28 @@ test('a flood of anonymous 401s makes a bounded number of _audit records, and st
   );
   assert.equal(summaries.length, 1);
   assert.equal(summaries[0]!.metadata.count, 4900);
-  assert.deepEqual((summaries[0]!.metadata.top_addresses as Array<{ ip: string }>)[0]!.ip, '203.0.113.7');
+  assert.deepEqual(
+    (summaries[0]!.metadata.top_sources as Array<{ source: string }>)[0]!.source,
+    '203.0.113.7',
+  );
   assert.ok(
     monitor.alerts.list({ rule: 'auth_failures' }).alerts.some((a) => a.subject === 'ip:203.0.113.7'),
     'the rule saw every failure',
   );
   await monitor.close();
+});
+
+test("a revoked key's refusals are folded per key; the last window's summary is written at close", async () => {
+  const { monitor, engine } = testMonitor();
+  for (let i = 0; i < 500; i++) {
+    monitor.onAccess(
+      access({ kind: 'auth_failure', keyId: 'key_gone', status: 401, filter: { reason: 'revoked_key' } }),
+    );
+  }
+  await monitor.close(); // no minute passed: the summary comes from close()
+  const events = engine.appended as Array<{ action: string; metadata: Record<string, unknown> }>;
+  assert.equal(events.filter((e) => e.action === 'audit.auth_failure').length, 10);
+  const summary = events.find((e) => e.action === 'audit.auth_failure.suppressed');
+  assert.equal(summary?.metadata.count, 490);
+  assert.deepEqual(summary?.metadata.top_sources, [{ source: 'key:key_gone', count: 490 }]);
 });

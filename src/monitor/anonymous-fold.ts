@@ -1,5 +1,5 @@
 /**
- * Requests without a valid key cost nothing to send, and each refused one was an `_audit` record
+ * Requests without a valid key (or with a revoked one) cost nothing to send, and each refused one was an `_audit` record
  * (≈ 3 KB on disk with its index rows, kept at least a year): a flood of them could fill the disk
  * (review H, review J: 5,000 requests added 14.6 MiB). This fold records the first few per address
  * per minute one by one, counts the rest, and turns the counts into one summary record per minute
@@ -25,9 +25,9 @@ export interface FoldSummary {
   windowStart: number;
   windowMs: number;
   suppressed: number;
-  /** The addresses with the most suppressed failures, most first (at most 20). */
-  top: Array<{ ip: string; count: number }>;
-  /** Suppressed failures from addresses beyond `maxAddresses`. */
+  /** The sources (addresses, or `key:<id>` for a revoked key) with the most suppressed failures, most first (at most 20). */
+  top: Array<{ source: string; count: number }>;
+  /** Suppressed failures from sources beyond `maxAddresses`. */
   otherAddresses: number;
 }
 
@@ -45,9 +45,9 @@ export class AnonymousFailureFold {
    * Whether this anonymous failure is recorded one by one. When a new window starts, `onSummary`
    * gets what the previous one folded (if anything).
    */
-  admit(ip: string, now: number, onSummary: (s: FoldSummary) => void): boolean {
+  admit(source: string, now: number, onSummary: (s: FoldSummary) => void): boolean {
     this.roll(now, onSummary);
-    const address = clip(ip, 64);
+    const address = clip(source, 160);
     const n = (this.#perAddress.get(address) ?? 0) + 1;
     if (n <= this.limits.perAddress && this.#recorded < this.limits.total) {
       if (this.#perAddress.size < this.limits.maxAddresses || this.#perAddress.has(address)) {
@@ -66,11 +66,12 @@ export class AnonymousFailureFold {
   /** Closes the window if it is over (also called by the periodic check, so a quiet spell reports). */
   roll(now: number, onSummary: (s: FoldSummary) => void): void {
     if (now - this.#start < this.limits.windowMs) return;
+    const closing = now === Number.POSITIVE_INFINITY;
     if (this.#suppressedTotal > 0) {
       const top = [...this.#suppressed]
         .sort((a, b) => b[1] - a[1])
         .slice(0, 20)
-        .map(([ip, count]) => ({ ip, count }));
+        .map(([source, count]) => ({ source, count }));
       onSummary({
         windowStart: this.#start,
         windowMs: this.limits.windowMs,
@@ -79,7 +80,7 @@ export class AnonymousFailureFold {
         otherAddresses: this.#other,
       });
     }
-    this.#start = now;
+    this.#start = closing ? this.#start : now;
     this.#recorded = 0;
     this.#perAddress.clear();
     this.#suppressed.clear();

@@ -256,9 +256,10 @@ export function createMonitor(deps: MonitorDeps): Monitor {
       metadata: {
         count: f.suppressed,
         window_ms: f.windowMs,
-        top_addresses: f.top,
-        other_addresses_count: f.otherAddresses,
-        reason: 'requests without a valid key past the per-address or total limit of individual records',
+        top_sources: f.top,
+        other_sources_count: f.otherAddresses,
+        reason:
+          'requests without a valid key (or with a revoked one) past the per-source or total limit of individual records',
       },
     });
 
@@ -326,8 +327,12 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     onAccess(e) {
       if (closed) return;
       try {
-        const anonymous = e.kind === 'auth_failure' && !e.keyId;
-        if (!anonymous || anonymousFold.admit(e.ip ?? '', clock.now(), recordFold)) {
+        // Refusals that cost the sender nothing — no valid key, or a revoked one (it is refused
+        // before any rate limit) — are folded past a few per minute and source.
+        const revoked = (e.filter as { reason?: unknown } | null)?.reason === 'revoked_key';
+        const foldable = e.kind === 'auth_failure' && (!e.keyId || revoked);
+        const source = e.keyId ? `key:${e.keyId}` : (e.ip ?? '');
+        if (!foldable || anonymousFold.admit(source, clock.now(), recordFold)) {
           recorder.record(accessToAuditEvent(e));
         }
         if (e.kind === 'auth_failure') metrics.authFailure(e.status);
@@ -385,6 +390,8 @@ export function createMonitor(deps: MonitorDeps): Monitor {
         logger.error({ err }, 'persisting key sightings failed');
       }
       await Promise.all(deliverers.map((d) => d.close()));
+      // The last window's folded refusals would otherwise leave no trace.
+      anonymousFold.roll(Number.POSITIVE_INFINITY, recordFold);
       await recorder.close();
     },
   };

@@ -113,6 +113,9 @@ test('events _audit cannot take by the close are written to the server log, not 
   await assert.rejects(r.close());
   const last = logged.at(-1)!;
   assert.match(last.msg, /3 access events could not be recorded in _audit/);
+  // A flush after that (an admin answer waiting for its record, review M) returns instead of spinning.
+  r.record(ev(9));
+  await r.flush();
   assert.deepEqual(
     (last.obj.audit_events as Array<{ metadata: { request_id: string } }>).map((e) => e.metadata.request_id),
     ['r0', 'r1', 'r2'],

@@ -55,6 +55,9 @@ export interface RecorderOptions {
 
 const MAX_RETRY_MS = 5_000;
 
+/** Events per server-log line when the recorder hands its queue to the log at close. */
+const SPILL_LINE_EVENTS = 1000;
+
 export class AuditRecorder {
   private queue: AuditEvent[] = [];
   /** Sequence number of the last event recorded, and of the last one durably appended. */
@@ -105,7 +108,8 @@ export class AuditRecorder {
   /** Appends everything recorded before this call; rejects with the append error if that fails. */
   async flush(): Promise<void> {
     const target = this.recorded;
-    while (this.appended < target) {
+    // Closed: whatever was left went to the server log (close()); nothing will be appended again.
+    while (this.appended < target && !this.closed) {
       this.lastError = undefined;
       await this.pump();
       if (this.appended < target && this.lastError !== undefined) throw this.lastError;
@@ -121,14 +125,18 @@ export class AuditRecorder {
       this.timers.clearTimeout(this.timer);
       this.timer = undefined;
       await this.running?.catch(() => {});
-      // `_audit` could not take them (its storage failed): the server log is the last place left.
-      if (this.queue.length > 0) {
+      // `_audit` could not take them (its storage failed): the server log is the last place left,
+      // in lines of at most 1,000 events (log shippers split or drop giant lines).
+      const left = this.queue.length;
+      for (let i = 0; i < left; i += SPILL_LINE_EVENTS) {
+        const part = this.queue.slice(i, i + SPILL_LINE_EVENTS);
         this.opts.logger.error(
-          { audit_events: this.queue, dropped: this.droppedSince },
-          `${this.queue.length} access events could not be recorded in _audit; they are in this log line`,
+          { audit_events: part, part: i / SPILL_LINE_EVENTS + 1, dropped: this.droppedSince },
+          `${left} access events could not be recorded in _audit; events ${i + 1}..${i + part.length} are in this log line`,
         );
-        this.queue = [];
       }
+      this.queue = [];
+      this.appended = this.recorded; // accounted for: in the server log
     }
   }
 
