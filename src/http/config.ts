@@ -57,7 +57,8 @@ export interface HttpConfig {
   shutdownGraceMs: number;
   /**
    * An export whose client takes nothing for this long (ms) has its connection closed and is recorded
-   * as incomplete. Default 60,000; 0 turns it off.
+   * as incomplete. Progress is seen through the kernel's socket buffers, which hold megabytes and
+   * drain in steps, so this is meant in minutes. Default 300,000; 0 turns it off.
    */
   exportIdleTimeoutMs: number;
   /**
@@ -82,7 +83,7 @@ export const defaultHttpConfig: Readonly<HttpConfig> = Object.freeze({
   accessLog: true,
   drainMs: 0,
   shutdownGraceMs: 10_000,
-  exportIdleTimeoutMs: 60_000,
+  exportIdleTimeoutMs: 300_000,
   requestTimeoutMs: 120_000,
 });
 

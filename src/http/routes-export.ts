@@ -23,6 +23,7 @@
  * checkpoint is fixed (integrating if needed) before the first line, so the export streams without
  * buffering while appends continue.
  */
+import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { AuthError } from '../auth/errors.js';
@@ -252,14 +253,29 @@ export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
         if (reply.raw.closed) record();
         else {
           const res = reply.raw;
-          // A client that stops reading stops pulling chunks: after exportIdleTimeoutMs without one,
-          // its connection is closed.
+          // A client that reads nothing for exportIdleTimeoutMs loses the connection. Progress is the
+          // socket moving data (new bytes written to it, or libuv's write queue shrinking as the
+          // kernel takes them: a client that reads lets both move, one that stalls neither — the
+          // end of an export can sit in one big queued write that drains slowly), or the server
+          // producing a chunk (a slow read of the log's storage is not the client's fault).
           const idleMs = config.exportIdleTimeoutMs;
+          const flushed = () => {
+            const socket = res.socket as (Socket & { _handle?: { writeQueueSize?: number } }) | null;
+            return socket === null ? '' : `${socket.bytesWritten}:${socket._handle?.writeQueueSize ?? 0}`;
+          };
+          let lastFlushed = flushed();
+          let movedAt = Date.now();
           const watch =
             idleMs > 0
               ? setInterval(
                   () => {
-                    if (Date.now() - progress.activeAt > idleMs) res.destroy();
+                    const now = Date.now();
+                    const f = flushed();
+                    if (f !== lastFlushed) {
+                      lastFlushed = f;
+                      movedAt = now;
+                    }
+                    if (now - Math.max(movedAt, progress.activeAt) > idleMs) res.destroy();
                   },
                   Math.max(10, idleMs / 4),
                 ).unref()
