@@ -264,29 +264,26 @@ export async function takeLock(
   await writeDurably(dir, basename(mine), me);
   try {
     for (let attempt = 0; attempt < 5; attempt++) {
-      try {
-        await link(mine, path);
-        return;
-      } catch (err) {
-        if ((err as { code?: unknown }).code !== 'EEXIST') throw err;
+      if (await createFrom(mine, path, me)) return;
+      let holder = await readFile(path, 'utf8').catch(ifMissing(undefined));
+      if (holder === '') {
+        // Being written (a file system without hard links), or its writer died there: look again.
+        await new Promise((r) => setTimeout(r, 50));
+        holder = await readFile(path, 'utf8').catch(ifMissing(undefined));
       }
-      const holder = await readFile(path, 'utf8').catch(ifMissing(undefined));
       if (holder === undefined) continue; // released meanwhile
       assertStale(dir, path, holder);
       await options.afterRead?.();
       const token = `${path}.takeover-${createHash('sha256').update(holder).digest('hex').slice(0, 16)}`;
-      try {
-        await writeFile(token, me, { flag: 'wx', mode: 0o600 });
-      } catch (err) {
-        if ((err as { code?: unknown }).code !== 'EEXIST') throw err;
+      if (!(await createFrom(mine, token, me))) {
         const taker = await readFile(token, 'utf8').catch(ifMissing(undefined));
         if (taker === undefined) continue; // that takeover just ended: look again
         const pid = liveHolder(taker);
         throw new ClientError(
           'client.spool_locked',
-          pid === undefined
+          pid === undefined && taker !== ''
             ? `spool ${dir}: a takeover of its stale lock was left unfinished by a process that is gone; remove ${token}`
-            : `spool ${dir} is being taken over by process ${pid}`,
+            : `spool ${dir} is being taken over by process ${pid ?? '(starting)'}`,
           { details: { token } },
         );
       }
@@ -302,6 +299,30 @@ export async function takeLock(
     throw new ClientError('client.spool_locked', `could not take the lock of spool ${dir}`);
   } finally {
     await unlink(mine).catch(ifMissing(undefined));
+  }
+}
+
+/**
+ * Creates `path` holding `text` (the content of the written file `from`) unless it exists (false).
+ * A hard link makes it appear complete, never empty; where the file system has no hard links (some
+ * network and FUSE file systems), an exclusive create and write, whose brief empty state readers
+ * of a lock treat as held.
+ */
+async function createFrom(from: string, path: string, text: string): Promise<boolean> {
+  try {
+    await link(from, path);
+    return true;
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code === 'EEXIST') return false;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw err;
+  }
+  try {
+    await writeFile(path, text, { flag: 'wx', mode: 0o600 });
+    return true;
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'EEXIST') return false;
+    throw err;
   }
 }
 

@@ -88,6 +88,13 @@ export interface BuildServerDeps {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+/** `203.0.113.7:51234` → `203.0.113.7`, `[2001:db8::1]:443` → `2001:db8::1`; undefined for anything else. */
+function withoutPort(value: string): string | undefined {
+  const m = /^(?:\[([^\]]+)\]|([0-9.]+)):[0-9]{1,5}$/.exec(value);
+  const address = m?.[1] ?? m?.[2];
+  return address !== undefined && isIP(address) !== 0 ? address : undefined;
+}
+
 /** Route actions whose requests are not audited (appends are in the log itself; public reads). */
 const UNAUDITED: ReadonlySet<string> = new Set([
   'none',
@@ -367,9 +374,11 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
   });
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
-    // Behind a proxy the address comes from a header: anything but an IP there is not believed.
+    // Behind a proxy the address comes from a header: anything but an IP (some proxies append
+    // `ip:port`, kept without the port) is not believed.
     const ip = request.ip ?? '';
-    request.clientIp = !config.trustProxy || isIP(ip) !== 0 ? ip : (request.socket.remoteAddress ?? '');
+    request.clientIp =
+      !config.trustProxy || isIP(ip) !== 0 ? ip : (withoutPort(ip) ?? request.socket.remoteAddress ?? '');
     const url = request.url;
     if (state.closing && url !== '/healthz' && url !== '/readyz') {
       return done(new HttpError('server.shutting_down', 'the server is shutting down; retry shortly'));

@@ -55,6 +55,12 @@ test('a list of proxies: the right-most address not in it; a peer not in it is t
   assert.equal(await addressSeen(list, '198.51.100.99', '203.0.113.66'), '198.51.100.99');
 });
 
+test('a forwarded ip:port (some proxies append one) is taken without its port', async () => {
+  assert.equal(await addressSeen(true, PROXY, '203.0.113.66, 198.51.100.7:51234'), '198.51.100.7');
+  assert.equal(await addressSeen(true, PROXY, '[2001:db8::7]:443'), '2001:db8::7');
+  assert.equal(await addressSeen(true, PROXY, 'host.example:80'), PROXY);
+});
+
 test('a forwarded value that is not an IP is not believed', async () => {
   assert.equal(await addressSeen(true, PROXY, '<img src=x onerror=alert(1)>'), PROXY);
   assert.equal(await addressSeen(['10.0.0.0/8'], PROXY, 'unknown'), PROXY);
