@@ -365,7 +365,9 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
     state.closing = true;
     // Node stops enforcing requestTimeout once the server closes, and Fastify waits for requests in
     // flight: a slow client could hold the shutdown for ever. Past the grace every connection is cut
-    // (an export is then recorded as incomplete). The timer alone keeps nothing alive.
+    // (an export is then recorded as incomplete) and close() returns; a handler still running then
+    // finishes against a closing engine (an append already durable stays so; its client, cut off,
+    // retries with its Idempotency-Key). The timer alone keeps nothing alive.
     setTimeout(() => app.server.closeAllConnections(), config.shutdownGraceMs).unref();
   });
   app.addHook('onClose', async () => {

@@ -325,7 +325,11 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     metrics,
     registry,
     onAccess(e) {
-      if (closed) return;
+      if (closed) {
+        // A request the shutdown cut, finishing after the monitor closed: the server log keeps it.
+        logger.warn({ audit_event: accessToAuditEvent(e) }, 'access after the self-audit closed');
+        return;
+      }
       try {
         // Refusals that cost the sender nothing — no valid key, or a revoked one (it is refused
         // before any rate limit) — are folded past a few per minute and source.
