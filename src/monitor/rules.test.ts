@@ -260,6 +260,19 @@ test('auth failures spread over one network alert for the network; one address a
   await monitor.close();
 });
 
+test('enumeration counts distinct actor, target and q filters together (q= evaded it)', async () => {
+  const { monitor } = testMonitor({ rules: { enumeration: { threshold: 5, windowMs: HOUR } } });
+  const search = (filter: Record<string, string>) => monitor.onAccess(access({ filter }));
+  for (const q of ['user0', 'user1', 'user2']) search({ q });
+  search({ target: 'doc-1' });
+  search({ q: 'user0' }); // the same again: not a new one
+  assert.equal(monitor.alerts.list({ rule: 'enumeration' }).alerts.length, 0);
+  search({ actor: 'alice' });
+  const [alert] = monitor.alerts.list({ rule: 'enumeration' }).alerts;
+  assert.equal(alert?.details.distinct_filters, 5);
+  await monitor.close();
+});
+
 test('window rules do not count what left the window', async () => {
   const { monitor, clock } = testMonitor({ rules: { bulk_read: { threshold: 100, windowMs: HOUR } } });
   monitor.onAccess(access({ count: 99 }));

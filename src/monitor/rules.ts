@@ -106,15 +106,22 @@ export class AccessRules {
     if (e.kind === 'export' && r.large_export.enabled && count > 0) {
       this.windowRule('large_export', this.exports, subject, count, now, log);
     }
-    const actor = e.filter?.actor;
-    if ((e.kind === 'read' || e.kind === 'export') && r.enumeration.enabled && typeof actor === 'string') {
-      const distinct = this.actors.add(subject, clip(actor, 256), now);
+    // Who or what a search singles out: an actor, a target, or free text (which finds the same
+    // people: q=user17 evaded a rule that counted actor= alone). Distinct values, all together.
+    const named = (['actor', 'target', 'q'] as const)
+      .map((k) =>
+        typeof e.filter?.[k] === 'string' ? `${k}=${clip(e.filter[k] as string, 256)}` : undefined,
+      )
+      .filter((v) => v !== undefined);
+    if ((e.kind === 'read' || e.kind === 'export') && r.enumeration.enabled && named.length > 0) {
+      let distinct = 0;
+      for (const value of named) distinct = this.actors.add(subject, value, now);
       if (distinct >= r.enumeration.threshold) {
         this.raise(
           'enumeration',
           subject,
           {
-            distinct_actors: distinct,
+            distinct_filters: distinct,
             threshold: r.enumeration.threshold,
             window_ms: r.enumeration.windowMs,
             ...log,
