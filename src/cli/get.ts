@@ -124,7 +124,8 @@ export function registerGet(program: Command): void {
       const verifier = opts.verify ? verifierKeyOption(opts.key) : undefined;
       const note = await remoteClient(opts).checkpoint(log);
       // Unverified, the body is only what the server claims; verified, the signature binds it.
-      const cp = verifier === undefined ? unverifiedCheckpoint(note) : openCheckpoint(note, verifier);
+      const cp =
+        verifier === undefined ? unverifiedCheckpoint(note) : openCheckpoint(note, verifier, verifier.name);
       if (opts.json) {
         printJson({
           checkpoint: note,

@@ -69,3 +69,34 @@ test("verify --receipt: a checkpoint for another origin than the key's name fail
     assert.equal((JSON.parse(bad.stdout) as { code: string }).code, 'receipt.origin_mismatch');
   }
 });
+
+test('checkpoint --verify: a checkpoint for another origin than the key names fails', async () => {
+  const { createServer } = await import('node:http');
+  let origin = NAME;
+  const server = createServer((_req, res) => {
+    res.setHeader('content-type', 'text/plain; charset=utf-8');
+    res.end(signCheckpoint({ origin, size: 0, rootHash: EMPTY_ROOT, extensions: [] }, signer));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  const run = () =>
+    cli([
+      'checkpoint',
+      '--log',
+      'acme',
+      '--url',
+      `http://127.0.0.1:${port}`,
+      '--verify',
+      '--key',
+      keys.verifierKey,
+    ]);
+  try {
+    assert.equal((await run()).status, 0);
+    origin = 'indelible.local/test/other';
+    const other = await run();
+    assert.equal(other.status, 1, other.stderr);
+    assert.match(other.stderr, /origin/);
+  } finally {
+    server.close();
+  }
+});
