@@ -95,7 +95,12 @@ describe('VerifiedReader', () => {
     const entryLie = new IndelibleClient({
       url: a.url,
       apiKey: a.adminKey,
-      fetch: rewrite(/\/entries\/10$/, (t) => t.replace('d10', 'd11')),
+      // The target id inside the record text (escaped in the JSON answer): a bare 'd10' could be
+      // part of a random id or a hash, whose change the reader would never see as a lie.
+      fetch: rewrite(/\/entries\/10$/, (t) => {
+        assert.ok(t.includes('\\"d10\\"'), t);
+        return t.replace('\\"d10\\"', '\\"d11\\"');
+      }),
     });
     await assert.rejects(
       new VerifiedReader({ client: entryLie, log: 'acme', verifierKey: vkey }).entry(10),
