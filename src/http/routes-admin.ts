@@ -107,7 +107,7 @@ export function adminRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
       async (request) => {
         const key = request.apiKey!;
         const { log } = request.params;
-        if (!inScope(key, log)) throw forbiddenLog(ctx, request, key, log);
+        if (!inScope(key, log)) throw forbiddenLog(key, log);
         return infoOf(engine.info(log));
       },
     );
@@ -192,13 +192,8 @@ export function adminRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
 
 const isAllLogsAdmin = (k: ApiKeyInfo) => k.role === 'admin' && k.logs === null;
 
-function forbiddenLog(
-  ctx: ServerContext,
-  request: Parameters<ServerContext['access']>[0],
-  key: ApiKeyInfo,
-  log: string,
-): AuthError {
-  ctx.access(request, { kind: 'auth_failure', status: 403 });
+/** A log outside the key's scope (recorded as a refusal by server.ts, like any 403). */
+function forbiddenLog(key: ApiKeyInfo, log: string): AuthError {
   return new AuthError('auth.forbidden', `this key may not read ${log}`, {
     details: { action: 'logs.list', log, keyId: key.id },
   });

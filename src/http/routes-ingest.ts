@@ -98,9 +98,8 @@ export function ingestRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
       async (request, reply) => {
         const name = request.params.log;
         if (name.startsWith('_')) {
-          // System logs (`_audit`) are written by the server alone, whatever a key's scope says. An
-          // attempt is recorded (and counts for the auth-failure rule), as any refused request.
-          ctx.access(request, { kind: 'auth_failure', status: 403 });
+          // System logs (`_audit`) are written by the server alone, whatever a key's scope says. The
+          // attempt is recorded like any refused request (server.ts recordRefusal).
           throw new AuthError('auth.forbidden', `the system log ${name} is written by the server only`, {
             details: { action: 'events.append', log: name },
           });

@@ -13,6 +13,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { AuthError } from '../auth/errors.js';
+import type { ApiKeyInfo } from '../auth/types.js';
 import { PolicyStateStore } from '../retention/archived-driver.js';
 import {
   applyPolicyUpdate,
@@ -160,13 +161,8 @@ export function policyRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
         // The target names where the server's own S3 credentials write locked objects: any bucket
         // they reach, and objects nobody can delete before their lock ends. Only an admin for all
         // logs may point a log there (a tenant's admin could otherwise fill any such bucket).
-        if (request.body.archive?.target !== undefined && key.logs !== null) {
-          ctx.access(request, { kind: 'auth_failure', status: 403 });
-          throw new AuthError(
-            'auth.forbidden',
-            "changing a log's archive target needs an admin key for all logs",
-            { details: { action: 'archive.target', log, keyId: key.id } },
-          );
+        if (request.body.archive?.target !== undefined) {
+          requireAllLogs(key, log, 'archive.target', "changing a log's archive target");
         }
         const by = key.id;
         const state = engine.stateOf(log);
@@ -227,14 +223,12 @@ export function policyRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
         const { log } = request.params;
         const key = request.apiKey!;
         // A tenant's own admin may be the party under investigation: it may set a hold, not lift one.
-        if (key.logs !== null) {
-          ctx.access(request, { kind: 'auth_failure', status: 403 });
-          throw new AuthError(
-            'auth.forbidden',
-            'releasing a legal hold needs an admin key for all logs (a key scoped to some logs may set one, not lift it)',
-            { details: { action: 'legal_hold.release', log, keyId: key.id } },
-          );
-        }
+        requireAllLogs(
+          key,
+          log,
+          'legal_hold.release',
+          'releasing a legal hold (a key scoped to some logs may set one, not lift it)',
+        );
         const by = key.id;
         const { before, after } = await changes.run(log, () =>
           updateLogPolicy(engine.stateOf(log), (current) => withoutLegalHold(current, by, now())),
@@ -248,4 +242,15 @@ export function policyRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
       },
     );
   };
+}
+
+/**
+ * Some changes of one log's policy reach beyond it, so its own (scoped) admin may not make them:
+ * 403 `auth.forbidden` (recorded as a refusal by server.ts, like any 403).
+ */
+function requireAllLogs(key: ApiKeyInfo, log: string, action: string, what: string): void {
+  if (key.logs === null) return;
+  throw new AuthError('auth.forbidden', `${what} needs an admin key for all logs`, {
+    details: { action, log, keyId: key.id },
+  });
 }

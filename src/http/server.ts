@@ -211,7 +211,7 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
 
   /**
    * A request a key made that ended in an error and recorded nothing (a 404 probe, a 409 on a
-   * duplicate log, a failed revocation, a 500): recorded with its status, so `_audit` shows what a
+   * duplicate log, a failed revocation, a 403 from a handler, a 500): recorded with its status, so `_audit` shows what a
    * key tried and failed to do (outcome `failure`, `denied` or `error`). Requests without a valid
    * key are recorded by the auth hook already; appends and public reads are not audited at all.
    */
@@ -224,7 +224,9 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
     } catch {
       action = undefined;
     }
-    if (action === undefined || UNAUDITED.has(action)) return;
+    // A refusal (401/403) is recorded whatever the route: even an append, refused in its handler
+    // (a system log), is an attempt worth a record.
+    if (action === undefined || (UNAUDITED.has(action) && status !== 401 && status !== 403)) return;
     const kind =
       status === 401 || status === 403
         ? 'auth_failure'
