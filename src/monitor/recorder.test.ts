@@ -32,7 +32,10 @@ class CountingEngine {
   }
 }
 
-function recorder(engine: CountingEngine, over: { maxBatchEvents?: number; maxQueuedEvents?: number } = {}) {
+function recorder(
+  engine: CountingEngine,
+  over: { maxBatchEvents?: number; maxQueuedEvents?: number; logger?: typeof silentLogger } = {},
+) {
   const failures: unknown[] = [];
   const r = new AuditRecorder({
     engine,
@@ -41,7 +44,7 @@ function recorder(engine: CountingEngine, over: { maxBatchEvents?: number; maxQu
     maxBatchEvents: over.maxBatchEvents ?? 500,
     maxQueuedEvents: over.maxQueuedEvents ?? 100_000,
     clock: new ManualClock(),
-    logger: silentLogger,
+    logger: over.logger ?? silentLogger,
     onFailure: (err) => failures.push(err),
   });
   return { r, failures };
@@ -98,16 +101,7 @@ test('events _audit cannot take by the close are written to the server log, not 
     ...silentLogger,
     error: (obj: Record<string, unknown>, msg: string) => logged.push({ obj, msg }),
   } as typeof silentLogger;
-  const r = new AuditRecorder({
-    engine,
-    log: '_audit',
-    flushIntervalMs: 60_000,
-    maxBatchEvents: 500,
-    maxQueuedEvents: 100_000,
-    clock: new ManualClock(),
-    logger,
-    onFailure: () => {},
-  });
+  const { r } = recorder(engine, { logger });
   for (let i = 0; i < 3; i++) r.record(ev(i));
   engine.failNext = 1_000; // `_audit`'s storage failed for good
   await assert.rejects(r.close());
