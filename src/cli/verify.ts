@@ -180,7 +180,8 @@ async function verifyData(opts: VerifyOptions): Promise<void> {
       `note: ${dir} is on a read-only file system; verifying it without taking its lock\n`,
     );
   }
-  const driver = await createLocalDriver({ root: dir, lock: !readOnly });
+  // Verifying changes nothing: the temporary files a crash left stay for the server to remove.
+  const driver = await createLocalDriver({ root: dir, lock: !readOnly, sweepLeftoverTemps: false });
   const tty = process.stderr.isTTY;
   try {
     // A pinned key for a log the directory does not hold pins nothing: a typo must not pass.

@@ -5,9 +5,9 @@
 // `npm run test:crash` soaks longer).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { initDataDir, openDataDir } from '../app/data-dir.js';
@@ -101,8 +101,16 @@ test(`SIGKILL during ingest ${KILLS} times: no acknowledged entry lost, checkpoi
     const reports = await verifyStorage(driver);
     const crash = reports.find((r) => r.log === 'crash');
     assert.ok(crash && crash.treeSize >= acked.size);
+    // The temporary files of writes that kills interrupted are gone once the open's sweep is done
+    // (but the LOCK's, which the sweep leaves to whoever may be taking the lock).
+    const sweep = await driver.leftoverTempSweep;
+    const temps = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter(
+      (p) => basename(p).startsWith('.#') && !p.startsWith('.#LOCK.'),
+    );
+    assert.deepEqual(temps, []);
     t.diagnostic(
-      `${KILLS} kills, ${acked.size} acknowledged entries, ${checkpoints.size} checkpoints observed`,
+      `${KILLS} kills, ${acked.size} acknowledged entries, ${checkpoints.size} checkpoints observed, ` +
+        `${sweep?.removed} leftover temporary files removed at the last open`,
     );
   } finally {
     await driver.close();

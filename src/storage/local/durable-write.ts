@@ -102,11 +102,28 @@ async function syncFolder(dir: string): Promise<void> {
 
 let tempCounter = 0;
 
+/**
+ * This process's mark in its temporary names. The pid alone repeats across restarts (a server in a
+ * container is pid 1 every time), so it comes with random bits: a name without this mark was left
+ * by another process.
+ */
+const INSTANCE = `${process.pid}-${randomBytes(4).toString('hex')}`;
+
 /** A temporary name beside `path` that no key can collide with (contains `#`). */
 export function tempPathFor(path: string): string {
   tempCounter = (tempCounter + 1) % Number.MAX_SAFE_INTEGER;
-  const unique = `${process.pid}.${tempCounter}.${randomBytes(4).toString('hex')}`;
-  return join(dirname(path), `.#${basename(path)}.${unique}`);
+  return join(dirname(path), `.#${basename(path)}.${INSTANCE}.${tempCounter}`);
+}
+
+/** Temporary names of tempPathFor: `.#<name>.<pid>-<hex8>.<n>`, or `.#<name>.<pid>.<n>.<hex8>` (before 2026-11-30). */
+const TEMP_NAME = /^\.#.+\.(?:\d+-[0-9a-f]{8}\.\d+|\d+\.\d+\.[0-9a-f]{8})$/;
+
+/**
+ * Whether `name` is a temporary file of tempPathFor that no write of this process can be using: one
+ * that a process which died mid-write (a crash, a kill) left behind.
+ */
+export function isLeftoverTempName(name: string): boolean {
+  return TEMP_NAME.test(name) && !name.includes(`.${INSTANCE}.`);
 }
 
 /**

@@ -24,6 +24,7 @@ import { type LocalJournal, openLocalJournal, scanLocalJournal } from './journal
 import { type StorageLogger, stderrLogger } from './logger.js';
 import { Gate } from './serial.js';
 import { LocalStateStore } from './state-store.js';
+import { sweepLeftoverTemps, type TempSweepResult } from './temp-sweep.js';
 
 export interface LocalDriverOptions {
   /** The data directory; created if missing. */
@@ -45,6 +46,11 @@ export interface LocalDriverOptions {
    * `storage.locked` while a live process holds the lock (a read-only view of a live directory).
    */
   lock?: boolean;
+  /**
+   * False: leave the temporary files of interrupted writes (temp-sweep.ts) in place, for a caller
+   * that must not change the directory (`indelible verify`). Default true; never with `lock: false`.
+   */
+  sweepLeftoverTemps?: boolean;
 }
 
 export const DEFAULT_JOURNAL_SEGMENT_BYTES = 64 * 1024 * 1024;
@@ -83,7 +89,10 @@ export async function createLocalDriver(options: LocalDriverOptions): Promise<Lo
   }
   const chattr = await findChattr(options.chattr);
   const flag = new ImmutableFlag(options.immutableFlag === true, chattr, logger);
-  return new LocalDriver({ root, lock, folders, flag, logger, segmentBytes });
+  const driver = new LocalDriver({ root, lock, folders, flag, logger, segmentBytes });
+  // Without the lock another process may be writing; a read-only file system removes nothing anyway.
+  if (options.lock !== false && options.sweepLeftoverTemps !== false) driver.sweepLeftoverTemps();
+  return driver;
 }
 
 const NO_LOCK: DataDirLock = { path: '', release: async () => {} };
@@ -104,6 +113,7 @@ export class LocalDriver implements StorageDriver {
   readonly #mutex = new KeyedMutex();
   readonly #logs = new Map<string, LogStorage>();
   readonly #journals = new Map<string, LocalJournal>();
+  #sweep: Promise<TempSweepResult | undefined> = Promise.resolve(undefined);
 
   constructor(parts: DriverParts) {
     this.root = parts.root;
@@ -113,6 +123,38 @@ export class LocalDriver implements StorageDriver {
   /** Whether sealed files get the immutable flag (false after a warning, or when not requested). */
   get immutableFlagActive(): boolean {
     return this.#parts.flag.enabled;
+  }
+
+  /**
+   * Starts the background removal of temporary files that earlier processes, killed mid-write, left
+   * in this directory (temp-sweep.ts); logs one warning with the count when there were any.
+   * `createLocalDriver` calls it once. `close()` stops it.
+   */
+  sweepLeftoverTemps(): void {
+    const { root, logger } = this.#parts;
+    this.#sweep = this.#gate
+      .run(() => sweepLeftoverTemps(root, () => this.#gate.closed))
+      .then((result) => {
+        if (result.removed > 0) {
+          logger.warn(
+            { root, removed: result.removed },
+            'removed temporary files left by writes that a crash or kill interrupted',
+          );
+        }
+        if (result.failed > 0) {
+          logger.warn(
+            { root, failed: result.failed, error: result.firstError },
+            'could not remove every temporary file left by interrupted writes',
+          );
+        }
+        return result;
+      })
+      .catch(() => undefined);
+  }
+
+  /** The result of the last sweep of leftover temporary files, once it has finished (undefined if none ran or the driver closed first). */
+  get leftoverTempSweep(): Promise<TempSweepResult | undefined> {
+    return this.#sweep;
   }
 
   log(name: string): LogStorage {
