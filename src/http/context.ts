@@ -47,6 +47,11 @@ export interface AccessEvent {
   kind: 'read' | 'export' | 'admin' | 'auth_failure';
   /** The key's public id; null when no valid key was presented. */
   keyId: string | null;
+  /**
+   * When that key was created (RFC 3339): the baseline of `dormant_key` for a key the monitor has
+   * never seen used. Not recorded in `_audit`.
+   */
+  keyCreatedAt?: string | null;
   role: Role | null;
   method: string;
   /** The route template (`/v1/logs/:log/events`), or the path for unmatched requests. */

@@ -191,6 +191,7 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
       try {
         onAccess({
           keyId: key?.id ?? null,
+          keyCreatedAt: key?.createdAt ?? null,
           role: key?.role ?? null,
           method: request.method,
           route: request.routeUrl ?? request.url.split('?')[0]!,

@@ -33,6 +33,13 @@ export type Raise = (
   foldAs?: string,
 ) => void;
 
+/** Epoch ms of a key's RFC 3339 creation time; undefined when absent or unreadable. */
+function createdMs(at: string | null | undefined): number | undefined {
+  if (typeof at !== 'string') return undefined;
+  const ms = Date.parse(at);
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
 export class AccessRules {
   private readonly reads: WindowSum;
   private readonly exports: WindowSum;
@@ -130,7 +137,7 @@ export class AccessRules {
         );
       }
     }
-    if (e.keyId) this.keyRules(e.keyId, subject, ip, now);
+    if (e.keyId) this.keyRules(e.keyId, subject, ip, now, createdMs(e.keyCreatedAt));
   }
 
   private windowRule(
@@ -163,7 +170,13 @@ export class AccessRules {
   }
 
   /** Rules about the key itself: where it is used from, after how long, and at what local time. */
-  private keyRules(keyId: string, subject: string, ip: string, now: number): void {
+  private keyRules(
+    keyId: string,
+    subject: string,
+    ip: string,
+    now: number,
+    createdAt: number | undefined,
+  ): void {
     const r = this.rules;
     if (r.new_address.enabled || r.dormant_key.enabled) {
       // No address (none could be read): a use of the key, but nothing to compare networks with.
@@ -183,17 +196,18 @@ export class AccessRules {
           crowded ? `${subject}#many_networks` : undefined,
         );
       }
-      if (
-        r.dormant_key.enabled &&
-        seen.previousSeen !== undefined &&
-        now - seen.previousSeen >= r.dormant_key.dormantMs
-      ) {
+      // A key never seen used before is dormant since it was created: a key minted long ago and
+      // left unused is as suspicious on its first use as one that fell silent. (The key store's
+      // last_used_at cannot serve: authentication has already set it to this very use.)
+      const previous = seen.previousSeen ?? createdAt;
+      if (r.dormant_key.enabled && previous !== undefined && now - previous >= r.dormant_key.dormantMs) {
         this.raise(
           'dormant_key',
           subject,
           {
-            last_seen: new Date(seen.previousSeen).toISOString(),
-            dormant_ms: now - seen.previousSeen,
+            last_seen: new Date(previous).toISOString(),
+            ...(seen.previousSeen === undefined ? { first_use: true } : {}),
+            dormant_ms: now - previous,
             threshold_ms: r.dormant_key.dormantMs,
             ip,
           },
