@@ -43,6 +43,7 @@ import { createMonitorMetrics, type MonitorMetrics } from './metrics.js';
 import { AuditRecorder, realTimers, type Timers } from './recorder.js';
 import { AccessRules } from './rules.js';
 import { WebhookDeliverer } from './webhook.js';
+import { WindowStore } from './window-store.js';
 import { touch } from './windows.js';
 
 export { AUDIT_LOG };
@@ -124,7 +125,7 @@ export interface Monitor {
     by: string,
     note?: string | null,
   ): { before: Alert; after: Alert; changed: boolean };
-  /** The periodic checks (stalled integration, checkpoint age); also persists key sightings. */
+  /** The periodic checks (stalled integration, checkpoint age); also persists key sightings and windows. */
   check(): void;
   /** Resolves once everything recorded so far is in `_audit`. */
   flush(): Promise<void>;
@@ -215,7 +216,12 @@ export function createMonitor(deps: MonitorDeps): Monitor {
       ),
     onAppended: (n) => metrics.auditAppended(n),
   });
-  const rules = new AccessRules(config.rules, keyState, raise);
+  const rules = new AccessRules(config.rules, keyState, raise, new WindowStore(meta));
+  try {
+    rules.restore(clock.now());
+  } catch (err) {
+    logger.error({ err }, 'restoring the alert windows failed; they start empty');
+  }
   const logWatch = new LogWatch(config.rules, raise);
 
   const metrics = createMonitorMetrics(registry, {
@@ -280,6 +286,11 @@ export function createMonitor(deps: MonitorDeps): Monitor {
       keyState.persist();
     } catch (err) {
       logger.error({ err }, 'persisting key sightings failed');
+    }
+    try {
+      rules.persist(clock.now());
+    } catch (err) {
+      logger.error({ err }, 'persisting the alert windows failed');
     }
   }
 
@@ -392,6 +403,11 @@ export function createMonitor(deps: MonitorDeps): Monitor {
         keyState.persist();
       } catch (err) {
         logger.error({ err }, 'persisting key sightings failed');
+      }
+      try {
+        rules.persist(clock.now());
+      } catch (err) {
+        logger.error({ err }, 'persisting the alert windows failed');
       }
       await Promise.all(deliverers.map((d) => d.close()));
       // The last window's folded refusals would otherwise leave no trace.

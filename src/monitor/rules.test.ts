@@ -399,3 +399,60 @@ test('below its bound every new network of a key is an alert, however close toge
   assert.equal(monitor.alerts.list({ rule: 'new_address' }).alerts.length, 9);
   await monitor.close();
 });
+
+test('window rules count across a restart: what was counted before it still counts after', async () => {
+  const config = {
+    rules: {
+      auth_failures: { threshold: 5, windowMs: 5 * MIN },
+      bulk_read: { threshold: 100, windowMs: HOUR },
+      large_export: { threshold: 1000, windowMs: DAY },
+      enumeration: { threshold: 4, windowMs: HOUR },
+    },
+  };
+  const fail = () =>
+    access({ kind: 'auth_failure', keyId: null, role: null, status: 401, ip: '203.0.113.5' });
+  const first = testMonitor(config);
+  for (let i = 0; i < 4; i++) first.monitor.onAccess(fail());
+  first.monitor.onAccess(access({ count: 99, filter: { actor: 'u1' } }));
+  first.monitor.onAccess(access({ count: 0, filter: { actor: 'u2' } }));
+  first.monitor.onAccess(access({ filter: { q: 'u3' }, count: 0 }));
+  first.monitor.onAccess(access({ kind: 'export', route: '/v1/logs/:log/export', count: 999 }));
+  assert.equal(first.monitor.alerts.list().alerts.length, 0);
+  await first.monitor.close();
+
+  const second = testMonitor(config, { meta: first.meta, clock: first.clock });
+  second.clock.advance(MIN);
+  second.monitor.onAccess(fail());
+  second.monitor.onAccess(access({ count: 1, filter: { target: 'doc-9' } }));
+  second.monitor.onAccess(access({ kind: 'export', route: '/v1/logs/:log/export', count: 1 }));
+  const rules = second.monitor.alerts
+    .list()
+    .alerts.map((a) => a.rule)
+    .sort();
+  assert.deepEqual(rules, ['auth_failures', 'bulk_read', 'enumeration', 'large_export']);
+  await second.monitor.close();
+});
+
+test('windows survive a crash up to the last periodic check, and still expire with time', async () => {
+  const config = { rules: { auth_failures: { threshold: 5, windowMs: 5 * MIN } } };
+  const fail = (ip: string) => access({ kind: 'auth_failure', keyId: null, role: null, status: 401, ip });
+  const first = testMonitor(config);
+  for (let i = 0; i < 4; i++) first.monitor.onAccess(fail('203.0.113.5'));
+  for (let i = 0; i < 4; i++) first.monitor.onAccess(fail('198.51.100.7'));
+  first.monitor.check();
+  // A crash: no close. The next start reads what the periodic check wrote.
+  const second = testMonitor(config, { meta: first.meta, clock: first.clock });
+  second.monitor.onAccess(fail('203.0.113.5'));
+  assert.deepEqual(
+    second.monitor.alerts.list().alerts.map((a) => a.subject),
+    ['ip:203.0.113.5'],
+  );
+  await second.monitor.close();
+  // Past the window (and its last bucket), the rest has left it: a start sees nothing of it.
+  first.clock.advance(5 * MIN + (5 * MIN) / 64);
+  const third = testMonitor(config, { meta: first.meta, clock: first.clock });
+  third.monitor.onAccess(fail('198.51.100.7'));
+  assert.equal(third.monitor.alerts.list().alerts.length, 1, 'no new alert');
+  await third.monitor.close();
+  await first.monitor.close();
+});

@@ -15,7 +15,8 @@ import type { RuleName, RulesConfig } from './config.js';
 import { isWithinHours, type LocalTime, localTimeIn } from './hours.js';
 import type { KeyState } from './key-state.js';
 import { networkOf } from './network.js';
-import { WindowDistinct, WindowSum } from './windows.js';
+import type { WindowStore } from './window-store.js';
+import { BUCKETS_PER_WINDOW, WindowDistinct, WindowSum } from './windows.js';
 
 /** How often a key used from more networks than it remembers may raise `new_address`. */
 const HOUR_MS = 60 * 60 * 1000;
@@ -53,6 +54,8 @@ export class AccessRules {
     private readonly rules: RulesConfig,
     private readonly keys: KeyState,
     private readonly raise: Raise,
+    /** Where the windows outlive a restart (`restore` at start, `persist` periodically); none: memory only. */
+    private readonly store?: WindowStore,
   ) {
     this.reads = new WindowSum(rules.bulk_read.windowMs);
     this.exports = new WindowSum(rules.large_export.windowMs);
@@ -60,6 +63,34 @@ export class AccessRules {
     // One value past the threshold is all the rule needs to remember per key.
     this.actors = new WindowDistinct(rules.enumeration.windowMs, rules.enumeration.threshold + 1);
     this.localTime = rules.off_hours.enabled ? localTimeIn(rules.off_hours.timeZone) : undefined;
+  }
+
+  /** The windows by the name they are persisted under. */
+  private persisted(): Array<[string, WindowSum | WindowDistinct]> {
+    return [
+      ['bulk_read', this.reads],
+      ['large_export', this.exports],
+      ['auth_failures', this.failures],
+      ['enumeration', this.actors],
+    ];
+  }
+
+  /** Puts back what the windows held at the last `persist` (before a restart), bounded as in memory. */
+  restore(now: number): void {
+    if (this.store === undefined) return;
+    for (const [name, w] of this.persisted()) {
+      const since = now - w.windowMs - Math.ceil(w.windowMs / BUCKETS_PER_WINDOW);
+      for (const row of this.store.load(name, since, w.maxSubjects)) w.restore(row.subject, row.state, now);
+    }
+  }
+
+  /** Writes the subjects whose windows changed since the last call (one transaction per window). */
+  persist(now: number): void {
+    if (this.store === undefined) return;
+    for (const [name, w] of this.persisted()) {
+      const expired = now - w.windowMs - Math.ceil(w.windowMs / BUCKETS_PER_WINDOW);
+      this.store.save(name, w.takeChanges(now), expired, w.maxSubjects);
+    }
   }
 
   /** Feeds one access event observed at `now`. */
