@@ -456,3 +456,21 @@ test('windows survive a crash up to the last periodic check, and still expire wi
   await third.monitor.close();
   await first.monitor.close();
 });
+
+test("refusals without a key cannot push a key's refusals out of the auth_failures window", async () => {
+  const { monitor } = testMonitor({ rules: { auth_failures: { threshold: 3, windowMs: 5 * MIN } } });
+  monitor.onAccess(access({ kind: 'auth_failure', status: 403 }));
+  monitor.onAccess(access({ kind: 'auth_failure', status: 403 }));
+  // One refusal each from 5,000 networks (free to send, no alert): 10,000 subjects, address and network.
+  for (let n = 0; n < 5000; n++) {
+    const ip = `10.${n >> 8}.${n & 255}.1`;
+    monitor.onAccess(access({ kind: 'auth_failure', keyId: null, role: null, status: 401, ip }));
+  }
+  assert.equal(monitor.alerts.list().alerts.length, 0);
+  monitor.onAccess(access({ kind: 'auth_failure', status: 403 }));
+  assert.deepEqual(
+    monitor.alerts.list({ rule: 'auth_failures' }).alerts.map((a) => a.subject),
+    [`key:${KEY}`],
+  );
+  await monitor.close();
+});

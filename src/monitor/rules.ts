@@ -45,6 +45,11 @@ export class AccessRules {
   private readonly reads: WindowSum;
   private readonly exports: WindowSum;
   private readonly failures: WindowSum;
+  /**
+   * Refusals of keys, apart from those of addresses and networks: refusals without a key cost
+   * nothing to send, and from enough networks they pushed a key's count out of a shared window.
+   */
+  private readonly keyFailures: WindowSum;
   private readonly actors: WindowDistinct;
   private readonly localTime: ((ms: number) => LocalTime) | undefined;
   /** Address → network, since parsing is the costliest step on this (request) path. */
@@ -60,6 +65,7 @@ export class AccessRules {
     this.reads = new WindowSum(rules.bulk_read.windowMs);
     this.exports = new WindowSum(rules.large_export.windowMs);
     this.failures = new WindowSum(rules.auth_failures.windowMs);
+    this.keyFailures = new WindowSum(rules.auth_failures.windowMs);
     // One value past the threshold is all the rule needs to remember per key.
     this.actors = new WindowDistinct(rules.enumeration.windowMs, rules.enumeration.threshold + 1);
     this.localTime = rules.off_hours.enabled ? localTimeIn(rules.off_hours.timeZone) : undefined;
@@ -71,6 +77,7 @@ export class AccessRules {
       ['bulk_read', this.reads],
       ['large_export', this.exports],
       ['auth_failures', this.failures],
+      ['auth_failures.key', this.keyFailures],
       ['enumeration', this.actors],
     ];
   }
@@ -133,7 +140,10 @@ export class AccessRules {
         });
       }
       if (e.keyId)
-        this.windowRule('auth_failures', this.failures, subject, 1, now, { ip, route: clip(e.route, 256) });
+        this.windowRule('auth_failures', this.keyFailures, subject, 1, now, {
+          ip,
+          route: clip(e.route, 256),
+        });
       return;
     }
 
