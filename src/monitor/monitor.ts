@@ -166,7 +166,9 @@ export function createMonitor(deps: MonitorDeps): Monitor {
       if (dedupeMs !== undefined) {
         // The store remembers alerts by subject: a fold under another name is remembered in memory.
         const last = lastRaised.get(key) ?? (foldAs === undefined ? store.lastRaised(rule, subj) : undefined);
-        if (last !== undefined && now - last < dedupeMs) {
+        // One raised in the future was raised by a clock since set back: it cannot say how long ago
+        // that was, and folding until the clock catches up would silence the rule for as long.
+        if (last !== undefined && now >= last && now - last < dedupeMs) {
           touch(lastRaised, key, last, MAX_DEDUPE_ENTRIES);
           return;
         }

@@ -474,3 +474,20 @@ test("refusals without a key cannot push a key's refusals out of the auth_failur
   );
   await monitor.close();
 });
+
+test('an alert raised while the clock was ahead does not fold the alerts after it is set back', async () => {
+  const { monitor, clock } = testMonitor({ rules: { auth_failures: { threshold: 3, windowMs: 5 * MIN } } });
+  const fail = (ip: string) => access({ kind: 'auth_failure', keyId: null, role: null, status: 401, ip });
+  const right = clock.t;
+  clock.t = right + 365 * DAY; // a clock a year ahead (a bad RTC at boot, a restored VM)…
+  for (let i = 0; i < 3; i++) monitor.onAccess(fail('203.0.113.5'));
+  clock.t = right; // …that NTP sets back
+  for (let i = 0; i < 3; i++) monitor.onAccess(fail('198.51.100.7'));
+  for (let i = 0; i < 3; i++) monitor.onAccess(fail('203.0.113.5'));
+  assert.equal(monitor.alerts.list({ subject: 'ip:198.51.100.7' }).alerts.length, 1);
+  assert.equal(monitor.alerts.list({ subject: 'ip:203.0.113.5' }).alerts.length, 2, 'not folded for a year');
+  // Folded as usual from then on, within the window.
+  for (let i = 0; i < 3; i++) monitor.onAccess(fail('203.0.113.5'));
+  assert.equal(monitor.alerts.list({ subject: 'ip:203.0.113.5' }).alerts.length, 2);
+  await monitor.close();
+});
