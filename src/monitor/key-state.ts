@@ -61,7 +61,7 @@ export class KeyState {
       ),
       upsertSeen: db.prepare<[string, number]>(
         `INSERT INTO monitor_key_seen (key_id, last_seen_ms) VALUES (?, ?)
-         ON CONFLICT (key_id) DO UPDATE SET last_seen_ms = MAX(last_seen_ms, excluded.last_seen_ms)`,
+         ON CONFLICT (key_id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms`,
       ),
       upsertNetwork: db.prepare<[string, string, number]>(
         `INSERT INTO monitor_key_networks (key_id, network, last_seen_ms) VALUES (?, ?, ?)
@@ -81,8 +81,11 @@ export class KeyState {
     const e = this.load(keyId);
     const previousSeen = e.lastSeen;
     const knownNetworks = e.networks.size;
-    e.lastSeen = Math.max(now, e.lastSeen ?? now);
-    if (previousSeen === undefined || now - e.persistedSeen >= SEEN_WRITE_EVERY_MS) {
+    // The last sighting, even when the clock was set back since the one before: keeping the latest
+    // time instead measured dormancy from a future that a clock once ahead left behind, so the
+    // key could not be found dormant until the clock caught up with it.
+    e.lastSeen = now;
+    if (previousSeen === undefined || now - e.persistedSeen >= SEEN_WRITE_EVERY_MS || now < e.persistedSeen) {
       this.dirtySeen.set(keyId, e.lastSeen);
       e.persistedSeen = now;
     }

@@ -491,3 +491,21 @@ test('an alert raised while the clock was ahead does not fold the alerts after i
   assert.equal(monitor.alerts.list({ subject: 'ip:203.0.113.5' }).alerts.length, 2);
   await monitor.close();
 });
+
+test('dormant_key measures from the last sighting, even one after the clock was set back', async () => {
+  const config = { rules: { dormant_key: { dormantMs: 30 * DAY } } };
+  const first = testMonitor(config);
+  const right = first.clock.t;
+  first.clock.t = right + 365 * DAY; // seen while the clock was a year ahead…
+  first.monitor.onAccess(access());
+  first.monitor.check();
+  first.clock.t = right; // …then set back, and seen again
+  first.monitor.onAccess(access());
+  await first.monitor.close();
+  // After a restart too: the sighting stored is the last one, not the latest time.
+  const second = testMonitor(config, { meta: first.meta, clock: first.clock });
+  second.clock.advance(30 * DAY);
+  second.monitor.onAccess(access());
+  assert.equal(second.monitor.alerts.list({ rule: 'dormant_key' }).alerts.length, 1, 'unused for 30 days');
+  await second.monitor.close();
+});
