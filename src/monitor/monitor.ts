@@ -156,9 +156,9 @@ export function createMonitor(deps: MonitorDeps): Monitor {
     details: JsonObject,
     dedupeMs: number | undefined,
     foldAs?: string,
-  ): void {
+  ): boolean {
     const cfg = config.rules[rule];
-    if (!cfg.enabled || closed) return;
+    if (!cfg.enabled || closed) return false;
     try {
       const now = clock.now();
       const subj = clip(subject, 256);
@@ -170,7 +170,7 @@ export function createMonitor(deps: MonitorDeps): Monitor {
         // that was, and folding until the clock catches up would silence the rule for as long.
         if (last !== undefined && now >= last && now - last < dedupeMs) {
           touch(lastRaised, key, last, MAX_DEDUPE_ENTRIES);
-          return;
+          return false;
         }
       }
       const bounded = boundedJson(details);
@@ -197,8 +197,10 @@ export function createMonitor(deps: MonitorDeps): Monitor {
       );
       recorder.record(alertEvent(alert));
       for (const d of deliverers) d.wake();
+      return true;
     } catch (err) {
       logger.error({ err, rule, subject }, 'raising an alert failed');
+      return false;
     }
   }
 

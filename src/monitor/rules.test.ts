@@ -509,3 +509,26 @@ test('dormant_key measures from the last sighting, even one after the clock was 
   assert.equal(second.monitor.alerts.list({ rule: 'dormant_key' }).alerts.length, 1, 'unused for 30 days');
   await second.monitor.close();
 });
+
+test('addresses of one network reaching the threshold one after another make one address alert per window', async () => {
+  const { monitor, clock } = testMonitor({ rules: { auth_failures: { threshold: 5, windowMs: 5 * MIN } } });
+  const fail = (ip: string) => access({ kind: 'auth_failure', keyId: null, role: null, status: 401, ip });
+  // Anyone has a /64: 5 refusals from each of its addresses was an alert each, without end.
+  for (let i = 1; i <= 50; i++)
+    for (let j = 0; j < 5; j++) monitor.onAccess(fail(`2001:db8:1:2::${i.toString(16)}`));
+  for (let j = 0; j < 5; j++) monitor.onAccess(fail('198.51.100.9'));
+  const subjects = () =>
+    monitor.alerts
+      .list({ rule: 'auth_failures' })
+      .alerts.map((a) => a.subject)
+      .sort();
+  assert.deepEqual(subjects(), ['ip:198.51.100.9', 'ip:2001:db8:1:2::1', 'net:2001:db8:1:2:0:0:0:0/64']);
+  const [first] = monitor.alerts.list({ subject: 'ip:2001:db8:1:2::1' }).alerts;
+  assert.equal(first?.details.network, '2001:db8:1:2:0:0:0:0/64');
+  // The next window: one more.
+  clock.advance(5 * MIN);
+  for (let i = 51; i <= 60; i++)
+    for (let j = 0; j < 5; j++) monitor.onAccess(fail(`2001:db8:1:2::${i.toString(16)}`));
+  assert.equal(subjects().filter((s) => s.startsWith('ip:2001:db8:1:2::')).length, 2);
+  await monitor.close();
+});

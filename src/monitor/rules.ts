@@ -16,15 +16,18 @@ import { isWithinHours, type LocalTime, localTimeIn } from './hours.js';
 import type { KeyState } from './key-state.js';
 import { networkOf } from './network.js';
 import type { WindowStore } from './window-store.js';
-import { BUCKETS_PER_WINDOW, WindowDistinct, WindowSum } from './windows.js';
+import { BUCKETS_PER_WINDOW, touch, WindowDistinct, WindowSum } from './windows.js';
 
 /** How often a key used from more networks than it remembers may raise `new_address`. */
 const HOUR_MS = 60 * 60 * 1000;
+/** Networks whose address alerts are remembered (a forgotten one may alert for one more address). */
+const MAX_ADDRESS_ALERTS = 10_000;
 
 /**
  * Raises an alert unless `rule` already fired for `subject` within `dedupeMs` (undefined: always).
  * `foldAs` folds under another name than the subject (a kind of alert about the subject that
  * folds apart from its others). Implemented by the monitor (store, audit, metrics, log line, webhooks).
+ * Returns whether an alert was raised (false: folded, disabled, or it could not be stored).
  */
 export type Raise = (
   rule: RuleName,
@@ -32,7 +35,7 @@ export type Raise = (
   details: JsonObject,
   dedupeMs: number | undefined,
   foldAs?: string,
-) => void;
+) => boolean;
 
 /** Epoch ms of a key's RFC 3339 creation time; undefined when absent or unreadable. */
 function createdMs(at: string | null | undefined): number | undefined {
@@ -54,6 +57,8 @@ export class AccessRules {
   private readonly localTime: ((ms: number) => LocalTime) | undefined;
   /** Address → network, since parsing is the costliest step on this (request) path. */
   private readonly networks = new Map<string, string>();
+  /** Network → when one of its addresses last raised `auth_failures` (the others fold into it). */
+  private readonly addressAlerts = new Map<string, number>();
 
   constructor(
     private readonly rules: RulesConfig,
@@ -123,16 +128,28 @@ export class AccessRules {
         );
       }
       if (!r.auth_failures.enabled) return;
-      const fromIp = this.windowRule('auth_failures', this.failures, `ip:${ip}`, 1, now, {
-        ip,
-        route: clip(e.route, 256),
-      });
       // Per network too (the prefixes of new_address): failures spread over a /24 (or the 2^64
       // addresses of one IPv6 client) would otherwise stay under the threshold of each address.
       // Only failures of addresses still under it count, so one address does not alert twice; and
       // only those without a valid key (a key's refusals add up under the key).
       const network = ip === '' || e.keyId ? undefined : this.networkOf(ip);
-      if (network !== undefined && network !== ip && fromIp < r.auth_failures.threshold) {
+      const inNetwork = network !== undefined && network !== ip;
+      // Addresses of one network reaching the threshold one after another make one address alert
+      // per network and window (the network's own alert counts the rest): each was an alert of its
+      // own, 20 requests apiece from the addresses of any /64, without end.
+      const since = inNetwork ? this.addressAlerts.get(network) : undefined;
+      const quiet = since !== undefined && now >= since && now - since < r.auth_failures.windowMs;
+      const [fromIp, raised] = this.windowRule(
+        'auth_failures',
+        this.failures,
+        `ip:${ip}`,
+        1,
+        now,
+        { ip, ...(inNetwork ? { network } : {}), route: clip(e.route, 256) },
+        quiet,
+      );
+      if (inNetwork && raised) touch(this.addressAlerts, network, now, MAX_ADDRESS_ALERTS);
+      if (inNetwork && fromIp < r.auth_failures.threshold) {
         this.windowRule('auth_failures', this.failures, `net:${network}`, 1, now, {
           ip,
           network,
@@ -188,14 +205,13 @@ export class AccessRules {
     amount: number,
     now: number,
     extra: JsonObject,
-  ): number {
+    quiet = false,
+  ): [total: number, raised: boolean] {
     const cfg = this.rules[rule];
     const total = window.add(subject, amount, now);
-    if (total >= cfg.threshold) {
-      const details: JsonObject = { total, threshold: cfg.threshold, window_ms: cfg.windowMs, ...extra };
-      this.raise(rule, subject, details, cfg.windowMs);
-    }
-    return total;
+    if (total < cfg.threshold || quiet) return [total, false];
+    const details: JsonObject = { total, threshold: cfg.threshold, window_ms: cfg.windowMs, ...extra };
+    return [total, this.raise(rule, subject, details, cfg.windowMs)];
   }
 
   /** The network of an address (new_address's prefixes), cached for the 4,096 last addresses. */
