@@ -83,3 +83,17 @@ test("a revoked key's refusals are folded per key; the last window's summary is 
   assert.equal(summary?.metadata.count, 490);
   assert.deepEqual(summary?.metadata.top_sources, [{ source: 'key:key_gone', count: 490 }]);
 });
+
+test('a clock set back closes the window: its summary is not held until the clock catches up', () => {
+  const fold = new AnonymousFailureFold({ perAddress: 3, total: 100, windowMs: MIN, maxAddresses: 10 });
+  const summaries: FoldSummary[] = [];
+  const on = (s: FoldSummary) => summaries.push(s);
+  const t0 = 1_000_000_000;
+  fold.admit('a', t0 + 365 * 24 * 60 * MIN, on); // a clock a year ahead…
+  // …set back: a fresh window, whose summary comes a minute later.
+  const admitted = [1, 2, 3, 4, 5].map(() => fold.admit('a', t0, on));
+  assert.deepEqual(admitted, [true, true, true, false, false]);
+  fold.roll(t0 + MIN, on);
+  assert.equal(summaries.length, 1);
+  assert.equal(summaries[0]!.suppressed, 2);
+});

@@ -63,9 +63,13 @@ export class AnonymousFailureFold {
     return false;
   }
 
-  /** Closes the window if it is over (also called by the periodic check, so a quiet spell reports). */
+  /**
+   * Closes the window if it is over (also called by the periodic check, so a quiet spell reports),
+   * or if the clock was set back to before it began: it cannot tell when the window ends then, and
+   * waiting for the clock to catch up would hold the summary (and the per-source limits) that long.
+   */
   roll(now: number, onSummary: (s: FoldSummary) => void): void {
-    if (now - this.#start < this.limits.windowMs) return;
+    if (now >= this.#start && now - this.#start < this.limits.windowMs) return;
     const closing = now === Number.POSITIVE_INFINITY;
     if (this.#suppressedTotal > 0) {
       const top = [...this.#suppressed]
