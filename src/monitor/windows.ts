@@ -6,6 +6,9 @@
  * Sums are kept in buckets of 1/64 of the window, so an amount counts for the window and at most one
  * bucket more (a 1-hour window forgets an event between 60 and 61 minutes after it). That keeps the
  * cost of a busy subject constant instead of one array element per request.
+ *
+ * Windows outlive a restart: `takeChanges` hands what changed to window-store.ts, `restore` puts it
+ * back at start.
  */
 
 export const BUCKETS_PER_WINDOW = 64;
