@@ -25,7 +25,13 @@ import { registerArchiveMetrics } from './archive-metrics.js';
 import { openArchivedDriver } from './archived-driver.js';
 import { type ArchiveEvent, Archiver, edgeKeys, readRunPolicy } from './archiver.js';
 import { RetentionError } from './errors.js';
-import { applyPolicyUpdate, readLogPolicy, updateLogPolicy, withLegalHold } from './log-policy.js';
+import {
+  applyPolicyUpdate,
+  policyLock,
+  readLogPolicy,
+  updateLogPolicy,
+  withLegalHold,
+} from './log-policy.js';
 import { retainUntilFor } from './policy.js';
 import { encodePruneState, PRUNE_STATE_KEY } from './prune-state.js';
 import { sealedCoverage } from './sealed-objects.js';
@@ -473,6 +479,50 @@ describe('archiver', s3TestOptions(), () => {
     // And no later run deletes anything while the hold stands.
     const [again] = await driver.runOnce();
     assert.equal(again!.evict?.evicted, 0);
+  });
+
+  test('a legal hold answered while an eviction deletes: that deletion finishes first, none follows', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'indelible-archive-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const prefix = s3!.newPrefix('hold-in-flight');
+    clock.offset = 0;
+    const local = await createLocalDriver({ root: dir });
+    const driver = await openArchivedDriver({
+      local,
+      s3: { ...s3!.connection, bucket: s3!.bucket, prefix },
+      client: s3!.client,
+      policy: { minMs: RETENTION_MS, afterMs: 0 },
+      clock,
+      concurrency: 1,
+    });
+    const engine = await openTestEngine(driver);
+    t.after(() => engine.close());
+    await engine.createLog('acme');
+    await appendBatches(engine, [300, 300]);
+    // The first local deletion meets an admin setting a hold, through the lock every policy
+    // change takes (routes-policy.ts).
+    const blobs = local.log('acme').blobs;
+    const deleteLocal = blobs.delete.bind(blobs);
+    let hold: Promise<unknown> | undefined;
+    let holdAnswered = false;
+    const afterAnswer: string[] = [];
+    blobs.delete = async (key, options) => {
+      hold ??= policyLock
+        .run('acme', () =>
+          updateLogPolicy(engine.stateOf('acme'), (p) => withLegalHold(p, 'inquiry', 'test', 'now')),
+        )
+        .then(() => {
+          holdAnswered = true;
+        });
+      await Promise.race([hold, new Promise((r) => setTimeout(r, 200))]);
+      await deleteLocal(key, options);
+      if (holdAnswered) afterAnswer.push(key);
+    };
+    const [run] = await driver.runOnce();
+    await hold;
+    assert.equal(run!.error, undefined);
+    assert.deepEqual(afterAnswer, [], 'no local copy was deleted after the hold was answered');
+    assert.equal(run!.evict!.evicted, 1, 'the deletion in flight finished, the next one saw the hold');
   });
 
   test('entry bundles below the minimum index are neither uploaded nor needed; hash tiles still are', async (t) => {

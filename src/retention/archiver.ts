@@ -48,7 +48,7 @@ import { ArchiveSource } from './archive-source.js';
 import { EntryDater } from './entry-dater.js';
 import { RetentionError } from './errors.js';
 import { type LegalHoldReport, syncLegalHold } from './legal-hold-sync.js';
-import { readLogPolicy } from './log-policy.js';
+import { deleteUnlessHeld, readLogPolicy } from './log-policy.js';
 import { type ArchiverPolicy, requiredRetainUntilMs, retainUntilFor } from './policy.js';
 import { PRUNE_STATE_KEY, readMinimumIndex } from './prune-state.js';
 import { historySize, noteSize, sealedStart, sealedTileKeys } from './sealed-objects.js';
@@ -406,11 +406,16 @@ export class Archiver {
         // lock; putSealed reads the object back and checks the new lock before it resolves.
         await archive.putSealed(key, bytes, retainUntilFor(policy, this.#clock.now(), newest, oldest));
       }
-      if (held || (await readLogPolicy(this.#o.state)).policy.legalHold !== null) {
+      // The hold check and the deletion hold the policy lock together (deleteUnlessHeld), so a
+      // hold being set waits for this deletion and no deletion follows its answer.
+      if (
+        held ||
+        (await deleteUnlessHeld(this.log, this.#o.state, () => local.delete(key, { retention: true }))) ===
+          'held'
+      ) {
         held = true;
         return;
       }
-      await local.delete(key, { retention: true });
       report.evicted++;
       this.#o.onEvent?.({ kind: 'evicted', key });
     };

@@ -22,9 +22,10 @@ import { DEFAULT_ARCHIVE_AFTER_MS, DEFAULT_RETENTION_MIN_MS, parseDuration } fro
 export const POLICY_STATE_KEY = 'policy';
 
 /**
- * One change of a log's policy — or one prune commit, which must not slip between a legal hold being
- * set and its taking effect — at a time in this process, per log name: the policy routes change a
- * policy under it, and the pruner's last policy check and its commit run under it together.
+ * One change of a log's policy — or one prune commit or deletion, which must not slip between a legal
+ * hold being set and its taking effect — at a time in this process, per log name: the policy routes
+ * change a policy under it, and the pruner's last policy check and its commit, like every hold check
+ * and the deletion it allows (`deleteUnlessHeld`), run under it together.
  */
 export const policyLock = new KeyedMutex();
 
@@ -272,6 +273,23 @@ export function withoutLegalHold(current: LogPolicy, by: string, at: string): Lo
     });
   }
   return { ...current, legalHold: null, updatedAt: at, updatedBy: by };
+}
+
+/**
+ * Runs `deletion` unless the log is under a legal hold now (then resolves `'held'`). The check
+ * and the deletion hold the policy lock together, so a hold being set waits for a deletion already
+ * checked: once the hold's change has been made (and answered), no deletion of the log is in flight
+ * and every later one sees the hold.
+ */
+export function deleteUnlessHeld<T>(
+  log: string,
+  state: StateStore,
+  deletion: () => Promise<T>,
+): Promise<{ result: T } | 'held'> {
+  return policyLock.run(log, async () => {
+    if ((await readLogPolicy(state)).policy.legalHold !== null) return 'held' as const;
+    return { result: await deletion() };
+  });
 }
 
 /** Throws `retention.legal_hold_active` when a deletion must not happen (`what` names it). */

@@ -346,6 +346,63 @@ test('a legal hold set between the last policy check and the commit waits for th
   }
 });
 
+test('a legal hold answered while a deletion is in flight: that deletion finishes first, none follows', async () => {
+  const { dd, clock } = await setup();
+  try {
+    await setPolicy(dd, { retention: { min: '1s', max: '5s' } });
+    clock.t = T0 + 12_000;
+    // Local deletions first (M = 512: two bundles), then the archive's: the first deletion of each
+    // kind meets an admin setting a hold, through the lock every policy change takes.
+    const blobs = dd.engine.blobsOf('acme');
+    const deleteLocal = blobs.delete.bind(blobs);
+    let holdAnswered = false;
+    let afterAnswer: string[] = [];
+    let hold: Promise<unknown> | undefined;
+    const inquiry = async <T>(key: string, deletion: () => Promise<T>): Promise<T> => {
+      hold ??= policyLock
+        .run('acme', () =>
+          updateLogPolicy(dd.engine.stateOf('acme'), (p) =>
+            withLegalHold(p, 'inquiry', 'test', new Date(clock.t).toISOString()),
+          ),
+        )
+        .then(() => {
+          holdAnswered = true;
+        });
+      // Give the hold every chance to be answered before this deletion completes.
+      await Promise.race([hold, new Promise((r) => setTimeout(r, 200))]);
+      const result = await deletion();
+      if (holdAnswered) afterAnswer.push(key);
+      return result;
+    };
+    blobs.delete = (key, options) => inquiry(key, () => deleteLocal(key, options));
+    const report = await pruneLog({ engine: dd.engine, log: 'acme', clock });
+    await hold;
+    assert.equal(report.status, 'pruned');
+    assert.deepEqual(afterAnswer, [], 'no local deletion completed after the hold was answered');
+    assert.equal(report.deletedLocal, 1, 'the deletion in flight finished, the next one saw the hold');
+
+    // The same for the archive: release, delete locally, and meet the hold at the first archived bundle.
+    blobs.delete = deleteLocal;
+    await updateLogPolicy(dd.engine.stateOf('acme'), (p) => withoutLegalHold(p, 'test', 'now'));
+    assert.equal((await pruneLog({ engine: dd.engine, log: 'acme', clock })).deletedLocal, 1);
+    const checkpoint = (await blobs.get('checkpoint'))!;
+    hold = undefined;
+    holdAnswered = false;
+    afterAnswer = [];
+    const archive = {
+      get: async (key: string) => (key === 'checkpoint' ? checkpoint : undefined),
+      put: async () => {},
+      deleteSealed: (key: string) => inquiry(key, async () => ({ status: 'deleted' as const })),
+    };
+    const second = await pruneLog({ engine: dd.engine, log: 'acme', clock, archive });
+    await hold;
+    assert.deepEqual(afterAnswer, [], 'no archived bundle was deleted after the hold was answered');
+    assert.equal(second.deletedArchived, 1);
+  } finally {
+    await dd.close();
+  }
+});
+
 test('a retention change made while a run is in progress stops it before the commit', async () => {
   for (const update of [{ retention: { max: null } }, { retention: { min: '1y', max: '2y' } }]) {
     const { dd, clock } = await setup();

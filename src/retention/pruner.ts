@@ -7,7 +7,8 @@
  *
  * One run (`pruneLog`), each step durable before the next:
  *  1. read the policy; a legal hold stops the run here (no decision, no deletion) — and it is read
- *     again before the commit and before every deletion, so a hold set during a run stops it there;
+ *     again before the commit and before every deletion, each under the policy lock with what it
+ *     guards, so a hold set during a run stops it there and no deletion outlives the hold's answer;
  *     a retention change made during the run (a longer min, no max) stops it before the commit too;
  *  2. an entry is due once older than max(retention.max, the retention.min binding it — the current
  *     one, or a longer one in force when it was received: log-policy.ts `minRetentionFor`); the new
@@ -35,7 +36,13 @@ import type { Engine } from '../log/engine.js';
 import { type Clock, type Logger, silentLogger, systemClock } from '../log/types.js';
 import type { StateStore } from '../storage/types.js';
 import { RetentionError } from './errors.js';
-import { type LogPolicy, minRetentionFor, policyLock, readLogPolicy } from './log-policy.js';
+import {
+  deleteUnlessHeld,
+  type LogPolicy,
+  minRetentionFor,
+  policyLock,
+  readLogPolicy,
+} from './log-policy.js';
 import { encodePruneState, PRUNE_STATE_KEY, type PruneState, readPruneState } from './prune-state.js';
 import { noteSize } from './sealed-objects.js';
 
@@ -255,21 +262,24 @@ async function deleteBundles(o: PruneOptions, state: StateStore, report: PruneRe
   const before = { ...progress };
   const blobs = o.engine.blobsOf(o.log);
   for (; progress.localBelow < end; progress.localBelow++) {
-    if (await heldNow(state)) break;
     const full = entriesPath(progress.localBelow);
-    // Partial bundles an integration wrote while this one filled up hold the same entries.
-    for (const key of [full, ...(await blobs.list(`${full}.p/`))]) {
-      await blobs.delete(key, { retention: true });
-    }
+    const done = await deleteUnlessHeld(o.log, state, async () => {
+      // Partial bundles an integration wrote while this one filled up hold the same entries.
+      for (const key of [full, ...(await blobs.list(`${full}.p/`))]) {
+        await blobs.delete(key, { retention: true });
+      }
+    });
+    if (done === 'held') break;
     report.deletedLocal++;
   }
-  if (o.archive && progress.archiveBelow < end && !(await heldNow(state))) {
+  const archive = o.archive;
+  if (archive && progress.archiveBelow < end && !(await heldNow(state))) {
     // The archive gets the prune state (a mutable object) before it loses a bundle: `verify --s3`
     // accepts the missing prefix from it, under the statement it names — which must be archived
     // (locked) first, so the deletions wait until the archiver has passed the statement.
     if (progress.archivePublished !== report.minimumIndex) {
       const { prune } = await readPruneState(state);
-      const archived = await o.archive.get('checkpoint');
+      const archived = await archive.get('checkpoint');
       if (
         prune === null ||
         archived === undefined ||
@@ -277,13 +287,15 @@ async function deleteBundles(o: PruneOptions, state: StateStore, report: PruneRe
       ) {
         report.archiveBehind = true;
       } else {
-        await o.archive.put(PRUNE_STATE_KEY, encodePruneState(prune));
+        await archive.put(PRUNE_STATE_KEY, encodePruneState(prune));
         progress.archivePublished = report.minimumIndex;
       }
     }
     for (; !report.archiveBehind && progress.archiveBelow < end; progress.archiveBelow++) {
-      if (await heldNow(state)) break;
-      const r = await o.archive.deleteSealed(entriesPath(progress.archiveBelow));
+      const key = entriesPath(progress.archiveBelow);
+      const done = await deleteUnlessHeld(o.log, state, () => archive.deleteSealed(key));
+      if (done === 'held') break;
+      const r = done.result;
       if (r.status === 'locked') {
         report.archiveLockedUntil = r.until;
         break;
