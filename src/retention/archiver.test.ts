@@ -34,6 +34,7 @@ import {
 } from './log-policy.js';
 import { retainUntilFor } from './policy.js';
 import { encodePruneState, PRUNE_STATE_KEY } from './prune-state.js';
+import { pruneLog } from './pruner.js';
 import { sealedCoverage } from './sealed-objects.js';
 
 const RETENTION_MS = 2000;
@@ -523,6 +524,39 @@ describe('archiver', s3TestOptions(), () => {
     assert.equal(run!.error, undefined);
     assert.deepEqual(afterAnswer, [], 'no local copy was deleted after the hold was answered');
     assert.equal(run!.evict!.evicted, 1, 'the deletion in flight finished, the next one saw the hold');
+  });
+
+  test('bundles pruned while an archive run is under way are skipped, not reported as damaged', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'indelible-archive-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const prefix = s3!.newPrefix('pruned-mid-run');
+    clock.offset = 0;
+    const { driver, engine, local } = await openAll(dir, prefix);
+    t.after(() => engine.close());
+    await engine.createLog('acme');
+    await appendBatches(engine, [600, 300]);
+    await updateLogPolicy(engine.stateOf('acme'), (p) =>
+      applyPolicyUpdate(p, { retention: { min: '1s', max: '1s' } }, 'test', new Date().toISOString()),
+    );
+    // The run has read the minimum index (0) when it asks for its first bundle; the retention
+    // service prunes bundles 0..2 (M = 768) just then, deleting their local copies.
+    const blobs = local.log('acme').blobs;
+    const get = blobs.get.bind(blobs);
+    let pruning: Promise<unknown> | undefined;
+    blobs.get = async (key) => {
+      if (key === entriesPath(0) && pruning === undefined) {
+        pruning = pruneLog({ engine, log: 'acme', clock: { now: () => Date.now() + 10_000 } });
+        assert.equal(((await pruning) as { minimumIndex: number }).minimumIndex, 768);
+      }
+      return get(key);
+    };
+    const [run] = await driver.runOnce();
+    assert.ok(pruning !== undefined);
+    assert.equal(run?.error, undefined, `${(run?.error as Error | undefined)?.message}`);
+    assert.equal(run?.archive?.archivedSize, 900);
+    // Bundle 0 is gone everywhere (those read before it was pruned may have been uploaded: harmless).
+    const sealed = await s3!.archiveOf(prefix, 'acme').listSealed('tile/entries/');
+    assert.ok(!sealed.includes(entriesPath(0)), 'the bundle pruned before its upload is skipped');
   });
 
   test('entry bundles below the minimum index are neither uploaded nor needed; hash tiles still are', async (t) => {

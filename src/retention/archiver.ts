@@ -17,7 +17,8 @@
  *     after each chunk `sealed` is saved. Crash: the chunk is redone; an object already there with
  *     the same bytes is kept (HEAD before PUT, so never a second version). While the log is on
  *     legal hold, uploads carry an S3 legal hold. Entry bundles ending at or below the minimum
- *     index are pruned: never uploaded, and never needed locally;
+ *     index are pruned: never uploaded, and never needed locally (the index is read again when a
+ *     bundle is missing: the retention service may have pruned it since the run started);
  *  3. T's partial tiles and bundle to the mutable prefix (what verifying at size T needs beyond 2);
  *  4. checkpoint history in (archived, T], T FIRST: so the newest archived checkpoint always has its
  *     edge objects (step 3) and the archive verifies at every moment, crashes included;
@@ -254,6 +255,11 @@ export class Archiver {
     this.#o.onEvent?.({ kind: 'saved', key: JSON.stringify(change) });
   }
 
+  /** The log's minimum index now (it may grow while a run is under way). */
+  #minimumIndex(): Promise<number> {
+    return readMinimumIndex(this.#o.state);
+  }
+
   async #localBytes(key: string): Promise<Uint8Array> {
     const bytes = await this.#o.local.get(key);
     if (bytes === undefined) {
@@ -294,12 +300,15 @@ export class Archiver {
     // Everything below is checked against the signed tree at `target` before it is uploaded or
     // dates anything: a damaged object stops the run here, before it is locked in the archive.
     const source = await this.#source(latest);
-    const dater = new EntryDater(source, target, policy.minimumIndex);
+    const dater = new EntryDater(source, target, () => this.#minimumIndex());
     // Only ever set at upload: holds are removed by the release sweep alone (legal-hold-sync.ts).
     const hold = policy.legalHold ? { legalHold: true } : {};
     const seal = async (key: string, coverage: number): Promise<void> => {
       if (isPrunedBundle(key, coverage, policy.minimumIndex)) return;
-      const bytes = await this.#localBytes(key);
+      const local = await this.#o.local.get(key);
+      // Pruned since the run read the minimum index (the retention service runs beside it).
+      if (local === undefined && isPrunedBundle(key, coverage, await this.#minimumIndex())) return;
+      const bytes = local ?? (await this.#localBytes(key));
       await source.checkSealed(key, bytes);
       const { newest, oldest } = await spanTimes(dater, key, coverage, policy.minimumIndex);
       const until = retainUntilFor(policy, this.#clock.now(), newest, oldest);
@@ -372,7 +381,7 @@ export class Archiver {
     // archive's, except in a data directory restored from an older backup: then no further).
     const source = await this.#source(await this.#localBytes('checkpoint'));
     limitSize = Math.min(limitSize, Math.floor(source.size / TILE_WIDTH) * TILE_WIDTH);
-    const dater = new EntryDater(source, limitSize, policy.minimumIndex);
+    const dater = new EntryDater(source, limitSize, () => this.#minimumIndex());
     if (Number.isFinite(policy.afterMs)) {
       const now = this.#clock.now();
       let end = this.#cursor.evicted;

@@ -24,13 +24,14 @@ export class EntryDater {
   readonly #cache = new Map<number, Uint8Array[] | undefined>();
 
   /**
-   * Dates entries below `treeSize` (at most the source's size); entries below `minimumIndex` may be
-   * pruned.
+   * Dates entries below `treeSize` (at most the source's size); entries below the log's minimum
+   * index may be pruned. `minimumIndex` reads it when a bundle is missing: the retention service
+   * prunes beside the archiver, so it may have grown since the run started.
    */
   constructor(
     private readonly source: Pick<ArchiveSource, 'bundle'>,
     private readonly treeSize: number,
-    private readonly minimumIndex = 0,
+    private readonly minimumIndex: () => Promise<number> = async () => 0,
   ) {}
 
   /** `received_at` of entry `index` in ms since the epoch. */
@@ -57,7 +58,7 @@ export class EntryDater {
 
   async #load(b: number): Promise<Uint8Array[] | undefined> {
     const records = await this.source.bundle(b);
-    if (records === undefined && (b + 1) * TILE_WIDTH <= this.minimumIndex) return undefined; // pruned
+    if (records === undefined && (b + 1) * TILE_WIDTH <= (await this.minimumIndex())) return undefined; // pruned
     if (records === undefined) {
       const key = entriesPath(b);
       throw new RetentionError('retention.bad_local_object', `entry bundle ${key} is missing`, {
