@@ -21,6 +21,19 @@ describe('policy set flags', () => {
     assert.deepEqual(policyUpdateFromFlags({ retentionMin: '7y', retentionMax: 'none' }), {
       retention: { min: '7y', max: null },
     });
+    assert.deepEqual(policyUpdateFromFlags({ retentionMin: '0', archiveAfter: '250ms' }), {
+      retention: { min: 0 },
+      archive: { after: '250ms' },
+    });
+  });
+
+  it('names the units when a duration has none (the API would read it as milliseconds)', () => {
+    assert.throws(
+      () => policyUpdateFromFlags({ retentionMin: '3650' }),
+      (err: unknown) =>
+        err instanceof UsageError &&
+        /--retention-min needs a unit: 3650d for days, 3650y for years/.test(err.message),
+    );
   });
 
   const bad: Array<[string, Parameters<typeof policyUpdateFromFlags>[0]]> = [
@@ -28,6 +41,8 @@ describe('policy set flags', () => {
     ['a prefix without a bucket', { archivePrefix: 'eu' }],
     ['--archive-target with another value', { archiveTarget: 's3://acme' }],
     ['--archive-target default with a bucket', { archiveTarget: 'default', archiveBucket: 'acme' }],
+    ['a duration without a unit', { retentionMin: '3650' }],
+    ['a duration with an unknown unit', { archiveAfter: '30days' }],
   ];
   for (const [name, flags] of bad) {
     it(`refuses ${name}`, () => {

@@ -58,10 +58,19 @@ export function policyText(p: Record<string, unknown>): string {
   return lines.join('\n');
 }
 
-/** A duration flag as the API takes it: `<n><unit>` or `never` as text, plain digits as ms. */
+/**
+ * A duration flag as the API takes it: `<n><unit>`, `0` or `never`. A number without a unit is
+ * refused, `0` aside: the API reads one as milliseconds, and `--retention-min 3650` typed for ten
+ * years would have let entries be pruned after 3.65 seconds.
+ */
 function durationFlag(value: string, flag: string): string | number {
-  if (/^[0-9]{1,15}$/.test(value)) return Number(value);
+  if (value === '0') return 0;
   if (value === 'never' || /^[0-9]{1,12}(ms|s|m|h|d|w|y)$/.test(value)) return value;
+  if (/^[0-9]+$/.test(value)) {
+    throw new UsageError(
+      `${flag} needs a unit: ${value}d for days, ${value}y for years, ${value}ms for milliseconds (units: ms, s, m, h, d, w, y)`,
+    );
+  }
   throw new UsageError(`${flag} expects a duration like 30d or 7y (or never), got ${value}`);
 }
 
