@@ -29,7 +29,7 @@ export type ClientOwnErrorCode =
   | 'client.delivery_failed'
   /** Another live process holds the spool directory. */
   | 'client.spool_locked'
-  /** The spool directory holds data the SDK cannot read. */
+  /** The spool directory holds data the SDK cannot read, or cannot be written (`cause`: ENOSPC, EIO…). */
   | 'client.spool_corrupt'
   /** A checkpoint's signature, origin or syntax does not verify under the pinned key. */
   | 'client.bad_checkpoint'

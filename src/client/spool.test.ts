@@ -2,8 +2,8 @@
 // a crashed producer's leftovers are resent by the next logger exactly once (SIGKILL test against
 // a real server), torn tails are dropped, and one spool has one live owner.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -51,13 +51,30 @@ describe('Spool', () => {
       ['b', 'c'],
     );
     assert.equal(read(dir, 'events.ndjson'), '{"id":"b"}\n{"id":"c"}\n');
-    await again.spool.ack(['b', 'c']);
+    // An event appended after the torn tail is a line of its own, recovered by the next open.
+    await again.spool.append({ id: 'e', json: '{"id":"e"}' });
+    await again.spool.close();
+    appendFileSync(join(dir, 'events.ndjson'), '{"id":"f"');
+    const third = await Spool.open(dir);
+    assert.deepEqual(
+      third.recovered.map((e) => e.id),
+      ['b', 'c', 'e'],
+    );
+    await third.spool.append({ id: 'g', json: '{"id":"g"}' });
+    assert.equal(read(dir, 'events.ndjson'), '{"id":"b"}\n{"id":"c"}\n{"id":"e"}\n{"id":"g"}\n');
+    await third.spool.close();
+    const again2 = await Spool.open(dir);
+    assert.deepEqual(
+      again2.recovered.map((e) => e.id),
+      ['b', 'c', 'e', 'g'],
+    );
+    await again2.spool.ack(['b', 'c', 'e', 'g']);
     assert.equal(read(dir, 'events.ndjson'), '');
-    assert.equal(again.spool.size, 0);
+    assert.equal(again2.spool.size, 0);
 
     // One live owner at a time.
     await assert.rejects(Spool.open(dir), (e: ClientError) => e.code === 'client.spool_locked');
-    await again.spool.close();
+    await again2.spool.close();
   });
 
   test('damaged lines in the middle: the file is kept aside, readable events recovered, the damage reported', async () => {
@@ -184,6 +201,48 @@ describe('Spool', () => {
       proc.kill('SIGKILL');
       await proxy.close();
     }
+  });
+});
+
+describe('a full disk (a 16 MiB tmpfs mounted in a user and mount namespace)', () => {
+  const skip =
+    spawnSync('unshare', ['-rm', 'true']).status === 0
+      ? false
+      : 'needs `unshare -rm` (user and mount namespaces) to mount a small tmpfs';
+  let n = 0;
+  const run = (scenario: string) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const mnt = join(root, `tmpfs-${n++}`);
+      mkdirSync(mnt);
+      const child = fileURLToPath(import.meta.url).replace(/spool\.test\.(ts|js)$/, 'spool-full-child.$1');
+      execFile(
+        'unshare',
+        [
+          '-rm',
+          'sh',
+          '-c',
+          'mount -t tmpfs -o size=16m tmpfs "$1" && shift && exec "$@"',
+          'sh',
+          mnt,
+          process.execPath,
+          ...process.execArgv,
+          child,
+          mnt,
+          scenario,
+        ],
+        (err, stdout, stderr) =>
+          err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout)),
+      );
+    });
+
+  test('a write cut short by ENOSPC is rejected and cut back: the next event is not glued to it', {
+    skip,
+  }, async () => {
+    const r = await run('short-write');
+    assert.equal(r.b, 'client.spool_corrupt ENOSPC', 'the torn event is not reported as spooled');
+    assert.equal(r.c, 'ok');
+    assert.deepEqual(r.recovered, ['a', 'c']);
+    assert.equal(r.damage, null);
   });
 });
 

@@ -60,6 +60,8 @@ export class Spool {
   #chain: Promise<void> = Promise.resolve();
   #pending: { line: string; item: SpooledEvent; resolve: () => void; reject: (e: unknown) => void }[] = [];
   #closed = false;
+  /** A write may have left bytes past #eventsBytes (it failed or did not finish). */
+  #torn = false;
 
   private constructor(dir: string, events: FileHandle, acked: FileHandle, bytes: number) {
     this.dir = dir;
@@ -151,18 +153,33 @@ export class Spool {
     this.#pending = [];
     if (batch.length === 0) return;
     try {
+      if (this.#torn) await this.#cutTornTail();
       const text = batch.map((p) => p.line).join('');
-      await this.#events.write(text);
+      this.#torn = true;
+      // writeFile, not write: one write() may stop short (a full disk) and say so only in its count.
+      await this.#events.writeFile(text);
       await this.#events.sync();
+      this.#torn = false;
       this.#eventsBytes += Buffer.byteLength(text);
       for (const p of batch) this.#live.set(p.item.id, p.item.json);
       for (const p of batch) p.resolve();
     } catch (err) {
+      // Part of the text may be in the file (ENOSPC, EIO): cut it off, so that the next append does
+      // not continue a torn line (which would make that event unreadable too), and so that events
+      // whose append rejected are not resent after a restart. If cutting fails, the next commit
+      // tries again before it writes.
+      if (this.#torn) await this.#cutTornTail().catch(() => {});
       const e = new ClientError('client.spool_corrupt', `cannot write the spool in ${this.dir}`, {
         cause: err,
       });
       for (const p of batch) p.reject(e);
     }
+  }
+
+  /** Truncates the events file to its committed lines (#eventsBytes). */
+  async #cutTornTail(): Promise<void> {
+    await this.#events.truncate(this.#eventsBytes);
+    this.#torn = false;
   }
 
   async #compact(): Promise<void> {
