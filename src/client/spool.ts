@@ -182,13 +182,35 @@ export class Spool {
     this.#torn = false;
   }
 
+  /**
+   * Rewrites the events file with the live events only. The new file is written and opened before it
+   * replaces the old one: a failure (a full disk is likely here) leaves the old file and its handle
+   * in use, never a closed handle or one whose file was replaced (appends there would be lost).
+   */
   async #compact(): Promise<void> {
     const text = [...this.#live.values()].map((j) => `${j}\n`).join('');
-    await this.#events.close();
-    await writeDurably(this.dir, EVENTS, text);
-    this.#events = await open(join(this.dir, EVENTS), constants.O_WRONLY | constants.O_APPEND);
-    await this.#acked.truncate(0);
+    const tmp = join(this.dir, `${EVENTS}.tmp`);
+    const next = await open(
+      tmp,
+      constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_TRUNC,
+      0o600,
+    );
+    try {
+      await next.writeFile(text);
+      await next.sync();
+      await rename(tmp, join(this.dir, EVENTS));
+    } catch (err) {
+      await next.close();
+      await unlink(tmp).catch(() => {});
+      throw err;
+    }
+    const old = this.#events;
+    this.#events = next;
     this.#eventsBytes = Buffer.byteLength(text);
+    this.#torn = false;
+    await old.close().catch(() => {});
+    await syncDir(this.dir);
+    await this.#acked.truncate(0);
     this.#compactAt = Math.max(COMPACT_BYTES, 2 * this.#eventsBytes);
   }
 }
