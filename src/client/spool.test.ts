@@ -3,7 +3,7 @@
 // a real server), torn tails are dropped, and one spool has one live owner.
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -304,6 +304,24 @@ describe('takeLock', () => {
     assert.equal(outcomes.length, 1);
     assert.match(outcomes[0]!, /^second client\.spool_locked: .* is being taken over by process \d+/);
     assert.notEqual(readFileSync(join(dir, 'LOCK'), 'utf8'), stale);
+    assert.deepEqual(await leftovers(dir), []);
+  });
+
+  test('a lock left by an earlier process with our own pid (a restarted container) is taken over', {
+    skip: existsSync('/proc/self/stat') ? false : 'process start times are read from Linux /proc',
+  }, async () => {
+    const { dir } = await setup();
+    const { hostname } = await import('node:os');
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    // Our pid and host, but a process that started at another time (tick 1 after boot).
+    const earlier = `${process.pid} ${hostname()} 0b1d-nonce ${boot}/1\n`;
+    writeFileSync(join(dir, 'LOCK'), earlier);
+    await takeLock(dir);
+    const mine = readFileSync(join(dir, 'LOCK'), 'utf8');
+    assert.notEqual(mine, earlier);
+    // A second logger of this very process is still refused: the start time is the same.
+    await assert.rejects(takeLock(dir), (err: ClientError) => err.code === 'client.spool_locked');
+    assert.equal(readFileSync(join(dir, 'LOCK'), 'utf8'), mine);
     assert.deepEqual(await leftovers(dir), []);
   });
 

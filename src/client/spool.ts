@@ -3,7 +3,7 @@
  * `log()` resolving and the server's acknowledgement. Node only (node:fs); loaded on demand.
  *
  * Layout of the spool directory (one logger at a time, enforced by LOCK):
- *   LOCK          the holder's pid; a lock whose process is gone is taken over (after a crash)
+ *   LOCK          the holder's pid, host and start; a lock whose process is gone is taken over (after a crash)
  *   events.ndjson one event JSON per LF-terminated line, appended and fsync'd before log() resolves
  *   acked.txt     ids of events acknowledged (or dropped), one per line; appended, never fsync'd
  *
@@ -22,7 +22,7 @@
  */
 
 import { createHash, randomUUID } from 'node:crypto';
-import { constants } from 'node:fs';
+import { constants, readFileSync } from 'node:fs';
 import { type FileHandle, link, mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
@@ -298,7 +298,8 @@ export async function takeLock(
   options: { afterRead?: () => Promise<void>; afterToken?: () => Promise<void> } = {},
 ): Promise<void> {
   const path = join(dir, LOCK);
-  const me = `${process.pid} ${hostname()} ${randomUUID()}\n`;
+  const start = startOf(process.pid);
+  const me = `${process.pid} ${hostname()} ${randomUUID()}${start === undefined ? '' : ` ${start}`}\n`;
   const mine = `${path}.new-${process.pid}-${randomUUID()}`;
   await writeDurably(dir, basename(mine), me);
   try {
@@ -382,11 +383,34 @@ function assertStale(dir: string, path: string, holder: string): void {
   }
 }
 
-/** The pid of a lock line (`pid host [nonce]`) when that process is alive on this host. */
+/**
+ * The pid of a lock line (`pid host [nonce [start]]`) when that process is alive on this host. A
+ * pid that is alive but started at another time than the line says is another process: pids are
+ * reused, and a restarted container's application is pid 1 again under the same hostname (its own
+ * pid, for the process reading the lock it left before the restart).
+ */
 function liveHolder(line: string): number | undefined {
-  const [pidText, host] = line.trim().split(' ');
+  const [pidText, host, , start] = line.trim().split(' ');
   const pid = Number(pidText);
-  return host === hostname() && Number.isSafeInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
+  if (!(host === hostname() && Number.isSafeInteger(pid) && pid > 0 && isAlive(pid))) return undefined;
+  const now = start === undefined ? undefined : startOf(pid);
+  return now !== undefined && now !== start ? undefined : pid;
+}
+
+/**
+ * When process `pid` started, as `<boot id>/<start time in clock ticks>` (Linux /proc), or
+ * undefined where that cannot be read (other systems: the pid alone then identifies the holder).
+ */
+function startOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 22; the command name (field 2, in parentheses) may itself hold spaces and parentheses.
+    const ticks = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    return ticks === undefined || !/^[0-9]+$/.test(ticks) || boot === '' ? undefined : `${boot}/${ticks}`;
+  } catch {
+    return undefined;
+  }
 }
 
 function isAlive(pid: number): boolean {
