@@ -77,6 +77,22 @@ describe('Spool', () => {
     await again2.spool.close();
   });
 
+  test('an id forgotten (dropped or refused) and then spooled again is resent after a crash', async () => {
+    const dir = join(root, 'relogged');
+    const { spool } = await Spool.open(dir);
+    await spool.append({ id: 'x', json: '{"id":"x"}' });
+    await spool.append({ id: 'y', json: '{"id":"y"}' });
+    await spool.ack(['x']); // dropped by the overflow policy, say (y keeps the files from being emptied)
+    await spool.append({ id: 'x', json: '{"id":"x"}' }); // the application logs it again, same id
+    await spool.close(); // as a crash: nothing more was acknowledged
+    const again = await Spool.open(dir);
+    assert.deepEqual(
+      again.recovered.map((e) => e.id),
+      ['y', 'x'],
+    );
+    await again.spool.close();
+  });
+
   test('damaged lines in the middle: the file is kept aside, readable events recovered, the damage reported', async () => {
     const dir = join(root, 'corrupt');
     await (await Spool.open(dir)).spool.close();

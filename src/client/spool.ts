@@ -5,15 +5,18 @@
  * Layout of the spool directory (one logger at a time, enforced by LOCK):
  *   LOCK          the holder's pid, host and start; a lock whose process is gone is taken over (after a crash)
  *   events.ndjson one event JSON per LF-terminated line, appended and fsync'd before log() resolves
- *   acked.txt     ids of events acknowledged (or dropped), one per line; appended, never fsync'd
+ *   acked.txt     ids of events acknowledged (or dropped), one per line; appended without fsync
  *
  * Crash reasoning: an event is in events.ndjson (durably) before the caller hears "logged". Its id
  * reaches acked.txt only after the server acknowledged it; losing that line in a crash merely
  * resends the event, which the server deduplicates by event id — so nothing is lost and nothing is
- * duplicated. A torn last line of events.ndjson belongs to a write whose fsync never returned (its
- * log() never resolved) and is dropped. When every spooled event is acknowledged both files are
- * truncated (events first: a crash in between leaves ids that match nothing, which is harmless);
- * when they grow large the live events are rewritten to a new file (temp, fsync, rename, fsync dir).
+ * duplicated. Each ack line cancels one earlier line of its id, so an id forgotten (dropped, refused)
+ * and logged again stays live. A torn last line of events.ndjson belongs to a write whose fsync
+ * never returned (its log() never resolved) and is dropped. When every spooled event is acknowledged
+ * both files are truncated (events first: a crash in between leaves ids that match nothing, which is
+ * harmless; acks durably, since an old one reappearing after a power loss could cancel a later line
+ * of its id); when they grow large the live events are rewritten to a new file (temp, fsync, rename,
+ * fsync dir), the acks emptied durably first.
  *
  * A line before the last LF that is not a spooled event (a damaged disk, a hand edit) cannot be a
  * torn write. Opening does not refuse the whole spool for it (the application could then log
@@ -60,6 +63,8 @@ export class Spool {
   #chain: Promise<void> = Promise.resolve();
   #pending: { line: string; item: SpooledEvent; resolve: () => void; reject: (e: unknown) => void }[] = [];
   #closed = false;
+  /** acked.txt may hold lines (on disk) since it was last emptied durably. */
+  #ackedAny = false;
   /** A write may have left bytes past #eventsBytes (it failed or did not finish). */
   #torn = false;
 
@@ -83,10 +88,13 @@ export class Spool {
         await writeDurably(dir, basename(keptAs), await readFile(join(dir, EVENTS)));
         damage = { lines: damaged, keptAs };
       }
-      // Start from clean files holding exactly the live events (no torn tail, no stale acks).
+      // Start from clean files holding exactly the live events (no torn tail, no stale acks). The
+      // acks go first, durably: old acks beside the new file could cancel a live line of an id
+      // logged again; old lines beside no acks are merely resent (deduplicated by the server).
+      const acked = await open(join(dir, ACKED), 'w');
+      await acked.sync();
       await writeDurably(dir, EVENTS, recovered.map((e) => `${e.json}\n`).join(''));
       const events = await open(join(dir, EVENTS), constants.O_WRONLY | constants.O_APPEND);
-      const acked = await open(join(dir, ACKED), 'w');
       const bytes = (await events.stat()).size;
       await syncDir(dir);
       const spool = new Spool(dir, events, acked, bytes);
@@ -117,10 +125,17 @@ export class Spool {
         // Everything acknowledged: truncate, events first (see the module comment).
         await this.#events.truncate(0);
         await this.#events.sync();
-        await this.#acked.truncate(0);
         this.#eventsBytes = 0;
+        if (this.#ackedAny) {
+          // Durably: an old ack that came back after a power loss could cancel the line of an id
+          // logged again later (readLive). When nothing was written (the usual case), no fsync.
+          await this.#acked.truncate(0);
+          await this.#acked.sync();
+          this.#ackedAny = false;
+        }
         return;
       }
+      this.#ackedAny = true;
       await this.#acked.write(known.map((id) => `${id}\n`).join(''));
       if (this.#eventsBytes >= this.#compactAt) await this.#compact();
     });
@@ -198,6 +213,10 @@ export class Spool {
     try {
       await next.writeFile(text);
       await next.sync();
+      // Acks emptied durably before the rewritten file replaces the old one (see open()).
+      await this.#acked.truncate(0);
+      await this.#acked.sync();
+      this.#ackedAny = false;
       await rename(tmp, join(this.dir, EVENTS));
     } catch (err) {
       await next.close();
@@ -210,15 +229,21 @@ export class Spool {
     this.#torn = false;
     await old.close().catch(() => {});
     await syncDir(this.dir);
-    await this.#acked.truncate(0);
     this.#compactAt = Math.max(COMPACT_BYTES, 2 * this.#eventsBytes);
   }
 }
 
-/** Reads events.ndjson minus acked.txt, in spool order, each id once; and the damaged lines' numbers. */
+/**
+ * Reads events.ndjson minus acked.txt, in spool order, each id once; and the damaged lines' numbers.
+ * An ack line is written after the line it acknowledges, so each cancels one earlier line of its id,
+ * the earliest: an id forgotten (dropped, refused) and then logged again is live in its later line.
+ */
 async function readLive(dir: string): Promise<{ live: SpooledEvent[]; damaged: number[] }> {
   const text = await readFile(join(dir, EVENTS), 'utf8').catch(ifMissing(''));
-  const acked = new Set((await readFile(join(dir, ACKED), 'utf8').catch(ifMissing(''))).split('\n'));
+  const acked = new Map<string, number>();
+  for (const id of (await readFile(join(dir, ACKED), 'utf8').catch(ifMissing(''))).split('\n')) {
+    acked.set(id, (acked.get(id) ?? 0) + 1);
+  }
   const lines = text.split('\n');
   // The part after the last LF is a torn write whose log() never resolved.
   lines.pop();
@@ -237,7 +262,12 @@ async function readLive(dir: string): Promise<{ live: SpooledEvent[]; damaged: n
       damaged.push(i + 1);
       continue;
     }
-    if (acked.has(id) || seen.has(id)) continue;
+    const acks = acked.get(id) ?? 0;
+    if (acks > 0) {
+      acked.set(id, acks - 1);
+      continue;
+    }
+    if (seen.has(id)) continue;
     seen.add(id);
     out.push({ id, json });
   }
