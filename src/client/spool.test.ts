@@ -93,6 +93,41 @@ describe('Spool', () => {
     await again.spool.close();
   });
 
+  test('the directories it creates are fsync’d in their parents', {
+    skip: spawnSync('strace', ['-V']).status === 0 ? false : 'needs strace to see the fsync calls',
+  }, async () => {
+    const base = join(root, 'fresh');
+    mkdirSync(base);
+    const dir = join(base, 'a', 'spool');
+    const trace = join(root, 'fresh.strace');
+    const spool = new URL('./spool.js', import.meta.url).href;
+    const script = `const { Spool } = await import(${JSON.stringify(spool)}); await (await Spool.open(${JSON.stringify(dir)})).spool.close();`;
+    const r = spawnSync('strace', [
+      '-f',
+      '-qq',
+      '-e',
+      'trace=openat,fsync',
+      '-o',
+      trace,
+      process.execPath,
+      '--input-type=module',
+      '-e',
+      script,
+    ]);
+    assert.equal(r.status, 0, String(r.stderr));
+    const calls = readFileSync(trace, 'utf8').split('\n');
+    // Each parent of a created directory (base, base/a) is opened and that descriptor fsync'd.
+    for (const parent of [base, join(base, 'a')]) {
+      const at = calls.findIndex((l) => l.includes(`openat(AT_FDCWD, "${parent}", O_RDONLY`));
+      assert.ok(at >= 0, `${parent} is never opened`);
+      const fd = /= (\d+)$/.exec(calls[at]!)?.[1];
+      assert.ok(
+        calls.slice(at).some((l) => new RegExp(`\\bfsync\\(${fd}\\)\\s+= 0$`).test(l)),
+        `${parent} is not fsync'd`,
+      );
+    }
+  });
+
   test('damaged lines in the middle: the file is kept aside, readable events recovered, the damage reported', async () => {
     const dir = join(root, 'corrupt');
     await (await Spool.open(dir)).spool.close();

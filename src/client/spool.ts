@@ -28,7 +28,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { constants, readFileSync } from 'node:fs';
 import { type FileHandle, link, mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { ClientError } from './errors.js';
 
 const EVENTS = 'events.ndjson';
@@ -77,7 +77,11 @@ export class Spool {
 
   /** Takes the lock, reads what a previous process left unacknowledged, and compacts the files. */
   static async open(dir: string): Promise<{ spool: Spool; recovered: SpooledEvent[]; damage?: SpoolDamage }> {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const made = await mkdir(dir, { recursive: true, mode: 0o700 });
+    // A directory created here must itself be durable, or a power loss could take the spool with it.
+    if (made !== undefined) {
+      for (let d = resolve(dir); d !== dirname(resolve(made)); d = dirname(d)) await syncDir(dirname(d));
+    }
     await takeLock(dir);
     try {
       const { live: recovered, damaged } = await readLive(dir);
