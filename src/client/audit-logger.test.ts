@@ -200,6 +200,46 @@ describe('AuditLogger', () => {
     await logger.close();
   });
 
+  test('a 2xx answer that does not acknowledge the events is retried, not taken as an ack', async () => {
+    await admin.createLog('unacked');
+    let answered = 0;
+    // A proxy (or a broken server) that answers the first append with a well-formed 201 naming no
+    // entries, and the second with the entries of other events, without forwarding either.
+    const client = new IndelibleClient({
+      url: server.url,
+      apiKey: server.adminKey,
+      fetch: async (url, init) => {
+        if (init.method !== 'POST' || !url.includes('/events')) return fetch(url, init);
+        answered++;
+        if (answered > 2) return fetch(url, init);
+        const entry = {
+          index: 0,
+          id: 'someone-else',
+          leaf_hash: '0'.repeat(64),
+          received_at: '2026-01-01T00:00:00Z',
+        };
+        const entries = answered === 1 ? [] : [entry, entry];
+        return new Response(JSON.stringify({ entries }), {
+          status: 201,
+          headers: { 'content-type': 'application/json' },
+        });
+      },
+    });
+    const failures: unknown[] = [];
+    const logger = client.logger('unacked', {
+      maxBatch: 2,
+      maxDelayMs: 60_000,
+      spoolDir: `${root}/unacked-spool`,
+      retry: { initialDelayMs: 5 },
+      onError: (err) => failures.push(err),
+    });
+    const ids = await Promise.all([logger.log(event(0)), logger.log(event(1))]);
+    await logger.close();
+    assert.deepEqual(failures, []);
+    assert.equal(answered, 3);
+    assert.deepEqual(await allIds('unacked'), ids);
+  });
+
   test('a batch over the server’s limits (413) is split until it fits', async () => {
     await admin.createLog('split');
     const sizes: number[] = [];

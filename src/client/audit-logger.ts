@@ -237,6 +237,13 @@ export class AuditLogger {
     for (let attempt = 1; ; attempt++) {
       try {
         const r = await this.#client.appendBody(this.#name, body, { idempotencyKey: key });
+        // Only an answer with each event's entry, in order, is an ack: the events leave the spool.
+        if (r.entries.length !== items.length || r.entries.some((e, i) => e.id !== items[i]!.id)) {
+          throw new ClientError(
+            'client.bad_response',
+            `the append answer does not acknowledge the ${items.length} event(s) sent`,
+          );
+        }
         await this.#spool?.ack(items.map((i) => i.id)).catch(() => {});
         this.#report(this.#opts.onAck, r.entries);
         for (const i of items) this.#settlements.settled(i.seq);
