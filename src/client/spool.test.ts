@@ -128,6 +128,20 @@ describe('Spool', () => {
     }
   });
 
+  test('a spool directory that cannot be created is client.spool_corrupt, through log() too', async () => {
+    const file = join(root, 'a-file');
+    writeFileSync(file, '');
+    for (const dir of [file, join(file, 'spool')]) {
+      await assert.rejects(Spool.open(dir), (e: ClientError) => e.code === 'client.spool_corrupt');
+      const logger = admin.logger('any', { spoolDir: dir });
+      await assert.rejects(logger.log({ action: 'a.b', actor: { id: 'u' } }), (e: ClientError) => {
+        assert.equal(e.code, 'client.spool_corrupt');
+        assert.match(e.message, /^cannot open the spool in .*: (EEXIST|ENOTDIR)/);
+        return true;
+      });
+    }
+  });
+
   test('damaged lines in the middle: the file is kept aside, readable events recovered, the damage reported', async () => {
     const dir = join(root, 'corrupt');
     await (await Spool.open(dir)).spool.close();

@@ -75,8 +75,29 @@ export class Spool {
     this.#eventsBytes = bytes;
   }
 
-  /** Takes the lock, reads what a previous process left unacknowledged, and compacts the files. */
+  /**
+   * Takes the lock, reads what a previous process left unacknowledged, and compacts the files.
+   * Rejects with `client.spool_locked`, or `client.spool_corrupt` when the directory cannot be
+   * created, read or written (`cause` is the file system's error).
+   */
   static async open(dir: string): Promise<{ spool: Spool; recovered: SpooledEvent[]; damage?: SpoolDamage }> {
+    try {
+      return await Spool.#open(dir);
+    } catch (err) {
+      if (err instanceof ClientError) throw err;
+      throw new ClientError(
+        'client.spool_corrupt',
+        `cannot open the spool in ${dir}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+  }
+
+  static async #open(
+    dir: string,
+  ): Promise<{ spool: Spool; recovered: SpooledEvent[]; damage?: SpoolDamage }> {
     const made = await mkdir(dir, { recursive: true, mode: 0o700 });
     // A directory created here must itself be durable, or a power loss could take the spool with it.
     if (made !== undefined) {
