@@ -271,9 +271,10 @@ describe('Spool', () => {
 
 describe('a full disk (a 16 MiB tmpfs mounted in a user and mount namespace)', () => {
   const skip =
-    spawnSync('unshare', ['-rm', 'true']).status === 0
+    // Mounts over the scratch directory, seen only inside that namespace (which ends at once).
+    spawnSync('unshare', ['-rm', 'sh', '-c', 'mount -t tmpfs -o size=1m tmpfs "$1"', 'sh', root]).status === 0
       ? false
-      : 'needs `unshare -rm` (user and mount namespaces) to mount a small tmpfs';
+      : 'needs `unshare -rm` (user and mount namespaces) and a tmpfs mount in them';
   let n = 0;
   const run = (scenario: string) =>
     new Promise<Record<string, unknown>>((resolve, reject) => {
