@@ -104,6 +104,7 @@ export class Spool {
       for (let d = resolve(dir); d !== dirname(resolve(made)); d = dirname(d)) await syncDir(dirname(d));
     }
     await takeLock(dir);
+    const handles: FileHandle[] = [];
     try {
       const { live: recovered, damaged } = await readLive(dir);
       let damage: SpoolDamage | undefined;
@@ -117,15 +118,18 @@ export class Spool {
       // acks go first, durably: old acks beside the new file could cancel a live line of an id
       // logged again; old lines beside no acks are merely resent (deduplicated by the server).
       const acked = await open(join(dir, ACKED), 'w');
+      handles.push(acked);
       await acked.sync();
       await writeDurably(dir, EVENTS, recovered.map((e) => `${e.json}\n`).join(''));
       const events = await open(join(dir, EVENTS), constants.O_WRONLY | constants.O_APPEND);
+      handles.push(events);
       const bytes = (await events.stat()).size;
       await syncDir(dir);
       const spool = new Spool(dir, events, acked, bytes);
       for (const e of recovered) spool.#live.set(e.id, e.json);
       return damage === undefined ? { spool, recovered } : { spool, recovered, damage };
     } catch (err) {
+      for (const h of handles) await h.close().catch(() => {});
       await unlink(join(dir, LOCK)).catch(() => {});
       throw err;
     }
