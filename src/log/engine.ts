@@ -380,7 +380,7 @@ export class Engine {
     const kinds = new Uint8Array(n);
     const ats = new Uint32Array(n);
     let allNew = true;
-    const checks: Array<Promise<AppendedEntry>> = [];
+    const checks: Array<Promise<AppendedEntry | undefined>> = [];
     let batchIds: Map<string, { json: string; at: number }> | undefined;
     // The server's own records (`_audit`) are held to the default limits: the configured ones are
     // for clients' events, and a strict setting must not silence the audit trail (a request id alone
@@ -442,10 +442,18 @@ export class Engine {
     claimed.catch(() => undefined);
     this.indexer.claimBatch(name, ids, claimed);
     let entries: AppendedEntry[];
-    let existing: AppendedEntry[];
+    let existing: Array<AppendedEntry | undefined>;
     try {
       // All or nothing: a conflicting retried id refuses the whole batch before anything is added.
       existing = checks.length === 0 ? [] : await Promise.all(checks);
+      if (existing.includes(undefined)) {
+        // An id claimed by a concurrent append that then failed (its own fault, say an id conflict
+        // of another of its events) is not in the log after all: its error is not this batch's.
+        // Drop this batch's claims and decide again, which appends that event here.
+        settle.reject(new Error('the batch is decided again'));
+        await claimed.catch(() => undefined);
+        return this.append(name, events, limits, assigned);
+      }
       entries = await log.add(prepared);
       settle.resolve(entries);
     } catch (err) {
@@ -501,6 +509,7 @@ export class Engine {
   /**
    * The original entry of a retried event id; the content must be the same event. An event stored
    * without an id (the server assigned it) matches a retry that carries that id and nothing else new.
+   * Undefined when the id was only claimed by a concurrent append that failed: it is not in the log.
    */
   private async checkDuplicate(
     log: Log,
@@ -509,8 +518,14 @@ export class Engine {
     event: AuditEvent,
     eventJson: string,
     existing: Promise<number> | number,
-  ): Promise<AppendedEntry> {
-    const index = await existing;
+  ): Promise<AppendedEntry | undefined> {
+    let index: number;
+    try {
+      index = await existing;
+    } catch {
+      // The append that claimed this id failed, and its claim went with it (Indexer.claimBatch).
+      return undefined;
+    }
     const bytes = await log.readRecord(index);
     const record = JSON.parse(new TextDecoder().decode(bytes)) as {
       event: Record<string, unknown>;

@@ -358,6 +358,26 @@ test('a batch with a conflicting retried id is refused whole, and nothing is lef
   }
 });
 
+test("an id claimed by a concurrent batch that is then refused is appended, not refused with that batch's error", async () => {
+  const engine = await openTestEngine(createMemoryDriver());
+  await engine.createLog('acme');
+  const taken = { ...sampleEvent(1), id: 'taken' };
+  await engine.append('acme', [taken]);
+  const shared = { ...sampleEvent(2), id: 'shared' };
+  // The first batch claims `shared`, then is refused for its other event (a conflict on `taken`);
+  // the second, sent meanwhile, holds only `shared` and is a valid append of it.
+  const refused = engine.append('acme', [shared, { ...taken, action: 'changed' }]);
+  const alone = engine.append('acme', [shared]);
+  await assert.rejects(refused, { code: 'log.id_conflict' });
+  const { entries, duplicates } = await alone;
+  assert.deepEqual(duplicates, [false]);
+  assert.deepEqual([entries[0]!.id, entries[0]!.index], ['shared', 1]);
+  assert.equal(engine.log('acme').size, 2);
+  // And it is the entry a later retry of the same event finds.
+  assert.deepEqual((await engine.append('acme', [shared])).entries, entries);
+  await engine.close();
+});
+
 test('a server-assigned id sent back by a client is recognised, indexed or not', async () => {
   const engine = await openTestEngine(createMemoryDriver());
   await engine.createLog('acme');
