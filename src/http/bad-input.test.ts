@@ -20,6 +20,8 @@ interface Case {
   status: number;
   code: string | RegExp;
   field?: string;
+  /** Every field named (unknown or conflicting fields). */
+  fields?: string[];
   line?: number;
 }
 
@@ -118,6 +120,24 @@ const cases: Case[] = [
     status: 400,
     code: 'event.invalid_value',
     field: 'events[2].outcome',
+  },
+  {
+    name: 'unknown fields of an event in a batch are all named by its place',
+    body: { events: [ev(), ev({ colour: 'red', actor: { id: 'u1' }, size: 3 })] },
+    status: 400,
+    code: 'event.unknown_field',
+    field: 'events[1].colour',
+    fields: ['events[1].colour', 'events[1].size'],
+  },
+  {
+    name: 'conflicting fields of the event of a one-event NDJSON body are named by its place',
+    body: `${JSON.stringify(ev({ target: { id: 't' }, targets: [] }))}\n`,
+    type: 'application/x-ndjson',
+    status: 400,
+    code: 'event.conflicting_fields',
+    field: 'events[0].targets',
+    fields: ['events[0].target', 'events[0].targets'],
+    line: 1,
   },
   {
     name: 'bad event in a one-event batch is named by its place',
@@ -572,6 +592,7 @@ describe('bad input changes nothing', () => {
       assert.equal(typeof p.title, 'string');
       assert.equal(typeof p.detail, 'string');
       if (c.field !== undefined) assert.equal(p.field, c.field);
+      if (c.fields !== undefined) assert.deepEqual(p.fields, c.fields);
       if (c.line !== undefined) assert.equal(p.line, c.line);
       assert.doesNotMatch(res.body, /\bat .*\.(ts|js):\d+/, 'no stack traces');
       assert.deepEqual(await snapshot(), state, 'the log is unchanged');

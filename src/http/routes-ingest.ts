@@ -260,7 +260,11 @@ function locateEventError(err: EventError, lines: number[] | undefined, batch: b
   const single = typeof err.details?.event !== 'number';
   if (!batch || (!single && lines === undefined)) return err;
   const details: Record<string, unknown> = { ...err.details, event: at };
-  if (single) details.field = field === undefined || field === '' ? `events[0]` : `events[0].${field}`;
+  if (single) {
+    const scope = (f: unknown) => (f === undefined || f === '' ? `events[0]` : `events[0].${f}`);
+    details.field = scope(field);
+    if (Array.isArray(err.details?.fields)) details.fields = err.details.fields.map(scope);
+  }
   if (lines !== undefined) details.line = lines[at];
   return new EventError(err.code, lines === undefined ? err.message : `line ${lines[at]}: ${err.message}`, {
     cause: err.cause,

@@ -600,12 +600,12 @@ function idConflict(log: string, id: string): LogError {
 
 /** Re-scopes an event validation error to its place in the batch (`actor.id` → `events[3].actor.id`). */
 function prefixEventError(err: EventError, i: number): EventError {
+  const scope = (field: unknown) => (field === '' ? `events[${i}]` : `events[${i}].${field}`);
   const field = typeof err.details?.field === 'string' ? err.details.field : '';
-  const scoped = field === '' ? `events[${i}]` : `events[${i}].${field}`;
-  return new EventError(err.code, `events[${i}]: ${err.message}`, {
-    cause: err.cause,
-    details: { ...err.details, field: scoped, event: i },
-  });
+  const details: Record<string, unknown> = { ...err.details, field: scope(field), event: i };
+  // `fields` (every unknown or conflicting field) names the same event as `field`.
+  if (Array.isArray(err.details?.fields)) details.fields = err.details.fields.map(scope);
+  return new EventError(err.code, `events[${i}]: ${err.message}`, { cause: err.cause, details });
 }
 
 function withoutId(event: AuditEvent): Record<string, unknown> {
