@@ -311,6 +311,30 @@ const cases: Case[] = [
     body: ev({ id: 'fixed-1', action: 'other' }),
     status: 409,
     code: 'log.id_conflict',
+    field: 'id',
+  },
+  {
+    name: 'event id reused with other content, in a batch: the event is named',
+    body: { events: [ev(), ev({ id: 'fixed-1', action: 'other' })] },
+    status: 409,
+    code: 'log.id_conflict',
+    field: 'events[1].id',
+  },
+  {
+    name: 'event id reused with other content, on NDJSON line 2 of a one-event body',
+    body: `\n${JSON.stringify(ev({ id: 'fixed-1', action: 'other' }))}\n`,
+    type: 'application/x-ndjson',
+    status: 409,
+    code: 'log.id_conflict',
+    field: 'events[0].id',
+    line: 2,
+  },
+  {
+    name: 'one event id twice in a batch with other content',
+    body: { events: [ev({ id: 'twice' }), ev(), ev({ id: 'twice', action: 'other' })] },
+    status: 409,
+    code: 'log.id_conflict',
+    field: 'events[2].id',
   },
   // Tile path tricks
   ...[

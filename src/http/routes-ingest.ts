@@ -22,6 +22,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { AuthError } from '../auth/errors.js';
 import { EventError } from '../core/event.js';
 import { newEventId } from '../core/record.js';
+import { LogError } from '../log/errors.js';
 import type { AppendedEntry } from '../log/types.js';
 import type { ServerContext } from './context.js';
 import { headerCount } from './headers.js';
@@ -124,7 +125,9 @@ export function ingestRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
             );
             return { acks: r.entries.map(toAck), fresh: r.duplicates.some((d) => !d) };
           } catch (err) {
-            throw err instanceof EventError ? locateEventError(err, lines, batch) : err;
+            throw err instanceof EventError || (err instanceof LogError && err.code === 'log.id_conflict')
+              ? locateEventError(err, lines, batch)
+              : err;
           }
         };
 
@@ -251,10 +254,15 @@ function eventsOf(body: unknown, max: number): { events: unknown[]; lines?: numb
 }
 
 /**
- * Points an event error at the client's input: `events[0].…` for a one-event batch (the engine only
- * prefixes batches of two or more), and the NDJSON line number when the body was NDJSON.
+ * Points an event error (or an event id conflict) at the client's input: `events[0].…` for a
+ * one-event batch (the engine only prefixes batches of two or more), and the NDJSON line number when
+ * the body was NDJSON.
  */
-function locateEventError(err: EventError, lines: number[] | undefined, batch: boolean): EventError {
+function locateEventError<E extends EventError | LogError>(
+  err: E,
+  lines: number[] | undefined,
+  batch: boolean,
+): E {
   const at = typeof err.details?.event === 'number' ? err.details.event : 0;
   const field = typeof err.details?.field === 'string' ? err.details.field : undefined;
   const single = typeof err.details?.event !== 'number';
@@ -262,12 +270,16 @@ function locateEventError(err: EventError, lines: number[] | undefined, batch: b
   const details: Record<string, unknown> = { ...err.details, event: at };
   if (single) {
     const scope = (f: unknown) => (f === undefined || f === '' ? `events[0]` : `events[0].${f}`);
-    details.field = scope(field);
+    // An id conflict over a server-made id names no field (the client sent none).
+    if (field !== undefined || err instanceof EventError) details.field = scope(field);
     if (Array.isArray(err.details?.fields)) details.fields = err.details.fields.map(scope);
   }
   if (lines !== undefined) details.line = lines[at];
-  return new EventError(err.code, lines === undefined ? err.message : `line ${lines[at]}: ${err.message}`, {
-    cause: err.cause,
-    details,
-  });
+  const message = lines === undefined ? err.message : `line ${lines[at]}: ${err.message}`;
+  const options = { cause: err.cause, details };
+  return (
+    err instanceof EventError
+      ? new EventError(err.code, message, options)
+      : new LogError((err as LogError).code, message, options)
+  ) as E;
 }

@@ -405,7 +405,7 @@ export class Engine {
         batchIds ??= new Map();
         const inBatch = batchIds.get(clientId);
         if (inBatch) {
-          if (inBatch.json !== eventJson) throw idConflict(name, clientId);
+          if (inBatch.json !== eventJson) throw idConflict(name, clientId, i, n, ownId !== undefined, true);
           kinds[i] = STEP_REPEAT;
           ats[i] = inBatch.at;
           allNew = false;
@@ -413,7 +413,8 @@ export class Engine {
         }
         const existing = this.indexer.findById(name, clientId);
         if (existing !== undefined) {
-          const check = this.checkDuplicate(log, name, clientId, event, eventJson, existing);
+          const conflict = () => idConflict(name, clientId, i, n, ownId !== undefined);
+          const check = this.checkDuplicate(log, clientId, event, eventJson, existing, conflict);
           // Handled below with the rest; this keeps an early throw from leaving it unhandled.
           check.catch(() => undefined);
           kinds[i] = STEP_EXISTING;
@@ -513,11 +514,11 @@ export class Engine {
    */
   private async checkDuplicate(
     log: Log,
-    name: string,
     id: string,
     event: AuditEvent,
     eventJson: string,
     existing: Promise<number> | number,
+    conflict: () => LogError,
   ): Promise<AppendedEntry | undefined> {
     let index: number;
     try {
@@ -534,7 +535,7 @@ export class Engine {
     const stored = canonicalize(record.event);
     const same =
       stored === eventJson || (record.event.id === undefined && stored === canonicalize(withoutId(event)));
-    if (!same) throw idConflict(name, id);
+    if (!same) throw conflict();
     return { index, id, leafHash: toHex(hashLeaf(bytes)), receivedAt: record.received_at };
   }
 
@@ -590,11 +591,22 @@ export class Engine {
   }
 }
 
-function idConflict(log: string, id: string): LogError {
+/**
+ * `log.id_conflict` for event `i` of a batch of `n` (named as validation errors are: `events[i].id`,
+ * or `id` alone for one event; no field when the id is the server's, from an Idempotency-Key intent).
+ * `inBatch`: the id is taken by an earlier event of the same batch, not by an entry of the log.
+ */
+function idConflict(log: string, id: string, i: number, n: number, own: boolean, inBatch = false): LogError {
+  const where = n > 1 ? `events[${i}]: ` : '';
+  const details: Record<string, unknown> = { log, id };
+  if (own) details.field = n > 1 ? `events[${i}].id` : 'id';
+  if (n > 1) details.event = i;
   return new LogError(
     'log.id_conflict',
-    `event id ${JSON.stringify(id)} is already in log ${log} with different content`,
-    { details: { log, id } },
+    inBatch
+      ? `${where}event id ${JSON.stringify(id)} is used by an earlier event of this request with different content`
+      : `${where}event id ${JSON.stringify(id)} is already in log ${log} with different content`,
+    { details },
   );
 }
 
