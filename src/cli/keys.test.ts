@@ -230,3 +230,14 @@ test('a key whose creation cannot be recorded in _audit is revoked at once and t
     await dd.close();
   }
 });
+
+test('keys without --url, --data or their variables names both, and its help claims no default server', () => {
+  const env = withoutUrl();
+  delete env.INDELIBLE_DATA;
+  const r = spawnSync(process.execPath, [bin, 'keys', 'list'], { encoding: 'utf8', timeout: 60_000, env });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /give --url URL \(a running server; env INDELIBLE_URL\) or --data DIR/);
+  const help = spawnSync(process.execPath, [bin, 'keys', 'list', '--help'], { encoding: 'utf8', env });
+  assert.match(help.stdout, /--url <url> +server URL \(env INDELIBLE_URL\)\n/);
+  assert.doesNotMatch(help.stdout, /default http/);
+});

@@ -17,7 +17,12 @@ function isRemote(opts: Target): boolean {
   if (opts.url !== undefined && opts.data !== undefined) {
     throw new UsageError('give --url (a running server) or --data (a stopped data directory), not both');
   }
-  return opts.url !== undefined || (opts.data === undefined && process.env.INDELIBLE_URL !== undefined);
+  if (opts.url !== undefined || opts.data !== undefined) return opts.url !== undefined;
+  if (process.env.INDELIBLE_URL) return true;
+  if (process.env.INDELIBLE_DATA) return false;
+  throw new UsageError(
+    'give --url URL (a running server; env INDELIBLE_URL) or --data DIR (a stopped data directory; env INDELIBLE_DATA)',
+  );
 }
 
 function printKeys(list: Parameters<typeof keyView>[0][], json: boolean | undefined): void {
@@ -99,7 +104,7 @@ export function registerKeys(program: Command): void {
       '\nExamples:\n  $ indelible keys create --role writer --log acme --url http://127.0.0.1:7070   # running server\n' +
         '  $ indelible keys create --role writer --log acme --data ./data                # stopped server\n',
     );
-  addRemoteOptions(create, false).action(
+  addRemoteOptions(create, false, false).action(
     async (opts: Target & { role: string; log?: string[]; description?: string; json?: boolean }) => {
       if (!ROLES.includes(opts.role as Role))
         throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
@@ -131,7 +136,7 @@ export function registerKeys(program: Command): void {
       '\nExamples:\n  $ indelible keys list --url http://127.0.0.1:7070   # running server, admin key in INDELIBLE_API_KEY\n' +
         '  $ indelible keys list --data ./data --json          # stopped server\n',
     );
-  addRemoteOptions(list, false).action(async (opts: Target & { json?: boolean }) => {
+  addRemoteOptions(list, false, false).action(async (opts: Target & { json?: boolean }) => {
     if (isRemote(opts)) {
       printKeys(await remoteClient(opts).listKeys(), opts.json);
       return;
@@ -151,7 +156,7 @@ export function registerKeys(program: Command): void {
       '\nExamples:\n  $ indelible keys revoke key_tciowlscufo7 --url http://127.0.0.1:7070\n' +
         '  $ indelible keys revoke key_tciowlscufo7 --data ./data\n',
     );
-  addRemoteOptions(revoke, false).action(async (id: string, opts: Target) => {
+  addRemoteOptions(revoke, false, false).action(async (id: string, opts: Target) => {
     if (isRemote(opts)) await remoteClient(opts).revokeKey(id);
     else {
       await withAuditedDataDir(opts.data, (dd, monitor) => {

@@ -23,10 +23,18 @@ export interface RemoteOptions {
   json?: boolean;
 }
 
-/** Adds `--url` and `--api-key` (and `--log` when `withLog`) to a command. */
-export function addRemoteOptions(command: Command, withLog = true): Command {
+/**
+ * Adds `--url` and `--api-key` (and `--log` when `withLog`) to a command. `urlDefault` false: the
+ * command has no default server (`keys`, which may work on a data directory instead).
+ */
+export function addRemoteOptions(command: Command, withLog = true, urlDefault = true): Command {
   command
-    .option('--url <url>', `server URL (env INDELIBLE_URL; default ${DEFAULT_URL})`)
+    .option(
+      '--url <url>',
+      urlDefault
+        ? `server URL (env INDELIBLE_URL; default ${DEFAULT_URL})`
+        : 'server URL (env INDELIBLE_URL)',
+    )
     .option('--api-key <key>', 'API key (env INDELIBLE_API_KEY, which keeps it out of `ps`)');
   if (withLog) command.option('--log <name>', 'the log (env INDELIBLE_LOG)');
   return command;
