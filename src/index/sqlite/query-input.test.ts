@@ -88,6 +88,12 @@ test('normalizeQuery: defaults and normalized fields', () => {
   assert.deepEqual(normalizeQuery({ action: 'user.login' }).action, { exact: 'user.login' });
   // A bare '*' is every action: no filter at all.
   assert.equal(normalizeQuery({ action: '*' }).action, undefined);
+  // Lengths count characters (code points) as event validation does: an actor id of 1024 emoji
+  // (2048 UTF-16 code units) is a valid event's, so it must be searchable.
+  const emoji = '\u{1F600}'.repeat(1024);
+  assert.equal(normalizeQuery({ actor: emoji, target: emoji }).actor, emoji);
+  const script = '\u{1D49C}'.repeat(1024); // a letter outside the BMP, so a word of q
+  assert.deepEqual(normalizeQuery({ q: script }).words, [script]);
 });
 
 test('normalizeQuery rejects malformed fields with index.invalid_query naming the field', () => {
@@ -107,6 +113,7 @@ test('normalizeQuery rejects malformed fields with index.invalid_query naming th
     ['actor as a number', { actor: 5 }, 'actor'],
     ['actor with a lone surrogate', { actor: 'a\ud800' }, 'actor'],
     ['target too long', { target: 'x'.repeat(1025) }, 'target'],
+    ['actor of 1025 emoji', { actor: '\u{1F600}'.repeat(1025) }, 'actor'],
     ['action as an array', { action: ['a'] }, 'action'],
     ['q of punctuation only', { q: ' -- ** ' }, 'q'],
     ['q of 17 words', { q: Array.from({ length: 17 }, (_, i) => `w${i}`).join(' ') }, 'q'],

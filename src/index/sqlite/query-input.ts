@@ -52,10 +52,22 @@ function invalid(field: string, message: string): IndexError {
   return new IndexError('index.invalid_query', message, { details: { field } });
 }
 
+/**
+ * Characters as the event limits (core/event.ts) and the HTTP schemas (Ajv) count them: code points,
+ * not UTF-16 code units, so every id an event may hold can be searched for.
+ */
+function longerThan(s: string, max: number): boolean {
+  if (s.length <= max) return false;
+  if (s.length > 2 * max) return true;
+  let n = 0;
+  for (const _ of s) n++;
+  return n > max;
+}
+
 function optionalString(q: Record<string, unknown>, field: string): string | undefined {
   const v = q[field];
   if (v === undefined) return undefined;
-  if (typeof v !== 'string' || v.length === 0 || v.length > MAX_FIELD_CHARS || LONE_SURROGATE.test(v)) {
+  if (typeof v !== 'string' || v.length === 0 || longerThan(v, MAX_FIELD_CHARS) || LONE_SURROGATE.test(v)) {
     throw invalid(field, `${field} must be a non-empty string of at most ${MAX_FIELD_CHARS} characters`);
   }
   return v;
@@ -117,7 +129,7 @@ export function normalizeQuery(input: EventQuery): NormalizedQuery {
 
 function freeTextWords(q: unknown): string[] | undefined {
   if (q === undefined) return undefined;
-  if (typeof q !== 'string' || q.length > MAX_Q_CHARS || LONE_SURROGATE.test(q)) {
+  if (typeof q !== 'string' || longerThan(q, MAX_Q_CHARS) || LONE_SURROGATE.test(q)) {
     throw invalid('q', `q must be a string of at most ${MAX_Q_CHARS} characters`);
   }
   const words = q.split(WORD_SEPARATOR).filter((w) => TOKEN_CHAR.test(w));
