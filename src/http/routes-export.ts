@@ -15,8 +15,11 @@
  * checkpoint line is incomplete. If the server fails mid-stream (status 200 already sent) the last
  * line is `{"error":{"code","detail"}}` instead, so a truncated export can never verify.
  *
- * Which entries: those durable when the export starts, in `[from, to)` (defaults: everything; a
- * pruned log's export starts at its minimum index at the earliest), and —
+ * Which entries: those durable when the export starts — for an unfiltered export, every entry of
+ * its checkpoint's tree, which may hold entries integrated with them meanwhile, so that an export
+ * without `from` or `to` reaches the tree's last entry (`verify --export --complete`) — in
+ * `[from, to)` (defaults: everything; a pruned log's export starts at its minimum index at the
+ * earliest), and —
  * when any filter (`actor`, `action`, `target`, `outcome`, `since`, `until`, `q`, as for the search)
  * is given — matching it, found through the search index. A filtered export waits up to
  * `exportIndexWaitMs` for the index to cover the durable entries, then exports what it covers. The
@@ -198,8 +201,11 @@ export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
         }
         const durable = log.size;
         const snapshot = filter === undefined ? durable : await indexCoverage(name, durable);
-        const end = Math.min(to ?? snapshot, snapshot);
         const checkpoint = snapshot > 0 ? await log.checkpointCovering(snapshot) : log.latestCheckpoint();
+        // The checkpoint may be past `snapshot` (an integration in flight took later appends too):
+        // an unfiltered export then runs to its end, or it would look cut short (export.gap).
+        const last = filter === undefined ? checkpoint.size : snapshot;
+        const end = Math.min(to ?? last, last);
         if (filter !== undefined) {
           // Surface a malformed filter as a 400 now, before the 200 is committed.
           await engine.index.query(name, { ...filter, limit: 1 });
