@@ -224,7 +224,13 @@ export const IngestResponse = Type.Object({
 
 const filterFields = {
   actor: Type.Optional(Type.String({ maxLength: 1024, description: 'actor.id, exact' })),
-  action: Type.Optional(Type.String({ maxLength: 129, description: 'exact, or a prefix ending in `*`' })),
+  action: Type.Optional(
+    Type.String({
+      maxLength: 129,
+      description:
+        'exact, or a prefix ending in `*`; a prefix standing for more than 256 distinct actions of the log is refused (400)',
+    }),
+  ),
   target: Type.Optional(Type.String({ maxLength: 1024, description: 'target.id or any targets[].id' })),
   outcome: Type.Optional(Type.String({ maxLength: 16 })),
   since: Type.Optional(Type.String({ maxLength: 64, description: 'received_at ≥ since (RFC 3339)' })),

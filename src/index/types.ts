@@ -66,7 +66,11 @@ export interface IndexEntry {
 export interface EventQuery {
   /** `actor.id`, exact. */
   actor?: string;
-  /** `action`, exact; or a prefix when it ends in `*` (`document.*` matches `document.update`). */
+  /**
+   * `action`, exact; or a prefix when it ends in `*` (`document.*` matches `document.update`). A
+   * backend MAY refuse a prefix standing for too many distinct actions (`index.invalid_query`; the
+   * SQLite index: more than 256).
+   */
   action?: string;
   /** Matches `target.id` or any `targets[].id`, exact. */
   target?: string;
