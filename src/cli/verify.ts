@@ -119,7 +119,7 @@ export function registerVerify(program: Command): void {
     .option('--checkpoint-only', 'with --url: check the checkpoint and its consistency, not the entries')
     .option(
       '--complete',
-      "with --export: require every entry from the file's first to the checkpoint's last (an unfiltered export)",
+      "with --export: require every entry from the log's start (0, or a pruned log's minimum index that a prune statement in the file proves) to the checkpoint's last (an unfiltered export)",
     )
     .option('--record <file>', 'with --receipt: the exact record text (`indelible get`) the receipt proves')
     .option('--leaf-hash <hex>', 'with --receipt: the leaf hash the receipt proves (from the append answer)')
