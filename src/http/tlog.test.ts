@@ -315,8 +315,17 @@ describe('an unfiltered export while an integration is in flight', () => {
       const integrating = log.integrate();
       // The export finds 2 durable entries and waits for the integration to cover them; the
       // integration after it (the one that covers them) also takes entry 2.
+      let waiting!: () => void;
+      const exportWaits = new Promise<void>((r) => {
+        waiting = r;
+      });
+      const checkpointCovering = log.checkpointCovering.bind(log);
+      log.checkpointCovering = (size) => {
+        waiting();
+        return checkpointCovering(size);
+      };
       const exporting = h.req({ method: 'GET', url: '/v1/logs/acme/export', key: h.admin });
-      await new Promise((r) => setTimeout(r, 50));
+      await exportWaits;
       await h.engine.append('acme', [sampleEvent(2)]);
       gate = undefined;
       release();
