@@ -27,6 +27,20 @@ const bad: Array<[string, unknown, string, RegExp]> = [
   ['negative interval', { engine: { integrator: { intervalMs: 0 } } }, 'config.invalid', /intervalMs/],
   ['unknown log level', { logLevel: 'loud' }, 'config.invalid', /logLevel/],
   ['negative drain time', { http: { drainMs: -1 } }, 'config.invalid', /http\.drainMs/],
+  // Values beyond their types (checked by resolveHttpConfig; they stopped serve with a RangeError
+  // and a stack trace, after the data directory was opened).
+  [
+    'a rate limit without burst',
+    { http: { rateLimit: { ratePerSecond: 5, burst: 0 } } },
+    'config.invalid',
+    /test\.json: http config rateLimit\.burst must be > 0/,
+  ],
+  [
+    'a trusted proxy that is no CIDR',
+    { http: { trustProxy: ['nonsense/99'] } },
+    'config.invalid',
+    /trustProxy/,
+  ],
   [
     'batch larger than the queue',
     { http: { maxBatchEvents: 500 }, engine: { sequencer: { maxQueuedEvents: 100, maxBatchEvents: 100 } } },

@@ -8,7 +8,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { IndelibleError } from '../core/errors.js';
 import { DEFAULT_EVENT_LIMITS } from '../core/event.js';
-import { defaultHttpConfig } from '../http/config.js';
+import { defaultHttpConfig, resolveHttpConfig } from '../http/config.js';
 import { defaultEngineConfig } from '../log/config.js';
 import { resolveMonitorConfig } from '../monitor/config.js';
 import { MonitorConfigSchema } from '../monitor/config-schema.js';
@@ -174,6 +174,14 @@ export function parseServerConfig(value: unknown, source = 'config'): ServerConf
       'config.conflict',
       `${source}: eventLimits.maxRecordBytes (${limits.maxRecordBytes}) exceeds 65535, the largest entry a tlog-tiles entry bundle can hold`,
     );
+  }
+  // Values beyond their types (a rate limit's burst, a trusted proxy's CIDR) are checked here too,
+  // so a bad one stops the server with this error, before the data directory is opened.
+  try {
+    resolveHttpConfig(value.http);
+  } catch (cause) {
+    if (!(cause instanceof RangeError)) throw cause;
+    throw new ConfigError('config.invalid', `${source}: ${cause.message}`, { cause });
   }
   // The monitor's values beyond their types (a webhook secret's length, a time zone, an off-hours
   // period) are checked here too, so a bad one stops the server before the data directory is opened.
