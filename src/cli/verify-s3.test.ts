@@ -134,11 +134,14 @@ describe('verify --s3', s3TestOptions(), () => {
         io,
       );
       assert.equal(process.exitCode, undefined);
-      const ok = JSON.parse(out.join('')) as { ok: boolean; logs: Array<{ log: string; treeSize: number }> };
+      const ok = JSON.parse(out.join('')) as {
+        ok: boolean;
+        logs: Array<{ log: string; tree_size: number; locked_objects: number }>;
+      };
       assert.equal(ok.ok, true);
       assert.deepEqual(
-        ok.logs.map((l) => [l.log, l.treeSize]),
-        [['acme', treeSize]],
+        ok.logs.map((l) => [l.log, l.tree_size, l.locked_objects > 0]),
+        [['acme', treeSize, true]],
       );
       out.length = 0;
       const other = generateSignerKey('test.example/acme').verifierKey;

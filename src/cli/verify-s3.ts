@@ -31,6 +31,7 @@ import {
 import type { BlobStore, LogStorage } from '../storage/types.js';
 import { printable } from '../util/printable.js';
 import { UsageError } from './options.js';
+import { logReportJson } from './verify-report.js';
 
 export interface VerifyS3ArchiveOptions {
   /** `s3://bucket[/prefix]`: the archive prefix the server was configured with. */
@@ -244,7 +245,7 @@ export async function runVerifyS3(
   } finally {
     client.destroy();
   }
-  if (opts.json) json({ ok: true, logs: reports });
+  if (opts.json) json({ ok: true, logs: reports.map(logReportJson) });
   for (const r of opts.json ? [] : reports) {
     io.out(
       `${r.log}: OK, ${r.treeSize} entries, ${r.checkpoints} checkpoints, root ${r.rootHash}, ` +

@@ -26,6 +26,7 @@ import { createLocalDriver } from '../storage/local/local-driver.js';
 import { dataDirOption, printJson, UsageError } from './options.js';
 import { Progress, plural, printable, verifierKeyOption } from './remote.js';
 import { verifyExportFile } from './verify-export.js';
+import { logReportJson } from './verify-report.js';
 import { addVerifyS3Options, runVerifyS3 } from './verify-s3.js';
 import { runVerifyUrl } from './verify-url.js';
 
@@ -199,7 +200,7 @@ async function verifyData(opts: VerifyOptions): Promise<void> {
         : undefined,
     });
     if (tty) process.stderr.write('\n');
-    if (opts.json) printJson({ ok: true, logs: reports });
+    if (opts.json) printJson({ ok: true, logs: reports.map(logReportJson) });
     else {
       for (const r of reports) {
         process.stdout.write(

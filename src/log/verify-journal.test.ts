@@ -373,9 +373,10 @@ test('indelible verify --data reports the pending entries, and names a damaged j
     ),
   );
   const json = JSON.parse(cli('verify', '--data', dir, '--json').stdout) as {
-    logs: Array<{ log: string; pending: number }>;
+    logs: Array<{ log: string; pending: number; tree_size: number; torn_bytes: number }>;
   };
-  assert.equal(json.logs.find((l) => l.log === 'acme')?.pending, PENDING);
+  const acme = json.logs.find((l) => l.log === 'acme');
+  assert.deepEqual([acme?.pending, acme?.tree_size, acme?.torn_bytes], [PENDING, SIGNED, 0]);
   // A pinned key for a log the directory does not hold (a typo) is refused, not silently unused.
   const typo = cli('verify', '--data', dir, '--key', 'acmee=indelible.local/x+abcd1234+AAAA');
   assert.equal(typo.status, 2, typo.stdout);
