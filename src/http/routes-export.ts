@@ -123,7 +123,7 @@ export function exportRoutes(ctx: ServerContext): FastifyPluginAsyncTypebox {
         for (;;) {
           if (!keyActive()) throw revokedMidway();
           progress.activeAt = Date.now();
-          const q: EventQuery = { ...plan.filter, limit: PAGE, order: 'asc' };
+          const q: EventQuery = { ...plan.filter, limit: PAGE, order: 'asc', fromIndex: from, toIndex: end };
           if (cursor !== undefined) q.cursor = cursor;
           const page = await engine.index.query(plan.name, q);
           let out = '';

@@ -90,6 +90,13 @@ export interface EventQuery {
   cursor?: string;
   /** Index order of the results; default `asc`. */
   order?: 'asc' | 'desc';
+  /**
+   * Only entries with `fromIndex <= index < toIndex` (either bound optional; `from`/`to` of an
+   * export). The search starts at the bound, so a narrow range of a long log costs as little as a
+   * short log. Not a filter of the HTTP query route.
+   */
+  fromIndex?: number;
+  toIndex?: number;
 }
 
 export interface IndexedEvent {

@@ -46,6 +46,9 @@ export interface NormalizedQuery {
   order: 'asc' | 'desc';
   /** Cursor position: the search continues strictly after (asc) or before (desc) this index. */
   after: number | undefined;
+  /** Index bounds, `fromIndex <= index < toIndex`. */
+  fromIndex: number | undefined;
+  toIndex: number | undefined;
 }
 
 function invalid(field: string, message: string): IndexError {
@@ -108,6 +111,9 @@ export function normalizeQuery(input: EventQuery): NormalizedQuery {
   const order = q.order ?? 'asc';
   if (order !== 'asc' && order !== 'desc') throw invalid('order', 'order must be asc or desc');
 
+  const fromIndex = optionalIndex(q, 'fromIndex');
+  const toIndex = optionalIndex(q, 'toIndex');
+
   const cursor = q.cursor;
   if (cursor !== undefined && typeof cursor !== 'string') {
     throw new IndexError('index.invalid_cursor', 'cursor must be a string');
@@ -124,7 +130,16 @@ export function normalizeQuery(input: EventQuery): NormalizedQuery {
     limit,
     order,
     after: cursor === undefined ? undefined : decodeCursor(cursor, order),
+    fromIndex,
+    toIndex,
   };
+}
+
+function optionalIndex(q: Record<string, unknown>, field: string): number | undefined {
+  const v = q[field];
+  if (v === undefined) return undefined;
+  if (!Number.isSafeInteger(v) || (v as number) < 0) throw invalid(field, `${field} must be an integer ≥ 0`);
+  return v as number;
 }
 
 function freeTextWords(q: unknown): string[] | undefined {

@@ -356,6 +356,34 @@ test('a query stops at its time budget with a cursor, and pages then add up to t
   timed.close();
 });
 
+test("index bounds (an export's from/to) narrow the search itself, in both orders", () => {
+  // eve's events are 13, 14, 15, 16 and 24 (see the fixture). With a zero budget and 4-entry windows
+  // each call searches one window, so a search that started at 0 would need several calls to reach
+  // index 14; with fromIndex 14 the first window is 14-17.
+  const index = loaded({ firstWindow: 4, queryBudgetMs: 0 });
+  const first = index.query('acme', { actor: 'eve', fromIndex: 14, toIndex: 24 });
+  assert.deepEqual(indices(first), [14, 15, 16]);
+  assert.deepEqual(
+    allPages(index, 'acme', { actor: 'eve', fromIndex: 14, toIndex: 24 }).flat(),
+    [14, 15, 16],
+  );
+  assert.deepEqual(
+    allPages(index, 'acme', { actor: 'eve', fromIndex: 14, toIndex: 25, order: 'desc' }).flat(),
+    [24, 16, 15, 14],
+  );
+  assert.deepEqual(allPages(index, 'acme', { actor: 'eve', toIndex: 15 }).flat(), [13, 14]);
+  assert.deepEqual(indices(index.query('acme', { actor: 'eve', fromIndex: 17, toIndex: 24 })), []);
+  // Past the covered entries: nothing, and no error.
+  assert.deepEqual(indices(index.query('acme', { actor: 'eve', fromIndex: 100 })), []);
+  for (const bad of [{ fromIndex: -1 }, { toIndex: 1.5 }, { fromIndex: '3' }] as EventQuery[]) {
+    assert.throws(
+      () => index.query('acme', bad),
+      (e: unknown) => isIndelibleError(e, 'index.invalid_query'),
+    );
+  }
+  index.close();
+});
+
 test('re-adding indexed entries with the same leaf hashes changes nothing', () => {
   const index = loaded();
   index.add('acme', ACME_ENTRIES);

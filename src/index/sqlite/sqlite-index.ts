@@ -184,10 +184,11 @@ export class SqliteIndex implements SearchIndex {
     const logId = state.log_id;
     const asc = q.order === 'asc';
 
-    // Inclusive index bounds: the covered prefix, narrowed by the cursor and, when received_at
-    // follows index order, by the time bounds (binary search); else time is checked per row.
-    let from = state.first;
-    let to = coveredSize - 1;
+    // Inclusive index bounds: the covered prefix, narrowed by the caller's index bounds, the cursor
+    // and, when received_at follows index order, by the time bounds (binary search); else time is
+    // checked per row.
+    let from = Math.max(state.first, q.fromIndex ?? 0);
+    let to = Math.min(coveredSize, q.toIndex ?? coveredSize) - 1;
     if (q.after !== undefined) {
       if (asc) from = Math.max(from, q.after + 1);
       else to = Math.min(to, q.after - 1);
