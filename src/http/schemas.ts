@@ -235,7 +235,16 @@ const filterFields = {
   outcome: Type.Optional(Type.String({ maxLength: 16 })),
   since: Type.Optional(Type.String({ maxLength: 64, description: 'received_at ≥ since (RFC 3339)' })),
   until: Type.Optional(Type.String({ maxLength: 64, description: 'received_at < until (RFC 3339)' })),
-  q: Type.Optional(Type.String({ maxLength: 1024, description: 'free-text words, all must match' })),
+  q: Type.Optional(
+    Type.String({
+      maxLength: 1024,
+      description:
+        'free-text words, all must match. Each word is matched, case-insensitively, as a phrase of its tokens ' +
+        '(alice@example.com: alice, example, com in a row) against the values of the event: action, actor, ' +
+        'target(s), outcome, source and metadata strings and numbers, read in that order as one text, so a ' +
+        'phrase may also span the end of one value and the start of the next. No operators: *, quotes and OR are plain text.',
+    }),
+  ),
 };
 export const EventsQuery = Type.Object(
   {
