@@ -150,26 +150,33 @@ export const KeyIdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
 
 // ---------------------------------------------------------------- ingest
 
-const Target = Type.Object({
-  id: Type.String(),
-  type: Type.Optional(Type.String()),
-  name: Type.Optional(Type.String()),
-});
-/** DESIGN §3, for documentation (the engine's validateEvent is the authority). */
+/** A string of actor, target(s) or source: at most `eventLimits.maxFieldLength` characters (1024 by default). */
+const Field = (minLength = 0) => Type.String({ minLength, maxLength: 1024 });
+const Target = Type.Object(
+  { id: Field(1), type: Type.Optional(Field()), name: Type.Optional(Field()) },
+  { additionalProperties: false },
+);
+/**
+ * DESIGN §3, for documentation (the engine's validateEvent is the authority, and its limits are
+ * configurable: `eventLimits` in the server's configuration; the defaults are shown).
+ */
 export const AuditEvent = Type.Object(
   {
     id: Type.Optional(
       Type.String({ pattern: '^[A-Za-z0-9._:-]{1,128}$', description: 'client id, for idempotency' }),
     ),
     action: Type.String({ minLength: 1, maxLength: 128, examples: ['document.update'] }),
-    actor: Type.Object({
-      id: Type.String(),
-      type: Type.Optional(Type.String()),
-      name: Type.Optional(Type.String()),
-      email: Type.Optional(Type.String()),
-      ip: Type.Optional(Type.String()),
-      user_agent: Type.Optional(Type.String()),
-    }),
+    actor: Type.Object(
+      {
+        id: Field(1),
+        type: Type.Optional(Field()),
+        name: Type.Optional(Field()),
+        email: Type.Optional(Field()),
+        ip: Type.Optional(Field()),
+        user_agent: Type.Optional(Field()),
+      },
+      { additionalProperties: false },
+    ),
     target: Type.Optional(Target),
     targets: Type.Optional(Type.Array(Target, { maxItems: 32 })),
     outcome: Type.Optional(
@@ -177,14 +184,20 @@ export const AuditEvent = Type.Object(
     ),
     occurred_at: Type.Optional(Type.String({ description: 'RFC 3339' })),
     source: Type.Optional(
-      Type.Object({
-        service: Type.Optional(Type.String()),
-        host: Type.Optional(Type.String()),
-        request_id: Type.Optional(Type.String()),
-      }),
+      Type.Object(
+        {
+          service: Type.Optional(Field()),
+          host: Type.Optional(Field()),
+          request_id: Type.Optional(Field()),
+        },
+        { additionalProperties: false },
+      ),
     ),
     metadata: Type.Optional(
-      Type.Record(Type.String(), Type.Unknown(), { description: 'free-form, depth ≤ 16' }),
+      Type.Record(Type.String(), Type.Unknown(), {
+        description:
+          'free-form, depth ≤ 16; the whole record (event and envelope) ≤ 65,535 bytes as RFC 8785 JSON',
+      }),
     ),
   },
   { additionalProperties: false },
