@@ -1,6 +1,7 @@
 // Vectors: test/vectors/note (see its README) — transparency-dev/formats @ 0b850f1a (checkpoint body
 // cases, the real sum.golang.org checkpoint, ECDSA checkpoints), C2SP tlog-checkpoint.md @ 5ba5ee83,
-// and the derived 5-leaf checkpoint accepted by sigstore-js.
+// golang/mod sumdb/tlog/note_test.go @ fe2ec04f (tlog-tiles-vectors.json goTreeNoteFormat), and the
+// derived 5-leaf checkpoint accepted by sigstore-js.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
@@ -15,6 +16,7 @@ import {
 } from './checkpoint.js';
 import { ed25519Verify } from './crypto.js';
 import { fromBase64, fromHex, toBase64, toHex, utf8 } from './encoding.js';
+import { hashLeaf } from './merkle.js';
 import { parseSignerKey, parseVerifierKey, signerFromSeed, signNote } from './note.js';
 
 interface TdVectors {
@@ -36,10 +38,18 @@ interface DerivedVectors {
 interface SpecVectors {
   tlogCheckpointSpecExample_formatOnly: { note: string };
 }
+interface TilesVectors {
+  goTreeNoteFormat: {
+    formatTree: { size: number; text: string };
+    parseTreeInvalid: string[];
+    parseTreeTrailingJunkIgnored: string[];
+  };
+}
 
 const td = readVectorJson<TdVectors>('note', 'transparency-dev-formats-vectors.json');
 const derived = readVectorJson<DerivedVectors>('note', 'derived-5-leaf-checkpoint-sigstore-verified.json');
 const spec = readVectorJson<SpecVectors>('note', 'c2sp-spec-examples.json');
+const tiles = readVectorJson<TilesVectors>('note', 'tlog-tiles-vectors.json');
 
 const ROOT = derived.rootBase64; // any valid 32-byte root
 const logVerifier = parseVerifierKey(derived.signer.vkey);
@@ -173,6 +183,38 @@ test('the real sum.golang.org checkpoint (key name differs from origin, which is
     code(() => openCheckpoint(v.note, parseVerifierKey(v.vkey), 'sum.golang.org')),
     'checkpoint.origin_mismatch',
   );
+});
+
+test('Go sumdb tree notes (golang/mod tlog note_test.go): same body bytes, stricter on junk', () => {
+  const go = tiles.goTreeNoteFormat;
+  const origin = 'go.sum database tree';
+  // FormatTree(Tree{123456789012, RecordHash("hello world")}), RecordHash = SHA-256(0x00 ‖ data).
+  const tree = { origin, size: go.formatTree.size, rootHash: hashLeaf(utf8('hello world')), extensions: [] };
+  assert.equal(formatCheckpoint(tree), go.formatTree.text);
+  assert.deepEqual(parseCheckpoint(go.formatTree.text), tree);
+  // ParseTree's rejects: another origin (only a pinned origin can tell), a 0x size, a 35-byte root.
+  const [otherOrigin, hexSize, longRoot] = go.parseTreeInvalid as [string, string, string];
+  assert.notEqual(parseCheckpoint(otherOrigin).origin, origin);
+  assert.equal(
+    code(() => parseCheckpoint(hexSize)),
+    'checkpoint.malformed',
+  );
+  assert.equal(
+    code(() => parseCheckpoint(longRoot)),
+    'checkpoint.malformed',
+  );
+  // ParseTree ignores whatever follows the root. C2SP tlog-checkpoint reads a following line as an
+  // extension line, and signed-note text ends in a newline, so unterminated junk is malformed.
+  for (const junk of go.parseTreeTrailingJunkIgnored) {
+    const text = go.formatTree.text + junk;
+    if (junk.endsWith('\n')) assert.deepEqual(parseCheckpoint(text).extensions, [junk.slice(0, -1)]);
+    else
+      assert.equal(
+        code(() => parseCheckpoint(text)),
+        'checkpoint.malformed',
+        junk,
+      );
+  }
 });
 
 test('the derived 5-leaf checkpoint opens, and re-signing it is byte-identical', () => {
