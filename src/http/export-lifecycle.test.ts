@@ -155,7 +155,9 @@ test('shutdown closes a stalled export after shutdownGraceMs instead of waiting 
   await h.close();
   const took = Date.now() - t0;
   assert.ok(took < 5000, `close took ${took} ms`);
-  await until(() => exports(h).length === 2, 2000);
+  // Recorded before close() returns: `serve` closes the self-audit right after, and a record made
+  // later was lost from `_audit` (only a warning in the server log).
+  assert.equal(exports(h).length, 2, 'the cut export is recorded when close() returns');
   assert.equal(exports(h)[1]!.incomplete, true);
   res.destroy();
 });

@@ -105,6 +105,8 @@ const UNAUDITED: ReadonlySet<string> = new Set([
 ]);
 /** Longest an admin action's answer waits for its `_audit` record (see the onSend hook). */
 const ADMIN_AUDIT_WAIT_MS = 5000;
+/** Longest close() waits, once the server closed, for the responses of cut connections to close. */
+const RESPONSES_CLOSE_WAIT_MS = 1000;
 
 export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstance> {
   const config = resolveHttpConfig(deps.config);
@@ -373,12 +375,33 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
     // retries with its Idempotency-Key). The timer alone keeps nothing alive.
     setTimeout(() => app.server.closeAllConnections(), config.shutdownGraceMs).unref();
   });
+  // Responses not yet closed. Past the grace, the server closes once the sockets are cut, before
+  // their responses emit 'close', where an export records its end (incomplete); the caller closes
+  // the self-audit right after close(), so this hook (run after the server closed) waits for them.
+  // Bounded: a response never bound to a socket (one queued behind a pipelined request) may not
+  // emit 'close' at all.
+  let openResponses = 0;
+  let responsesClosed: (() => void) | undefined;
+  // One function for every response ('close' is emitted once): nothing allocated per request.
+  const responseClosed = () => {
+    if (--openResponses === 0) responsesClosed?.();
+  };
   app.addHook('onClose', async () => {
+    if (openResponses > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        responsesClosed = resolve;
+        timer = setTimeout(resolve, RESPONSES_CLOSE_WAIT_MS);
+      });
+      clearTimeout(timer);
+    }
     await idempotency.close();
     ownedMeta?.close();
   });
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    openResponses++;
+    reply.raw.on('close', responseClosed);
     // Behind a proxy the address comes from a header: anything but an IP (some proxies append
     // `ip:port`, kept without the port) is not believed.
     const ip = request.ip ?? '';
