@@ -4,7 +4,7 @@
  * stdout at a graceful stop, and no API key is ever written. Real binary, real socket.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -153,6 +153,42 @@ test('a shutdown whose last integration fails logs it and exits 1, without an un
   const failed = lines(server.output()).find((l) => l.msg?.startsWith('shutdown failed'));
   assert.ok(failed, server.output().slice(-2_000));
   assert.doesNotMatch(server.output(), /Uncaught|triggerUncaughtException/);
+});
+
+test('a second SIGTERM while stopping does not cut the shutdown short: exit 0, every acknowledged entry signed', async () => {
+  const dir = join(root, 'twice');
+  const admin = await initWithAdminKey(dir);
+  // No integration until the stop, which drains for a while first: the second signal comes
+  // while the acknowledged entries are still only in the journal.
+  const server = await serve(dir, {
+    logLevel: 'info',
+    engine: { integrator: { intervalMs: 600_000 } },
+    http: { drainMs: 1_000 },
+  });
+  const post = (path: string, body: unknown) =>
+    fetch(`${server.url}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  assert.equal((await post('/v1/logs', { name: 'acme' })).status, 201);
+  const events = Array.from({ length: 300 }, (_, i) => ({ action: 'a.b', actor: { id: `u${i}` } }));
+  assert.equal((await post('/v1/logs/acme/events', { events })).status, 201);
+  const exited = new Promise<[number | null, string | null]>((r) =>
+    server.proc.once('exit', (code, signal) => r([code, signal])),
+  );
+  server.proc.kill('SIGTERM');
+  await until(() =>
+    lines(server.output()).some((l) => l.msg?.startsWith('shutting down')) ? true : undefined,
+  );
+  server.proc.kill('SIGTERM');
+  assert.deepEqual(await exited, [0, null]);
+  assert.ok(
+    lines(server.output()).some((l) => l.msg === 'stopped'),
+    server.output().slice(-2_000),
+  );
+  const checkpoint = readFileSync(join(dir, 'logs', 'acme', 'checkpoint'), 'utf8');
+  assert.equal(checkpoint.split('\n')[1], '300', 'the last checkpoint covers every acknowledged entry');
 });
 
 test('settings that cannot be honoured stop serve at once, naming them, and leave the directory unlocked', {

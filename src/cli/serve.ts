@@ -193,16 +193,34 @@ export function registerServe(program: Command): void {
       // A shutdown that cannot finish (an integration that fails: a full disk, a damaged tile) says
       // so in the log and exits 1; acknowledged entries stay in the journal for the next start.
       const stopOnSignal = (signal: string) =>
-        stop(signal).catch((err: unknown) => {
-          logger.error(
-            { err },
-            'shutdown failed; acknowledged entries stay in the journal for the next start',
-          );
-          logger.flush();
-          process.exitCode = 1;
-        });
-      process.once('SIGINT', () => void stopOnSignal('SIGINT'));
-      process.once('SIGTERM', () => void stopOnSignal('SIGTERM'));
+        stop(signal)
+          .catch((err: unknown) => {
+            logger.error(
+              { err },
+              'shutdown failed; acknowledged entries stay in the journal for the next start',
+            );
+            logger.flush();
+            process.exitCode = 1;
+          })
+          .finally(() => {
+            // Stopped: should anything still hold the process, a signal takes its default action.
+            process.off('SIGINT', onSignal);
+            process.off('SIGTERM', onSignal);
+          });
+      // A signal while stopping (a second Ctrl-C, a supervisor that signals the process and then its
+      // group) does not cut the shutdown short: with the default action it killed the process before
+      // it signed the acknowledged entries and flushed its log. The shutdown is bounded (drainMs,
+      // shutdownGraceMs, the last integration); SIGKILL stops at once, and the journal keeps what
+      // was acknowledged for the next start.
+      const onSignal = (signal: string) => {
+        if (stopping !== undefined) {
+          logger.warn({ signal }, 'already shutting down; send SIGKILL to stop at once');
+          return;
+        }
+        void stopOnSignal(signal);
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       try {
         await app.listen({ host: listen.host, port: listen.port });
       } catch (err) {
