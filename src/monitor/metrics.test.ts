@@ -29,6 +29,8 @@ test('per-log gauges, counters and the fsync histogram', async () => {
   has('indelible_audit_events_total 4');
   has('indelible_audit_queue_depth 0');
   has('indelible_audit_dropped_total 0');
+  // It counts invalid events too (recorder.ts), not only those a full buffer turned away.
+  assert.match(text, /# HELP indelible_audit_dropped_total .*buffer was full.*invalid/);
   await monitor.close();
 });
 

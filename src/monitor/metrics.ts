@@ -80,7 +80,7 @@ export function createMonitorMetrics(registry: Registry, sources: MetricSources)
   });
   new Counter({
     name: 'indelible_audit_dropped_total',
-    help: 'Self-audit events dropped because _audit was unavailable and the buffer was full.',
+    help: 'Self-audit events dropped: the buffer was full while _audit was unavailable, or _audit refused one as invalid.',
     registers,
     collect() {
       this.reset();
