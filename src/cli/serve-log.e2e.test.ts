@@ -90,6 +90,37 @@ test('serve --init that cannot listen still prints the admin key of the director
   }
 });
 
+test('serve --init whose start fails after initialising (archive bucket unreachable) still prints the admin key', async () => {
+  const dir = join(root, 'archive-init');
+  // A port nothing listens on: the Object Lock check at start is refused at once.
+  const closed = createServer();
+  await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+  const { port } = closed.address() as AddressInfo;
+  await new Promise((r) => closed.close(r));
+  const config = join(root, 'archive-init.config.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      archive: { bucket: 'audit-archive', endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true },
+    }),
+  );
+  const res = await cli(['serve', '--data', dir, '--init', '--config', config, '--listen', '127.0.0.1:0'], {
+    env: { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_EC2_METADATA_DISABLED: 'true' },
+    timeoutMs: 30_000,
+  });
+  assert.equal(res.status, 1, res.stderr);
+  assert.match(res.stderr, /Object Lock/);
+  const key = /Admin API key[^\n]*\n\s+(ik_[A-Za-z0-9_-]+)/.exec(res.stderr)?.[1];
+  assert.ok(key, `the key is printed: ${res.stderr}`);
+  const server = await serve(dir);
+  try {
+    const logs = await fetch(`${server.url}/v1/logs`, { headers: { authorization: `Bearer ${key}` } });
+    assert.equal(logs.status, 200, "and it is the directory's admin key");
+  } finally {
+    await server.stop();
+  }
+});
+
 test('service.start in _audit names the version, the address, the number of logs and the settings', async () => {
   const dir = join(root, 'lifecycle');
   const admin = await initWithAdminKey(dir);

@@ -107,12 +107,25 @@ export function registerServe(program: Command): void {
         }
         adminKey = (await initDataDir(dir, { actor: cliActor() })).adminKey;
       }
+      // A start that fails once the directory is initialised (its archive bucket unreachable, its
+      // address in use) prints the new admin key all the same: the next `serve --init` finds the
+      // directory initialised and prints none.
+      const failedStart = (err: unknown): unknown => {
+        if (adminKey) {
+          process.stderr.write(
+            `\nThe data directory ${dir} was initialised before the server failed to start.\nAdmin API key (shown only now; store it safely):\n  ${adminKey}\n\n`,
+          );
+        }
+        return err;
+      };
       const dd = await openDataDir(dir, {
         logger,
         immutableFlag: opts.immutableFlag === true || config.immutableFlag === true,
         ...(config.engine ? { engine: config.engine } : {}),
         ...(config.eventLimits ? { eventLimits: config.eventLimits } : {}),
         ...(config.archive ? { archive: config.archive } : {}),
+      }).catch((err: unknown) => {
+        throw failedStart(err);
       });
       // A start that fails past this point (a monitor, retention or HTTP setting that cannot be
       // honoured) closes what it opened, so the process exits and the data directory is unlocked.
@@ -171,7 +184,7 @@ export function registerServe(program: Command): void {
         await (retention as RetentionService | undefined)?.close().catch(() => undefined);
         await (monitor as typeof monitor | undefined)?.close().catch(() => undefined);
         await dd.close().catch(() => undefined);
-        throw err;
+        throw failedStart(err);
       }
       let stopping: Promise<void> | undefined;
       const stop = (signal: string) => {
@@ -226,14 +239,7 @@ export function registerServe(program: Command): void {
       } catch (err) {
         // A port already in use, say: close what was opened, so the process exits with the error.
         await stop('listen failed');
-        // The directory was initialised all the same; its admin key would otherwise be lost (the
-        // next `serve --init` finds the directory initialised and prints none).
-        if (adminKey) {
-          process.stderr.write(
-            `\nThe data directory ${dir} was initialised before the server failed to start.\nAdmin API key (shown only now; store it safely):\n  ${adminKey}\n\n`,
-          );
-        }
-        throw err;
+        throw failedStart(err);
       }
       const bound = app.addresses()[0];
       const port = bound && typeof bound === 'object' ? bound.port : listen.port;
