@@ -8,6 +8,10 @@
  * one passes `segmentBytes`, and when `truncateBefore` finds every record already integrated; whole
  * segments before the truncation index are then deleted, oldest first, each deletion fsynced so the
  * survivors always form a contiguous range.
+ *
+ * A segment that holds no records keeps no file open: the next append opens it. An idle log (every
+ * record integrated, its journal rolled to an empty segment) thus holds no file descriptor, so a
+ * data directory of thousands of logs stays within the process's descriptor limit (`ulimit -n`).
  */
 import { type FileHandle, open, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -28,7 +32,8 @@ export interface LocalJournalOptions {
 interface Segment {
   readonly base: number;
   readonly path: string;
-  readonly fh: FileHandle;
+  /** Open while the segment holds records (or is being written); undefined while it is empty. */
+  fh: FileHandle | undefined;
   /** Byte offset of each record's frame. */
   readonly offsets: number[];
   size: number;
@@ -52,7 +57,14 @@ function checkIndex(name: string, value: number): void {
 }
 
 async function releaseIfIdle(seg: Segment): Promise<void> {
-  if (seg.retired && seg.readers === 0) await seg.fh.close().catch(() => {});
+  if (seg.retired && seg.readers === 0) await closeHandle(seg);
+}
+
+/** Closes the segment's file, if open; a later append (of a live, empty segment) opens it again. */
+async function closeHandle(seg: Segment): Promise<void> {
+  const fh = seg.fh;
+  seg.fh = undefined;
+  await fh?.close().catch(() => {});
 }
 
 /**
@@ -100,8 +112,10 @@ export async function openLocalJournal(options: LocalJournalOptions): Promise<Lo
       }
     }
     if (segments.length === 0) segments.push(await createSegment(dir, base));
+    const last = segments[segments.length - 1]!;
+    if (last.offsets.length === 0) await closeHandle(last);
   } catch (err) {
-    await Promise.all(segments.map((s) => s.fh.close().catch(() => {})));
+    await Promise.all(segments.map((s) => closeHandle(s)));
     throw toStorageError(err, 'opening the journal', { dir });
   }
   return new LocalJournal(options, segments, nextTag, discarded);
@@ -234,13 +248,15 @@ export class LocalJournal implements Journal {
       try {
         let seg = this.#last;
         if (seg.size >= this.#options.segmentBytes && seg.offsets.length > 0) seg = await this.#roll();
+        seg.fh ??= await open(seg.path, 'r+');
+        const fh = seg.fh;
         const { bytes, offsets } = encodeFrames(records, seg.size, this.#tag);
         let done = 0;
         while (done < bytes.length) {
-          const { bytesWritten } = await seg.fh.write(bytes, done, bytes.length - done, seg.size + done);
+          const { bytesWritten } = await fh.write(bytes, done, bytes.length - done, seg.size + done);
           done += bytesWritten;
         }
-        await seg.fh.datasync();
+        await fh.datasync();
         for (const o of offsets) seg.offsets.push(o);
         seg.size += bytes.length;
         this.#end += records.length;
@@ -281,8 +297,10 @@ export class LocalJournal implements Journal {
         const byteEnd = b < seg.offsets.length ? seg.offsets[b]! : seg.size;
         const buf = Buffer.allocUnsafeSlow(byteEnd - byteStart);
         let got = 0;
+        // Only a segment that holds records is read, and such a segment's file stays open.
+        const fh = seg.fh!;
         while (got < buf.length) {
-          const { bytesRead } = await seg.fh.read(buf, got, buf.length - got, byteStart + got);
+          const { bytesRead } = await fh.read(buf, got, buf.length - got, byteStart + got);
           if (bytesRead === 0) break;
           got += bytesRead;
         }
@@ -341,8 +359,9 @@ export class LocalJournal implements Journal {
       }
       if (index <= this.start) return;
       try {
-        // Fully integrated: a fresh segment lets the whole current one go.
-        if (index === this.#end && this.#last.offsets.length > 0) await this.#roll();
+        // Fully integrated: a fresh segment lets the whole current one go. It stays closed until
+        // the next append, so an idle log holds no file open.
+        if (index === this.#end && this.#last.offsets.length > 0) await closeHandle(await this.#roll());
         while (this.#segments.length > 1 && this.#segments[1]!.base <= index) {
           const seg = this.#segments.shift()!;
           seg.retired = true;

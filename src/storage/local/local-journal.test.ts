@@ -528,6 +528,38 @@ describe('local journal on disk', () => {
     await j.close();
   });
 
+  test('a journal holding no records keeps no file open (an idle log costs no descriptor)', async () => {
+    // Hundreds of idle logs in one data directory must not hold hundreds of descriptors: at the
+    // common `ulimit -n` of 1024 a server with a thousand logs could not start.
+    const fds = async () => (await readdir('/proc/self/fd')).length;
+    const logs = 300;
+    const before = await fds();
+    const journals = [];
+    for (let i = 0; i < logs; i++) {
+      const j = await driver.log(`idle${i}`).openJournal(0);
+      await j.append([rec(0), rec(1)]);
+      await j.truncateBefore(2); // integrated: the journal rolls to an empty segment
+      journals.push(j);
+    }
+    assert.ok((await fds()) - before < 20, `${(await fds()) - before} descriptors for ${logs} idle journals`);
+    await Promise.all(journals.map((j) => j.close()));
+    const reopened = [];
+    for (let i = 0; i < logs; i++) reopened.push(await driver.log(`idle${i}`).openJournal(2));
+    assert.ok((await fds()) - before < 20, 'reopened idle journals hold no descriptor either');
+    // The next append opens the segment again, and the record reads back.
+    const j = reopened[0]!;
+    await j.append([rec(2)]);
+    assert.deepEqual(await j.read(2, 3), [rec(2)]);
+    await j.truncateBefore(3);
+    await j.append([rec(3)]);
+    assert.deepEqual({ start: j.start, end: j.end }, { start: 3, end: 4 });
+    assert.deepEqual(await j.read(3, 4), [rec(3)]);
+    await Promise.all(reopened.map((r) => r.close()));
+    const again = await driver.log('idle0').openJournal(0);
+    assert.deepEqual(await again.read(3, 4), [rec(3)]);
+    await again.close();
+  });
+
   describe('segments', () => {
     let small: LocalDriver;
     let smallRoot: string;
