@@ -1049,3 +1049,55 @@ test('a bundle the pruner deleted while a read was on its way is log.pruned, not
     await engine.close();
   }
 });
+
+test('idle logs hold no timers: integration is timed only while entries wait for it', async (t) => {
+  // Timers the engine starts from here on, and whether each is still live (not cleared, not fired).
+  const live = new Set<unknown>();
+  const { setTimeout: st, setInterval: si, clearTimeout: ct, clearInterval: ci } = globalThis;
+  const spy = globalThis as unknown as Record<string, unknown>;
+  spy.setTimeout = (fn: () => void, ms?: number) => {
+    const handle: unknown = st(() => {
+      live.delete(handle);
+      fn();
+    }, ms);
+    live.add(handle);
+    return handle;
+  };
+  spy.setInterval = (fn: () => void, ms?: number) => {
+    const handle = si(fn, ms);
+    live.add(handle);
+    return handle;
+  };
+  spy.clearTimeout = (h: Parameters<typeof ct>[0]) => {
+    live.delete(h);
+    ct(h);
+  };
+  spy.clearInterval = (h: Parameters<typeof ci>[0]) => {
+    live.delete(h);
+    ci(h);
+  };
+  t.after(() =>
+    Object.assign(globalThis, { setTimeout: st, setInterval: si, clearTimeout: ct, clearInterval: ci }),
+  );
+  const engine = await openTestEngine(createMemoryDriver(), { integrator: { intervalMs: 20 } });
+  const logs = 200;
+  for (let i = 0; i < logs; i++) {
+    await engine.createLog(`t${i}`);
+    await engine.append(`t${i}`, [sampleEvent(i)]);
+  }
+  // The timer integrates what waits, as the interval did.
+  const deadline = Date.now() + 5000;
+  while ([...Array(logs).keys()].some((i) => engine.log(`t${i}`).treeSize < 1)) {
+    assert.ok(Date.now() < deadline, 'every log was integrated by its timer');
+    await new Promise((r) => st(r, 10));
+  }
+  await new Promise((r) => st(r, 60));
+  assert.ok(live.size < 10, `${live.size} timers live for ${logs} idle logs`);
+  // An entry appended later is integrated in turn.
+  await engine.append('t0', [sampleEvent(1000)]);
+  while (engine.log('t0').treeSize < 2) {
+    assert.ok(Date.now() < deadline, 'the later entry was integrated');
+    await new Promise((r) => st(r, 10));
+  }
+  await engine.close();
+});

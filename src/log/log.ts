@@ -180,11 +180,26 @@ export class Log {
   static async open(opts: LogOptions): Promise<Log> {
     const log = new Log(opts);
     await log.recover();
-    log.timer = setInterval(() => {
-      if (log.pendingRecords.length > 0) log.integrate().catch((err) => log.reportIntegrationError(err));
-    }, opts.config.integrator.intervalMs);
-    log.timer.unref();
     return log;
+  }
+
+  /**
+   * Integrates `integrator.intervalMs` after entries became pending, and again after that while any
+   * are (a failed integration is retried so). The timer is armed only while there is work: an idle
+   * log has none, so a data directory of thousands of mostly idle logs does not wake the process
+   * thousands of times a second.
+   */
+  private scheduleIntegration(): void {
+    if (this.timer !== undefined || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.integrate()
+        .catch((err) => this.reportIntegrationError(err))
+        .finally(() => {
+          if (this.pendingRecords.length > 0) this.scheduleIntegration();
+        });
+    }, this.opts.config.integrator.intervalMs);
+    this.timer.unref();
   }
 
   /** The C2SP minimum index: entries below it were pruned and are not served (0 = never pruned). */
@@ -300,6 +315,7 @@ export class Log {
     this.lastLeafHash = this.pendingLeafHashes[this.pendingLeafHashes.length - 1]!;
     this.lastLeafHex = run.leafHashHex[n - 1];
     this.opts.onSequenced?.(sequenced);
+    this.scheduleIntegration();
     if (
       this.pendingRecords.length >= this.opts.config.integrator.maxPending &&
       this.integrating === undefined
@@ -730,7 +746,7 @@ export class Log {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     await this.sequencer.close();
     try {
       if (this.integrating) await this.integrating.catch(() => undefined);
