@@ -18,6 +18,7 @@ import { formatVerifierKey, generateSignerKey, type NoteVerifier, parseSignerKey
 import { newEventId } from '../core/record.js';
 import type { SearchIndex } from '../index/types.js';
 import type { BlobStore, LogStorage, StateStore, StorageDriver } from '../storage/types.js';
+import { forEachLimit } from '../util/for-each-limit.js';
 import { type EngineConfig, resolveEngineConfig } from './config.js';
 import { LogError } from './errors.js';
 import { Indexer } from './indexer.js';
@@ -34,6 +35,8 @@ const STEP_REPEAT = 1;
 const STEP_EXISTING = 2;
 /** Entries waiting for the search index beyond which appends are pushed back (bounds memory). */
 const MAX_INDEX_LAG = 200_000;
+/** Logs opened at once by Engine.open (each holds its journal's unintegrated records while it recovers). */
+const OPEN_CONCURRENCY = 8;
 
 export interface LogInfo {
   name: string;
@@ -135,11 +138,16 @@ export class Engine {
       throw err;
     }
     try {
-      for (const name of await opts.driver.listLogs()) {
-        if (opts.logs !== undefined && !opts.logs.includes(name)) continue;
+      const names = (await opts.driver.listLogs()).filter(
+        (n) => opts.logs === undefined || opts.logs.includes(n),
+      );
+      // A few logs at a time: each open is a chain of small reads and synced writes, so one by
+      // one a start with thousands of logs waited on the disk for each in turn. The first failure
+      // stops the start (forEachLimit lets the opens under way finish; close() below releases them).
+      await forEachLimit(names, OPEN_CONCURRENCY, async (name) => {
         const storage = opts.driver.log(name);
         if ((await storage.state.read(STATE_CONFIG)) === undefined) {
-          if ((await storage.blobs.get('checkpoint')) === undefined) continue; // creation never finished
+          if ((await storage.blobs.get('checkpoint')) === undefined) return; // creation never finished
           throw new LogError(
             'log.inconsistent',
             `log ${name} has signed checkpoints but no configuration (state/config is missing); refusing to start`,
@@ -160,7 +168,7 @@ export class Engine {
           }
           throw err;
         }
-      }
+      });
     } catch (err) {
       // A log that refuses to open fails the start: release what opened so far (the logs already
       // open, the index and its worker thread, the storage) so nothing keeps the process alive.

@@ -1101,3 +1101,45 @@ test('idle logs hold no timers: integration is timed only while entries wait for
   }
   await engine.close();
 });
+
+test('Engine.open opens a few logs at a time, not one after another', async () => {
+  const driver = createMemoryDriver();
+  const first = await openTestEngine(driver);
+  for (let i = 0; i < 40; i++) await first.createLog(`t${i}`);
+  await first.close();
+  const reopened = createMemoryDriver({ state: driver.snapshot() });
+  // Each log's open waits on storage; count how many wait at once.
+  let inFlight = 0;
+  let most = 0;
+  const slow = new Proxy(reopened, {
+    get(target, prop, receiver) {
+      if (prop !== 'log') {
+        const value = Reflect.get(target, prop, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      }
+      return (name: string) => {
+        const storage = target.log(name);
+        const state = new Proxy(storage.state, {
+          get(s, p, r) {
+            if (p !== 'read') {
+              const value = Reflect.get(s, p, r);
+              return typeof value === 'function' ? value.bind(s) : value;
+            }
+            return async (key: string) => {
+              inFlight++;
+              most = Math.max(most, inFlight);
+              await new Promise((res) => setTimeout(res, 5));
+              inFlight--;
+              return s.read(key);
+            };
+          },
+        });
+        return { ...storage, state };
+      };
+    },
+  });
+  const engine = await openTestEngine(slow);
+  assert.equal(engine.listLogs().length, 40);
+  assert.ok(most > 1 && most <= 8, `${most} logs opened at once`);
+  await engine.close();
+});
