@@ -184,21 +184,26 @@ export class Log {
   }
 
   /**
-   * Integrates `integrator.intervalMs` after entries became pending, and again after that while any
-   * are (a failed integration is retried so). The timer is armed only while there is work: an idle
-   * log has none, so a data directory of thousands of mostly idle logs does not wake the process
-   * thousands of times a second.
+   * Integrates at the next tick of `integrator.intervalMs` after entries became pending, and at the
+   * ticks after that while any are (a failed integration is retried so). Ticks fall on multiples of
+   * the interval, as a steady interval timer's would, so an entry waits half an interval on average.
+   * The timer is armed only while there is work: an idle log has none, so a data directory of
+   * thousands of mostly idle logs does not wake the process thousands of times a second.
    */
   private scheduleIntegration(): void {
     if (this.timer !== undefined || this.closed) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.integrate()
-        .catch((err) => this.reportIntegrationError(err))
-        .finally(() => {
-          if (this.pendingRecords.length > 0) this.scheduleIntegration();
-        });
-    }, this.opts.config.integrator.intervalMs);
+    const interval = this.opts.config.integrator.intervalMs;
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.integrate()
+          .catch((err) => this.reportIntegrationError(err))
+          .finally(() => {
+            if (this.pendingRecords.length > 0) this.scheduleIntegration();
+          });
+      },
+      interval - (performance.now() % interval),
+    );
     this.timer.unref();
   }
 
