@@ -143,6 +143,8 @@ export class Log {
 
   private integrating: Promise<SignedCheckpoint> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  // Integration ticks fall every intervalMs from here (scheduleIntegration).
+  private readonly tickOrigin = performance.now();
   private closed = false;
   private readonly bundleCache = new Map<number, Uint8Array[]>();
   private readonly caches: ReadCaches;
@@ -185,8 +187,9 @@ export class Log {
 
   /**
    * Integrates at the next tick of `integrator.intervalMs` after entries became pending, and at the
-   * ticks after that while any are (a failed integration is retried so). Ticks fall on multiples of
-   * the interval, as a steady interval timer's would, so an entry waits half an interval on average.
+   * ticks after that while any are (a failed integration is retried so). Ticks fall every interval
+   * from the log's open, as a steady interval timer's would: an entry waits half an interval on
+   * average, and logs written at the same moment do not all integrate at the same moment.
    * The timer is armed only while there is work: an idle log has none, so a data directory of
    * thousands of mostly idle logs does not wake the process thousands of times a second.
    */
@@ -202,7 +205,7 @@ export class Log {
             if (this.pendingRecords.length > 0) this.scheduleIntegration();
           });
       },
-      interval - (performance.now() % interval),
+      interval - ((performance.now() - this.tickOrigin) % interval),
     );
     this.timer.unref();
   }
