@@ -27,13 +27,32 @@ export interface LocalJournalOptions {
   segmentBytes: number;
   folders: DurableFolders;
   logger: StorageLogger;
+  /** Segment files open across the journals that share it (default: this journal's own, unbounded). */
+  handles?: JournalHandles;
 }
+
+/**
+ * The segment files a driver's journals hold open, and how many may stay open between appends.
+ * Past `limit`, a segment's file is closed after each append and opened again by the next: with
+ * thousands of logs written at once, the process keeps descriptors for its other files (an
+ * integration's tiles and bundles) instead of running out and failing appends and integrations.
+ */
+export interface JournalHandles {
+  open: number;
+  readonly limit: number;
+  /** Appends past `limit` holding a file of their own just now, and those waiting for their turn. */
+  transient?: { running: number; waiting: Array<() => void> };
+}
+
+/** Appends past JournalHandles.limit that may hold a file at once (the others wait their turn). */
+const TRANSIENT_APPENDS = 16;
 
 interface Segment {
   readonly base: number;
   readonly path: string;
-  /** Open while the segment holds records (or is being written); undefined while it is empty. */
+  /** Open while the segment holds records (or is being written), unless past `handles.limit`. */
   fh: FileHandle | undefined;
+  readonly handles: JournalHandles;
   /** Byte offset of each record's frame. */
   readonly offsets: number[];
   size: number;
@@ -63,8 +82,10 @@ async function releaseIfIdle(seg: Segment): Promise<void> {
 /** Closes the segment's file, if open; a later append (of a live, empty segment) opens it again. */
 async function closeHandle(seg: Segment): Promise<void> {
   const fh = seg.fh;
+  if (fh === undefined) return;
   seg.fh = undefined;
-  await fh?.close().catch(() => {});
+  seg.handles.open--;
+  await fh.close().catch(() => {});
 }
 
 /**
@@ -73,6 +94,7 @@ async function closeHandle(seg: Segment): Promise<void> {
  */
 export async function openLocalJournal(options: LocalJournalOptions): Promise<LocalJournal> {
   const { dir, base, folders } = options;
+  const handles = options.handles ?? { open: 0, limit: Number.POSITIVE_INFINITY };
   checkIndex('base', base);
   const segments: Segment[] = [];
   let nextTag = 0;
@@ -90,10 +112,12 @@ export async function openLocalJournal(options: LocalJournalOptions): Promise<Lo
       const prev = segments[segments.length - 1];
       const segBase = segmentBase(name, prev && prev.base + prev.offsets.length);
       const fh = await open(path, isLast ? 'r+' : 'r');
+      handles.open++;
       segments.push({
         base: segBase,
         path,
         fh,
+        handles,
         offsets: scan.offsets,
         size: scan.validLength,
         readers: 0,
@@ -111,9 +135,10 @@ export async function openLocalJournal(options: LocalJournalOptions): Promise<Lo
         );
       }
     }
-    if (segments.length === 0) segments.push(await createSegment(dir, base));
+    if (segments.length === 0) segments.push(await createSegment(dir, base, handles));
     const last = segments[segments.length - 1]!;
     if (last.offsets.length === 0) await closeHandle(last);
+    if (handles.open > handles.limit) for (const seg of segments) await closeHandle(seg);
   } catch (err) {
     await Promise.all(segments.map((s) => closeHandle(s)));
     throw toStorageError(err, 'opening the journal', { dir });
@@ -170,7 +195,7 @@ export async function* scanLocalJournal(dir: string): AsyncGenerator<JournalSegm
   }
 }
 
-async function createSegment(dir: string, base: number): Promise<Segment> {
+async function createSegment(dir: string, base: number, handles: JournalHandles): Promise<Segment> {
   const path = join(dir, segmentName(base));
   const fh = await open(path, 'wx+', 0o644);
   try {
@@ -180,7 +205,8 @@ async function createSegment(dir: string, base: number): Promise<Segment> {
     await fh.close();
     throw err;
   }
-  return { base, path, fh, offsets: [], size: 0, readers: 0, retired: false };
+  handles.open++;
+  return { base, path, fh, handles, offsets: [], size: 0, readers: 0, retired: false };
 }
 
 export class LocalJournal implements Journal {
@@ -236,7 +262,7 @@ export class LocalJournal implements Journal {
   }
 
   async #roll(): Promise<Segment> {
-    const seg = await createSegment(this.#options.dir, this.#end);
+    const seg = await createSegment(this.#options.dir, this.#end, this.#last.handles);
     this.#segments.push(seg);
     this.#tag = 0; // each segment counts its appends from 0 (journal-format.ts)
     return seg;
@@ -245,10 +271,27 @@ export class LocalJournal implements Journal {
   append(records: readonly Uint8Array[]): Promise<void> {
     return this.#serial(async () => {
       if (records.length === 0) return;
+      let seg = this.#last;
+      let transient: JournalHandles['transient'];
       try {
-        let seg = this.#last;
         if (seg.size >= this.#options.segmentBytes && seg.offsets.length > 0) seg = await this.#roll();
-        seg.fh ??= await open(seg.path, 'r+');
+        if (seg.fh === undefined) {
+          const handles = seg.handles;
+          if (handles.open >= handles.limit) {
+            handles.transient ??= { running: 0, waiting: [] };
+            const turns = handles.transient;
+            while (turns.running >= TRANSIENT_APPENDS) await new Promise<void>((r) => turns.waiting.push(r));
+            turns.running++;
+            transient = turns;
+          }
+          handles.open++;
+          try {
+            seg.fh = await open(seg.path, 'r+');
+          } catch (err) {
+            handles.open--;
+            throw err;
+          }
+        }
         const fh = seg.fh;
         const { bytes, offsets } = encodeFrames(records, seg.size, this.#tag);
         let done = 0;
@@ -261,10 +304,18 @@ export class LocalJournal implements Journal {
         seg.size += bytes.length;
         this.#end += records.length;
         this.#tag = (this.#tag + 1) % TAG_MODULUS;
+        if (transient === undefined && seg.handles.open > seg.handles.limit && seg.readers === 0)
+          await closeHandle(seg);
       } catch (err) {
         // A partial write may sit past `size`; only a reopen (which scans and cuts it) is safe.
         if (!(err instanceof StorageError && err.code === 'storage.out_of_range')) this.#state = 'failed';
         throw toStorageError(err, 'journal append', { end: this.#end });
+      } finally {
+        if (transient !== undefined) {
+          if (seg.readers === 0) await closeHandle(seg);
+          transient.running--;
+          transient.waiting.shift()?.();
+        }
       }
     });
   }
@@ -297,12 +348,17 @@ export class LocalJournal implements Journal {
         const byteEnd = b < seg.offsets.length ? seg.offsets[b]! : seg.size;
         const buf = Buffer.allocUnsafeSlow(byteEnd - byteStart);
         let got = 0;
-        // Only a segment that holds records is read, and such a segment's file stays open.
-        const fh = seg.fh!;
-        while (got < buf.length) {
-          const { bytesRead } = await fh.read(buf, got, buf.length - got, byteStart + got);
-          if (bytesRead === 0) break;
-          got += bytesRead;
+        // A segment whose file was closed (past handles.limit) is opened for this read only.
+        const own = seg.fh === undefined ? await open(seg.path, 'r') : undefined;
+        const fh = own ?? seg.fh!;
+        try {
+          while (got < buf.length) {
+            const { bytesRead } = await fh.read(buf, got, buf.length - got, byteStart + got);
+            if (bytesRead === 0) break;
+            got += bytesRead;
+          }
+        } finally {
+          await own?.close();
         }
         for (let k = a; k < b; k++) {
           const p = seg.offsets[k]! - byteStart;

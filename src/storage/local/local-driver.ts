@@ -20,7 +20,7 @@ import { LocalBlobStore, type LocalLogContext } from './blob-store.js';
 import { acquireDataDirLock, type DataDirLock, refuseIfLocked } from './data-dir-lock.js';
 import { DurableFolders } from './durable-write.js';
 import { findChattr, ImmutableFlag } from './immutable-flag.js';
-import { type LocalJournal, openLocalJournal, scanLocalJournal } from './journal.js';
+import { type JournalHandles, type LocalJournal, openLocalJournal, scanLocalJournal } from './journal.js';
 import { type StorageLogger, stderrLogger } from './logger.js';
 import { Gate } from './serial.js';
 import { LocalStateStore } from './state-store.js';
@@ -38,6 +38,12 @@ export interface LocalDriverOptions {
   logger?: StorageLogger;
   /** A journal segment rolls over once it holds this many bytes (default 64 MiB). */
   journalSegmentBytes?: number;
+  /**
+   * Journal segment files kept open between appends, all logs together (default 256; journal.ts
+   * JournalHandles). Past it, a log's segment is opened for each append, so a data directory of
+   * thousands of logs written at once stays within the descriptor limit.
+   */
+  journalHandles?: number;
   /** The `chattr` program to run (default: found on PATH). */
   chattr?: string;
   /**
@@ -54,6 +60,7 @@ export interface LocalDriverOptions {
 }
 
 export const DEFAULT_JOURNAL_SEGMENT_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_JOURNAL_HANDLES = 256;
 
 /** Opens the data directory `options.root`, taking its lock (unless `lock: false`); `close()` releases it. */
 export async function createLocalDriver(options: LocalDriverOptions): Promise<LocalDriver> {
@@ -89,7 +96,8 @@ export async function createLocalDriver(options: LocalDriverOptions): Promise<Lo
   }
   const chattr = await findChattr(options.chattr);
   const flag = new ImmutableFlag(options.immutableFlag === true, chattr, logger);
-  const driver = new LocalDriver({ root, lock, folders, flag, logger, segmentBytes });
+  const handles = { open: 0, limit: options.journalHandles ?? DEFAULT_JOURNAL_HANDLES };
+  const driver = new LocalDriver({ root, lock, folders, flag, logger, segmentBytes, handles });
   // Without the lock another process may be writing; a read-only file system removes nothing anyway.
   if (options.lock !== false && options.sweepLeftoverTemps !== false) driver.sweepLeftoverTemps();
   return driver;
@@ -104,6 +112,7 @@ interface DriverParts {
   flag: ImmutableFlag;
   logger: StorageLogger;
   segmentBytes: number;
+  handles: JournalHandles;
 }
 
 export class LocalDriver implements StorageDriver {
@@ -192,6 +201,7 @@ export class LocalDriver implements StorageDriver {
           segmentBytes: this.#parts.segmentBytes,
           folders: this.#parts.folders,
           logger: this.#parts.logger,
+          handles: this.#parts.handles,
         });
         if (this.#gate.closed) {
           await journal.close();

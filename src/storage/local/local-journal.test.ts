@@ -560,6 +560,43 @@ describe('local journal on disk', () => {
     await again.close();
   });
 
+  test('past journalHandles, journals written at once keep no file open between appends', async () => {
+    // A thousand logs written within one integration interval would otherwise hold a thousand
+    // descriptors until integrated: at `ulimit -n 1024` appends and integrations then fail.
+    const fds = async () => (await readdir('/proc/self/fd')).length;
+    const busyRoot = await mkdtemp(join(tmpdir(), 'indelible-handles-'));
+    const busy = await createLocalDriver({ root: busyRoot, logger, journalHandles: 8 });
+    try {
+      const logs = 200;
+      const before = await fds();
+      const journals = await Promise.all(
+        Array.from({ length: logs }, async (_, i) => {
+          const j = await busy.log(`busy${i}`).openJournal(0);
+          await j.append([rec(0)]);
+          return j;
+        }),
+      );
+      await Promise.all(journals.map((j) => j.append([rec(1), rec(2)])));
+      assert.ok(
+        (await fds()) - before <= 8 + 10,
+        `${(await fds()) - before} descriptors for ${logs} journals`,
+      );
+      for (const j of journals.slice(0, 20)) assert.deepEqual(await j.read(0, 3), [rec(0), rec(1), rec(2)]);
+      await Promise.all(journals.map((j) => j.close()));
+      // Reopened with records to replay: read, appended to, and still within the bound.
+      const reopened = await Promise.all(
+        Array.from({ length: logs }, (_, i) => busy.log(`busy${i}`).openJournal(0)),
+      );
+      assert.ok((await fds()) - before <= 8 + 10, 'reopened journals stay within the bound');
+      await reopened[5]!.append([rec(3)]);
+      assert.deepEqual(await reopened[5]!.read(0, 4), [rec(0), rec(1), rec(2), rec(3)]);
+      await Promise.all(reopened.map((j) => j.close()));
+    } finally {
+      await busy.close();
+      await rm(busyRoot, { recursive: true, force: true });
+    }
+  });
+
   describe('segments', () => {
     let small: LocalDriver;
     let smallRoot: string;
