@@ -882,3 +882,62 @@ describe('a request whose body stalls', () => {
     assert.equal((await h.req({ method: 'GET', url: '/healthz' })).statusCode, 200);
   });
 });
+
+describe('a malformed request pipelined behind a valid append', () => {
+  let h: Harness;
+  let port: number;
+  before(async () => {
+    h = await startHarness();
+    await h.createLog('acme');
+    port = Number(new URL(await h.app.listen({ host: '127.0.0.1', port: 0 })).port);
+  });
+  after(() => h.close());
+
+  /** Writes `raw` and returns everything the server sends until it closes the connection. */
+  const untilClosed = (raw: string) =>
+    new Promise<string>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => socket.write(raw));
+      let out = '';
+      socket.setEncoding('utf8').on('data', (d: string) => (out += d));
+      socket.on('error', () => resolve(out));
+      socket.on('close', () => resolve(out));
+      setTimeout(() => socket.destroy(), 10_000).unref();
+    });
+  const append = (body: string) =>
+    `POST /v1/logs/acme/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${h.admin}\r\n` +
+    `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+
+  it('answers the append (201) before the 400: an appended event is never answered only by an error', async () => {
+    const out = await untilClosed(`${append(JSON.stringify(ev()))}G ET /healthz HTTP/1.1\r\nHost: x\r\n\r\n`);
+    const statuses = [...out.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+    assert.deepEqual(statuses, [201, 400], out);
+    assert.match(out, /"code":"request\.rejected"/);
+    assert.equal(h.engine.log('acme').size, 1);
+  });
+
+  it('answers two pipelined appends before the 400, in order', async () => {
+    const out = await untilClosed(
+      `${append(JSON.stringify(ev()))}${append(JSON.stringify(ev()))}POST /v1/logs HTTP/1.1\r\nContent-Length: -1\r\n\r\n`,
+    );
+    const statuses = [...out.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+    assert.deepEqual(statuses, [201, 201, 400], out);
+    assert.deepEqual(
+      [...out.matchAll(/"index":(\d+)/g)].map((m) => Number(m[1])),
+      [1, 2],
+    );
+    assert.equal(h.engine.log('acme').size, 3);
+  });
+
+  it('still refuses at once a request whose own chunked body is malformed; nothing is appended', async () => {
+    const started = Date.now();
+    const out = await untilClosed(
+      `POST /v1/logs/acme/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${h.admin}\r\n` +
+        'Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n',
+    );
+    assert.match(out, /^HTTP\/1\.1 400 /, out);
+    assert.doesNotMatch(out, /HTTP\/1\.1 201 /);
+    assert.ok(Date.now() - started < 5_000);
+    assert.equal(h.engine.log('acme').size, 3);
+    assert.equal((await h.req({ method: 'GET', url: '/healthz' })).statusCode, 200);
+  });
+});

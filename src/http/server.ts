@@ -111,6 +111,8 @@ const RESPONSES_CLOSE_WAIT_MS = 1000;
 export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstance> {
   const config = resolveHttpConfig(deps.config);
   const clock = deps.clock ?? { now: () => Date.now() };
+  /** Connections whose refusal waits for the answers of requests pipelined before the bad one. */
+  const refusing = new WeakSet<object>();
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     bodyLimit: config.bodyLimit,
@@ -144,9 +146,35 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
       sendProblem(reply, toProblem(err, request, config.retryAfterSeconds));
     },
     clientErrorHandler: (err, socket) => {
+      if (refusing.has(socket)) return;
       const response = clientErrorResponse(err as { code?: string });
-      if (response !== undefined && socket.writable) socket.write(response);
-      socket.destroy(err);
+      let refused = false;
+      const refuse = () => {
+        if (refused) return;
+        refused = true;
+        if (response !== undefined && socket.writable) socket.write(response);
+        socket.destroy(err);
+      };
+      // Requests pipelined before the bad one, whole and already being handled (an append, say),
+      // are answered first, in order: cutting the connection now would leave a done append with a
+      // 400 as its only answer. `_httpMessage` is Node's response in flight on the socket (its own
+      // clientError handling looks at it too); once it finishes, Node binds the next one queued.
+      const inFlight = () => {
+        const res = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
+        return res && !res.writableFinished && res.req.complete ? res : undefined;
+      };
+      if (err.code === 'ECONNRESET' || inFlight() === undefined) return refuse();
+      // The parser stays failed: whatever else the client sends (or the request timeout) ends here.
+      refusing.add(socket);
+      let watched: ServerResponse | undefined;
+      const next = () => {
+        const res = inFlight();
+        if (res === undefined || socket.destroyed) return refuse();
+        if (res === watched) return;
+        watched = res;
+        res.once('finish', next).once('close', next);
+      };
+      next();
     },
     // Unknown fields are errors that name the field (never silently stripped); nothing is coerced.
     ajv: {
