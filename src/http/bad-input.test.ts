@@ -928,7 +928,21 @@ describe('a malformed request pipelined behind a valid append', () => {
     assert.equal(h.engine.log('acme').size, 3);
   });
 
+  it('answers a CONNECT with a 405 problem (Node would cut the connection), after the append before it', async () => {
+    const alone = await untilClosed('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
+    assert.match(alone, /^HTTP\/1\.1 405 /, alone);
+    assert.match(alone, /\r\nContent-Type: application\/problem\+json\r\n/);
+    assert.match(alone, /"code":"request\.rejected"/);
+    const out = await untilClosed(
+      `${append(JSON.stringify(ev()))}CONNECT /healthz HTTP/1.1\r\nHost: x\r\n\r\n`,
+    );
+    const statuses = [...out.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+    assert.deepEqual(statuses, [201, 405], out);
+    assert.equal(h.engine.log('acme').size, 4);
+  });
+
   it('still refuses at once a request whose own chunked body is malformed; nothing is appended', async () => {
+    const size = h.engine.log('acme').size;
     const started = Date.now();
     const out = await untilClosed(
       `POST /v1/logs/acme/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${h.admin}\r\n` +
@@ -937,7 +951,7 @@ describe('a malformed request pipelined behind a valid append', () => {
     assert.match(out, /^HTTP\/1\.1 400 /, out);
     assert.doesNotMatch(out, /HTTP\/1\.1 201 /);
     assert.ok(Date.now() - started < 5_000);
-    assert.equal(h.engine.log('acme').size, 3);
+    assert.equal(h.engine.log('acme').size, size);
     assert.equal((await h.req({ method: 'GET', url: '/healthz' })).statusCode, 200);
   });
 });

@@ -345,16 +345,29 @@ export function clientErrorResponse(err: { code?: string }): string | undefined 
       : status === 408
         ? 'the request did not arrive in time'
         : 'the request is not valid HTTP/1.1';
+  return rawRejection(status, typeof err.code === 'string' ? `${why} (${err.code})` : why);
+}
+
+/**
+ * The raw response to a CONNECT request (which Node hands to the server's `connect` event, not to
+ * Fastify, and by default answers by cutting the connection): 405 `request.rejected`, connection
+ * closed.
+ */
+export function connectRefusedResponse(): string {
+  return rawRejection(405, 'the CONNECT method is not supported', 'Allow: GET, HEAD, POST, PUT, DELETE\r\n');
+}
+
+function rawRejection(status: number, detail: string, headers = ''): string {
   const code: HttpErrorCode = 'request.rejected';
   const body = JSON.stringify({
     type: `urn:indelible:problem:${code}`,
     title: PROBLEMS[code].title,
     status,
-    detail: typeof err.code === 'string' ? `${why} (${err.code})` : why,
+    detail,
     code,
   });
   return (
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\n${headers}` +
     `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
   );
 }

@@ -13,6 +13,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -41,7 +42,14 @@ import {
   refuseForeignCharset,
   refuseTransferCoding,
 } from './ndjson.js';
-import { clientErrorResponse, expectationFailedBody, HttpError, sendProblem, toProblem } from './problem.js';
+import {
+  clientErrorResponse,
+  connectRefusedResponse,
+  expectationFailedBody,
+  HttpError,
+  sendProblem,
+  toProblem,
+} from './problem.js';
 import { adminRoutes } from './routes-admin.js';
 import { alertRoutes } from './routes-alerts.js';
 import { exportRoutes } from './routes-export.js';
@@ -87,6 +95,44 @@ export interface BuildServerDeps {
   defaultMetrics?: boolean;
 }
 
+/** Connections being ended by `endConnection` (once each). */
+const ending = new WeakSet<object>();
+
+/**
+ * Ends a connection whose stream cannot be read on (Node's parser failed, or a CONNECT took the
+ * socket) with `response`, but only once the requests pipelined before the bad one, whole and
+ * already being handled (an append, say), are answered, in order: cutting the connection at once
+ * would leave a done append with an error as its only answer. `_httpMessage` is Node's response in
+ * flight on the socket (its own clientError handling looks at it too); when it finishes, Node binds
+ * the next one queued. A request whose own body is malformed is not whole: refused at once.
+ */
+function endConnection(socket: Duplex, response: string | undefined, err?: Error): void {
+  // Whatever else the client sends (or the request timeout) after the first failure ends here.
+  if (ending.has(socket)) return;
+  ending.add(socket);
+  const inFlight = () => {
+    const res = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
+    return res && !res.writableFinished && res.req.complete ? res : undefined;
+  };
+  let watched: ServerResponse | undefined;
+  let ended = false;
+  const next = () => {
+    const res = inFlight();
+    if (res !== undefined && !socket.destroyed) {
+      if (res !== watched) {
+        watched = res;
+        res.once('finish', next).once('close', next);
+      }
+      return;
+    }
+    if (ended) return;
+    ended = true;
+    if (response !== undefined && socket.writable) socket.write(response);
+    socket.destroy(err);
+  };
+  next();
+}
+
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 /** `203.0.113.7:51234` → `203.0.113.7`, `[2001:db8::1]:443` → `2001:db8::1`; undefined for anything else. */
 function withoutPort(value: string): string | undefined {
@@ -111,8 +157,6 @@ const RESPONSES_CLOSE_WAIT_MS = 1000;
 export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstance> {
   const config = resolveHttpConfig(deps.config);
   const clock = deps.clock ?? { now: () => Date.now() };
-  /** Connections whose refusal waits for the answers of requests pipelined before the bad one. */
-  const refusing = new WeakSet<object>();
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     bodyLimit: config.bodyLimit,
@@ -146,35 +190,8 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
       sendProblem(reply, toProblem(err, request, config.retryAfterSeconds));
     },
     clientErrorHandler: (err, socket) => {
-      if (refusing.has(socket)) return;
-      const response = clientErrorResponse(err as { code?: string });
-      let refused = false;
-      const refuse = () => {
-        if (refused) return;
-        refused = true;
-        if (response !== undefined && socket.writable) socket.write(response);
-        socket.destroy(err);
-      };
-      // Requests pipelined before the bad one, whole and already being handled (an append, say),
-      // are answered first, in order: cutting the connection now would leave a done append with a
-      // 400 as its only answer. `_httpMessage` is Node's response in flight on the socket (its own
-      // clientError handling looks at it too); once it finishes, Node binds the next one queued.
-      const inFlight = () => {
-        const res = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
-        return res && !res.writableFinished && res.req.complete ? res : undefined;
-      };
-      if (err.code === 'ECONNRESET' || inFlight() === undefined) return refuse();
-      // The parser stays failed: whatever else the client sends (or the request timeout) ends here.
-      refusing.add(socket);
-      let watched: ServerResponse | undefined;
-      const next = () => {
-        const res = inFlight();
-        if (res === undefined || socket.destroyed) return refuse();
-        if (res === watched) return;
-        watched = res;
-        res.once('finish', next).once('close', next);
-      };
-      next();
+      if ((err as { code?: string }).code === 'ECONNRESET') return socket.destroy(err);
+      endConnection(socket, clientErrorResponse(err as { code?: string }), err);
     },
     // Unknown fields are errors that name the field (never silently stripped); nothing is coerced.
     ajv: {
@@ -370,6 +387,11 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
     }
     return sendProblem(reply, res);
   });
+  // Node cuts a CONNECT without a word (and the answers of requests pipelined before it) unless the
+  // server listens for it.
+  app.server.on('connect', (_req: IncomingMessage, socket: Duplex) =>
+    endConnection(socket, connectRefusedResponse()),
+  );
   // Node answers an Expect it cannot meet with a bare 417; this one says why, as every error does.
   app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
     const body = expectationFailedBody(req.headers.expect);
