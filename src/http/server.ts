@@ -103,8 +103,10 @@ const ending = new WeakSet<object>();
  * socket) with `response`, but only once the requests pipelined before the bad one, whole and
  * already being handled (an append, say), are answered, in order: cutting the connection at once
  * would leave a done append with an error as its only answer. `_httpMessage` is Node's response in
- * flight on the socket (its own clientError handling looks at it too); when it finishes, Node binds
- * the next one queued. A request whose own body is malformed is not whole: refused at once.
+ * flight on the socket (its own clientError handling looks at it too) until its 'finish', when Node
+ * binds the next one queued; one already ended while queued is flushed at once but still in flight
+ * (`writableFinished` may be true before its 'finish'). A request whose own body is malformed is not
+ * whole: refused at once.
  */
 function endConnection(socket: Duplex, response: string | undefined, err?: Error): void {
   // Whatever else the client sends (or the request timeout) after the first failure ends here.
@@ -112,7 +114,7 @@ function endConnection(socket: Duplex, response: string | undefined, err?: Error
   ending.add(socket);
   const inFlight = () => {
     const res = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
-    return res && !res.writableFinished && res.req.complete ? res : undefined;
+    return res?.req.complete ? res : undefined;
   };
   let watched: ServerResponse | undefined;
   let ended = false;
