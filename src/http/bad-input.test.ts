@@ -898,7 +898,7 @@ describe('a malformed request pipelined behind a valid append', () => {
     new Promise<string>((resolve) => {
       const socket = connect(port, '127.0.0.1', () => socket.write(raw));
       let out = '';
-      socket.setEncoding('utf8').on('data', (d: string) => (out += d));
+      socket.setEncoding('latin1').on('data', (d: string) => (out += d));
       socket.on('error', () => resolve(out));
       socket.on('close', () => resolve(out));
       setTimeout(() => socket.destroy(), 10_000).unref();
@@ -951,6 +951,21 @@ describe('a malformed request pipelined behind a valid append', () => {
     const statuses = [...out.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
     assert.deepEqual(statuses, [201, 405], out);
     assert.equal(h.engine.log('acme').size, size + 1);
+  });
+
+  it('streams a large answer to its end before the 405 of a CONNECT or the 400 of a bad request', async () => {
+    // The docs bundle (over a megabyte) is streamed: it fills the socket and waits for it to drain.
+    const bundle = 'GET /docs/static/swagger-ui-bundle.js HTTP/1.1\r\nHost: x\r\n\r\n';
+    for (const [bad, status] of [
+      ['CONNECT x:1 HTTP/1.1\r\n\r\n', 405],
+      ['G ET / HTTP/1.1\r\n\r\n', 400],
+    ] as const) {
+      const out = await untilClosed(bundle + bad);
+      const statuses = [...out.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+      assert.deepEqual(statuses.slice(0, 1).concat(statuses.slice(-1)), [200, status], bad);
+      const length = Number(/\r\ncontent-length: (\d+)/i.exec(out)?.[1]);
+      assert.ok(length > 1_000_000 && Buffer.byteLength(out, 'latin1') > length, bad);
+    }
   });
 
   it('still refuses at once a request whose own chunked body is malformed; nothing is appended', async () => {

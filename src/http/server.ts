@@ -390,10 +390,16 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
     return sendProblem(reply, res);
   });
   // Node cuts a CONNECT without a word (and the answers of requests pipelined before it) unless the
-  // server listens for it.
-  app.server.on('connect', (_req: IncomingMessage, socket: Duplex) =>
-    endConnection(socket, connectRefusedResponse()),
-  );
+  // server listens for it. It has then unbound the socket from its HTTP handling, error and drain
+  // listeners included: an error just ends the connection, and a response still in flight (a
+  // stream waiting to write more) is told when the socket drains, as Node would.
+  app.server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => socket.destroy());
+    socket.on('drain', () =>
+      (socket as { _httpMessage?: ServerResponse | null })._httpMessage?.emit('drain'),
+    );
+    endConnection(socket, connectRefusedResponse());
+  });
   // Node answers an Expect it cannot meet with a bare 417; this one says why, as every error does.
   app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
     const body = expectationFailedBody(req.headers.expect);
