@@ -153,6 +153,16 @@ const UNAUDITED: ReadonlySet<string> = new Set([
 ]);
 /** Longest an admin action's answer waits for its `_audit` record (see the onSend hook). */
 const ADMIN_AUDIT_WAIT_MS = 5000;
+/**
+ * Requests one connection may have in progress at once (HTTP/1.1 pipelining). Node queues the answer
+ * of each pipelined request, in memory, until the ones before it are written, so a client that sends
+ * requests without reading the answers made the server hold them all: one unauthenticated connection
+ * pipelining GET /openapi.json (169 KB) took the process to ≈ 1 GB in 10–20 s. Past this many the
+ * connection is closed. Clients that pipeline at all (few do) keep a handful in flight.
+ */
+export const MAX_PIPELINED_REQUESTS = 64;
+const IN_PROGRESS = Symbol('indelible.requestsInProgress');
+type CountedSocket = { [IN_PROGRESS]?: number; destroy(): void };
 /** Longest close() waits, once the server closed, for the responses of cut connections to close. */
 const RESPONSES_CLOSE_WAIT_MS = 1000;
 
@@ -457,6 +467,23 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
     ownedMeta?.close();
   });
   app.addHook('onRequest', (request, reply, done) => {
+    const socket = request.raw.socket as unknown as CountedSocket | null;
+    if (socket) {
+      const inProgress = (socket[IN_PROGRESS] ?? 0) + 1;
+      socket[IN_PROGRESS] = inProgress;
+      // (A client that sends one request at a time without reading is held back by Node itself: it
+      // stops reading a connection whose answers are not being read.)
+      if (inProgress > MAX_PIPELINED_REQUESTS) {
+        // Nothing of this request runs; the requests before it end with their cut connection. One
+        // log line per connection (requests already parsed still arrive here).
+        if (inProgress !== Number.POSITIVE_INFINITY) {
+          request.log.warn({ pipelined: inProgress }, 'connection closed: too many pipelined requests');
+        }
+        socket[IN_PROGRESS] = Number.POSITIVE_INFINITY;
+        socket.destroy();
+        return;
+      }
+    }
     reply.header('x-request-id', request.id);
     openResponses++;
     reply.raw.on('close', responseClosed);
@@ -472,6 +499,8 @@ export async function buildServer(deps: BuildServerDeps): Promise<FastifyInstanc
     done();
   });
   app.addHook('onResponse', (request, reply, done) => {
+    const socket = request.raw.socket as unknown as CountedSocket | null;
+    if (socket?.[IN_PROGRESS]) socket[IN_PROGRESS]--;
     const route = request.routeUrl ?? '(unmatched)';
     const seconds = reply.elapsedTime / 1000;
     metrics.observeRequest(request.method, route, reply.statusCode, seconds);
