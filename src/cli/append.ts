@@ -45,7 +45,7 @@ import {
 import { UsageError } from './options.js';
 import {
   addRemoteOptions,
-  exitOnClosedPipe,
+  dropOutputOnClosedPipe,
   logName,
   ndjson,
   Progress,
@@ -198,7 +198,7 @@ Examples:
       if (opts.event.length === 0 && opts.file === undefined)
         throw new UsageError('no events: use --event JSON, --file FILE, or --file - for NDJSON on stdin');
       const client = remoteClient(opts);
-      exitOnClosedPipe();
+      dropOutputOnClosedPipe();
       // A file can be read twice: check all of it first, so a typo near its end appends nothing.
       // (stdin cannot: its batches go as they come. Lines added to the file meanwhile are checked
       // as they are read.)

@@ -8,6 +8,7 @@ import { isIndelibleError } from '../core/errors.js';
 import { printable } from '../util/printable.js';
 import { UsageError } from './options.js';
 import { buildProgram } from './program.js';
+import { closedPipeIsFine } from './remote.js';
 
 /** Set when stdout's reader went away before everything was written. */
 let stdoutClosed = false;
@@ -15,9 +16,10 @@ let stdoutClosed = false;
 async function main(argv: string[]): Promise<number> {
   // A reader that went away (`indelible help verify | true`) is no crash: the command finishes, and
   // exits 1 if it would have succeeded, since its output was not all delivered (`init --json` or
-  // `keys create` would have lost a secret). The streaming commands (query, append, export) exit 0
-  // at once instead (remote.ts exitOnClosedPipe): their reader has what it wanted. The server keeps
-  // serving whatever happens to the pipe of its log.
+  // `keys create` would have lost a secret). The streaming commands (query, export -o -) exit 0
+  // at once instead (remote.ts exitOnClosedPipe): their reader has what it wanted. `append` keeps
+  // appending and exits with its own status (dropOutputOnClosedPipe): its work is the append. The server keeps serving
+  // whatever happens to the pipe of its log.
   if (argv[2] !== 'serve') {
     process.stdout.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code !== 'EPIPE') throw err;
@@ -27,7 +29,7 @@ async function main(argv: string[]): Promise<number> {
   const code = await run(argv);
   // The error event of a failed write comes a tick after the write.
   await new Promise((resolve) => setImmediate(resolve));
-  return code === 0 && stdoutClosed ? 1 : code;
+  return code === 0 && stdoutClosed && !closedPipeIsFine() ? 1 : code;
 }
 
 async function run(argv: string[]): Promise<number> {

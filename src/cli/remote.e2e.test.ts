@@ -452,3 +452,34 @@ describe('append --file resumes after the process is killed', () => {
     assert.match(again.stderr, new RegExp(`all ${total} events of .* are already in acme`));
   });
 });
+
+describe('append whose output is cut off', () => {
+  test('a closed stdout (`| head -1`) does not stop the append: every event is appended, exit 0', async () => {
+    ok(await run('logs', 'create', 'piped'));
+    const total = 300;
+    const file = f('piped.ndjson');
+    writeFileSync(
+      file,
+      Array.from(
+        { length: total },
+        (_, i) => `{"action":"piped","actor":{"id":"p"},"metadata":{"i":${i}}}\n`,
+      ).join(''),
+    );
+    const child = spawn(
+      process.execPath,
+      [bin, 'append', '--log', 'piped', '--file', file, '--json', '--batch', '10'],
+      { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (c: string) => {
+      stderr += c;
+    });
+    // The reader takes the first acknowledgement and goes away, as `head -1` does.
+    child.stdout.once('data', () => child.stdout.destroy());
+    const status = await new Promise((r) => child.on('close', r));
+    assert.equal(status, 0, stderr);
+    assert.match(stderr, new RegExp(`appended ${total} events to piped`));
+    const shown = JSON.parse(ok(await run('logs', 'show', 'piped', '--json')).stdout) as { size: number };
+    assert.equal(shown.size, total);
+  });
+});

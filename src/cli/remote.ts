@@ -94,7 +94,14 @@ export function parseCount(value: string, what: string, max: number): number {
  * bound). A closed pipe (`indelible query … | head`) ends the process quietly, as Unix tools do.
  */
 export async function write(text: string): Promise<void> {
-  if (!process.stdout.write(text)) await once(process.stdout, 'drain');
+  if (outputDropped) return;
+  if (process.stdout.write(text)) return;
+  try {
+    await once(process.stdout, 'drain');
+  } catch (err) {
+    // The reader went away while we waited (dropOutputOnClosedPipe): the rest is dropped.
+    if (!outputDropped) throw err;
+  }
 }
 
 let pipeHandled = false;
@@ -107,6 +114,27 @@ export function exitOnClosedPipe(): void {
     throw err;
   });
 }
+
+let outputDropped = false;
+let dropping = false;
+/**
+ * For a command whose work is not its output (`append`, whose output only acknowledges): on EPIPE
+ * the rest of the output is dropped and the command carries on to its own exit status. Exiting
+ * there, as exitOnClosedPipe does, would leave events unsent behind a status 0
+ * (`indelible append --file F --json | head -1` appended one batch of F).
+ */
+export function dropOutputOnClosedPipe(): void {
+  if (pipeHandled) return;
+  pipeHandled = true;
+  dropping = true;
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    outputDropped = true;
+  });
+}
+
+/** True once dropOutputOnClosedPipe was called: a closed stdout is then no failure (main.ts). */
+export const closedPipeIsFine = (): boolean => dropping;
 
 export const useColour = (): boolean =>
   process.stdout.isTTY === true && process.env.NO_COLOR === undefined && process.env.TERM !== 'dumb';
