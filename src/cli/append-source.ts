@@ -15,6 +15,7 @@ import { createReadStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { arrayItems } from '../util/json-text.js';
+import { InvalidUtf8Error, Utf8Lines } from '../util/utf8-lines.js';
 import { UsageError } from './options.js';
 
 export interface SourceEvent {
@@ -65,40 +66,32 @@ export function argumentSource(values: readonly string[]): EventSource {
 function ndjsonSource(name: string, input: Readable, total?: number): EventSource {
   let read = 0;
   async function* events(): AsyncGenerator<SourceEvent> {
-    const decoder = new TextDecoder('utf-8', { fatal: true });
-    let pending = '';
+    // Split into lines before decoding, so that invalid UTF-8 is reported on its own line.
+    const lines = new Utf8Lines();
     let line = 0;
     const emit = function* (raw: string): Generator<SourceEvent> {
       line++;
-      const text = (line === 1 && raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw).trim();
+      const text = raw.trim();
       if (text === '') return;
       checkObject(text, `${name} line ${line}`);
       yield { text, line };
+    };
+    const split = (next: () => string[]): string[] => {
+      try {
+        return next();
+      } catch (err) {
+        if (err instanceof InvalidUtf8Error) throw fail(`${name} line ${err.line}`, 'not valid UTF-8');
+        throw err;
+      }
     };
     try {
       for await (const chunk of input) {
         const bytes = chunk as Uint8Array;
         read += bytes.length;
-        let text: string;
-        try {
-          text = decoder.decode(bytes, { stream: true });
-        } catch {
-          throw fail(`${name} line ${line + 1}`, 'not valid UTF-8');
-        }
-        let start = 0;
-        for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
-          yield* emit(pending + text.slice(start, nl));
-          pending = '';
-          start = nl + 1;
-        }
-        pending += text.slice(start);
+        for (const raw of split(() => lines.push(bytes))) yield* emit(raw);
       }
-      try {
-        pending += decoder.decode();
-      } catch {
-        throw fail(`${name} line ${line + 1}`, 'not valid UTF-8');
-      }
-      if (pending !== '') yield* emit(pending);
+      // The last line, when the input does not end with a newline.
+      for (const raw of split(() => [lines.end()].filter((l) => l !== undefined))) yield* emit(raw);
     } finally {
       input.destroy();
     }

@@ -161,6 +161,20 @@ for (const [name, content, code, key] of cases) {
   });
 }
 
+test('invalid UTF-8 is reported on the line that holds it, not on the first of its chunk', async () => {
+  const bytes = Buffer.from(joined(lines));
+  // A byte of entry 250's record (line 251) replaced by 0xff.
+  const at = bytes.indexOf(Buffer.from(lines[250]!)) + 40;
+  bytes[at] = 0xff;
+  const path = join(root, 'bad-utf8.ndjson');
+  writeFileSync(path, bytes);
+  await assert.rejects(
+    verifyExportFile(path, parseVerifierKey(vkey)),
+    (err: unknown) =>
+      isIndelibleError(err, 'export.malformed') && /^line 251 is not valid UTF-8/.test(err.message),
+  );
+});
+
 test('records of another log than the one pinned with --log fail', async () => {
   await assert.rejects(verify(joined(lines), vkey, 'other'), (err: unknown) =>
     isIndelibleError(err, 'export.bad_record'),

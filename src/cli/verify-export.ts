@@ -42,6 +42,7 @@ import {
   statementOfEvent,
 } from '../core/prune-statement.js';
 import { parseRecord, RecordError } from '../core/record.js';
+import { InvalidUtf8Error, Utf8Lines } from '../util/utf8-lines.js';
 
 export type ExportVerifyErrorCode =
   /** A line that is not an export line (not JSON, wrong fields, or a checkpoint line mid-file). */
@@ -313,26 +314,26 @@ export async function verifyExportFile(
 
   if (last.start > 0) {
     const input = createReadStream(path, { start: 0, end: last.start - 1, highWaterMark: 1 << 20 });
-    const decoder = new TextDecoder('utf-8', { fatal: true });
-    let pending = '';
+    // Split into lines before decoding, so that invalid UTF-8 is reported on its own line.
+    const lines = new Utf8Lines();
     let read = 0;
     try {
       for await (const chunk of input) {
         read += (chunk as Buffer).length;
-        let text: string;
+        let texts: string[];
         try {
-          text = decoder.decode(chunk as Buffer, { stream: true });
+          texts = lines.push(chunk as Buffer);
         } catch (cause) {
-          throw fail('export.malformed', `line ${line + 1} is not valid UTF-8`, { line: line + 1 }, cause);
+          if (!(cause instanceof InvalidUtf8Error)) throw cause;
+          throw fail(
+            'export.malformed',
+            `line ${cause.line} is not valid UTF-8`,
+            { line: cause.line },
+            cause,
+          );
         }
-        let start = 0;
-        for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
-          checkEntry(pending + text.slice(start, nl));
-          pending = '';
-          start = nl + 1;
-        }
-        pending += text.slice(start);
-        if (pending.length > MAX_LINE)
+        for (const text of texts) checkEntry(text);
+        if (lines.pendingBytes > MAX_LINE)
           throw fail('export.malformed', `line ${line + 1} is too long`, { line: line + 1 });
         options.onProgress?.(count, { read, total: last.size });
       }
@@ -340,7 +341,8 @@ export async function verifyExportFile(
       input.destroy();
     }
     // The range ends right before the last line, after an LF: nothing may be left over.
-    if (pending !== '') checkEntry(pending);
+    const rest = lines.end();
+    if (rest !== undefined) checkEntry(rest);
   }
   if (count !== expected) {
     throw fail(
