@@ -5,8 +5,9 @@
  *
  * The file is written as `FILE.partial` and renamed to FILE only after the checkpoint line arrived
  * and the data is fsync'd, so FILE never holds a truncated export; on failure the partial file is
- * removed and the exit status is 1.
+ * removed and the exit status is 1 (on SIGINT or SIGTERM, 130 or 143).
  */
+import { rmSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { ExportOptions } from '../client/types.js';
@@ -77,6 +78,20 @@ Examples:
       const partial = `${opts.output}.partial`;
       const fh = toStdout ? undefined : await open(partial, 'w', 0o644);
       const bar = new Progress(`${log}: `);
+      // Ctrl-C (or a SIGTERM) is a failure like any other: the partial file goes too.
+      const interrupted = (signal: NodeJS.Signals) => {
+        bar.done();
+        if (fh !== undefined) rmSync(partial, { force: true });
+        const what = toStdout ? 'the export on stdout is incomplete' : `${opts.output} was not written`;
+        process.stderr.write(`indelible: interrupted (${signal}): ${what}\n`);
+        process.exit(signal === 'SIGINT' ? 130 : 143);
+      };
+      process.once('SIGINT', interrupted);
+      process.once('SIGTERM', interrupted);
+      const uninterruptible = () => {
+        process.off('SIGINT', interrupted);
+        process.off('SIGTERM', interrupted);
+      };
       let buffer = '';
       const flush = async () => {
         if (buffer === '') return;
@@ -104,7 +119,9 @@ Examples:
           await fh.close();
           await rename(partial, opts.output);
         }
+        uninterruptible();
       } catch (err) {
+        uninterruptible();
         bar.done();
         if (fh !== undefined) {
           await fh.close().catch(() => {});
