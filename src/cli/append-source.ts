@@ -16,7 +16,7 @@ import { open, readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { arrayItems } from '../util/json-text.js';
 import { InvalidUtf8Error, Utf8Lines } from '../util/utf8-lines.js';
-import { UsageError } from './options.js';
+import { namingPath, UsageError } from './options.js';
 
 export interface SourceEvent {
   /** The event as JSON text (one object, no surrounding whitespace). */
@@ -119,7 +119,9 @@ export async function fileSource(path: string): Promise<EventSource> {
   try {
     size = (await fh.stat()).size;
     const buf = new Uint8Array(Math.min(size, 4096));
-    await fh.read(buf, 0, buf.length, 0);
+    await fh.read(buf, 0, buf.length, 0).catch((err: unknown) => {
+      throw namingPath(path, err);
+    });
     head = buf;
   } finally {
     await fh.close();

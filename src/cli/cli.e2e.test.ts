@@ -2,13 +2,13 @@
 // HTTP → graceful stop (SIGTERM) → verify offline passes → tamper → verify fails naming the object.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { initDataDir } from '../app/data-dir.js';
-import { parseVerifierKey } from '../core/note.js';
+import { generateSignerKey, parseVerifierKey } from '../core/note.js';
 import { verifyReceipt } from '../core/receipt.js';
 
 const bin = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -234,4 +234,22 @@ test('usage errors exit 2 with a message', () => {
     listen.stderr,
     new RegExp(`${config.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: listen expects HOST:PORT`),
   );
+});
+
+test('a directory where a file is read is named in the error (EISDIR named no path)', () => {
+  const dir = join(root, 'a-directory');
+  mkdirSync(dir);
+  const { verifierKey } = generateSignerKey('example.com/acme');
+  const receipt = join(root, 'some.receipt');
+  writeFileSync(receipt, 'c2sp.org/tlog-proof@v1\nindex 0\n\n');
+  for (const args of [
+    ['append', '--log', 'acme', '--file', dir],
+    ['verify', '--export', dir, '--key', verifierKey],
+    ['verify', '--receipt', dir, '--key', verifierKey],
+    ['verify', '--receipt', receipt, '--key', verifierKey, '--record', dir],
+  ]) {
+    const r = cli(...args);
+    assert.equal(r.status, 1, args.join(' '));
+    assert.equal(r.stderr, `indelible: EISDIR: ${dir} is a directory, not a file\n`, args.join(' '));
+  }
 });

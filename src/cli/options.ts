@@ -16,3 +16,12 @@ export class UsageError extends Error {
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
+
+/**
+ * Reading a directory fails with an EISDIR whose message names no path ("illegal operation on a
+ * directory, read"): this one names it. Other errors are returned unchanged.
+ */
+export function namingPath(path: string, err: unknown): unknown {
+  if ((err as NodeJS.ErrnoException | undefined)?.code !== 'EISDIR') return err;
+  return Object.assign(new Error(`EISDIR: ${path} is a directory, not a file`), { code: 'EISDIR' });
+}

@@ -43,6 +43,7 @@ import {
 } from '../core/prune-statement.js';
 import { parseRecord, RecordError } from '../core/record.js';
 import { InvalidUtf8Error, Utf8Lines } from '../util/utf8-lines.js';
+import { namingPath } from './options.js';
 
 export type ExportVerifyErrorCode =
   /** A line that is not an export line (not JSON, wrong fields, or a checkpoint line mid-file). */
@@ -159,7 +160,9 @@ async function readLastLine(path: string): Promise<{ text: string; start: number
       const n = Math.min(pos, 65536);
       pos -= n;
       const chunk = Buffer.alloc(n);
-      await fh.read(chunk, 0, n, pos);
+      await fh.read(chunk, 0, n, pos).catch((err: unknown) => {
+        throw namingPath(path, err);
+      });
       tail = Buffer.concat([chunk, tail]);
       if (tail[tail.length - 1] !== 0x0a) throw incomplete('does not end with a complete line');
       const nl = tail.lastIndexOf(0x0a, tail.length - 2);

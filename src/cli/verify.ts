@@ -23,7 +23,7 @@ import { ProofError, rootFromInclusionProof } from '../core/proof.js';
 import { parseReceipt, ReceiptError, type ReceiptErrorCode, verifyReceipt } from '../core/receipt.js';
 import { verifyStorage } from '../log/verify.js';
 import { createLocalDriver } from '../storage/local/local-driver.js';
-import { dataDirOption, printJson, UsageError } from './options.js';
+import { dataDirOption, namingPath, printJson, UsageError } from './options.js';
 import { Progress, plural, printable, verifierKeyOption } from './remote.js';
 import { verifyExportFile } from './verify-export.js';
 import { logReportJson } from './verify-report.js';
@@ -301,13 +301,20 @@ async function verifyReceiptFile(opts: VerifyOptions): Promise<void> {
     if (leaf === undefined) throw new UsageError('--leaf-hash must be 64 lowercase hex digits');
   }
   if (opts.record !== undefined) {
-    let bytes = new Uint8Array(await readFile(opts.record));
+    const record = opts.record;
+    let bytes = new Uint8Array(
+      await readFile(record).catch((err: unknown) => {
+        throw namingPath(record, err);
+      }),
+    );
     // `indelible get` ends the record with a newline; an RFC 8785 record itself never ends in one.
     if (bytes[bytes.length - 1] === 0x0a)
       bytes = bytes.subarray(0, bytes[bytes.length - 2] === 0x0d ? -2 : -1);
     leaf = hashLeaf(bytes);
   }
-  const text = await readFile(opts.receipt!, 'utf8');
+  const text = await readFile(opts.receipt!, 'utf8').catch((err: unknown) => {
+    throw namingPath(opts.receipt!, err);
+  });
   try {
     let index: number;
     let cp: Checkpoint;
