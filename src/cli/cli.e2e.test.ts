@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -252,4 +254,18 @@ test('a directory where a file is read is named in the error (EISDIR named no pa
     assert.equal(r.status, 1, args.join(' '));
     assert.equal(r.stderr, `indelible: EISDIR: ${dir} is a directory, not a file\n`, args.join(' '));
   }
+});
+
+test('a server that cannot be reached is named, so a wrong --url or INDELIBLE_URL shows', async () => {
+  // A port that was just free: nothing listens there.
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const r = cli('logs', 'list', '--url', `http://127.0.0.1:${port}`);
+  assert.equal(r.status, 1);
+  assert.equal(
+    r.stderr,
+    `indelible: GET http://127.0.0.1:${port}/v1/logs: fetch failed (ECONNREFUSED) [client.network]\n`,
+  );
 });

@@ -135,13 +135,15 @@ export class Transport {
     // A transport failure (fetch and body reads reject with TypeError), told apart by its cause.
     const fail = (err: unknown): ClientError => {
       if (err instanceof ClientError) return err;
+      // The server's URL is named: a refused connection or an unknown host is often the wrong one.
       if (timedOut) {
-        const message = `${req.method} ${req.path}: no answer within ${this.#timeoutMs} ms`;
+        const message = `${req.method} ${this.baseUrl}${req.path}: no answer within ${this.#timeoutMs} ms`;
         return new ClientError('client.timeout', message, { cause: err });
       }
       if (req.signal?.aborted)
         return new ClientError('client.aborted', 'the request was aborted', { cause: err });
-      return new ClientError('client.network', `${req.method} ${req.path}: ${describe(err)}`, { cause: err });
+      const message = `${req.method} ${this.baseUrl}${req.path}: ${describe(err)}`;
+      return new ClientError('client.network', message, { cause: err });
     };
     if (req.signal?.aborted) {
       done();
