@@ -87,6 +87,23 @@ export function loadProgress(path: string): AppendProgress | undefined {
 }
 
 export function saveProgress(path: string, p: AppendProgress): void {
+  try {
+    writeDurably(path, p);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (typeof code !== 'string') throw err;
+    // Said plainly: the user named FILE, not its progress file (nor the temporary file beside it).
+    throw Object.assign(
+      new Error(
+        `cannot write the progress file ${path} (${(err as Error).message}): append --file keeps its ` +
+          'progress next to the file; for a file in a directory you cannot write, use --file - < FILE (not resumable)',
+      ),
+      { code },
+    );
+  }
+}
+
+function writeDurably(path: string, p: AppendProgress): void {
   const tmp = join(dirname(path), `.${basename(path)}.tmp`);
   const fd = openSync(tmp, 'w', 0o600);
   try {

@@ -269,3 +269,26 @@ test('a server that cannot be reached is named, so a wrong --url or INDELIBLE_UR
     `indelible: GET http://127.0.0.1:${port}/v1/logs: fetch failed (ECONNREFUSED) [client.network]\n`,
   );
 });
+
+test('append --file in a directory it cannot write says why: the progress file, and how to do without', (t) => {
+  const dir = join(root, 'read-only');
+  mkdirSync(dir);
+  const file = join(dir, 'events.ndjson');
+  writeFileSync(file, '{"action":"a","actor":{"id":"b"}}\n');
+  // Root writes anywhere a mode allows nothing: the immutable flag stops it too.
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot && spawnSync('chattr', ['+i', dir]).status !== 0) return t.skip('chattr +i is not available');
+  if (!asRoot) chmodSync(dir, 0o555);
+  try {
+    // Nothing is sent: the progress is written before the first batch.
+    const r = cli('append', '--log', 'acme', '--file', file, '--url', 'http://127.0.0.1:9');
+    assert.equal(r.status, 1);
+    assert.match(
+      r.stderr,
+      /^indelible: cannot write the progress file .*events\.ndjson\.indelible-progress \((EACCES|EPERM): .*\): append --file keeps its progress next to the file; for a file in a directory you cannot write, use --file - < FILE \(not resumable\)\n$/,
+    );
+  } finally {
+    if (asRoot) spawnSync('chattr', ['-i', dir]);
+    else chmodSync(dir, 0o755);
+  }
+});
