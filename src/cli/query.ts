@@ -10,7 +10,8 @@
  */
 import type { Command } from 'commander';
 import type { IndelibleClient } from '../client/client.js';
-import { isRetryable } from '../client/errors.js';
+import { ClientError, isRetryable } from '../client/errors.js';
+import { RETRY_AFTER_CEILING_MS } from '../client/retry.js';
 import type { EventHit, EventPage, QueryOptions } from '../client/types.js';
 import { isRfc3339DateTime } from '../core/event.js';
 import { printable } from '../util/printable.js';
@@ -214,7 +215,9 @@ async function pageThrough(
         if (!failing)
           process.stderr.write(`${printable((err as Error).message)}; retrying every ${followMs} ms\n`);
         failing = true;
-        await pause(followMs);
+        // A 429 or 503 says when to come back: sooner would only earn another refusal.
+        const after = err instanceof ClientError ? (err.retryAfterMs ?? 0) : 0;
+        await pause(Math.max(followMs, Math.min(after, RETRY_AFTER_CEILING_MS)));
         continue;
       }
       failing = false;
