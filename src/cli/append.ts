@@ -74,16 +74,45 @@ interface Batch {
   key: string;
 }
 
+/**
+ * For a stream (stdin): a batch also ends once no event came for `ms`, so that a trickle
+ * (`tail -f … | indelible append --file -`) is sent as it comes rather than when a batch fills.
+ * `pending` is the read that was still waiting then; the next batch starts with it.
+ */
+export interface Linger {
+  ms: number;
+  pending?: Promise<IteratorResult<SourceEvent>>;
+}
+
+/** How long stdin may be quiet before what it gave is sent. */
+export const STDIN_LINGER_MS = 200;
+
 /** Reads up to `max` events (and MAX_BATCH_BYTES) from `it`; `exact` asks for that many, no byte cap. */
 export async function nextEvents(
   it: AsyncIterator<SourceEvent>,
   max: number,
   exact?: number,
+  linger?: Linger,
 ): Promise<SourceEvent[]> {
   const out: SourceEvent[] = [];
   let bytes = 0;
   while (out.length < (exact ?? max)) {
-    const r = await it.next();
+    const next = linger?.pending ?? it.next();
+    if (linger !== undefined) linger.pending = undefined;
+    let r: IteratorResult<SourceEvent>;
+    if (linger !== undefined && out.length > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const quiet = new Promise<'quiet'>((resolve) => {
+        timer = setTimeout(() => resolve('quiet'), linger.ms);
+      });
+      const first = await Promise.race([next, quiet]);
+      clearTimeout(timer);
+      if (first === 'quiet') {
+        linger.pending = next;
+        break;
+      }
+      r = first;
+    } else r = await next;
     if (r.done) break;
     out.push(r.value);
     // Bytes, not characters: text of 3-byte characters would otherwise make 12 MiB batches.
@@ -213,11 +242,12 @@ Examples:
       const it = source.events[Symbol.asyncIterator]();
       if (opts.file === undefined || opts.file === '-') {
         const id = toHex(randomBytesArray(12));
+        const linger = opts.file === '-' ? { ms: STDIN_LINGER_MS } : undefined;
         let n = 0;
-        for (let events = await nextEvents(it, batchSize); events.length > 0; ) {
+        for (let events = await nextEvents(it, batchSize, undefined, linger); events.length > 0; ) {
           await run.send({ first: n, events, key: `indelible-append:${id}:${n}+${events.length}` });
           n += events.length;
-          events = await nextEvents(it, batchSize);
+          events = await nextEvents(it, batchSize, undefined, linger);
         }
       } else {
         const apiKey = opts.apiKey ?? process.env.INDELIBLE_API_KEY;

@@ -483,3 +483,32 @@ describe('append whose output is cut off', () => {
     assert.equal(shown.size, total);
   });
 });
+
+describe('append from stdin that stays open', () => {
+  test('a trickle (`tail -f … | append --file -`) is appended as it comes, not when a batch fills', async () => {
+    ok(await run('logs', 'create', 'trickle'));
+    const size = async () =>
+      (JSON.parse(ok(await run('logs', 'show', 'trickle', '--json')).stdout) as { size: number }).size;
+    const child = spawn(
+      process.execPath,
+      [bin, 'append', '--log', 'trickle', '--file', '-', '--batch', '100'],
+      {
+        env: cliEnv(env),
+        stdio: ['pipe', 'ignore', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (c: string) => {
+      stderr += c;
+    });
+    const closed = new Promise((r) => child.on('close', r));
+    child.stdin.write('{"action":"trickle","actor":{"id":"t"}}\n');
+    // stdin stays open: the one event must still go out (it waited for 99 more, or the end).
+    await until(async () => ((await size()) === 1 ? true : undefined), 10_000);
+    child.stdin.write('{"action":"trickle","actor":{"id":"t"}}\n');
+    await until(async () => ((await size()) === 2 ? true : undefined), 10_000);
+    child.stdin.end();
+    assert.equal(await closed, 0, stderr);
+    assert.match(stderr, /appended 2 events to trickle/);
+  });
+});
