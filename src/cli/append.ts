@@ -333,8 +333,22 @@ async function appendFile(
     } catch (err) {
       // A refusal (4xx) appended nothing: the line may be fixed and the append rerun.
       const status = err instanceof ClientError ? err.status : undefined;
-      if (status !== undefined && status >= 400 && status < 500 && status !== 429) save(null);
-      throw err;
+      if (status !== undefined && status >= 400 && status < 500 && status !== 429) {
+        save(null);
+        throw err;
+      }
+      // Otherwise the batch may or may not be in: a rerun settles it (CLI.md, Resuming). Said
+      // here as on Ctrl-C, lest the rerun be feared to append twice.
+      if (!(err instanceof ClientError)) throw err;
+      throw new ClientError(
+        err.code,
+        `${err.message}; rerun the same command to continue (progress in ${path})`,
+        {
+          cause: err,
+          ...(err.status === undefined ? {} : { status: err.status }),
+          ...(err.problem === undefined ? {} : { problem: err.problem }),
+        },
+      );
     }
     chain = end;
     n += events.length;
