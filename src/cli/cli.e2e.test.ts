@@ -238,21 +238,37 @@ test('usage errors exit 2 with a message', () => {
   );
 });
 
-test('a directory where a file is read is named in the error (EISDIR named no path)', () => {
+test('a directory where a file is read is named in the error (EISDIR named no path); verify reports unreadable files', () => {
   const dir = join(root, 'a-directory');
   mkdirSync(dir);
   const { verifierKey } = generateSignerKey('example.com/acme');
   const receipt = join(root, 'some.receipt');
   writeFileSync(receipt, 'c2sp.org/tlog-proof@v1\nindex 0\n\n');
-  for (const args of [
-    ['append', '--log', 'acme', '--file', dir],
-    ['verify', '--export', dir, '--key', verifierKey],
-    ['verify', '--receipt', dir, '--key', verifierKey],
-    ['verify', '--receipt', receipt, '--key', verifierKey, '--record', dir],
-  ]) {
-    const r = cli(...args);
-    assert.equal(r.status, 1, args.join(' '));
-    assert.equal(r.stderr, `indelible: EISDIR: ${dir} is a directory, not a file\n`, args.join(' '));
+  const r = cli('append', '--log', 'acme', '--file', dir);
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr, `indelible: EISDIR: ${dir} is a directory, not a file\n`);
+  // verify fails as it does for a log that does not verify (VERIFY.md): verify.unreadable, and with
+  // --json the report on stdout, whatever the failure.
+  const missing = join(root, 'no-such-file');
+  for (const [args, path, errno] of [
+    [['verify', '--export', dir, '--key', verifierKey], dir, 'EISDIR'],
+    [['verify', '--receipt', dir, '--key', verifierKey], dir, 'EISDIR'],
+    [['verify', '--receipt', receipt, '--key', verifierKey, '--record', dir], dir, 'EISDIR'],
+    [['verify', '--export', missing, '--key', verifierKey], missing, 'ENOENT'],
+  ] as const) {
+    const v = cli(...args);
+    assert.equal(v.status, 1, args.join(' '));
+    if (errno === 'EISDIR') {
+      assert.equal(
+        v.stderr,
+        `verification FAILED: EISDIR: ${dir} is a directory, not a file [verify.unreadable]\n`,
+        args.join(' '),
+      );
+    }
+    const json = cli(...args, '--json');
+    assert.equal(json.status, 1, args.join(' '));
+    const report = JSON.parse(json.stdout) as { ok: boolean; code: string; details: unknown };
+    assert.deepEqual([report.ok, report.code, report.details], [false, 'verify.unreadable', { path, errno }]);
   }
 });
 

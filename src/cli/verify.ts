@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { type Checkpoint, CheckpointError, openCheckpoint } from '../core/checkpoint.js';
 import { fromHex, toHex } from '../core/encoding.js';
-import { type IndelibleError, isIndelibleError } from '../core/errors.js';
+import { IndelibleError, isIndelibleError } from '../core/errors.js';
 import { hashLeaf, MerkleError } from '../core/merkle.js';
 import type { NoteVerifier } from '../core/note.js';
 import { ProofError, rootFromInclusionProof } from '../core/proof.js';
@@ -82,6 +82,17 @@ function formOf(opts: VerifyOptions): Form {
       throw new UsageError(`--${form} needs exactly one --key VKEY (the log's verifier key)`);
   }
   return form;
+}
+
+/**
+ * A file the check needs cannot be read (missing, a directory, not permitted): a failure like any
+ * other, exit 1 with `verify.unreadable` (and the --json report VERIFY.md promises for every
+ * failure), not a bare Node error. Other errors are returned unchanged.
+ */
+function unreadable(path: string, err: unknown): unknown {
+  const e = namingPath(path, err) as NodeJS.ErrnoException | undefined;
+  if (typeof e?.code !== 'string' || !/^E[A-Z]+$/.test(e.code)) return err;
+  return new IndelibleError('verify.unreadable', e.message, { details: { path, errno: e.code }, cause: err });
 }
 
 function failed(err: IndelibleError, json: boolean | undefined): void {
@@ -279,8 +290,9 @@ async function verifyExport(opts: VerifyOptions): Promise<void> {
       `export OK: ${plural(r.count, 'entry', 'entries')} of ${r.log ?? 'the log'}${range}, each proven in the checkpoint of ` +
         `${r.origin} at tree size ${r.treeSize}, root ${r.rootHash}\n`,
     );
-  } catch (err) {
+  } catch (caught) {
     bar.done();
+    const err = unreadable(opts.export!, caught);
     if (!isIndelibleError(err)) throw err;
     failed(err, opts.json);
   }
@@ -302,19 +314,22 @@ async function verifyReceiptFile(opts: VerifyOptions): Promise<void> {
   }
   if (opts.record !== undefined) {
     const record = opts.record;
-    let bytes = new Uint8Array(
-      await readFile(record).catch((err: unknown) => {
-        throw namingPath(record, err);
-      }),
-    );
+    const read = await readFile(record).catch((err: unknown) => unreadable(record, err));
+    if (!(read instanceof Uint8Array)) {
+      if (!isIndelibleError(read)) throw read;
+      return failed(read, opts.json);
+    }
+    let bytes = new Uint8Array(read);
     // `indelible get` ends the record with a newline; an RFC 8785 record itself never ends in one.
     if (bytes[bytes.length - 1] === 0x0a)
       bytes = bytes.subarray(0, bytes[bytes.length - 2] === 0x0d ? -2 : -1);
     leaf = hashLeaf(bytes);
   }
-  const text = await readFile(opts.receipt!, 'utf8').catch((err: unknown) => {
-    throw namingPath(opts.receipt!, err);
-  });
+  const text = await readFile(opts.receipt!, 'utf8').catch((err: unknown) => unreadable(opts.receipt!, err));
+  if (typeof text !== 'string') {
+    if (!isIndelibleError(text)) throw text;
+    return failed(text, opts.json);
+  }
   try {
     let index: number;
     let cp: Checkpoint;
