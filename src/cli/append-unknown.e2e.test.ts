@@ -4,16 +4,14 @@
 // refusal (4xx), which appended nothing, says nothing of the kind.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { cli } from './test-cli.js';
+import { after, test } from 'node:test';
+import { cli, standInServer } from './test-cli.js';
 
 const root = mkdtempSync(join(tmpdir(), 'indelible-cli-append-unknown-'));
 let status = 200;
-const server = createServer((req, res) => {
+const server = standInServer((req, res) => {
   req.resume();
   req.on('end', () => {
     if (status === 200) {
@@ -25,29 +23,20 @@ const server = createServer((req, res) => {
     }
   });
 });
-let url = '';
-
-before(async () => {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
-after(async () => {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  rmSync(root, { recursive: true, force: true });
-});
+after(() => rmSync(root, { recursive: true, force: true }));
 
 test('a batch whose fate is unknown: the error says to rerun, naming the progress file', async () => {
   const file = join(root, 'events.ndjson');
   writeFileSync(file, '{"action":"a","actor":{"id":"b"}}\n');
   status = 200;
-  const r = await cli(['append', '--url', url, '--log', 'acme', '--file', file]);
+  const r = await cli(['append', '--url', server.url, '--log', 'acme', '--file', file]);
   assert.equal(r.status, 1);
   assert.equal(
     r.stderr,
     `indelible: the answer to POST /v1/logs/acme/events is not JSON; rerun the same command to continue (progress in ${file}.indelible-progress) [client.bad_response]\n`,
   );
   status = 400;
-  const refused = await cli(['append', '--url', url, '--log', 'acme', '--file', file]);
+  const refused = await cli(['append', '--url', server.url, '--log', 'acme', '--file', file]);
   assert.equal(refused.status, 1);
   assert.doesNotMatch(refused.stderr, /rerun/);
   assert.match(refused.stderr, /line 1: .*event\.missing_field/);

@@ -5,31 +5,20 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { bin, cliEnv, until } from './test-cli.js';
+import { after, test } from 'node:test';
+import { bin, cliEnv, standInServer, until } from './test-cli.js';
 
 const root = mkdtempSync(join(tmpdir(), 'indelible-cli-export-interrupt-'));
 const open: ServerResponse[] = [];
-const server = createServer((_req, res) => {
+const server = standInServer((_req, res) => {
   res.writeHead(200, { 'content-type': 'application/x-ndjson' });
   res.flushHeaders();
   open.push(res); // and never ended: no line comes
 });
-let url = '';
-
-before(async () => {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
-after(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  rmSync(root, { recursive: true, force: true });
-});
+after(() => rmSync(root, { recursive: true, force: true }));
 
 for (const [signal, status] of [
   ['SIGINT', 130],
@@ -38,7 +27,7 @@ for (const [signal, status] of [
   test(`${signal} during export -o FILE removes FILE.partial and exits ${status}`, async () => {
     const file = join(root, `${signal}.ndjson`);
     const requests = open.length;
-    const child = spawn(process.execPath, [bin, 'export', '--url', url, '--log', 'acme', '-o', file], {
+    const child = spawn(process.execPath, [bin, 'export', '--url', server.url, '--log', 'acme', '-o', file], {
       env: cliEnv({ INDELIBLE_API_KEY: 'ik_test' }),
       stdio: ['ignore', 'ignore', 'pipe'],
     });

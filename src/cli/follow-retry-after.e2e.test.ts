@@ -3,13 +3,11 @@
 // Retry-After (every 200 ms against a `Retry-After: 2`). A plain node:http server stands in.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { after, before, test } from 'node:test';
-import { bin, cliEnv, until } from './test-cli.js';
+import { test } from 'node:test';
+import { bin, cliEnv, standInServer, until } from './test-cli.js';
 
 const seen: number[] = [];
-const server = createServer((_req, res) => {
+const server = standInServer((_req, res) => {
   seen.push(Date.now());
   if (seen.length === 1) {
     res.writeHead(429, { 'content-type': 'application/problem+json', 'retry-after': '2' });
@@ -19,21 +17,11 @@ const server = createServer((_req, res) => {
   res.writeHead(200, { 'content-type': 'application/json' });
   res.end(JSON.stringify({ events: [], next_cursor: null, covered_size: 0 }));
 });
-let url = '';
-
-before(async () => {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
-after(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
 
 test("query --follow waits out a 429's Retry-After before polling again", async () => {
   const child = spawn(
     process.execPath,
-    [bin, 'query', '--url', url, '--log', 'acme', '--follow', '--interval', '200'],
+    [bin, 'query', '--url', server.url, '--log', 'acme', '--follow', '--interval', '200'],
     { env: cliEnv(), stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';

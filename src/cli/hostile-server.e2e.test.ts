@@ -4,18 +4,17 @@
 // proof, every failure reported in --json.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import { formatTrustedState } from '../client/trust.js';
 import { signCheckpoint } from '../core/checkpoint.js';
 import { toHex } from '../core/encoding.js';
 import { hashLeaf, rootOf } from '../core/merkle.js';
 import { generateSignerKey, parseSignerKey } from '../core/note.js';
 import { proveConsistency } from '../core/proof.js';
-import { cli } from './test-cli.js';
+import { cli, standInServer } from './test-cli.js';
 
 const root = mkdtempSync(join(tmpdir(), 'indelible-cli-hostile-'));
 const keys = generateSignerKey('example.com/acme');
@@ -27,17 +26,8 @@ const note = (tree: Uint8Array[], rootHash: Uint8Array = rootOf(tree)) =>
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 let handler: Handler = (_req, res) => res.end();
-const server = createServer((req, res) => handler(req, res));
-let url = '';
-
-before(async () => {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
-after(async () => {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  rmSync(root, { recursive: true, force: true });
-});
+const server = standInServer((req, res) => handler(req, res));
+after(() => rmSync(root, { recursive: true, force: true }));
 
 const problem = (res: ServerResponse, status: number, code: string, detail: string) => {
   res.writeHead(status, { 'content-type': 'application/problem+json' });
@@ -47,7 +37,7 @@ const problem = (res: ServerResponse, status: number, code: string, detail: stri
 /** A server whose checkpoint is `served`, and whose consistency proofs come from `tree` (or `proof`). */
 function serving(served: string, tree: Uint8Array[], proof?: (res: ServerResponse) => void): Handler {
   return (req, res) => {
-    const u = new URL(req.url ?? '/', url);
+    const u = new URL(req.url ?? '/', server.url);
     if (u.pathname === '/v1/logs/acme/checkpoint') {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end(served);
@@ -70,7 +60,16 @@ let n = 0;
 async function verify(trusted: string | undefined, ...extra: string[]) {
   const state = join(root, `s${n++}.state`);
   if (trusted !== undefined) writeFileSync(state, formatTrustedState({ checkpoint: trusted }));
-  const args = ['verify', '--url', url, '--log', 'acme', '--key', keys.verifierKey, '--checkpoint-only'];
+  const args = [
+    'verify',
+    '--url',
+    server.url,
+    '--log',
+    'acme',
+    '--key',
+    keys.verifierKey,
+    '--checkpoint-only',
+  ];
   const r = await cli([...args, '--state', state, ...extra]);
   return { ...r, state: existsSync(state) ? readFileSync(state, 'utf8') : undefined };
 }

@@ -5,7 +5,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
+import { createServer, type RequestListener } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -133,3 +136,22 @@ export const parseNdjson = (text: string): unknown[] =>
     .split('\n')
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l) as unknown);
+
+/**
+ * A plain node:http server standing in for an Indelible server (one that fails, lies or stalls), on
+ * a free loopback port: listening before the calling file's tests, closed after them (open
+ * connections cut). `url` is set once it listens.
+ */
+export function standInServer(listener: RequestListener): { readonly url: string } {
+  const server = createServer(listener);
+  const handle = { url: '' };
+  before(async () => {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    handle.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return handle;
+}
