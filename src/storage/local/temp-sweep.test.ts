@@ -80,21 +80,27 @@ test('opening a data directory removes temporary files that killed writers left,
   }
 });
 
-test('a read-only open (lock: false) removes nothing', async (t) => {
-  const root = mkdtempSync(join(tmpdir(), 'indelible-sweep-'));
-  t.after(() => rmSync(root, { recursive: true, force: true }));
-  const dir = join(root, 'logs', 'app');
-  mkdirSync(dir, { recursive: true });
-  const [leftover] = tempPathsOfAnotherProcess([join(dir, 'checkpoint')]);
-  writeFileSync(leftover!, 'x');
-  const driver = await createLocalDriver({ root, lock: false });
-  try {
-    assert.equal(await driver.leftoverTempSweep, undefined);
-    assert.deepEqual(readdirSync(dir), [leftover!.slice(dir.length + 1)]);
-  } finally {
-    await driver.close();
-  }
-});
+for (const [name, options] of [
+  ['a read-only open (lock: false)', { lock: false }],
+  ['sweepLeftoverTemps: false (indelible verify)', { sweepLeftoverTemps: false }],
+] as const) {
+  test(`${name} removes nothing`, async (t) => {
+    const root = mkdtempSync(join(tmpdir(), 'indelible-sweep-'));
+    t.after(() => rmSync(root, { recursive: true, force: true }));
+    const dir = join(root, 'logs', 'app');
+    mkdirSync(dir, { recursive: true });
+    const [leftover] = tempPathsOfAnotherProcess([join(dir, 'checkpoint')]);
+    writeFileSync(leftover!, 'x');
+    const driver = await createLocalDriver({ root, ...options });
+    try {
+      assert.equal(await driver.leftoverTempSweep, undefined);
+      assert.equal(existsSync(leftover!), true);
+      assert.deepEqual(readdirSync(dir), [leftover!.slice(dir.length + 1)]);
+    } finally {
+      await driver.close();
+    }
+  });
+}
 
 test('close() stops a sweep between folders', async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'indelible-sweep-'));
@@ -105,20 +111,4 @@ test('close() stops a sweep between folders', async (t) => {
   await driver.close();
   const result = await driver.leftoverTempSweep;
   assert.equal(result?.stopped, true);
-});
-
-test('sweepLeftoverTemps: false (indelible verify) removes nothing', async (t) => {
-  const root = mkdtempSync(join(tmpdir(), 'indelible-sweep-'));
-  t.after(() => rmSync(root, { recursive: true, force: true }));
-  const dir = join(root, 'logs', 'app');
-  mkdirSync(dir, { recursive: true });
-  const [leftover] = tempPathsOfAnotherProcess([join(dir, 'checkpoint')]);
-  writeFileSync(leftover!, 'x');
-  const driver = await createLocalDriver({ root, sweepLeftoverTemps: false });
-  try {
-    assert.equal(await driver.leftoverTempSweep, undefined);
-    assert.equal(existsSync(leftover!), true);
-  } finally {
-    await driver.close();
-  }
 });
