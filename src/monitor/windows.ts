@@ -40,6 +40,28 @@ export interface WindowChange {
   state: string | null;
 }
 
+/**
+ * The changes of the `changed` subjects, emptying it: each subject's pairs (as `entryOf` gives them,
+ * expired ones dropped) and when it was last active; `state` null for a subject with none left.
+ */
+function drainChanges(
+  changed: Set<string>,
+  now: number,
+  entryOf: (subject: string) => { pairs: unknown[]; lastMs: number } | undefined,
+): WindowChange[] {
+  const out: WindowChange[] = [];
+  for (const subject of changed) {
+    const e = entryOf(subject);
+    out.push(
+      e === undefined || e.pairs.length === 0
+        ? { subject, lastMs: now, state: null }
+        : { subject, lastMs: e.lastMs, state: JSON.stringify(e.pairs) },
+    );
+  }
+  changed.clear();
+  return out;
+}
+
 /** Pairs `[number, number]` or `[string, number]` from stored JSON; anything else is skipped. */
 function storedPairs<T extends string | number>(
   state: string,
@@ -106,17 +128,16 @@ export class WindowSum {
 
   /** The subjects changed since the last call, with their buckets as `[[start, sum], …]`. */
   takeChanges(now: number): WindowChange[] {
-    const out: WindowChange[] = [];
-    for (const subject of this.changed) {
+    return drainChanges(this.changed, now, (subject) => {
       const s = this.subjects.get(subject);
-      if (s !== undefined) this.expire(s, now);
-      const pairs =
-        s === undefined ? [] : s.starts.slice(s.head).map((start, i) => [start, s.sums[s.head + i]!]);
-      const lastMs = pairs.length === 0 ? now : (pairs[pairs.length - 1]![0] as number);
-      out.push({ subject, lastMs, state: pairs.length === 0 ? null : JSON.stringify(pairs) });
-    }
-    this.changed.clear();
-    return out;
+      if (s === undefined) return undefined;
+      this.expire(s, now);
+      const starts = s.starts.slice(s.head);
+      return {
+        pairs: starts.map((start, i) => [start, s.sums[s.head + i]!]),
+        lastMs: starts[starts.length - 1]!,
+      };
+    });
   }
 
   /** Puts back a subject's persisted buckets (least recently active subject first), dropping expired ones. */
@@ -181,16 +202,13 @@ export class WindowDistinct {
 
   /** The subjects changed since the last call, with their values as `[[value, at], …]`. */
   takeChanges(now: number): WindowChange[] {
-    const out: WindowChange[] = [];
-    for (const subject of this.changed) {
+    return drainChanges(this.changed, now, (subject) => {
       const values = this.subjects.get(subject);
-      if (values !== undefined) this.expire(values, now);
-      const pairs = values === undefined ? [] : [...values];
-      const lastMs = pairs.length === 0 ? now : pairs[pairs.length - 1]![1];
-      out.push({ subject, lastMs, state: pairs.length === 0 ? null : JSON.stringify(pairs) });
-    }
-    this.changed.clear();
-    return out;
+      if (values === undefined) return undefined;
+      this.expire(values, now);
+      const pairs = [...values];
+      return { pairs, lastMs: pairs[pairs.length - 1]?.[1] ?? now };
+    });
   }
 
   /** Puts back a subject's persisted values (least recently active subject first), dropping expired ones. */
