@@ -49,15 +49,20 @@ after(() => s3?.client.destroy());
 /** Real time plus an offset the test moves forward (S3 needs retain-until dates in its future). */
 const clock = { offset: 0, now: () => Date.now() + clock.offset };
 
-async function openAll(dir: string, prefix: string, events: ArchiveEvent[] = []) {
+async function openAll(
+  dir: string,
+  prefix: string,
+  events: ArchiveEvent[] = [],
+  opts: { afterMs?: number; concurrency?: number } = {},
+) {
   const local = await createLocalDriver({ root: dir });
   const driver = await openArchivedDriver({
     local,
     s3: { ...s3!.connection, bucket: s3!.bucket, prefix },
     client: s3!.client,
-    policy: { minMs: RETENTION_MS, afterMs: AFTER_MS },
+    policy: { minMs: RETENTION_MS, afterMs: opts.afterMs ?? AFTER_MS },
     clock,
-    concurrency: 4,
+    concurrency: opts.concurrency ?? 4,
     onEvent: (_log, e) => events.push(e),
   });
   const engine = await openTestEngine(driver);
@@ -487,16 +492,7 @@ describe('archiver', s3TestOptions(), () => {
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const prefix = s3!.newPrefix('hold-in-flight');
     clock.offset = 0;
-    const local = await createLocalDriver({ root: dir });
-    const driver = await openArchivedDriver({
-      local,
-      s3: { ...s3!.connection, bucket: s3!.bucket, prefix },
-      client: s3!.client,
-      policy: { minMs: RETENTION_MS, afterMs: 0 },
-      clock,
-      concurrency: 1,
-    });
-    const engine = await openTestEngine(driver);
+    const { driver, engine, local } = await openAll(dir, prefix, [], { afterMs: 0, concurrency: 1 });
     t.after(() => engine.close());
     await engine.createLog('acme');
     await appendBatches(engine, [300, 300]);
