@@ -160,13 +160,10 @@ test('service.start in _audit names the version, the address, the number of logs
   }
 });
 
-test('a shutdown whose last integration fails logs it and exits 1, without an uncaught exception', async () => {
-  const dir = join(root, 'stuck');
-  const admin = await initWithAdminKey(dir);
-  // No integration until the stop: the appended entries wait in the journal.
-  const server = await serve(dir, { logLevel: 'info', engine: { integrator: { intervalMs: 600_000 } } });
+/** Creates log `acme` through the API at `url` and appends 300 events to it (both acknowledged). */
+async function createAcmeWith300Events(url: string, admin: string): Promise<void> {
   const post = (path: string, body: unknown) =>
-    fetch(`${server.url}${path}`, {
+    fetch(`${url}${path}`, {
       method: 'POST',
       headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
@@ -174,6 +171,14 @@ test('a shutdown whose last integration fails logs it and exits 1, without an un
   assert.equal((await post('/v1/logs', { name: 'acme' })).status, 201);
   const events = Array.from({ length: 300 }, (_, i) => ({ action: 'a.b', actor: { id: `u${i}` } }));
   assert.equal((await post('/v1/logs/acme/events', { events })).status, 201);
+}
+
+test('a shutdown whose last integration fails logs it and exits 1, without an uncaught exception', async () => {
+  const dir = join(root, 'stuck');
+  const admin = await initWithAdminKey(dir);
+  // No integration until the stop: the appended entries wait in the journal.
+  const server = await serve(dir, { logLevel: 'info', engine: { integrator: { intervalMs: 600_000 } } });
+  await createAcmeWith300Events(server.url, admin);
   // A full tile with other bytes where the stop's integration must seal tile/0/000.
   const tile = join(dir, 'logs', 'acme', 'tile', '0');
   mkdirSync(tile, { recursive: true });
@@ -196,15 +201,7 @@ test('a second SIGTERM while stopping does not cut the shutdown short: exit 0, e
     engine: { integrator: { intervalMs: 600_000 } },
     http: { drainMs: 1_000 },
   });
-  const post = (path: string, body: unknown) =>
-    fetch(`${server.url}${path}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-  assert.equal((await post('/v1/logs', { name: 'acme' })).status, 201);
-  const events = Array.from({ length: 300 }, (_, i) => ({ action: 'a.b', actor: { id: `u${i}` } }));
-  assert.equal((await post('/v1/logs/acme/events', { events })).status, 201);
+  await createAcmeWith300Events(server.url, admin);
   const exited = new Promise<[number | null, string | null]>((r) =>
     server.proc.once('exit', (code, signal) => r([code, signal])),
   );
